@@ -1,0 +1,1 @@
+"""The `quietline` command: one entry point that dispatches to each part."""

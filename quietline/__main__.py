@@ -1,0 +1,3 @@
+from quietline.cli import main
+
+raise SystemExit(main())

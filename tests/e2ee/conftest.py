@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+# tests/e2ee/conftest.py -> parents[2] is the checkout, parents[3] the folder that holds
+# both the checkout and shared/ (locally /work/main and /work/shared).
 _SHARED_VECTORS = Path(__file__).resolve().parents[3] / "shared" / "vectors"
-
-
-def load_vectors(name: str) -> Any:
-    """Load a JSON vector file from ``shared/vectors`` beside the checkout."""
-    with open(_SHARED_VECTORS / name, encoding="utf-8") as f:
-        return json.load(f)
 
 
 @pytest.fixture(scope="session")

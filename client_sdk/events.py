@@ -1,0 +1,193 @@
+"""Typed events yielded by ``ProgramClient.events()`` and ``ParticipantClient.events()``.
+
+Every event is a frozen dataclass naming the conversation it belongs to. An event that
+carries content (:class:`Message`, :class:`Notice`, :class:`Answers`, ...) is only ever
+built from a payload that decrypted and authenticated under the conversation's ratchet:
+anything the relay forged, tampered with or replayed becomes a
+:class:`VerificationFailed` event instead, and its content is never shown.
+
+Times in events are the sender's clock (``sent_at_ms``, from inside the ciphertext),
+never the relay's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "Answers",
+    "Assigned",
+    "CodeWordRequest",
+    "CodeWordResult",
+    "ConversationClosedEvent",
+    "Duress",
+    "Event",
+    "Message",
+    "NewConversation",
+    "Notice",
+    "NoticeSent",
+    "ParticipantLeft",
+    "PossiblyMissingMessage",
+    "Reconnected",
+    "VerificationFailed",
+]
+
+
+@dataclass(frozen=True)
+class NewConversation:
+    """A participant opened a conversation (program side)."""
+
+    conversation_id: str
+    assigned_to: str | None = None
+
+
+@dataclass(frozen=True)
+class Message:
+    """A text message from the other side, authenticated by the ratchet.
+
+    ``late`` is true when it arrived after a message the sender wrote later (the relay
+    reordered, or the network delayed it); it is genuine but out of order.
+    """
+
+    conversation_id: str
+    text: str
+    sent_at_ms: int
+    late: bool = False
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A typed notice from the program (participant side): rights, safety check-in, ..."""
+
+    conversation_id: str
+    kind: str
+    body: str
+    sent_at_ms: int
+
+
+@dataclass(frozen=True)
+class NoticeSent:
+    """The program node sent a notice on its own (workflow: check-in, inactivity, ...)."""
+
+    conversation_id: str
+    kind: str
+
+
+@dataclass(frozen=True)
+class CodeWordRequest:
+    """The program asks the participant for the code word of ``alias`` (participant side)."""
+
+    conversation_id: str
+    alias: str
+
+
+@dataclass(frozen=True)
+class CodeWordResult:
+    """The participant answered a code-word request (program side).
+
+    The word itself is checked and dropped; it is never shown nor stored.
+    """
+
+    conversation_id: str
+    alias: str
+    verified: bool
+
+
+@dataclass(frozen=True)
+class Answers:
+    """Answers to the profile's optional questions (program side)."""
+
+    conversation_id: str
+    answers: dict[str, str] = field(hash=False)
+
+
+@dataclass(frozen=True)
+class Duress:
+    """The participant pressed the duress signal: urgent (program side)."""
+
+    conversation_id: str
+    sent_at_ms: int
+
+
+@dataclass(frozen=True)
+class Assigned:
+    """A conversation was assigned (claimed or transferred) to a staff member."""
+
+    conversation_id: str
+    staff: str
+
+
+@dataclass(frozen=True)
+class ParticipantLeft:
+    """The participant ended the conversation (program side)."""
+
+    conversation_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class ConversationClosedEvent:
+    """The conversation is closed; its keys are deleted on this side.
+
+    ``by`` is ``"self"``, ``"peer"`` (a signed-in-ciphertext close from the other side)
+    or ``"relay"`` (the relay says it is closed; unauthenticated, but a relay can always
+    refuse service).
+    """
+
+    conversation_id: str
+    by: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class VerificationFailed:
+    """Something the relay delivered is not authentic, or was replayed or reordered.
+
+    ``reason`` is coarse: ``decryption``, ``replay``, ``malformed``, ``out_of_order``,
+    ``untrusted_key``, ``bad_signature``, ``expired``, ``published_mismatch``.
+    Nothing of the offending envelope is shown.
+    """
+
+    conversation_id: str | None
+    reason: str
+
+
+@dataclass(frozen=True)
+class PossiblyMissingMessage:
+    """A gap in the sender's message counters: ``count`` messages may have been dropped."""
+
+    conversation_id: str
+    count: int
+
+
+@dataclass(frozen=True)
+class Reconnected:
+    """The WebSocket to the relay was re-established after a loss."""
+
+    attempts: int
+
+
+Event = (
+    NewConversation
+    | Message
+    | Notice
+    | NoticeSent
+    | CodeWordRequest
+    | CodeWordResult
+    | Answers
+    | Duress
+    | Assigned
+    | ParticipantLeft
+    | ConversationClosedEvent
+    | VerificationFailed
+    | PossiblyMissingMessage
+    | Reconnected
+)
+
+
+def describe(event: Event) -> dict[str, Any]:
+    """A JSON-friendly view of an event (for logs that must never hold content)."""
+    kind = type(event).__name__
+    conversation_id = getattr(event, "conversation_id", None)
+    return {"event": kind, "conversation_id": conversation_id}

@@ -1,0 +1,45 @@
+"""Transport helpers that need no relay: origins, URLs, backoff, error translation."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from client_sdk.errors import RelayUnavailable, UsageError
+from client_sdk.transport import Backoff, RelayHTTP, relay_origin, ws_url
+
+
+def test_origin_drops_path_and_case() -> None:
+    assert relay_origin("http://127.0.0.1:8000/") == "http://127.0.0.1:8000"
+    assert relay_origin("HTTPS://Relay.Example.org/x") == "https://relay.example.org"
+
+
+def test_origin_refuses_other_schemes() -> None:
+    with pytest.raises(UsageError):
+        relay_origin("ftp://example.org")
+
+
+def test_ws_url() -> None:
+    assert ws_url("http://127.0.0.1:9/") == "ws://127.0.0.1:9/v1/ws"
+    assert ws_url("https://r.example") == "wss://r.example/v1/ws"
+
+
+def test_backoff_grows_then_caps_with_jitter() -> None:
+    b = Backoff(base=0.1, cap=2.0)
+    assert b.delay(0, lambda: 1.0) == pytest.approx(0.1)
+    assert b.delay(3, lambda: 1.0) == pytest.approx(0.8)
+    assert b.delay(10, lambda: 1.0) == pytest.approx(2.0)
+    assert b.delay(10, lambda: 0.0) == pytest.approx(1.0)
+
+
+async def test_unreachable_relay_is_relay_unavailable() -> None:
+    with socket.socket() as s:  # bound, never listening: connections are refused
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        http = RelayHTTP(f"http://127.0.0.1:{port}", timeout=2)
+        try:
+            with pytest.raises(RelayUnavailable):
+                await http.get_program("AAAAAAAAAAAAAAAAAAAAAA")
+        finally:
+            await http.aclose()

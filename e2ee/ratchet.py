@@ -1,0 +1,471 @@
+"""The Double Ratchet (Signal specification, revision 1, 2016-11-20), sans-I/O.
+
+Instantiation (docs/protocol.md, "Double Ratchet"):
+
+- ``GENERATE_DH()``: 32 bytes from the caller's ``random`` as the X25519 secret.
+- ``KDF_RK(rk, dh_out) = HKDF-SHA256(salt=rk, ikm=dh_out, info="quietline/v1/kdf-rk", L=64)``,
+  first half the new root key, second half the new chain key.
+- ``KDF_CK(ck)``: ``message_key = HMAC-SHA256(ck, 0x01)``, ``chain_key = HMAC-SHA256(ck, 0x02)``.
+- ``ENCRYPT(mk, pt, aad)``: ``HKDF-SHA256(salt=0*32, ikm=mk, info="quietline/v1/message-key",
+  L=44)`` gives the AES-256-GCM key (32) and nonce (12). The caller's ``aad`` must contain
+  the header bytes (the envelope's AAD does: every byte before the ciphertext).
+
+State invariants (:class:`RatchetState`, immutable; every transition returns a new one):
+
+- ``dhs_public == X25519(dhs_secret, 9)``; ``dhr`` is None only for Bob before his first
+  message arrives, and then ``send_chain_key`` and ``recv_chain_key`` are None too.
+- ``skipped`` holds at most ``max_stored_skipped`` keys, oldest first, each (dh, n) once;
+  a message key leaves the state as soon as it is used or evicted.
+- ``previous_dhr`` remembers the last :data:`PREVIOUS_RATCHET_KEYS` receiving ratchet
+  public keys (public values only) so that a message from an old chain whose key is
+  gone is recognised as a replay instead of triggering a DH step.
+
+Security properties: forward secrecy and post-compromise security of the Double Ratchet.
+:func:`decrypt` computes on a copy and returns a new state only when the AEAD tag
+verifies; any failure raises :class:`~e2ee.errors.DecryptionError` (or its subclasses
+:class:`~e2ee.errors.ReplayedMessage` and :class:`~e2ee.errors.TooManySkipped`) and the
+caller keeps its old state. Errors never say which check failed beyond those two cases.
+``repr`` of a state shows counters only.
+
+Limits the specification leaves open: a message counter is at most ``2**32 - 2`` (the
+header's ``n`` is a u32 and the state stores ``n + 1``); the sender refuses to go further
+(:class:`~e2ee.errors.LocalProtocolError`) and the receiver refuses such a header.
+
+Serialised state (:meth:`RatchetState.to_bytes`), version 1, big-endian::
+
+    u8 version=1 | u8 flags (bit0 dhr, bit1 send_chain_key, bit2 recv_chain_key)
+    32 dhs_secret | 32 dhs_public | [32 dhr] | 32 root_key | [32 send_chain_key]
+    [32 recv_chain_key] | u32 ns | u32 nr | u32 pn
+    u32 count | count * (32 dh | u32 n | 32 message_key)
+    u8 count | count * 32 previous_dhr
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from e2ee.envelope import Header
+from e2ee.errors import (
+    DecryptionError,
+    InvalidKey,
+    LocalProtocolError,
+    MalformedInput,
+    ReplayedMessage,
+    TooManySkipped,
+)
+from e2ee.primitives import (
+    AES256_KEY_SIZE,
+    GCM_NONCE_SIZE,
+    RandomSource,
+    aes256gcm_decrypt,
+    aes256gcm_encrypt,
+    constant_time_equal,
+    hkdf,
+    hmac_sha256,
+    x25519,
+    x25519_generate,
+    x25519_public,
+)
+
+MAX_SKIP = 1000
+"""Largest gap skipped in one receiving chain by one message."""
+
+MAX_STORED_SKIPPED = 2000
+"""Most skipped message keys kept; the oldest is dropped first."""
+
+PREVIOUS_RATCHET_KEYS = 32
+"""How many old receiving ratchet public keys are remembered for replay detection."""
+
+STATE_VERSION = 1
+KEY_SIZE = 32
+COUNTER_LIMIT = 0xFFFFFFFF
+"""No message uses this counter (u32 on the wire), so ``n + 1`` always fits a u32."""
+
+KDF_RK_INFO = b"quietline/v1/kdf-rk"
+MESSAGE_KEY_INFO = b"quietline/v1/message-key"
+_MESSAGE_KEY_SALT = bytes(32)
+_CK_MESSAGE = b"\x01"
+_CK_CHAIN = b"\x02"
+
+_FLAG_DHR = 1
+_FLAG_CKS = 2
+_FLAG_CKR = 4
+
+
+# -- the three KDFs of the specification -----------------------------------------------
+
+
+def kdf_rk(root_key: bytes, dh_out: bytes) -> tuple[bytes, bytes]:
+    """``KDF_RK``: (new root key, new chain key)."""
+    out = hkdf(root_key, dh_out, KDF_RK_INFO, 2 * KEY_SIZE)
+    return out[:KEY_SIZE], out[KEY_SIZE:]
+
+
+def kdf_ck(chain_key: bytes) -> tuple[bytes, bytes]:
+    """``KDF_CK``: (next chain key, message key)."""
+    return hmac_sha256(chain_key, _CK_CHAIN), hmac_sha256(chain_key, _CK_MESSAGE)
+
+
+def message_key_material(message_key: bytes) -> tuple[bytes, bytes]:
+    """The AES-256-GCM (key, nonce) of a message key."""
+    out = hkdf(_MESSAGE_KEY_SALT, message_key, MESSAGE_KEY_INFO, AES256_KEY_SIZE + GCM_NONCE_SIZE)
+    return out[:AES256_KEY_SIZE], out[AES256_KEY_SIZE:]
+
+
+# -- state ---------------------------------------------------------------------------
+
+
+class MessageId(NamedTuple):
+    """A message's place: the sender's ratchet public key and its counter in that chain."""
+
+    dh: bytes
+    n: int
+
+
+@dataclass(frozen=True, slots=True)
+class SkippedKey:
+    dh: bytes
+    n: int
+    message_key: bytes
+
+    def __repr__(self) -> str:
+        return f"SkippedKey(n={self.n}, message_key=<hidden>)"
+
+
+@dataclass(frozen=True, slots=True)
+class RatchetState:
+    dhs_secret: bytes
+    dhs_public: bytes
+    dhr: bytes | None
+    root_key: bytes
+    send_chain_key: bytes | None
+    recv_chain_key: bytes | None
+    ns: int = 0
+    nr: int = 0
+    pn: int = 0
+    skipped: tuple[SkippedKey, ...] = ()
+    previous_dhr: tuple[bytes, ...] = ()
+
+    def __repr__(self) -> str:
+        return (
+            f"RatchetState(ns={self.ns}, nr={self.nr}, pn={self.pn}, "
+            f"skipped={len(self.skipped)}, keys=<hidden>)"
+        )
+
+    def to_bytes(self) -> bytes:
+        flags = (
+            (_FLAG_DHR if self.dhr is not None else 0)
+            | (_FLAG_CKS if self.send_chain_key is not None else 0)
+            | (_FLAG_CKR if self.recv_chain_key is not None else 0)
+        )
+        parts = [bytes([STATE_VERSION, flags]), self.dhs_secret, self.dhs_public]
+        if self.dhr is not None:
+            parts.append(self.dhr)
+        parts.append(self.root_key)
+        if self.send_chain_key is not None:
+            parts.append(self.send_chain_key)
+        if self.recv_chain_key is not None:
+            parts.append(self.recv_chain_key)
+        for counter in (self.ns, self.nr, self.pn, len(self.skipped)):
+            parts.append(counter.to_bytes(4, "big"))
+        for key in self.skipped:
+            parts += [key.dh, key.n.to_bytes(4, "big"), key.message_key]
+        parts.append(bytes([len(self.previous_dhr)]))
+        parts += self.previous_dhr
+        return b"".join(parts)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> RatchetState:
+        """Parse strictly; anything else than :meth:`to_bytes` output is MalformedInput."""
+        reader = _Reader(data)
+        if reader.u8() != STATE_VERSION:
+            raise MalformedInput("unsupported ratchet state version")
+        flags = reader.u8()
+        if flags & ~(_FLAG_DHR | _FLAG_CKS | _FLAG_CKR):
+            raise MalformedInput("unknown ratchet state flags")
+        dhs_secret = reader.take(KEY_SIZE)
+        dhs_public = reader.take(KEY_SIZE)
+        dhr = reader.take(KEY_SIZE) if flags & _FLAG_DHR else None
+        root_key = reader.take(KEY_SIZE)
+        send_chain_key = reader.take(KEY_SIZE) if flags & _FLAG_CKS else None
+        recv_chain_key = reader.take(KEY_SIZE) if flags & _FLAG_CKR else None
+        ns, nr, pn, count = reader.u32(), reader.u32(), reader.u32(), reader.u32()
+        if count * (KEY_SIZE + 4 + KEY_SIZE) > reader.remaining:
+            raise MalformedInput("ratchet state truncated")
+        skipped = tuple(
+            SkippedKey(reader.take(KEY_SIZE), reader.u32(), reader.take(KEY_SIZE))
+            for _ in range(count)
+        )
+        previous_dhr = tuple(reader.take(KEY_SIZE) for _ in range(reader.u8()))
+        reader.end()
+        if len({(k.dh, k.n) for k in skipped}) != len(skipped):
+            raise MalformedInput("duplicate skipped key in ratchet state")
+        if dhr is None and (send_chain_key is not None or recv_chain_key is not None):
+            raise MalformedInput("chain keys without a remote ratchet key")
+        try:
+            derived = x25519_public(dhs_secret)
+        except InvalidKey:  # pragma: no cover - any 32 bytes are a valid X25519 secret
+            raise MalformedInput("bad ratchet secret") from None
+        if not constant_time_equal(derived, dhs_public):
+            raise MalformedInput("ratchet key pair does not match")
+        return cls(
+            dhs_secret=dhs_secret,
+            dhs_public=dhs_public,
+            dhr=dhr,
+            root_key=root_key,
+            send_chain_key=send_chain_key,
+            recv_chain_key=recv_chain_key,
+            ns=ns,
+            nr=nr,
+            pn=pn,
+            skipped=skipped,
+            previous_dhr=previous_dhr,
+        )
+
+
+class _Reader:
+    """Sequential reads from bytes; running out is MalformedInput."""
+
+    __slots__ = ("_data", "_offset")
+
+    def __init__(self, data: bytes) -> None:
+        if not isinstance(data, bytes | bytearray | memoryview):
+            raise MalformedInput("serialized state must be bytes")
+        self._data = bytes(data)
+        self._offset = 0
+
+    @property
+    def remaining(self) -> int:
+        return len(self._data) - self._offset
+
+    def take(self, size: int) -> bytes:
+        if self.remaining < size:
+            raise MalformedInput("serialized state truncated")
+        out = self._data[self._offset : self._offset + size]
+        self._offset += size
+        return out
+
+    def u8(self) -> int:
+        return self.take(1)[0]
+
+    def u32(self) -> int:
+        return int.from_bytes(self.take(4), "big")
+
+    def end(self) -> None:
+        if self.remaining:
+            raise MalformedInput("trailing bytes after serialized state")
+
+
+# -- initialisation ---------------------------------------------------------------------
+
+
+def _check_key(value: object, what: str) -> bytes:
+    if not isinstance(value, bytes) or len(value) != KEY_SIZE:
+        raise LocalProtocolError(f"{what} must be {KEY_SIZE} bytes")
+    return value
+
+
+def init_alice(sk: bytes, bob_public: bytes, random: RandomSource) -> RatchetState:
+    """``RatchetInitAlice``: a fresh ratchet key pair and a sending chain towards Bob."""
+    sk = _check_key(sk, "shared secret")
+    bob_public = _check_key(bob_public, "Bob's ratchet public key")
+    dhs_secret, dhs_public = x25519_generate(random)
+    root_key, send_chain_key = kdf_rk(sk, x25519(dhs_secret, bob_public))
+    return RatchetState(
+        dhs_secret=dhs_secret,
+        dhs_public=dhs_public,
+        dhr=bob_public,
+        root_key=root_key,
+        send_chain_key=send_chain_key,
+        recv_chain_key=None,
+    )
+
+
+def init_bob(sk: bytes, bob_secret: bytes, bob_public: bytes) -> RatchetState:
+    """``RatchetInitBob``: Bob's prekey pair is his first ratchet key pair."""
+    sk = _check_key(sk, "shared secret")
+    bob_secret = _check_key(bob_secret, "Bob's ratchet secret")
+    if not constant_time_equal(x25519_public(bob_secret), _check_key(bob_public, "public")):
+        raise LocalProtocolError("Bob's ratchet key pair does not match")
+    return RatchetState(
+        dhs_secret=bob_secret,
+        dhs_public=bob_public,
+        dhr=None,
+        root_key=sk,
+        send_chain_key=None,
+        recv_chain_key=None,
+    )
+
+
+# -- encryption ----------------------------------------------------------------------
+
+
+class Encrypted(NamedTuple):
+    state: RatchetState
+    header: Header
+    ciphertext: bytes
+
+
+def encrypt(
+    state: RatchetState, plaintext: bytes, aad_for_header: Callable[[Header], bytes]
+) -> Encrypted:
+    """``RatchetEncrypt``. ``aad_for_header(header)`` must return AAD containing the header."""
+    if state.send_chain_key is None:
+        raise LocalProtocolError("no sending chain yet: Bob sends after his first message")
+    if state.ns >= COUNTER_LIMIT:
+        raise LocalProtocolError("sending chain exhausted")
+    send_chain_key, message_key = kdf_ck(state.send_chain_key)
+    header = Header(dh=state.dhs_public, pn=state.pn, n=state.ns)
+    key, nonce = message_key_material(message_key)
+    ciphertext = aes256gcm_encrypt(key, nonce, bytes(plaintext), aad_for_header(header))
+    new_state = RatchetState(
+        dhs_secret=state.dhs_secret,
+        dhs_public=state.dhs_public,
+        dhr=state.dhr,
+        root_key=state.root_key,
+        send_chain_key=send_chain_key,
+        recv_chain_key=state.recv_chain_key,
+        ns=state.ns + 1,
+        nr=state.nr,
+        pn=state.pn,
+        skipped=state.skipped,
+        previous_dhr=state.previous_dhr,
+    )
+    return Encrypted(new_state, header, ciphertext)
+
+
+# -- decryption ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Decrypted:
+    """A verified message and the state to keep from now on.
+
+    ``skipped``: messages that should have arrived before this one and did not (yet);
+    their keys are now stored. ``late``: this message was one of those. ``discarded``:
+    stored keys dropped by the bound; those messages can never be read.
+    """
+
+    state: RatchetState
+    plaintext: bytes
+    skipped: tuple[MessageId, ...] = ()
+    late: bool = False
+    discarded: tuple[MessageId, ...] = ()
+
+    def __repr__(self) -> str:
+        return f"Decrypted(skipped={len(self.skipped)}, late={self.late}, plaintext=<hidden>)"
+
+
+def _open(message_key: bytes, ciphertext: bytes, aad: bytes) -> bytes:
+    key, nonce = message_key_material(message_key)
+    return aes256gcm_decrypt(key, nonce, bytes(ciphertext), bytes(aad))
+
+
+def decrypt(
+    state: RatchetState,
+    header: Header,
+    ciphertext: bytes,
+    aad: bytes,
+    random: RandomSource,
+    *,
+    max_skip: int = MAX_SKIP,
+    max_stored_skipped: int = MAX_STORED_SKIPPED,
+) -> Decrypted:
+    """``RatchetDecrypt`` on a copy: returns the new state only if the tag verifies.
+
+    ``aad`` must contain ``header``'s bytes. ``random`` supplies the new ratchet key pair
+    when the message starts a new chain (a DH ratchet step).
+    """
+    # 1. A key stored for a skipped message.
+    for index, key in enumerate(state.skipped):
+        if key.n == header.n and constant_time_equal(key.dh, header.dh):
+            plaintext = _open(key.message_key, ciphertext, aad)
+            remaining = state.skipped[:index] + state.skipped[index + 1 :]
+            return Decrypted(_replace(state, skipped=remaining), plaintext, late=True)
+
+    if header.n >= COUNTER_LIMIT:
+        raise DecryptionError()
+    current_chain = state.dhr is not None and constant_time_equal(header.dh, state.dhr)
+    if current_chain and state.recv_chain_key is None:
+        raise DecryptionError()  # Alice's initial dhr (Bob's prekey) never sends
+    if current_chain and header.n < state.nr:
+        raise ReplayedMessage()
+    if any(constant_time_equal(header.dh, old) for old in state.previous_dhr):
+        raise ReplayedMessage()
+
+    skipped = list(state.skipped)
+    new_ids: list[MessageId] = []
+    dhs_secret, dhs_public = state.dhs_secret, state.dhs_public
+    dhr, root_key = state.dhr, state.root_key
+    send_chain_key, recv_chain_key = state.send_chain_key, state.recv_chain_key
+    ns, nr, pn = state.ns, state.nr, state.pn
+    previous_dhr = state.previous_dhr
+
+    if not current_chain:
+        # 2. A new chain: skip the rest of the current one, then a DH ratchet step.
+        if recv_chain_key is not None and dhr is not None:
+            if header.pn > nr + max_skip:
+                raise TooManySkipped()
+            while nr < header.pn:
+                recv_chain_key, message_key = kdf_ck(recv_chain_key)
+                skipped.append(SkippedKey(dhr, nr, message_key))
+                new_ids.append(MessageId(dhr, nr))
+                nr += 1
+        if dhr is not None and recv_chain_key is not None:
+            previous_dhr = (dhr, *previous_dhr)[:PREVIOUS_RATCHET_KEYS]
+        pn, ns, nr = ns, 0, 0
+        dhr = header.dh
+        new_secret, new_public = x25519_generate(random)
+        try:
+            root_key, recv_chain_key = kdf_rk(root_key, x25519(dhs_secret, dhr))
+            root_key, send_chain_key = kdf_rk(root_key, x25519(new_secret, dhr))
+        except InvalidKey:
+            raise DecryptionError() from None  # a low-order ratchet key: refuse, say nothing
+        dhs_secret, dhs_public = new_secret, new_public
+
+    # 3. Skip to this message's counter in the (now) current chain.
+    assert recv_chain_key is not None and dhr is not None
+    if header.n > nr + max_skip:
+        raise TooManySkipped()
+    while nr < header.n:
+        recv_chain_key, message_key = kdf_ck(recv_chain_key)
+        skipped.append(SkippedKey(dhr, nr, message_key))
+        new_ids.append(MessageId(dhr, nr))
+        nr += 1
+    recv_chain_key, message_key = kdf_ck(recv_chain_key)
+    plaintext = _open(message_key, ciphertext, aad)
+
+    overflow = max(0, len(skipped) - max_stored_skipped)
+    discarded = tuple(MessageId(k.dh, k.n) for k in skipped[:overflow])
+    new_state = RatchetState(
+        dhs_secret=dhs_secret,
+        dhs_public=dhs_public,
+        dhr=dhr,
+        root_key=root_key,
+        send_chain_key=send_chain_key,
+        recv_chain_key=recv_chain_key,
+        ns=ns,
+        nr=nr + 1,
+        pn=pn,
+        skipped=tuple(skipped[overflow:]),
+        previous_dhr=previous_dhr,
+    )
+    return Decrypted(new_state, plaintext, tuple(new_ids), False, discarded)
+
+
+def _replace(state: RatchetState, *, skipped: tuple[SkippedKey, ...]) -> RatchetState:
+    return RatchetState(
+        dhs_secret=state.dhs_secret,
+        dhs_public=state.dhs_public,
+        dhr=state.dhr,
+        root_key=state.root_key,
+        send_chain_key=state.send_chain_key,
+        recv_chain_key=state.recv_chain_key,
+        ns=state.ns,
+        nr=state.nr,
+        pn=state.pn,
+        skipped=skipped,
+        previous_dhr=state.previous_dhr,
+    )

@@ -1,0 +1,398 @@
+"""The Double Ratchet state machine: order, gaps, replays, bounds, serialisation."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import random as stdlib_random
+from collections.abc import Callable
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from e2ee import ratchet
+from e2ee.envelope import Header
+from e2ee.errors import (
+    DecryptionError,
+    LocalProtocolError,
+    MalformedInput,
+    ReplayedMessage,
+    TooManySkipped,
+)
+from e2ee.primitives import hkdf, hmac_sha256, x25519_generate
+from e2ee.ratchet import (
+    COUNTER_LIMIT,
+    MessageId,
+    RatchetState,
+    decrypt,
+    encrypt,
+    init_alice,
+    init_bob,
+)
+
+SK = bytes(range(32))
+
+
+def seeded(seed: int) -> Callable[[int], bytes]:
+    return stdlib_random.Random(seed).randbytes
+
+
+def aad(header: Header) -> bytes:
+    return b"AD" + header.to_bytes()
+
+
+def pair(seed: int = 1) -> tuple[RatchetState, RatchetState, Callable[[int], bytes]]:
+    rnd = seeded(seed)
+    bob_secret, bob_public = x25519_generate(rnd)
+    return init_alice(SK, bob_public, rnd), init_bob(SK, bob_secret, bob_public), rnd
+
+
+Message = tuple[Header, bytes]
+
+
+def send(state: RatchetState, text: bytes) -> tuple[RatchetState, Message]:
+    out = encrypt(state, text, aad)
+    return out.state, (out.header, out.ciphertext)
+
+
+def recv(
+    state: RatchetState, message: Message, rnd: Callable[[int], bytes], **kw: int
+) -> ratchet.Decrypted:
+    header, ciphertext = message
+    return decrypt(state, header, ciphertext, aad(header), rnd, **kw)
+
+
+def test_kdfs_match_the_spec_definitions() -> None:
+    rk, dh = bytes([1]) * 32, bytes([2]) * 32
+    assert ratchet.kdf_rk(rk, dh) == (
+        hkdf(rk, dh, b"quietline/v1/kdf-rk", 64)[:32],
+        hkdf(rk, dh, b"quietline/v1/kdf-rk", 64)[32:],
+    )
+    ck = bytes([3]) * 32
+    assert ratchet.kdf_ck(ck) == (hmac_sha256(ck, b"\x02"), hmac_sha256(ck, b"\x01"))
+    okm = hkdf(bytes(32), ck, b"quietline/v1/message-key", 44)
+    assert ratchet.message_key_material(ck) == (okm[:32], okm[32:])
+
+
+def test_ping_pong_with_dh_steps() -> None:
+    alice, bob, rnd = pair()
+    for i in range(6):
+        alice, m = send(alice, b"a%d" % i)
+        out = recv(bob, m, rnd)
+        bob = out.state
+        assert out.plaintext == b"a%d" % i and out.skipped == () and not out.late
+        bob, m = send(bob, b"b%d" % i)
+        out = recv(alice, m, rnd)
+        alice = out.state
+        assert out.plaintext == b"b%d" % i
+    assert alice.dhr == bob.dhs_public  # Alice stepped; Bob learns her new key next
+    assert alice.skipped == () and bob.skipped == ()
+
+
+def test_bob_cannot_send_first() -> None:
+    _, bob, _ = pair()
+    with pytest.raises(LocalProtocolError):
+        encrypt(bob, b"x", aad)
+
+
+def test_out_of_order_within_and_across_chains() -> None:
+    alice, bob, rnd = pair()
+    sent = []
+    for i in range(4):
+        alice, m = send(alice, b"%d" % i)
+        sent.append(m)
+    out = recv(bob, sent[3], rnd)
+    bob = out.state
+    assert out.skipped == tuple(MessageId(alice.dhs_public, n) for n in range(3))
+    assert len(bob.skipped) == 3
+    # Bob answers; Alice steps; Alice's next chain reports pn = 4.
+    bob, reply = send(bob, b"r")
+    alice = recv(alice, reply, rnd).state
+    alice, m5 = send(alice, b"new chain")
+    out = recv(bob, m5, rnd)
+    bob = out.state
+    assert out.plaintext == b"new chain" and out.skipped == ()
+    for i in (1, 0, 2):
+        out = recv(bob, sent[i], rnd)
+        assert out.late and out.plaintext == b"%d" % i
+        bob = out.state
+    assert bob.skipped == ()
+
+
+def test_skipped_keys_of_the_previous_chain_via_pn() -> None:
+    alice, bob, rnd = pair()
+    alice, m0 = send(alice, b"0")
+    bob = recv(bob, m0, rnd).state
+    alice, lost1 = send(alice, b"1")
+    alice, lost2 = send(alice, b"2")
+    bob, reply = send(bob, b"r")
+    alice = recv(alice, reply, rnd).state
+    alice, m = send(alice, b"after")
+    out = recv(bob, m, rnd)
+    assert out.skipped[:2] == (MessageId(lost1[0].dh, 1), MessageId(lost1[0].dh, 2))
+    bob = out.state
+    assert recv(bob, lost2, rnd).plaintext == b"2"
+
+
+def test_replay_in_current_chain() -> None:
+    alice, bob, rnd = pair()
+    alice, m0 = send(alice, b"0")
+    bob = recv(bob, m0, rnd).state
+    with pytest.raises(ReplayedMessage):
+        recv(bob, m0, rnd)
+
+
+def test_replay_of_a_used_skipped_key() -> None:
+    alice, bob, rnd = pair()
+    alice, m0 = send(alice, b"0")
+    alice, m1 = send(alice, b"1")
+    bob = recv(bob, m1, rnd).state
+    bob = recv(bob, m0, rnd).state
+    with pytest.raises(ReplayedMessage):
+        recv(bob, m0, rnd)
+
+
+def test_replay_from_an_old_chain() -> None:
+    alice, bob, rnd = pair()
+    alice, m0 = send(alice, b"0")
+    bob = recv(bob, m0, rnd).state
+    bob, r = send(bob, b"r")
+    alice = recv(alice, r, rnd).state
+    alice, m1 = send(alice, b"1")
+    bob = recv(bob, m1, rnd).state
+    with pytest.raises(ReplayedMessage):
+        recv(bob, m0, rnd)
+
+
+def test_too_many_skipped_in_current_chain() -> None:
+    alice, bob, rnd = pair()
+    messages = []
+    for i in range(6):
+        alice, m = send(alice, b"%d" % i)
+        messages.append(m)
+    with pytest.raises(TooManySkipped):
+        recv(bob, messages[5], rnd, max_skip=4)
+    assert recv(bob, messages[4], rnd, max_skip=4).skipped[-1].n == 3
+
+
+def test_too_many_skipped_in_previous_chain() -> None:
+    alice, bob, rnd = pair()
+    alice, m0 = send(alice, b"0")
+    bob = recv(bob, m0, rnd).state
+    for _ in range(5):
+        alice, _m = send(alice, b"lost")
+    bob, r = send(bob, b"r")
+    alice = recv(alice, r, rnd).state
+    alice, m = send(alice, b"new")
+    with pytest.raises(TooManySkipped):
+        recv(bob, m, rnd, max_skip=4)
+    assert recv(bob, m, rnd, max_skip=5).plaintext == b"new"
+
+
+def test_stored_skipped_bound_drops_oldest() -> None:
+    alice, bob, rnd = pair()
+    messages = []
+    for i in range(8):
+        alice, m = send(alice, b"%d" % i)
+        messages.append(m)
+    out = recv(bob, messages[7], rnd, max_stored_skipped=4)
+    assert [k.n for k in out.state.skipped] == [3, 4, 5, 6]
+    assert [d.n for d in out.discarded] == [0, 1, 2]
+    with pytest.raises(ReplayedMessage):  # its key is gone for good
+        recv(out.state, messages[0], rnd)
+    assert recv(out.state, messages[3], rnd).plaintext == b"3"
+
+
+def test_failed_decryption_changes_nothing_and_state_still_works() -> None:
+    alice, bob, rnd = pair()
+    alice, m0 = send(alice, b"0")
+    header, ct = m0
+    before = bob.to_bytes()
+    with pytest.raises(DecryptionError):
+        decrypt(bob, header, ct[:-1] + bytes([ct[-1] ^ 1]), aad(header), rnd)
+    with pytest.raises(DecryptionError):
+        decrypt(bob, header, ct, b"other" + header.to_bytes(), rnd)
+    assert bob.to_bytes() == before
+    assert recv(bob, m0, rnd).plaintext == b"0"
+
+
+def test_tampered_late_message_keeps_its_key() -> None:
+    alice, bob, rnd = pair()
+    alice, m0 = send(alice, b"0")
+    alice, m1 = send(alice, b"1")
+    bob = recv(bob, m1, rnd).state
+    header, ct = m0
+    with pytest.raises(DecryptionError):
+        decrypt(bob, header, bytes([ct[0] ^ 1]) + ct[1:], aad(header), rnd)
+    assert recv(bob, m0, rnd).plaintext == b"0"
+
+
+def test_header_claiming_bobs_prekey_as_current_chain() -> None:
+    alice, _bob, rnd = pair()
+    assert alice.dhr is not None
+    fake = Header(dh=alice.dhr, pn=0, n=0)
+    with pytest.raises(DecryptionError):
+        decrypt(alice, fake, bytes(272), aad(fake), rnd)
+
+
+def test_low_order_ratchet_key_is_a_decryption_error() -> None:
+    _alice, bob, rnd = pair()
+    fake = Header(dh=bytes(32), pn=0, n=0)
+    with pytest.raises(DecryptionError):
+        decrypt(bob, fake, bytes(272), aad(fake), rnd)
+
+
+def test_counter_limits() -> None:
+    alice, bob, rnd = pair()
+    fake = Header(dh=alice.dhs_public, pn=0, n=COUNTER_LIMIT)
+    with pytest.raises(DecryptionError):
+        decrypt(bob, fake, bytes(272), aad(fake), rnd)
+    exhausted = dataclasses.replace(alice, ns=COUNTER_LIMIT)
+    assert RatchetState.from_bytes(exhausted.to_bytes()).ns == COUNTER_LIMIT
+    with pytest.raises(LocalProtocolError):
+        encrypt(exhausted, b"x", aad)
+
+
+def test_init_checks() -> None:
+    rnd = seeded(3)
+    secret, public = x25519_generate(rnd)
+    with pytest.raises(LocalProtocolError):
+        init_bob(SK, secret, bytes(32))
+    with pytest.raises(LocalProtocolError):
+        init_alice(SK[:31], public, rnd)
+    with pytest.raises(LocalProtocolError):
+        init_alice(SK, "x", rnd)  # type: ignore[arg-type]
+
+
+def test_repr_hides_keys() -> None:
+    alice, bob, rnd = pair()
+    alice, m = send(alice, b"secret text")
+    out = recv(bob, m, rnd)
+    for text in (repr(alice), repr(out), repr(out.state)):
+        assert alice.root_key.hex() not in text and "secret" not in text
+    alice, _m1 = send(alice, b"1")
+    alice, m2 = send(alice, b"2")
+    late = recv(out.state, m2, rnd).state
+    assert "message_key=<hidden>" in repr(late.skipped[0])
+
+
+def test_serialisation_round_trip_and_resume() -> None:
+    alice, bob, rnd = pair()
+    alice, _m0 = send(alice, b"0")
+    alice, m1 = send(alice, b"1")
+    alice, m2 = send(alice, b"2")
+    bob = recv(bob, m2, rnd).state
+    for state in (alice, bob):
+        assert RatchetState.from_bytes(state.to_bytes()) == state
+    bob = RatchetState.from_bytes(bob.to_bytes())
+    assert recv(bob, m1, rnd).plaintext == b"1"
+    _, fresh_bob, _ = pair(9)
+    assert RatchetState.from_bytes(fresh_bob.to_bytes()) == fresh_bob
+
+
+def _serialised_with_old_chain() -> bytes:
+    alice, bob, rnd = pair()
+    alice, _m0 = send(alice, b"0")
+    alice, m1 = send(alice, b"1")
+    bob = recv(bob, m1, rnd).state
+    bob, r = send(bob, b"r")
+    alice = recv(alice, r, rnd).state
+    alice, m = send(alice, b"x")
+    bob = recv(bob, m, rnd).state
+    assert bob.previous_dhr and bob.skipped
+    return bob.to_bytes()
+
+
+def test_strict_state_parser() -> None:
+    good = _serialised_with_old_chain()
+    RatchetState.from_bytes(good)
+    bad = [
+        b"",
+        b"\x02" + good[1:],  # version
+        good[:1] + b"\x08" + good[2:],  # unknown flag
+        good[:1] + b"\x06" + good[2:],  # chain keys without dhr: shorter, mismatched
+        good + b"\x00",
+        good[:-1],
+        good[:2] + bytes(32) + good[34:],  # secret does not match public
+    ]
+    for data in bad:
+        with pytest.raises(MalformedInput):
+            RatchetState.from_bytes(data)
+    with pytest.raises(MalformedInput):
+        RatchetState.from_bytes("x")  # type: ignore[arg-type]
+
+
+def test_parser_refuses_duplicate_skipped_keys_and_inconsistent_flags() -> None:
+    alice, bob, rnd = pair()
+    messages = []
+    for i in range(3):
+        alice, m = send(alice, b"%d" % i)
+        messages.append(m)
+    bob = recv(bob, messages[2], rnd).state
+    dup = RatchetState(
+        bob.dhs_secret,
+        bob.dhs_public,
+        bob.dhr,
+        bob.root_key,
+        bob.send_chain_key,
+        bob.recv_chain_key,
+        bob.ns,
+        bob.nr,
+        bob.pn,
+        (bob.skipped[0], bob.skipped[0]),
+        (),
+    )
+    with pytest.raises(MalformedInput):
+        RatchetState.from_bytes(dup.to_bytes())
+    inconsistent = RatchetState(
+        bob.dhs_secret, bob.dhs_public, None, bob.root_key, bob.send_chain_key, None
+    )
+    with pytest.raises(MalformedInput):
+        RatchetState.from_bytes(inconsistent.to_bytes())
+    lying_count = bytearray(bob.to_bytes())
+    lying_count[-(1 + 2 * 68 + 4) : -(1 + 2 * 68)] = (10**6).to_bytes(4, "big")
+    with pytest.raises(MalformedInput):
+        RatchetState.from_bytes(bytes(lying_count))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=400))
+def test_state_parser_on_arbitrary_bytes(data: bytes) -> None:
+    with contextlib.suppress(MalformedInput):
+        RatchetState.from_bytes(data)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_state_parser_on_mutations(data: st.DataObject) -> None:
+    raw = bytearray(_serialised_with_old_chain())
+    index = data.draw(st.integers(0, len(raw) - 1))
+    raw[index] ^= data.draw(st.integers(1, 255))
+    try:
+        parsed = RatchetState.from_bytes(bytes(raw))
+    except MalformedInput:
+        return
+    assert parsed.to_bytes() == bytes(raw)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.lists(st.tuples(st.booleans(), st.binary(max_size=64)), min_size=1, max_size=30),
+    st.integers(0, 2**32),
+)
+def test_any_exchange_in_order_round_trips(script: list[tuple[bool, bytes]], seed: int) -> None:
+    alice, bob, rnd = pair(seed)
+    alice, first = send(alice, b"hello")
+    bob = recv(bob, first, rnd).state
+    for from_alice, text in script:
+        if from_alice:
+            alice, m = send(alice, text)
+            out = recv(bob, m, rnd)
+            bob = out.state
+        else:
+            bob, m = send(bob, text)
+            out = recv(alice, m, rnd)
+            alice = out.state
+        assert out.plaintext == text
+        assert RatchetState.from_bytes(alice.to_bytes()) == alice

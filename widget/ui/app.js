@@ -1,0 +1,289 @@
+// The participant's path through the widget:
+//
+//   loading -> start ------------> notice -> questions -> connecting -> chat -> ended
+//          \-> unavailable (outside hours, closed, busy, outage, unknown, unreachable)
+//   any step after loading -> warning (verification failed: stop, alternatives)
+//   any step -> quick exit (button or Shift x3); chat -> duress -> quick exit
+//
+// Security properties:
+// - Nothing from the relay is shown before the protocol module verified it against the
+//   identity key pinned in the page. A failed verification stops everything and shows
+//   only the page's own fallback text and alternatives that were verified earlier.
+// - Keys, messages and the capability token live in this object only (memory); wipe()
+//   drops them and removes every message node. Nothing is written to any storage.
+// - The message box does not exist before the rights notice is acknowledged.
+
+import { Conversation, checkProgram } from "./conversation.js";
+import { ChatView } from "./chat-view.js";
+import { clear, el } from "./dom.js";
+import { isOpenAt, parseHours } from "./hours.js";
+import { coverPage, quickExit, safeExitUrl, watchTripleShift } from "./quick-exit.js";
+import { RelayClient, RelayUnavailable } from "./relay.js";
+import {
+  connectingScreen, endedScreen, loadingScreen, noticeScreen, questionsScreen, startScreen,
+  unavailableScreen, warningScreen,
+} from "./screens.js";
+import { TEXT } from "./text.js";
+
+const NOTICE_KINDS = new Set([
+  "rights", "safety_check_in", "inactivity", "closing", "shift_change", "transfer",
+  "code_word_request", "custom",
+]);
+
+export class WidgetApp {
+  /**
+   * @param {HTMLElement} root the snippet's container
+   * @param {{relay: string, programId: string, identityKey: string, exitUrl: string}} config
+   */
+  constructor(root, config) {
+    this.root = root;
+    this.config = config;
+    this.fallbackNodes = [...root.querySelectorAll("[data-quietline-fallback] > :not(h2)")];
+    this.verified = null; // {profile, status, hours}
+    this.conversation = null;
+    this.chat = null;
+    this.stopped = false;
+    this.engaged = false;
+  }
+
+  mount() {
+    const fallback = this.root.querySelector("[data-quietline-fallback]");
+    if (fallback) fallback.hidden = true;
+    this.exitButton = el("button", {
+      type: "button", class: "quietline-exit", text: TEXT.quickExit, "data-quietline-exit": true,
+    });
+    this.exitButton.addEventListener("click", () => this.quickExit());
+    this.screen = el("div", { class: "quietline-body" });
+    this.announcer = el("p", { class: "quietline-visually-hidden", role: "status" });
+    this.app = el("div", { class: "quietline-app" }, [
+      this.exitButton,
+      this.screen,
+      el("p", { class: "quietline-small quietline-exit-hint", text: TEXT.quickExitHint }),
+      this.announcer,
+    ]);
+    this.root.append(this.app);
+    this.app.addEventListener("click", () => {
+      this.engaged = true;
+    }, true);
+    this.app.addEventListener("keydown", () => {
+      this.engaged = true;
+    }, true);
+    this.root.classList.add("quietline-ready");
+    this.unwatch = watchTripleShift(() => this.quickExit());
+    this.load();
+  }
+
+  /**
+   * Swap the screen. Focus moves to the new heading only once the participant has acted
+   * in the widget, so loading the program's page never pulls focus into the chat.
+   */
+  show(node) {
+    clear(this.screen);
+    this.screen.append(node);
+    if (this.engaged) node.querySelector(".quietline-heading")?.focus();
+  }
+
+  async load() {
+    this.show(loadingScreen());
+    this.relay = new RelayClient(this.config.relay);
+    let verified;
+    try {
+      const { profile, status } = await checkProgram(this.relay, this.config);
+      verified = { profile, status, hours: null };
+      try {
+        verified.hours = parseHours(profile.hours);
+      } catch {
+        verified.hours = null;
+      }
+    } catch (error) {
+      if (error instanceof RelayUnavailable) {
+        this.show(unavailableScreen("unreachable", null, this.fallbackNodes, () => this.load()));
+      } else {
+        this.fail();
+      }
+      return;
+    }
+    this.verified = verified;
+    const reason = this.unavailableReason();
+    if (reason) {
+      this.show(unavailableScreen(reason, verified, this.fallbackNodes, () => this.load()));
+      return;
+    }
+    this.show(startScreen(verified, () => this.showNotice()));
+  }
+
+  /** Why a chat cannot start now, or null when it can. */
+  unavailableReason() {
+    const { status, hours } = this.verified;
+    if (!status) return "unknown";
+    if (status.state !== "open") return ["closed", "busy", "outage"].includes(status.state) ? status.state : "unknown";
+    if (hours && !isOpenAt(hours, Date.now())) return "outside_hours";
+    return null;
+  }
+
+  showNotice() {
+    this.show(noticeScreen(this.verified.profile, () => this.showQuestions()));
+  }
+
+  showQuestions() {
+    const questions = Array.isArray(this.verified.profile.questions) ? this.verified.profile.questions : [];
+    if (questions.length === 0) {
+      this.startChat({});
+      return;
+    }
+    this.show(questionsScreen(questions, (answers) => this.startChat(answers)));
+  }
+
+  async startChat(answers) {
+    this.show(connectingScreen());
+    let conversation;
+    try {
+      conversation = await Conversation.open(this.relay, this.config);
+    } catch (error) {
+      this.handleError(error);
+      return;
+    }
+    if (this.stopped) {
+      conversation.drop();
+      return;
+    }
+    this.conversation = conversation;
+    this.chat = new ChatView(this.verified.profile, {
+      onSend: (text) => this.sendText(text),
+      onEnd: () => this.endByParticipant(),
+      onDuress: () => this.duress(),
+    });
+    this.show(this.chat.node);
+    // The program's safety check-in, from the signed profile, always comes first.
+    if (this.verified.profile.safety_check_in) {
+      this.chat.addNotice("safety_check_in", String(this.verified.profile.safety_check_in));
+    }
+    // Answers travel end-to-end, inside the session, or not at all.
+    if (Object.keys(answers).length > 0) {
+      try {
+        await conversation.send({ t: "answers", answers, ts: Date.now() });
+      } catch (error) {
+        this.handleError(error);
+        return;
+      }
+    }
+    conversation.listen({
+      onPayload: (payload, missing) => this.receive(payload, missing),
+      onClosed: () => this.endByProgram(),
+      onError: (error) => this.handleError(error),
+    });
+  }
+
+  receive(payload, missing) {
+    if (!this.chat) return;
+    if (missing > 0) this.chat.addFlag(TEXT.missing, "missing");
+    switch (payload.t) {
+      case "text":
+        this.chat.addMessage("program", String(payload.body));
+        break;
+      case "notice": {
+        const kind = NOTICE_KINDS.has(payload.kind) ? payload.kind : "custom";
+        this.chat.addNotice(kind, String(payload.body));
+        break;
+      }
+      case "code_word_request":
+        this.chat.addNotice("code_word_request", "The support worker asks for your code word.");
+        break;
+      case "close":
+        this.endByProgram();
+        break;
+      default:
+        // system events and invitations carry nothing to show here.
+        break;
+    }
+  }
+
+  async sendText(body) {
+    if (!this.conversation) return false;
+    try {
+      await this.conversation.send({ t: "text", body, ts: Date.now() });
+      return true;
+    } catch (error) {
+      if (error instanceof RelayUnavailable) return false;
+      this.handleError(error);
+      return false;
+    }
+  }
+
+  async endByParticipant() {
+    const conversation = this.conversation;
+    this.wipe();
+    this.show(endedScreen());
+    if (conversation) await conversation.closeAndDrop("participant");
+  }
+
+  endByProgram() {
+    if (!this.conversation) return;
+    const conversation = this.conversation;
+    this.wipe();
+    conversation.drop();
+    this.show(endedScreen());
+  }
+
+  /** Cover the page, tell the program quietly, leave. */
+  async duress() {
+    const conversation = this.conversation;
+    const target = this.exitTarget();
+    coverPage();
+    if (conversation) {
+      try {
+        await conversation.sendDuress();
+      } catch {
+        // Leave anyway.
+      }
+    }
+    quickExit(target, () => {
+      this.wipe();
+      conversation?.drop();
+    });
+  }
+
+  exitTarget() {
+    const fromProfile = safeExitUrl(this.verified?.profile.quick_exit_url, location.href);
+    return fromProfile ?? safeExitUrl(this.config.exitUrl, location.href) ?? "about:blank";
+  }
+
+  quickExit() {
+    const conversation = this.conversation;
+    quickExit(this.exitTarget(), () => {
+      this.wipe();
+      conversation?.drop();
+    });
+  }
+
+  /** A verification failure stops the chat; a relay failure shows the alternatives. */
+  handleError(error) {
+    if (this.stopped) return;
+    if (error instanceof RelayUnavailable) {
+      const conversation = this.conversation;
+      this.wipe();
+      conversation?.drop();
+      this.show(unavailableScreen("unreachable", this.verified, this.fallbackNodes, null));
+      return;
+    }
+    this.fail();
+  }
+
+  fail() {
+    const conversation = this.conversation;
+    const alternatives = this.verified?.profile.alternatives;
+    this.wipe();
+    conversation?.closeAndDrop("verification_failed");
+    this.stopped = true;
+    this.show(warningScreen(alternatives, this.fallbackNodes));
+  }
+
+  /** Drop every message and key reference this object holds. */
+  wipe() {
+    this.chat?.wipe();
+    this.chat = null;
+    this.conversation = null;
+    this.relay?.forget();
+    clear(this.screen);
+  }
+}

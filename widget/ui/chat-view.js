@@ -1,0 +1,124 @@
+// The chat screen: a log announced to screen readers (role="log", aria-live polite),
+// a labelled message box, Send, End chat and the duress control.
+//
+// Every text is set with textContent and dir="auto", so any script shows as written
+// (Arabic and Hebrew right to left, Chinese, Hindi, emoji) and nothing becomes markup.
+// `wipe()` removes every message node; the app then drops its references.
+
+import { el, uid } from "./dom.js";
+import { TEXT } from "./text.js";
+
+export class ChatView {
+  /**
+   * @param {{name: string}} profile
+   * @param {{onSend(text: string): Promise<boolean>, onEnd(): void, onDuress(): void}} actions
+   */
+  constructor(profile, actions) {
+    this.actions = actions;
+    const logId = uid("log");
+    const boxId = uid("box");
+    const duressHintId = uid("duress");
+    this.log = el("ol", {
+      id: logId, class: "quietline-log", role: "log", "aria-live": "polite",
+      "aria-label": TEXT.conversation, tabindex: "0",
+    });
+    this.status = el("p", { class: "quietline-chat-status", role: "status", text: TEXT.waiting });
+    this.box = el("textarea", {
+      id: boxId, class: "quietline-box", rows: "3", dir: "auto", autocomplete: "off",
+      spellcheck: "false", maxlength: "4000",
+    });
+    this.sendButton = el("button", { type: "submit", class: "quietline-button quietline-primary", text: TEXT.send });
+    this.form = el("form", { class: "quietline-compose", "aria-label": TEXT.yourMessage }, [
+      el("label", { for: boxId, text: TEXT.yourMessage }),
+      this.box,
+      this.sendButton,
+    ]);
+    this.form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      this.submit();
+    });
+    this.box.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+        event.preventDefault();
+        this.submit();
+      }
+    });
+    const end = el("button", { type: "button", class: "quietline-button", text: TEXT.endChat });
+    end.addEventListener("click", () => actions.onEnd());
+    const duress = el("button", {
+      type: "button", class: "quietline-button quietline-duress", text: TEXT.duress,
+      "aria-describedby": duressHintId,
+    });
+    duress.addEventListener("click", () => actions.onDuress());
+    this.node = el("div", { class: "quietline-screen quietline-chat", "data-screen": "chat" }, [
+      el("h2", { class: "quietline-heading", tabindex: "-1", text: `${TEXT.chatHeading}: ${profile.name}`, dir: "auto" }),
+      this.log,
+      this.status,
+      this.form,
+      el("div", { class: "quietline-chat-actions" }, [
+        end,
+        duress,
+        el("p", { id: duressHintId, class: "quietline-small", text: TEXT.duressHint }),
+      ]),
+    ]);
+    this.sending = false;
+  }
+
+  async submit() {
+    const text = this.box.value.trim();
+    if (!text || this.sending) return;
+    this.sending = true;
+    this.sendButton.disabled = true;
+    try {
+      const ok = await this.actions.onSend(text);
+      if (ok) {
+        this.box.value = "";
+        this.addMessage("me", text);
+      } else {
+        this.addFlag(TEXT.notSent, "not-sent");
+      }
+    } finally {
+      this.sending = false;
+      if (this.sendButton.isConnected) this.sendButton.disabled = false;
+      if (this.box.isConnected) this.box.focus();
+    }
+  }
+
+  #append(item) {
+    this.log.append(item);
+    item.scrollIntoView?.({ block: "nearest" });
+  }
+
+  /** A message: `who` is "program" or "me". */
+  addMessage(who, text) {
+    this.#append(el("li", { class: `quietline-msg quietline-from-${who}`, "data-kind": who }, [
+      el("span", { class: "quietline-sender", text: `${TEXT.from[who]}: ` }),
+      el("span", { class: "quietline-text", dir: "auto", text }),
+    ]));
+    if (who === "program") this.status.textContent = "";
+  }
+
+  /** A notice from the program, shown apart from messages, with its kind named. */
+  addNotice(kind, text) {
+    const label = TEXT.noticeKinds[kind] ?? TEXT.noticeKinds.custom;
+    this.#append(el("li", { class: "quietline-notice", "data-kind": "notice", "data-notice": kind }, [
+      el("span", { class: "quietline-sender", text: `${TEXT.from.notice} (${label}): ` }),
+      el("span", { class: "quietline-text", dir: "auto", text }),
+    ]));
+    this.status.textContent = "";
+  }
+
+  /** A flag from the widget itself (a possibly missing message, a failed send). */
+  addFlag(text, kind = "missing") {
+    this.#append(el("li", { class: "quietline-flag", "data-kind": "flag", "data-flag": kind }, [
+      el("span", { class: "quietline-text", text }),
+    ]));
+  }
+
+  /** Remove every message from the page. */
+  wipe() {
+    this.box.value = "";
+    while (this.log.firstChild) this.log.removeChild(this.log.firstChild);
+    this.node.remove();
+  }
+}

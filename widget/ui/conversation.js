@@ -1,0 +1,133 @@
+// The one place where the widget's UI meets the protocol (widget/protocol/, by H4).
+//
+// The UI never touches keys or envelopes: it gets verified profile/status objects, sends
+// payload objects and receives payload objects with a count of possibly missing
+// messages. Verification and decryption failures surface as the protocol's own errors
+// (VerificationError, DecryptionError, MalformedInput ...), which the app treats as
+// "stop the chat". Relay trouble surfaces as RelayUnavailable.
+
+import * as P from "../protocol/index.js";
+import { RelayUnavailable } from "./relay.js";
+
+export const DURESS_TIMEOUT_MS = 2000;
+
+/**
+ * Fetch the public program record and verify it against the pinned key.
+ * @returns {Promise<{profile: object, status: object | null}>} status null if expired/absent
+ */
+export async function checkProgram(relay, config) {
+  const record = await relay.program(config.programId);
+  return P.verifyProgram(record, {
+    identityKey: config.identityKey, programId: config.programId, now: Date.now(),
+  });
+}
+
+/** A live conversation: a ratchet session, the capability token, a socket. */
+export class Conversation {
+  constructor(relay, session, conversationId) {
+    this.relay = relay;
+    this.session = session;
+    this.conversationId = conversationId;
+    this.socket = null;
+    this.queue = Promise.resolve();
+    this.closed = false;
+  }
+
+  /** Fetch a bundle, verify it, run the handshake, create the conversation on the relay. */
+  static async open(relay, config) {
+    const bundle = await relay.bundle(config.programId);
+    const verified = await P.verifyBundle(bundle, {
+      identityKey: config.identityKey, programId: config.programId, now: Date.now(),
+    });
+    const { session, envelope } = await P.startConversation(verified, {
+      t: "system", event: "start", ts: Date.now(),
+    });
+    let conversationId;
+    try {
+      conversationId = await relay.createConversation(config.programId, P.b64uEncode(envelope));
+    } catch (error) {
+      session.drop();
+      throw error;
+    }
+    return new Conversation(relay, session, conversationId);
+  }
+
+  async send(payload, options) {
+    if (this.closed) throw new RelayUnavailable("The chat has ended.", "closed");
+    const envelope = await this.session.encrypt(payload);
+    await this.relay.send(this.conversationId, [P.b64uEncode(envelope)], options);
+  }
+
+  /** Send the duress signal, waiting at most DURESS_TIMEOUT_MS for the relay. */
+  async sendDuress() {
+    const sent = this.send({ t: "duress", ts: Date.now() }, { keepalive: true });
+    let timer;
+    const timeout = new Promise((resolve) => {
+      timer = setTimeout(resolve, DURESS_TIMEOUT_MS);
+    });
+    try {
+      await Promise.race([sent, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /**
+   * Receive over the WebSocket. Envelopes are decrypted one at a time, in arrival order;
+   * each is acknowledged (so the relay deletes it) only after it decrypted.
+   */
+  listen({ onPayload, onClosed, onError }) {
+    this.socket = this.relay.connect({
+      onMessage: (frame) => {
+        this.queue = this.queue.then(async () => {
+          if (this.closed || frame.conversation_id !== this.conversationId) return;
+          let result;
+          try {
+            result = await this.session.decrypt(P.b64uDecode(frame.envelope));
+          } catch (error) {
+            if (!this.closed) onError(error);
+            return;
+          }
+          if (this.closed) return;
+          this.socket?.ack([frame.id]);
+          onPayload(result.payload, result.missing ?? 0);
+        });
+      },
+      onClosed: (conversationId) => {
+        if (conversationId === this.conversationId && !this.closed) onClosed();
+      },
+      onDown: () => {
+        if (!this.closed) onError(new RelayUnavailable("The connection to the chat was lost."));
+      },
+    });
+  }
+
+  /** Tell the program (encrypted) and the relay that the chat is over, then drop keys. */
+  async closeAndDrop(reason) {
+    if (this.closed) return;
+    try {
+      await this.send({ t: "close", reason, ts: Date.now() });
+    } catch {
+      // The relay close below still ends it.
+    }
+    try {
+      await this.relay.close(this.conversationId);
+    } catch {
+      // Nothing more to do: keys are dropped either way.
+    }
+    this.drop();
+  }
+
+  /** Drop every key: the session's, the capability token, the socket. */
+  drop() {
+    this.closed = true;
+    this.socket?.close();
+    this.socket = null;
+    try {
+      this.session?.drop();
+    } finally {
+      this.session = null;
+      this.relay.forget();
+    }
+  }
+}

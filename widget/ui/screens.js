@@ -1,0 +1,192 @@
+// The screens before and after the chat. Each function returns a detached element;
+// the app swaps it into place and moves focus to its heading.
+//
+// Only verified text is shown: the program's name, hours, notice, questions and
+// alternatives come from the profile after its signature checked out against the
+// pinned key; `fallback` nodes come from the program's own page (the snippet).
+
+import { el, uid } from "./dom.js";
+import { describeHours } from "./hours.js";
+import { TEXT } from "./text.js";
+
+function heading(text) {
+  return el("h2", { class: "quietline-heading", tabindex: "-1", text, dir: "auto" });
+}
+
+function para(text, cls = null) {
+  return el("p", { class: cls, text, dir: "auto" });
+}
+
+function button(text, onClick, { cls = "quietline-button", describedBy = null } = {}) {
+  const b = el("button", { type: "button", class: cls, text, "aria-describedby": describedBy });
+  b.addEventListener("click", onClick);
+  return b;
+}
+
+function hoursBlock(hours) {
+  if (!hours) return null;
+  const id = uid("hours");
+  return el("div", { class: "quietline-hours" }, [
+    el("h3", { id, text: TEXT.hoursHeading }),
+    el("ul", { "aria-labelledby": id }, describeHours(hours).map((line) => el("li", { text: line }))),
+    para(TEXT.timezone(hours.timezone), "quietline-small"),
+  ]);
+}
+
+/** Alternatives: verified ones from the profile, then the page's own fallback text. */
+export function alternativesBlock(alternatives, fallbackNodes) {
+  const id = uid("alternatives");
+  const items = (alternatives ?? []).map((a) =>
+    el("li", { dir: "auto" }, [el("strong", { text: `${a.label}: ` }), String(a.value)]),
+  );
+  return el("div", { class: "quietline-alternatives" }, [
+    el("h3", { id, text: TEXT.otherWays }),
+    items.length ? el("ul", { "aria-labelledby": id }, items) : null,
+    ...fallbackNodes.map((n) => n.cloneNode(true)),
+  ]);
+}
+
+export function loadingScreen() {
+  return el("div", { class: "quietline-screen", "data-screen": "loading" }, [
+    heading(TEXT.checking),
+    para(TEXT.oneMoment),
+  ]);
+}
+
+export function startScreen({ profile, hours, status }, onStart) {
+  return el("div", { class: "quietline-screen", "data-screen": "start" }, [
+    heading(profile.name),
+    para(TEXT.openNow, "quietline-live-status"),
+    status?.message ? para(status.message) : null,
+    hoursBlock(hours),
+    para(TEXT.safetyBeforeStart, "quietline-safety"),
+    button(TEXT.startChat, onStart, { cls: "quietline-button quietline-primary" }),
+  ]);
+}
+
+const REASONS = {
+  outside_hours: [TEXT.outsideHours, TEXT.outsideHoursBody],
+  closed: [TEXT.closed, null],
+  busy: [TEXT.busy, TEXT.busyBody],
+  outage: [TEXT.outage, null],
+  unknown: [TEXT.unknownStatus, null],
+  unreachable: [TEXT.unreachable, TEXT.unreachableBody],
+};
+
+/**
+ * The program cannot take a chat now: say why, and how else to reach it.
+ * `verified` is null when nothing from the relay could be verified.
+ */
+export function unavailableScreen(reason, verified, fallbackNodes, onRetry) {
+  const [title, body] = REASONS[reason] ?? REASONS.unknown;
+  return el("div", { class: "quietline-screen", "data-screen": "unavailable", "data-reason": reason }, [
+    heading(title),
+    verified ? para(verified.profile.name, "quietline-program-name") : null,
+    verified?.status?.message ? para(verified.status.message) : null,
+    body ? para(body) : null,
+    alternativesBlock(verified?.profile.alternatives, fallbackNodes),
+    verified ? hoursBlock(verified.hours) : null,
+    onRetry ? button(TEXT.checkAgain, onRetry) : null,
+  ]);
+}
+
+export function noticeScreen(profile, onAcknowledge) {
+  const n = profile.notice ?? {};
+  const section = (title, text) =>
+    text ? el("div", { class: "quietline-notice-part" }, [el("h3", { text: title }), para(text)]) : null;
+  let more = null;
+  if (typeof n.more_url === "string") {
+    try {
+      const url = new URL(n.more_url);
+      if (url.protocol === "https:" || url.protocol === "http:") {
+        more = el("p", {}, [el("a", {
+          href: url.href, text: TEXT.moreAbout, rel: "noopener noreferrer", target: "_blank",
+        })]);
+      }
+    } catch {
+      more = null;
+    }
+  }
+  return el("div", { class: "quietline-screen", "data-screen": "notice" }, [
+    heading(TEXT.rightsHeading),
+    para(TEXT.rightsIntro),
+    section(TEXT.voluntary, n.voluntary),
+    section(TEXT.choices, n.choices),
+    section(TEXT.information, n.information),
+    section(TEXT.mandatoryReporting, n.mandatory_reporting),
+    more,
+    button(TEXT.acknowledge, onAcknowledge, { cls: "quietline-button quietline-primary" }),
+  ]);
+}
+
+/**
+ * Optional questions. `onDone(answers)` gets only answered, non-skipped questions;
+ * "skip all" calls it with an empty object in one click.
+ */
+export function questionsScreen(questions, onDone) {
+  const rows = questions.map((q) => {
+    const inputId = uid("answer");
+    const whyId = uid("why");
+    const input = el("input", {
+      id: inputId, type: "text", dir: "auto", autocomplete: "off", "aria-describedby": whyId,
+      class: "quietline-input",
+    });
+    const state = { id: String(q.id), input, skipped: false };
+    const skip = el("button", { type: "button", class: "quietline-link-button", text: TEXT.skipOne });
+    const skippedNote = el("span", { class: "quietline-skipped", text: TEXT.skipped, hidden: true });
+    skip.addEventListener("click", () => {
+      state.skipped = !state.skipped;
+      input.value = "";
+      input.disabled = state.skipped;
+      skippedNote.hidden = !state.skipped;
+      skip.textContent = state.skipped ? TEXT.undoSkip : TEXT.skipOne;
+    });
+    state.node = el("div", { class: "quietline-question", "data-question": state.id }, [
+      el("label", { for: inputId, dir: "auto", text: String(q.text) }),
+      el("p", { id: whyId, class: "quietline-why", dir: "auto" }, [
+        el("span", { text: TEXT.whyAsked }), String(q.why ?? ""),
+      ]),
+      input,
+      el("div", { class: "quietline-question-actions" }, [skip, skippedNote]),
+    ]);
+    return state;
+  });
+  const collect = () => {
+    const answers = {};
+    for (const r of rows) {
+      const value = r.input.value.trim();
+      if (!r.skipped && value !== "") answers[r.id] = value;
+    }
+    return answers;
+  };
+  return el("div", { class: "quietline-screen", "data-screen": "questions" }, [
+    heading(TEXT.questionsHeading),
+    para(TEXT.questionsIntro),
+    button(TEXT.skipAll, () => onDone({}), { cls: "quietline-button quietline-primary" }),
+    ...rows.map((r) => r.node),
+    button(TEXT.sendAnswers, () => onDone(collect())),
+  ]);
+}
+
+export function connectingScreen() {
+  return el("div", { class: "quietline-screen", "data-screen": "connecting" }, [
+    heading(TEXT.connecting),
+    para(TEXT.oneMoment),
+  ]);
+}
+
+export function endedScreen() {
+  return el("div", { class: "quietline-screen", "data-screen": "ended" }, [
+    heading(TEXT.endedHeading),
+    para(TEXT.endedBody),
+  ]);
+}
+
+export function warningScreen(verifiedAlternatives, fallbackNodes) {
+  return el("div", { class: "quietline-screen quietline-warning", "data-screen": "warning", role: "alert" }, [
+    heading(TEXT.warningHeading),
+    para(TEXT.warningBody),
+    para(TEXT.warningAdvice),
+    alternativesBlock(verifiedAlternatives, fallbackNodes),
+  ]);
+}

@@ -202,6 +202,10 @@ class SignedObject:
     body: bytes
     signature: bytes
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.body, bytes) or not isinstance(self.signature, bytes):
+            raise LocalProtocolError("a signed object holds bytes")
+
     def to_json(self) -> dict[str, str]:
         return {"body": b64u_encode(self.body), "signature": b64u_encode(self.signature)}
 

@@ -201,6 +201,13 @@ def test_signature_binds_program_body_and_key() -> None:
         ident.verify_signature(bytes(31), "profile", ALICE.program_id, body, sig)
 
 
+def test_signed_object_holds_bytes() -> None:
+    with pytest.raises(LocalProtocolError):
+        SignedObject("body", bytes(64))  # type: ignore[arg-type]
+    with pytest.raises(LocalProtocolError):
+        SignedObject(b"body", None)  # type: ignore[arg-type]
+
+
 def test_signed_object_json() -> None:
     signed = SignedObject(b"body", ALICE.sign("status", b"body"))
     obj = signed.to_json()

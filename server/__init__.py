@@ -1,0 +1,1 @@
+"""The Quietline relay: zero-knowledge store-and-forward server (see DESIGN.md)."""

@@ -1,0 +1,91 @@
+"""The relay's ASGI application."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route, WebSocketRoute
+
+from server import db, openapi
+from server.errors import ApiError
+from server.http import ROUTES
+from server.middleware import RelayMiddleware
+from server.relay import Relay
+from server.settings import Settings
+from server.ws import websocket_endpoint
+
+log = logging.getLogger("quietline.relay")
+
+
+async def _api_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return JSONResponse(exc.as_json(), status_code=exc.status)
+
+
+async def _http_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 405:
+        error = ApiError("method_not_allowed", "This method is not allowed here.")
+        return JSONResponse(error.as_json(), status_code=405, headers=exc.headers)
+    error = ApiError("not_found", "There is nothing at this path.")
+    return JSONResponse(error.as_json(), status_code=404)
+
+
+_DOCUMENT = openapi.document()
+
+
+async def openapi_json(_request: Request) -> JSONResponse:
+    return JSONResponse(_DOCUMENT)
+
+
+async def _sweeper(relay: Relay) -> None:
+    while True:
+        await asyncio.sleep(relay.settings.sweep_interval_seconds)
+        try:
+            await relay.sweep()
+            await db.checkpoint(relay.engine)
+        except Exception as exc:
+            log.error("sweep failed: %s", type(exc).__name__)
+
+
+def create_app(settings: Settings) -> Starlette:
+    """The app; the database must already be migrated (``server.migrate.upgrade``)."""
+    holder: dict[str, Relay] = {}
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        engine = db.create_engine(settings.database_url)
+        relay = Relay(settings, engine)
+        holder["relay"] = relay
+        app.state.relay = relay
+        await relay.start()
+        sweeper = asyncio.create_task(_sweeper(relay), name="quietline-sweeper")
+        try:
+            yield
+        finally:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
+            await relay.stop()
+            with contextlib.suppress(Exception):
+                await db.checkpoint(engine)
+            await engine.dispose()
+
+    return Starlette(
+        routes=[
+            *ROUTES,
+            Route("/v1/openapi.json", openapi_json, methods=["GET"]),
+            WebSocketRoute("/v1/ws", websocket_endpoint),
+        ],
+        middleware=[Middleware(RelayMiddleware, relay_getter=lambda: holder["relay"])],
+        exception_handlers={ApiError: _api_error, HTTPException: _http_error},
+        lifespan=lifespan,
+    )

@@ -1,0 +1,177 @@
+"""``quietline relay {serve,migrate,add-program,audit,export}``.
+
+Every subcommand takes ``--database-url`` (else ``QUIETLINE_DATABASE_URL``, else
+``sqlite+aiosqlite:///relay.db``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import secrets
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from e2ee.encoding import b64u_encode
+from server import migrate
+from server.settings import Settings
+
+LOG_CONFIG: dict[str, Any] = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    # No time, no address, no request line: a log line says what happened, not who or when.
+    "formatters": {"plain": {"format": "%(levelname)s %(name)s: %(message)s"}},
+    "handlers": {
+        "stderr": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "stream": "ext://sys.stderr",
+        }
+    },
+    "loggers": {
+        "uvicorn": {"handlers": ["stderr"], "level": "WARNING", "propagate": False},
+        "uvicorn.error": {"handlers": ["stderr"], "level": "WARNING", "propagate": False},
+        "uvicorn.access": {"handlers": [], "level": "CRITICAL", "propagate": False},
+        "quietline": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
+    },
+}
+
+
+def _settings(args: argparse.Namespace, **extra: object) -> Settings:
+    return Settings.from_env(database_url=args.database_url, **extra)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from server.app import create_app
+
+    origin = args.public_origin or f"http://{args.host}:{args.port}"
+    settings = _settings(args, public_origin=origin)
+    migrate.upgrade(settings.database_url)
+    print(
+        f"quietline relay: serving on http://{args.host}:{args.port}", file=sys.stderr, flush=True
+    )
+    uvicorn.run(
+        create_app(settings),
+        host=args.host,
+        port=args.port,
+        access_log=False,
+        proxy_headers=False,
+        server_header=False,
+        date_header=False,
+        ws_per_message_deflate=False,
+        ws_max_size=settings.max_ws_frame,
+        log_config=LOG_CONFIG,
+        lifespan="on",
+    )
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    if args.direction == "downgrade":
+        revision = args.revision or "base"
+        migrate.downgrade(settings.database_url, revision)
+    else:
+        revision = args.revision or "head"
+        migrate.upgrade(settings.database_url, revision)
+    print(f"migrated: {args.direction} {revision}")
+    return 0
+
+
+async def _add_token(url: str, digest: bytes) -> None:
+    from server import db, storage
+
+    engine = db.create_engine(url)
+    try:
+        async with engine.begin() as conn:
+            await storage.add_enrollment_token(conn, digest, int(time.time()))
+    finally:
+        await engine.dispose()
+
+
+def cmd_add_program(args: argparse.Namespace) -> int:
+    from server.relay import token_hash
+
+    settings = _settings(args)
+    migrate.upgrade(settings.database_url)
+    token = b64u_encode(secrets.token_bytes(32))
+    asyncio.run(_add_token(settings.database_url, token_hash(token)))
+    if args.json:
+        print(json.dumps({"enrollment_token": token}))
+    else:
+        print("One-time enrollment token (shown once; the relay keeps only its hash):")
+        print(token)
+    return 0
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from server.audit import format_report, run_audit
+
+    settings = _settings(args)
+    report = asyncio.run(run_audit(settings))
+    print(json.dumps(report, indent=2) if args.json else format_report(report))
+    return 0 if report["ok"] else 1
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from server.audit import run_export
+
+    settings = _settings(args)
+    data = asyncio.run(run_export(settings))
+    text = json.dumps(data, indent=2)
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as fh:
+            fh.write(text + "\n")
+    else:
+        print(text)
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="quietline relay", description="Run and operate the relay.")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--database-url",
+        help="SQLAlchemy URL (default: $QUIETLINE_DATABASE_URL or sqlite+aiosqlite:///relay.db)",
+    )
+    sub = top.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", parents=[common], help="start the relay")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--public-origin", help="origin clients use (default http://HOST:PORT)")
+    serve.set_defaults(func=cmd_serve)
+
+    mig = sub.add_parser("migrate", parents=[common], help="run database migrations")
+    mig.add_argument("direction", nargs="?", choices=["upgrade", "downgrade"], default="upgrade")
+    mig.add_argument("revision", nargs="?", help="default: head (upgrade) or base (downgrade)")
+    mig.set_defaults(func=cmd_migrate)
+
+    add = sub.add_parser("add-program", parents=[common], help="print a one-time enrollment token")
+    add.add_argument("--json", action="store_true")
+    add.set_defaults(func=cmd_add_program)
+
+    audit = sub.add_parser(
+        "audit", parents=[common], help="check the database holds nothing readable"
+    )
+    audit.add_argument("--json", action="store_true")
+    audit.set_defaults(func=cmd_audit)
+
+    export = sub.add_parser("export", parents=[common], help="write everything stored, as JSON")
+    export.add_argument("--output", help="file to write (default: standard output)")
+    export.set_defaults(func=cmd_export)
+    return top
+
+
+def main(argv: Sequence[str]) -> int:
+    args = parser().parse_args(list(argv))
+    try:
+        return int(args.func(args))
+    except ValueError as exc:
+        print(f"quietline relay: {exc}", file=sys.stderr)
+        return 2

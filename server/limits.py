@@ -1,0 +1,100 @@
+"""Abuse limits and short-lived memory, kept only in this process.
+
+Keys are HMAC-SHA256 under a random key made at start-up, so the counters hold no id
+a reader of a memory dump could match against the database without that key, and they
+die with the process. Nothing here is ever written. The client's address is never
+read: limits are per program, per conversation and per token, not per IP.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+
+from server.errors import ApiError
+
+WINDOW_SECONDS = 60
+
+
+class KeyedHasher:
+    def __init__(self) -> None:
+        self._key = secrets.token_bytes(32)
+
+    def __repr__(self) -> str:
+        return "KeyedHasher(<hidden>)"
+
+    def __call__(self, namespace: str, value: bytes) -> bytes:
+        return hmac.new(self._key, namespace.encode() + b"\x00" + value, hashlib.sha256).digest()[
+            :16
+        ]
+
+
+class RateLimiter:
+    """Fixed one-minute windows: at most ``limit`` events per key per window."""
+
+    def __init__(self, hasher: KeyedHasher, clock: Callable[[], float] = time.monotonic) -> None:
+        self._hash = hasher
+        self._clock = clock
+        self._window = -1
+        self._counts: dict[bytes, int] = {}
+
+    def hit(self, namespace: str, value: bytes, limit: int) -> None:
+        window = int(self._clock() // WINDOW_SECONDS)
+        if window != self._window:
+            self._window = window
+            self._counts = {}
+        key = self._hash(namespace, value)
+        count = self._counts.get(key, 0) + 1
+        if count > limit:
+            raise ApiError("rate_limited", "Too many requests; try again in a minute.")
+        self._counts[key] = count
+
+
+class ClosedSet:
+    """Recently closed conversations (keyed hashes), to answer ``closed_conversation``."""
+
+    def __init__(self, hasher: KeyedHasher, capacity: int) -> None:
+        self._hash = hasher
+        self._capacity = capacity
+        self._items: OrderedDict[bytes, None] = OrderedDict()
+
+    def add(self, conversation_id: bytes) -> None:
+        key = self._hash("closed", conversation_id)
+        self._items[key] = None
+        self._items.move_to_end(key)
+        while len(self._items) > self._capacity:
+            self._items.popitem(last=False)
+
+    def __contains__(self, conversation_id: object) -> bool:
+        if not isinstance(conversation_id, bytes):
+            return False
+        return self._hash("closed", conversation_id) in self._items
+
+
+class Challenges:
+    """Outstanding program challenges: single use, short TTL, in memory only."""
+
+    def __init__(self, ttl: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._ttl = ttl
+        self._clock = clock
+        self._items: dict[bytes, tuple[bytes, float]] = {}
+
+    def issue(self, program_id: bytes) -> bytes:
+        now = self._clock()
+        if len(self._items) > 10_000:
+            self._items = {k: v for k, v in self._items.items() if v[1] > now}
+        challenge = secrets.token_bytes(32)
+        self._items[challenge] = (program_id, now + self._ttl)
+        return challenge
+
+    def redeem(self, program_id: bytes, challenge: bytes) -> None:
+        """Consume a challenge; unknown, replayed, foreign or expired ones are refused."""
+        entry = self._items.pop(challenge, None)
+        if entry is None or not hmac.compare_digest(entry[0], program_id):
+            raise ApiError("bad_challenge", "The challenge is unknown or was already used.")
+        if entry[1] < self._clock():
+            raise ApiError("bad_challenge", "The challenge expired; ask for a new one.")

@@ -1,0 +1,491 @@
+"""The relay's use cases, shared by the HTTP routes and the WebSocket.
+
+Holds the process-wide parts: the writer (every write), the broker (fan-out), the abuse
+limits and the caches of who holds which token. Caches hold token *hashes* only; a
+token itself lives in this process just long enough to be hashed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from e2ee.encoding import b64u_decode, b64u_encode
+from e2ee.errors import MalformedInput
+from server import storage, verify
+from server.broker import Broker, Event, LocalBroker, member_channel, program_channel
+from server.errors import ApiError
+from server.limits import Challenges, ClosedSet, KeyedHasher, RateLimiter
+from server.models import hour_ceiling, minute_ceiling
+from server.settings import Settings
+from server.storage import Principal
+from server.wire import (
+    field_bytes,
+    field_list,
+    field_str,
+    parse_envelope,
+    signed_object,
+)
+from server.writer import Writer, WriterStopped
+
+PROGRAM_SLOT = storage.PROGRAM_SLOT
+PARTICIPANT_SLOT = storage.PARTICIPANT_SLOT
+TOKEN_BYTES = 32
+
+
+def token_hash(token: str) -> bytes:
+    """SHA-256 of a token's text form: all the relay keeps of any token."""
+    return hashlib.sha256(token.encode()).digest()
+
+
+def new_token() -> str:
+    return b64u_encode(secrets.token_bytes(TOKEN_BYTES))
+
+
+def _origin_ok(origin: str) -> bool:
+    scheme, sep, rest = origin.partition("://")
+    if not sep or scheme not in ("http", "https") or not rest or len(origin) > 255:
+        return False
+    host, _, port = rest.partition(":")
+    if not host or any(c in host for c in "/?#@ \\") or host != host.lower():
+        return False
+    return not port or (port.isdigit() and 0 < int(port) < 65536 and not port.startswith("0"))
+
+
+def parse_origins(value: object, max_items: int) -> list[str]:
+    if not isinstance(value, list) or len(value) > max_items:
+        raise ApiError("malformed_field", f"Field 'origins' must be a list of at most {max_items}.")
+    if not all(isinstance(o, str) and _origin_ok(o) for o in value):
+        raise ApiError("malformed_field", "Each origin must look like https://host[:port].")
+    return sorted(set(value))
+
+
+def message_event(message_id: bytes, conversation_id: bytes, envelope: bytes) -> Event:
+    return {
+        "type": "message",
+        "id": b64u_encode(message_id),
+        "conversation_id": b64u_encode(conversation_id),
+        "envelope": b64u_encode(envelope),
+    }
+
+
+class Relay:
+    def __init__(
+        self,
+        settings: Settings,
+        engine: AsyncEngine,
+        *,
+        broker: Broker | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.clock = clock
+        self.broker: Broker = broker or LocalBroker()
+        self.writer = Writer(
+            engine, interval=settings.commit_interval_ms / 1000, max_batch=settings.max_batch
+        )
+        hasher = KeyedHasher()
+        self.limits = RateLimiter(hasher)
+        self.closed = ClosedSet(hasher, settings.closed_memory)
+        self.challenges = Challenges(settings.challenge_ttl_seconds)
+        self._sessions: dict[bytes, tuple[bytes, int]] = {}
+        self._members: dict[bytes, tuple[bytes, int]] = {}
+        self._member_hashes: dict[bytes, set[bytes]] = {}
+        self.origins: dict[bytes, set[str]] = {}
+        self.all_origins: frozenset[str] = frozenset()
+
+    def now(self) -> int:
+        return int(self.clock())
+
+    async def start(self) -> None:
+        async with self.engine.connect() as conn:
+            self._set_origins(await storage.all_origins(conn))
+        self.writer.start()
+
+    async def stop(self) -> None:
+        await self.writer.stop()
+
+    def _set_origins(self, origins: dict[bytes, set[str]]) -> None:
+        self.origins = origins
+        self.all_origins = frozenset(o for s in origins.values() for o in s)
+
+    async def write(self, op: Any) -> Any:
+        try:
+            return await self.writer.submit(op)
+        except WriterStopped:
+            raise ApiError("unavailable", "The relay is shutting down; try again.") from None
+
+    # -- authentication -------------------------------------------------------------
+
+    async def principal(self, token: str | None) -> Principal:
+        """Resolve a session token or capability token; refuse anything else."""
+        if not token or len(token) > 100:
+            raise ApiError("bad_token", "A valid bearer token is required.")
+        digest = token_hash(token)
+        now = self.now()
+        session = self._sessions.get(digest)
+        if session is None:
+            member = self._members.get(digest)
+            if member is not None:
+                return Principal(conversation_id=member[0], slot=member[1])
+            async with self.engine.connect() as conn:
+                session = await storage.lookup_session(conn, digest)
+                if session is None:
+                    member = await storage.lookup_member(conn, digest)
+                    if member is None:
+                        raise ApiError("bad_token", "The token is not valid.")
+                    self._remember_member(digest, member)
+                    return Principal(conversation_id=member[0], slot=member[1])
+            self._sessions[digest] = session
+        if session[1] <= now:
+            self._sessions.pop(digest, None)
+            raise ApiError("bad_token", "The session expired; sign a new challenge.")
+        return Principal(program_id=session[0])
+
+    def _remember_member(self, digest: bytes, member: tuple[bytes, int]) -> None:
+        self._members[digest] = member
+        self._member_hashes.setdefault(member[0], set()).add(digest)
+
+    def _forget_conversation(self, conversation_id: bytes) -> None:
+        for digest in self._member_hashes.pop(conversation_id, set()):
+            self._members.pop(digest, None)
+
+    async def program_principal(self, token: str | None, program_id: bytes) -> Principal:
+        who = await self.principal(token)
+        if who.program_id is None or not hmac.compare_digest(who.program_id, program_id):
+            raise ApiError("bad_token", "The token is not a session of this program.")
+        return who
+
+    # -- programs ---------------------------------------------------------------------
+
+    async def enroll(self, body: dict[str, Any]) -> bytes:
+        token = field_str(body, "enrollment_token", max_len=100)
+        self.limits.hit("enroll", token_hash(token), self.settings.limit_enrollments_per_token)
+        identity_key = field_bytes(body, "identity_key", 32)
+        signature = field_bytes(body, "signature", 64)
+        origins = parse_origins(body.get("origins", []), self.settings.max_origins)
+        program_id = verify.enrollment(identity_key, token, signature)
+        digest, now = token_hash(token), self.now()
+
+        async def op(conn: Any) -> None:
+            await storage.enroll(conn, digest, program_id, identity_key, origins, now)
+
+        await self.write(op)
+        if origins:
+            self._set_origins({**self.origins, program_id: set(origins)})
+        return program_id
+
+    async def program_row(self, program_id: bytes) -> Any:
+        async with self.engine.connect() as conn:
+            return await storage.require_program(conn, program_id)
+
+    async def challenge(self, program_id: bytes) -> bytes:
+        self.limits.hit("challenge", program_id, self.settings.limit_challenges_per_program)
+        await self.program_row(program_id)
+        return self.challenges.issue(program_id)
+
+    async def session(self, program_id: bytes, body: dict[str, Any]) -> str:
+        challenge = field_bytes(body, "challenge", 32)
+        signature = field_bytes(body, "signature", 64)
+        row = await self.program_row(program_id)
+        self.challenges.redeem(program_id, challenge)
+        verify.relay_auth(
+            row.identity_key, program_id, challenge, self.settings.public_origin, signature
+        )
+        token = new_token()
+        digest = token_hash(token)
+        expires = minute_ceiling(self.now() + self.settings.session_ttl_seconds)
+
+        async def op(conn: Any) -> None:
+            await storage.create_session(conn, digest, program_id, expires)
+
+        await self.write(op)
+        self._sessions[digest] = (program_id, expires)
+        return token
+
+    async def set_origins(self, program_id: bytes, body: dict[str, Any]) -> None:
+        origins = parse_origins(body.get("origins"), self.settings.max_origins)
+
+        async def op(conn: Any) -> None:
+            await storage.set_origins(conn, program_id, origins)
+
+        await self.write(op)
+        self._set_origins({**self.origins, program_id: set(origins)})
+
+    async def publish_signed(self, program_id: bytes, what: str, body: dict[str, Any]) -> None:
+        """Store the signed prekey, profile or status after checking its signature."""
+        row = await self.program_row(program_id)
+        limit = {
+            "signed_prekey": 44,
+            "profile": self.settings.max_profile_size,
+            "status": self.settings.max_status_size,
+        }[what]
+        signed = signed_object(body, what.replace("_", " "), max_body=limit)
+        now = self.now()
+        if what == "signed_prekey":
+            verify.prekey(row.identity_key, program_id, signed, one_time=False, now=now)
+        elif what == "profile":
+            verify.profile(row.identity_key, program_id, signed)
+        else:
+            verify.status(row.identity_key, program_id, signed, now)
+        values = {f"{what}_body": signed.body, f"{what}_signature": signed.signature}
+
+        async def op(conn: Any) -> None:
+            await storage.set_program_fields(conn, program_id, **values)
+
+        await self.write(op)
+
+    async def add_one_time_prekeys(self, program_id: bytes, body: dict[str, Any]) -> int:
+        row = await self.program_row(program_id)
+        items = field_list(body, "prekeys", max_items=self.settings.max_one_time_prekeys_per_upload)
+        now = self.now()
+        rows = []
+        for item in items:
+            signed = signed_object(item, "one-time prekey", max_body=44)
+            parsed = verify.prekey(row.identity_key, program_id, signed, one_time=True, now=now)
+            rows.append(
+                {
+                    "prekey_id": parsed.prekey_id,
+                    "body": signed.body,
+                    "signature": signed.signature,
+                    "expires_at": hour_ceiling(parsed.expires_at),
+                }
+            )
+        limit = self.settings.max_one_time_prekeys_stored
+
+        async def op(conn: Any) -> int:
+            return await storage.add_one_time_prekeys(conn, program_id, rows, limit)
+
+        return int(await self.write(op))
+
+    async def count_one_time_prekeys(self, program_id: bytes) -> int:
+        async with self.engine.connect() as conn:
+            return await storage.count_one_time_prekeys(conn, program_id)
+
+    def _public(self, row: Any) -> dict[str, Any]:
+        def signed(body: bytes | None, sig: bytes | None) -> dict[str, str] | None:
+            if body is None or sig is None:
+                return None
+            return {"body": b64u_encode(body), "signature": b64u_encode(sig)}
+
+        status = signed(row.status_body, row.status_signature)
+        if row.status_body is not None and not verify.status_is_current(
+            row.status_body, self.now()
+        ):
+            status = None
+        return {
+            "program_id": b64u_encode(row.program_id),
+            "identity_key": b64u_encode(row.identity_key),
+            "profile": signed(row.profile_body, row.profile_signature),
+            "status": status,
+            "signed_prekey": signed(row.signed_prekey_body, row.signed_prekey_signature),
+        }
+
+    async def program_info(self, program_id: bytes) -> dict[str, Any]:
+        info = self._public(await self.program_row(program_id))
+        del info["signed_prekey"]
+        return info
+
+    async def bundle(self, program_id: bytes) -> dict[str, Any]:
+        self.limits.hit("bundle", program_id, self.settings.limit_bundles_per_program)
+        row = await self.program_row(program_id)
+        if row.signed_prekey_body is None or row.profile_body is None:
+            raise ApiError("not_found", "The program has not published its prekey and profile.")
+        info = self._public(row)
+        now = self.now()
+
+        async def op(conn: Any) -> tuple[bytes, bytes] | None:
+            while True:
+                taken = await storage.take_one_time_prekey(conn, program_id, now)
+                if taken is None:
+                    return None
+                body, signature, _ = taken
+                if int.from_bytes(body[36:44], "big") > now:
+                    return body, signature
+
+        one_time = await self.write(op)
+        info["one_time_prekey"] = (
+            None
+            if one_time is None
+            else {"body": b64u_encode(one_time[0]), "signature": b64u_encode(one_time[1])}
+        )
+        return info
+
+    async def queue(self, program_id: bytes) -> dict[str, Any]:
+        async with self.engine.connect() as conn:
+            waiting, active = await storage.queue(conn, program_id)
+        return {
+            "waiting": [b64u_encode(c) for c in waiting],
+            "active": [b64u_encode(c) for c in active],
+            "waiting_count": len(waiting),
+            "active_count": len(active),
+        }
+
+    # -- conversations ----------------------------------------------------------------
+
+    def _refuse_closed(self, conversation_id: bytes) -> None:
+        if conversation_id in self.closed:
+            raise ApiError("closed_conversation", "This conversation was closed.")
+
+    async def create_conversation(self, body: dict[str, Any]) -> tuple[bytes, str]:
+        program_id = field_bytes(body, "program_id")
+        if len(program_id) != 16:
+            raise ApiError("malformed_field", "Field 'program_id' must be 16 bytes.")
+        env = parse_envelope(body.get("envelope"), self.settings.max_envelope_size)
+        if (
+            env.kind != 1
+            or env.sender_slot != PARTICIPANT_SLOT
+            or env.recipient_slot != PROGRAM_SLOT
+        ):
+            raise ApiError(
+                "wrong_slot", "The first envelope must be an init from slot 0 to slot 1."
+            )
+        self._refuse_closed(env.conversation_id)
+        self.limits.hit("create", program_id, self.settings.limit_conversations_per_program)
+        token = new_token()
+        digest, now = token_hash(token), self.now()
+        cid = env.conversation_id
+
+        async def op(conn: Any) -> bytes:
+            return await storage.create_conversation(conn, cid, program_id, digest, env.raw, now)
+
+        message_id = await self.write(op)
+        self._remember_member(digest, (cid, PARTICIPANT_SLOT))
+        channel = program_channel(program_id)
+        self.broker.publish(channel, {"type": "conversation", "conversation_id": b64u_encode(cid)})
+        self.broker.publish(channel, message_event(message_id, cid, env.raw))
+        return cid, token
+
+    async def add_member(self, who: Principal, conversation_id: bytes, body: dict[str, Any]) -> str:
+        slot = body.get("slot")
+        if not isinstance(slot, int) or isinstance(slot, bool) or not 2 <= slot <= 7:
+            raise ApiError("wrong_slot", "Field 'slot' must be an invited slot, 2 to 7.")
+        self._refuse_closed(conversation_id)
+        token = new_token()
+        digest = token_hash(token)
+
+        async def op(conn: Any) -> None:
+            await storage.add_member(conn, who, conversation_id, slot, digest)
+
+        await self.write(op)
+        self._remember_member(digest, (conversation_id, slot))
+        return token
+
+    def parse_envelopes(
+        self, who: Principal, conversation_id: bytes, values: object
+    ) -> list[tuple[int, bytes]]:
+        if not isinstance(values, list) or not values:
+            raise ApiError("malformed_field", "Field 'envelopes' must be a non-empty list.")
+        if len(values) > self.settings.max_recipients:
+            raise ApiError(
+                "too_many_recipients",
+                f"At most {self.settings.max_recipients} envelopes (one per recipient).",
+            )
+        out: list[tuple[int, bytes]] = []
+        for value in values:
+            env = parse_envelope(value, self.settings.max_envelope_size)
+            if env.conversation_id != conversation_id:
+                raise ApiError("malformed_envelope", "An envelope names another conversation.")
+            if env.sender_slot != who.slot:
+                raise ApiError("wrong_slot", "An envelope's sender slot is not the caller's.")
+            out.append((env.recipient_slot, env.raw))
+        if len({slot for slot, _ in out}) != len(out):
+            raise ApiError("wrong_slot", "Two envelopes are addressed to the same slot.")
+        return out
+
+    async def send(self, who: Principal, conversation_id: bytes, values: object) -> list[str]:
+        self._refuse_closed(conversation_id)
+        if not who.is_program and who.conversation_id != conversation_id:
+            raise ApiError("bad_token", "The token is not valid for this conversation.")
+        envelopes = self.parse_envelopes(who, conversation_id, values)
+        self.limits.hit("send", conversation_id, self.settings.limit_sends_per_conversation)
+        now = self.now()
+
+        async def op(conn: Any) -> storage.Sent:
+            return await storage.send(conn, who, conversation_id, envelopes, now)
+
+        sent: storage.Sent = await self.write(op)
+        for message_id, (slot, raw) in zip(sent.message_ids, envelopes, strict=True):
+            channel = (
+                program_channel(sent.program_id)
+                if slot == PROGRAM_SLOT
+                else member_channel(conversation_id, slot)
+            )
+            self.broker.publish(channel, message_event(message_id, conversation_id, raw))
+        return [b64u_encode(m) for m in sent.message_ids]
+
+    async def ack(self, who: Principal, values: object) -> int:
+        if not isinstance(values, list) or not values:
+            raise ApiError("malformed_field", "Field 'message_ids' must be a non-empty list.")
+        if len(values) > self.settings.max_ack_ids:
+            raise ApiError("oversized", f"At most {self.settings.max_ack_ids} ids per ack.")
+        ids = []
+        for value in values:
+            try:
+                raw = b64u_decode(value)
+            except MalformedInput:
+                raise ApiError("bad_base64", "A message id is not canonical base64url.") from None
+            if len(raw) != 16:
+                raise ApiError("malformed_field", "A message id must be 16 bytes.")
+            ids.append(raw)
+
+        async def op(conn: Any) -> int:
+            return await storage.ack(conn, who, ids)
+
+        return int(await self.write(op))
+
+    async def pending(self, who: Principal, after: int = 0) -> tuple[list[Event], int]:
+        """A page of the caller's undelivered messages, and the cursor for the next page."""
+        async with self.engine.connect() as conn:
+            rows = await storage.pending(conn, who, self.settings.max_fetch_messages, after)
+        events = [message_event(r.message_id, r.conversation_id, r.envelope) for r in rows]
+        return events, (rows[-1].seq if rows else after)
+
+    async def close(self, who: Principal, conversation_id: bytes) -> None:
+        self._refuse_closed(conversation_id)
+        if not who.is_program and who.conversation_id != conversation_id:
+            raise ApiError("bad_token", "The token is not valid for this conversation.")
+
+        async def op(conn: Any) -> storage.Closed:
+            return await storage.close(conn, who, conversation_id)
+
+        self.announce_closed([await self.write(op)])
+
+    def announce_closed(self, closed: Sequence[storage.Closed]) -> None:
+        """Forget the conversations' tokens and tell every side (the closer gets it too)."""
+        for c in closed:
+            self.closed.add(c.conversation_id)
+            self._forget_conversation(c.conversation_id)
+            event = {"type": "closed", "conversation_id": b64u_encode(c.conversation_id)}
+            self.broker.publish(program_channel(c.program_id), event)
+            for slot in c.member_slots:
+                self.broker.publish(member_channel(c.conversation_id, slot), event)
+
+    async def sweep(self) -> int:
+        s = self.settings
+        ttls = storage.Ttls(
+            message=s.message_ttl_hours * 3600,
+            idle=s.idle_conversation_ttl_hours * 3600,
+            waiting=s.waiting_conversation_ttl_hours * 3600,
+            enrollment=s.enrollment_token_ttl_hours * 3600,
+        )
+        now = self.now()
+
+        async def op(conn: Any) -> list[storage.Closed]:
+            return await storage.sweep(conn, now, ttls)
+
+        closed = await self.write(op)
+        self.announce_closed(closed)
+        return len(closed)
+
+
+def dumps(obj: Any) -> str:
+    return json.dumps(obj, separators=(",", ":"))

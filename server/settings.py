@@ -1,0 +1,94 @@
+"""Every limit the relay enforces, as a named setting with a default.
+
+Each field can be overridden by an environment variable ``QUIETLINE_<FIELD NAME>``
+(upper case), e.g. ``QUIETLINE_MESSAGE_TTL_HOURS=24``. Values are checked at once:
+a bad value stops the relay before it starts, never half-way through a request.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///relay.db"
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = DEFAULT_DATABASE_URL
+    public_origin: str = "http://127.0.0.1:8000"
+    """The relay's origin as clients reach it; programs sign challenges bound to it."""
+
+    # Sizes and counts.
+    max_envelope_size: int = 64 * 1024
+    max_recipients: int = 7
+    max_body_size: int = 1024 * 1024
+    max_profile_size: int = 32 * 1024
+    max_status_size: int = 4 * 1024
+    max_origins: int = 8
+    max_one_time_prekeys_per_upload: int = 200
+    max_one_time_prekeys_stored: int = 2000
+    max_ack_ids: int = 1000
+    max_fetch_messages: int = 500
+    max_ws_frame: int = 1024 * 1024
+
+    # Times.
+    challenge_ttl_seconds: int = 60
+    session_ttl_seconds: int = 3600
+    message_ttl_hours: int = 7 * 24
+    """An undelivered message is deleted after this long, acked or not."""
+    idle_conversation_ttl_hours: int = 48
+    """A conversation with no send for this long is deleted with every row it has."""
+    waiting_conversation_ttl_hours: int = 12
+    """A conversation the program never answered is deleted after this long."""
+    enrollment_token_ttl_hours: int = 7 * 24
+    sweep_interval_seconds: float = 60.0
+    commit_interval_ms: float = 2.0
+    """How long the writer waits to gather a batch once the first write arrived."""
+    max_batch: int = 1024
+
+    # Abuse limits: events per key per minute, counted in memory on keyed hashes.
+    limit_conversations_per_program: int = 120
+    limit_sends_per_conversation: int = 600
+    limit_connections_per_token: int = 60
+    limit_bundles_per_program: int = 240
+    limit_challenges_per_program: int = 60
+    limit_enrollments_per_token: int = 10
+    closed_memory: int = 100_000
+    """How many recently closed conversation ids (as keyed hashes) the process remembers."""
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, int | float) and not isinstance(value, bool) and value <= 0:
+                raise ValueError(f"setting {f.name} must be positive, got {value!r}")
+        if not self.database_url:
+            raise ValueError("setting database_url is empty")
+        if self.max_recipients > 7:
+            raise ValueError("setting max_recipients cannot exceed 7 (slots 0..7)")
+        if not self.public_origin.startswith(("http://", "https://")):
+            raise ValueError("setting public_origin must start with http:// or https://")
+
+    def replace(self, **changes: object) -> Settings:
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        """Defaults, then ``QUIETLINE_*`` variables, then explicit overrides (the CLI)."""
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            raw = env.get("QUIETLINE_" + f.name.upper())
+            if raw is None:
+                continue
+            kind = type(getattr(cls(), f.name))
+            try:
+                values[f.name] = kind(raw)
+            except ValueError:
+                raise ValueError(
+                    f"QUIETLINE_{f.name.upper()} is not a valid {kind.__name__}"
+                ) from None
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)  # type: ignore[arg-type]

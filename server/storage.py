@@ -1,0 +1,514 @@
+"""Storage functions: each takes a connection and does one thing.
+
+Reads run on any connection; writes are ops for :class:`server.writer.Writer` (they take
+the writer's connection inside its batch transaction). A write op checks everything it
+needs before its first write and raises :class:`~server.errors.ApiError` on a refusal,
+so a refused op has written nothing.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, delete, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from server.errors import ApiError
+from server.models import (
+    Conversation,
+    EnrollmentToken,
+    Member,
+    Message,
+    OneTimePrekey,
+    Program,
+    ProgramOrigin,
+    ProgramSession,
+    hour_bucket,
+)
+
+programs = Program.__table__
+origins_t = ProgramOrigin.__table__
+tokens_t = EnrollmentToken.__table__
+sessions_t = ProgramSession.__table__
+otp_t = OneTimePrekey.__table__
+conversations_t = Conversation.__table__
+members_t = Member.__table__
+messages_t = Message.__table__
+
+PARTICIPANT_SLOT = 0
+PROGRAM_SLOT = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: a program (by session) or a member of one conversation (by token)."""
+
+    program_id: bytes | None = None
+    conversation_id: bytes | None = None
+    slot: int = PROGRAM_SLOT
+
+    @property
+    def is_program(self) -> bool:
+        return self.program_id is not None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    message_id: bytes
+    conversation_id: bytes
+    envelope: bytes
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    program_id: bytes
+    message_ids: list[bytes]
+    recipients: list[int]
+
+
+@dataclass(frozen=True, slots=True)
+class Closed:
+    conversation_id: bytes
+    program_id: bytes
+    member_slots: list[int]
+
+
+# -- programs -----------------------------------------------------------------------
+
+
+async def add_enrollment_token(conn: AsyncConnection, token_hash: bytes, now: int) -> None:
+    await conn.execute(
+        insert(tokens_t).values(token_hash=token_hash, state="unused", created_at=hour_bucket(now))
+    )
+
+
+async def enroll(
+    conn: AsyncConnection,
+    token_hash: bytes,
+    program_id: bytes,
+    identity_key: bytes,
+    origins: Sequence[str],
+    now: int,
+) -> None:
+    state = (
+        await conn.execute(select(tokens_t.c.state).where(tokens_t.c.token_hash == token_hash))
+    ).scalar_one_or_none()
+    if state is None:
+        raise ApiError("bad_token", "The enrollment token is not valid.")
+    if state != "unused":
+        raise ApiError("enrollment_used", "The enrollment token was already used.")
+    exists = (
+        await conn.execute(select(programs.c.program_id).where(programs.c.program_id == program_id))
+    ).first()
+    if exists is not None:
+        raise ApiError("conflict", "This identity key is already enrolled.")
+    await conn.execute(
+        update(tokens_t).where(tokens_t.c.token_hash == token_hash).values(state="used")
+    )
+    await conn.execute(
+        insert(programs).values(
+            program_id=program_id, identity_key=identity_key, created_at=hour_bucket(now)
+        )
+    )
+    if origins:
+        await conn.execute(
+            insert(origins_t), [{"program_id": program_id, "origin": o} for o in origins]
+        )
+
+
+async def get_program(conn: AsyncConnection, program_id: bytes) -> Any:
+    return (await conn.execute(select(programs).where(programs.c.program_id == program_id))).first()
+
+
+async def require_program(conn: AsyncConnection, program_id: bytes) -> Any:
+    row = await get_program(conn, program_id)
+    if row is None:
+        raise ApiError("unknown_program", "No program is enrolled with this id.")
+    return row
+
+
+async def set_origins(conn: AsyncConnection, program_id: bytes, origins: Sequence[str]) -> None:
+    await require_program(conn, program_id)
+    await conn.execute(delete(origins_t).where(origins_t.c.program_id == program_id))
+    if origins:
+        await conn.execute(
+            insert(origins_t), [{"program_id": program_id, "origin": o} for o in origins]
+        )
+
+
+async def all_origins(conn: AsyncConnection) -> dict[bytes, set[str]]:
+    result: dict[bytes, set[str]] = {}
+    for pid, origin in await conn.execute(select(origins_t.c.program_id, origins_t.c.origin)):
+        result.setdefault(pid, set()).add(origin)
+    return result
+
+
+async def set_program_fields(conn: AsyncConnection, program_id: bytes, **values: bytes) -> None:
+    await require_program(conn, program_id)
+    await conn.execute(update(programs).where(programs.c.program_id == program_id).values(**values))
+
+
+async def create_session(
+    conn: AsyncConnection, token_hash: bytes, program_id: bytes, expires_at: int
+) -> None:
+    await require_program(conn, program_id)
+    await conn.execute(
+        insert(sessions_t).values(
+            token_hash=token_hash, program_id=program_id, expires_at=expires_at
+        )
+    )
+
+
+async def lookup_session(conn: AsyncConnection, token_hash: bytes) -> tuple[bytes, int] | None:
+    row = (
+        await conn.execute(
+            select(sessions_t.c.program_id, sessions_t.c.expires_at).where(
+                sessions_t.c.token_hash == token_hash
+            )
+        )
+    ).first()
+    return None if row is None else (row[0], row[1])
+
+
+# -- one-time prekeys -----------------------------------------------------------------
+
+
+async def add_one_time_prekeys(
+    conn: AsyncConnection,
+    program_id: bytes,
+    rows: Sequence[dict[str, Any]],
+    max_stored: int,
+) -> int:
+    await require_program(conn, program_id)
+    ids = [r["prekey_id"] for r in rows]
+    if len(set(ids)) != len(ids):
+        raise ApiError("prekey_id_reused", "Two one-time prekeys in the batch share an id.")
+    taken = (
+        await conn.execute(
+            select(otp_t.c.prekey_id).where(
+                otp_t.c.program_id == program_id, otp_t.c.prekey_id.in_(ids)
+            )
+        )
+    ).first()
+    if taken is not None:
+        raise ApiError("prekey_id_reused", "A one-time prekey with this id is already stored.")
+    stored = await count_one_time_prekeys(conn, program_id)
+    if stored + len(rows) > max_stored:
+        raise ApiError("oversized", f"At most {max_stored} one-time prekeys can be stored.")
+    await conn.execute(insert(otp_t), [{"program_id": program_id, **r} for r in rows])
+    return stored + len(rows)
+
+
+async def count_one_time_prekeys(conn: AsyncConnection, program_id: bytes) -> int:
+    return int(
+        (
+            await conn.execute(
+                select(func.count()).select_from(otp_t).where(otp_t.c.program_id == program_id)
+            )
+        ).scalar_one()
+    )
+
+
+async def take_one_time_prekey(
+    conn: AsyncConnection, program_id: bytes, now: int
+) -> tuple[bytes, bytes, int] | None:
+    """Delete and return the program's oldest one-time prekey (body, signature, expiry).
+
+    The caller checks the precise expiry in the body and asks again if it has passed;
+    the expired key is gone either way. Run by the single writer, so no two callers
+    can ever be handed the same key.
+    """
+    oldest = (
+        select(func.min(otp_t.c.prekey_id))
+        .where(otp_t.c.program_id == program_id)
+        .scalar_subquery()
+    )
+    row = (
+        await conn.execute(
+            delete(otp_t)
+            .where(otp_t.c.program_id == program_id, otp_t.c.prekey_id == oldest)
+            .returning(otp_t.c.body, otp_t.c.signature, otp_t.c.expires_at)
+        )
+    ).first()
+    return None if row is None else (row[0], row[1], row[2])
+
+
+# -- conversations --------------------------------------------------------------------
+
+
+async def create_conversation(
+    conn: AsyncConnection,
+    conversation_id: bytes,
+    program_id: bytes,
+    token_hash: bytes,
+    envelope: bytes,
+    now: int,
+) -> bytes:
+    await require_program(conn, program_id)
+    exists = (
+        await conn.execute(
+            select(conversations_t.c.conversation_id).where(
+                conversations_t.c.conversation_id == conversation_id
+            )
+        )
+    ).first()
+    if exists is not None:
+        raise ApiError("conflict", "A conversation with this id already exists.")
+    bucket = hour_bucket(now)
+    await conn.execute(
+        insert(conversations_t).values(
+            conversation_id=conversation_id,
+            program_id=program_id,
+            state="waiting",
+            created_at=bucket,
+            active_at=bucket,
+        )
+    )
+    await conn.execute(
+        insert(members_t).values(
+            conversation_id=conversation_id, slot=PARTICIPANT_SLOT, token_hash=token_hash
+        )
+    )
+    message_id = secrets.token_bytes(16)
+    await conn.execute(
+        insert(messages_t).values(
+            message_id=message_id,
+            conversation_id=conversation_id,
+            recipient_slot=PROGRAM_SLOT,
+            envelope=envelope,
+            created_at=bucket,
+        )
+    )
+    return message_id
+
+
+async def lookup_member(conn: AsyncConnection, token_hash: bytes) -> tuple[bytes, int] | None:
+    row = (
+        await conn.execute(
+            select(members_t.c.conversation_id, members_t.c.slot).where(
+                members_t.c.token_hash == token_hash
+            )
+        )
+    ).first()
+    return None if row is None else (row[0], row[1])
+
+
+async def conversation_program(conn: AsyncConnection, conversation_id: bytes) -> bytes | None:
+    return (
+        await conn.execute(
+            select(conversations_t.c.program_id).where(
+                conversations_t.c.conversation_id == conversation_id
+            )
+        )
+    ).scalar_one_or_none()
+
+
+async def _authorize(conn: AsyncConnection, who: Principal, conversation_id: bytes) -> Any:
+    row = (
+        await conn.execute(
+            select(
+                conversations_t.c.program_id, conversations_t.c.state, conversations_t.c.active_at
+            ).where(conversations_t.c.conversation_id == conversation_id)
+        )
+    ).first()
+    if row is None:
+        raise ApiError("unknown_conversation", "No open conversation has this id.")
+    if who.is_program:
+        if row.program_id != who.program_id:
+            raise ApiError("unknown_conversation", "No open conversation has this id.")
+    elif who.conversation_id != conversation_id:
+        raise ApiError("bad_token", "The token is not valid for this conversation.")
+    return row
+
+
+async def add_member(
+    conn: AsyncConnection, who: Principal, conversation_id: bytes, slot: int, token_hash: bytes
+) -> None:
+    await _authorize(conn, who, conversation_id)
+    taken = (
+        await conn.execute(
+            select(members_t.c.slot).where(
+                members_t.c.conversation_id == conversation_id, members_t.c.slot == slot
+            )
+        )
+    ).first()
+    if taken is not None:
+        raise ApiError("conflict", "This slot is already taken in the conversation.")
+    await conn.execute(
+        insert(members_t).values(conversation_id=conversation_id, slot=slot, token_hash=token_hash)
+    )
+
+
+async def send(
+    conn: AsyncConnection,
+    who: Principal,
+    conversation_id: bytes,
+    envelopes: Sequence[tuple[int, bytes]],
+    now: int,
+) -> Sent:
+    """Store one envelope per recipient slot; the conversation becomes active when the
+    program first sends in it."""
+    row = await _authorize(conn, who, conversation_id)
+    slots = {slot for slot, _ in envelopes}
+    member_slots = {s for s in slots if s not in (PARTICIPANT_SLOT, PROGRAM_SLOT)}
+    if member_slots:
+        present = set(
+            (
+                await conn.execute(
+                    select(members_t.c.slot).where(
+                        members_t.c.conversation_id == conversation_id,
+                        members_t.c.slot.in_(member_slots),
+                    )
+                )
+            ).scalars()
+        )
+        if present != member_slots:
+            raise ApiError("wrong_slot", "An envelope is addressed to a slot nobody holds.")
+    bucket = hour_bucket(now)
+    ids = [secrets.token_bytes(16) for _ in envelopes]
+    await conn.execute(
+        insert(messages_t),
+        [
+            {
+                "message_id": mid,
+                "conversation_id": conversation_id,
+                "recipient_slot": slot,
+                "envelope": env,
+                "created_at": bucket,
+            }
+            for mid, (slot, env) in zip(ids, envelopes, strict=True)
+        ],
+    )
+    values: dict[str, Any] = {}
+    if who.is_program and row.state == "waiting":
+        values["state"] = "active"
+    if row.active_at < bucket:
+        values["active_at"] = bucket
+    if values:
+        await conn.execute(
+            update(conversations_t)
+            .where(conversations_t.c.conversation_id == conversation_id)
+            .values(**values)
+        )
+    return Sent(program_id=row.program_id, message_ids=ids, recipients=[s for s, _ in envelopes])
+
+
+async def ack(conn: AsyncConnection, who: Principal, message_ids: Sequence[bytes]) -> int:
+    """Delete the caller's own messages among ``message_ids``; returns how many."""
+    if who.is_program:
+        mine = select(conversations_t.c.conversation_id).where(
+            conversations_t.c.program_id == who.program_id
+        )
+        cond = and_(
+            messages_t.c.recipient_slot == PROGRAM_SLOT, messages_t.c.conversation_id.in_(mine)
+        )
+    else:
+        cond = and_(
+            messages_t.c.conversation_id == who.conversation_id,
+            messages_t.c.recipient_slot == who.slot,
+        )
+    result = await conn.execute(
+        delete(messages_t).where(cond, messages_t.c.message_id.in_(list(message_ids)))
+    )
+    return int(result.rowcount)
+
+
+async def close(conn: AsyncConnection, who: Principal, conversation_id: bytes) -> Closed:
+    row = await _authorize(conn, who, conversation_id)
+    return await _delete_conversation(conn, conversation_id, row.program_id)
+
+
+async def _delete_conversation(
+    conn: AsyncConnection, conversation_id: bytes, program_id: bytes
+) -> Closed:
+    slots = list(
+        (
+            await conn.execute(
+                select(members_t.c.slot).where(members_t.c.conversation_id == conversation_id)
+            )
+        ).scalars()
+    )
+    await conn.execute(delete(messages_t).where(messages_t.c.conversation_id == conversation_id))
+    await conn.execute(delete(members_t).where(members_t.c.conversation_id == conversation_id))
+    await conn.execute(
+        delete(conversations_t).where(conversations_t.c.conversation_id == conversation_id)
+    )
+    return Closed(conversation_id=conversation_id, program_id=program_id, member_slots=slots)
+
+
+async def pending(
+    conn: AsyncConnection, who: Principal, limit: int, after: int = 0
+) -> list[StoredMessage]:
+    """The caller's undelivered messages in order, a page of ``limit`` after seq ``after``."""
+    query = (
+        select(
+            messages_t.c.message_id,
+            messages_t.c.conversation_id,
+            messages_t.c.envelope,
+            messages_t.c.seq,
+        )
+        .where(messages_t.c.seq > after)
+        .order_by(messages_t.c.seq)
+    )
+    if who.is_program:
+        query = query.join(
+            conversations_t, conversations_t.c.conversation_id == messages_t.c.conversation_id
+        ).where(
+            conversations_t.c.program_id == who.program_id,
+            messages_t.c.recipient_slot == PROGRAM_SLOT,
+        )
+    else:
+        query = query.where(
+            messages_t.c.conversation_id == who.conversation_id,
+            messages_t.c.recipient_slot == who.slot,
+        )
+    rows = await conn.execute(query.limit(limit))
+    return [StoredMessage(r[0], r[1], r[2], r[3]) for r in rows]
+
+
+async def queue(conn: AsyncConnection, program_id: bytes) -> tuple[list[bytes], list[bytes]]:
+    rows = await conn.execute(
+        select(conversations_t.c.conversation_id, conversations_t.c.state)
+        .where(conversations_t.c.program_id == program_id)
+        .order_by(conversations_t.c.created_at, conversations_t.c.conversation_id)
+    )
+    waiting: list[bytes] = []
+    active: list[bytes] = []
+    for cid, state in rows:
+        (waiting if state == "waiting" else active).append(cid)
+    return waiting, active
+
+
+# -- time to live ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Ttls:
+    message: int
+    idle: int
+    waiting: int
+    enrollment: int
+
+
+async def sweep(conn: AsyncConnection, now: int, ttls: Ttls) -> list[Closed]:
+    """Delete everything past its TTL. Returns the conversations deleted, to notify."""
+    bucket = hour_bucket(now)
+    stale = await conn.execute(
+        select(conversations_t.c.conversation_id, conversations_t.c.program_id).where(
+            (conversations_t.c.active_at + ttls.idle <= bucket)
+            | (
+                (conversations_t.c.state == "waiting")
+                & (conversations_t.c.created_at + ttls.waiting <= bucket)
+            )
+        )
+    )
+    closed = [await _delete_conversation(conn, cid, pid) for cid, pid in stale.all()]
+    await conn.execute(delete(messages_t).where(messages_t.c.created_at + ttls.message <= bucket))
+    await conn.execute(delete(sessions_t).where(sessions_t.c.expires_at <= now))
+    await conn.execute(delete(otp_t).where(otp_t.c.expires_at <= now))
+    await conn.execute(delete(tokens_t).where(tokens_t.c.created_at + ttls.enrollment <= bucket))
+    return closed

@@ -1,0 +1,162 @@
+"""The WebSocket ``/v1/ws``: push to a program node or a participant, and take sends/acks.
+
+The token comes in the first frame, never in the URL. One task writes to the socket
+(events and replies share one outbound queue), so frames never interleave.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from typing import Any
+
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from e2ee.encoding import b64u_decode
+from e2ee.errors import MalformedInput
+from server.broker import Event, member_channel, program_channel
+from server.errors import ApiError
+from server.relay import Relay, dumps, token_hash
+from server.storage import Principal
+
+AUTH_TIMEOUT = 10.0
+MAX_INFLIGHT = 64
+CLOSE_BAD_AUTH = 4401
+CLOSE_RATE_LIMITED = 4429
+_CLOSE = {"type": "_close"}
+
+
+async def _authenticate(ws: WebSocket, relay: Relay) -> Principal | None:
+    try:
+        first = await asyncio.wait_for(ws.receive_text(), AUTH_TIMEOUT)
+        frame = json.loads(first)
+        if not isinstance(frame, dict) or frame.get("type") != "auth":
+            raise ApiError("malformed_field", "The first frame must be an auth frame.")
+        token = frame.get("token")
+        if not isinstance(token, str):
+            raise ApiError("bad_token", "The auth frame has no token.")
+        who = await relay.principal(token)
+        relay.limits.hit("connect", token_hash(token), relay.settings.limit_connections_per_token)
+        return who
+    except ApiError as exc:
+        code = CLOSE_RATE_LIMITED if exc.code == "rate_limited" else CLOSE_BAD_AUTH
+        await ws.close(code, exc.code)
+    except (TimeoutError, ValueError, KeyError, RuntimeError):
+        await ws.close(CLOSE_BAD_AUTH, "bad_token")
+    except WebSocketDisconnect:
+        pass
+    return None
+
+
+async def websocket_endpoint(ws: WebSocket) -> None:
+    relay: Relay = ws.app.state.relay
+    await ws.accept()
+    who = await _authenticate(ws, relay)
+    if who is None:
+        return
+    if who.is_program:
+        assert who.program_id is not None
+        channel = program_channel(who.program_id)
+    else:
+        assert who.conversation_id is not None
+        channel = member_channel(who.conversation_id, who.slot)
+    outbox: asyncio.Queue[Event] = asyncio.Queue()
+    relay.broker.subscribe(channel, outbox)
+    tasks: set[asyncio.Task[None]] = set()
+    pusher = asyncio.create_task(_push(ws, relay, who, outbox))
+    try:
+        await _read(ws, relay, who, outbox, tasks)
+    finally:
+        relay.broker.unsubscribe(channel, outbox)
+        pusher.cancel()
+        for task in tasks:
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await pusher
+
+
+async def _push(ws: WebSocket, relay: Relay, who: Principal, outbox: asyncio.Queue[Event]) -> None:
+    """Ready, then every pending message (paged), then live events, deduplicated."""
+    try:
+        await ws.send_text('{"type":"ready"}')
+        seen: set[str] = set()
+        cursor = 0
+        while True:
+            page, cursor = await relay.pending(who, cursor)
+            for event in page:
+                seen.add(event["id"])
+                await ws.send_text(dumps(event))
+            if len(page) < relay.settings.max_fetch_messages:
+                break
+        while True:
+            event = await outbox.get()
+            if event is _CLOSE:
+                await ws.close(1000)
+                return
+            if event.get("type") == "message" and event["id"] in seen:
+                seen.discard(event["id"])
+                continue
+            await ws.send_text(dumps(event))
+            if event.get("type") == "closed" and not who.is_program:
+                await ws.close(1000)
+                return
+    except (WebSocketDisconnect, RuntimeError, OSError):
+        return
+
+
+async def _read(
+    ws: WebSocket,
+    relay: Relay,
+    who: Principal,
+    outbox: asyncio.Queue[Event],
+    tasks: set[asyncio.Task[None]],
+) -> None:
+    inflight = asyncio.Semaphore(MAX_INFLIGHT)
+    while True:
+        try:
+            text = await ws.receive_text()
+        except (WebSocketDisconnect, RuntimeError, KeyError):
+            return
+        try:
+            frame = json.loads(text)
+        except ValueError:
+            outbox.put_nowait(_error(None, ApiError("malformed_json", "The frame is not JSON.")))
+            continue
+        if not isinstance(frame, dict):
+            outbox.put_nowait(_error(None, ApiError("malformed_json", "A frame is an object.")))
+            continue
+        await inflight.acquire()
+        task = asyncio.create_task(_handle(relay, who, frame, outbox))
+        tasks.add(task)
+        task.add_done_callback(lambda t: (tasks.discard(t), inflight.release()))
+
+
+def _error(request_id: Any, exc: ApiError) -> Event:
+    return {"type": "error", "request_id": request_id, "code": exc.code, "message": exc.message}
+
+
+async def _handle(
+    relay: Relay, who: Principal, frame: dict[str, Any], outbox: asyncio.Queue[Event]
+) -> None:
+    request_id = frame.get("request_id")
+    if not isinstance(request_id, str | int | None) or isinstance(request_id, bool):
+        request_id = None
+    try:
+        kind = frame.get("type")
+        if kind == "ack":
+            await relay.ack(who, frame.get("ids"))
+        elif kind == "send":
+            cid_text = frame.get("conversation_id")
+            try:
+                cid = b64u_decode(cid_text) if isinstance(cid_text, str) else b""
+            except MalformedInput:
+                raise ApiError("bad_base64", "Field 'conversation_id' is not base64url.") from None
+            if len(cid) != 16:
+                raise ApiError("malformed_field", "Field 'conversation_id' must be 16 bytes.")
+            ids = await relay.send(who, cid, frame.get("envelopes"))
+            outbox.put_nowait({"type": "sent", "request_id": request_id, "message_ids": ids})
+        else:
+            raise ApiError("malformed_field", "Unknown frame type.")
+    except ApiError as exc:
+        outbox.put_nowait(_error(request_id, exc))

@@ -215,7 +215,8 @@ class RelaySocket:
     ``token`` is called before every (re)connection, so a program node can sign a fresh
     challenge when its session expired. ``on_frame`` receives pushed frames
     (``message``, ``conversation``, ``closed``) one at a time, in arrival order, from a
-    task of its own: it may itself call :meth:`send`.
+    task of its own: it may itself call :meth:`send`. ``on_idle`` runs whenever the
+    frames received so far are all handled (group commit: save once, then ack).
     """
 
     def __init__(
@@ -226,12 +227,14 @@ class RelaySocket:
         *,
         backoff: Backoff = Backoff(),
         on_reconnect: Callable[[int], Awaitable[None]] | None = None,
+        on_idle: Callable[[], Awaitable[None]] | None = None,
         rnd: Callable[[], float] = _random.random,
     ) -> None:
         self._url = ws_url(relay_url)
         self._token = token
         self._on_frame = on_frame
         self._on_reconnect = on_reconnect
+        self._on_idle = on_idle
         self._backoff = backoff
         self._rnd = rnd
         self._ws: ClientConnection | None = None
@@ -389,3 +392,10 @@ class RelaySocket:
                 raise
             except Exception as exc:  # a bad frame must not stop the others
                 log.warning("frame handler failed: %s", type(exc).__name__)
+            if self._on_idle is not None and self._frames.empty():
+                try:
+                    await self._on_idle()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    log.warning("idle handler failed: %s", type(exc).__name__)

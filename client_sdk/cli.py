@@ -1,0 +1,143 @@
+"""``quietline program ...``: the program node's command line.
+
+``quietline program init --keystore PATH --relay URL --enrollment-token TOKEN
+[--profile FILE] [--json]`` creates the keystore (passphrase from
+``QUIETLINE_PASSPHRASE`` or a prompt, never an argument: arguments show in process
+lists), enrolls the identity with the relay, publishes the bundle (signed prekey,
+one-time prekeys, signed profile and status) and prints the program id and identity key.
+With ``--json`` the output is exactly ``{"program_id": ..., "identity_key": ...}``.
+
+``quietline program info --keystore PATH [--json]`` prints the same from an existing
+keystore, with the fingerprint to write into the embed snippet.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import getpass
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from client_sdk import publishing, store
+from client_sdk.errors import KeystoreError, RelayError, SDKError
+from client_sdk.keystore import Keystore
+from client_sdk.transport import RelayHTTP
+from e2ee.encoding import b64u_encode
+from e2ee.errors import QuietlineError
+from e2ee.identity import IdentityKeyPair, fingerprint
+from e2ee.primitives import system_random
+
+PASSPHRASE_ENV = "QUIETLINE_PASSPHRASE"  # noqa: S105 - the variable name, not a secret
+
+
+def _passphrase(confirm: bool) -> str:
+    value = os.environ.get(PASSPHRASE_ENV)
+    if value:
+        return value
+    first = getpass.getpass("Keystore passphrase: ")
+    if confirm and getpass.getpass("Repeat the passphrase: ") != first:
+        raise SystemExit("quietline program: the passphrases differ")
+    if not first:
+        raise SystemExit("quietline program: an empty passphrase is not allowed")
+    return first
+
+
+async def _init(args: argparse.Namespace, passphrase: str) -> dict[str, str]:
+    content = publishing.read_profile_file(args.profile) if args.profile else {}
+    now = int(time.time())
+    settings = publishing.PublishSettings()
+    profile = publishing.profile_from_content(content, now)  # refuse a bad file before anything
+    ks = Keystore.create(args.keystore, passphrase)
+    identity = IdentityKeyPair.generate(system_random)
+    ks.put(store.IDENTITY, identity.seed)
+    store.put_json(ks, store.PROFILE_CONTENT, content)
+    ks.save()
+    http = RelayHTTP(args.relay)
+    try:
+        try:
+            program_id = await publishing.enroll(http, identity, args.enrollment_token)
+        except BaseException:
+            # Nothing was registered: remove the fresh keystore so the command can be rerun.
+            ks.close()
+            with contextlib.suppress(FileNotFoundError):
+                Path(args.keystore).unlink()
+            raise
+        store.put_json(ks, store.PROGRAM, {"program_id": program_id, "relay_url": args.relay})
+        ks.save()
+        token, _ = await publishing.authenticate(http, identity, http.origin)
+        signed_prekey = publishing.new_signed_prekey(ks, identity, now, system_random, settings)
+        one_time = publishing.new_one_time_prekeys(
+            ks, identity, settings.one_time_batch, now, system_random, settings
+        )
+        signed_profile = publishing.signed_profile(identity, profile)
+        signed_status = publishing.signed_status(
+            identity, publishing.make_status("open", "", now, settings)
+        )
+        ks.save()  # secrets are sealed on disk before their public halves leave
+        await http.put_signed_prekey(program_id, token, signed_prekey.to_json())
+        await http.post_one_time_prekeys(program_id, token, [p.to_json() for p in one_time])
+        await http.put_profile(program_id, token, signed_profile.to_json())
+        await http.put_status(program_id, token, signed_status.to_json())
+        store.put_json(ks, store.PUBLISHED_PROFILE, signed_profile.to_json())
+        store.put_json(ks, store.PUBLISHED_STATUS, signed_status.to_json())
+        ks.save()
+    finally:
+        await http.aclose()
+        ks.close()
+    return {"program_id": program_id, "identity_key": b64u_encode(identity.public_key)}
+
+
+def _info(args: argparse.Namespace, passphrase: str) -> dict[str, str]:
+    with Keystore.open(args.keystore, passphrase) as ks:
+        identity = publishing.load_identity(ks)
+    return {
+        "program_id": b64u_encode(identity.program_id),
+        "identity_key": b64u_encode(identity.public_key),
+    }
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="quietline program")
+    sub = parser.add_subparsers(dest="command", required=True)
+    init = sub.add_parser("init", help="create the keystore, enroll and publish the bundle")
+    init.add_argument("--keystore", required=True, type=Path)
+    init.add_argument("--relay", required=True, help="the relay's URL, e.g. https://relay.example")
+    init.add_argument("--enrollment-token", required=True)
+    init.add_argument("--profile", type=Path, help="JSON file with the profile content")
+    init.add_argument("--json", action="store_true")
+    info = sub.add_parser("info", help="print the program id, identity key and fingerprint")
+    info.add_argument("--keystore", required=True, type=Path)
+    info.add_argument("--json", action="store_true")
+    return parser
+
+
+def main(argv: Sequence[str]) -> int:
+    args = _parser().parse_args(list(argv))
+    try:
+        if args.command == "init":
+            if args.keystore.exists():
+                print(f"quietline program: {args.keystore} exists; refusing to overwrite it",
+                      file=sys.stderr)
+                return 1
+            out = asyncio.run(_init(args, _passphrase(confirm=True)))
+        else:
+            out = _info(args, _passphrase(confirm=False))
+    except (SDKError, KeystoreError, QuietlineError, OSError, ValueError) as exc:
+        detail = exc.code if isinstance(exc, RelayError) else type(exc).__name__
+        print(f"quietline program: {detail}: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(out))
+    else:
+        from e2ee.encoding import b64u_decode
+
+        print(f"program id:   {out['program_id']}")
+        print(f"identity key: {out['identity_key']}")
+        print(f"fingerprint:  {fingerprint(b64u_decode(out['identity_key']))}")
+    return 0

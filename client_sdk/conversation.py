@@ -1,0 +1,124 @@
+"""The SDK's thin seam over the protocol core's sessions (``e2ee.handshake``/``session``).
+
+Everything cryptographic happens in ``e2ee``; this module only parses the relay-visible
+envelope fields the SDK needs before decrypting (which conversation, which slot, which
+prekey, the ratchet header for gap tracking), maps core errors to coarse reasons, and
+reads the program's status record.
+
+Nothing here trusts the parsed fields: the header and the slots are inside the AEAD's
+associated data, so they count only once the envelope decrypted; the SDK uses them for
+gap tracking only after that.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from client_sdk.errors import VerificationFailure, reason_for
+from e2ee import payload as pl
+from e2ee.encoding import b64u_decode, b64u_encode
+from e2ee.envelope import Envelope
+from e2ee.identity import VerifiedBundle
+from e2ee.primitives import RandomSource
+from e2ee.session import (
+    ParticipantSession,
+    ProgramSession,
+    accept_conversation,
+    start_conversation,
+)
+
+Session = ParticipantSession | ProgramSession
+S = TypeVar("S", ParticipantSession, ProgramSession)
+
+
+@dataclass(frozen=True)
+class Parsed:
+    is_init: bool
+    prekey_kind: int
+    prekey_id: int
+    header: tuple[bytes, int, int]
+
+
+def parse(raw: bytes, *, expect_cid: str, recipient_slot: int) -> Parsed:
+    """Parse the envelope; refuse one for another conversation or another recipient."""
+    env = Envelope.from_bytes(raw)
+    if b64u_encode(env.conversation_id) != expect_cid or env.recipient_slot != recipient_slot:
+        raise VerificationFailure("malformed", "envelope addressed elsewhere")
+    init = env.init
+    return Parsed(
+        is_init=init is not None,
+        prekey_kind=init.prekey_kind if init is not None else 0,
+        prekey_id=init.prekey_id if init is not None else 0,
+        header=(env.header.dh, env.header.pn, env.header.n),
+    )
+
+
+def envelope_cid(raw: bytes) -> str:
+    return b64u_encode(Envelope.from_bytes(raw).conversation_id)
+
+
+def start(bundle: VerifiedBundle, first: pl.Payload, random: RandomSource
+          ) -> tuple[ParticipantSession, bytes]:
+    session, init = start_conversation(bundle, first, random=random)
+    return session, init
+
+
+def accept(raw: bytes, secret_for: Callable[[int, int], bytes | None], program_id: bytes,
+           random: RandomSource) -> tuple[ProgramSession, pl.Payload]:
+    return accept_conversation(raw, secret_for, program_id=program_id, random=random)
+
+
+def open_message(session: S, raw: bytes, random: RandomSource) -> tuple[S, pl.Payload]:
+    """Decrypt; sessions are immutable, so a failure leaves the caller's session as it was."""
+    received = session.decrypt(raw, random=random)
+    return received.session, received.payload
+
+
+def seal(session: S, payload: pl.Payload) -> tuple[S, bytes]:
+    return session.encrypt(payload)
+
+
+def session_bytes(session: Session) -> bytes:
+    return session.to_bytes()
+
+
+def load_session(raw: bytes) -> ProgramSession:
+    return ProgramSession.from_bytes(raw)
+
+
+def reason(exc: BaseException) -> str:
+    return reason_for(exc)
+
+
+def status_fields(signed: dict[str, Any]) -> dict[str, Any]:
+    """The program's own last status (a record it signed and stored; no need to verify)."""
+    data = json.loads(b64u_decode(signed["body"]).decode("utf-8"))
+    return dict(data)
+
+
+def status_expiry(signed: dict[str, Any]) -> int:
+    return int(status_fields(signed)["expires_at"])
+
+
+def status_state(signed: dict[str, Any]) -> tuple[str, str]:
+    fields = status_fields(signed)
+    return str(fields["state"]), str(fields["message"])
+
+
+def text_payload(text: str, ts: int) -> pl.Text:
+    return pl.Text(text, ts)
+
+
+def notice_payload(kind: str, body: str, ts: int) -> pl.Notice:
+    return pl.Notice(kind, body, ts)
+
+
+def code_word_request_payload(alias: str, ts: int) -> pl.CodeWordRequest:
+    return pl.CodeWordRequest(alias, ts)
+
+
+def close_payload(reason: str, ts: int) -> pl.Close:
+    return pl.Close(reason, ts)

@@ -1,0 +1,520 @@
+"""``ProgramClient``: the program node, one per program, holding its keys.
+
+Security properties and assumptions:
+
+- The relay is untrusted. Every envelope is authenticated by the conversation's
+  ratchet before anything in it is used; a tampered, replayed or foreign envelope
+  becomes a :class:`~client_sdk.events.VerificationFailed` event and is neither shown
+  nor acked. Gaps in the sender's counters become
+  :class:`~client_sdk.events.PossiblyMissingMessage`, late arrivals are flagged.
+- At rest: ratchet state, the transcript of every open conversation and all prekey
+  secrets live in the keystore (sealed under the passphrase). The state is saved before
+  an envelope leaves and before a received message is acked, so a node restarted
+  mid-conversation continues it, and a crash never reuses a message key.
+- At close, the conversation's session, metadata and transcript are deleted from the
+  keystore (the transcript is kept only if the program turned retention on, see
+  ``docs/sdk.md``). The relay deletes every row of it at the same time.
+- The node proves itself to the relay by signing a fresh challenge bound to the relay's
+  origin (label ``relay-auth``), so a signature made for one relay is useless at another.
+- On connect, the node fetches its own public record from the relay and checks that the
+  relay serves the identity key, profile and status it signed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from client_sdk import conversation as conv
+from client_sdk import events as ev
+from client_sdk import publishing, store
+from client_sdk.counters import CounterTracker
+from client_sdk.errors import (
+    ConversationClosed,
+    RelayError,
+    RelayUnavailable,
+    UsageError,
+    VerificationFailure,
+)
+from client_sdk.keystore import Keystore
+from client_sdk.publishing import PublishSettings
+from client_sdk.transport import Backoff, RelayHTTP, RelaySocket, relay_origin
+from e2ee import payload as pl
+from e2ee.encoding import b64u_decode, b64u_encode
+from e2ee.errors import QuietlineError
+from e2ee.identity import SignedObject, fingerprint
+from e2ee.primitives import RandomSource, constant_time_equal, system_random
+from e2ee.session import ProgramSession
+
+log = logging.getLogger("client_sdk.program")
+
+Clock = Callable[[], float]
+MAX_RECENT_IDS = 64
+
+
+@dataclass
+class _Conversation:
+    """In-memory view of one open conversation (mirrored to the keystore)."""
+
+    cid: str
+    session: ProgramSession
+    tracker: CounterTracker = field(default_factory=CounterTracker)
+    recent_ids: list[str] = field(default_factory=list)
+    opened_at: float = 0.0
+    last_participant_at: float = 0.0
+    assigned_to: str | None = None
+    participant_left: bool = False
+    workflow: dict[str, Any] = field(default_factory=dict)
+
+    def meta(self) -> dict[str, Any]:
+        return {
+            "tracker": self.tracker.to_json(), "recent_ids": self.recent_ids,
+            "opened_at": self.opened_at, "last_participant_at": self.last_participant_at,
+            "assigned_to": self.assigned_to, "participant_left": self.participant_left,
+            "workflow": self.workflow,
+        }
+
+    @classmethod
+    def restore(cls, cid: str, session: conv.Session, meta: dict[str, Any]) -> _Conversation:
+        return cls(
+            cid=cid, session=session,
+            tracker=CounterTracker.from_json(meta.get("tracker", {})),
+            recent_ids=[str(i) for i in meta.get("recent_ids", [])],
+            opened_at=float(meta.get("opened_at", 0.0)),
+            last_participant_at=float(meta.get("last_participant_at", 0.0)),
+            assigned_to=meta.get("assigned_to"),
+            participant_left=bool(meta.get("participant_left", False)),
+            workflow=dict(meta.get("workflow", {})),
+        )
+
+
+class ProgramClient:
+    """The program node. Build it with :meth:`connect`; use it as an async context manager."""
+
+    def __init__(
+        self,
+        relay_url: str,
+        ks: Keystore,
+        *,
+        origin: str,
+        clock: Clock,
+        random: RandomSource,
+        retain_transcripts: bool,
+        settings: PublishSettings,
+        backoff: Backoff,
+    ) -> None:
+        self._relay_url = relay_url
+        self._ks = ks
+        self._identity = publishing.load_identity(ks)
+        self.program_id = b64u_encode(self._identity.program_id)
+        self.identity_key = b64u_encode(self._identity.public_key)
+        self.fingerprint = fingerprint(self._identity.public_key)
+        self._origin = origin
+        self._clock = clock
+        self._random = random
+        self.retain_transcripts = retain_transcripts
+        self._settings = settings
+        self._backoff = backoff
+        self._http = RelayHTTP(relay_url)
+        self._socket: RelaySocket | None = None
+        self._token: str | None = None
+        self._token_expires = 0.0
+        self._commit = store.GroupCommit(ks.save)
+        self._conversations: dict[str, _Conversation] = {}
+        self._events: asyncio.Queue[ev.Event | None] = asyncio.Queue()
+        self._pending_events: list[ev.Event] = []
+        self._pending_acks: list[str] = []
+        self._failed_ids: set[str] = set()
+        self._closed = False
+        self._hooks: list[Callable[[ProgramClient, str], Any]] = []
+
+    # -- lifetime ------------------------------------------------------------------
+
+    @classmethod
+    async def connect(
+        cls,
+        relay_url: str,
+        keystore_path: str | Path,
+        passphrase: str,
+        *,
+        relay_origin_override: str | None = None,
+        clock: Clock = time.time,
+        random: RandomSource = system_random,
+        retain_transcripts: bool = False,
+        settings: PublishSettings | None = None,
+        backoff: Backoff | None = None,
+    ) -> ProgramClient:
+        """Open the keystore, authenticate, check and top up the bundle, open the socket.
+
+        ``relay_origin_override`` is the relay's public origin when it differs from the
+        URL this node reaches it by (e.g. behind a reverse proxy).
+        """
+        ks = await asyncio.to_thread(Keystore.open, keystore_path, passphrase)
+        self = cls(
+            relay_url, ks,
+            origin=relay_origin_override or relay_origin(relay_url),
+            clock=clock, random=random, retain_transcripts=retain_transcripts,
+            settings=settings or PublishSettings(), backoff=backoff or Backoff(),
+        )
+        try:
+            self._restore_conversations()
+            await self._session_token()
+            await self.check_published()
+            await self.maintain()
+            self._socket = RelaySocket(
+                relay_url, self._ws_token, self._on_frame, backoff=self._backoff,
+                on_reconnect=self._on_reconnect, on_idle=self._on_idle,
+            )
+            await self._socket.start()
+        except BaseException:
+            await self.aclose()
+            raise
+        return self
+
+    async def __aenter__(self) -> ProgramClient:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Disconnect and close the keystore (open conversations stay resumable)."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._socket is not None:
+            await self._socket.close()
+        await self._http.aclose()
+        if self._ks.dirty:
+            self._ks.save()
+        self._ks.close()
+        self._events.put_nowait(None)
+
+    # -- public API ------------------------------------------------------------------
+
+    @property
+    def conversations(self) -> list[str]:
+        """Ids of the open conversations."""
+        return sorted(self._conversations)
+
+    async def events(self) -> AsyncIterator[ev.Event]:
+        """Typed events, in order, until the client is closed."""
+        while True:
+            event = await self._events.get()
+            if event is None:
+                self._events.put_nowait(None)
+                return
+            yield event
+
+    def transcript(self, conversation_id: str) -> list[dict[str, Any]]:
+        """The open conversation's messages (from the keystore; gone after close)."""
+        self._get(conversation_id)
+        return list(store.get_json(self._ks, store.transcript_name(conversation_id)) or [])
+
+    async def send(self, conversation_id: str, text: str) -> None:
+        """Send a text message in ``conversation_id``."""
+        await self._send_payload(conversation_id, conv.text_payload(text, self._now_ms()))
+
+    async def send_notice(self, conversation_id: str, kind: str, body: str) -> None:
+        """Send a typed notice (``rights``, ``safety_check_in``, ``inactivity``, ...)."""
+        await self._send_payload(conversation_id,
+                                 conv.notice_payload(kind, body, self._now_ms()))
+
+    async def request_code_word(self, conversation_id: str, alias: str) -> None:
+        await self._send_payload(conversation_id,
+                                 conv.code_word_request_payload(alias, self._now_ms()))
+
+    async def close(self, conversation_id: str, reason: str = "closed",
+                    closing_notice: str | None = None) -> None:
+        """Close: the closing notice, a close message, the relay deletes, we forget."""
+        c = self._get(conversation_id)
+        if not c.participant_left:
+            if closing_notice:
+                with contextlib.suppress(RelayError):
+                    await self.send_notice(conversation_id, "closing", closing_notice)
+            with contextlib.suppress(RelayError):
+                await self._send_payload(conversation_id,
+                                         conv.close_payload(reason, self._now_ms()))
+        token = await self._session_token()
+        with contextlib.suppress(RelayError):
+            await self._http.close_conversation(conversation_id, token)
+        await self._forget(conversation_id, by="self", reason=reason)
+
+    async def maintain(self) -> None:
+        """Rotate the signed prekey, replenish one-time prekeys, re-sign the status."""
+        now = int(self._clock())
+        s = self._settings
+        token = await self._session_token()
+        ks, ident = self._ks, self._identity
+        expiry = publishing.current_signed_prekey_expiry(ks)
+        if expiry is None or expiry - now < s.signed_prekey_renew_before:
+            signed = publishing.new_signed_prekey(ks, ident, now, self._random, s)
+            await self._commit.commit()
+            await self._http.put_signed_prekey(self.program_id, token, signed.to_json())
+        if publishing.drop_expired_signed_prekeys(ks, now, s):
+            await self._commit.commit()
+        count = await self._http.one_time_prekey_count(self.program_id, token)
+        if count < s.one_time_low_water:
+            batch = publishing.new_one_time_prekeys(
+                ks, ident, s.one_time_batch - count, now, self._random, s
+            )
+            await self._commit.commit()
+            await self._http.post_one_time_prekeys(self.program_id, token,
+                                                   [p.to_json() for p in batch])
+        if store.get_json(ks, store.PUBLISHED_PROFILE) is None:
+            await self.publish_profile(store.get_json(ks, store.PROFILE_CONTENT) or {})
+        status = store.get_json(ks, store.PUBLISHED_STATUS)
+        expires_at = conv.status_expiry(status) if status else None
+        if expires_at is None or expires_at - now < s.status_margin:
+            state, message = conv.status_state(status) if status else ("open", "")
+            await self.publish_status(state, message)
+
+    async def publish_profile(self, content: dict[str, Any]) -> None:
+        profile = publishing.profile_from_content(content, int(self._clock()))
+        signed = publishing.signed_profile(self._identity, profile)
+        token = await self._session_token()
+        await self._http.put_profile(self.program_id, token, signed.to_json())
+        store.put_json(self._ks, store.PROFILE_CONTENT, content)
+        store.put_json(self._ks, store.PUBLISHED_PROFILE, signed.to_json())
+        await self._commit.commit()
+
+    async def publish_status(self, state: str, message: str = "") -> None:
+        status = publishing.make_status(state, message, int(self._clock()),  # type: ignore[arg-type]
+                                        self._settings)
+        signed = publishing.signed_status(self._identity, status)
+        token = await self._session_token()
+        await self._http.put_status(self.program_id, token, signed.to_json())
+        store.put_json(self._ks, store.PUBLISHED_STATUS, signed.to_json())
+        await self._commit.commit()
+
+    async def check_published(self) -> None:
+        """Raise :class:`VerificationFailure` unless the relay serves what we signed."""
+        record = await self._http.get_program(self.program_id)
+        try:
+            key = b64u_decode(str(record.get("identity_key", "")))
+        except QuietlineError:
+            key = b""
+        if not constant_time_equal(key, self._identity.public_key) or \
+                record.get("program_id") != self.program_id:
+            raise VerificationFailure("published_mismatch", "relay serves another identity key")
+        for name, served in ((store.PUBLISHED_PROFILE, record.get("profile")),
+                             (store.PUBLISHED_STATUS, record.get("status"))):
+            ours = store.get_json(self._ks, name)
+            if ours is None or served is None:
+                continue
+            try:
+                theirs = SignedObject.from_json(served)
+            except QuietlineError:
+                raise VerificationFailure("published_mismatch",
+                                          "relay serves a malformed record") from None
+            mine = SignedObject.from_json(ours)
+            if not (constant_time_equal(theirs.body, mine.body)
+                    and constant_time_equal(theirs.signature, mine.signature)):
+                raise VerificationFailure("published_mismatch",
+                                          "relay serves a profile or status we did not sign")
+
+    # -- sending -------------------------------------------------------------------
+
+    def _get(self, conversation_id: str) -> _Conversation:
+        c = self._conversations.get(conversation_id)
+        if c is None:
+            raise ConversationClosed(f"no open conversation {conversation_id}")
+        return c
+
+    def _now_ms(self) -> int:
+        return int(self._clock() * 1000)
+
+    async def _send_payload(self, conversation_id: str, payload: pl.Payload) -> None:
+        if self._closed:
+            raise UsageError("the client is closed")
+        c = self._get(conversation_id)
+        c.session, envelope = conv.seal(c.session, payload)
+        self._ks.put(store.session_name(c.cid), conv.session_bytes(c.session))
+        self._append_transcript(c.cid, "program", payload)
+        await self._commit.commit()  # state on disk before the envelope leaves
+        await self._deliver(conversation_id, [b64u_encode(envelope)])
+
+    async def _deliver(self, conversation_id: str, envelopes: list[str]) -> None:
+        if self._socket is not None and self._socket.connected:
+            with contextlib.suppress(RelayUnavailable):
+                await self._socket.send(conversation_id, envelopes)
+                return
+        token = await self._session_token()
+        await self._http.post_messages(conversation_id, token, envelopes)
+
+    def _append_transcript(self, cid: str, sender: str, payload: pl.Payload) -> None:
+        """Keep what staff need to continue; code words never enter the transcript."""
+        if not isinstance(payload, pl.Text | pl.Notice | pl.Answers | pl.Duress | pl.Close):
+            return
+        name = store.transcript_name(cid)
+        entries = store.get_json(self._ks, name) or []
+        entry: dict[str, Any] = {"from": sender, "t": payload.T, "ts": payload.ts}
+        if isinstance(payload, pl.Text | pl.Notice):
+            entry["body"] = payload.body
+        if isinstance(payload, pl.Notice):
+            entry["kind"] = payload.kind
+        if isinstance(payload, pl.Answers):
+            entry["answers"] = dict(payload.answers)
+        if isinstance(payload, pl.Close):
+            entry["reason"] = payload.reason
+        entries.append(entry)
+        store.put_json(self._ks, name, entries)
+
+    # -- receiving -----------------------------------------------------------------
+
+    async def _on_frame(self, frame: dict[str, Any]) -> None:
+        kind = frame.get("type")
+        if kind == "message":
+            await self._on_message(frame)
+        elif kind == "closed":
+            cid = str(frame.get("conversation_id", ""))
+            if cid in self._conversations:
+                c = self._conversations[cid]
+                if not c.participant_left:
+                    self._pending_events.append(ev.ParticipantLeft(cid, "closed"))
+                await self._forget(cid, by="peer" if c.participant_left else "relay",
+                                   reason="closed", commit=False)
+
+    def _fail(self, cid: str | None, reason: str, message_id: str) -> None:
+        if message_id in self._failed_ids:
+            return
+        self._failed_ids.add(message_id)
+        self._pending_events.append(ev.VerificationFailed(cid, reason))
+
+    async def _on_message(self, frame: dict[str, Any]) -> None:
+        message_id = str(frame.get("id", ""))
+        cid = str(frame.get("conversation_id", ""))
+        c = self._conversations.get(cid)
+        if c is not None and message_id in c.recent_ids:
+            self._pending_acks.append(message_id)  # already processed; the ack was lost
+            return
+        if message_id in self._failed_ids:
+            return
+        try:
+            raw = b64u_decode(str(frame.get("envelope", "")))
+            opened = conv.parse(raw, expect_cid=cid, recipient_slot=1)
+        except (QuietlineError, VerificationFailure):
+            self._fail(cid or None, "malformed", message_id)
+            return
+        if opened.is_init:
+            if c is not None:
+                self._fail(cid, "replay", message_id)
+                return
+            try:
+                session, payload = conv.accept(
+                    raw, lambda k, i: publishing.prekey_secret(self._ks, k, i),
+                    self._identity.program_id, self._random,
+                )
+            except QuietlineError as exc:
+                self._fail(cid, conv.reason(exc), message_id)
+                return
+            if opened.prekey_kind == 2:
+                self._ks.delete(f"{store.ONE_TIME_PREKEY}{opened.prekey_id}")
+            now = self._clock()
+            c = _Conversation(cid=cid, session=session, opened_at=now, last_participant_at=now)
+            c.tracker.observe(*opened.header)
+            self._conversations[cid] = c
+            self._pending_events.append(ev.NewConversation(cid))
+        else:
+            if c is None:
+                self._fail(cid, "unknown_conversation", message_id)
+                return
+            try:
+                c.session, payload = conv.open_message(c.session, raw, self._random)
+            except QuietlineError as exc:
+                self._fail(cid, conv.reason(exc), message_id)
+                return
+            obs = c.tracker.observe(*opened.header)
+            if obs.missing:
+                self._pending_events.append(ev.PossiblyMissingMessage(cid, obs.missing))
+            if obs.late:
+                self._pending_events.append(ev.VerificationFailed(cid, "out_of_order"))
+            c.last_participant_at = self._clock()
+            self._handle_payload(c, payload, late=obs.late)
+        if opened.is_init:
+            self._handle_payload(c, payload, late=False)
+        c.recent_ids = [*c.recent_ids, message_id][-MAX_RECENT_IDS:]
+        self._ks.put(store.session_name(cid), conv.session_bytes(c.session))
+        store.put_json(self._ks, store.meta_name(cid), c.meta())
+        self._pending_acks.append(message_id)
+        if opened.is_init:
+            for hook in self._hooks:
+                hook(self, cid)
+
+    def _handle_payload(self, c: _Conversation, payload: pl.Payload, *, late: bool) -> None:
+        self._append_transcript(c.cid, "participant", payload)
+        out = self._pending_events
+        if isinstance(payload, pl.Text):
+            out.append(ev.Message(c.cid, payload.body, payload.ts, late))
+        elif isinstance(payload, pl.Duress):
+            out.append(ev.Duress(c.cid, payload.ts))
+        elif isinstance(payload, pl.Answers):
+            out.append(ev.Answers(c.cid, dict(payload.answers)))
+        elif isinstance(payload, pl.CodeWordAnswer):
+            verified = self._check_code_word(c, payload.alias, payload.word)
+            out.append(ev.CodeWordResult(c.cid, payload.alias, verified))
+        elif isinstance(payload, pl.Close):
+            c.participant_left = True
+            out.append(ev.ParticipantLeft(c.cid, payload.reason))
+
+    def _check_code_word(self, c: _Conversation, alias: str, word: str) -> bool:
+        return False
+
+    async def _on_idle(self) -> None:
+        """After a burst of frames: save once, then ack, then show the events."""
+        if not (self._pending_acks or self._pending_events or self._ks.dirty):
+            return
+        acks, self._pending_acks = self._pending_acks, []
+        events, self._pending_events = self._pending_events, []
+        if self._ks.dirty:
+            await self._commit.commit()
+        if acks and (self._socket is None or not await self._socket.ack(acks)):
+            with contextlib.suppress(RelayError):
+                await self._http.ack(await self._session_token(), acks)
+        for event in events:
+            self._events.put_nowait(event)
+
+    async def _on_reconnect(self, attempts: int) -> None:
+        self._events.put_nowait(ev.Reconnected(attempts))
+
+    async def _forget(self, cid: str, *, by: str, reason: str, commit: bool = True) -> None:
+        self._conversations.pop(cid, None)
+        store.forget_conversation(self._ks, cid, retain_transcript=self.retain_transcripts)
+        event = ev.ConversationClosedEvent(cid, by, reason)
+        if commit:
+            await self._commit.commit()
+            self._events.put_nowait(event)
+        else:
+            self._pending_events.append(event)
+
+    def _restore_conversations(self) -> None:
+        for cid in store.open_conversations(self._ks):
+            raw = self._ks.get(store.session_name(cid))
+            if raw is None:
+                continue
+            meta = store.get_json(self._ks, store.meta_name(cid)) or {}
+            self._conversations[cid] = _Conversation.restore(cid, conv.load_session(raw), meta)
+
+    # -- relay session -------------------------------------------------------------
+
+    async def _session_token(self) -> str:
+        if self._token is None or time.monotonic() >= self._token_expires:
+            token, expires_in = await publishing.authenticate(
+                self._http, self._identity, self._origin
+            )
+            self._token = token
+            self._token_expires = time.monotonic() + max(1, expires_in - 30)
+        return self._token
+
+    async def _ws_token(self) -> str:
+        return await self._session_token()

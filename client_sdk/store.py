@@ -1,0 +1,131 @@
+"""What the program node keeps in its keystore, and under which record names.
+
+Every record is sealed by :mod:`client_sdk.keystore` (AES-256-GCM under an Argon2id
+key; names hidden). This module only names the records and encodes them:
+
+====================================  ===============================================
+record                                holds
+====================================  ===============================================
+``identity/seed``                     the Ed25519 identity seed (32 bytes)
+``program``                           JSON: relay URL and origin, program id
+``prekey/signed/<id>``                JSON: X25519 secret, expiry (grace kept after)
+``prekey/one-time/<id>``              X25519 secret; deleted right after its one use
+``prekey/next-id``                    the next prekey id to hand out (u32, decimal)
+``published/profile``, ``.../status`` the signed objects last published (JSON)
+``profile/content``                   the profile JSON the program edits
+``conversation/<cid>/session``        the ratchet session of an open conversation
+``conversation/<cid>/meta``           JSON: counters, assignment, times, recent ids
+``conversation/<cid>/transcript``     JSON list: the open conversation's messages
+``retained/<cid>``                    a closed conversation's transcript, only when
+                                      the program turned retention on
+====================================  ===============================================
+
+At close, the three ``conversation/<cid>/*`` records are deleted and the keystore is
+saved: after that the node cannot decrypt anything the relay once held for it.
+
+Saving is grouped (:class:`GroupCommit`): changes made in the same turn of the event
+loop are written by one atomic :meth:`Keystore.save`. Ratchet state is always saved
+before an envelope leaves (a crash can never make a message key be used twice) and
+before a received message is acked (a crash can never lose a message that was acked).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from typing import Any
+
+from client_sdk.keystore import Keystore
+
+IDENTITY = "identity/seed"
+PROGRAM = "program"
+NEXT_PREKEY_ID = "prekey/next-id"
+SIGNED_PREKEY = "prekey/signed/"
+ONE_TIME_PREKEY = "prekey/one-time/"
+PUBLISHED_PROFILE = "published/profile"
+PUBLISHED_STATUS = "published/status"
+PROFILE_CONTENT = "profile/content"
+CONVERSATION = "conversation/"
+RETAINED = "retained/"
+
+
+def session_name(cid: str) -> str:
+    return f"{CONVERSATION}{cid}/session"
+
+
+def meta_name(cid: str) -> str:
+    return f"{CONVERSATION}{cid}/meta"
+
+
+def transcript_name(cid: str) -> str:
+    return f"{CONVERSATION}{cid}/transcript"
+
+
+def get_json(ks: Keystore, name: str) -> Any:
+    raw = ks.get(name)
+    return None if raw is None else json.loads(raw.decode("utf-8"))
+
+
+def put_json(ks: Keystore, name: str, value: Any) -> None:
+    ks.put(name, json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
+
+
+def open_conversations(ks: Keystore) -> list[str]:
+    """Ids of the conversations whose session is stored."""
+    out = []
+    for name in ks.names(CONVERSATION):
+        if name.endswith("/session"):
+            out.append(name[len(CONVERSATION) : -len("/session")])
+    return out
+
+
+def forget_conversation(ks: Keystore, cid: str, *, retain_transcript: bool) -> None:
+    """Delete a closed conversation's records (its transcript moves aside if retained)."""
+    if retain_transcript:
+        raw = ks.get(transcript_name(cid))
+        if raw is not None:
+            ks.put(f"{RETAINED}{cid}", raw)
+    for name in (session_name(cid), meta_name(cid), transcript_name(cid)):
+        ks.delete(name)
+
+
+def next_prekey_id(ks: Keystore) -> int:
+    raw = ks.get(NEXT_PREKEY_ID)
+    value = 1 if raw is None else int(raw.decode("ascii"))
+    ks.put(NEXT_PREKEY_ID, str(value + 1).encode("ascii"))
+    return value
+
+
+class GroupCommit:
+    """Coalesce saves requested in the same event-loop turn into one atomic write."""
+
+    def __init__(self, save: Callable[[], None]) -> None:
+        self._save = save
+        self._waiters: list[asyncio.Future[None]] = []
+        self._scheduled = False
+        self.saves = 0
+
+    async def commit(self) -> None:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        self._waiters.append(future)
+        if not self._scheduled:
+            self._scheduled = True
+            loop.call_soon(self._flush)
+        await future
+
+    def _flush(self) -> None:
+        self._scheduled = False
+        waiters, self._waiters = self._waiters, []
+        try:
+            self._save()
+            self.saves += 1
+        except Exception as exc:
+            for future in waiters:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for future in waiters:
+            if not future.done():
+                future.set_result(None)

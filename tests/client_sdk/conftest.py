@@ -1,0 +1,340 @@
+"""Fixtures for the SDK's end-to-end tests: a real relay process and a tampering proxy.
+
+- ``relay``: ``python -m quietline relay serve`` on a free port of 127.0.0.1 with a
+  SQLite file in a tmp dir and its output captured to a log file; polled until it
+  answers, stopped by PID. One per test module (each test enrolls its own program).
+- ``fresh_relay``: the same, one per test (the canary test searches its files).
+- ``proxy``: an in-test asyncio server on 127.0.0.1 (uvicorn, h11, sans-I/O
+  websockets) forwarding HTTP and the WebSocket to the relay, with switchable
+  behaviours: tamper, drop, reorder, replay, substitute keys, edit the profile. It plays
+  the malicious relay: clients talk to it as if it were the relay.
+- ``program_factory``: enrolls a program (``relay add-program`` then
+  ``quietline program init``) and returns its keystore path, program id and key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
+from websockets.asyncio.client import connect as ws_connect
+from websockets.exceptions import ConnectionClosed
+
+from e2ee.encoding import b64u_decode, b64u_encode
+
+PASSPHRASE = "correct horse battery staple (test only)"
+ROOT = Path(__file__).resolve().parents[2]
+START_TIMEOUT = 30.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Relay:
+    url: str
+    database_url: str
+    db_path: Path
+    log_path: Path
+    process: subprocess.Popen[bytes]
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        env = dict(os.environ, QUIETLINE_DATABASE_URL=self.database_url)
+        return subprocess.run(
+            [sys.executable, "-m", "quietline", *args],
+            capture_output=True, text=True, env=env, cwd=ROOT, timeout=60, check=False,
+        )
+
+    def add_program(self) -> str:
+        result = self.cli("relay", "add-program", "--json", "--database-url", self.database_url)
+        assert result.returncode == 0, result.stderr
+        return str(json.loads(result.stdout)["enrollment_token"])
+
+
+def _start_relay(tmp: Path) -> Relay:
+    port = free_port()
+    db_path = tmp / "relay.db"
+    database_url = f"sqlite+aiosqlite:///{db_path}"
+    log_path = tmp / "relay.log"
+    log = log_path.open("wb")
+    env = dict(os.environ, PYTHONUNBUFFERED="1", QUIETLINE_DATABASE_URL=database_url)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "quietline", "relay", "serve", "--host", "127.0.0.1",
+         "--port", str(port), "--database-url", database_url],
+        stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT,
+    )
+    log.close()
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + START_TIMEOUT
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"relay exited: {log_path.read_text(errors='replace')}")
+        try:
+            if httpx.get(f"{url}/v1/openapi.json", timeout=1.0).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            _stop(process)
+            raise RuntimeError("relay did not answer in time")
+        time.sleep(0.1)
+    return Relay(url, database_url, db_path, log_path, process)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        os.kill(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.kill(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def relay(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Relay]:
+    r = _start_relay(tmp_path_factory.mktemp("relay"))
+    try:
+        yield r
+    finally:
+        _stop(r.process)
+
+
+@pytest.fixture
+def fresh_relay(tmp_path: Path) -> Iterator[Relay]:
+    r = _start_relay(tmp_path)
+    try:
+        yield r
+    finally:
+        _stop(r.process)
+
+
+@dataclass
+class EnrolledProgram:
+    keystore: Path
+    program_id: str
+    identity_key: str
+    relay_url: str
+
+
+def init_program(relay_url: str, token: str, keystore: Path, *extra: str) -> EnrolledProgram:
+    env = dict(os.environ, QUIETLINE_PASSPHRASE=PASSPHRASE)
+    result = subprocess.run(
+        [sys.executable, "-m", "quietline", "program", "init", "--keystore", str(keystore),
+         "--relay", relay_url, "--enrollment-token", token, "--json", *extra],
+        capture_output=True, text=True, env=env, cwd=ROOT, timeout=120, check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert set(out) == {"program_id", "identity_key"}
+    return EnrolledProgram(keystore, out["program_id"], out["identity_key"], relay_url)
+
+
+@pytest.fixture
+def program_factory(relay: Relay, tmp_path: Path) -> Callable[..., EnrolledProgram]:
+    counter = iter(range(1000))
+
+    def make(*extra: str) -> EnrolledProgram:
+        path = tmp_path / f"program-{next(counter)}.qlks"
+        return init_program(relay.url, relay.add_program(), path, *extra)
+
+    return make
+
+
+async def wait_for(events: AsyncIterator[Any], predicate: Callable[[Any], bool],
+                   timeout: float = 15.0, seen: list[Any] | None = None) -> Any:
+    """The first event matching ``predicate`` (others are appended to ``seen``)."""
+
+    async def scan() -> Any:
+        async for event in events:
+            if predicate(event):
+                return event
+            if seen is not None:
+                seen.append(event)
+        raise AssertionError("event stream ended")
+
+    return await asyncio.wait_for(scan(), timeout)
+
+
+@pytest.fixture
+def waiter() -> Callable[..., Any]:
+    return wait_for
+
+
+# -- the malicious relay ---------------------------------------------------------------
+
+Frame = dict[str, Any]
+
+
+def sender_slot(frame: Frame) -> int | None:
+    if frame.get("type") != "message":
+        return None
+    try:
+        return b64u_decode(frame["envelope"])[18]
+    except Exception:
+        return None
+
+
+class TamperingProxy:
+    """Forwards to the relay; ``arm_*`` methods switch on one misbehaviour at a time.
+
+    Behaviours act on messages pushed down the WebSocket, filtered by the envelope's
+    sender slot (0 participant, 1 program), so each can be aimed at either direction.
+    """
+
+    def __init__(self, upstream: str) -> None:
+        self.upstream = upstream
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.http_hook: Callable[[str, str, Any], Any] | None = None
+        self.seen: dict[int, list[Frame]] = {0: [], 1: []}
+        self.done = asyncio.Event()
+        self._mode: str | None = None
+        self._slot: int | None = None
+        self._held: Frame | None = None
+        self._fired = 0
+        self._server: uvicorn.Server | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._client = httpx.AsyncClient(base_url=upstream, timeout=30)
+        self.app = Starlette(routes=[
+            WebSocketRoute("/v1/ws", self._ws),
+            Route("/{path:path}", self._http,
+                  methods=["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]),
+        ])
+
+    # -- switches ---------------------------------------------------------------
+
+    def arm(self, mode: str, slot: int) -> None:
+        """``tamper``, ``drop``, ``reorder`` or ``replay`` the next message from ``slot``."""
+        assert mode in {"tamper", "drop", "reorder", "replay"}
+        self._mode, self._slot, self._held = mode, slot, None
+        self.done.clear()
+
+    def _transform(self, frame: Frame) -> list[Frame]:
+        slot = sender_slot(frame)
+        if slot is None:
+            return [frame]
+        self.seen.setdefault(slot, []).append(frame)
+        if self._mode is None or slot != self._slot:
+            return [frame]
+        mode = self._mode
+        if mode == "tamper":
+            raw = bytearray(b64u_decode(frame["envelope"]))
+            raw[-1] ^= 0x01
+            self._finish()
+            return [dict(frame, envelope=b64u_encode(bytes(raw)))]
+        if mode == "drop":
+            self._finish()
+            return []
+        if mode == "reorder":
+            if self._held is None:
+                self._held = frame
+                return []
+            held, self._held = self._held, None
+            self._finish()
+            return [frame, held]
+        # replay: deliver the genuine message, then an earlier one again under a new id
+        old = next(f for f in self.seen[slot] if f["conversation_id"] == frame["conversation_id"])
+        self._finish()
+        return [frame, dict(old, id=f"{old['id']}-replayed")]
+
+    def _finish(self) -> None:
+        self._mode = None
+        self.done.set()
+
+    # -- server -----------------------------------------------------------------
+
+    async def start(self) -> None:
+        config = uvicorn.Config(
+            self.app, host="127.0.0.1", port=self.port, log_level="warning",
+            http="h11", ws="websockets-sansio", lifespan="off", ws_per_message_deflate=False,
+        )
+        self._server = uvicorn.Server(config)
+        self._task = asyncio.create_task(self._server.serve())
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if self._task.done() or time.monotonic() > deadline:
+                raise RuntimeError("proxy did not start")
+            await asyncio.sleep(0.01)
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._task is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._task, 10)
+        await self._client.aclose()
+
+    async def _http(self, request: Request) -> Response:
+        headers = {k: v for k, v in request.headers.items()
+                   if k.lower() in {"authorization", "content-type", "host"}}
+        upstream = await self._client.request(
+            request.method, request.url.path, content=await request.body(), headers=headers,
+            params=request.query_params,
+        )
+        content = upstream.content
+        if self.http_hook is not None and upstream.status_code < 400 and content:
+            changed = self.http_hook(request.method, request.url.path, upstream.json())
+            content = json.dumps(changed).encode()
+        media = upstream.headers.get("content-type", "application/json")
+        return Response(content, status_code=upstream.status_code, media_type=media)
+
+    async def _ws(self, websocket: WebSocket) -> None:
+        await websocket.accept()
+        upstream_url = self.upstream.replace("http://", "ws://") + "/v1/ws"
+        try:
+            async with ws_connect(upstream_url, compression=None) as up:
+
+                async def pump_up() -> None:
+                    while True:
+                        await up.send(await websocket.receive_text())
+
+                async def pump_down() -> None:
+                    async for raw in up:
+                        frame = json.loads(raw)
+                        for out in self._transform(frame):
+                            await websocket.send_text(json.dumps(out))
+
+                tasks = [asyncio.create_task(pump_up()), asyncio.create_task(pump_down())]
+                _, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+                for task in pending:
+                    task.cancel()
+                for task in tasks:
+                    with contextlib.suppress(BaseException):
+                        await task
+        except (ConnectionClosed, WebSocketDisconnect, OSError):
+            pass
+        with contextlib.suppress(Exception):
+            await websocket.close()
+
+
+@pytest.fixture
+async def proxy(relay: Relay) -> AsyncIterator[TamperingProxy]:
+    p = TamperingProxy(relay.url)
+    await p.start()
+    try:
+        yield p
+    finally:
+        await p.stop()

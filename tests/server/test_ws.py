@@ -1,0 +1,143 @@
+"""The WebSocket against a real relay process."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+
+import httpx
+import websockets
+from relay_helpers import b64, enroll_program, make_envelope, open_conversation
+
+TIMEOUT = 10.0
+
+
+async def recv_json(ws) -> dict:
+    return json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
+
+
+async def connect(origin: str, token: str):
+    ws = await websockets.connect(origin.replace("http", "ws") + "/v1/ws", compression=None)
+    await ws.send(json.dumps({"type": "auth", "token": token}))
+    assert await recv_json(ws) == {"type": "ready"}
+    return ws
+
+
+async def test_push_send_ack_close_over_websocket(relay_process) -> None:
+    origin = relay_process.origin
+    async with httpx.AsyncClient(base_url=origin) as c:
+        program = await enroll_program(c, relay_process.db, origin)
+        prog_ws = await connect(origin, program.session)
+        try:
+            cid, token = await open_conversation(c, program)
+            new = await recv_json(prog_ws)
+            assert new == {"type": "conversation", "conversation_id": b64(cid)}
+            init = await recv_json(prog_ws)
+            assert init["type"] == "message" and init["conversation_id"] == b64(cid)
+            await prog_ws.send(json.dumps({"type": "ack", "ids": [init["id"]]}))
+
+            part_ws = await connect(origin, token)
+            try:
+                reply = make_envelope(cid, 1, 0)
+                await prog_ws.send(
+                    json.dumps(
+                        {
+                            "type": "send",
+                            "request_id": "r1",
+                            "conversation_id": b64(cid),
+                            "envelopes": [b64(reply)],
+                        }
+                    )
+                )
+                sent = await recv_json(prog_ws)
+                assert sent["type"] == "sent" and sent["request_id"] == "r1"
+                pushed = await recv_json(part_ws)
+                assert pushed["envelope"] == b64(reply) and pushed["id"] == sent["message_ids"][0]
+                await part_ws.send(json.dumps({"type": "ack", "ids": [pushed["id"]]}))
+
+                msg = make_envelope(cid, 0, 1, n=1)
+                await part_ws.send(
+                    json.dumps(
+                        {
+                            "type": "send",
+                            "request_id": 7,
+                            "conversation_id": b64(cid),
+                            "envelopes": [b64(msg)],
+                        }
+                    )
+                )
+                assert (await recv_json(part_ws))["type"] == "sent"
+                assert (await recv_json(prog_ws))["envelope"] == b64(msg)
+
+                # a bad frame gets a typed error, and the socket stays usable
+                await part_ws.send("{not json")
+                err = await recv_json(part_ws)
+                assert err["type"] == "error" and err["code"] == "malformed_json"
+                await part_ws.send(
+                    json.dumps(
+                        {
+                            "type": "send",
+                            "request_id": "x",
+                            "conversation_id": b64(cid),
+                            "envelopes": ["!!"],
+                        }
+                    )
+                )
+                err = await recv_json(part_ws)
+                assert err == {
+                    "type": "error",
+                    "request_id": "x",
+                    "code": "bad_base64",
+                    "message": err["message"],
+                }
+
+                r = await c.post(
+                    f"/v1/conversations/{b64(cid)}/close", headers=program.auth_headers()
+                )
+                assert r.status_code == 200
+                assert await recv_json(part_ws) == {"type": "closed", "conversation_id": b64(cid)}
+                assert await recv_json(prog_ws) == {"type": "closed", "conversation_id": b64(cid)}
+            finally:
+                await part_ws.close()
+        finally:
+            await prog_ws.close()
+
+
+async def test_pending_messages_are_pushed_after_ready(relay_process) -> None:
+    origin = relay_process.origin
+    async with httpx.AsyncClient(base_url=origin) as c:
+        program = await enroll_program(c, relay_process.db, origin)
+        cid, _token = await open_conversation(c, program)
+        ws = await connect(origin, program.session)
+        try:
+            first = await recv_json(ws)
+            assert first["type"] == "message" and first["conversation_id"] == b64(cid)
+        finally:
+            await ws.close()
+
+
+async def test_bad_first_frame_closes_4401(relay_process) -> None:
+    url = relay_process.origin.replace("http", "ws") + "/v1/ws"
+    for frame in [
+        "nonsense",
+        json.dumps({"type": "auth", "token": b64(os.urandom(32))}),
+        json.dumps({"type": "hello"}),
+        json.dumps({"type": "auth"}),
+    ]:
+        async with websockets.connect(url, compression=None) as ws:
+            await ws.send(frame)
+            try:
+                await asyncio.wait_for(ws.recv(), TIMEOUT)
+                raise AssertionError("expected a close")
+            except websockets.ConnectionClosed as exc:
+                assert exc.rcvd is not None and exc.rcvd.code == 4401
+
+
+async def test_websocket_from_unregistered_origin_is_refused(relay_process) -> None:
+    url = relay_process.origin.replace("http", "ws") + "/v1/ws"
+    try:
+        async with websockets.connect(url, origin="https://evil.example", compression=None):
+            raise AssertionError("expected refusal")
+    except websockets.InvalidStatus as exc:
+        assert exc.response.status_code == 403

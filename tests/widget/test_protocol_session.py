@@ -1,0 +1,422 @@
+"""The widget's session (handshake + Double Ratchet + envelopes) in Chromium.
+
+Two kinds of peers:
+
+- JS <-> JS: participant and program both in the page (every envelope path, replay,
+  out-of-order delivery, tampering, drop).
+- JS <-> Python: the participant runs in Chromium (widget/protocol), the program is the
+  Python reference (e2ee.hpke, e2ee.ratchet, e2ee.envelope, e2ee.padding, e2ee.payload,
+  e2ee.identity) driven here; every envelope crosses between the two implementations,
+  in order and out of order.
+
+Randomness in the page is a fixed-seed generator (tests only), so runs are repeatable.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from playwright.sync_api import Page
+
+from e2ee import envelope as env
+from e2ee import hpke, identity, padding, payload, ratchet
+from e2ee.primitives import x25519_public
+
+NOW = 1_790_000_000
+
+# A deterministic byte source for the page (tests only; production uses
+# crypto.getRandomValues): splitmix32 seeded from a string, so runs are repeatable.
+SEEDED = """() => {
+window.seeded = async (seed) => {
+  let state = 0;
+  for (const c of seed) state = (Math.imul(state ^ c.codePointAt(0), 0x9e3779b1) + 7) >>> 0;
+  const next = () => {
+    state = (state + 0x9e3779b9) >>> 0;
+    let z = state;
+    z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
+    z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
+    return (z ^ (z >>> 16)) >>> 0;
+  };
+  return (n) => {
+    const out = new Uint8Array(n);
+    for (let i = 0; i < n; i++) out[i] = next() & 255;
+    return out;
+  };
+};
+}"""
+
+
+def b64u(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def unb64u(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def det_random(seed: str) -> Any:
+    counter = [0]
+
+    def random(n: int) -> bytes:
+        out = b""
+        while len(out) < n:
+            out += hashlib.sha256(f"{seed}:{counter[0]}".encode()).digest()
+            counter[0] += 1
+        return out[:n]
+
+    return random
+
+
+class Program:
+    """The program side, built only from the Python reference modules."""
+
+    def __init__(self, one_time: bool = True) -> None:
+        rnd = det_random("program")
+        self.random = rnd
+        self.identity = identity.IdentityKeyPair.from_seed(rnd(32))
+        self.program_id = self.identity.program_id
+        self.spk_secret, spk_public = hpke.derive_key_pair(rnd(32))
+        self.opk_secret, opk_public = hpke.derive_key_pair(rnd(32))
+        self.spk = identity.PrekeyBody(7, spk_public, NOW + 86400)
+        self.opk = identity.PrekeyBody(42, opk_public, NOW + 86400) if one_time else None
+        self.state: ratchet.RatchetState | None = None
+        self.cid = b""
+
+    def profile(self) -> identity.Profile:
+        return identity.Profile(
+            name="Safe Harbor Line",
+            notice=identity.Notice("You choose.", "Skip anything.", "Deleted.", "Only if..."),
+            safety_check_in="Are you safe to chat right now?",
+            questions=(identity.Question("age", "Your age range?", "To plan services."),),
+            hours=identity.Hours("Europe/Berlin", (identity.OpeningPeriod(0, "09:00", "17:00"),)),
+            alternatives=(identity.Alternative("Phone", "+49 800 000 000"),),
+            quick_exit_url="https://weather.example/",
+            issued_at=NOW - 100,
+        )
+
+    def bundle(self, status_expires: int = NOW + 600) -> dict[str, Any]:
+        status = identity.Status("open", "We are here.", NOW - 10, status_expires)
+        opk = identity.sign_prekey(self.identity, self.opk, one_time=True) if self.opk else None
+        return {
+            "program_id": b64u(self.program_id),
+            "identity_key": b64u(self.identity.public_key),
+            "signed_prekey": identity.sign_prekey(
+                self.identity, self.spk, one_time=False
+            ).to_json(),
+            "one_time_prekey": opk.to_json() if opk else None,
+            "profile": identity.sign_profile(self.identity, self.profile()).to_json(),
+            "status": identity.sign_status(self.identity, status).to_json(),
+        }
+
+    def accept(self, data: bytes) -> payload.Payload:
+        e = env.Envelope.from_bytes(data)
+        assert e.init is not None
+        secret = self.opk_secret if e.init.prekey_kind == 2 else self.spk_secret
+        info = (
+            b"quietline/v1/handshake"
+            + self.program_id
+            + e.conversation_id
+            + bytes([e.init.prekey_kind])
+            + e.init.prekey_id.to_bytes(4, "big")
+        )
+        ctx = hpke.setup_base_recipient(e.init.enc, secret, info)
+        sk = ctx.export(b"quietline/v1/ratchet-root", 32)
+        self.state = ratchet.init_bob(sk, secret, x25519_public(secret))
+        self.cid = e.conversation_id
+        return self.decrypt(data)
+
+    def decrypt(self, data: bytes) -> payload.Payload:
+        assert self.state is not None
+        e = env.Envelope.from_bytes(data)
+        d = ratchet.decrypt(self.state, e.header, e.ciphertext, e.aad, self.random)
+        self.state = d.state
+        return payload.decode_payload(padding.unpad(d.plaintext))
+
+    def encrypt(self, p: payload.Payload) -> bytes:
+        assert self.state is not None
+        cid = self.cid
+        out = ratchet.encrypt(
+            self.state,
+            padding.pad(payload.encode_payload(p)),
+            lambda h: env.envelope_aad(cid, env.PROGRAM_SLOT, env.PARTICIPANT_SLOT, h),
+        )
+        self.state = out.state
+        return env.Envelope(
+            cid, env.PROGRAM_SLOT, env.PARTICIPANT_SLOT, out.header, out.ciphertext
+        ).to_bytes()
+
+
+@pytest.fixture
+def page(protocol_page: Page) -> Iterator[Page]:
+    protocol_page.evaluate(SEEDED)
+    yield protocol_page
+
+
+def test_bundle_from_python_verifies_and_binds(page: Page) -> None:
+    prog = Program()
+    got = page.evaluate(
+        """async ([bundle, key, pid, now]) => {
+          const v = await Q.verifyBundle(bundle, { identityKey: key, programId: pid, now });
+          const v2 = await Q.verifyBundle(bundle, Q.b64uDecode(key), { now });
+          return { name: v.profile.name, state: v.status.state, kind: v.prekeyKind,
+                   id: v.prekey.prekeyId, pk: Q.b64uEncode(v.prekey.publicKey),
+                   same: Q.b64uEncode(v2.programId) === pid,
+                   fp: await Q.fingerprint(Q.b64uDecode(key)),
+                   pidFromKey: Q.b64uEncode(await Q.programIdFor(Q.b64uDecode(key))) };
+        }""",
+        [prog.bundle(), b64u(prog.identity.public_key), b64u(prog.program_id), NOW],
+    )
+    assert got == {
+        "name": "Safe Harbor Line",
+        "state": "open",
+        "kind": 2,
+        "id": 42,
+        "pk": b64u(prog.opk.public_key),  # type: ignore[union-attr]
+        "same": True,
+        "fp": identity.fingerprint(prog.identity.public_key),
+        "pidFromKey": b64u(prog.program_id),
+    }
+
+
+def _verify_error(page: Page, bundle: dict[str, Any], key: str, now: int = NOW) -> str:
+    return str(
+        page.evaluate(
+            """async ([bundle, key, now]) => {
+              try { await Q.verifyBundle(bundle, { identityKey: key, now }); return "ok"; }
+              catch (e) { return e instanceof Q.QuietlineError ? e.name : "untyped " + e; }
+            }""",
+            [bundle, key, now],
+        )
+    )
+
+
+def test_bundle_checks_fail_closed(page: Page) -> None:
+    prog = Program()
+    key = b64u(prog.identity.public_key)
+    other_identity = identity.IdentityKeyPair.from_seed(b"\x07" * 32)
+    assert _verify_error(page, prog.bundle(), b64u(other_identity.public_key)) == "UntrustedKey"
+    # A relay swapping in its own identity key and re-signing everything.
+    swapped = prog.bundle()
+    swapped["identity_key"] = b64u(other_identity.public_key)
+    assert _verify_error(page, swapped, key) == "UntrustedKey"
+    # An edited profile body (signature no longer covers it).
+    edited = prog.bundle()
+    body = bytearray(unb64u(edited["profile"]["body"]))
+    body[body.index(b"Safe")] = ord("X")
+    edited["profile"]["body"] = b64u(bytes(body))
+    assert _verify_error(page, edited, key) == "InvalidSignature"
+    # A one-time prekey passed off as the signed prekey (label is inside the signature).
+    relabeled = prog.bundle()
+    relabeled["signed_prekey"] = relabeled["one_time_prekey"]
+    assert _verify_error(page, relabeled, key) == "InvalidSignature"
+    # Expired prekeys; an expired status is only "unknown".
+    assert _verify_error(page, prog.bundle(), key, now=NOW + 86400) == "Expired"
+    got = page.evaluate(
+        """async ([bundle, key, now]) =>
+             (await Q.verifyBundle(bundle, { identityKey: key, now })).status""",
+        [prog.bundle(status_expires=NOW - 1), key, NOW],
+    )
+    assert got is None
+    # Milliseconds instead of seconds are refused loudly.
+    assert _verify_error(page, prog.bundle(), key, now=NOW * 1000) == "LocalProtocolError"
+    # Wrong program id in the snippet.
+    got = page.evaluate(
+        """async ([bundle, key, now]) => {
+             const programId = "AAAAAAAAAAAAAAAAAAAAAA";
+             try { await Q.verifyBundle(bundle, { identityKey: key, programId, now }); }
+             catch (e) { return e.name; } }""",
+        [prog.bundle(), key, NOW],
+    )
+    assert got == "UntrustedKey"
+
+
+START = """async ([bundle, key, now, texts]) => {
+  const v = await Q.verifyBundle(bundle, { identityKey: key, now });
+  const random = await seeded("participant");
+  const first = { t: "system", event: "start", ts: 1790000000000 };
+  const { session, envelope } = await Q.startConversation(v, first, { random });
+  window.S = session;
+  const out = [Q.b64uEncode(envelope)];
+  for (const body of texts) {
+    out.push(Q.b64uEncode(await session.encrypt({ t: "text", body, ts: 1790000000001 })));
+  }
+  return out;
+}"""
+
+TEXTS = ["Hello", "مرحبا، أحتاج إلى مساعدة", "我需要帮助", "मुझे मदद चाहिए", "🙂 " * 300, ""]
+
+
+def test_participant_js_to_program_python_and_back(page: Page) -> None:
+    prog = Program()
+    envelopes = page.evaluate(START, [prog.bundle(), b64u(prog.identity.public_key), NOW, TEXTS])
+    first = unb64u(envelopes[0])
+    assert first[1] == env.KIND_INIT and unb64u(envelopes[1])[1] == env.KIND_MESSAGE
+    assert prog.accept(first) == payload.System("start", 1_790_000_000_000)
+    # Deliver the participant's messages out of order to the Python program.
+    order = [3, 1, 6, 2, 5, 4]
+    got = {i: prog.decrypt(unb64u(envelopes[i])) for i in order}
+    assert [got[i] for i in range(1, 7)] == [payload.Text(t, 1_790_000_000_001) for t in TEXTS]
+
+    # Program replies (Python), in two chains; the participant (JS) reads them out of order.
+    replies = [prog.encrypt(payload.Notice("safety_check_in", "Are you safe?", 1))]
+    replies += [prog.encrypt(payload.Text(f"reply {i}", 2 + i)) for i in range(3)]
+    results = page.evaluate(
+        """async (envs) => {
+          const out = [];
+          for (const e of envs) {
+            const r = await S.decrypt(Q.b64uDecode(e));
+            out.push({ p: r.payload, missing: r.missing, late: r.late });
+          }
+          return out;
+        }""",
+        [b64u(replies[i]) for i in (0, 2, 1, 3)],
+    )
+    assert [r["p"] for r in results] == [
+        {"t": "notice", "kind": "safety_check_in", "body": "Are you safe?", "ts": 1},
+        {"t": "text", "body": "reply 1", "ts": 3},
+        {"t": "text", "body": "reply 0", "ts": 2},
+        {"t": "text", "body": "reply 2", "ts": 4},
+    ]
+    assert [(r["missing"], r["late"]) for r in results] == [
+        (0, False),
+        (1, False),
+        (0, True),
+        (0, False),
+    ]
+
+    # A new participant chain (DH ratchet step in JS), read by Python, then back again.
+    more = page.evaluate(
+        """async () => [await S.encrypt({ t: "duress", ts: 5 }),
+                        await S.encrypt({ t: "close", reason: "done", ts: 6 })].map(Q.b64uEncode)"""
+    )
+    assert prog.decrypt(unb64u(more[1])) == payload.Close("done", 6)
+    assert prog.decrypt(unb64u(more[0])) == payload.Duress(5)
+    last = prog.encrypt(payload.Text("bye", 7))
+    read = "async (e) => (await S.decrypt(Q.b64uDecode(e))).payload.body"
+    assert page.evaluate(read, b64u(last)) == "bye"
+    # Replay of an already read envelope: typed, and the session keeps working.
+    assert (
+        page.evaluate(
+            """async (e) => { try { await S.decrypt(Q.b64uDecode(e)); return "accepted"; }
+                              catch (err) { return err.name; } }""",
+            b64u(replies[0]),
+        )
+        == "ReplayedMessage"
+    )
+
+
+JS_PAIR = """async (n) => {
+  const h = Q.hexDecode;
+  const random = await seeded("pair");
+  const programId = random(16);
+  const prekeySecret = random(32);
+  const prekey = await Q.X25519PrivateKey.fromSecret(prekeySecret);
+  const verified = { programId, oneTimePrekey: null,
+                     prekey: { prekeyId: 1, publicKey: prekey.publicKey, expiresAt: 0 } };
+  const first = { t: "system", event: "start", ts: 0 };
+  const { session: alice, envelope } = await Q.startConversation(verified, first, { random });
+  const accepted = await Q.acceptConversation(envelope, programId, prekeySecret, { random });
+  const { session: bob, payload } = accepted;
+  window.A = alice; window.B = bob;
+  const env = [];
+  for (let i = 0; i < n; i++) env.push(await bob.encrypt({ t: "text", body: "m" + i, ts: i }));
+  window.E = env;
+  return payload;
+}"""
+
+
+def test_js_pair_bit_flip_leaves_state_unchanged(page: Page) -> None:
+    assert page.evaluate(JS_PAIR, 3) == {"t": "system", "event": "start", "ts": 0}
+    got = page.evaluate(
+        """async () => {
+          const before = JSON.stringify(A.describe());
+          const results = [];
+          const e = E[0];
+          for (let bit = 0; bit < 8 * e.length; bit++) {
+            const bad = e.slice();
+            bad[bit >> 3] ^= 1 << (bit & 7);
+            try { await A.decrypt(bad); results.push("accepted"); } catch (err) {
+              const typed = err instanceof Q.DecryptionError || err instanceof Q.MalformedInput;
+              results.push(typed ? err.name : String(err));
+            }
+          }
+          const after = JSON.stringify(A.describe());
+          const ok = (await A.decrypt(E[0])).payload.body;
+          return { before, after, results, ok };
+        }"""
+    )
+    assert got["before"] == got["after"]
+    assert got["ok"] == "m0"
+    # Every single-bit flip of the envelope is refused with a typed error.
+    assert len(got["results"]) == 8 * (env.MESSAGE_AAD_SIZE + 256 + 16)
+    assert set(got["results"]) <= {"DecryptionError", "TooManySkipped", "MalformedInput"}
+    assert "DecryptionError" in got["results"]
+
+
+def test_js_pair_skips_bounds_replays_and_drop(page: Page) -> None:
+    page.evaluate(JS_PAIR, 8)
+    got = page.evaluate(
+        """async () => {
+          const r7 = await A.decrypt(E[7]);
+          const r2 = await A.decrypt(E[2]);
+          let replay; try { await A.decrypt(E[7]); } catch (e) { replay = e.name; }
+          let replayLate; try { await A.decrypt(E[2]); } catch (e) { replayLate = e.name; }
+          const state = A.describe();
+          A.drop();
+          let dropped; try { await A.decrypt(E[3]); } catch (e) { dropped = e.name; }
+          return { missing: r7.missing, skipped: r7.skipped.map((s) => s.n), late: r2.late,
+                   body2: r2.payload.body, replay, replayLate, state, dropped, closed: A.closed };
+        }"""
+    )
+    assert got == {
+        "missing": 7,
+        "skipped": [0, 1, 2, 3, 4, 5, 6],
+        "late": True,
+        "body2": "m2",
+        "replay": "ReplayedMessage",
+        "replayLate": "ReplayedMessage",
+        "state": {"ns": 0, "nr": 8, "pn": 1, "skipped": 6, "canSend": True},
+        "dropped": "LocalProtocolError",
+        "closed": True,
+    }
+
+
+def test_js_pair_too_many_skipped(page: Page) -> None:
+    got = page.evaluate(
+        """async () => {
+          const random = await seeded("bound");
+          const programId = random(16), secret = random(32);
+          const pk = await Q.X25519PrivateKey.fromSecret(secret);
+          const prekey = { prekeyId: 9, publicKey: pk.publicKey };
+          const verified = { programId, oneTimePrekey: null, prekey };
+          const first = { t: "duress", ts: 1 };
+          const opts = { random, maxSkip: 3 };
+          const { session: a, envelope } = await Q.startConversation(verified, first, opts);
+          const { session: b } = await Q.acceptConversation(envelope, programId, secret, opts);
+          const env = [];
+          for (let i = 0; i < 6; i++) env.push(await b.encrypt({ t: "text", body: "x", ts: i }));
+          let err; try { await a.decrypt(env[5]); } catch (e) { err = e.name; }
+          const ok = (await a.decrypt(env[3])).missing;
+          return { err, ok, isDecryption: true };
+        }"""
+    )
+    assert got == {"err": "TooManySkipped", "ok": 3, "isDecryption": True}
+
+
+def test_concurrent_encrypts_never_share_a_counter(page: Page) -> None:
+    page.evaluate(JS_PAIR, 0)
+    got = page.evaluate(
+        """async () => {
+          const send = (i) => A.encrypt({ t: "text", body: "c" + i, ts: i });
+          const envs = await Promise.all([0, 1, 2, 3, 4].map(send));
+          const counters = envs.map((e) => Q.parseEnvelope(e).header.n);
+          const bodies = [];
+          for (const e of envs) bodies.push((await B.decrypt(e)).payload.body);
+          return { counters, bodies };
+        }"""
+    )
+    assert got == {"counters": [1, 2, 3, 4, 5], "bodies": ["c0", "c1", "c2", "c3", "c4"]}

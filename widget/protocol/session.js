@@ -1,0 +1,218 @@
+// A conversation between two slots: the handshake plus the Double Ratchet, from payload
+// objects to envelope bytes and back (docs/protocol.md, "Handshake" and "Envelope").
+//
+// Participant (Alice), from a bundle verifyBundle accepted:
+//   conversation_id = random(16)
+//   prekey = one_time_prekey if present else signed_prekey
+//   info = "quietline/v1/handshake" || program_id || conversation_id || u8(prekey_kind) || u32(prekey_id)
+//   enc, ctx = SetupBaseS(prekey.public_key, info); SK = ctx.Export("quietline/v1/ratchet-root", 32)
+//   ratchet = RatchetInitAlice(SK, prekey.public_key)
+// The first envelope is kind init (carries prekey_kind, prekey_id, enc); later ones are
+// kind message. The program (Bob) runs SetupBaseR from the init envelope's fields and
+// RatchetInitBob with the prekey pair (acceptConversation, used by tests and tools).
+//
+// Security properties:
+// - Calls are serialised: two concurrent encrypt() calls can never reuse a message key.
+// - decrypt() works on a copy; the session's state changes only when the envelope's tag
+//   verified and its payload decoded. Any failure leaves the session exactly as it was.
+// - drop() overwrites the byte keys it holds and forgets every CryptoKey; the session is
+//   unusable afterwards (LocalProtocolError).
+
+import { concatBytes, constantTimeEqual, u32, utf8Encode } from "./encoding.js";
+import { LocalProtocolError, MalformedInput } from "./errors.js";
+import {
+  CONVERSATION_ID_SIZE,
+  KIND_INIT,
+  PARTICIPANT_SLOT,
+  PREKEY_KIND_ONE_TIME,
+  PREKEY_KIND_SIGNED,
+  PROGRAM_SLOT,
+  envelopeAad,
+  envelopeToBytes,
+  makeEnvelope,
+  makeInitFields,
+  parseEnvelope,
+} from "./envelope.js";
+import { setupBaseR, setupBaseS } from "./hpke.js";
+import { pad, unpad } from "./padding.js";
+import { decodePayload, encodePayload } from "./payload.js";
+import { X25519PrivateKey, systemRandom } from "./primitives.js";
+import { MAX_SKIP, MAX_STORED_SKIPPED, describeState, initAlice, initBob, ratchetDecrypt, ratchetEncrypt, wipeState } from "./ratchet.js";
+
+export const HANDSHAKE_INFO_LABEL = utf8Encode("quietline/v1/handshake");
+export const RATCHET_ROOT_LABEL = utf8Encode("quietline/v1/ratchet-root");
+
+/** info = "quietline/v1/handshake" || program_id || conversation_id || u8(prekey_kind) || u32(prekey_id). */
+export function handshakeInfo(programId, conversationId, prekeyKind, prekeyId) {
+  return concatBytes(HANDSHAKE_INFO_LABEL, programId, conversationId, Uint8Array.of(prekeyKind), u32(prekeyId));
+}
+
+async function rootFromContext(context) {
+  try {
+    return await context.export(RATCHET_ROOT_LABEL, 32);
+  } finally {
+    context.destroy();
+  }
+}
+
+export class Session {
+  #state;
+  #random;
+  #limits;
+  #pendingInit;
+  #lock = Promise.resolve();
+
+  /** Use startConversation / acceptConversation; this constructor is internal. */
+  constructor({ state, conversationId, localSlot, remoteSlot, pendingInit = null, random = systemRandom, maxSkip = MAX_SKIP, maxStoredSkipped = MAX_STORED_SKIPPED }) {
+    this.#state = state;
+    this.#random = random;
+    this.#limits = { maxSkip, maxStoredSkipped };
+    this.#pendingInit = pendingInit;
+    this.conversationId = conversationId;
+    this.localSlot = localSlot;
+    this.remoteSlot = remoteSlot;
+    Object.freeze(this);
+  }
+
+  /** Run `fn` after every earlier call finished (one operation at a time). */
+  #serial(fn) {
+    const run = this.#lock.then(fn, fn);
+    this.#lock = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
+  #live() {
+    if (this.#state === null) throw new LocalProtocolError("the session was dropped");
+    return this.#state;
+  }
+
+  get closed() {
+    return this.#state === null;
+  }
+
+  /** Counters only (ns, nr, pn, skipped, canSend), never a key. */
+  describe() {
+    return describeState(this.#live());
+  }
+
+  /** Encrypt one payload object ({t, ...}) into envelope bytes for the other slot. */
+  encrypt(payload) {
+    return this.#serial(async () => {
+      const state = this.#live();
+      const plaintext = pad(encodePayload(payload));
+      const init = this.#pendingInit;
+      const out = await ratchetEncrypt(state, plaintext, (header) => envelopeAad(this.conversationId, this.localSlot, this.remoteSlot, header, init));
+      const envelope = makeEnvelope({ conversationId: this.conversationId, senderSlot: this.localSlot, recipientSlot: this.remoteSlot, header: out.header, ciphertext: out.ciphertext, init });
+      if (this.#state === null) throw new LocalProtocolError("the session was dropped");
+      this.#state = out.state;
+      this.#pendingInit = null;
+      return envelopeToBytes(envelope);
+    });
+  }
+
+  /**
+   * Decrypt envelope bytes from the other slot. Returns {payload, missing, skipped, late,
+   * discarded}: `skipped` lists the counters ({pn, n} within the sender's chains) of
+   * messages that should have arrived before this one and did not (yet), `missing` is
+   * their number, `late` says this one was such a message, `discarded` lists stored keys
+   * the bound dropped (those messages can never be read). Failures: MalformedInput,
+   * OversizedInput, DecryptionError, ReplayedMessage, TooManySkipped; the state is unchanged.
+   */
+  decrypt(envelopeBytes) {
+    return this.#serial(async () => {
+      const state = this.#live();
+      const envelope = parseEnvelope(envelopeBytes);
+      if (!constantTimeEqual(envelope.conversationId, this.conversationId)) throw new MalformedInput("envelope belongs to another conversation");
+      if (envelope.senderSlot !== this.remoteSlot || envelope.recipientSlot !== this.localSlot) throw new MalformedInput("envelope is not addressed to this session");
+      if (envelope.kind === KIND_INIT && this.localSlot === PARTICIPANT_SLOT) throw new MalformedInput("an init envelope cannot come from the program");
+      const out = await ratchetDecrypt(state, envelope.header, envelope.ciphertext, envelope.aad, this.#random, this.#limits);
+      const payload = decodePayload(unpad(out.plaintext));
+      if (this.#state === null) throw new LocalProtocolError("the session was dropped");
+      this.#state = out.state;
+      return Object.freeze({
+        payload,
+        missing: out.skipped.length,
+        skipped: out.skipped.map((m) => ({ n: m.n })),
+        late: out.late,
+        discarded: out.discarded.map((m) => ({ n: m.n })),
+      });
+    });
+  }
+
+  /** Forget every key at once (the conversation is over); later calls raise. */
+  drop() {
+    if (this.#state !== null) wipeState(this.#state);
+    this.#state = null;
+    this.#pendingInit = null;
+  }
+}
+
+function checkVerifiedBundle(verified) {
+  if (!verified || !(verified.programId instanceof Uint8Array) || !verified.prekey || !(verified.prekey.publicKey instanceof Uint8Array)) {
+    throw new LocalProtocolError("startConversation takes the result of verifyBundle");
+  }
+}
+
+/**
+ * The participant's side: handshake to the bundle's prekey (verified by verifyBundle).
+ * If `firstPayload` is given, it is encrypted into the init envelope at once.
+ * Options: random (n -> Uint8Array; default the CSPRNG), maxSkip, maxStoredSkipped.
+ * Returns {session, envelope (Uint8Array | null), conversationId}.
+ * Randomness is drawn in this order: conversation_id (16), HPKE ikmE (32), the first
+ * ratchet key (32).
+ */
+export async function startConversation(verified, firstPayload = null, options = {}) {
+  checkVerifiedBundle(verified);
+  const random = options.random ?? systemRandom;
+  const conversationId = random(CONVERSATION_ID_SIZE);
+  const prekeyKind = verified.oneTimePrekey ? PREKEY_KIND_ONE_TIME : PREKEY_KIND_SIGNED;
+  const prekey = verified.prekey;
+  const info = handshakeInfo(verified.programId, conversationId, prekeyKind, prekey.prekeyId);
+  const { enc, context } = await setupBaseS(prekey.publicKey, info, { random });
+  const sk = await rootFromContext(context);
+  const state = await initAlice(sk, prekey.publicKey, random);
+  sk.fill(0);
+  const session = new Session({
+    state,
+    conversationId,
+    localSlot: PARTICIPANT_SLOT,
+    remoteSlot: PROGRAM_SLOT,
+    pendingInit: makeInitFields(prekeyKind, prekey.prekeyId, enc),
+    random,
+    maxSkip: options.maxSkip,
+    maxStoredSkipped: options.maxStoredSkipped,
+  });
+  const envelope = firstPayload === null ? null : await session.encrypt(firstPayload);
+  return { session, envelope, conversationId };
+}
+
+/**
+ * The program's side of an init envelope (tests, tools): `prekeySecret` is the 32-byte
+ * X25519 secret of the prekey the envelope names (or an X25519PrivateKey).
+ * Returns {session, payload, ...decrypt result}.
+ */
+export async function acceptConversation(initEnvelopeBytes, programId, prekeySecret, options = {}) {
+  const envelope = parseEnvelope(initEnvelopeBytes);
+  if (envelope.kind !== KIND_INIT) throw new MalformedInput("the first envelope must be an init envelope");
+  if (envelope.senderSlot !== PARTICIPANT_SLOT || envelope.recipientSlot !== PROGRAM_SLOT) throw new MalformedInput("an init envelope goes from the participant to the program");
+  const prekeyPair = prekeySecret instanceof X25519PrivateKey ? prekeySecret : await X25519PrivateKey.fromSecret(prekeySecret);
+  const info = handshakeInfo(programId, envelope.conversationId, envelope.init.prekeyKind, envelope.init.prekeyId);
+  const context = await setupBaseR(envelope.init.enc, prekeyPair, info);
+  const sk = await rootFromContext(context);
+  const state = initBob(sk, prekeyPair);
+  sk.fill(0);
+  const session = new Session({
+    state,
+    conversationId: envelope.conversationId,
+    localSlot: PROGRAM_SLOT,
+    remoteSlot: PARTICIPANT_SLOT,
+    random: options.random ?? systemRandom,
+    maxSkip: options.maxSkip,
+    maxStoredSkipped: options.maxStoredSkipped,
+  });
+  const result = await session.decrypt(initEnvelopeBytes);
+  return { session, ...result };
+}

@@ -55,7 +55,7 @@ class Settings:
     limit_connections_per_token: int = 60
     limit_bundles_per_program: int = 240
     limit_challenges_per_program: int = 60
-    limit_enrollments_per_token: int = 10
+    limit_enrollments_per_token: int = 30
     closed_memory: int = 100_000
     """How many recently closed conversation ids (as keyed hashes) the process remembers."""
 

@@ -24,7 +24,7 @@ import httpx
 
 from e2ee import identity
 from e2ee.encoding import b64u_encode
-from e2ee.envelope import Envelope, Header, InitFields
+from e2ee.envelope import MAX_ENVELOPE_SIZE, Envelope, Header, InitFields, envelope_aad
 from server.app import create_app
 from server.relay import token_hash
 from server.settings import Settings
@@ -48,7 +48,13 @@ def make_envelope(
     blocks: int = 1,
     n: int = 0,
 ) -> bytes:
-    """A well-formed envelope with a random 'ciphertext' of ``blocks`` * 256 + 16 bytes."""
+    """A well-formed envelope with a random 'ciphertext' of ``blocks`` * 256 + 16 bytes.
+
+    Past MAX_ENVELOPE_SIZE the bytes are put together by hand (Envelope refuses them)."""
+    if 60 + 256 * blocks + 16 > MAX_ENVELOPE_SIZE:
+        header = Header(dh=os.urandom(32), pn=0, n=n)
+        aad = envelope_aad(conversation_id, sender, recipient, header)
+        return aad + os.urandom(256 * blocks + 16)
     return Envelope(
         conversation_id=conversation_id,
         sender_slot=sender,
@@ -126,7 +132,7 @@ class ProgramActor:
     def status(self, state: str = "open", expires_in: int = 3600) -> dict[str, str]:
         now = int(time.time())
         status = identity.Status(
-            state=state, message="We are here.", issued_at=now, expires_at=now + expires_in
+            state=state, message="We are here.", issued_at=now - 3600, expires_at=now + expires_in
         )  # type: ignore[arg-type]
         return identity.sign_status(self.keys, status).to_json()
 
@@ -305,3 +311,22 @@ class RelayProcess:
         self.proc.wait()
         self.proc = None
         self._logfile.close()
+
+
+def snapshot(db: Path) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table, to show that a refusal wrote nothing."""
+    import sqlite3
+
+    conn = sqlite3.connect(db)
+    try:
+        names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        return {n: sorted(conn.execute(f'SELECT * FROM "{n}"').fetchall()) for n in names}  # noqa: S608
+    finally:
+        conn.close()
+
+
+def error_code(response: httpx.Response) -> str:
+    assert 400 <= response.status_code < 500, (response.status_code, response.text)
+    body = response.json()
+    assert set(body) == {"error"} and set(body["error"]) == {"code", "message"}
+    return str(body["error"]["code"])

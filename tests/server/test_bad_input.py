@@ -1,0 +1,362 @@
+"""Each bad input gets a 4xx with a stable code, and nothing is written."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+import pytest
+from relay_helpers import (
+    ProgramActor,
+    b64,
+    enroll_program,
+    error_code,
+    make_envelope,
+    make_settings,
+    in_process,
+    new_enrollment_token,
+    open_conversation,
+    snapshot,
+)
+
+from e2ee import identity
+from e2ee.encoding import b64u_decode
+from server.errors import CODES, STATUS
+from server.limits import Challenges
+
+
+async def test_enrollment_refusals_write_nothing(relay) -> None:
+    c = relay.client
+    program = ProgramActor()
+    token = await new_enrollment_token(relay.db)
+    good = program.enrollment(token)
+    before = snapshot(relay.db)
+    cases = [
+        (b"{not json", "malformed_json"),
+        (b"[1, 2]", "malformed_json"),
+        ({**good, "enrollment_token": 5}, "malformed_field"),
+        ({k: v for k, v in good.items() if k != "identity_key"}, "malformed_field"),
+        ({**good, "identity_key": good["identity_key"] + "="}, "bad_base64"),
+        ({**good, "identity_key": "a*b"}, "bad_base64"),
+        ({**good, "identity_key": b64(os.urandom(31))}, "bad_key_length"),
+        ({**good, "signature": b64(os.urandom(63))}, "bad_key_length"),
+        ({**good, "signature": b64(os.urandom(64))}, "bad_signature"),
+        ({**program.enrollment("not-a-token")}, "bad_token"),
+        ({**good, "origins": ["https://ok.example/path"]}, "malformed_field"),
+        ({**good, "origins": "https://ok.example"}, "malformed_field"),
+    ]
+    for body, code in cases:
+        if isinstance(body, bytes):
+            r = await c.post(
+                "/v1/programs", content=body, headers={"content-type": "application/json"}
+            )
+        else:
+            r = await c.post("/v1/programs", json=body)
+        assert error_code(r) == code, (body, r.text)
+    # another key's signature over the right token
+    other = ProgramActor().enrollment(token)
+    r = await c.post("/v1/programs", json={**good, "signature": other["signature"]})
+    assert error_code(r) == "bad_signature"
+    assert snapshot(relay.db) == before
+    # the token still works once, and only once
+    assert (await c.post("/v1/programs", json=good)).status_code == 201
+    assert error_code(await c.post("/v1/programs", json=good)) == "enrollment_used"
+    token2 = await new_enrollment_token(relay.db)
+    assert error_code(await c.post("/v1/programs", json=program.enrollment(token2))) == "conflict"
+
+
+async def test_challenge_and_session_refusals(relay) -> None:
+    c = relay.client
+    program = await enroll_program(c, relay.db, relay.origin, prekeys=0)
+    assert (
+        error_code(await c.post(f"/v1/programs/{b64(os.urandom(16))}/challenge"))
+        == "unknown_program"
+    )
+    assert error_code(await c.post("/v1/programs/a*b/challenge")) == "bad_base64"
+    assert (
+        error_code(await c.post(f"/v1/programs/{b64(os.urandom(8))}/challenge"))
+        == "malformed_field"
+    )
+
+    async def fresh() -> bytes:
+        r = await c.post(f"/v1/programs/{program.pid}/challenge")
+        assert r.json()["expires_in"] > 0
+        return b64u_decode(r.json()["challenge"])
+
+    def signed(ch: bytes, origin: str = relay.origin) -> dict[str, str]:
+        sig = program.keys.sign(identity.LABEL_RELAY_AUTH, ch + origin.encode())
+        return {"challenge": b64(ch), "signature": b64(sig)}
+
+    url = f"/v1/programs/{program.pid}/session"
+    before = snapshot(relay.db)
+    assert error_code(await c.post(url, json=signed(os.urandom(32)))) == "bad_challenge"
+    assert (
+        error_code(await c.post(url, json=signed(await fresh(), "http://other.test")))
+        == "bad_signature"
+    )
+    ch = await fresh()
+    wrong_label = program.keys.sign(identity.LABEL_ENROLL, ch + relay.origin.encode())
+    assert (
+        error_code(await c.post(url, json={"challenge": b64(ch), "signature": b64(wrong_label)}))
+        == "bad_signature"
+    )
+    assert (
+        error_code(
+            await c.post(
+                url, json={"challenge": b64(os.urandom(31)), "signature": b64(os.urandom(64))}
+            )
+        )
+        == "bad_key_length"
+    )
+    assert snapshot(relay.db) == before
+    ch = await fresh()
+    assert (await c.post(url, json=signed(ch))).status_code == 200
+    assert error_code(await c.post(url, json=signed(ch))) == "bad_challenge"  # replayed
+    # another program's challenge
+    other = await enroll_program(c, relay.db, relay.origin, prekeys=0)
+    r = await c.post(f"/v1/programs/{other.pid}/challenge")
+    assert (
+        error_code(await c.post(url, json=signed(b64u_decode(r.json()["challenge"]))))
+        == "bad_challenge"
+    )
+
+
+def test_expired_challenge_is_refused() -> None:
+    now = [1000.0]
+    challenges = Challenges(ttl=60, clock=lambda: now[0])
+    pid = os.urandom(16)
+    ch = challenges.issue(pid)
+    now[0] += 61
+    with pytest.raises(Exception, match="expired"):
+        challenges.redeem(pid, ch)
+
+
+async def test_program_route_authorization(relay) -> None:
+    c = relay.client
+    program = await enroll_program(c, relay.db, relay.origin, prekeys=0)
+    other = await enroll_program(c, relay.db, relay.origin, prekeys=0)
+    _cid, token = await open_conversation(c, program)
+    url = f"/v1/programs/{program.pid}/queue"
+    assert error_code(await c.get(url)) == "bad_token"
+    assert error_code(await c.get(url, headers={"authorization": "Bearer nope"})) == "bad_token"
+    assert error_code(await c.get(url, headers={"authorization": f"Bearer {token}"})) == "bad_token"
+    assert error_code(await c.get(url, headers=other.auth_headers())) == "bad_token"
+    assert (
+        error_code(await c.get(url, headers={"authorization": f"Basic {program.session}"}))
+        == "bad_token"
+    )
+
+
+async def test_publish_refusals_write_nothing(relay) -> None:
+    c = relay.client
+    program = await enroll_program(c, relay.db, relay.origin, prekeys=2)
+    h = program.auth_headers()
+    base = f"/v1/programs/{program.pid}"
+    before = snapshot(relay.db)
+    one_time_as_signed = program.prekey(9, one_time=True)
+    cases = [
+        ("put", "/signed-prekey", one_time_as_signed, "bad_signature"),
+        ("put", "/signed-prekey", program.prekey(9, one_time=False, expires_in=-5), "expired"),
+        (
+            "put",
+            "/signed-prekey",
+            program.signed(identity.LABEL_SIGNED_PREKEY, os.urandom(45)),
+            "oversized",
+        ),
+        (
+            "put",
+            "/signed-prekey",
+            program.signed(identity.LABEL_SIGNED_PREKEY, os.urandom(40)),
+            "malformed_field",
+        ),
+        ("put", "/signed-prekey", {"body": "AAAA"}, "malformed_field"),
+        ("put", "/signed-prekey", ["x"], "malformed_json"),
+        ("put", "/profile", program.signed(identity.LABEL_STATUS, b'{"v":1}'), "bad_signature"),
+        (
+            "put",
+            "/profile",
+            program.signed(identity.LABEL_PROFILE, b"not json at all"),
+            "malformed_field",
+        ),
+        ("put", "/profile", program.signed(identity.LABEL_PROFILE, b"x" * 40000), "oversized"),
+        ("put", "/status", program.status(expires_in=-10), "expired"),
+        ("put", "/status", program.signed(identity.LABEL_STATUS, b'{"v":1}'), "malformed_field"),
+        ("put", "/origins", {"origins": ["ftp://x.example"]}, "malformed_field"),
+        (
+            "put",
+            "/origins",
+            {"origins": [f"https://a{i}.example" for i in range(9)]},
+            "malformed_field",
+        ),
+        ("post", "/one-time-prekeys", {"prekeys": []}, "malformed_field"),
+        (
+            "post",
+            "/one-time-prekeys",
+            {"prekeys": [program.prekey(7, one_time=True), program.prekey(7, one_time=True)]},
+            "prekey_id_reused",
+        ),
+        (
+            "post",
+            "/one-time-prekeys",
+            {"prekeys": [program.prekey(100, one_time=True)]},
+            "prekey_id_reused",
+        ),
+        (
+            "post",
+            "/one-time-prekeys",
+            {"prekeys": [program.prekey(8, one_time=True), program.prekey(9, one_time=False)]},
+            "bad_signature",
+        ),
+        (
+            "post",
+            "/one-time-prekeys",
+            {"prekeys": [program.prekey(8, one_time=True, expires_in=-1)]},
+            "expired",
+        ),
+        (
+            "post",
+            "/one-time-prekeys",
+            {"prekeys": [program.prekey(i, one_time=True) for i in range(201)]},
+            "oversized",
+        ),
+    ]
+    for method, path, body, code in cases:
+        r = await c.request(method.upper(), base + path, json=body, headers=h)
+        assert error_code(r) == code, (path, code, r.text)
+    assert snapshot(relay.db) == before
+    r = await c.get(base + "/one-time-prekeys/count", headers=h)
+    assert r.json() == {"count": 2}
+
+
+async def test_conversation_refusals_write_nothing(relay) -> None:
+    c = relay.client
+    program = await enroll_program(c, relay.db, relay.origin, prekeys=0)
+    cid, token = await open_conversation(c, program)
+    other_cid, other_token = await open_conversation(c, program)
+    ph = {"authorization": f"Bearer {token}"}
+    h = program.auth_headers()
+    cid_b = b64(cid)
+    before = snapshot(relay.db)
+
+    def create(env: object, pid: str = program.pid) -> tuple[str, dict]:
+        return "/v1/conversations", {"program_id": pid, "envelope": env}
+
+    new = os.urandom(16)
+    cases = [
+        (
+            *create(b64(make_envelope(new, 0, 1, init=True)), b64(os.urandom(16))),
+            {},
+            "unknown_program",
+        ),
+        (*create(b64(make_envelope(new, 0, 1, init=True)), "xx*"), {}, "bad_base64"),
+        (*create("%%%"), {}, "bad_base64"),
+        (*create(b64(b"\x01\x01" + os.urandom(100))), {}, "malformed_envelope"),
+        (*create(b64(make_envelope(new, 0, 1, init=True))[:-3]), {}, "bad_base64"),
+        (*create(b64(os.urandom(70000))), {}, "oversized"),
+        (*create(b64(make_envelope(new, 0, 1))), {}, "wrong_slot"),
+        (*create(b64(make_envelope(new, 1, 0, init=True))), {}, "wrong_slot"),
+        (*create(b64(make_envelope(cid, 0, 1, init=True))), {}, "conflict"),
+        (*create(None), {}, "malformed_field"),
+        (
+            f"/v1/conversations/{cid_b}/messages",
+            {"envelopes": [b64(make_envelope(cid, 0, 1))] * 8},
+            ph,
+            "too_many_recipients",
+        ),
+        (f"/v1/conversations/{cid_b}/messages", {"envelopes": []}, ph, "malformed_field"),
+        (f"/v1/conversations/{cid_b}/messages", {"envelopes": "x"}, ph, "malformed_field"),
+        (
+            f"/v1/conversations/{cid_b}/messages",
+            {"envelopes": [b64(make_envelope(other_cid, 0, 1))]},
+            ph,
+            "malformed_envelope",
+        ),
+        (
+            f"/v1/conversations/{cid_b}/messages",
+            {"envelopes": [b64(make_envelope(cid, 1, 0))]},
+            ph,
+            "wrong_slot",
+        ),
+        (
+            f"/v1/conversations/{cid_b}/messages",
+            {"envelopes": [b64(make_envelope(cid, 0, 3))]},
+            ph,
+            "wrong_slot",
+        ),
+        (
+            f"/v1/conversations/{cid_b}/messages",
+            {"envelopes": [b64(make_envelope(cid, 0, 1))] * 2},
+            ph,
+            "wrong_slot",
+        ),
+        (
+            f"/v1/conversations/{cid_b}/messages",
+            {"envelopes": [b64(make_envelope(cid, 0, 1))]},
+            {"authorization": f"Bearer {other_token}"},
+            "bad_token",
+        ),
+        (
+            f"/v1/conversations/{cid_b}/messages",
+            {"envelopes": [b64(make_envelope(cid, 0, 1))]},
+            {},
+            "bad_token",
+        ),
+        (
+            f"/v1/conversations/{cid_b}/messages",
+            {"envelopes": [b64(make_envelope(cid, 0, 1, blocks=260))]},
+            ph,
+            "oversized",
+        ),
+        (
+            f"/v1/conversations/{b64(new)}/messages",
+            {"envelopes": [b64(make_envelope(new, 1, 0))]},
+            h,
+            "unknown_conversation",
+        ),
+        (f"/v1/conversations/{b64(new)}/close", None, h, "unknown_conversation"),
+        (
+            f"/v1/conversations/{cid_b}/close",
+            None,
+            {"authorization": f"Bearer {other_token}"},
+            "bad_token",
+        ),
+        (f"/v1/conversations/{cid_b}/members", {"slot": 1}, h, "wrong_slot"),
+        (f"/v1/conversations/{cid_b}/members", {"slot": 2}, ph, "bad_token"),
+        ("/v1/acks", {"message_ids": ["*"]}, ph, "bad_base64"),
+        ("/v1/acks", {"message_ids": [b64(os.urandom(5))]}, ph, "malformed_field"),
+        ("/v1/acks", {"message_ids": 3}, ph, "malformed_field"),
+        ("/v1/acks", {"message_ids": [b64(os.urandom(16))] * 1001}, ph, "oversized"),
+    ]
+    for path, body, headers, code in cases:
+        r = await c.post(path, json=body, headers=headers)
+        assert error_code(r) == code, (path, code, r.text)
+    r = await c.post("/v1/acks", content=b"x" * (1024 * 1024 + 1), headers=ph)
+    assert error_code(r) == "oversized"
+    assert snapshot(relay.db) == before
+    # another side's message is not acked by a participant
+    pending = (await c.get(f"/v1/programs/{program.pid}/messages", headers=h)).json()["messages"]
+    r = await c.post("/v1/acks", json={"message_ids": [pending[0]["id"]]}, headers=ph)
+    assert r.json() == {"acked": 0}
+
+
+async def test_rate_limit_on_conversation_creation(db_path) -> None:
+    async with in_process(
+        make_settings(db_path, limit_conversations_per_program=2), db_path
+    ) as relay:
+        program = await enroll_program(relay.client, relay.db, relay.origin, prekeys=0)
+        await open_conversation(relay.client, program)
+        await open_conversation(relay.client, program)
+        env = make_envelope(os.urandom(16), 0, 1, init=True)
+        r = await relay.client.post(
+            "/v1/conversations", json={"program_id": program.pid, "envelope": b64(env)}
+        )
+        assert r.status_code == 429 and error_code(r) == "rate_limited"
+
+
+def test_every_documented_code_is_4xx_or_named_server_side() -> None:
+    with open("docs/api.md", encoding="utf-8") as fh:
+        doc = fh.read()
+    for code in CODES:
+        if STATUS[code] < 500:
+            assert f"`{code}`" in doc, code
+    assert hashlib  # the enrollment signature covers SHA-256(token)

@@ -21,6 +21,7 @@ import contextlib
 import hashlib
 import html
 import http.server
+import json
 import sys
 import threading
 from collections.abc import Sequence
@@ -138,7 +139,25 @@ def sri(path: Path) -> str:
     return "sha384-" + base64.b64encode(digest).decode("ascii")
 
 
-def content_security_policy(config: WidgetConfig) -> str:
+def import_map(config: WidgetConfig, root: Path = WIDGET_DIR) -> str:
+    """An import map whose `integrity` section pins every module the entry imports.
+
+    The entry's own tag carries `integrity`; the modules it imports are checked against
+    this map (a `modulepreload` hash is not enough: Chromium refetches a module whose
+    preload failed, without the hash). Its text is also hashed into the CSP, so the
+    page needs no `unsafe-inline`.
+    """
+    entries = {config.base_url + name: sri(root / name) for name in widget_files(root)[:-1]}
+    text = json.dumps({"integrity": entries}, separators=(",", ":"), sort_keys=True)
+    # Inside <script>, "</" must not appear; JSON allows escaping "/" as "\/".
+    return text.replace("</", "<\\/")
+
+
+def _csp_hash(text: str) -> str:
+    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode() + "'"
+
+
+def content_security_policy(config: WidgetConfig, root: Path = WIDGET_DIR) -> str:
     """The policy for the chat page: code only from the program, connections only to the relay.
 
     `connect-src` names the relay's origin and its WebSocket form and nothing else, so
@@ -151,7 +170,7 @@ def content_security_policy(config: WidgetConfig) -> str:
     ws_relay = "wss" + relay[len("https"):] if relay.startswith("https") else "ws" + relay[4:]
     return "; ".join([
         "default-src 'none'",
-        f"script-src {code}",
+        f"script-src {code} {_csp_hash(import_map(config, root))}",
         f"style-src {code}",
         "img-src 'self'",
         f"connect-src {relay} {ws_relay}",
@@ -165,9 +184,11 @@ def content_security_policy(config: WidgetConfig) -> str:
     ])
 
 
-def response_headers(config: WidgetConfig) -> tuple[tuple[str, str], ...]:
+def response_headers(
+    config: WidgetConfig, root: Path = WIDGET_DIR
+) -> tuple[tuple[str, str], ...]:
     return (
-        ("Content-Security-Policy", content_security_policy(config)),
+        ("Content-Security-Policy", content_security_policy(config, root)),
         ("Referrer-Policy", "no-referrer"),
         ("Cache-Control", "no-store"),
         ("X-Content-Type-Options", "nosniff"),
@@ -195,17 +216,12 @@ def build_snippet(config: WidgetConfig, root: Path = WIDGET_DIR) -> Snippet:
         f'<link rel="stylesheet" href="{a(config.base_url + STYLESHEET)}" '
         f'integrity="{sri(root / STYLESHEET)}" crossorigin="anonymous">',
     ]
-    files = widget_files(root)
-    for name in files[:-1]:
-        lines.append(
-            f'<link rel="modulepreload" href="{a(config.base_url + name)}" '
-            f'integrity="{sri(root / name)}" crossorigin="anonymous">'
-        )
+    lines.append(f'<script type="importmap">{import_map(config, root)}</script>')
     lines.append(
         f'<script type="module" src="{a(config.base_url + ENTRY)}" '
         f'integrity="{sri(root / ENTRY)}" crossorigin="anonymous"></script>'
     )
-    return Snippet("\n".join(lines) + "\n", response_headers(config))
+    return Snippet("\n".join(lines) + "\n", response_headers(config, root))
 
 
 # -- serve ----------------------------------------------------------------------------

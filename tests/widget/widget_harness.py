@@ -1,0 +1,172 @@
+"""Helpers for the participant-widget tests (H6): processes, assertions, keyboard moves.
+
+Loaded by path from the ``test_widget_*.py`` modules (pytest runs in importlib mode, so
+sibling test modules are not importable by name). Everything here is real: the sample
+page is served by ``quietline widget serve`` in its own process on 127.0.0.1, started
+and stopped by PID.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from axe_playwright_python.sync_playwright import Axe
+from nacl.signing import SigningKey
+from playwright.sync_api import Page
+
+from e2ee.encoding import b64u_encode
+
+FALLBACK_LINES = ("Call us any time: 1-800-555-0100", "Text us: 555-0101")
+_axe = Axe()
+
+
+@dataclass(frozen=True)
+class Identity:
+    """A program identity made for one test run (fixed seed where given)."""
+
+    seed: bytes
+
+    @property
+    def identity_key(self) -> bytes:
+        return bytes(SigningKey(self.seed).verify_key)
+
+    @property
+    def identity_key_b64u(self) -> str:
+        return b64u_encode(self.identity_key)
+
+    @property
+    def program_id_b64u(self) -> str:
+        digest = hashlib.sha256(b"quietline/v1/program-id" + self.identity_key).digest()
+        return b64u_encode(digest[:16])
+
+
+def free_port() -> int:
+    """A port nobody listens on (bound then released)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _stop(proc: subprocess.Popen[str]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+    if proc.stdout is not None:
+        proc.stdout.close()
+
+
+@contextmanager
+def widget_serve(
+    relay: str, identity: Identity, extra: Sequence[str] = ()
+) -> Iterator[str]:
+    """Run ``quietline widget serve`` on a free port; yield its base URL (no slash)."""
+    args = [
+        sys.executable, "-m", "quietline", "widget", "serve", "--port", "0",
+        "--relay", relay,
+        "--program-id", identity.program_id_b64u,
+        "--identity-key", identity.identity_key_b64u,
+    ]
+    for line in FALLBACK_LINES:
+        args += ["--fallback", line]
+    proc = subprocess.Popen([*args, *extra], stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.startswith("serving http://127.0.0.1:"), line
+        yield line.split()[1].rstrip("/")
+    finally:
+        _stop(proc)
+
+
+# -- assertions --------------------------------------------------------------------------
+
+
+def origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def assert_only_origins(urls: Sequence[str], allowed: set[str]) -> None:
+    """Every request went to an allowed origin (http and ws forms of the relay count)."""
+    assert urls, "no request was recorded at all"
+    for url in urls:
+        if urlsplit(url).scheme in {"data", "blob", "about"}:
+            continue
+        assert origin(url) in allowed, f"request outside the page and the relay: {url}"
+
+
+def record_requests(page: Page) -> list[str]:
+    """Record every HTTP request and WebSocket the page's context opens."""
+    urls: list[str] = []
+    page.context.on("request", lambda request: urls.append(request.url))
+    page.on("websocket", lambda ws: urls.append(ws.url))
+    return urls
+
+
+STORAGE_PROBE = """async () => {
+  const out = {cookie: document.cookie, local: localStorage.length,
+               session: sessionStorage.length};
+  out.idb = (await indexedDB.databases()).map((d) => d.name);
+  out.caches = await caches.keys();
+  out.workers = (await navigator.serviceWorker.getRegistrations()).length;
+  return out;
+}"""
+
+
+def assert_nothing_stored(page: Page) -> None:
+    """No cookie, local/session storage, IndexedDB, Cache Storage or service worker.
+
+    Checked twice: from inside the page's origin, and from the browser context's own
+    record of cookies and local storage for every origin it touched.
+    """
+    probe = page.evaluate(STORAGE_PROBE)
+    assert probe == {"cookie": "", "local": 0, "session": 0, "idb": [], "caches": [],
+                     "workers": 0}, probe
+    state = page.context.storage_state()
+    assert state["cookies"] == [], state["cookies"]
+    for entry in state["origins"]:
+        assert entry.get("localStorage", []) == [], entry
+        assert entry.get("indexedDB", []) in ([], None), entry
+
+
+def assert_accessible(page: Page, screen: str) -> None:
+    """axe-core finds no serious or critical violation on the page as it is now."""
+    results = _axe.run(page)
+    bad = [
+        {"id": v["id"], "impact": v["impact"], "nodes": [n["target"] for n in v["nodes"]]}
+        for v in results.response["violations"]
+        if v["impact"] in {"serious", "critical"}
+    ]
+    assert bad == [], f"axe on {screen} screen: {json.dumps(bad)}"
+
+
+def active_name(page: Page) -> str:
+    return str(page.evaluate(
+        "() => { const a = document.activeElement;"
+        " return (a?.getAttribute('aria-label') || a?.innerText || a?.value || '').trim(); }"
+    ))
+
+
+def tab_to(page: Page, name: str, limit: int = 40) -> None:
+    """Press Tab until the focused control's name starts with ``name`` (keyboard only)."""
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        if active_name(page).startswith(name):
+            return
+    raise AssertionError(f"no control named {name!r} reachable with Tab")
+
+
+def screen(page: Page, name: str, timeout: float = 15_000) -> None:
+    page.wait_for_selector(f"[data-screen={name}]", timeout=timeout)

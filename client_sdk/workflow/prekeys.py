@@ -117,7 +117,7 @@ class PrekeyRecord:
         return PrekeyBody(self.prekey_id, self.public_key, self.expires_at)
 
     def to_bytes(self) -> bytes:
-        """82 bytes: version, kind, id, created_at, expires_at, secret, public key."""
+        """86 bytes: version, kind, id, created_at, expires_at, secret, public key."""
         return _RECORD.pack(
             _RECORD_VERSION, 2 if self.one_time else 1, self.prekey_id,
             self.created_at, self.expires_at, self.secret, self.public_key,
@@ -126,7 +126,7 @@ class PrekeyRecord:
     @classmethod
     def from_bytes(cls, data: bytes) -> PrekeyRecord:
         if len(data) != _RECORD.size:
-            raise InvalidSetting("a prekey record is 82 bytes")
+            raise InvalidSetting("a prekey record is 86 bytes")
         version, kind, pid, created, expires, secret, public = _RECORD.unpack(data)
         if version != _RECORD_VERSION or kind not in (1, 2):
             raise InvalidSetting("unsupported prekey record")

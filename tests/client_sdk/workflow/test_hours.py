@@ -13,8 +13,8 @@ from e2ee import identity
 NY = "America/New_York"
 
 
-def at(*parts: int) -> datetime:
-    return datetime(*parts, tzinfo=UTC)  # type: ignore[misc]
+def at(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
 def week(tz: str, *spans: tuple[int, str, str]) -> WeeklyHours:

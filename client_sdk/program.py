@@ -144,7 +144,7 @@ class ProgramClient:
         keystore_path: str | Path,
         passphrase: str,
         *,
-        relay_origin_override: str | None = None,
+        origin: str | None = None,
         clock: Clock = time.time,
         random: RandomSource = system_random,
         retain_transcripts: bool = False,
@@ -153,13 +153,13 @@ class ProgramClient:
     ) -> ProgramClient:
         """Open the keystore, authenticate, check and top up the bundle, open the socket.
 
-        ``relay_origin_override`` is the relay's public origin when it differs from the
+        ``origin`` is the relay's public origin when it differs from the
         URL this node reaches it by (e.g. behind a reverse proxy).
         """
         ks = await asyncio.to_thread(Keystore.open, keystore_path, passphrase)
         self = cls(
             relay_url, ks,
-            origin=relay_origin_override or relay_origin(relay_url),
+            origin=origin or relay_origin(relay_url),
             clock=clock, random=random, retain_transcripts=retain_transcripts,
             settings=settings or PublishSettings(), backoff=backoff or Backoff(),
         )

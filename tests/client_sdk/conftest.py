@@ -163,6 +163,13 @@ def program_factory(relay: Relay, tmp_path: Path) -> Callable[..., EnrolledProgr
     return make
 
 
+@pytest.fixture(scope="module")
+def shared_program(relay: Relay, tmp_path_factory: pytest.TempPathFactory) -> EnrolledProgram:
+    """One enrolled program per module, for tests that open no conversation."""
+    path = tmp_path_factory.mktemp("shared") / "program.qlks"
+    return init_program(relay.url, relay.add_program(), path)
+
+
 async def wait_for(events: AsyncIterator[Any], predicate: Callable[[Any], bool],
                    timeout: float = 15.0, seen: list[Any] | None = None) -> Any:
     """The first event matching ``predicate`` (others are appended to ``seen``)."""
@@ -214,7 +221,8 @@ class TamperingProxy:
         self._mode: str | None = None
         self._slot: int | None = None
         self._held: Frame | None = None
-        self._fired = 0
+        self._edit: Callable[[bytes], bytes] = lambda raw: raw
+        self._sockets: set[WebSocket] = set()
         self._server: uvicorn.Server | None = None
         self._task: asyncio.Task[None] | None = None
         self._client = httpx.AsyncClient(base_url=upstream, timeout=30)
@@ -228,9 +236,20 @@ class TamperingProxy:
 
     def arm(self, mode: str, slot: int) -> None:
         """``tamper``, ``drop``, ``reorder`` or ``replay`` the next message from ``slot``."""
-        assert mode in {"tamper", "drop", "reorder", "replay"}
+        assert mode in {"tamper", "drop", "reorder", "replay", "edit"}
         self._mode, self._slot, self._held = mode, slot, None
         self.done.clear()
+
+    def arm_edit(self, slot: int, edit: Callable[[bytes], bytes]) -> None:
+        """Replace the next envelope from ``slot`` by ``edit(envelope)``."""
+        self._edit = edit
+        self.arm("edit", slot)
+
+    async def kick(self) -> None:
+        """Drop every client WebSocket (the clients must reconnect)."""
+        for ws in list(self._sockets):
+            with contextlib.suppress(Exception):
+                await ws.close(code=1012)
 
     def _transform(self, frame: Frame) -> list[Frame]:
         slot = sender_slot(frame)
@@ -245,6 +264,9 @@ class TamperingProxy:
             raw[-1] ^= 0x01
             self._finish()
             return [dict(frame, envelope=b64u_encode(bytes(raw)))]
+        if mode == "edit":
+            self._finish()
+            return [dict(frame, envelope=b64u_encode(self._edit(b64u_decode(frame["envelope"]))))]
         if mode == "drop":
             self._finish()
             return []
@@ -303,6 +325,7 @@ class TamperingProxy:
 
     async def _ws(self, websocket: WebSocket) -> None:
         await websocket.accept()
+        self._sockets.add(websocket)
         upstream_url = self.upstream.replace("http://", "ws://") + "/v1/ws"
         try:
             async with ws_connect(upstream_url, compression=None) as up:
@@ -324,8 +347,9 @@ class TamperingProxy:
                 for task in tasks:
                     with contextlib.suppress(BaseException):
                         await task
-        except (ConnectionClosed, WebSocketDisconnect, OSError):
+        except (ConnectionClosed, WebSocketDisconnect, OSError, RuntimeError):
             pass
+        self._sockets.discard(websocket)
         with contextlib.suppress(Exception):
             await websocket.close()
 

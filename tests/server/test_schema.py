@@ -1,0 +1,94 @@
+"""Columns declare their kinds; migrations match the models; OpenAPI matches the routes."""
+
+from __future__ import annotations
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from relay_helpers import sqlite_url
+from sqlalchemy import Column, Integer, MetaData, Table, create_engine, inspect
+from starlette.routing import Route, WebSocketRoute
+
+from server import migrate
+from server.app import create_app
+from server.models import KINDS, Base, kind
+from server.openapi import document
+from server.settings import Settings
+
+
+def undeclared(metadata: MetaData) -> list[str]:
+    return [
+        f"{t.name}.{c.name}"
+        for t in metadata.tables.values()
+        for c in t.c
+        if c.info.get("kind") not in KINDS
+    ]
+
+
+def test_every_column_declares_a_known_kind() -> None:
+    assert undeclared(Base.metadata) == []
+    for table in Base.metadata.tables.values():
+        for col in table.c:
+            info = col.info
+            if info["kind"] == "coarse_time":
+                assert info["resolution"] in (60, 3600)
+                if info["resolution"] < 3600:
+                    assert info["why"], f"{table.name}.{col.name} must say why it is finer"
+            if info["kind"] in ("opaque_id", "token_hash", "public_key", "signature"):
+                assert info["size"] > 0
+
+
+def test_the_check_catches_a_column_without_kind_or_with_an_unknown_one() -> None:
+    md = MetaData()
+    Table(
+        "t",
+        md,
+        Column("a", Integer, primary_key=True),
+        Column("ip", Integer, info={"kind": "text"}),
+    )
+    assert undeclared(md) == ["t.a", "t.ip"]
+    with pytest.raises(ValueError, match="unknown column kind"):
+        kind("plaintext")
+
+
+def test_no_column_can_hold_free_text() -> None:
+    """Only enums and web origins are strings; everything else is bytes or an integer."""
+    for table in Base.metadata.tables.values():
+        for col in table.c:
+            if col.type.python_type is str:
+                assert col.info["kind"] in ("enum", "web_origin"), f"{table.name}.{col.name}"
+
+
+def test_migrate_up_down_up_and_models_match(tmp_path) -> None:
+    url = sqlite_url(tmp_path / "m.db")
+    migrate.upgrade(url)
+    migrate.downgrade(url, "base")
+    sync = create_engine(f"sqlite:///{tmp_path / 'm.db'}")
+    try:
+        with sync.connect() as conn:
+            assert set(inspect(conn).get_table_names()) <= {"alembic_version"}
+        migrate.upgrade(url)
+        with sync.connect() as conn:
+            diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+            assert diff == []
+    finally:
+        sync.dispose()
+
+
+def test_openapi_lists_exactly_the_routes() -> None:
+    app = create_app(Settings(database_url="sqlite+aiosqlite:///unused.db"))
+    actual = set()
+    for route in app.routes:
+        if isinstance(route, Route):
+            for method in route.methods or ():
+                if method != "HEAD":
+                    actual.add((method.lower(), route.path))
+        elif isinstance(route, WebSocketRoute):
+            actual.add(("get", route.path))
+    documented = {(m, p) for p, ops in document()["paths"].items() for m in ops}
+    assert actual == documented
+
+
+async def test_openapi_is_served(relay) -> None:
+    r = await relay.client.get("/v1/openapi.json")
+    assert r.json() == document()

@@ -21,10 +21,11 @@ Rules (settings in :class:`~client_sdk.workflow.settings.WorkflowSettings`):
   the transfer notice ("someone else is now answering you").
 - **Shift end**: when a shift enters its last ``shift_end_buffer`` the staff member gets
   one :class:`~client_sdk.workflow.actions.ShiftEndingSoon`; when it ends, their open
-  conversations are handed to eligible colleagues (fewest conversations first) with the
-  shift-change notice, or, when nobody is eligible, put back at the head of the queue
-  with a :class:`~client_sdk.workflow.actions.HandoffNeeded` alert to the supervisors
-  on shift. Whoever later claims it sends the shift-change notice.
+  conversations are handed to eligible colleagues (under capacity first, staff before
+  supervisors, then fewest conversations, then id) with the shift-change notice, or,
+  when nobody is eligible, put back at the head of the queue with a
+  :class:`~client_sdk.workflow.actions.HandoffNeeded` alert to the supervisors on
+  shift. Whoever later claims it sends the shift-change notice.
 - **Inactivity**: the participant-silence timer runs from the last staff message when
   it is later than the participant's last message (a staff member still answering, or
   a conversation waiting in the queue, is not participant silence; notices do not
@@ -388,8 +389,8 @@ class Workflow:
                     candidates,
                     key=lambda m: (
                         self.load(m.staff_id) >= cap,
-                        self.load(m.staff_id),
                         m.role is not Role.STAFF,
+                        self.load(m.staff_id),
                         m.staff_id,
                     ),
                 )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from relay_helpers import b64, enroll_program, make_envelope, open_conversation
 
 

@@ -12,7 +12,7 @@ async def test_sweeper_deletes_abandoned_rows(relay) -> None:
     program = await enroll_program(c, relay.db, relay.origin, prekeys=1)
     h = program.auth_headers()
     waiting, _ = await open_conversation(c, program)
-    active, token = await open_conversation(c, program)
+    active, _token = await open_conversation(c, program)
     r = await c.post(
         f"/v1/conversations/{b64(active)}/messages",
         json={"envelopes": [b64(make_envelope(active, 1, 0))]},

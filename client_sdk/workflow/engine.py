@@ -39,11 +39,17 @@ Rules (settings in :class:`~client_sdk.workflow.settings.WorkflowSettings`):
 - **Code words**: staff may ask at any point; answers are checked by
   :class:`~client_sdk.workflow.codewords.CodeWordBook` and never kept.
 
-State lives in memory; the program node persists what must survive a restart.
+State lives in memory. To survive a restart, the program node stores
+:meth:`Workflow.export_state` in the keystore (sealed: it names open conversations and
+their times) after changes and calls :meth:`Workflow.import_state` after a restart.
+Only open conversations are in it, so a closed one leaves nothing behind. Staff, settings,
+notices and code-word records are configuration and are not part of it; code-word
+attempt counters are not kept across restarts.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -67,6 +73,7 @@ from client_sdk.workflow.actions import (
 from client_sdk.workflow.clock import Clock, utc
 from client_sdk.workflow.codewords import CodeWordBook, CodeWordCheck, normalize_code_word
 from client_sdk.workflow.errors import (
+    InvalidSetting,
     InvalidState,
     NoOneAvailable,
     NotEligible,
@@ -431,6 +438,87 @@ class Workflow:
         """Check the participant's answer; it is verified and dropped, never kept."""
         self._conv(conversation_id)
         return self.codewords.check(conversation_id, alias, answer, self._now())
+
+    # -- persistence ----------------------------------------------------------------
+
+    def export_state(self) -> bytes:
+        """Open conversations and their timers as JSON bytes (for the keystore)."""
+
+        def t(moment: datetime | None) -> str | None:
+            return None if moment is None else moment.isoformat()
+
+        rows = [
+            {
+                "id": c.conversation_id,
+                "seq": c.seq,
+                "opened_at": t(c.opened_at),
+                "assigned_to": c.assigned_to,
+                "previous": c.previous,
+                "urgent": c.urgent,
+                "last_participant_at": t(c.last_participant_at),
+                "last_staff_at": t(c.last_staff_at),
+                "warned_at": t(c.warned_at),
+            }
+            for c in sorted(self._conversations.values(), key=lambda c: c.seq)
+        ]
+        state = {"v": 1, "seq": self._seq, "conversations": rows}
+        return json.dumps(state, sort_keys=True, separators=(",", ":")).encode("utf-8")
+
+    def import_state(self, data: bytes) -> None:
+        """Replace the open conversations with an :meth:`export_state` snapshot.
+
+        A conversation held by someone no longer on the staff list goes back to the
+        head of the queue (as after a hand-off nobody could take).
+        """
+
+        def t(value: object, *, optional: bool = True) -> datetime | None:
+            if value is None and optional:
+                return None
+            if not isinstance(value, str):
+                raise InvalidSetting("malformed workflow state")
+            return utc(datetime.fromisoformat(value))
+
+        def opt_str(value: object) -> str | None:
+            if value is not None and not isinstance(value, str):
+                raise InvalidSetting("malformed workflow state")
+            return value
+
+        try:
+            state = json.loads(data.decode("utf-8"))
+            if not isinstance(state, dict) or state.get("v") != 1:
+                raise InvalidSetting("unsupported workflow state")
+            seq, rows = state["seq"], state["conversations"]
+            if not isinstance(seq, int) or not isinstance(rows, list):
+                raise InvalidSetting("malformed workflow state")
+            conversations: dict[str, _Conversation] = {}
+            for row in rows:
+                cid, row_seq, urgent = row["id"], row["seq"], row["urgent"]
+                if not isinstance(cid, str) or not isinstance(row_seq, int):
+                    raise InvalidSetting("malformed workflow state")
+                if not isinstance(urgent, bool) or cid in conversations:
+                    raise InvalidSetting("malformed workflow state")
+                opened_at = t(row["opened_at"], optional=False)
+                assert opened_at is not None
+                c = _Conversation(
+                    conversation_id=cid,
+                    seq=row_seq,
+                    opened_at=opened_at,
+                    assigned_to=opt_str(row["assigned_to"]),
+                    previous=opt_str(row["previous"]),
+                    urgent=urgent,
+                    last_participant_at=t(row["last_participant_at"]),
+                    last_staff_at=t(row["last_staff_at"]),
+                    warned_at=t(row["warned_at"]),
+                )
+                if c.assigned_to is not None and c.assigned_to not in self._staff:
+                    c.previous, c.assigned_to, c.urgent = c.assigned_to, None, True
+                conversations[cid] = c
+        except (UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+            if isinstance(exc, InvalidSetting):
+                raise
+            raise InvalidSetting("malformed workflow state") from None
+        self._conversations = conversations
+        self._seq = max([seq, *(c.seq for c in conversations.values())])
 
     # -- timers ---------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from client_sdk.workflow import (
     CodeWordBook,
     CodeWordPolicy,
     HandoffNeeded,
+    InvalidSetting,
     InvalidState,
     ManualClock,
     NoOneAvailable,
@@ -572,3 +573,70 @@ def test_same_calls_same_actions() -> None:
         isinstance(a, Assigned) and a.reason is AssignReason.SHIFT_CHANGE for a in first
     ) or any(isinstance(a, HandoffNeeded) for a in first)
     assert NoticeKind.INACTIVITY in {a.notice.kind for a in first if isinstance(a, SendNotice)}
+
+
+# -- restart ------------------------------------------------------------------------------
+
+
+def test_restart_keeps_queue_assignments_and_timers() -> None:
+    wf, clock = build()
+    started(wf, clock)  # c1 held by ana, staff wrote at T0 + 1 min
+    clock.advance(seconds=5)
+    wf.conversation_opened("c2")
+    wf.duress("c2")
+    clock.advance(minutes=10)
+    assert kinds(wf.tick()) == ["notice:inactivity"]
+    snapshot = wf.export_state()
+
+    again, _ = build(clock)
+    again.import_state(snapshot)
+    assert again.export_state() == snapshot
+    assert again.open_conversations() == ["c1", "c2"]
+    assert again.assigned("ana") == ["c1"] and again.waiting() == ["c2"]
+    assert again.conversation("c1").warned and again.conversation("c2").urgent
+    clock.advance(minutes=5)
+    assert kinds(again.tick()) == ["notice:closing", "CloseConversation"]
+    again.conversation_opened("c3")
+    assert again.waiting() == ["c2", "c3"]  # arrival numbers continue
+
+
+def test_restart_without_the_assignee_puts_the_conversation_back_in_the_queue() -> None:
+    wf, clock = build()
+    wf.conversation_opened("c1")
+    wf.claim("c1", "ben")
+    again, _ = build(clock, staff=(member("ana", T0, T0 + 8 * H),))
+    again.import_state(wf.export_state())
+    assert again.waiting() == ["c1"]
+    assert again.take_next("ana") == [
+        Assigned("c1", "ana", AssignReason.CLAIM, "ben"),
+        SendNotice("c1", NOTICES.shift_change_notice()),
+    ]
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"\xff",
+        b"[]",
+        b'{"v":2,"seq":0,"conversations":[]}',
+        b'{"v":1,"seq":"0","conversations":[]}',
+        b'{"v":1,"seq":0,"conversations":[1]}',
+        b'{"v":1,"seq":0,"conversations":[{"id":"c"}]}',
+        b'{"v":1,"seq":1,"conversations":[{"id":"c","seq":1,"opened_at":"2026-01-05T09:00:00",'
+        b'"assigned_to":null,"previous":null,"urgent":false,"last_participant_at":null,'
+        b'"last_staff_at":null,"warned_at":null}]}',
+        b'{"v":1,"seq":1,"conversations":[{"id":"c","seq":1,"opened_at":null,'
+        b'"assigned_to":null,"previous":null,"urgent":false,"last_participant_at":null,'
+        b'"last_staff_at":null,"warned_at":null}]}',
+        b'{"v":1,"seq":1,"conversations":[{"id":"c","seq":1,"opened_at":"2026-01-05T09:00:00+00:00",'
+        b'"assigned_to":5,"previous":null,"urgent":false,"last_participant_at":null,'
+        b'"last_staff_at":null,"warned_at":null}]}',
+    ],
+)
+def test_malformed_state_is_refused_and_changes_nothing(data: bytes) -> None:
+    wf, _ = build()
+    wf.conversation_opened("keep")
+    with pytest.raises(InvalidSetting):
+        wf.import_state(data)
+    assert wf.open_conversations() == ["keep"]

@@ -73,6 +73,9 @@ Errors::
      +-- KeystoreExists      create() or restore_backup() would overwrite a file
      +-- KeystoreNotFound    open() of a path where there is no file
 
+Input/output failures (a missing directory, a full disk, permissions) propagate as
+:class:`OSError`; a failed save leaves the previous file in place.
+
 Secrets never appear in ``repr``, in exception messages or in logs.
 """
 
@@ -544,15 +547,25 @@ class Keystore:
         """Write the keystore atomically: the old file or the new one, never half of either."""
         self._write(exclusive=False)
 
-    def change_passphrase(self, new_passphrase: str | bytes) -> None:
-        """Re-seal every record under keys from ``new_passphrase`` and a new salt, and save."""
-        new = Keystore._new(self._path, new_passphrase, self._purpose, self._params, self._random)
+    def change_passphrase(
+        self, new_passphrase: str | bytes, *, params: Argon2Params | None = None
+    ) -> None:
+        """Re-seal every record under keys from ``new_passphrase`` and a new salt, and save.
+
+        ``params`` (default: unchanged) lets a program raise the Argon2id cost at the
+        same time. Unsaved changes are saved too. If the write fails, the file and this
+        object keep the old passphrase.
+        """
+        new = Keystore._new(
+            self._path, new_passphrase, self._purpose, params or self._params, self._random
+        )
         for name in self.names():
             value = self.get(name)
             assert value is not None
             new._sealed[name] = new._seal(name, value)
         new._write(exclusive=False)
-        self._salt, self._header, self._keys = new._salt, new._header, new._keys
+        self._params, self._salt, self._header = new._params, new._salt, new._header
+        self._keys = new._keys
         self._sealed = new._sealed
         self._dirty = False
 

@@ -251,6 +251,15 @@ def test_change_passphrase(ks_path: Path) -> None:
     assert Keystore.open(ks_path, "a brand new passphrase").get("more") == b"m"
 
 
+def test_change_passphrase_can_raise_the_cost(ks_path: Path) -> None:
+    ks = make(ks_path, {"identity": b"k" * 32})
+    stronger = Argon2Params(time_cost=2, memory_cost=32, parallelism=1)
+    ks.change_passphrase("new words", params=stronger)
+    assert ks.params == stronger
+    reopened = Keystore.open(ks_path, "new words")
+    assert reopened.params == stronger and reopened.get("identity") == b"k" * 32
+
+
 def test_backup_and_restore(tmp_path: Path) -> None:
     ks = make(tmp_path / "ks", {"identity": b"k" * 32, "prekey/1": b"p" * 32})
     ks.write_backup(tmp_path / "backup", "backup words")
@@ -380,3 +389,21 @@ def test_params_survive_reopen(ks_path: Path) -> None:
     params = Argon2Params(time_cost=2, memory_cost=16, parallelism=2)
     Keystore.create(ks_path, PASS, params=params)
     assert Keystore.open(ks_path, PASS).params == params
+
+
+def test_failed_passphrase_change_keeps_the_old_one(
+    ks_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ks = make(ks_path, {"identity": b"k" * 32})
+
+    def crash(*args: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(OSError):
+        ks.change_passphrase("new words")
+    monkeypatch.undo()
+    assert Keystore.open(ks_path, PASS).get("identity") == b"k" * 32
+    ks.put("more", b"m")
+    ks.save()
+    assert Keystore.open(ks_path, PASS).get("more") == b"m"

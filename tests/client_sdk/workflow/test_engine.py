@@ -640,3 +640,23 @@ def test_malformed_state_is_refused_and_changes_nothing(data: bytes) -> None:
     with pytest.raises(InvalidSetting):
         wf.import_state(data)
     assert wf.open_conversations() == ["keep"]
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"shift_end_buffer": timedelta(minutes=-1)},
+        {"inactivity_warning_after": timedelta(0)},
+        {"inactivity_close_after": timedelta(0)},
+        {"max_active_per_staff": 0},
+    ],
+)
+def test_settings_are_checked(bad: dict[str, object]) -> None:
+    with pytest.raises(InvalidSetting):
+        WorkflowSettings(**bad)  # type: ignore[arg-type]
+
+
+def test_defaults_follow_the_guide() -> None:
+    settings = WorkflowSettings()
+    assert settings.shift_end_buffer == timedelta(minutes=30)
+    assert settings.send_safety_check_in and not settings.send_rights_notice

@@ -20,14 +20,16 @@ import getpass
 import json
 import os
 import sys
-import time
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 from client_sdk import publishing, store
 from client_sdk.errors import KeystoreError, RelayError, SDKError
 from client_sdk.keystore import Keystore
 from client_sdk.transport import RelayHTTP
+from client_sdk.workflow.prekeys import PrekeyPolicy, one_time_prekeys_to_generate
+from client_sdk.workflow.status import StatusKeeper
 from e2ee.encoding import b64u_encode
 from e2ee.errors import QuietlineError
 from e2ee.identity import IdentityKeyPair, fingerprint
@@ -50,8 +52,9 @@ def _passphrase(confirm: bool) -> str:
 
 async def _init(args: argparse.Namespace, passphrase: str) -> dict[str, str]:
     content = publishing.read_profile_file(args.profile) if args.profile else {}
-    now = int(time.time())
-    settings = publishing.PublishSettings()
+    moment = datetime.now(UTC)
+    now = int(moment.timestamp())
+    policy = PrekeyPolicy()
     profile = publishing.profile_from_content(content, now)  # refuse a bad file before anything
     ks = Keystore.create(args.keystore, passphrase)
     identity = IdentityKeyPair.generate(system_random)
@@ -71,14 +74,17 @@ async def _init(args: argparse.Namespace, passphrase: str) -> dict[str, str]:
         store.put_json(ks, store.PROGRAM, {"program_id": program_id, "relay_url": args.relay})
         ks.save()
         token, _ = await publishing.authenticate(http, identity, http.origin)
-        signed_prekey = publishing.new_signed_prekey(ks, identity, now, system_random, settings)
-        one_time = publishing.new_one_time_prekeys(
-            ks, identity, settings.one_time_batch, now, system_random, settings
+        [signed_prekey] = publishing.new_prekeys(
+            ks, identity, 1, moment, system_random, policy, one_time=False
+        )
+        one_time = publishing.new_prekeys(
+            ks, identity, one_time_prekeys_to_generate(0, policy), moment, system_random,
+            policy, one_time=True,
         )
         signed_profile = publishing.signed_profile(identity, profile)
-        signed_status = publishing.signed_status(
-            identity, publishing.make_status("open", "", now, settings)
-        )
+        status = StatusKeeper().due(moment)
+        assert status is not None  # nothing published yet: always due
+        signed_status = publishing.signed_status(identity, status.to_status())
         ks.save()  # secrets are sealed on disk before their public halves leave
         await http.put_signed_prekey(program_id, token, signed_prekey.to_json())
         await http.post_one_time_prekeys(program_id, token, [p.to_json() for p in one_time])

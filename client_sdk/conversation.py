@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from client_sdk.errors import VerificationFailure, reason_for
+from client_sdk.workflow.status import StatusBody, StatusState
 from e2ee import payload as pl
 from e2ee.encoding import b64u_decode, b64u_encode
 from e2ee.envelope import Envelope
@@ -86,7 +87,9 @@ def session_bytes(session: Session) -> bytes:
 
 
 def load_session(raw: bytes) -> ProgramSession:
-    return ProgramSession.from_bytes(raw)
+    session = ProgramSession.from_bytes(raw)
+    assert isinstance(session, ProgramSession)  # from_bytes on the subclass checks the role
+    return session
 
 
 def reason(exc: BaseException) -> str:
@@ -99,13 +102,11 @@ def status_fields(signed: dict[str, Any]) -> dict[str, Any]:
     return dict(data)
 
 
-def status_expiry(signed: dict[str, Any]) -> int:
-    return int(status_fields(signed)["expires_at"])
-
-
-def status_state(signed: dict[str, Any]) -> tuple[str, str]:
-    fields = status_fields(signed)
-    return str(fields["state"]), str(fields["message"])
+def status_body(signed: dict[str, Any]) -> StatusBody:
+    """The workflow's view of a status this node signed and stored."""
+    f = status_fields(signed)
+    return StatusBody(StatusState(f["state"]), str(f["message"]), int(f["issued_at"]),
+                      int(f["expires_at"]))
 
 
 def text_payload(text: str, ts: int) -> pl.Text:

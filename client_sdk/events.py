@@ -31,6 +31,7 @@ __all__ = [
     "PossiblyMissingMessage",
     "Reconnected",
     "VerificationFailed",
+    "WorkflowEvent",
 ]
 
 
@@ -92,6 +93,9 @@ class CodeWordResult:
     conversation_id: str
     alias: str
     verified: bool
+    outcome: str = ""
+    """``verified``, ``wrong``, ``locked`` or ``unknown_alias``."""
+    rotation_due: bool = False
 
 
 @dataclass(frozen=True)
@@ -162,6 +166,16 @@ class PossiblyMissingMessage:
 
 
 @dataclass(frozen=True)
+class WorkflowEvent:
+    """Something the workflow tells staff: queued, urgent alert, shift ending, hand-off.
+
+    ``action`` is a :mod:`client_sdk.workflow.actions` object.
+    """
+
+    action: Any
+
+
+@dataclass(frozen=True)
 class Reconnected:
     """The WebSocket to the relay was re-established after a loss."""
 
@@ -182,6 +196,7 @@ Event = (
     | ConversationClosedEvent
     | VerificationFailed
     | PossiblyMissingMessage
+    | WorkflowEvent
     | Reconnected
 )
 

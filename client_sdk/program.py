@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -35,6 +36,7 @@ from typing import Any
 from client_sdk import conversation as conv
 from client_sdk import events as ev
 from client_sdk import publishing, store
+from client_sdk import workflow as wf
 from client_sdk.counters import CounterTracker
 from client_sdk.errors import (
     ConversationClosed,
@@ -44,8 +46,13 @@ from client_sdk.errors import (
     VerificationFailure,
 )
 from client_sdk.keystore import Keystore
-from client_sdk.publishing import PublishSettings
 from client_sdk.transport import Backoff, RelayHTTP, RelaySocket, relay_origin
+from client_sdk.workflow.prekeys import (
+    PrekeyPolicy,
+    expired_one_time_prekeys,
+    one_time_prekeys_to_generate,
+    plan_signed_prekeys,
+)
 from e2ee import payload as pl
 from e2ee.encoding import b64u_decode, b64u_encode
 from e2ee.errors import QuietlineError
@@ -55,8 +62,10 @@ from e2ee.session import ProgramSession
 
 log = logging.getLogger("client_sdk.program")
 
-Clock = Callable[[], float]
 MAX_RECENT_IDS = 64
+TICK_SECONDS = 5.0
+MAINTAIN_SECONDS = 300.0
+CODE_WORD_PREFIX = "codeword/"
 
 
 @dataclass
@@ -82,7 +91,7 @@ class _Conversation:
         }
 
     @classmethod
-    def restore(cls, cid: str, session: conv.Session, meta: dict[str, Any]) -> _Conversation:
+    def restore(cls, cid: str, session: ProgramSession, meta: dict[str, Any]) -> _Conversation:
         return cls(
             cid=cid, session=session,
             tracker=CounterTracker.from_json(meta.get("tracker", {})),
@@ -104,11 +113,13 @@ class ProgramClient:
         ks: Keystore,
         *,
         origin: str,
-        clock: Clock,
+        clock: wf.Clock,
         random: RandomSource,
         retain_transcripts: bool,
-        settings: PublishSettings,
+        workflow: wf.Workflow,
+        prekey_policy: PrekeyPolicy,
         backoff: Backoff,
+        auto_tick: bool,
     ) -> None:
         self._relay_url = relay_url
         self._ks = ks
@@ -117,11 +128,13 @@ class ProgramClient:
         self.identity_key = b64u_encode(self._identity.public_key)
         self.fingerprint = fingerprint(self._identity.public_key)
         self._origin = origin
-        self._clock = clock
         self._random = random
         self.retain_transcripts = retain_transcripts
-        self._settings = settings
+        self.workflow = workflow
+        self._policy = prekey_policy
         self._backoff = backoff
+        self._auto_tick = auto_tick
+        self._ticker: asyncio.Task[None] | None = None
         self._http = RelayHTTP(relay_url)
         self._socket: RelaySocket | None = None
         self._token: str | None = None
@@ -132,8 +145,8 @@ class ProgramClient:
         self._pending_events: list[ev.Event] = []
         self._pending_acks: list[str] = []
         self._failed_ids: set[str] = set()
+        self._opened: list[str] = []
         self._closed = False
-        self._hooks: list[Callable[[ProgramClient, str], Any]] = []
 
     # -- lifetime ------------------------------------------------------------------
 
@@ -145,25 +158,35 @@ class ProgramClient:
         passphrase: str,
         *,
         origin: str | None = None,
-        clock: Clock = time.time,
+        clock: wf.Clock | None = None,
         random: RandomSource = system_random,
         retain_transcripts: bool = False,
-        settings: PublishSettings | None = None,
+        workflow: wf.Workflow | None = None,
+        prekey_policy: PrekeyPolicy | None = None,
         backoff: Backoff | None = None,
+        auto_tick: bool = True,
     ) -> ProgramClient:
         """Open the keystore, authenticate, check and top up the bundle, open the socket.
 
-        ``origin`` is the relay's public origin when it differs from the
-        URL this node reaches it by (e.g. behind a reverse proxy).
+        ``origin`` is the relay's public origin when it differs from the URL this node
+        reaches it by (e.g. behind a reverse proxy). ``workflow`` carries the support
+        line's rules (staff, queue, timers, notices, status); by default one with no staff,
+        the program's canned notices and an always-open status. ``clock`` is the
+        workflow's clock (a ``ManualClock`` in tests); with ``auto_tick`` the node runs
+        :meth:`tick` every few seconds and :meth:`maintain` every few minutes.
         """
         ks = await asyncio.to_thread(Keystore.open, keystore_path, passphrase)
+        clock = clock or (workflow.clock if workflow is not None else wf.SystemClock())
         self = cls(
             relay_url, ks,
             origin=origin or relay_origin(relay_url),
             clock=clock, random=random, retain_transcripts=retain_transcripts,
-            settings=settings or PublishSettings(), backoff=backoff or Backoff(),
+            workflow=workflow or wf.Workflow(clock=clock, status=wf.StatusKeeper()),
+            prekey_policy=prekey_policy or PrekeyPolicy(), backoff=backoff or Backoff(),
+            auto_tick=auto_tick,
         )
         try:
+            self._load_code_words()
             self._restore_conversations()
             await self._session_token()
             await self.check_published()
@@ -173,6 +196,8 @@ class ProgramClient:
                 on_reconnect=self._on_reconnect, on_idle=self._on_idle,
             )
             await self._socket.start()
+            if auto_tick:
+                self._ticker = asyncio.create_task(self._tick_loop())
         except BaseException:
             await self.aclose()
             raise
@@ -192,6 +217,10 @@ class ProgramClient:
         if self._closed:
             return
         self._closed = True
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._ticker
         if self._socket is not None:
             await self._socket.close()
         await self._http.aclose()
@@ -222,26 +251,111 @@ class ProgramClient:
         return list(store.get_json(self._ks, store.transcript_name(conversation_id)) or [])
 
     async def send(self, conversation_id: str, text: str) -> None:
-        """Send a text message in ``conversation_id``."""
+        """Send a text message in ``conversation_id`` (staff wrote)."""
         await self._send_payload(conversation_id, conv.text_payload(text, self._now_ms()))
+        if conversation_id in self.workflow.open_conversations() and \
+                self.workflow.conversation(conversation_id).assigned_to is not None:
+            await self._run(self.workflow.staff_message(conversation_id))
 
     async def send_notice(self, conversation_id: str, kind: str, body: str) -> None:
-        """Send a typed notice (``rights``, ``safety_check_in``, ``inactivity``, ...)."""
+        """Send a typed notice (``rights``, ``safety_check_in``, ``custom``, ...)."""
         await self._send_payload(conversation_id,
                                  conv.notice_payload(kind, body, self._now_ms()))
 
     async def request_code_word(self, conversation_id: str, alias: str) -> None:
-        await self._send_payload(conversation_id,
-                                 conv.code_word_request_payload(alias, self._now_ms()))
+        """Ask the participant for the code word of ``alias`` (notice, then request)."""
+        await self._run(self.workflow.request_code_word(conversation_id, alias))
 
-    async def close(self, conversation_id: str, reason: str = "closed",
-                    closing_notice: str | None = None) -> None:
+    async def set_code_word(self, alias: str, word: str) -> None:
+        """Store an Argon2id hash of ``word`` for ``alias`` (sealed in the keystore)."""
+        record = self.workflow.codewords.set(alias, word, self.workflow.clock.now())
+        self._ks.put(f"{CODE_WORD_PREFIX}{record.alias}", record.to_bytes())
+        await self._commit.commit()
+
+    async def close(self, conversation_id: str, reason: str = "closed") -> None:
         """Close: the closing notice, a close message, the relay deletes, we forget."""
+        self._get(conversation_id)
+        actions = self._wf(lambda: self.workflow.close(conversation_id))
+        if not actions:  # not known to the workflow: still send the closing notice first
+            actions = [wf.SendNotice(conversation_id, self.workflow.notices.closing_notice()),
+                       wf.CloseConversation(conversation_id, wf.CloseReason.STAFF)]
+        await self._run(actions, reason=reason)
+
+    # -- staff (the workflow decides; the node carries it out) -------------------------
+
+    def set_staff(self, member: wf.StaffMember) -> None:
+        self.workflow.set_staff(member)
+
+    async def claim(self, conversation_id: str, staff_id: str) -> None:
+        await self._run(self.workflow.claim(conversation_id, staff_id))
+
+    async def take_next(self, staff_id: str) -> str | None:
+        """``staff_id`` takes the first waiting conversation; its id, or None."""
+        actions = self.workflow.take_next(staff_id)
+        await self._run(actions)
+        return next((a.conversation_id for a in actions if isinstance(a, wf.Assigned)), None)
+
+    async def transfer(self, conversation_id: str, to_staff_id: str) -> None:
+        await self._run(self.workflow.transfer(conversation_id, to_staff_id))
+
+    async def escalate(self, conversation_id: str) -> None:
+        await self._run(self.workflow.escalate(conversation_id))
+
+    async def hand_off(self, staff_id: str) -> None:
+        await self._run(self.workflow.hand_off(staff_id))
+
+    async def set_status(self, state: str | None, message: str | None = None) -> None:
+        """Force ``outage``, ``closed`` or ``busy`` (None clears); re-signed at once."""
+        self._keeper().set_override(
+            None if state is None else wf.StatusState(state), message
+        )
+        await self.tick()
+
+    async def tick(self) -> None:
+        """Run the workflow's timers now (inactivity, shifts, status re-signing)."""
+        await self._run(self.workflow.tick())
+
+    async def _tick_loop(self) -> None:
+        last_maintain = time.monotonic()
+        while True:
+            await asyncio.sleep(TICK_SECONDS)
+            try:
+                await self.tick()
+                if time.monotonic() - last_maintain >= MAINTAIN_SECONDS:
+                    last_maintain = time.monotonic()
+                    await self.maintain()
+            except (RelayError, VerificationFailure, wf.WorkflowError) as exc:
+                log.warning("periodic work failed: %s", type(exc).__name__)
+
+    async def _run(self, actions: list[wf.Action], *, reason: str | None = None) -> None:
+        """Carry out the workflow's actions, in order."""
+        for action in actions:
+            cid = getattr(action, "conversation_id", None)
+            if isinstance(action, wf.SendNotice):
+                if cid in self._conversations and not self._conversations[cid].participant_left:
+                    notice = action.notice.to_payload(self._now_ms())
+                    await self._send_payload(cid, notice)
+                    self._events.put_nowait(ev.NoticeSent(cid, notice.kind))
+            elif isinstance(action, wf.RequestCodeWord):
+                for payload in action.to_payloads(self._now_ms()):
+                    await self._send_payload(action.conversation_id, payload)
+            elif isinstance(action, wf.CloseConversation):
+                if cid in self._conversations:
+                    await self._close_now(action.conversation_id, reason or action.reason.value)
+            elif isinstance(action, wf.PublishStatus):
+                await self._publish_status(action.body)
+            elif isinstance(action, wf.Assigned):
+                c = self._conversations.get(action.conversation_id)
+                if c is not None:
+                    c.assigned_to = action.staff_id
+                    store.put_json(self._ks, store.meta_name(c.cid), c.meta())
+                self._events.put_nowait(ev.Assigned(action.conversation_id, action.staff_id))
+            else:
+                self._events.put_nowait(ev.WorkflowEvent(action))
+
+    async def _close_now(self, conversation_id: str, reason: str) -> None:
         c = self._get(conversation_id)
         if not c.participant_left:
-            if closing_notice:
-                with contextlib.suppress(RelayError):
-                    await self.send_notice(conversation_id, "closing", closing_notice)
             with contextlib.suppress(RelayError):
                 await self._send_payload(conversation_id,
                                          conv.close_payload(reason, self._now_ms()))
@@ -250,36 +364,50 @@ class ProgramClient:
             await self._http.close_conversation(conversation_id, token)
         await self._forget(conversation_id, by="self", reason=reason)
 
+    # -- the bundle --------------------------------------------------------------------
+
     async def maintain(self) -> None:
-        """Rotate the signed prekey, replenish one-time prekeys, re-sign the status."""
-        now = int(self._clock())
-        s = self._settings
+        """Rotate the signed prekey, replenish one-time prekeys, re-sign the status.
+
+        The decisions are the workflow's (:mod:`client_sdk.workflow.prekeys`); secrets
+        are saved in the keystore before their public halves are published.
+        """
+        moment = self.workflow.clock.now()
         token = await self._session_token()
-        ks, ident = self._ks, self._identity
-        expiry = publishing.current_signed_prekey_expiry(ks)
-        if expiry is None or expiry - now < s.signed_prekey_renew_before:
-            signed = publishing.new_signed_prekey(ks, ident, now, self._random, s)
+        ks, ident, policy = self._ks, self._identity, self._policy
+        plan = plan_signed_prekeys(publishing.prekey_records(ks, one_time=False), moment, policy)
+        if plan.generate:
+            [signed] = publishing.new_prekeys(ks, ident, 1, moment, self._random, policy,
+                                              one_time=False)
             await self._commit.commit()
             await self._http.put_signed_prekey(self.program_id, token, signed.to_json())
-        if publishing.drop_expired_signed_prekeys(ks, now, s):
-            await self._commit.commit()
+        publishing.delete_prekeys(ks, plan.delete, one_time=False)
+        one_time = publishing.prekey_records(ks, one_time=True)
+        publishing.delete_prekeys(ks, expired_one_time_prekeys(one_time, moment, policy),
+                                  one_time=True)
         count = await self._http.one_time_prekey_count(self.program_id, token)
-        if count < s.one_time_low_water:
-            batch = publishing.new_one_time_prekeys(
-                ks, ident, s.one_time_batch - count, now, self._random, s
-            )
+        wanted = one_time_prekeys_to_generate(count, policy)
+        if wanted:
+            batch = publishing.new_prekeys(ks, ident, wanted, moment, self._random, policy,
+                                           one_time=True)
             await self._commit.commit()
             await self._http.post_one_time_prekeys(self.program_id, token,
                                                    [p.to_json() for p in batch])
         if store.get_json(ks, store.PUBLISHED_PROFILE) is None:
             await self.publish_profile(store.get_json(ks, store.PROFILE_CONTENT) or {})
-        status = store.get_json(ks, store.PUBLISHED_STATUS)
-        expires_at = conv.status_expiry(status) if status else None
-        if expires_at is None or expires_at - now < s.status_margin:
-            state, message = conv.status_state(status) if status else ("open", "")
-            await self.publish_status(state, message)
+        keeper = self._keeper()
+        if keeper.current is None:
+            published = store.get_json(ks, store.PUBLISHED_STATUS)
+            if published is not None:
+                keeper.published(conv.status_body(published))
+        body = keeper.due(moment, at_capacity=self.workflow.at_capacity(moment))
+        if body is not None:
+            await self._publish_status(body)
+        if ks.dirty:
+            await self._commit.commit()
 
     async def publish_profile(self, content: dict[str, Any]) -> None:
+        """Sign and publish the profile (``content`` as in ``--profile FILE``)."""
         profile = publishing.profile_from_content(content, int(self._clock()))
         signed = publishing.signed_profile(self._identity, profile)
         token = await self._session_token()
@@ -288,12 +416,11 @@ class ProgramClient:
         store.put_json(self._ks, store.PUBLISHED_PROFILE, signed.to_json())
         await self._commit.commit()
 
-    async def publish_status(self, state: str, message: str = "") -> None:
-        status = publishing.make_status(state, message, int(self._clock()),  # type: ignore[arg-type]
-                                        self._settings)
-        signed = publishing.signed_status(self._identity, status)
+    async def _publish_status(self, body: wf.StatusBody) -> None:
+        signed = publishing.signed_status(self._identity, body.to_status())
         token = await self._session_token()
         await self._http.put_status(self.program_id, token, signed.to_json())
+        self._keeper().published(body)
         store.put_json(self._ks, store.PUBLISHED_STATUS, signed.to_json())
         await self._commit.commit()
 
@@ -330,6 +457,21 @@ class ProgramClient:
         if c is None:
             raise ConversationClosed(f"no open conversation {conversation_id}")
         return c
+
+    def _keeper(self) -> wf.StatusKeeper:
+        if self.workflow.status is None:
+            self.workflow.status = wf.StatusKeeper()
+        return self.workflow.status
+
+    def _wf(self, call: Callable[[], list[wf.Action]]) -> list[wf.Action]:
+        """A workflow notification that may name a conversation it does not know."""
+        try:
+            return call()
+        except wf.UnknownConversation:
+            return []
+
+    def _clock(self) -> float:
+        return self.workflow.clock.now().timestamp()
 
     def _now_ms(self) -> int:
         return int(self._clock() * 1000)
@@ -425,6 +567,7 @@ class ProgramClient:
             c.tracker.observe(*opened.header)
             self._conversations[cid] = c
             self._pending_events.append(ev.NewConversation(cid))
+            self._opened.append(cid)
         else:
             if c is None:
                 self._fail(cid, "unknown_conversation", message_id)
@@ -440,6 +583,7 @@ class ProgramClient:
             if obs.late:
                 self._pending_events.append(ev.VerificationFailed(cid, "out_of_order"))
             c.last_participant_at = self._clock()
+            self._wf(lambda: self.workflow.participant_message(cid))
             self._handle_payload(c, payload, late=obs.late)
         if opened.is_init:
             self._handle_payload(c, payload, late=False)
@@ -447,9 +591,6 @@ class ProgramClient:
         self._ks.put(store.session_name(cid), conv.session_bytes(c.session))
         store.put_json(self._ks, store.meta_name(cid), c.meta())
         self._pending_acks.append(message_id)
-        if opened.is_init:
-            for hook in self._hooks:
-                hook(self, cid)
 
     def _handle_payload(self, c: _Conversation, payload: pl.Payload, *, late: bool) -> None:
         self._append_transcript(c.cid, "participant", payload)
@@ -458,17 +599,22 @@ class ProgramClient:
             out.append(ev.Message(c.cid, payload.body, payload.ts, late))
         elif isinstance(payload, pl.Duress):
             out.append(ev.Duress(c.cid, payload.ts))
+            for action in self._wf(lambda: self.workflow.duress(c.cid)):
+                out.append(ev.WorkflowEvent(action))
         elif isinstance(payload, pl.Answers):
             out.append(ev.Answers(c.cid, dict(payload.answers)))
         elif isinstance(payload, pl.CodeWordAnswer):
-            verified = self._check_code_word(c, payload.alias, payload.word)
-            out.append(ev.CodeWordResult(c.cid, payload.alias, verified))
+            try:
+                check = self.workflow.check_code_word(c.cid, payload.alias, payload.word)
+            except (wf.WorkflowError, ValueError):
+                out.append(ev.CodeWordResult(c.cid, payload.alias, False, "unknown_alias"))
+            else:
+                out.append(ev.CodeWordResult(c.cid, check.alias, check.verified,
+                                             check.outcome.value, check.rotation_due))
         elif isinstance(payload, pl.Close):
             c.participant_left = True
+            self._wf(lambda: self.workflow.participant_left(c.cid))
             out.append(ev.ParticipantLeft(c.cid, payload.reason))
-
-    def _check_code_word(self, c: _Conversation, alias: str, word: str) -> bool:
-        return False
 
     async def _on_idle(self) -> None:
         """After a burst of frames: save once, then ack, then show the events."""
@@ -483,12 +629,18 @@ class ProgramClient:
                 await self._http.ack(await self._session_token(), acks)
         for event in events:
             self._events.put_nowait(event)
+        opened, self._opened = self._opened, []
+        for cid in opened:
+            if cid in self._conversations:
+                await self._run(self._wf(functools.partial(self.workflow.conversation_opened, cid)))
 
     async def _on_reconnect(self, attempts: int) -> None:
         self._events.put_nowait(ev.Reconnected(attempts))
 
     async def _forget(self, cid: str, *, by: str, reason: str, commit: bool = True) -> None:
         self._conversations.pop(cid, None)
+        if cid in self.workflow.open_conversations():
+            self.workflow.participant_left(cid)
         store.forget_conversation(self._ks, cid, retain_transcript=self.retain_transcripts)
         event = ev.ConversationClosedEvent(cid, by, reason)
         if commit:
@@ -503,7 +655,19 @@ class ProgramClient:
             if raw is None:
                 continue
             meta = store.get_json(self._ks, store.meta_name(cid)) or {}
-            self._conversations[cid] = _Conversation.restore(cid, conv.load_session(raw), meta)
+            c = _Conversation.restore(cid, conv.load_session(raw), meta)
+            self._conversations[cid] = c
+            # Re-register with the workflow; its notices were sent before the restart.
+            with contextlib.suppress(wf.WorkflowError):
+                self.workflow.conversation_opened(cid)
+                if c.assigned_to is not None:
+                    self.workflow.claim(cid, c.assigned_to)
+
+    def _load_code_words(self) -> None:
+        for name in self._ks.names(CODE_WORD_PREFIX):
+            raw = self._ks.get(name)
+            if raw is not None:
+                self.workflow.codewords.add_record(wf.CodeWordRecord.from_bytes(raw))
 
     # -- relay session -------------------------------------------------------------
 

@@ -6,17 +6,15 @@ checks it against the pinned key. Secrets never leave the keystore: a prekey's X
 secret is stored (sealed) before its public half is published, and a one-time prekey
 secret is deleted right after its one use.
 
-Timing choices (named settings in :class:`PublishSettings`): the signed prekey lives a
-week and its secret is kept for a grace period after expiry for handshakes in flight;
-one-time prekeys are replenished to ``one_time_batch`` when the relay reports fewer than
-``one_time_low_water``; the status lives ``status_ttl`` seconds and is re-signed when
-less than ``status_margin`` is left.
+When to rotate, replenish and re-sign is decided by the workflow's pure rules
+(:mod:`client_sdk.workflow.prekeys`, :class:`~client_sdk.workflow.status.StatusKeeper`);
+this module carries the decisions out. Prekey ids are never reused.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,38 +22,21 @@ from client_sdk import store
 from client_sdk.errors import VerificationFailure
 from client_sdk.keystore import Keystore
 from client_sdk.transport import RelayHTTP
+from client_sdk.workflow.prekeys import PrekeyPolicy, PrekeyRecord, make_prekey, next_prekey_ids
 from e2ee.encoding import b64u_decode, b64u_encode
 from e2ee.errors import QuietlineError
 from e2ee.identity import (
     LABEL_ENROLL,
     LABEL_RELAY_AUTH,
     IdentityKeyPair,
-    PrekeyBody,
     Profile,
     SignedObject,
     Status,
-    StatusState,
     parse_profile,
-    sign_prekey,
     sign_profile,
     sign_status,
 )
-from e2ee.primitives import RandomSource, sha256, x25519_generate
-
-DAY = 86400
-
-
-@dataclass(frozen=True)
-class PublishSettings:
-    signed_prekey_lifetime: int = 7 * DAY
-    signed_prekey_grace: int = 2 * DAY
-    signed_prekey_renew_before: int = 1 * DAY
-    one_time_lifetime: int = 30 * DAY
-    one_time_batch: int = 100
-    one_time_low_water: int = 25
-    status_ttl: int = 3600
-    status_margin: int = 900
-
+from e2ee.primitives import RandomSource, sha256
 
 DEFAULT_PROFILE: dict[str, Any] = {
     "name": "Support line",
@@ -133,71 +114,54 @@ async def authenticate(http: RelayHTTP, identity: IdentityKeyPair, origin: str) 
     return await http.session(program_id, challenge_text, b64u_encode(signature))
 
 
-def new_signed_prekey(
-    ks: Keystore, identity: IdentityKeyPair, now: int, random: RandomSource,
-    settings: PublishSettings,
-) -> SignedObject:
-    prekey_id = store.next_prekey_id(ks)
-    secret, public = x25519_generate(random)
-    expires_at = now + settings.signed_prekey_lifetime
-    store.put_json(ks, f"{store.SIGNED_PREKEY}{prekey_id}", {
-        "secret": b64u_encode(secret), "expires_at": expires_at, "current": True,
-    })
-    for name in ks.names(store.SIGNED_PREKEY):
-        if name != f"{store.SIGNED_PREKEY}{prekey_id}":
-            record = store.get_json(ks, name)
-            if record.get("current"):
-                record["current"] = False
-                store.put_json(ks, name, record)
-    return sign_prekey(identity, PrekeyBody(prekey_id, public, expires_at), one_time=False)
+def _take_ids(ks: Keystore, count: int) -> list[int]:
+    """Fresh prekey ids; the highest ever issued is kept so no id is ever reused."""
+    raw = ks.get(store.LAST_PREKEY_ID)
+    ids = next_prekey_ids(-1 if raw is None else int(raw.decode("ascii")), count)
+    if ids:
+        ks.put(store.LAST_PREKEY_ID, str(ids[-1]).encode("ascii"))
+    return ids
 
 
-def current_signed_prekey_expiry(ks: Keystore) -> int | None:
-    for name in ks.names(store.SIGNED_PREKEY):
-        record = store.get_json(ks, name)
-        if record.get("current"):
-            return int(record["expires_at"])
-    return None
-
-
-def drop_expired_signed_prekeys(ks: Keystore, now: int, settings: PublishSettings) -> int:
-    """Delete signed-prekey secrets past expiry plus grace; returns how many."""
-    dropped = 0
-    for name in ks.names(store.SIGNED_PREKEY):
-        record = store.get_json(ks, name)
-        grace_end = int(record["expires_at"]) + settings.signed_prekey_grace
-        if not record.get("current") and now > grace_end:
-            ks.delete(name)
-            dropped += 1
-    return dropped
-
-
-def new_one_time_prekeys(
-    ks: Keystore, identity: IdentityKeyPair, count: int, now: int, random: RandomSource,
-    settings: PublishSettings,
-) -> list[SignedObject]:
+def prekey_records(ks: Keystore, *, one_time: bool) -> list[PrekeyRecord]:
+    prefix = store.ONE_TIME_PREKEY if one_time else store.SIGNED_PREKEY
     out = []
-    expires_at = now + settings.one_time_lifetime
-    for _ in range(count):
-        prekey_id = store.next_prekey_id(ks)
-        secret, public = x25519_generate(random)
-        ks.put(f"{store.ONE_TIME_PREKEY}{prekey_id}", secret)
-        out.append(sign_prekey(identity, PrekeyBody(prekey_id, public, expires_at), one_time=True))
+    for name in ks.names(prefix):
+        raw = ks.get(name)
+        if raw is not None:
+            out.append(PrekeyRecord.from_bytes(raw))
     return out
+
+
+def _record_name(one_time: bool, prekey_id: int) -> str:
+    return f"{store.ONE_TIME_PREKEY if one_time else store.SIGNED_PREKEY}{prekey_id}"
+
+
+def new_prekeys(
+    ks: Keystore, identity: IdentityKeyPair, count: int, moment: datetime, random: RandomSource,
+    policy: PrekeyPolicy, *, one_time: bool,
+) -> list[SignedObject]:
+    """Make ``count`` prekeys; their secrets are put in the keystore (save before publishing)."""
+    out = []
+    for prekey_id in _take_ids(ks, count):
+        made = make_prekey(identity, prekey_id, moment, one_time=one_time, policy=policy,
+                           random=random)
+        ks.put(_record_name(one_time, prekey_id), made.record.to_bytes())
+        out.append(made.signed)
+    return out
+
+
+def delete_prekeys(ks: Keystore, ids: tuple[int, ...], *, one_time: bool) -> None:
+    for prekey_id in ids:
+        ks.delete(_record_name(one_time, prekey_id))
 
 
 def prekey_secret(ks: Keystore, kind: int, prekey_id: int) -> bytes | None:
     """The secret of prekey ``prekey_id`` (kind 1 signed, 2 one-time), or None."""
-    if kind == 1:
-        record = store.get_json(ks, f"{store.SIGNED_PREKEY}{prekey_id}")
-        return None if record is None else b64u_decode(record["secret"])
-    if kind == 2:
-        return ks.get(f"{store.ONE_TIME_PREKEY}{prekey_id}")
-    return None
-
-
-def make_status(state: StatusState, message: str, now: int, settings: PublishSettings) -> Status:
-    return Status(state=state, message=message, issued_at=now, expires_at=now + settings.status_ttl)
+    if kind not in (1, 2):
+        return None
+    raw = ks.get(_record_name(kind == 2, prekey_id))
+    return None if raw is None else PrekeyRecord.from_bytes(raw).secret
 
 
 def signed_profile(identity: IdentityKeyPair, profile: Profile) -> SignedObject:

@@ -8,9 +8,9 @@ record                                holds
 ====================================  ===============================================
 ``identity/seed``                     the Ed25519 identity seed (32 bytes)
 ``program``                           JSON: relay URL and origin, program id
-``prekey/signed/<id>``                JSON: X25519 secret, expiry (grace kept after)
-``prekey/one-time/<id>``              X25519 secret; deleted right after its one use
-``prekey/next-id``                    the next prekey id to hand out (u32, decimal)
+``prekey/signed/<id>``                a workflow ``PrekeyRecord`` (secret, times)
+``prekey/one-time/<id>``              the same; deleted right after its one use
+``prekey/last-id``                    the highest prekey id ever issued (decimal)
 ``published/profile``, ``.../status`` the signed objects last published (JSON)
 ``profile/content``                   the profile JSON the program edits
 ``conversation/<cid>/session``        the ratchet session of an open conversation
@@ -40,7 +40,7 @@ from client_sdk.keystore import Keystore
 
 IDENTITY = "identity/seed"
 PROGRAM = "program"
-NEXT_PREKEY_ID = "prekey/next-id"
+LAST_PREKEY_ID = "prekey/last-id"
 SIGNED_PREKEY = "prekey/signed/"
 ONE_TIME_PREKEY = "prekey/one-time/"
 PUBLISHED_PROFILE = "published/profile"
@@ -88,13 +88,6 @@ def forget_conversation(ks: Keystore, cid: str, *, retain_transcript: bool) -> N
             ks.put(f"{RETAINED}{cid}", raw)
     for name in (session_name(cid), meta_name(cid), transcript_name(cid)):
         ks.delete(name)
-
-
-def next_prekey_id(ks: Keystore) -> int:
-    raw = ks.get(NEXT_PREKEY_ID)
-    value = 1 if raw is None else int(raw.decode("ascii"))
-    ks.put(NEXT_PREKEY_ID, str(value + 1).encode("ascii"))
-    return value
 
 
 class GroupCommit:

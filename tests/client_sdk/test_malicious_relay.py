@@ -34,7 +34,10 @@ async def pair(proxy: Any, relay: Any, enrolled: Any, waiter: Any
             proxy.url, enrolled.program_id, enrolled.identity_key
         ) as participant:
             new = await waiter(pev, lambda e: isinstance(e, events.NewConversation))
-            yield program, participant, pev, participant.events(), new.conversation_id
+            qev = participant.events()
+            # the workflow's automatic safety check-in comes first; let it pass untouched
+            await waiter(qev, lambda e: isinstance(e, events.Notice))
+            yield program, participant, pev, qev, new.conversation_id
 
 
 async def say(program: ProgramClient, participant: ParticipantClient, cid: str, sender: int,

@@ -40,7 +40,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import ClassVar, Generic, NamedTuple, Self, TypeVar
+from typing import ClassVar, Generic, NamedTuple, Self, TypeVar, cast
 
 from e2ee import handshake
 from e2ee.envelope import (
@@ -171,7 +171,7 @@ class Session:
         )
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> Session:
+    def from_bytes(cls, data: bytes) -> Self:
         """Parse strictly: a :class:`ParticipantSession` or :class:`ProgramSession`.
 
         Called on a subclass, the stored role must match it. Anything else raises
@@ -188,7 +188,7 @@ class Session:
             raise MalformedInput("wrong session role")
         ratchet = RatchetState.from_bytes(data[prefix:])
         try:
-            return subclass(
+            session = subclass(
                 conversation_id=data[2:18],
                 local_slot=data[18],
                 remote_slot=data[19],
@@ -196,6 +196,7 @@ class Session:
             )
         except LocalProtocolError as exc:
             raise MalformedInput(str(exc)) from None
+        return cast(Self, session)  # subclass is cls, or cls is Session
 
 
 @dataclass(frozen=True)

@@ -219,10 +219,12 @@ def test_the_session_api_decrypts_every_envelope(vectors: Any) -> None:
         vectors["bundle"], h(vectors["identity"]["identity_key"]), now=vectors["now"]
     )
     sessions: dict[str, Session] = {}
+    session: Session
     sent = 0
 
     def send_until(count: int) -> None:
         nonlocal sent
+        session: Session
         while sent < count:
             message = messages[sent]
             payload = decode_payload(message["payload_text"].encode())

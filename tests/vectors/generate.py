@@ -324,6 +324,7 @@ def build() -> dict[str, Any]:
 
     # -- the conversation
     sessions: dict[str, Session] = {}
+    session: Session
     messages: list[dict[str, Any]] = []
     envelopes: list[bytes] = []
     deliveries: list[dict[str, Any]] = []

@@ -10,11 +10,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from e2ee.encoding import b64u_encode
-from e2ee.envelope import Envelope, Header
+from e2ee.envelope import MAX_ENVELOPE_SIZE, Envelope, Header
 from e2ee.errors import (
     DecryptionError,
     LocalProtocolError,
     MalformedInput,
+    OversizedInput,
     QuietlineError,
     ReplayedMessage,
     TooManySkipped,
@@ -159,6 +160,12 @@ def test_replays_are_refused() -> None:
         worker2.decrypt(env, random=rnd)
     with pytest.raises(ReplayedMessage):  # the init again, into the live session
         worker2.decrypt(init, random=rnd)
+
+
+def test_oversized_envelope() -> None:
+    _participant, worker, _, rnd = opened()
+    with pytest.raises(OversizedInput):
+        worker.decrypt(b"\x01\x02" + bytes(MAX_ENVELOPE_SIZE), random=rnd)
 
 
 def test_too_many_skipped() -> None:

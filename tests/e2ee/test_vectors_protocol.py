@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pyhpke import AEADId, CipherSuite, KDFId, KEMId
 
 from e2ee import hpke
 from e2ee.encoding import b64u_encode
@@ -139,9 +140,17 @@ def test_handshake(vectors: Any) -> None:
     assert h(hs["info"]) == info
     sk_e, pk_e = hpke.derive_key_pair(random[16:48])
     assert (h(hs["hpke"]["sk_e"]), h(hs["hpke"]["enc"])) == (sk_e, pk_e)
+    assert h(hs["hpke"]["dh"]) == x25519(sk_e, h(otk["public_key"]))
+    assert h(hs["hpke"]["kem_context"]) == pk_e + h(otk["public_key"])
     recipient = hpke.setup_base_recipient(pk_e, h(otk["secret"]), info)
     sk = recipient.export(b"quietline/v1/ratchet-root", 32)
     assert h(hs["hpke"]["exported_sk"]) == sk == h(hs["program_init"]["root_key"])
+    # and the independent pyhpke package agrees on the exporter secret
+    suite = CipherSuite.new(KEMId.DHKEM_X25519_HKDF_SHA256, KDFId.HKDF_SHA256, AEADId.AES256_GCM)
+    theirs = suite.create_recipient_context(
+        pk_e, suite.kem.deserialize_private_key(h(otk["secret"])), info
+    )
+    assert theirs.export(b"quietline/v1/ratchet-root", 32) == sk
     alice = hs["participant_init"]
     dh_out = x25519(h(alice["dhs_secret"]), h(otk["public_key"]))
     assert h(alice["dh_out"]) == dh_out

@@ -1,0 +1,204 @@
+# ruff: noqa: E501  (the JavaScript run in the page is kept readable, not wrapped)
+"""Cost of one ratchet message in the widget, against raw WebCrypto AES-GCM, in Chromium.
+
+Both run in the same page (Debian's Chromium driven by Playwright, launched as the
+briefing requires), on the same 1 KB payload:
+
+- baseline: ``crypto.subtle.encrypt`` + ``crypto.subtle.decrypt`` with AES-256-GCM, the
+  key imported once (the cheapest possible authenticated round trip in the page);
+- ratchet message: the widget's ``session.encrypt(payload)`` on the participant side and
+  ``session.decrypt(envelope)`` on the program side: KDF_CK (HMAC-SHA256 x2), message-key
+  HKDF, AES-256-GCM, ISO 7816-4 padding, the envelope and payload encodings, state
+  copies. One direction, so one symmetric ratchet step per message (a DH ratchet step
+  happens only when the direction of the conversation changes; it is reported too).
+
+Each figure is the median over ROUNDS rounds of MESSAGES back-to-back messages, so all
+the work of a message is counted, including the symmetric-ratchet steps the session
+computes ahead in the background (see widget/protocol/ratchet.js, prefetchChains). The
+last line is ``RESULT ratio=<x>`` (ratchet message / baseline; target <= 3.0).
+
+Also printed, not the RESULT: the latency at a chat's pace (one message every
+PACE_MS ms, timing only encrypt() + decrypt()), where the ahead-of-time chain steps are
+ready when a message is sent, for both the ratchet and the baseline.
+
+Why the ratio cannot be small with WebCrypto alone: each side of a ratchet message makes
+seven WebCrypto calls (import the chain key as an HMAC key, two HMACs for KDF_CK, import
+the message key for HKDF, HKDF to the AES key and to the nonce, AES-GCM) against one for
+the baseline, and for 1 KB the per-call overhead of WebCrypto, not the arithmetic,
+dominates.
+
+Run: ``python bench/widget_bench.py``. Only loopback is used: a static file server process
+on 127.0.0.1 (stopped by PID) serves widget/ to the page.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from playwright.sync_api import sync_playwright
+
+REPO = Path(__file__).resolve().parents[1]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ROUNDS = 9
+MESSAGES = 200
+PACE_MS = 5
+PACED_MESSAGES = 40
+PAYLOAD_SIZE = 1024
+
+SERVER = r"""
+import functools, http.server, sys
+class H(http.server.SimpleHTTPRequestHandler):
+    extensions_map = {**http.server.SimpleHTTPRequestHandler.extensions_map,
+                      ".js": "text/javascript", ".html": "text/html; charset=utf-8"}
+    def log_message(self, *a):
+        pass
+s = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(H, directory=sys.argv[1]))
+print(s.server_address[1], flush=True)
+s.serve_forever()
+"""
+
+PAGE = """<!doctype html><meta charset="utf-8"><title>bench</title>
+<script type="module">
+import * as Q from "/widget/protocol/index.js";
+window.Q = Q; window.__ready = true;
+</script>"""
+
+BENCH = """async ([rounds, messages, size, paceMs, paced]) => {
+  const median = (xs) => xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  const body = "x".repeat(size);
+  const raw = new TextEncoder().encode(body);
+  // Baseline: raw AES-256-GCM round trip, key imported once.
+  const key = await crypto.subtle.importKey("raw", crypto.getRandomValues(new Uint8Array(32)),
+                                            "AES-GCM", false, ["encrypt", "decrypt"]);
+  const aad = new Uint8Array(60);
+  async function baseline(n) {
+    const t0 = performance.now();
+    for (let i = 0; i < n; i++) {
+      const iv = crypto.getRandomValues(new Uint8Array(12));
+      const ct = await crypto.subtle.encrypt({ name: "AES-GCM", iv, additionalData: aad }, key, raw);
+      const pt = new Uint8Array(await crypto.subtle.decrypt({ name: "AES-GCM", iv, additionalData: aad }, key, ct));
+      if (pt.length !== raw.length) throw new Error("baseline round trip failed");
+    }
+    return (performance.now() - t0) / n;
+  }
+  // A real conversation: participant (Alice) and program (Bob) sessions in this page.
+  const programId = crypto.getRandomValues(new Uint8Array(16));
+  const prekeySecret = crypto.getRandomValues(new Uint8Array(32));
+  const prekey = await Q.X25519PrivateKey.fromSecret(prekeySecret);
+  const verified = { programId, oneTimePrekey: null, prekey: { prekeyId: 1, publicKey: prekey.publicKey } };
+  const { session: alice, envelope } = await Q.startConversation(verified, { t: "system", event: "start", ts: 0 });
+  const { session: bob } = await Q.acceptConversation(envelope, programId, prekeySecret);
+  async function oneWay(n) {
+    const t0 = performance.now();
+    for (let i = 0; i < n; i++) {
+      const e = await alice.encrypt({ t: "text", body, ts: i });
+      const r = await bob.decrypt(e);
+      if (r.payload.body.length !== size) throw new Error("ratchet round trip failed");
+    }
+    return (performance.now() - t0) / n;
+  }
+  async function alternating(n) {
+    const t0 = performance.now();
+    for (let i = 0; i < n; i++) {
+      const [from, to] = i % 2 ? [alice, bob] : [bob, alice];
+      const r = await to.decrypt(await from.encrypt({ t: "text", body, ts: i }));
+      if (r.payload.body.length !== size) throw new Error("ratchet round trip failed");
+    }
+    return (performance.now() - t0) / n;
+  }
+  const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+  async function pacedLatency(roundTrip, n) {
+    let total = 0;
+    for (let i = 0; i < n; i++) {
+      await sleep(paceMs);
+      const t0 = performance.now();
+      await roundTrip(i);
+      total += performance.now() - t0;
+    }
+    return total / n;
+  }
+  async function pacedBaseline(i) {
+    const iv = crypto.getRandomValues(new Uint8Array(12));
+    const ct = await crypto.subtle.encrypt({ name: "AES-GCM", iv, additionalData: aad }, key, raw);
+    await crypto.subtle.decrypt({ name: "AES-GCM", iv, additionalData: aad }, key, ct);
+  }
+  async function pacedRatchet(i) {
+    const r = await bob.decrypt(await alice.encrypt({ t: "text", body, ts: i }));
+    if (r.payload.body.length !== size) throw new Error("ratchet round trip failed");
+  }
+  await baseline(messages); await oneWay(messages); await alternating(20);  // warm up
+  const b = [], r = [], a = [];
+  for (let k = 0; k < rounds; k++) {
+    b.push(await baseline(messages));
+    r.push(await oneWay(messages));
+    a.push(await alternating(Math.max(20, messages / 4)));
+  }
+  const pb = [], pr = [];
+  for (let k = 0; k < 3; k++) {
+    pb.push(await pacedLatency(pacedBaseline, paced));
+    pr.push(await pacedLatency(pacedRatchet, paced));
+  }
+  return { baseline: median(b), ratchet: median(r), alternating: median(a),
+           pacedBaseline: median(pb), pacedRatchet: median(pr) };
+}"""
+
+
+def main() -> None:
+    root = Path(tempfile.mkdtemp(prefix="quietline-bench-"))
+    os.symlink(REPO / "widget", root / "widget")
+    (root / "bench.html").write_text(PAGE)
+    server = subprocess.Popen(
+        [sys.executable, "-c", SERVER, str(root)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert server.stdout is not None
+        port = int(server.stdout.readline())
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_page()
+                page.goto(f"http://127.0.0.1:{port}/bench.html")
+                page.wait_for_function("window.__ready === true", timeout=10_000)
+                got = page.evaluate(
+                    BENCH, [ROUNDS, MESSAGES, PAYLOAD_SIZE, PACE_MS, PACED_MESSAGES]
+                )
+            finally:
+                browser.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+        if server.stdout is not None:
+            server.stdout.close()
+        shutil.rmtree(root, ignore_errors=True)
+    base, ratchet, alternating = got["baseline"], got["ratchet"], got["alternating"]
+    print(f"payload: {PAYLOAD_SIZE} bytes; median of {ROUNDS} rounds x {MESSAGES} messages")
+    print(f"raw WebCrypto AES-256-GCM encrypt+decrypt : {base * 1000:8.1f} us")
+    print(f"ratchet message encrypt+decrypt (session) : {ratchet * 1000:8.1f} us")
+    print(
+        f"  with a DH ratchet step every message    : {alternating * 1000:8.1f} us"
+        f"  (ratio {alternating / base:.2f}, not the target figure)"
+    )
+    paced_base, paced_ratchet = got["pacedBaseline"], got["pacedRatchet"]
+    print(
+        f"at a chat's pace (1 message / {PACE_MS} ms), latency: baseline "
+        f"{paced_base * 1000:.1f} us, ratchet {paced_ratchet * 1000:.1f} us "
+        f"(ratio {paced_ratchet / paced_base:.2f}, not the target figure)"
+    )
+    print(f"RESULT ratio={ratchet / base:.2f}")
+
+
+if __name__ == "__main__":
+    main()

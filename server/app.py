@@ -62,7 +62,7 @@ def create_app(settings: Settings) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        engine = db.create_engine(settings.database_url)
+        engine = db.create_engine(settings.database_url, synchronous=settings.sqlite_synchronous)
         relay = Relay(settings, engine)
         holder["relay"] = relay
         app.state.relay = relay

@@ -17,8 +17,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from e2ee.encoding import b64u_decode, b64u_encode
-from e2ee.errors import MalformedInput
+from e2ee.encoding import b64u_encode
 from server import storage, verify
 from server.broker import Broker, Event, LocalBroker, member_channel, program_channel
 from server.errors import ApiError
@@ -27,6 +26,7 @@ from server.models import hour_ceiling, minute_ceiling
 from server.settings import Settings
 from server.storage import Principal
 from server.wire import (
+    decode_b64u,
     field_bytes,
     field_list,
     field_str,
@@ -409,10 +409,7 @@ class Relay:
         self.limits.hit("send", conversation_id, self.settings.limit_sends_per_conversation)
         now = self.now()
 
-        async def op(conn: Any) -> storage.Sent:
-            return await storage.send(conn, who, conversation_id, envelopes, now)
-
-        sent: storage.Sent = await self.write(op)
+        sent: storage.Sent = await self.write(storage.SendOp(who, conversation_id, envelopes, now))
         for message_id, (slot, raw) in zip(sent.message_ids, envelopes, strict=True):
             channel = (
                 program_channel(sent.program_id)
@@ -429,18 +426,12 @@ class Relay:
             raise ApiError("oversized", f"At most {self.settings.max_ack_ids} ids per ack.")
         ids = []
         for value in values:
-            try:
-                raw = b64u_decode(value)
-            except MalformedInput:
-                raise ApiError("bad_base64", "A message id is not canonical base64url.") from None
+            raw = decode_b64u(value, "message_ids")
             if len(raw) != 16:
                 raise ApiError("malformed_field", "A message id must be 16 bytes.")
             ids.append(raw)
 
-        async def op(conn: Any) -> int:
-            return await storage.ack(conn, who, ids)
-
-        return int(await self.write(op))
+        return int(await self.write(storage.AckOp(who, ids)))
 
     async def pending(self, who: Principal, after: int = 0) -> tuple[list[Event], int]:
         """A page of the caller's undelivered messages, and the cursor for the next page."""

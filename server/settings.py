@@ -18,6 +18,8 @@ DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///relay.db"
 @dataclass(frozen=True)
 class Settings:
     database_url: str = DEFAULT_DATABASE_URL
+    sqlite_synchronous: str = "NORMAL"
+    """NORMAL survives a killed process; FULL also an OS crash (one fsync per batch)."""
     public_origin: str = "http://127.0.0.1:8000"
     """The relay's origin as clients reach it; programs sign challenges bound to it."""
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.errors import ApiError
@@ -28,6 +28,7 @@ from server.models import (
     ProgramSession,
     hour_bucket,
 )
+from server.writer import Coalesced
 
 programs = Program.__table__
 origins_t = ProgramOrigin.__table__
@@ -343,78 +344,145 @@ async def add_member(
     )
 
 
-async def send(
-    conn: AsyncConnection,
-    who: Principal,
-    conversation_id: bytes,
-    envelopes: Sequence[tuple[int, bytes]],
-    now: int,
-) -> Sent:
-    """Store one envelope per recipient slot; the conversation becomes active when the
-    program first sends in it."""
-    row = await _authorize(conn, who, conversation_id)
-    slots = {slot for slot, _ in envelopes}
-    member_slots = {s for s in slots if s not in (PARTICIPANT_SLOT, PROGRAM_SLOT)}
-    if member_slots:
-        present = set(
-            (
-                await conn.execute(
-                    select(members_t.c.slot).where(
-                        members_t.c.conversation_id == conversation_id,
-                        members_t.c.slot.in_(member_slots),
+def _chunks(items: Sequence[Any], size: int = 500) -> list[Sequence[Any]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+@dataclass(frozen=True, slots=True)
+class SendOp(Coalesced):
+    """Store one envelope per recipient slot. The conversation becomes active when the
+    program first sends in it; its idle clock moves to the current hour."""
+
+    who: Principal
+    conversation_id: bytes
+    envelopes: Sequence[tuple[int, bytes]]
+    now: int
+
+    @classmethod
+    async def run_many(cls, conn: AsyncConnection, ops: list[SendOp]) -> list[Sent | ApiError]:
+        cids = list({op.conversation_id for op in ops})
+        rows: dict[bytes, Any] = {}
+        for part in _chunks(cids):
+            for row in await conn.execute(
+                select(
+                    conversations_t.c.conversation_id,
+                    conversations_t.c.program_id,
+                    conversations_t.c.state,
+                    conversations_t.c.active_at,
+                ).where(conversations_t.c.conversation_id.in_(part))
+            ):
+                rows[row.conversation_id] = row
+        invited = [
+            op.conversation_id for op in ops if any(s > PROGRAM_SLOT for s, _ in op.envelopes)
+        ]
+        held: set[tuple[bytes, int]] = set()
+        for part in _chunks(invited):
+            held.update(
+                (cid, slot)
+                for cid, slot in await conn.execute(
+                    select(members_t.c.conversation_id, members_t.c.slot).where(
+                        members_t.c.conversation_id.in_(part)
                     )
                 )
-            ).scalars()
-        )
-        if present != member_slots:
-            raise ApiError("wrong_slot", "An envelope is addressed to a slot nobody holds.")
-    bucket = hour_bucket(now)
-    ids = [secrets.token_bytes(16) for _ in envelopes]
-    await conn.execute(
-        insert(messages_t),
-        [
-            {
-                "message_id": mid,
-                "conversation_id": conversation_id,
-                "recipient_slot": slot,
-                "envelope": env,
-                "created_at": bucket,
-            }
-            for mid, (slot, env) in zip(ids, envelopes, strict=True)
-        ],
-    )
-    values: dict[str, Any] = {}
-    if who.is_program and row.state == "waiting":
-        values["state"] = "active"
-    if row.active_at < bucket:
-        values["active_at"] = bucket
-    if values:
-        await conn.execute(
-            update(conversations_t)
-            .where(conversations_t.c.conversation_id == conversation_id)
-            .values(**values)
-        )
-    return Sent(program_id=row.program_id, message_ids=ids, recipients=[s for s, _ in envelopes])
+            )
+        results: list[Sent | ApiError] = []
+        inserts: list[dict[str, Any]] = []
+        state: dict[bytes, list[Any]] = {}
+        for op in ops:
+            row = rows.get(op.conversation_id)
+            refusal = _refuse_send(op, row, held)
+            if refusal is not None:
+                results.append(refusal)
+                continue
+            assert row is not None
+            bucket = hour_bucket(op.now)
+            current = state.setdefault(op.conversation_id, [row.state, row.active_at, False])
+            if op.who.is_program and current[0] == "waiting":
+                current[0], current[2] = "active", True
+            if current[1] < bucket:
+                current[1], current[2] = bucket, True
+            ids = [secrets.token_bytes(16) for _ in op.envelopes]
+            inserts += [
+                {
+                    "message_id": mid,
+                    "conversation_id": op.conversation_id,
+                    "recipient_slot": slot,
+                    "envelope": env,
+                    "created_at": bucket,
+                }
+                for mid, (slot, env) in zip(ids, op.envelopes, strict=True)
+            ]
+            results.append(Sent(row.program_id, ids, [slot for slot, _ in op.envelopes]))
+        if inserts:
+            await conn.execute(insert(messages_t), inserts)
+        for cid, (new_state, active_at, changed) in state.items():
+            if changed:
+                await conn.execute(
+                    update(conversations_t)
+                    .where(conversations_t.c.conversation_id == cid)
+                    .values(state=new_state, active_at=active_at)
+                )
+        return results
 
 
-async def ack(conn: AsyncConnection, who: Principal, message_ids: Sequence[bytes]) -> int:
-    """Delete the caller's own messages among ``message_ids``; returns how many."""
+def _refuse_send(op: SendOp, row: Any, held: set[tuple[bytes, int]]) -> ApiError | None:
+    if row is None or (op.who.is_program and row.program_id != op.who.program_id):
+        return ApiError("unknown_conversation", "No open conversation has this id.")
+    if not op.who.is_program and op.who.conversation_id != op.conversation_id:
+        return ApiError("bad_token", "The token is not valid for this conversation.")
+    for slot, _ in op.envelopes:
+        if slot > PROGRAM_SLOT and (op.conversation_id, slot) not in held:
+            return ApiError("wrong_slot", "An envelope is addressed to a slot nobody holds.")
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class AckOp(Coalesced):
+    """Delete the caller's own messages among ``message_ids``; the result is how many."""
+
+    who: Principal
+    message_ids: Sequence[bytes]
+
+    @classmethod
+    async def run_many(cls, conn: AsyncConnection, ops: list[AckOp]) -> list[int]:
+        wanted = list({mid for op in ops for mid in op.message_ids})
+        found: dict[bytes, tuple[bytes, int, bytes]] = {}
+        for part in _chunks(wanted):
+            rows = await conn.execute(
+                select(
+                    messages_t.c.message_id,
+                    messages_t.c.conversation_id,
+                    messages_t.c.recipient_slot,
+                    conversations_t.c.program_id,
+                )
+                .join(
+                    conversations_t,
+                    conversations_t.c.conversation_id == messages_t.c.conversation_id,
+                )
+                .where(messages_t.c.message_id.in_(part))
+            )
+            found.update((r[0], (r[1], r[2], r[3])) for r in rows)
+        doomed: list[bytes] = []
+        counts: list[int] = []
+        for op in ops:
+            n = 0
+            for mid in op.message_ids:
+                hit = found.get(mid)
+                if hit is None or not _is_recipient(op.who, *hit):
+                    continue
+                del found[mid]
+                doomed.append(mid)
+                n += 1
+            counts.append(n)
+        for part in _chunks(doomed):
+            await conn.execute(delete(messages_t).where(messages_t.c.message_id.in_(part)))
+        return counts
+
+
+def _is_recipient(who: Principal, conversation_id: bytes, slot: int, program_id: bytes) -> bool:
     if who.is_program:
-        mine = select(conversations_t.c.conversation_id).where(
-            conversations_t.c.program_id == who.program_id
-        )
-        cond = and_(
-            messages_t.c.recipient_slot == PROGRAM_SLOT, messages_t.c.conversation_id.in_(mine)
-        )
-    else:
-        cond = and_(
-            messages_t.c.conversation_id == who.conversation_id,
-            messages_t.c.recipient_slot == who.slot,
-        )
-    result = await conn.execute(
-        delete(messages_t).where(cond, messages_t.c.message_id.in_(list(message_ids)))
-    )
-    return int(result.rowcount)
+        return slot == PROGRAM_SLOT and program_id == who.program_id
+    return conversation_id == who.conversation_id and slot == who.slot
 
 
 async def close(conn: AsyncConnection, who: Principal, conversation_id: bytes) -> Closed:

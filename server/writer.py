@@ -1,10 +1,15 @@
 """Group commit: one task owns every write and commits many of them at once.
 
 Callers ``await writer.submit(op)``; the answer arrives only after the transaction
-holding ``op`` committed, so a send acknowledged to a client is on disk. Ops are run in
-order inside one transaction per batch. If anything in a batch fails, the batch is
-rolled back and every op is re-run alone in its own transaction, so one refused or
-broken op never takes the others with it, and a refused op leaves nothing written.
+holding ``op`` committed, so a send acknowledged to a client is on disk.
+
+A batch runs in one transaction, in order. The hot ops (:class:`Coalesced`: sends and
+acks) that sit between two other ops are run together: one SELECT to authorize all of
+them, one INSERT for every new row, one DELETE for every acked row, whatever the batch
+size. An op refuses by raising (or, for coalesced ops, returning) an
+:class:`~server.errors.ApiError` before it writes anything, so a refusal needs no
+rollback. Any other failure rolls the batch back and every op is re-run alone in its
+own transaction, so one broken op never takes the others with it.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from server.errors import ApiError
+
 T = TypeVar("T")
 Op = Callable[[AsyncConnection], Awaitable[Any]]
 
@@ -27,12 +34,23 @@ class WriterStopped(Exception):
     """The writer is not running (shutting down)."""
 
 
+class Coalesced:
+    """An op that runs together with the other ops of its class in the same segment.
+
+    Subclasses implement ``run_many(conn, ops) -> list[result or ApiError]``.
+    """
+
+    @classmethod
+    async def run_many(cls, conn: AsyncConnection, ops: list[Any]) -> list[Any]:
+        raise NotImplementedError
+
+
 class Writer:
     def __init__(self, engine: AsyncEngine, *, interval: float, max_batch: int) -> None:
         self._engine = engine
         self._interval = interval
         self._max_batch = max_batch
-        self._queue: asyncio.Queue[tuple[Op, asyncio.Future[Any]]] = asyncio.Queue()
+        self._queue: asyncio.Queue[tuple[Any, asyncio.Future[Any]]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self.batches = 0
@@ -48,10 +66,10 @@ class Writer:
             await self._task
             self._task = None
 
-    async def submit(self, op: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+    async def submit(self, op: Callable[[AsyncConnection], Awaitable[T]] | Coalesced) -> Any:
         if self._stopping or self._task is None:
             raise WriterStopped
-        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait((op, future))
         return await future
 
@@ -69,33 +87,62 @@ class Writer:
             if self._stopping and self._queue.empty():
                 return
 
-    async def _commit(self, batch: list[tuple[Op, asyncio.Future[Any]]]) -> None:
+    async def _commit(self, batch: list[tuple[Any, asyncio.Future[Any]]]) -> None:
         self.batches += 1
         self.ops += len(batch)
-        results: list[Any] = []
         try:
             async with self._engine.begin() as conn:
-                for op, _future in batch:
-                    results.append(await op(conn))
-        except Exception:
+                results = await self._run_batch(conn, [op for op, _ in batch])
+        except Exception:  # re-run each op alone to isolate the failure
             await self._one_by_one(batch)
             return
         for (_op, future), result in zip(batch, results, strict=True):
-            if not future.done():
-                future.set_result(result)
+            _settle(future, result)
 
-    async def _one_by_one(self, batch: list[tuple[Op, asyncio.Future[Any]]]) -> None:
+    async def _run_batch(self, conn: AsyncConnection, ops: list[Any]) -> list[Any]:
+        results: list[Any] = [None] * len(ops)
+        segment: list[int] = []
+
+        async def flush() -> None:
+            groups: dict[type, list[int]] = {}
+            for i in segment:
+                groups.setdefault(type(ops[i]), []).append(i)
+            for cls, indices in groups.items():
+                out = await cls.run_many(conn, [ops[i] for i in indices])
+                for i, result in zip(indices, out, strict=True):
+                    results[i] = result
+            segment.clear()
+
+        for i, op in enumerate(ops):
+            if isinstance(op, Coalesced):
+                segment.append(i)
+                continue
+            await flush()
+            try:
+                results[i] = await op(conn)
+            except ApiError as exc:  # refused before writing anything
+                results[i] = exc
+        await flush()
+        return results
+
+    async def _one_by_one(self, batch: list[tuple[Any, asyncio.Future[Any]]]) -> None:
         for op, future in batch:
             try:
                 async with self._engine.begin() as conn:
-                    result = await op(conn)
-            except Exception as exc:
-                if not future.done():
-                    future.set_exception(exc)
-                    future.exception()  # mark retrieved if the caller has gone away
-            else:
-                if not future.done():
-                    future.set_result(result)
+                    (result,) = await self._run_batch(conn, [op])
+            except Exception as exc:  # handed to the caller
+                result = exc
+            _settle(future, result)
+
+
+def _settle(future: asyncio.Future[Any], result: Any) -> None:
+    if future.done():
+        return
+    if isinstance(result, Exception):
+        future.set_exception(result)
+        future.exception()  # retrieved here, in case the caller has gone away
+    else:
+        future.set_result(result)
 
 
 async def _noop(_conn: AsyncConnection) -> None:

@@ -1,0 +1,423 @@
+"""Relay vs a bare WebSocket echo, same uvicorn settings, in one run.
+
+Both servers are real uvicorn processes on 127.0.0.1 (the relay on a real SQLite file,
+through ``quietline relay serve``). N conversations (default 100) each run a closed loop:
+the participant sends a ~1 KB envelope over its WebSocket, the relay commits it (group
+commit) and pushes it to the program node's WebSocket, which acks it; the next send
+starts when the previous one was delivered. The echo baseline does the same loop with a
+bare Starlette endpoint that sends each frame back. Latency is send -> delivery.
+
+Then both servers get 1,000 idle connections (the relay's authenticated, one per
+conversation) and the growth of the server's RSS is divided by 1,000.
+
+Last line: ``RESULT throughput_ratio=<relay/echo> p99_ratio=<relay/echo> memory_ratio=<relay/echo>``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import httpx  # noqa: E402
+import websockets  # noqa: E402
+
+from e2ee import identity  # noqa: E402
+from e2ee.encoding import b64u_decode, b64u_encode  # noqa: E402
+from e2ee.envelope import Envelope, Header, InitFields  # noqa: E402
+
+UVICORN_SETTINGS: dict[str, Any] = {
+    "access_log": False,
+    "proxy_headers": False,
+    "server_header": False,
+    "date_header": False,
+    "ws_per_message_deflate": False,
+    "log_level": "warning",
+    "lifespan": "on",
+}
+ENVELOPE_BLOCKS = 4  # 60 + 4*256 + 16 = 1,100 bytes
+
+
+# -- the echo baseline (run as a child process) ----------------------------------------------
+
+
+def run_echo_server(port: int) -> None:
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.routing import WebSocketRoute
+    from starlette.websockets import WebSocket, WebSocketDisconnect
+
+    async def echo(ws: WebSocket) -> None:
+        await ws.accept()
+        try:
+            while True:
+                await ws.send_text(await ws.receive_text())
+        except WebSocketDisconnect:
+            return
+
+    app = Starlette(routes=[WebSocketRoute("/ws", echo)])
+    uvicorn.run(app, host="127.0.0.1", port=port, **UVICORN_SETTINGS)
+
+
+# -- helpers ----------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError("no VmRSS")
+
+
+def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError("server exited")
+        try:
+            with socket.create_connection(("127.0.0.1", int(url.rsplit(":", 1)[1])), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(url)
+
+
+def envelope(cid: bytes, sender: int, recipient: int, n: int, init: bool = False) -> str:
+    return b64u_encode(
+        Envelope(
+            conversation_id=cid,
+            sender_slot=sender,
+            recipient_slot=recipient,
+            header=Header(dh=os.urandom(32), pn=0, n=n),
+            ciphertext=os.urandom(256 * ENVELOPE_BLOCKS + 16),
+            init=InitFields(prekey_kind=1, prekey_id=1, enc=os.urandom(32)) if init else None,
+        ).to_bytes()
+    )
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
+
+
+async def ws_connect(url: str) -> Any:
+    return await websockets.connect(url, compression=None, max_size=2**22, open_timeout=60)
+
+
+# -- the echo workload ------------------------------------------------------------------------
+
+
+async def echo_loop(url: str, conversations: int, messages: int) -> tuple[float, list[float]]:
+    sockets = [await ws_connect(url) for _ in range(conversations)]
+    payload = json.dumps({"type": "send", "envelopes": [envelope(os.urandom(16), 0, 1, 0)]})
+    latencies: list[float] = []
+
+    async def one(ws: Any) -> None:
+        for _ in range(messages):
+            t0 = time.perf_counter()
+            await ws.send(payload)
+            await ws.recv()
+            latencies.append(time.perf_counter() - t0)
+
+    for ws in sockets:  # warm up
+        await ws.send(payload)
+        await ws.recv()
+    start = time.perf_counter()
+    await asyncio.gather(*[one(ws) for ws in sockets])
+    elapsed = time.perf_counter() - start
+    for ws in sockets:
+        await ws.close()
+    return conversations * messages / elapsed, latencies
+
+
+async def echo_memory(url: str, pid: int, count: int) -> float:
+    warm = [await ws_connect(url) for _ in range(10)]
+    await asyncio.sleep(0.5)
+    before = rss_kb(pid)
+    conns = []
+    for _ in range(count):
+        ws = await ws_connect(url)
+        await ws.send("x")
+        await ws.recv()
+        conns.append(ws)
+    await asyncio.sleep(1.0)
+    after = rss_kb(pid)
+    for ws in conns + warm:
+        await ws.close()
+    return (after - before) / count
+
+
+# -- the relay workload -----------------------------------------------------------------------
+
+
+class RelayClient:
+    def __init__(self, origin: str, enrollment_token: str) -> None:
+        self.origin = origin
+        self.ws_url = origin.replace("http", "ws") + "/v1/ws"
+        self.token = enrollment_token
+        self.keys = identity.IdentityKeyPair.generate()
+        self.pid = b64u_encode(self.keys.program_id)
+        self.session = ""
+
+    async def setup(self, http: httpx.AsyncClient) -> None:
+        import hashlib
+
+        sig = self.keys.sign(identity.LABEL_ENROLL, hashlib.sha256(self.token.encode()).digest())
+        r = await http.post(
+            "/v1/programs",
+            json={
+                "enrollment_token": self.token,
+                "identity_key": b64u_encode(self.keys.public_key),
+                "signature": b64u_encode(sig),
+            },
+        )
+        r.raise_for_status()
+        ch = b64u_decode(
+            (await http.post(f"/v1/programs/{self.pid}/challenge")).json()["challenge"]
+        )
+        sig = self.keys.sign(identity.LABEL_RELAY_AUTH, ch + self.origin.encode())
+        r = await http.post(
+            f"/v1/programs/{self.pid}/session",
+            json={"challenge": b64u_encode(ch), "signature": b64u_encode(sig)},
+        )
+        r.raise_for_status()
+        self.session = r.json()["session_token"]
+
+    async def open(self, http: httpx.AsyncClient) -> tuple[bytes, str]:
+        cid = os.urandom(16)
+        r = await http.post(
+            "/v1/conversations",
+            json={"program_id": self.pid, "envelope": envelope(cid, 0, 1, 0, True)},
+        )
+        r.raise_for_status()
+        return cid, r.json()["token"]
+
+    async def auth(self, token: str) -> Any:
+        ws = await ws_connect(self.ws_url)
+        await ws.send(json.dumps({"type": "auth", "token": token}))
+        first = json.loads(await ws.recv())
+        assert first == {"type": "ready"}, first
+        return ws
+
+
+async def relay_loop(
+    client: RelayClient, conversations: int, messages: int
+) -> tuple[float, list[float]]:
+    limits = httpx.Limits(max_connections=50)
+    async with httpx.AsyncClient(base_url=client.origin, limits=limits, timeout=60) as http:
+        convs = await asyncio.gather(*[client.open(http) for _ in range(conversations)])
+    program = await client.auth(client.session)
+    waiters: dict[str, asyncio.Future[float]] = {}
+    pending_ids: list[str] = []
+
+    async def program_reader() -> None:
+        async for raw in program:
+            event = json.loads(raw)
+            if event.get("type") != "message":
+                continue
+            await program.send(json.dumps({"type": "ack", "ids": [event["id"]]}))
+            fut = waiters.pop(event["conversation_id"], None)
+            if fut is not None and not fut.done():
+                fut.set_result(time.perf_counter())
+            else:
+                pending_ids.append(event["id"])
+
+    reader = asyncio.create_task(program_reader())
+    participants = [await client.auth(token) for _, token in convs]
+    latencies: list[float] = []
+    loop = asyncio.get_running_loop()
+
+    async def one(cid: bytes, ws: Any, count: int) -> None:
+        key = b64u_encode(cid)
+        frames = [envelope(cid, 0, 1, n + 1) for n in range(count)]
+
+        async def drain() -> None:
+            async for raw in ws:
+                if json.loads(raw).get("type") == "error":
+                    raise RuntimeError(raw)
+
+        drainer = asyncio.create_task(drain())
+        for n, env in enumerate(frames):
+            fut: asyncio.Future[float] = loop.create_future()
+            waiters[key] = fut
+            t0 = time.perf_counter()
+            await ws.send(
+                json.dumps(
+                    {"type": "send", "request_id": n, "conversation_id": key, "envelopes": [env]}
+                )
+            )
+            latencies.append(await asyncio.wait_for(fut, 30) - t0)
+        drainer.cancel()
+
+    await asyncio.gather(
+        *[one(cid, ws, 1) for (cid, _), ws in zip(convs, participants, strict=True)]
+    )
+    latencies.clear()
+    start = time.perf_counter()
+    await asyncio.gather(
+        *[one(cid, ws, messages) for (cid, _), ws in zip(convs, participants, strict=True)]
+    )
+    elapsed = time.perf_counter() - start
+    for ws in participants:
+        await ws.close()
+    reader.cancel()
+    await program.close()
+    return conversations * messages / elapsed, latencies
+
+
+async def relay_memory(client: RelayClient, pid: int, count: int) -> float:
+    limits = httpx.Limits(max_connections=50)
+    async with httpx.AsyncClient(base_url=client.origin, limits=limits, timeout=60) as http:
+        convs = await asyncio.gather(*[client.open(http) for _ in range(count + 10)])
+    warm = [await client.auth(token) for _, token in convs[:10]]
+    await asyncio.sleep(0.5)
+    before = rss_kb(pid)
+    conns = [await client.auth(token) for _, token in convs[10:]]
+    await asyncio.sleep(1.0)
+    after = rss_kb(pid)
+    for ws in conns + warm:
+        await ws.close()
+    return (after - before) / count
+
+
+# -- main ---------------------------------------------------------------------------------------
+
+
+def start(cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with open(log, "ab") as fh:
+        return subprocess.Popen(cmd, env=env, stdout=fh, stderr=fh, cwd=ROOT)
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+async def main_async(args: argparse.Namespace, work: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QUIETLINE_")}
+    env["PYTHONPATH"] = str(ROOT)
+    big = str(10**9)
+    for name in (
+        "CONVERSATIONS_PER_PROGRAM",
+        "SENDS_PER_CONVERSATION",
+        "CONNECTIONS_PER_TOKEN",
+        "BUNDLES_PER_PROGRAM",
+    ):
+        env[f"QUIETLINE_LIMIT_{name}"] = big
+    url = f"sqlite+aiosqlite:///{work / 'relay.db'}"
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "quietline",
+            "relay",
+            "add-program",
+            "--json",
+            "--database-url",
+            url,
+        ],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    token = json.loads(out.stdout)["enrollment_token"]
+
+    relay_port, echo_port = free_port(), free_port()
+    relay = start(
+        [
+            sys.executable,
+            "-m",
+            "quietline",
+            "relay",
+            "serve",
+            "--port",
+            str(relay_port),
+            "--database-url",
+            url,
+        ],
+        env,
+        work / "relay.log",
+    )
+    echo = start(
+        [sys.executable, __file__, "--echo-server", str(echo_port)], env, work / "echo.log"
+    )
+    try:
+        origin = f"http://127.0.0.1:{relay_port}"
+        wait_ready(origin, relay)
+        wait_ready(f"http://127.0.0.1:{echo_port}", echo)
+        client = RelayClient(origin, token)
+        async with httpx.AsyncClient(base_url=origin, timeout=60) as http:
+            await client.setup(http)
+
+        echo_url = f"ws://127.0.0.1:{echo_port}/ws"
+        echo_tput, echo_lat = await echo_loop(echo_url, args.conversations, args.messages)
+        relay_tput, relay_lat = await relay_loop(client, args.conversations, args.messages)
+        echo_mem = await echo_memory(echo_url, echo.pid, args.connections)
+        relay_mem = await relay_memory(client, relay.pid, args.connections)
+    finally:
+        stop(relay)
+        stop(echo)
+
+    def line(name: str, tput: float, lat: list[float], mem: float) -> str:
+        return (
+            f"{name:6s} msg/s={tput:8.0f}  p50={percentile(lat, 50) * 1000:7.2f} ms  "
+            f"p99={percentile(lat, 99) * 1000:7.2f} ms  rss/conn={mem:6.1f} KiB"
+        )
+
+    print(
+        f"{args.conversations} conversations x {args.messages} messages of "
+        f"{60 + 256 * ENVELOPE_BLOCKS + 16} bytes; {args.connections} idle connections"
+    )
+    print(line("echo", echo_tput, echo_lat, echo_mem))
+    print(line("relay", relay_tput, relay_lat, relay_mem))
+    tr = relay_tput / echo_tput
+    pr = percentile(relay_lat, 99) / percentile(echo_lat, 99)
+    mr = relay_mem / echo_mem if echo_mem > 0 else float("inf")
+    print(f"RESULT throughput_ratio={tr:.2f} p99_ratio={pr:.2f} memory_ratio={mr:.2f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--conversations", type=int, default=100)
+    parser.add_argument("--messages", type=int, default=50, help="per conversation")
+    parser.add_argument("--connections", type=int, default=1000)
+    parser.add_argument("--echo-server", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.echo_server:
+        run_echo_server(args.echo_server)
+        return
+    work = Path(tempfile.mkdtemp(prefix="quietline-bench-"))
+    try:
+        asyncio.run(main_async(args, work))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -27,9 +27,17 @@ verifies; any failure raises :class:`~e2ee.errors.DecryptionError` (or its subcl
 caller keeps its old state. Errors never say which check failed beyond those two cases.
 ``repr`` of a state shows counters only.
 
-Limits the specification leaves open: a message counter is at most ``2**32 - 2`` (the
-header's ``n`` is a u32 and the state stores ``n + 1``); the sender refuses to go further
-(:class:`~e2ee.errors.LocalProtocolError`) and the receiver refuses such a header.
+Choices the specification leaves open (none changes a byte on the wire):
+
+- a message counter is at most ``2**32 - 2`` (the header's ``n`` is a u32 and the state
+  stores ``n + 1``); the sender refuses to go further
+  (:class:`~e2ee.errors.LocalProtocolError`) and the receiver refuses such a header;
+- a header whose ratchet key has low order (all-zero X25519 output) is a
+  :class:`~e2ee.errors.DecryptionError`, like any other forgery;
+- a header naming an old receiving chain whose key for that counter is gone is a
+  :class:`~e2ee.errors.ReplayedMessage` (the specification would attempt a DH step that
+  can only fail); so is a counter below the current chain's next one;
+- Bob cannot send before his first message arrives (he has no sending chain yet).
 
 Serialised state (:meth:`RatchetState.to_bytes`), version 1, big-endian::
 

@@ -66,8 +66,16 @@ def test_rfc9180_base_x25519_sha256_aes256gcm(protocol_page: Page) -> None:
     assert len(v["encryptions"]) == 257
     got = protocol_page.evaluate(RUN_VECTOR, v)
     for name in (
-        "pkRm", "skRm", "skEm", "enc", "shared_secret", "key_schedule_context",
-        "secret", "key", "base_nonce", "exporter_secret",
+        "pkRm",
+        "skRm",
+        "skEm",
+        "enc",
+        "shared_secret",
+        "key_schedule_context",
+        "secret",
+        "key",
+        "base_nonce",
+        "exporter_secret",
     ):
         assert got[name] == v[name], name
     assert got["shared_secret_r"] == v["shared_secret"]
@@ -96,8 +104,12 @@ def test_open_failure_is_typed_and_does_not_advance(protocol_page: Page) -> None
         }""",
         v,
     )
-    assert got == {"name": "DecryptionError", "isDecryption": True, "seqAfterFailure": 0,
-                   "pt": v["encryptions"][0]["pt"]}
+    assert got == {
+        "name": "DecryptionError",
+        "isDecryption": True,
+        "seqAfterFailure": 0,
+        "pt": v["encryptions"][0]["pt"],
+    }
 
 
 @pytest.mark.parametrize("bad_enc", ["00" * 32, "01" + "00" * 31])

@@ -90,6 +90,26 @@ export async function hkdf(salt, ikm, info, length) {
   return new Uint8Array(bits);
 }
 
+/**
+ * HKDF-SHA256 whose first 32 output bytes become a non-extractable AES-256-GCM key.
+ * Returns {aesKey, okm}: okm is the whole `length`-byte output with its first 32 bytes
+ * (the key) overwritten with zeros. One import, then deriveKey and deriveBits in parallel.
+ */
+export async function hkdfAesKey(salt, ikm, info, length) {
+  if (!Number.isInteger(length) || length < AES256_KEY_SIZE || length > 255 * HASH_SIZE) {
+    throw new LocalProtocolError("HKDF output length out of range");
+  }
+  const key = await subtle.importKey("raw", asBytes(ikm, "ikm"), "HKDF", false, ["deriveBits", "deriveKey"]);
+  const params = { name: "HKDF", hash: "SHA-256", salt: asBytes(salt, "salt"), info: asBytes(info, "info") };
+  const [aesKey, bits] = await Promise.all([
+    subtle.deriveKey(params, key, { name: "AES-GCM", length: 256 }, false, ["encrypt", "decrypt"]),
+    subtle.deriveBits(params, key, 8 * length),
+  ]);
+  const okm = new Uint8Array(bits);
+  okm.fill(0, 0, AES256_KEY_SIZE);
+  return { aesKey, okm };
+}
+
 // -- AES-256-GCM ----------------------------------------------------------------
 
 function checkAead(key, nonce) {
@@ -149,6 +169,8 @@ const BASE_POINT = (() => {
   return b;
 })();
 
+let basePointKey = null;
+
 function checkX25519(key, what) {
   if (!(key instanceof Uint8Array) || key.length !== X25519_KEY_SIZE) {
     throw new InvalidKey(`${what} must be ${X25519_KEY_SIZE} bytes`);
@@ -198,7 +220,8 @@ export class X25519PrivateKey {
       throw new InvalidKey("X25519 secret key is not acceptable");
     }
     // public = X25519(secret, 9): WebCrypto gives no other way without an extractable key.
-    const publicKey = await deriveX25519(cryptoKey, await importX25519Public(BASE_POINT));
+    basePointKey ??= importX25519Public(BASE_POINT);
+    const publicKey = await deriveX25519(cryptoKey, await basePointKey);
     return new X25519PrivateKey(cryptoKey, publicKey);
   }
 

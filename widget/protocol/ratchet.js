@@ -28,6 +28,7 @@ import {
   aes256gcmDecrypt,
   aes256gcmEncrypt,
   hkdf,
+  hkdfAesKey,
   hmacSign,
   importHmacKey,
   systemRandom,
@@ -63,6 +64,71 @@ export async function kdfCk(chainKey) {
 export async function messageKeyMaterial(messageKey) {
   const out = await hkdf(MESSAGE_KEY_SALT, messageKey, MESSAGE_KEY_INFO, 44);
   return [out.slice(0, 32), out.slice(32, 44)];
+}
+
+// Symmetric-ratchet steps, memoised per chain key (pure functions of it), so that a
+// session can compute the next PREFETCH_DEPTH steps of each chain in the background
+// while the page waits for the network (prefetchChains, called after each commit):
+//   kdfCk cache:  chain key -> Promise<[next chain key, message key]>
+//   step cache:   chain key -> Promise<{next, messageKey, aesKey, nonce}>, where aesKey is
+//                 the message's AES-256-GCM key as a non-extractable CryptoKey.
+// The caches hold nothing the state does not already imply (its chain key derives every
+// later key of the chain; no earlier key is kept) and die with the chain key (WeakMap).
+export const PREFETCH_DEPTH = 3;
+const kdfCkCache = new WeakMap();
+const stepCache = new WeakMap();
+const ignore = () => {};
+
+function memo(cache, ck, compute) {
+  let p = cache.get(ck);
+  if (p === undefined) {
+    p = compute();
+    cache.set(ck, p);
+    p.catch(() => cache.delete(ck));
+  }
+  return p;
+}
+
+function cachedKdfCk(chainKey) {
+  return memo(kdfCkCache, chainKey, () => kdfCk(chainKey));
+}
+
+/** The AES-256-GCM {aesKey (CryptoKey), nonce} of a message key (ENCRYPT of the spec). */
+export async function messageAead(messageKey) {
+  const { aesKey, okm } = await hkdfAesKey(MESSAGE_KEY_SALT, messageKey, MESSAGE_KEY_INFO, 44);
+  return { aesKey, nonce: okm.slice(32, 44) };
+}
+
+/** One symmetric-ratchet step of a chain key: {next, messageKey, aesKey, nonce}. */
+export function chainStep(chainKey) {
+  return memo(stepCache, chainKey, async () => {
+    const [next, messageKey] = await cachedKdfCk(chainKey);
+    const { aesKey, nonce } = await messageAead(messageKey);
+    return Object.freeze({ next, messageKey, aesKey, nonce });
+  });
+}
+
+function prefetch(chainKey, depth) {
+  chainStep(chainKey).catch(ignore);
+  if (depth > 1) cachedKdfCk(chainKey).then(([next]) => prefetch(next, depth - 1), ignore);
+}
+
+/** Start computing the next PREFETCH_DEPTH sending and receiving steps of `s`. */
+export function prefetchChains(s, depth = PREFETCH_DEPTH) {
+  for (const ck of [s.sendChainKey, s.recvChainKey]) if (ck !== null) prefetch(ck, depth);
+}
+
+function forgetChain(chainKey) {
+  const p = kdfCkCache.get(chainKey);
+  kdfCkCache.delete(chainKey);
+  stepCache.delete(chainKey);
+  chainKey.fill(0);
+  if (p) {
+    p.then(([next, mk]) => {
+      mk.fill(0);
+      forgetChain(next);
+    }, ignore);
+  }
 }
 
 // -- state ---------------------------------------------------------------------------
@@ -110,7 +176,8 @@ export function describeState(s) {
 
 /** Overwrite every byte array of a state with zeros (the CryptoKey is just dropped). */
 export function wipeState(s) {
-  for (const k of [s.rootKey, s.sendChainKey, s.recvChainKey]) if (k) k.fill(0);
+  for (const ck of [s.sendChainKey, s.recvChainKey]) if (ck) forgetChain(ck);
+  s.rootKey.fill(0);
   for (const key of s.skipped) key.messageKey.fill(0);
 }
 
@@ -123,24 +190,17 @@ export function wipeState(s) {
 export async function ratchetEncrypt(s, plaintext, aadForHeader) {
   if (s.sendChainKey === null) throw new LocalProtocolError("no sending chain yet: Bob sends after his first message");
   if (s.ns >= COUNTER_LIMIT - 1) throw new LocalProtocolError("sending chain exhausted");
-  const [sendChainKey, messageKey] = await kdfCk(s.sendChainKey);
+  const step = await chainStep(s.sendChainKey);
   const header = makeHeader(s.dhs.publicKey, s.pn, s.ns);
-  const [key, nonce] = await messageKeyMaterial(messageKey);
-  const ciphertext = await aes256gcmEncrypt(key, nonce, plaintext, aadForHeader(header));
-  messageKey.fill(0);
-  key.fill(0);
-  return { state: state({ ...s, sendChainKey, ns: s.ns + 1 }), header, ciphertext };
+  const ciphertext = await aes256gcmEncrypt(step.aesKey, step.nonce, plaintext, aadForHeader(header));
+  return { state: state({ ...s, sendChainKey: step.next, ns: s.ns + 1 }), header, ciphertext };
 }
 
 // -- decryption ------------------------------------------------------------------------
 
 async function open(messageKey, ciphertext, aad) {
-  const [key, nonce] = await messageKeyMaterial(messageKey);
-  try {
-    return await aes256gcmDecrypt(key, nonce, ciphertext, aad);
-  } finally {
-    key.fill(0);
-  }
+  const { aesKey, nonce } = await messageAead(messageKey);
+  return aes256gcmDecrypt(aesKey, nonce, ciphertext, aad);
 }
 
 /**
@@ -176,7 +236,7 @@ export async function ratchetDecrypt(s, header, ciphertext, aad, random = system
       if (header.pn - nr > maxSkip) throw new TooManySkipped();
       while (nr < header.pn) {
         let messageKey;
-        [recvChainKey, messageKey] = await kdfCk(recvChainKey);
+        [recvChainKey, messageKey] = await cachedKdfCk(recvChainKey);
         skipped.push(Object.freeze({ dh: dhr, n: nr, messageKey }));
         newIds.push({ dh: dhr, n: nr });
         nr += 1;
@@ -201,15 +261,14 @@ export async function ratchetDecrypt(s, header, ciphertext, aad, random = system
   if (header.n - nr > maxSkip) throw new TooManySkipped();
   while (nr < header.n) {
     let messageKey;
-    [recvChainKey, messageKey] = await kdfCk(recvChainKey);
+    [recvChainKey, messageKey] = await cachedKdfCk(recvChainKey);
     skipped.push(Object.freeze({ dh: dhr, n: nr, messageKey }));
     newIds.push({ dh: dhr, n: nr });
     nr += 1;
   }
-  let messageKey;
-  [recvChainKey, messageKey] = await kdfCk(recvChainKey);
-  const plaintext = await open(messageKey, ciphertext, aad);
-  messageKey.fill(0);
+  const step = await chainStep(recvChainKey);
+  recvChainKey = step.next;
+  const plaintext = await aes256gcmDecrypt(step.aesKey, step.nonce, ciphertext, aad);
 
   const overflow = Math.max(0, skipped.length - maxStoredSkipped);
   const discarded = skipped.slice(0, overflow).map((k) => ({ dh: k.dh, n: k.n }));

@@ -19,7 +19,7 @@
 //   unusable afterwards (LocalProtocolError).
 
 import { concatBytes, constantTimeEqual, u32, utf8Encode } from "./encoding.js";
-import { LocalProtocolError, MalformedInput } from "./errors.js";
+import { DecryptionError, LocalProtocolError } from "./errors.js";
 import {
   CONVERSATION_ID_SIZE,
   KIND_INIT,
@@ -37,8 +37,10 @@ import { setupBaseR, setupBaseS } from "./hpke.js";
 import { pad, unpad } from "./padding.js";
 import { decodePayload, encodePayload } from "./payload.js";
 import { X25519PrivateKey, systemRandom } from "./primitives.js";
-import { MAX_SKIP, MAX_STORED_SKIPPED, describeState, initAlice, initBob, ratchetDecrypt, ratchetEncrypt, wipeState } from "./ratchet.js";
+import { MAX_SKIP, MAX_STORED_SKIPPED, describeState, initAlice, initBob, prefetchChains, ratchetDecrypt, ratchetEncrypt, wipeState } from "./ratchet.js";
 
+const INITIATOR = 0;
+const RESPONDER = 1;
 export const HANDSHAKE_INFO_LABEL = utf8Encode("quietline/v1/handshake");
 export const RATCHET_ROOT_LABEL = utf8Encode("quietline/v1/ratchet-root");
 
@@ -60,14 +62,17 @@ export class Session {
   #random;
   #limits;
   #pendingInit;
+  #role;
   #lock = Promise.resolve();
 
   /** Use startConversation / acceptConversation; this constructor is internal. */
-  constructor({ state, conversationId, localSlot, remoteSlot, pendingInit = null, random = systemRandom, maxSkip = MAX_SKIP, maxStoredSkipped = MAX_STORED_SKIPPED }) {
+  constructor({ state, conversationId, localSlot, remoteSlot, role, pendingInit = null, random = systemRandom, maxSkip = MAX_SKIP, maxStoredSkipped = MAX_STORED_SKIPPED }) {
     this.#state = state;
+    prefetchChains(state);
     this.#random = random;
     this.#limits = { maxSkip, maxStoredSkipped };
     this.#pendingInit = pendingInit;
+    this.#role = role;
     this.conversationId = conversationId;
     this.localSlot = localSlot;
     this.remoteSlot = remoteSlot;
@@ -108,6 +113,7 @@ export class Session {
       const envelope = makeEnvelope({ conversationId: this.conversationId, senderSlot: this.localSlot, recipientSlot: this.remoteSlot, header: out.header, ciphertext: out.ciphertext, init });
       if (this.#state === null) throw new LocalProtocolError("the session was dropped");
       this.#state = out.state;
+      prefetchChains(out.state);
       this.#pendingInit = null;
       return envelopeToBytes(envelope);
     });
@@ -125,13 +131,21 @@ export class Session {
     return this.#serial(async () => {
       const state = this.#live();
       const envelope = parseEnvelope(envelopeBytes);
-      if (!constantTimeEqual(envelope.conversationId, this.conversationId)) throw new MalformedInput("envelope belongs to another conversation");
-      if (envelope.senderSlot !== this.remoteSlot || envelope.recipientSlot !== this.localSlot) throw new MalformedInput("envelope is not addressed to this session");
-      if (envelope.kind === KIND_INIT && this.localSlot === PARTICIPANT_SLOT) throw new MalformedInput("an init envelope cannot come from the program");
+      // Another conversation or slot, or an init sent to the initiator: refused like a
+      // forgery (DecryptionError, as e2ee/session.py does).
+      if (
+        !constantTimeEqual(envelope.conversationId, this.conversationId) ||
+        envelope.senderSlot !== this.remoteSlot ||
+        envelope.recipientSlot !== this.localSlot ||
+        (envelope.kind === KIND_INIT && this.#role !== RESPONDER)
+      ) {
+        throw new DecryptionError();
+      }
       const out = await ratchetDecrypt(state, envelope.header, envelope.ciphertext, envelope.aad, this.#random, this.#limits);
       const payload = decodePayload(unpad(out.plaintext));
       if (this.#state === null) throw new LocalProtocolError("the session was dropped");
       this.#state = out.state;
+      prefetchChains(out.state);
       return Object.freeze({
         payload,
         missing: out.skipped.length,
@@ -180,6 +194,7 @@ export async function startConversation(verified, firstPayload = null, options =
     conversationId,
     localSlot: PARTICIPANT_SLOT,
     remoteSlot: PROGRAM_SLOT,
+    role: INITIATOR,
     pendingInit: makeInitFields(prekeyKind, prekey.prekeyId, enc),
     random,
     maxSkip: options.maxSkip,
@@ -196,8 +211,9 @@ export async function startConversation(verified, firstPayload = null, options =
  */
 export async function acceptConversation(initEnvelopeBytes, programId, prekeySecret, options = {}) {
   const envelope = parseEnvelope(initEnvelopeBytes);
-  if (envelope.kind !== KIND_INIT) throw new MalformedInput("the first envelope must be an init envelope");
-  if (envelope.senderSlot !== PARTICIPANT_SLOT || envelope.recipientSlot !== PROGRAM_SLOT) throw new MalformedInput("an init envelope goes from the participant to the program");
+  if (envelope.kind !== KIND_INIT || envelope.senderSlot !== PARTICIPANT_SLOT || envelope.recipientSlot !== PROGRAM_SLOT) {
+    throw new DecryptionError();
+  }
   const prekeyPair = prekeySecret instanceof X25519PrivateKey ? prekeySecret : await X25519PrivateKey.fromSecret(prekeySecret);
   const info = handshakeInfo(programId, envelope.conversationId, envelope.init.prekeyKind, envelope.init.prekeyId);
   const context = await setupBaseR(envelope.init.enc, prekeyPair, info);
@@ -209,6 +225,7 @@ export async function acceptConversation(initEnvelopeBytes, programId, prekeySec
     conversationId: envelope.conversationId,
     localSlot: PROGRAM_SLOT,
     remoteSlot: PARTICIPANT_SLOT,
+    role: RESPONDER,
     random: options.random ?? systemRandom,
     maxSkip: options.maxSkip,
     maxStoredSkipped: options.maxStoredSkipped,

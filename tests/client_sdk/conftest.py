@@ -143,7 +143,7 @@ def init_program(relay_url: str, token: str, keystore: Path, *extra: str) -> Enr
     env = dict(os.environ, QUIETLINE_PASSPHRASE=PASSPHRASE)
     result = subprocess.run(
         [sys.executable, "-m", "quietline", "program", "init", "--keystore", str(keystore),
-         "--relay", relay_url, "--enrollment-token", token, "--json", *extra],
+         "--relay", relay_url, f"--enrollment-token={token}", "--json", *extra],
         capture_output=True, text=True, env=env, cwd=ROOT, timeout=120, check=False,
     )
     assert result.returncode == 0, result.stderr

@@ -119,12 +119,17 @@ VALUES = (
   const { sharedSecret, enc } = await Q.encap(h(hs.prekey_public), { ikmE: h(hp.ikm_e) });
   eq("hpke.enc", x(enc), hp.enc);
   eq("hpke.shared_secret", x(sharedSecret), hp.shared_secret);
+  const ephemeral = await Q.deriveKeyPair(h(hp.ikm_e));
+  eq("hpke.dh", x(await ephemeral.exchange(h(hs.prekey_public))), hp.dh);
+  eq("hpke.kem_context", x(Q.concatBytes(enc, h(hs.prekey_public))), hp.kem_context);
   const prekeyPair = await Q.X25519PrivateKey.fromSecret(h(V.one_time_prekey.secret));
   eq("hpke.decap", x(await Q.decap(enc, prekeyPair)), hp.shared_secret);
   const ks = await Q.keyScheduleBase(sharedSecret, info);
   eq("hpke.key_schedule_context", x(ks.keyScheduleContext), hp.key_schedule_context);
   eq("hpke.secret", x(ks.secret), hp.secret);
   eq("hpke.exporter_secret", x(ks.exporterSecret), hp.exporter_secret);
+  eq("hpke.key", x(ks.key), hp.key);
+  eq("hpke.base_nonce", x(ks.baseNonce), hp.base_nonce);
   const { context } = await Q.setupBaseS(h(hs.prekey_public), info, { ikmE: h(hp.ikm_e) });
   eq("hpke.exporter_context", hp.exporter_context_text, "quietline/v1/ratchet-root");
   eq("hpke.exported_sk", x(await context.export(utf8(hp.exporter_context_text), 32)), hp.exported_sk);

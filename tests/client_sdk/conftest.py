@@ -67,6 +67,9 @@ class Relay:
             capture_output=True, text=True, env=env, cwd=ROOT, timeout=60, check=False,
         )
 
+    def stop(self) -> None:
+        _stop(self.process)
+
     def add_program(self) -> str:
         result = self.cli("relay", "add-program", "--json", "--database-url", self.database_url)
         assert result.returncode == 0, result.stderr
@@ -159,6 +162,16 @@ def program_factory(relay: Relay, tmp_path: Path) -> Callable[..., EnrolledProgr
     def make(*extra: str) -> EnrolledProgram:
         path = tmp_path / f"program-{next(counter)}.qlks"
         return init_program(relay.url, relay.add_program(), path, *extra)
+
+    return make
+
+
+@pytest.fixture
+def enroll(tmp_path: Path) -> Callable[[Relay], EnrolledProgram]:
+    """Enroll a program with any relay (e.g. ``fresh_relay``)."""
+
+    def make(relay: Relay) -> EnrolledProgram:
+        return init_program(relay.url, relay.add_program(), tmp_path / "enrolled.qlks")
 
     return make
 

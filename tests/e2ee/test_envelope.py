@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from e2ee.envelope import (
@@ -215,6 +215,7 @@ envelopes = st.builds(
 )
 
 
+@settings(deadline=None)
 @given(envelopes)
 def test_round_trip(env: Envelope) -> None:
     data = env.to_bytes()
@@ -222,6 +223,7 @@ def test_round_trip(env: Envelope) -> None:
     assert data[: len(env.aad)] == env.aad
 
 
+@settings(deadline=None)
 @given(st.binary(max_size=1200))
 def test_parser_on_arbitrary_bytes(data: bytes) -> None:
     try:
@@ -231,6 +233,7 @@ def test_parser_on_arbitrary_bytes(data: bytes) -> None:
     assert env.to_bytes() == data
 
 
+@settings(deadline=None)
 @given(envelopes, st.data())
 def test_parser_on_mutated_envelopes(env: Envelope, data: st.DataObject) -> None:
     raw = bytearray(env.to_bytes())

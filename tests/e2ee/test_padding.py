@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from e2ee.errors import MalformedInput
@@ -26,6 +26,7 @@ def test_trailing_zeros_and_markers_in_data_survive() -> None:
         assert unpad(pad(data)) == data
 
 
+@settings(deadline=None)
 @given(st.binary(max_size=2000))
 def test_round_trip(data: bytes) -> None:
     padded = pad(data)
@@ -50,6 +51,7 @@ def test_unpad_refuses(bad: bytes) -> None:
         unpad(bad)
 
 
+@settings(deadline=None)
 @given(st.binary(max_size=1100))
 def test_unpad_arbitrary_bytes_only_malformed(data: bytes) -> None:
     try:

@@ -223,13 +223,13 @@ payloads = st.one_of(
 )
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(payloads)
 def test_property_round_trip(payload: Payload) -> None:
     assert decode_payload(encode_payload(payload)) == payload
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=300))
 def test_decoder_on_arbitrary_bytes(data: bytes) -> None:
     with contextlib.suppress(MalformedInput):
@@ -245,7 +245,7 @@ json_values = st.recursive(
 )
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(
     st.sampled_from(EXAMPLES),
     st.sampled_from(["t", "ts", "body", "answers", "slot", "extra"]),

@@ -420,3 +420,33 @@ def test_concurrent_encrypts_never_share_a_counter(page: Page) -> None:
         }"""
     )
     assert got == {"counters": [1, 2, 3, 4, 5], "bodies": ["c0", "c1", "c2", "c3", "c4"]}
+
+
+def test_program_record_verifies_against_the_pinned_key(page: Page) -> None:
+    prog = Program()
+    bundle = prog.bundle()
+    record = {k: bundle[k] for k in ("program_id", "identity_key", "profile", "status")}
+    key = b64u(prog.identity.public_key)
+    check = """async ([record, key, now]) => {
+      try {
+        const v = await Q.verifyProgram(record, { identityKey: key, now });
+        return [v.profile.name, v.status && v.status.state, v.profile.questions[0].why];
+      } catch (e) { return e instanceof Q.QuietlineError ? e.name : "untyped " + e; }
+    }"""
+    assert page.evaluate(check, [record, key, NOW]) == [
+        "Safe Harbor Line",
+        "open",
+        "To plan services.",
+    ]
+    other = b64u(identity.IdentityKeyPair.from_seed(b"\x09" * 32).public_key)
+    assert page.evaluate(check, [record, other, NOW]) == "UntrustedKey"
+    tampered = dict(record, status=dict(record["status"], signature=record["profile"]["signature"]))
+    assert page.evaluate(check, [tampered, key, NOW]) == "InvalidSignature"
+    missing = {k: v for k, v in record.items() if k != "status"}
+    assert page.evaluate(check, [missing, key, NOW]) == "MalformedInput"
+
+
+def test_low_order_prekey_is_refused(page: Page) -> None:
+    prog = Program()
+    prog.opk = identity.PrekeyBody(43, bytes(32), NOW + 86400)
+    assert _verify_error(page, prog.bundle(), b64u(prog.identity.public_key)) == "InvalidKey"

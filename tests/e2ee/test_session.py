@@ -351,3 +351,25 @@ def test_decrypt_mutated_envelopes_only_typed_errors(data: st.DataObject) -> Non
 
 SHARED = opened(99)
 SHARED_ENVELOPE = SHARED[0].encrypt(Text(body="shared", ts=3))[1]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.binary(max_size=300))
+def test_session_parser_on_arbitrary_bytes(data: bytes) -> None:
+    try:
+        Session.from_bytes(data)
+    except MalformedInput:
+        return
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.data())
+def test_session_parser_on_mutations(data: st.DataObject) -> None:
+    raw = bytearray(SHARED[1].to_bytes())
+    index = data.draw(st.integers(0, len(raw) - 1))
+    raw[index] ^= data.draw(st.integers(1, 255))
+    try:
+        parsed = Session.from_bytes(bytes(raw))
+    except MalformedInput:
+        return
+    assert parsed.to_bytes() == bytes(raw)

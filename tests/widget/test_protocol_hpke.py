@@ -23,7 +23,8 @@ def _base_aes256_vector() -> dict[str, Any]:
         if v["mode"] == 0 and v["kem_id"] == 32 and v["kdf_id"] == 1 and v["aead_id"] == 2
     ]
     assert len(entries) == 1
-    return entries[0]
+    entry: dict[str, Any] = entries[0]
+    return entry
 
 
 RUN_VECTOR = """async (v) => {

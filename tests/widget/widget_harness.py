@@ -68,14 +68,19 @@ def _stop(proc: subprocess.Popen[str]) -> None:
 
 @contextmanager
 def widget_serve(
-    relay: str, identity: Identity, extra: Sequence[str] = ()
+    relay: str, identity: Identity | tuple[str, str], extra: Sequence[str] = ()
 ) -> Iterator[str]:
-    """Run ``quietline widget serve`` on a free port; yield its base URL (no slash)."""
+    """Run ``quietline widget serve`` (port 0 unless ``extra`` names one); yield its URL.
+
+    ``identity`` is an :class:`Identity` or a ``(program_id, identity_key)`` pair (b64u).
+    """
+    if isinstance(identity, Identity):
+        program_id, identity_key = identity.program_id_b64u, identity.identity_key_b64u
+    else:
+        program_id, identity_key = identity
     args = [
         sys.executable, "-m", "quietline", "widget", "serve", "--port", "0",
-        "--relay", relay,
-        "--program-id", identity.program_id_b64u,
-        "--identity-key", identity.identity_key_b64u,
+        "--relay", relay, "--program-id", program_id, "--identity-key", identity_key,
     ]
     for line in FALLBACK_LINES:
         args += ["--fallback", line]
@@ -166,6 +171,15 @@ def tab_to(page: Page, name: str, limit: int = 40) -> None:
         if active_name(page).startswith(name):
             return
     raise AssertionError(f"no control named {name!r} reachable with Tab")
+
+
+def tab_to_selector(page: Page, selector: str, limit: int = 40) -> None:
+    """Press Tab until the focused element matches ``selector`` (keyboard only)."""
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        if page.evaluate("s => document.activeElement?.matches(s) ?? false", selector):
+            return
+    raise AssertionError(f"nothing matching {selector!r} reachable with Tab")
 
 
 def screen(page: Page, name: str, timeout: float = 15_000) -> None:

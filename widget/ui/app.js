@@ -183,6 +183,8 @@ export class WidgetApp {
         break;
       case "notice": {
         const kind = NOTICE_KINDS.has(payload.kind) ? payload.kind : "custom";
+        // The check-in from the signed profile is already first in the log.
+        if (kind === "safety_check_in" && payload.body === this.verified.profile.safety_check_in) break;
         this.chat.addNotice(kind, String(payload.body));
         break;
       }

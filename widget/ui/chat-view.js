@@ -18,7 +18,7 @@ export class ChatView {
     const logId = uid("log");
     const boxId = uid("box");
     const duressHintId = uid("duress");
-    this.log = el("ol", {
+    this.log = el("div", {
       id: logId, class: "quietline-log", role: "log", "aria-live": "polite",
       "aria-label": TEXT.conversation, tabindex: "0",
     });
@@ -91,7 +91,7 @@ export class ChatView {
 
   /** A message: `who` is "program" or "me". */
   addMessage(who, text) {
-    this.#append(el("li", { class: `quietline-msg quietline-from-${who}`, "data-kind": who }, [
+    this.#append(el("div", { class: `quietline-msg quietline-from-${who}`, "data-kind": who }, [
       el("span", { class: "quietline-sender", text: `${TEXT.from[who]}: ` }),
       el("span", { class: "quietline-text", dir: "auto", text }),
     ]));
@@ -101,7 +101,7 @@ export class ChatView {
   /** A notice from the program, shown apart from messages, with its kind named. */
   addNotice(kind, text) {
     const label = TEXT.noticeKinds[kind] ?? TEXT.noticeKinds.custom;
-    this.#append(el("li", { class: "quietline-notice", "data-kind": "notice", "data-notice": kind }, [
+    this.#append(el("div", { class: "quietline-notice", "data-kind": "notice", "data-notice": kind }, [
       el("span", { class: "quietline-sender", text: `${TEXT.from.notice} (${label}): ` }),
       el("span", { class: "quietline-text", dir: "auto", text }),
     ]));
@@ -110,7 +110,7 @@ export class ChatView {
 
   /** A flag from the widget itself (a possibly missing message, a failed send). */
   addFlag(text, kind = "missing") {
-    this.#append(el("li", { class: "quietline-flag", "data-kind": "flag", "data-flag": kind }, [
+    this.#append(el("div", { class: "quietline-flag", "data-kind": "flag", "data-flag": kind }, [
       el("span", { class: "quietline-text", text }),
     ]));
   }

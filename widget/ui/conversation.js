@@ -17,9 +17,10 @@ export const DURESS_TIMEOUT_MS = 2000;
  */
 export async function checkProgram(relay, config) {
   const record = await relay.program(config.programId);
-  return P.verifyProgram(record, {
-    identityKey: config.identityKey, programId: config.programId, now: Date.now(),
+  const verified = await P.verifyProgram(record, {
+    identityKey: config.identityKey, programId: config.programId,
   });
+  return { profile: verified.profile, status: verified.status };
 }
 
 /** A live conversation: a ratchet session, the capability token, a socket. */
@@ -37,19 +38,21 @@ export class Conversation {
   static async open(relay, config) {
     const bundle = await relay.bundle(config.programId);
     const verified = await P.verifyBundle(bundle, {
-      identityKey: config.identityKey, programId: config.programId, now: Date.now(),
+      identityKey: config.identityKey, programId: config.programId,
     });
-    const { session, envelope } = await P.startConversation(verified, {
+    const { session, envelope, conversationId } = await P.startConversation(verified, {
       t: "system", event: "start", ts: Date.now(),
     });
-    let conversationId;
+    const ours = P.b64uEncode(conversationId);
     try {
-      conversationId = await relay.createConversation(config.programId, P.b64uEncode(envelope));
+      const theirs = await relay.createConversation(config.programId, P.b64uEncode(envelope));
+      // The id is ours (inside every envelope); a relay naming another one is lying.
+      if (theirs !== ours) throw new P.VerificationError("the relay named another conversation");
     } catch (error) {
       session.drop();
       throw error;
     }
-    return new Conversation(relay, session, conversationId);
+    return new Conversation(relay, session, ours);
   }
 
   async send(payload, options) {

@@ -88,6 +88,11 @@ export function hexDecode(text) {
 }
 
 function pack(value, size) {
+  if (size <= 4 && Number.isInteger(value) && value >= 0 && value < 2 ** (8 * size)) {
+    const out = new Uint8Array(size);
+    for (let i = size - 1, v = value; i >= 0; i--, v = Math.floor(v / 256)) out[i] = v % 256;
+    return out;
+  }
   const big = typeof value === "bigint" ? value : Number.isSafeInteger(value) ? BigInt(value) : null;
   if (big === null || big < 0n || big >= 1n << BigInt(8 * size)) {
     throw new LocalProtocolError(`integer does not fit in u${8 * size}`);
@@ -115,7 +120,10 @@ export const u16 = (value) => pack(value, 2);
 export const u32 = (value) => pack(value, 4);
 export const u64 = (value) => pack(value, 8);
 export const readU8 = (data) => Number(unpack(data, 1));
-export const readU32 = (data) => Number(unpack(data, 4));
+export function readU32(data) {
+  if (!(data instanceof Uint8Array) || data.length !== 4) throw new MalformedInput("u32 field must be 4 bytes");
+  return data[0] * 2 ** 24 + ((data[1] << 16) | (data[2] << 8) | data[3]);
+}
 /** A u64 as a Number; MalformedInput if it is above 2**53 - 1 (no time or counter gets there). */
 export function readU64(data) {
   const v = unpack(data, 8);

@@ -93,19 +93,12 @@ export async function hkdf(salt, ikm, info, length) {
 /**
  * HKDF-SHA256 whose first 32 output bytes become a non-extractable AES-256-GCM key.
  * Returns {aesKey, okm}: okm is the whole `length`-byte output with its first 32 bytes
- * (the key) overwritten with zeros. One import, then deriveKey and deriveBits in parallel.
+ * (the key) overwritten with zeros once imported.
  */
 export async function hkdfAesKey(salt, ikm, info, length) {
-  if (!Number.isInteger(length) || length < AES256_KEY_SIZE || length > 255 * HASH_SIZE) {
-    throw new LocalProtocolError("HKDF output length out of range");
-  }
-  const key = await subtle.importKey("raw", asBytes(ikm, "ikm"), "HKDF", false, ["deriveBits", "deriveKey"]);
-  const params = { name: "HKDF", hash: "SHA-256", salt: asBytes(salt, "salt"), info: asBytes(info, "info") };
-  const [aesKey, bits] = await Promise.all([
-    subtle.deriveKey(params, key, { name: "AES-GCM", length: 256 }, false, ["encrypt", "decrypt"]),
-    subtle.deriveBits(params, key, 8 * length),
-  ]);
-  const okm = new Uint8Array(bits);
+  const okm = await hkdf(salt, ikm, info, length);
+  if (okm.length < AES256_KEY_SIZE) throw new LocalProtocolError("HKDF output length out of range");
+  const aesKey = await subtle.importKey("raw", okm.subarray(0, AES256_KEY_SIZE), "AES-GCM", false, ["encrypt", "decrypt"]);
   okm.fill(0, 0, AES256_KEY_SIZE);
   return { aesKey, okm };
 }

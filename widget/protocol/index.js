@@ -39,7 +39,8 @@
 //       discarded: [{n}]}>   `missing` = messages that should have come before this one and
 //       have not (yet): show "a message may be missing" when > 0. On ANY error the session
 //       is unchanged (a forged or tampered envelope cannot break the conversation).
-//   session.describe() -> {ns, nr, pn, skipped, canSend};  session.conversationId
+//   session.describe() -> {ns, nr, pn, skipped, canSend};  session.conversationId;
+//   session.closed (true after drop)
 //   session.drop()     forget every key now; later calls raise LocalProtocolError.
 //   Calls on one session are serialised internally (safe to call concurrently).
 //   acceptConversation(initEnvelope, programId, prekeySecret, opts) -> program side (tests).

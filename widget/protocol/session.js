@@ -121,7 +121,7 @@ export class Session {
 
   /**
    * Decrypt envelope bytes from the other slot. Returns {payload, missing, skipped, late,
-   * discarded}: `skipped` lists the counters ({pn, n} within the sender's chains) of
+   * discarded}: `skipped` lists the counters ({n}, within the sender's chains) of
    * messages that should have arrived before this one and did not (yet), `missing` is
    * their number, `late` says this one was such a message, `discarded` lists stored keys
    * the bound dropped (those messages can never be read). Failures: MalformedInput,

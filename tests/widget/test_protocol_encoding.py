@@ -8,7 +8,9 @@ same error class (MalformedInput / OversizedInput / LocalProtocolError).
 
 from __future__ import annotations
 
+import json
 import random
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -172,3 +174,41 @@ def test_payload_decoding_like_python(page: Page) -> None:
         out = _python_outcome(payload.decode_payload, t.encode("utf-8", "surrogatepass"))
         expected.append(["ok", payload.encode_payload(out[1]).decode()] if out[0] == "ok" else out)
     assert got == expected
+
+
+def test_envelope_parsing_like_python(page: Page) -> None:
+    from e2ee import envelope as env
+
+    vectors = json.loads(
+        (Path(__file__).resolve().parents[1] / "vectors" / "protocol-v1.json").read_text()
+    )
+    init = bytes.fromhex(vectors["messages"][0]["envelope"])
+    message = bytes.fromhex(vectors["messages"][1]["envelope"])
+    cases = [init, message, b"", b"\x01", init[:-1], message[:-16], message + b"\x00" * 256]
+    cases += [bytes([2]) + message[1:], message[:1] + bytes([3]) + message[2:]]
+    cases += [message[:1] + bytes([1]) + message[2:], init[:1] + bytes([2]) + init[2:]]
+    cases += [
+        message[:18] + bytes([1, 1]) + message[20:],
+        message[:18] + bytes([8, 0]) + message[20:],
+    ]
+    cases += [init[:20] + bytes([3]) + init[21:], b"\x01\x02" + b"\x00" * (64 * 1024)]
+    cases += [b"\x01\x02" + b"\x00" * (60 + 256 * 255 + 16 - 2)]
+    got = page.evaluate(
+        """(xs) => xs.map((x) => outcome(() => {
+             const e = Q.parseEnvelope(Q.hexDecode(x));
+             return [e.kind, e.senderSlot, e.recipientSlot, e.header.pn, e.header.n,
+                     Q.hexEncode(e.aad), Q.hexEncode(Q.envelopeToBytes(e))];
+           }))""",
+        [c.hex() for c in cases],
+    )
+    expected = []
+    for c in cases:
+        out = _python_outcome(env.Envelope.from_bytes, c)
+        if out[0] == "ok":
+            e = out[1]
+            out = ["ok", [e.kind, e.sender_slot, e.recipient_slot, e.header.pn, e.header.n,
+                          e.aad.hex(), e.to_bytes().hex()]]  # fmt: skip
+        expected.append(out)
+    assert got == expected
+    assert ["error", "OversizedInput"] in got
+    assert sum(1 for g in got if g[0] == "ok") >= 3

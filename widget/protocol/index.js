@@ -66,6 +66,19 @@
 //   aes256gcmEncrypt/Decrypt, ...), hpke.js (setupBaseS/R, keyScheduleBase, ...),
 //   ratchet.js (initAlice, initBob, ratchetEncrypt, ratchetDecrypt, kdfRk, kdfCk, ...),
 //   envelope.js, padding.js, json.js (canonicalJson, parseJsonObject).
+//
+// Deviations from e2ee/ (none changes a byte on the wire):
+// - Integers above 2**53 - 1 are refused where e2ee accepts them (u64 fields read from
+//   the wire, JSON integers, the HPKE sequence number, which stops at 2**53 - 1 instead
+//   of 2**96 - 1). No protocol value comes near.
+// - No session serialisation: the widget keeps keys in memory only, and X25519 secrets
+//   live in non-extractable CryptoKeys (so the vectors' final_sessions are not
+//   reproduced). Root, chain and message keys are HKDF/HMAC inputs and so exist as bytes
+//   in JavaScript memory; drop() overwrites the ones it can reach.
+// - After each message a session computes the next PREFETCH_DEPTH (3) steps of each chain
+//   in the background (ratchet.js): nothing the chain key does not already imply.
+// - Ed25519 verification is Chromium's (BoringSSL), not libsodium's; both agree on every
+//   Wycheproof case (tests/widget/test_protocol_primitives.py).
 
 export * from "./errors.js";
 export * from "./encoding.js";

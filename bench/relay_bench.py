@@ -10,7 +10,8 @@ bare Starlette endpoint that sends each frame back. Latency is send -> delivery.
 Then both servers get 1,000 idle connections (the relay's authenticated, one per
 conversation) and the growth of the server's RSS is divided by 1,000.
 
-Last line: ``RESULT throughput_ratio=<relay/echo> p99_ratio=<relay/echo> memory_ratio=<relay/echo>``.
+Last line (each ratio is relay / echo):
+``RESULT throughput_ratio=<x> p99_ratio=<x> memory_ratio=<x>``.
 """
 
 from __future__ import annotations
@@ -407,6 +408,7 @@ def main() -> None:
     parser.add_argument("--conversations", type=int, default=100)
     parser.add_argument("--messages", type=int, default=50, help="per conversation")
     parser.add_argument("--connections", type=int, default=1000)
+    parser.add_argument("--show-logs", action="store_true", help="print the relay's log")
     parser.add_argument("--echo-server", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.echo_server:
@@ -415,6 +417,8 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="quietline-bench-"))
     try:
         asyncio.run(main_async(args, work))
+        if args.show_logs:
+            print((work / "relay.log").read_text(), end="")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

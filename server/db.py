@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy import event, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
 SQLITE_PRAGMAS = (
@@ -47,6 +48,36 @@ def create_engine(url: str, *, synchronous: str = "NORMAL") -> AsyncEngine:
             cursor.close()
 
         event.listen(engine.sync_engine, "connect", on_connect)
+    return engine
+
+
+def create_writer_engine(url: str, *, synchronous: str = "NORMAL") -> Engine:
+    """The writer's synchronous engine on the same database (driver swapped for its sync
+    twin). For SQLite every transaction is ``BEGIN IMMEDIATE``: the writer takes the write
+    lock before its first read, so a batch never fails half-way on a lock upgrade."""
+    if synchronous not in SYNCHRONOUS:
+        raise ValueError(f"sqlite_synchronous must be one of {SYNCHRONOUS}")
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    sync_driver = {"sqlite": "sqlite+pysqlite", "postgresql": "postgresql+psycopg"}.get(backend)
+    if sync_driver is None:
+        raise ValueError(f"no synchronous driver known for {backend}")
+    engine = create_sync_engine(parsed.set(drivername=sync_driver), pool_size=1, max_overflow=0)
+    if backend == "sqlite":
+        pragmas = (*SQLITE_PRAGMAS, f"PRAGMA synchronous={synchronous}")
+
+        def on_connect(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.isolation_level = None  # we emit BEGIN ourselves
+            cursor = dbapi_connection.cursor()
+            for pragma in pragmas:
+                cursor.execute(pragma)
+            cursor.close()
+
+        def on_begin(conn: Any) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        event.listen(engine, "connect", on_connect)
+        event.listen(engine, "begin", on_begin)
     return engine
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import secrets
 import time
 from collections.abc import Callable, Sequence
@@ -20,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from e2ee.encoding import b64u_encode
 from server import storage, verify
 from server.broker import Broker, Event, LocalBroker, member_channel, program_channel
+from server.db import create_writer_engine
 from server.errors import ApiError
 from server.limits import Challenges, ClosedSet, KeyedHasher, RateLimiter
 from server.models import hour_ceiling, minute_ceiling
@@ -35,6 +37,7 @@ from server.wire import (
 )
 from server.writer import Writer, WriterStopped
 
+log = logging.getLogger("quietline.relay")
 PROGRAM_SLOT = storage.PROGRAM_SLOT
 PARTICIPANT_SLOT = storage.PARTICIPANT_SLOT
 TOKEN_BYTES = 32
@@ -90,7 +93,10 @@ class Relay:
         self.clock = clock
         self.broker: Broker = broker or LocalBroker()
         self.writer = Writer(
-            engine, interval=settings.commit_interval_ms / 1000, max_batch=settings.max_batch
+            create_writer_engine(settings.database_url, synchronous=settings.sqlite_synchronous),
+            interval=settings.commit_interval_ms / 1000,
+            max_batch=settings.max_batch,
+            in_thread=settings.writer_in_thread,
         )
         hasher = KeyedHasher()
         self.limits = RateLimiter(hasher)
@@ -107,11 +113,12 @@ class Relay:
 
     async def start(self) -> None:
         async with self.engine.connect() as conn:
-            self._set_origins(await storage.all_origins(conn))
+            self._set_origins(await conn.run_sync(storage.all_origins))
         self.writer.start()
 
     async def stop(self) -> None:
         await self.writer.stop()
+        log.info("writer: %d ops in %d batches", self.writer.ops, self.writer.batches)
 
     def _set_origins(self, origins: dict[bytes, set[str]]) -> None:
         self.origins = origins
@@ -137,9 +144,9 @@ class Relay:
             if member is not None:
                 return Principal(conversation_id=member[0], slot=member[1])
             async with self.engine.connect() as conn:
-                session = await storage.lookup_session(conn, digest)
+                session = await conn.run_sync(storage.lookup_session, digest)
                 if session is None:
-                    member = await storage.lookup_member(conn, digest)
+                    member = await conn.run_sync(storage.lookup_member, digest)
                     if member is None:
                         raise ApiError("bad_token", "The token is not valid.")
                     self._remember_member(digest, member)
@@ -175,8 +182,8 @@ class Relay:
         program_id = verify.enrollment(identity_key, token, signature)
         digest, now = token_hash(token), self.now()
 
-        async def op(conn: Any) -> None:
-            await storage.enroll(conn, digest, program_id, identity_key, origins, now)
+        def op(conn: Any) -> None:
+            storage.enroll(conn, digest, program_id, identity_key, origins, now)
 
         await self.write(op)
         if origins:
@@ -185,7 +192,7 @@ class Relay:
 
     async def program_row(self, program_id: bytes) -> Any:
         async with self.engine.connect() as conn:
-            return await storage.require_program(conn, program_id)
+            return await conn.run_sync(storage.require_program, program_id)
 
     async def challenge(self, program_id: bytes) -> bytes:
         self.limits.hit("challenge", program_id, self.settings.limit_challenges_per_program)
@@ -204,8 +211,8 @@ class Relay:
         digest = token_hash(token)
         expires = minute_ceiling(self.now() + self.settings.session_ttl_seconds)
 
-        async def op(conn: Any) -> None:
-            await storage.create_session(conn, digest, program_id, expires)
+        def op(conn: Any) -> None:
+            storage.create_session(conn, digest, program_id, expires)
 
         await self.write(op)
         self._sessions[digest] = (program_id, expires)
@@ -214,8 +221,8 @@ class Relay:
     async def set_origins(self, program_id: bytes, body: dict[str, Any]) -> None:
         origins = parse_origins(body.get("origins"), self.settings.max_origins)
 
-        async def op(conn: Any) -> None:
-            await storage.set_origins(conn, program_id, origins)
+        def op(conn: Any) -> None:
+            storage.set_origins(conn, program_id, origins)
 
         await self.write(op)
         self._set_origins({**self.origins, program_id: set(origins)})
@@ -238,8 +245,8 @@ class Relay:
             verify.status(row.identity_key, program_id, signed, now)
         values = {f"{what}_body": signed.body, f"{what}_signature": signed.signature}
 
-        async def op(conn: Any) -> None:
-            await storage.set_program_fields(conn, program_id, **values)
+        def op(conn: Any) -> None:
+            storage.set_program_fields(conn, program_id, **values)
 
         await self.write(op)
 
@@ -261,14 +268,14 @@ class Relay:
             )
         limit = self.settings.max_one_time_prekeys_stored
 
-        async def op(conn: Any) -> int:
-            return await storage.add_one_time_prekeys(conn, program_id, rows, limit)
+        def op(conn: Any) -> int:
+            return storage.add_one_time_prekeys(conn, program_id, rows, limit)
 
         return int(await self.write(op))
 
     async def count_one_time_prekeys(self, program_id: bytes) -> int:
         async with self.engine.connect() as conn:
-            return await storage.count_one_time_prekeys(conn, program_id)
+            return await conn.run_sync(storage.count_one_time_prekeys, program_id)
 
     def _public(self, row: Any) -> dict[str, Any]:
         def signed(body: bytes | None, sig: bytes | None) -> dict[str, str] | None:
@@ -302,9 +309,9 @@ class Relay:
         info = self._public(row)
         now = self.now()
 
-        async def op(conn: Any) -> tuple[bytes, bytes] | None:
+        def op(conn: Any) -> tuple[bytes, bytes] | None:
             while True:
-                taken = await storage.take_one_time_prekey(conn, program_id, now)
+                taken = storage.take_one_time_prekey(conn, program_id, now)
                 if taken is None:
                     return None
                 body, signature, _ = taken
@@ -321,7 +328,7 @@ class Relay:
 
     async def queue(self, program_id: bytes) -> dict[str, Any]:
         async with self.engine.connect() as conn:
-            waiting, active = await storage.queue(conn, program_id)
+            waiting, active = await conn.run_sync(storage.queue, program_id)
         return {
             "waiting": [b64u_encode(c) for c in waiting],
             "active": [b64u_encode(c) for c in active],
@@ -354,8 +361,8 @@ class Relay:
         digest, now = token_hash(token), self.now()
         cid = env.conversation_id
 
-        async def op(conn: Any) -> bytes:
-            return await storage.create_conversation(conn, cid, program_id, digest, env.raw, now)
+        def op(conn: Any) -> bytes:
+            return storage.create_conversation(conn, cid, program_id, digest, env.raw, now)
 
         message_id = await self.write(op)
         self._remember_member(digest, (cid, PARTICIPANT_SLOT))
@@ -372,8 +379,8 @@ class Relay:
         token = new_token()
         digest = token_hash(token)
 
-        async def op(conn: Any) -> None:
-            await storage.add_member(conn, who, conversation_id, slot, digest)
+        def op(conn: Any) -> None:
+            storage.add_member(conn, who, conversation_id, slot, digest)
 
         await self.write(op)
         self._remember_member(digest, (conversation_id, slot))
@@ -436,7 +443,9 @@ class Relay:
     async def pending(self, who: Principal, after: int = 0) -> tuple[list[Event], int]:
         """A page of the caller's undelivered messages, and the cursor for the next page."""
         async with self.engine.connect() as conn:
-            rows = await storage.pending(conn, who, self.settings.max_fetch_messages, after)
+            rows = await conn.run_sync(
+                storage.pending, who, self.settings.max_fetch_messages, after
+            )
         events = [message_event(r.message_id, r.conversation_id, r.envelope) for r in rows]
         return events, (rows[-1].seq if rows else after)
 
@@ -445,8 +454,8 @@ class Relay:
         if not who.is_program and who.conversation_id != conversation_id:
             raise ApiError("bad_token", "The token is not valid for this conversation.")
 
-        async def op(conn: Any) -> storage.Closed:
-            return await storage.close(conn, who, conversation_id)
+        def op(conn: Any) -> storage.Closed:
+            return storage.close(conn, who, conversation_id)
 
         self.announce_closed([await self.write(op)])
 
@@ -470,8 +479,8 @@ class Relay:
         )
         now = self.now()
 
-        async def op(conn: Any) -> list[storage.Closed]:
-            return await storage.sweep(conn, now, ttls)
+        def op(conn: Any) -> list[storage.Closed]:
+            return storage.sweep(conn, now, ttls)
 
         closed = await self.write(op)
         self.announce_closed(closed)

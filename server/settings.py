@@ -50,6 +50,8 @@ class Settings:
     commit_interval_ms: float = 2.0
     """How long the writer waits to gather a batch once the first write arrived."""
     max_batch: int = 1024
+    writer_in_thread: bool = False
+    """Run write batches on a dedicated thread instead of the event loop (see Writer)."""
 
     # Abuse limits: events per key per minute, counted in memory on keyed hashes.
     limit_conversations_per_program: int = 120
@@ -87,6 +89,11 @@ class Settings:
                 continue
             kind = type(getattr(cls(), f.name))
             try:
+                if kind is bool:
+                    if raw.lower() not in ("1", "0", "true", "false", "yes", "no"):
+                        raise ValueError(raw)
+                    values[f.name] = raw.lower() in ("1", "true", "yes")
+                    continue
                 values[f.name] = kind(raw)
             except ValueError:
                 raise ValueError(

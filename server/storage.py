@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
 from server.errors import ApiError
 from server.models import (
@@ -81,14 +81,14 @@ class Closed:
 # -- programs -----------------------------------------------------------------------
 
 
-async def add_enrollment_token(conn: AsyncConnection, token_hash: bytes, now: int) -> None:
-    await conn.execute(
+def add_enrollment_token(conn: Connection, token_hash: bytes, now: int) -> None:
+    conn.execute(
         insert(tokens_t).values(token_hash=token_hash, state="unused", created_at=hour_bucket(now))
     )
 
 
-async def enroll(
-    conn: AsyncConnection,
+def enroll(
+    conn: Connection,
     token_hash: bytes,
     program_id: bytes,
     identity_key: bytes,
@@ -96,77 +96,69 @@ async def enroll(
     now: int,
 ) -> None:
     state = (
-        await conn.execute(select(tokens_t.c.state).where(tokens_t.c.token_hash == token_hash))
+        conn.execute(select(tokens_t.c.state).where(tokens_t.c.token_hash == token_hash))
     ).scalar_one_or_none()
     if state is None:
         raise ApiError("bad_token", "The enrollment token is not valid.")
     if state != "unused":
         raise ApiError("enrollment_used", "The enrollment token was already used.")
     exists = (
-        await conn.execute(select(programs.c.program_id).where(programs.c.program_id == program_id))
+        conn.execute(select(programs.c.program_id).where(programs.c.program_id == program_id))
     ).first()
     if exists is not None:
         raise ApiError("conflict", "This identity key is already enrolled.")
-    await conn.execute(
-        update(tokens_t).where(tokens_t.c.token_hash == token_hash).values(state="used")
-    )
-    await conn.execute(
+    conn.execute(update(tokens_t).where(tokens_t.c.token_hash == token_hash).values(state="used"))
+    conn.execute(
         insert(programs).values(
             program_id=program_id, identity_key=identity_key, created_at=hour_bucket(now)
         )
     )
     if origins:
-        await conn.execute(
-            insert(origins_t), [{"program_id": program_id, "origin": o} for o in origins]
-        )
+        conn.execute(insert(origins_t), [{"program_id": program_id, "origin": o} for o in origins])
 
 
-async def get_program(conn: AsyncConnection, program_id: bytes) -> Any:
-    return (await conn.execute(select(programs).where(programs.c.program_id == program_id))).first()
+def get_program(conn: Connection, program_id: bytes) -> Any:
+    return (conn.execute(select(programs).where(programs.c.program_id == program_id))).first()
 
 
-async def require_program(conn: AsyncConnection, program_id: bytes) -> Any:
-    row = await get_program(conn, program_id)
+def require_program(conn: Connection, program_id: bytes) -> Any:
+    row = get_program(conn, program_id)
     if row is None:
         raise ApiError("unknown_program", "No program is enrolled with this id.")
     return row
 
 
-async def set_origins(conn: AsyncConnection, program_id: bytes, origins: Sequence[str]) -> None:
-    await require_program(conn, program_id)
-    await conn.execute(delete(origins_t).where(origins_t.c.program_id == program_id))
+def set_origins(conn: Connection, program_id: bytes, origins: Sequence[str]) -> None:
+    require_program(conn, program_id)
+    conn.execute(delete(origins_t).where(origins_t.c.program_id == program_id))
     if origins:
-        await conn.execute(
-            insert(origins_t), [{"program_id": program_id, "origin": o} for o in origins]
-        )
+        conn.execute(insert(origins_t), [{"program_id": program_id, "origin": o} for o in origins])
 
 
-async def all_origins(conn: AsyncConnection) -> dict[bytes, set[str]]:
+def all_origins(conn: Connection) -> dict[bytes, set[str]]:
     result: dict[bytes, set[str]] = {}
-    for pid, origin in await conn.execute(select(origins_t.c.program_id, origins_t.c.origin)):
+    for pid, origin in conn.execute(select(origins_t.c.program_id, origins_t.c.origin)):
         result.setdefault(pid, set()).add(origin)
     return result
 
 
-async def set_program_fields(conn: AsyncConnection, program_id: bytes, **values: bytes) -> None:
-    await require_program(conn, program_id)
-    await conn.execute(update(programs).where(programs.c.program_id == program_id).values(**values))
+def set_program_fields(conn: Connection, program_id: bytes, **values: bytes) -> None:
+    require_program(conn, program_id)
+    conn.execute(update(programs).where(programs.c.program_id == program_id).values(**values))
 
 
-async def create_session(
-    conn: AsyncConnection, token_hash: bytes, program_id: bytes, expires_at: int
-) -> None:
-    await require_program(conn, program_id)
-    await conn.execute(
+def create_session(conn: Connection, token_hash: bytes, program_id: bytes, expires_at: int) -> None:
+    require_program(conn, program_id)
+    conn.execute(
         insert(sessions_t).values(
             token_hash=token_hash, program_id=program_id, expires_at=expires_at
         )
     )
 
 
-async def lookup_session(conn: AsyncConnection, token_hash: bytes) -> tuple[bytes, int] | None:
+def lookup_session(conn: Connection, token_hash: bytes) -> tuple[bytes, int] | None:
     row = (
-        await conn.execute(
+        conn.execute(
             select(sessions_t.c.program_id, sessions_t.c.expires_at).where(
                 sessions_t.c.token_hash == token_hash
             )
@@ -178,18 +170,18 @@ async def lookup_session(conn: AsyncConnection, token_hash: bytes) -> tuple[byte
 # -- one-time prekeys -----------------------------------------------------------------
 
 
-async def add_one_time_prekeys(
-    conn: AsyncConnection,
+def add_one_time_prekeys(
+    conn: Connection,
     program_id: bytes,
     rows: Sequence[dict[str, Any]],
     max_stored: int,
 ) -> int:
-    await require_program(conn, program_id)
+    require_program(conn, program_id)
     ids = [r["prekey_id"] for r in rows]
     if len(set(ids)) != len(ids):
         raise ApiError("prekey_id_reused", "Two one-time prekeys in the batch share an id.")
     taken = (
-        await conn.execute(
+        conn.execute(
             select(otp_t.c.prekey_id).where(
                 otp_t.c.program_id == program_id, otp_t.c.prekey_id.in_(ids)
             )
@@ -197,25 +189,25 @@ async def add_one_time_prekeys(
     ).first()
     if taken is not None:
         raise ApiError("prekey_id_reused", "A one-time prekey with this id is already stored.")
-    stored = await count_one_time_prekeys(conn, program_id)
+    stored = count_one_time_prekeys(conn, program_id)
     if stored + len(rows) > max_stored:
         raise ApiError("oversized", f"At most {max_stored} one-time prekeys can be stored.")
-    await conn.execute(insert(otp_t), [{"program_id": program_id, **r} for r in rows])
+    conn.execute(insert(otp_t), [{"program_id": program_id, **r} for r in rows])
     return stored + len(rows)
 
 
-async def count_one_time_prekeys(conn: AsyncConnection, program_id: bytes) -> int:
+def count_one_time_prekeys(conn: Connection, program_id: bytes) -> int:
     return int(
         (
-            await conn.execute(
+            conn.execute(
                 select(func.count()).select_from(otp_t).where(otp_t.c.program_id == program_id)
             )
         ).scalar_one()
     )
 
 
-async def take_one_time_prekey(
-    conn: AsyncConnection, program_id: bytes, now: int
+def take_one_time_prekey(
+    conn: Connection, program_id: bytes, now: int
 ) -> tuple[bytes, bytes, int] | None:
     """Delete and return the program's oldest one-time prekey (body, signature, expiry).
 
@@ -229,7 +221,7 @@ async def take_one_time_prekey(
         .scalar_subquery()
     )
     row = (
-        await conn.execute(
+        conn.execute(
             delete(otp_t)
             .where(otp_t.c.program_id == program_id, otp_t.c.prekey_id == oldest)
             .returning(otp_t.c.body, otp_t.c.signature, otp_t.c.expires_at)
@@ -241,17 +233,17 @@ async def take_one_time_prekey(
 # -- conversations --------------------------------------------------------------------
 
 
-async def create_conversation(
-    conn: AsyncConnection,
+def create_conversation(
+    conn: Connection,
     conversation_id: bytes,
     program_id: bytes,
     token_hash: bytes,
     envelope: bytes,
     now: int,
 ) -> bytes:
-    await require_program(conn, program_id)
+    require_program(conn, program_id)
     exists = (
-        await conn.execute(
+        conn.execute(
             select(conversations_t.c.conversation_id).where(
                 conversations_t.c.conversation_id == conversation_id
             )
@@ -260,7 +252,7 @@ async def create_conversation(
     if exists is not None:
         raise ApiError("conflict", "A conversation with this id already exists.")
     bucket = hour_bucket(now)
-    await conn.execute(
+    conn.execute(
         insert(conversations_t).values(
             conversation_id=conversation_id,
             program_id=program_id,
@@ -269,13 +261,13 @@ async def create_conversation(
             active_at=bucket,
         )
     )
-    await conn.execute(
+    conn.execute(
         insert(members_t).values(
             conversation_id=conversation_id, slot=PARTICIPANT_SLOT, token_hash=token_hash
         )
     )
     message_id = secrets.token_bytes(16)
-    await conn.execute(
+    conn.execute(
         insert(messages_t).values(
             message_id=message_id,
             conversation_id=conversation_id,
@@ -287,9 +279,9 @@ async def create_conversation(
     return message_id
 
 
-async def lookup_member(conn: AsyncConnection, token_hash: bytes) -> tuple[bytes, int] | None:
+def lookup_member(conn: Connection, token_hash: bytes) -> tuple[bytes, int] | None:
     row = (
-        await conn.execute(
+        conn.execute(
             select(members_t.c.conversation_id, members_t.c.slot).where(
                 members_t.c.token_hash == token_hash
             )
@@ -298,9 +290,9 @@ async def lookup_member(conn: AsyncConnection, token_hash: bytes) -> tuple[bytes
     return None if row is None else (row[0], row[1])
 
 
-async def conversation_program(conn: AsyncConnection, conversation_id: bytes) -> bytes | None:
+def conversation_program(conn: Connection, conversation_id: bytes) -> bytes | None:
     return (
-        await conn.execute(
+        conn.execute(
             select(conversations_t.c.program_id).where(
                 conversations_t.c.conversation_id == conversation_id
             )
@@ -308,9 +300,9 @@ async def conversation_program(conn: AsyncConnection, conversation_id: bytes) ->
     ).scalar_one_or_none()
 
 
-async def _authorize(conn: AsyncConnection, who: Principal, conversation_id: bytes) -> Any:
+def _authorize(conn: Connection, who: Principal, conversation_id: bytes) -> Any:
     row = (
-        await conn.execute(
+        conn.execute(
             select(
                 conversations_t.c.program_id, conversations_t.c.state, conversations_t.c.active_at
             ).where(conversations_t.c.conversation_id == conversation_id)
@@ -326,12 +318,12 @@ async def _authorize(conn: AsyncConnection, who: Principal, conversation_id: byt
     return row
 
 
-async def add_member(
-    conn: AsyncConnection, who: Principal, conversation_id: bytes, slot: int, token_hash: bytes
+def add_member(
+    conn: Connection, who: Principal, conversation_id: bytes, slot: int, token_hash: bytes
 ) -> None:
-    await _authorize(conn, who, conversation_id)
+    _authorize(conn, who, conversation_id)
     taken = (
-        await conn.execute(
+        conn.execute(
             select(members_t.c.slot).where(
                 members_t.c.conversation_id == conversation_id, members_t.c.slot == slot
             )
@@ -339,7 +331,7 @@ async def add_member(
     ).first()
     if taken is not None:
         raise ApiError("conflict", "This slot is already taken in the conversation.")
-    await conn.execute(
+    conn.execute(
         insert(members_t).values(conversation_id=conversation_id, slot=slot, token_hash=token_hash)
     )
 
@@ -359,11 +351,11 @@ class SendOp(Coalesced):
     now: int
 
     @classmethod
-    async def run_many(cls, conn: AsyncConnection, ops: list[SendOp]) -> list[Sent | ApiError]:
+    def run_many(cls, conn: Connection, ops: list[SendOp]) -> list[Sent | ApiError]:
         cids = list({op.conversation_id for op in ops})
         rows: dict[bytes, Any] = {}
         for part in _chunks(cids):
-            for row in await conn.execute(
+            for row in conn.execute(
                 select(
                     conversations_t.c.conversation_id,
                     conversations_t.c.program_id,
@@ -379,7 +371,7 @@ class SendOp(Coalesced):
         for part in _chunks(invited):
             held.update(
                 (cid, slot)
-                for cid, slot in await conn.execute(
+                for cid, slot in conn.execute(
                     select(members_t.c.conversation_id, members_t.c.slot).where(
                         members_t.c.conversation_id.in_(part)
                     )
@@ -414,10 +406,10 @@ class SendOp(Coalesced):
             ]
             results.append(Sent(row.program_id, ids, [slot for slot, _ in op.envelopes]))
         if inserts:
-            await conn.execute(insert(messages_t), inserts)
+            conn.execute(insert(messages_t), inserts)
         for cid, (new_state, active_at, changed) in state.items():
             if changed:
-                await conn.execute(
+                conn.execute(
                     update(conversations_t)
                     .where(conversations_t.c.conversation_id == cid)
                     .values(state=new_state, active_at=active_at)
@@ -444,11 +436,11 @@ class AckOp(Coalesced):
     message_ids: Sequence[bytes]
 
     @classmethod
-    async def run_many(cls, conn: AsyncConnection, ops: list[AckOp]) -> list[int]:
+    def run_many(cls, conn: Connection, ops: list[AckOp]) -> list[int]:
         wanted = list({mid for op in ops for mid in op.message_ids})
         found: dict[bytes, tuple[bytes, int, bytes]] = {}
         for part in _chunks(wanted):
-            rows = await conn.execute(
+            rows = conn.execute(
                 select(
                     messages_t.c.message_id,
                     messages_t.c.conversation_id,
@@ -475,7 +467,7 @@ class AckOp(Coalesced):
                 n += 1
             counts.append(n)
         for part in _chunks(doomed):
-            await conn.execute(delete(messages_t).where(messages_t.c.message_id.in_(part)))
+            conn.execute(delete(messages_t).where(messages_t.c.message_id.in_(part)))
         return counts
 
 
@@ -485,32 +477,28 @@ def _is_recipient(who: Principal, conversation_id: bytes, slot: int, program_id:
     return conversation_id == who.conversation_id and slot == who.slot
 
 
-async def close(conn: AsyncConnection, who: Principal, conversation_id: bytes) -> Closed:
-    row = await _authorize(conn, who, conversation_id)
-    return await _delete_conversation(conn, conversation_id, row.program_id)
+def close(conn: Connection, who: Principal, conversation_id: bytes) -> Closed:
+    row = _authorize(conn, who, conversation_id)
+    return _delete_conversation(conn, conversation_id, row.program_id)
 
 
-async def _delete_conversation(
-    conn: AsyncConnection, conversation_id: bytes, program_id: bytes
-) -> Closed:
+def _delete_conversation(conn: Connection, conversation_id: bytes, program_id: bytes) -> Closed:
     slots = list(
         (
-            await conn.execute(
+            conn.execute(
                 select(members_t.c.slot).where(members_t.c.conversation_id == conversation_id)
             )
         ).scalars()
     )
-    await conn.execute(delete(messages_t).where(messages_t.c.conversation_id == conversation_id))
-    await conn.execute(delete(members_t).where(members_t.c.conversation_id == conversation_id))
-    await conn.execute(
+    conn.execute(delete(messages_t).where(messages_t.c.conversation_id == conversation_id))
+    conn.execute(delete(members_t).where(members_t.c.conversation_id == conversation_id))
+    conn.execute(
         delete(conversations_t).where(conversations_t.c.conversation_id == conversation_id)
     )
     return Closed(conversation_id=conversation_id, program_id=program_id, member_slots=slots)
 
 
-async def pending(
-    conn: AsyncConnection, who: Principal, limit: int, after: int = 0
-) -> list[StoredMessage]:
+def pending(conn: Connection, who: Principal, limit: int, after: int = 0) -> list[StoredMessage]:
     """The caller's undelivered messages in order, a page of ``limit`` after seq ``after``."""
     query = (
         select(
@@ -534,12 +522,12 @@ async def pending(
             messages_t.c.conversation_id == who.conversation_id,
             messages_t.c.recipient_slot == who.slot,
         )
-    rows = await conn.execute(query.limit(limit))
+    rows = conn.execute(query.limit(limit))
     return [StoredMessage(r[0], r[1], r[2], r[3]) for r in rows]
 
 
-async def queue(conn: AsyncConnection, program_id: bytes) -> tuple[list[bytes], list[bytes]]:
-    rows = await conn.execute(
+def queue(conn: Connection, program_id: bytes) -> tuple[list[bytes], list[bytes]]:
+    rows = conn.execute(
         select(conversations_t.c.conversation_id, conversations_t.c.state)
         .where(conversations_t.c.program_id == program_id)
         .order_by(conversations_t.c.created_at, conversations_t.c.conversation_id)
@@ -562,10 +550,10 @@ class Ttls:
     enrollment: int
 
 
-async def sweep(conn: AsyncConnection, now: int, ttls: Ttls) -> list[Closed]:
+def sweep(conn: Connection, now: int, ttls: Ttls) -> list[Closed]:
     """Delete everything past its TTL. Returns the conversations deleted, to notify."""
     bucket = hour_bucket(now)
-    stale = await conn.execute(
+    stale = conn.execute(
         select(conversations_t.c.conversation_id, conversations_t.c.program_id).where(
             (conversations_t.c.active_at + ttls.idle <= bucket)
             | (
@@ -574,9 +562,9 @@ async def sweep(conn: AsyncConnection, now: int, ttls: Ttls) -> list[Closed]:
             )
         )
     )
-    closed = [await _delete_conversation(conn, cid, pid) for cid, pid in stale.all()]
-    await conn.execute(delete(messages_t).where(messages_t.c.created_at + ttls.message <= bucket))
-    await conn.execute(delete(sessions_t).where(sessions_t.c.expires_at <= now))
-    await conn.execute(delete(otp_t).where(otp_t.c.expires_at <= now))
-    await conn.execute(delete(tokens_t).where(tokens_t.c.created_at + ttls.enrollment <= bucket))
+    closed = [_delete_conversation(conn, cid, pid) for cid, pid in stale.all()]
+    conn.execute(delete(messages_t).where(messages_t.c.created_at + ttls.message <= bucket))
+    conn.execute(delete(sessions_t).where(sessions_t.c.expires_at <= now))
+    conn.execute(delete(otp_t).where(otp_t.c.expires_at <= now))
+    conn.execute(delete(tokens_t).where(tokens_t.c.created_at + ttls.enrollment <= bucket))
     return closed

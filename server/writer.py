@@ -17,17 +17,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.engine import Connection, Engine
 
 from server.errors import ApiError
 
-T = TypeVar("T")
-Op = Callable[[AsyncConnection], Awaitable[Any]]
-
 log = logging.getLogger("quietline.relay")
+
+Op = Callable[[Connection], Any]
 
 
 class WriterStopped(Exception):
@@ -41,17 +41,30 @@ class Coalesced:
     """
 
     @classmethod
-    async def run_many(cls, conn: AsyncConnection, ops: list[Any]) -> list[Any]:
+    def run_many(cls, conn: Connection, ops: list[Any]) -> list[Any]:
         raise NotImplementedError
 
 
 class Writer:
-    def __init__(self, engine: AsyncEngine, *, interval: float, max_batch: int) -> None:
+    """Owns the only writing connection; runs each batch in one go.
+
+    By default the batch runs on the event loop itself: an embedded SQLite batch is
+    a millisecond or two of work, and handing it to a thread costs more (the GIL moves
+    between threads for every statement). ``in_thread=True`` runs batches on one
+    dedicated thread instead, for engines whose commits wait on I/O (``synchronous=FULL``,
+    a database server).
+    """
+
+    def __init__(
+        self, engine: Engine, *, interval: float, max_batch: int, in_thread: bool = False
+    ) -> None:
         self._engine = engine
+        self._in_thread = in_thread
         self._interval = interval
         self._max_batch = max_batch
         self._queue: asyncio.Queue[tuple[Any, asyncio.Future[Any]]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="quietline-writer")
         self._stopping = False
         self.batches = 0
         self.ops = 0
@@ -65,8 +78,13 @@ class Writer:
             self._queue.put_nowait((_noop, asyncio.get_running_loop().create_future()))
             await self._task
             self._task = None
+        if self._in_thread:
+            await asyncio.get_running_loop().run_in_executor(self._thread, self._engine.dispose)
+        else:
+            self._engine.dispose()
+        self._thread.shutdown(wait=True)
 
-    async def submit(self, op: Callable[[AsyncConnection], Awaitable[T]] | Coalesced) -> Any:
+    async def submit(self, op: Op | Coalesced) -> Any:
         if self._stopping or self._task is None:
             raise WriterStopped
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
@@ -74,6 +92,7 @@ class Writer:
         return await future
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
             batch = [await self._queue.get()]
             if self._interval > 0 and self._queue.empty() and not self._stopping:
@@ -83,32 +102,43 @@ class Writer:
                     batch.append(self._queue.get_nowait())
                 except asyncio.QueueEmpty:
                     break
-            await self._commit(batch)
+            self.batches += 1
+            self.ops += len(batch)
+            ops = [op for op, _ in batch]
+            if self._in_thread:
+                results = await loop.run_in_executor(self._thread, self._commit, ops)
+            else:
+                results = self._commit(ops)
+            for (_op, future), result in zip(batch, results, strict=True):
+                _settle(future, result)
             if self._stopping and self._queue.empty():
                 return
 
-    async def _commit(self, batch: list[tuple[Any, asyncio.Future[Any]]]) -> None:
-        self.batches += 1
-        self.ops += len(batch)
+    def _commit(self, ops: list[Any]) -> list[Any]:
         try:
-            async with self._engine.begin() as conn:
-                results = await self._run_batch(conn, [op for op, _ in batch])
+            with self._engine.begin() as conn:
+                return self._run_batch(conn, ops)
         except Exception:  # re-run each op alone to isolate the failure
-            await self._one_by_one(batch)
-            return
-        for (_op, future), result in zip(batch, results, strict=True):
-            _settle(future, result)
+            return [self._alone(op) for op in ops]
 
-    async def _run_batch(self, conn: AsyncConnection, ops: list[Any]) -> list[Any]:
+    def _alone(self, op: Any) -> Any:
+        try:
+            with self._engine.begin() as conn:
+                return self._run_batch(conn, [op])[0]
+        except Exception as exc:  # handed to the caller
+            log.error("write failed: %s", type(exc).__name__)
+            return exc
+
+    def _run_batch(self, conn: Connection, ops: list[Any]) -> list[Any]:
         results: list[Any] = [None] * len(ops)
         segment: list[int] = []
 
-        async def flush() -> None:
+        def flush() -> None:
             groups: dict[type, list[int]] = {}
             for i in segment:
                 groups.setdefault(type(ops[i]), []).append(i)
             for cls, indices in groups.items():
-                out = await cls.run_many(conn, [ops[i] for i in indices])
+                out = cls.run_many(conn, [ops[i] for i in indices])
                 for i, result in zip(indices, out, strict=True):
                     results[i] = result
             segment.clear()
@@ -117,22 +147,13 @@ class Writer:
             if isinstance(op, Coalesced):
                 segment.append(i)
                 continue
-            await flush()
+            flush()
             try:
-                results[i] = await op(conn)
+                results[i] = op(conn)
             except ApiError as exc:  # refused before writing anything
                 results[i] = exc
-        await flush()
+        flush()
         return results
-
-    async def _one_by_one(self, batch: list[tuple[Any, asyncio.Future[Any]]]) -> None:
-        for op, future in batch:
-            try:
-                async with self._engine.begin() as conn:
-                    (result,) = await self._run_batch(conn, [op])
-            except Exception as exc:  # handed to the caller
-                result = exc
-            _settle(future, result)
 
 
 def _settle(future: asyncio.Future[Any], result: Any) -> None:
@@ -145,7 +166,7 @@ def _settle(future: asyncio.Future[Any], result: Any) -> None:
         future.set_result(result)
 
 
-async def _noop(_conn: AsyncConnection) -> None:
+def _noop(_conn: Connection) -> None:
     return None
 
 

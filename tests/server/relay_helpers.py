@@ -151,7 +151,7 @@ async def new_enrollment_token(db: Path) -> str:
     engine = dbmod.create_engine(sqlite_url(db))
     try:
         async with engine.begin() as conn:
-            await storage.add_enrollment_token(conn, token_hash(token), int(time.time()))
+            await conn.run_sync(storage.add_enrollment_token, token_hash(token), int(time.time()))
     finally:
         await engine.dispose()
     return token

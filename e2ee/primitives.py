@@ -52,7 +52,8 @@ def sha256(data: bytes) -> bytes:
 
 
 def hmac_sha256(key: bytes, data: bytes) -> bytes:
-    return hmac.new(key, data, hashlib.sha256).digest()
+    """One-shot HMAC-SHA256 (``hmac.digest``: OpenSSL's C path, no HMAC object)."""
+    return hmac.digest(key, data, "sha256")
 
 
 def hkdf_extract(salt: bytes, ikm: bytes) -> bytes:

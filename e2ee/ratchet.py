@@ -6,9 +6,12 @@ Instantiation (docs/protocol.md, "Double Ratchet"):
 - ``KDF_RK(rk, dh_out) = HKDF-SHA256(salt=rk, ikm=dh_out, info="quietline/v1/kdf-rk", L=64)``,
   first half the new root key, second half the new chain key.
 - ``KDF_CK(ck)``: ``message_key = HMAC-SHA256(ck, 0x01)``, ``chain_key = HMAC-SHA256(ck, 0x02)``.
-- ``ENCRYPT(mk, pt, aad)``: ``HKDF-SHA256(salt=0*32, ikm=mk, info="quietline/v1/message-key",
-  L=44)`` gives the AES-256-GCM key (32) and nonce (12). The caller's ``aad`` must contain
-  the header bytes (the envelope's AAD does: every byte before the ciphertext).
+- ``ENCRYPT(mk, pt, aad)``: AES-256-GCM with key ``mk`` (the 32-byte message key of
+  ``KDF_CK``) and the constant nonce :data:`MESSAGE_NONCE` (12 zero bytes). The
+  specification allows a constant nonce "because each message key is only used once"
+  (section 3.1): every message key encrypts exactly one message and is deleted after
+  its single use (a skipped key too). The caller's ``aad`` must contain the header
+  bytes (the envelope's AAD does: every byte before the ciphertext).
 
 State invariants (:class:`RatchetState`, immutable; every transition returns a new one):
 
@@ -64,7 +67,6 @@ from e2ee.errors import (
     TooManySkipped,
 )
 from e2ee.primitives import (
-    AES256_KEY_SIZE,
     GCM_NONCE_SIZE,
     RandomSource,
     aes256gcm_decrypt,
@@ -91,8 +93,8 @@ COUNTER_LIMIT = 0xFFFFFFFF
 """No message uses this counter (u32 on the wire), so ``n + 1`` always fits a u32."""
 
 KDF_RK_INFO = b"quietline/v1/kdf-rk"
-MESSAGE_KEY_INFO = b"quietline/v1/message-key"
-_MESSAGE_KEY_SALT = bytes(32)
+MESSAGE_NONCE = bytes(GCM_NONCE_SIZE)
+"""ENCRYPT's AES-256-GCM nonce: constant, since each message key encrypts one message."""
 _CK_MESSAGE = b"\x01"
 _CK_CHAIN = b"\x02"
 
@@ -126,12 +128,6 @@ def kdf_ck(chain_key: bytes) -> tuple[bytes, bytes]:
     return hmac_sha256(chain_key, _CK_CHAIN), hmac_sha256(chain_key, _CK_MESSAGE)
 
 
-def message_key_material(message_key: bytes) -> tuple[bytes, bytes]:
-    """The AES-256-GCM (key, nonce) of a message key: the first 44 bytes of the HKDF."""
-    out = _hkdf_two_blocks(_MESSAGE_KEY_SALT, message_key, MESSAGE_KEY_INFO)
-    return out[:AES256_KEY_SIZE], out[AES256_KEY_SIZE : AES256_KEY_SIZE + GCM_NONCE_SIZE]
-
-
 # -- state ---------------------------------------------------------------------------
 
 
@@ -142,8 +138,10 @@ class MessageId(NamedTuple):
     n: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class SkippedKey:
+    """A stored message key; equality is constant-time, ``repr`` hides the key."""
+
     dh: bytes
     n: int
     message_key: bytes
@@ -151,9 +149,16 @@ class SkippedKey:
     def __repr__(self) -> str:
         return f"SkippedKey(n={self.n}, message_key=<hidden>)"
 
+    def _bytes(self) -> bytes:
+        return self.dh + self.n.to_bytes(4, "big") + self.message_key
 
-@dataclass(frozen=True, slots=True)
-class RatchetState:
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, SkippedKey):
+            return NotImplemented
+        return constant_time_equal(self._bytes(), other._bytes())
+
+
+class _RatchetFields(NamedTuple):
     dhs_secret: bytes
     dhs_public: bytes
     dhr: bytes | None
@@ -166,11 +171,39 @@ class RatchetState:
     skipped: tuple[SkippedKey, ...] = ()
     previous_dhr: tuple[bytes, ...] = ()
 
+
+class RatchetState(_RatchetFields):
+    """The Double Ratchet state of one party (the specification's ``state``).
+
+    Immutable: a named tuple (the cheapest immutable record to build, which matters since
+    every message makes a new one; change fields with ``_replace``). ``repr`` shows
+    counters only; ``==`` is constant-time over :meth:`to_bytes`; states are neither
+    ordered nor hashable, so no other comparison of their secrets exists.
+    """
+
+    __slots__ = ()
+
     def __repr__(self) -> str:
         return (
             f"RatchetState(ns={self.ns}, nr={self.nr}, pn={self.pn}, "
             f"skipped={len(self.skipped)}, keys=<hidden>)"
         )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, RatchetState):
+            return NotImplemented
+        return constant_time_equal(self.to_bytes(), other.to_bytes())
+
+    def __ne__(self, other: object) -> bool:
+        if not isinstance(other, RatchetState):
+            return NotImplemented
+        return not constant_time_equal(self.to_bytes(), other.to_bytes())
+
+    def __lt__(self, other: object) -> bool:
+        return NotImplemented
+
+    __le__ = __gt__ = __ge__ = __lt__
+    __hash__ = None  # type: ignore[assignment]
 
     def to_bytes(self) -> bytes:
         flags = (
@@ -195,8 +228,15 @@ class RatchetState:
         return b"".join(parts)
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> RatchetState:
-        """Parse strictly; anything else than :meth:`to_bytes` output is MalformedInput."""
+    def from_bytes(
+        cls, data: bytes, *, max_stored_skipped: int = MAX_STORED_SKIPPED
+    ) -> RatchetState:
+        """Parse strictly; anything else than :meth:`to_bytes` output is MalformedInput.
+
+        The bounds hold here too: more than ``max_stored_skipped`` skipped keys (pass the
+        bound :func:`decrypt` was given, if not the default) or more than
+        :data:`PREVIOUS_RATCHET_KEYS` previous ratchet keys is MalformedInput.
+        """
         reader = _Reader(data)
         if reader.u8() != STATE_VERSION:
             raise MalformedInput("unsupported ratchet state version")
@@ -210,13 +250,18 @@ class RatchetState:
         send_chain_key = reader.take(KEY_SIZE) if flags & _FLAG_CKS else None
         recv_chain_key = reader.take(KEY_SIZE) if flags & _FLAG_CKR else None
         ns, nr, pn, count = reader.u32(), reader.u32(), reader.u32(), reader.u32()
+        if count > max_stored_skipped:
+            raise MalformedInput("more skipped keys than the bound")
         if count * (KEY_SIZE + 4 + KEY_SIZE) > reader.remaining:
             raise MalformedInput("ratchet state truncated")
         skipped = tuple(
             SkippedKey(reader.take(KEY_SIZE), reader.u32(), reader.take(KEY_SIZE))
             for _ in range(count)
         )
-        previous_dhr = tuple(reader.take(KEY_SIZE) for _ in range(reader.u8()))
+        previous_count = reader.u8()
+        if previous_count > PREVIOUS_RATCHET_KEYS:
+            raise MalformedInput("more previous ratchet keys than the bound")
+        previous_dhr = tuple(reader.take(KEY_SIZE) for _ in range(previous_count))
         reader.end()
         if len({(k.dh, k.n) for k in skipped}) != len(skipped):
             raise MalformedInput("duplicate skipped key in ratchet state")
@@ -329,27 +374,37 @@ class Encrypted(NamedTuple):
 def encrypt(
     state: RatchetState, plaintext: bytes, aad_for_header: Callable[[Header], bytes]
 ) -> Encrypted:
-    """``RatchetEncrypt``. ``aad_for_header(header)`` must return AAD containing the header."""
-    if state.send_chain_key is None:
+    """``RatchetEncrypt``. ``aad_for_header(header)`` must return AAD containing the header.
+
+    ``plaintext`` must be bytes (or a bytes-like buffer); anything else is the caller's
+    mistake (:class:`~e2ee.errors.LocalProtocolError`), never silently converted.
+    """
+    if type(plaintext) is not bytes:
+        if not isinstance(plaintext, bytes | bytearray | memoryview):
+            raise LocalProtocolError("plaintext must be bytes")
+        plaintext = bytes(plaintext)
+    chain_key = state.send_chain_key
+    if chain_key is None:
         raise LocalProtocolError("no sending chain yet: Bob sends after his first message")
-    if state.ns >= COUNTER_LIMIT:
+    ns = state.ns
+    if ns >= COUNTER_LIMIT:
         raise LocalProtocolError("sending chain exhausted")
-    send_chain_key, message_key = kdf_ck(state.send_chain_key)
-    header = Header(dh=state.dhs_public, pn=state.pn, n=state.ns)
-    key, nonce = message_key_material(message_key)
-    ciphertext = aes256gcm_encrypt(key, nonce, bytes(plaintext), aad_for_header(header))
+    header = Header(state.dhs_public, state.pn, ns)
+    # KDF_CK written out (see kdf_ck); ENCRYPT(mk, plaintext, aad) with the constant nonce.
+    message_key = hmac_sha256(chain_key, _CK_MESSAGE)
+    ciphertext = aes256gcm_encrypt(message_key, MESSAGE_NONCE, plaintext, aad_for_header(header))
     new_state = RatchetState(
-        dhs_secret=state.dhs_secret,
-        dhs_public=state.dhs_public,
-        dhr=state.dhr,
-        root_key=state.root_key,
-        send_chain_key=send_chain_key,
-        recv_chain_key=state.recv_chain_key,
-        ns=state.ns + 1,
-        nr=state.nr,
-        pn=state.pn,
-        skipped=state.skipped,
-        previous_dhr=state.previous_dhr,
+        state.dhs_secret,
+        state.dhs_public,
+        state.dhr,
+        state.root_key,
+        hmac_sha256(chain_key, _CK_CHAIN),
+        state.recv_chain_key,
+        ns + 1,
+        state.nr,
+        state.pn,
+        state.skipped,
+        state.previous_dhr,
     )
     return Encrypted(new_state, header, ciphertext)
 
@@ -357,13 +412,13 @@ def encrypt(
 # -- decryption ----------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Decrypted:
+class Decrypted(NamedTuple):
     """A verified message and the state to keep from now on.
 
     ``skipped``: messages that should have arrived before this one and did not (yet);
     their keys are now stored. ``late``: this message was one of those. ``discarded``:
-    stored keys dropped by the bound; those messages can never be read.
+    stored keys dropped by the bound; those messages can never be read. ``repr`` hides
+    the plaintext.
     """
 
     state: RatchetState
@@ -377,8 +432,8 @@ class Decrypted:
 
 
 def _open(message_key: bytes, ciphertext: bytes, aad: bytes) -> bytes:
-    key, nonce = message_key_material(message_key)
-    return aes256gcm_decrypt(key, nonce, bytes(ciphertext), bytes(aad))
+    """DECRYPT(mk, ciphertext, aad); ``bytes()`` of a ``bytes`` object is that object."""
+    return aes256gcm_decrypt(message_key, MESSAGE_NONCE, bytes(ciphertext), bytes(aad))
 
 
 def decrypt(
@@ -396,23 +451,60 @@ def decrypt(
     ``aad`` must contain ``header``'s bytes. ``random`` supplies the new ratchet key pair
     when the message starts a new chain (a DH ratchet step).
     """
+    n = header.n
     # 1. A key stored for a skipped message.
-    for index, key in enumerate(state.skipped):
-        if key.n == header.n and constant_time_equal(key.dh, header.dh):
-            plaintext = _open(key.message_key, ciphertext, aad)
-            remaining = state.skipped[:index] + state.skipped[index + 1 :]
-            return Decrypted(_replace(state, skipped=remaining), plaintext, late=True)
+    if state.skipped:
+        for index, key in enumerate(state.skipped):
+            if key.n == n and constant_time_equal(key.dh, header.dh):
+                plaintext = _open(key.message_key, ciphertext, aad)
+                remaining = state.skipped[:index] + state.skipped[index + 1 :]
+                return Decrypted(state._replace(skipped=remaining), plaintext, late=True)
 
-    if header.n >= COUNTER_LIMIT:
+    if n >= COUNTER_LIMIT:
         raise DecryptionError()
     current_chain = state.dhr is not None and constant_time_equal(header.dh, state.dhr)
-    if current_chain and state.recv_chain_key is None:
-        raise DecryptionError()  # Alice's initial dhr (Bob's prekey) never sends
-    if current_chain and header.n < state.nr:
+    if current_chain:
+        recv_chain_key = state.recv_chain_key
+        if recv_chain_key is None:
+            raise DecryptionError()  # Alice's initial dhr (Bob's prekey) never sends
+        nr = state.nr
+        if n < nr:
+            raise ReplayedMessage()
+        if n == nr:
+            # The common case, the next message of the current chain: KDF_CK written out.
+            plaintext = _open(hmac_sha256(recv_chain_key, _CK_MESSAGE), ciphertext, aad)
+            new_state = RatchetState(
+                state.dhs_secret,
+                state.dhs_public,
+                state.dhr,
+                state.root_key,
+                state.send_chain_key,
+                hmac_sha256(recv_chain_key, _CK_CHAIN),
+                state.ns,
+                nr + 1,
+                state.pn,
+                state.skipped,
+                state.previous_dhr,
+            )
+            return Decrypted(new_state, plaintext)
+    elif any(constant_time_equal(header.dh, k) for k in state.previous_dhr):
         raise ReplayedMessage()
-    if not current_chain and any(constant_time_equal(header.dh, k) for k in state.previous_dhr):
-        raise ReplayedMessage()
+    return _decrypt_with_skips(
+        state, header, ciphertext, aad, random, current_chain, max_skip, max_stored_skipped
+    )
 
+
+def _decrypt_with_skips(
+    state: RatchetState,
+    header: Header,
+    ciphertext: bytes,
+    aad: bytes,
+    random: RandomSource,
+    current_chain: bool,
+    max_skip: int,
+    max_stored_skipped: int,
+) -> Decrypted:
+    """The rest of ``RatchetDecrypt``: skipped keys to store and/or a DH ratchet step."""
     skipped = list(state.skipped)
     new_ids: list[MessageId] = []
     dhs_secret, dhs_public = state.dhs_secret, state.dhs_public
@@ -431,7 +523,6 @@ def decrypt(
                 skipped.append(SkippedKey(dhr, nr, message_key))
                 new_ids.append(MessageId(dhr, nr))
                 nr += 1
-        if dhr is not None and recv_chain_key is not None:
             previous_dhr = (dhr, *previous_dhr)[:PREVIOUS_RATCHET_KEYS]
         pn, ns, nr = ns, 0, 0
         dhr = header.dh
@@ -472,18 +563,3 @@ def decrypt(
     )
     return Decrypted(new_state, plaintext, tuple(new_ids), False, discarded)
 
-
-def _replace(state: RatchetState, *, skipped: tuple[SkippedKey, ...]) -> RatchetState:
-    return RatchetState(
-        dhs_secret=state.dhs_secret,
-        dhs_public=state.dhs_public,
-        dhr=state.dhr,
-        root_key=state.root_key,
-        send_chain_key=state.send_chain_key,
-        recv_chain_key=state.recv_chain_key,
-        ns=state.ns,
-        nr=state.nr,
-        pn=state.pn,
-        skipped=skipped,
-        previous_dhr=state.previous_dhr,
-    )

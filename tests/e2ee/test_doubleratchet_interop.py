@@ -27,7 +27,6 @@ from e2ee.ratchet import (
     encrypt,
     init_alice,
     init_bob,
-    message_key_material,
 )
 
 SK = bytes(range(100, 132))
@@ -76,14 +75,15 @@ def aad(header: Header) -> bytes:
     return b"interop" + header.to_bytes()
 
 
+NONCE = bytes(12)  # ENCRYPT: AES-256-GCM with key = message key, constant nonce
+
+
 def _seal(message_key: bytes, plaintext: bytes, header: Header) -> bytes:
-    key, nonce = message_key_material(message_key)
-    return aes256gcm_encrypt(key, nonce, plaintext, aad(header))
+    return aes256gcm_encrypt(message_key, NONCE, plaintext, aad(header))
 
 
 def _open(message_key: bytes, ciphertext: bytes, header: Header) -> bytes:
-    key, nonce = message_key_material(message_key)
-    return aes256gcm_decrypt(key, nonce, ciphertext, aad(header))
+    return aes256gcm_decrypt(message_key, NONCE, ciphertext, aad(header))
 
 
 def _ours(header: TheirHeader) -> Header:

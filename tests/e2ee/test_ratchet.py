@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import random as stdlib_random
 from collections.abc import Callable
 
@@ -20,7 +19,7 @@ from e2ee.errors import (
     ReplayedMessage,
     TooManySkipped,
 )
-from e2ee.primitives import hkdf, hmac_sha256, x25519_generate
+from e2ee.primitives import aes256gcm_encrypt, hkdf, hmac_sha256, x25519_generate
 from e2ee.ratchet import (
     COUNTER_LIMIT,
     MessageId,
@@ -71,8 +70,15 @@ def test_kdfs_match_the_spec_definitions() -> None:
     )
     ck = bytes([3]) * 32
     assert ratchet.kdf_ck(ck) == (hmac_sha256(ck, b"\x02"), hmac_sha256(ck, b"\x01"))
-    okm = hkdf(bytes(32), ck, b"quietline/v1/message-key", 44)
-    assert ratchet.message_key_material(ck) == (okm[:32], okm[32:])
+    assert bytes(12) == ratchet.MESSAGE_NONCE
+
+
+def test_encrypt_is_aes256gcm_with_the_message_key_and_a_zero_nonce() -> None:
+    alice, _, _ = pair()
+    assert alice.send_chain_key is not None
+    message_key = hmac_sha256(alice.send_chain_key, b"\x01")
+    out = encrypt(alice, b"spec", aad)
+    assert out.ciphertext == aes256gcm_encrypt(message_key, bytes(12), b"spec", aad(out.header))
 
 
 def test_ping_pong_with_dh_steps() -> None:
@@ -248,7 +254,7 @@ def test_counter_limits() -> None:
     fake = Header(dh=alice.dhs_public, pn=0, n=COUNTER_LIMIT)
     with pytest.raises(DecryptionError):
         decrypt(bob, fake, bytes(272), aad(fake), rnd)
-    exhausted = dataclasses.replace(alice, ns=COUNTER_LIMIT)
+    exhausted = alice._replace(ns=COUNTER_LIMIT)
     assert RatchetState.from_bytes(exhausted.to_bytes()).ns == COUNTER_LIMIT
     with pytest.raises(LocalProtocolError):
         encrypt(exhausted, b"x", aad)

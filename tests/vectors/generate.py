@@ -56,7 +56,7 @@ from e2ee.payload import (
 )
 from e2ee.payload import Notice as NoticePayload
 from e2ee.primitives import x25519, x25519_public
-from e2ee.ratchet import RatchetState, kdf_ck, kdf_rk, message_key_material
+from e2ee.ratchet import MESSAGE_NONCE, RatchetState, kdf_ck, kdf_rk
 from e2ee.session import Session, accept_conversation, start_conversation
 
 OUTPUT = Path(__file__).with_name("protocol-v1.json")
@@ -78,9 +78,11 @@ DESCRIPTION = [
     "RFC 9180 intermediate values (dh = DH(sk_e, pk_r), kem_context = enc || pk_r, ...); the",
     "context's key and base_nonce are given for completeness but never used (exporter only).",
     "messages[i]: what the sender computed, in send order (chain_key_before -> KDF_CK ->",
-    "chain_key_after, message_key; message_key -> HKDF -> aes_key, nonce; header; aad = every",
-    "envelope byte before the ciphertext; payload_text -> padded -> AES-256-GCM -> ciphertext;",
-    "envelope). The init (messages[0]) is the participant's first message. payload_text is the",
+    "chain_key_after, message_key; header; aad = every envelope byte before the ciphertext;",
+    "payload_text -> padded -> ENCRYPT -> ciphertext; envelope). ENCRYPT (see 'encrypt') is",
+    "AES-256-GCM with key = message_key itself and the constant nonce of 12 zero bytes (each",
+    "message key encrypts exactly one message). The init (messages[0]) is the participant's",
+    "first message. payload_text is the",
     "canonical form the Python sender writes (keys sorted, no spaces, non-ASCII unescaped:",
     "JSON.stringify of an object built with sorted keys gives the same bytes); receivers accept",
     "any key order and whitespace.",
@@ -287,7 +289,12 @@ def build() -> dict[str, Any]:
             "handshake_info": "quietline/v1/handshake",
             "ratchet_root": RATCHET_ROOT_LABEL.decode(),
             "kdf_rk": "quietline/v1/kdf-rk",
-            "message_key": "quietline/v1/message-key",
+        },
+        "encrypt": {
+            "aead": "AES-256-GCM",
+            "key": "the message's message_key (32 bytes, from KDF_CK)",
+            "nonce": MESSAGE_NONCE.hex(),
+            "aad": "every envelope byte before the ciphertext",
         },
         "identity": {
             "seed": identity.seed.hex(),
@@ -359,7 +366,6 @@ def build() -> dict[str, Any]:
             sessions[sender] = session
             after, message_key = kdf_ck(before)
             assert after == session.ratchet.send_chain_key
-            aes_key, nonce = message_key_material(message_key)
             parsed = Envelope.from_bytes(envelope)
             messages.append(
                 {
@@ -371,8 +377,6 @@ def build() -> dict[str, Any]:
                     "chain_key_before": before.hex(),
                     "chain_key_after": after.hex(),
                     "message_key": message_key.hex(),
-                    "aes_key": aes_key.hex(),
-                    "nonce": nonce.hex(),
                     "header": parsed.header.to_bytes().hex(),
                     "header_fields": {
                         "dh": parsed.header.dh.hex(),

@@ -6,9 +6,11 @@
 // - KDF_RK(rk, dh_out) = HKDF-SHA256(salt=rk, ikm=dh_out, info="quietline/v1/kdf-rk", L=64):
 //   first half the new root key, second half the new chain key.
 // - KDF_CK(ck): message_key = HMAC-SHA256(ck, 0x01), chain_key = HMAC-SHA256(ck, 0x02).
-// - ENCRYPT(mk, pt, aad): HKDF-SHA256(salt=0*32, ikm=mk, info="quietline/v1/message-key", L=44)
-//   gives the AES-256-GCM key (32) and nonce (12). The aad contains the header bytes
-//   (the envelope's AAD: every byte before the ciphertext).
+// - ENCRYPT(mk, pt, aad): AES-256-GCM with key = mk (the 32-byte message key of KDF_CK) and
+//   a constant nonce of 12 zero bytes, which the spec allows because each message key is
+//   used once (section 3.1): every message key encrypts exactly one message and is
+//   deleted after its single use. The aad contains the header bytes (the envelope's AAD:
+//   every byte before the ciphertext).
 //
 // States are frozen objects; every transition returns a new one and never mutates the
 // old one, so decryption works on a copy: ratchetDecrypt returns a new state only when
@@ -27,9 +29,10 @@ import {
   X25519PrivateKey,
   aes256gcmDecrypt,
   aes256gcmEncrypt,
+  GCM_NONCE_SIZE,
   hkdf,
-  hkdfAesKey,
   hmacSign,
+  importAesKey,
   importHmacKey,
   systemRandom,
 } from "./primitives.js";
@@ -40,8 +43,6 @@ export const PREVIOUS_RATCHET_KEYS = 32;
 export const COUNTER_LIMIT = 0xffffffff;
 const KEY_SIZE = 32;
 const KDF_RK_INFO = utf8Encode("quietline/v1/kdf-rk");
-const MESSAGE_KEY_INFO = utf8Encode("quietline/v1/message-key");
-const MESSAGE_KEY_SALT = new Uint8Array(32);
 const CK_MESSAGE = Uint8Array.of(0x01);
 const CK_CHAIN = Uint8Array.of(0x02);
 
@@ -58,12 +59,6 @@ export async function kdfCk(chainKey) {
   const key = await importHmacKey(chainKey);
   const [next, mk] = await Promise.all([hmacSign(key, CK_CHAIN), hmacSign(key, CK_MESSAGE)]);
   return [next, mk];
-}
-
-/** The AES-256-GCM [key, nonce] of a message key. */
-export async function messageKeyMaterial(messageKey) {
-  const out = await hkdf(MESSAGE_KEY_SALT, messageKey, MESSAGE_KEY_INFO, 44);
-  return [out.slice(0, 32), out.slice(32, 44)];
 }
 
 // Symmetric-ratchet steps, memoised per chain key (pure functions of it), so that a
@@ -93,10 +88,14 @@ function cachedKdfCk(chainKey) {
   return memo(kdfCkCache, chainKey, () => kdfCk(chainKey));
 }
 
-/** The AES-256-GCM {aesKey (CryptoKey), nonce} of a message key (ENCRYPT of the spec). */
+/** ENCRYPT's AES-256-GCM nonce: constant (12 zero bytes); a fresh copy on every call. */
+export function messageNonce() {
+  return new Uint8Array(GCM_NONCE_SIZE);
+}
+
+/** ENCRYPT of the spec: {aesKey (the message key as a CryptoKey), nonce (12 zero bytes)}. */
 export async function messageAead(messageKey) {
-  const { aesKey, okm } = await hkdfAesKey(MESSAGE_KEY_SALT, messageKey, MESSAGE_KEY_INFO, 44);
-  return { aesKey, nonce: okm.slice(32, 44) };
+  return { aesKey: await importAesKey(messageKey), nonce: messageNonce() };
 }
 
 /** One symmetric-ratchet step of a chain key: {next, messageKey, aesKey, nonce}. */

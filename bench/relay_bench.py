@@ -228,20 +228,29 @@ async def relay_loop(
         convs = await asyncio.gather(*[client.open(http) for _ in range(conversations)])
     program = await client.auth(client.session)
     waiters: dict[str, asyncio.Future[float]] = {}
-    pending_ids: list[str] = []
+
+    to_ack: list[str] = []
 
     async def program_reader() -> None:
         async for raw in program:
             event = json.loads(raw)
             if event.get("type") != "message":
                 continue
-            await program.send(json.dumps({"type": "ack", "ids": [event["id"]]}))
+            to_ack.append(event["id"])
             fut = waiters.pop(event["conversation_id"], None)
             if fut is not None and not fut.done():
                 fut.set_result(time.perf_counter())
-            else:
-                pending_ids.append(event["id"])
 
+    async def acker() -> None:
+        """Like a program node: ack what arrived, a few milliseconds at a time."""
+        while True:
+            await asyncio.sleep(0.005)
+            if to_ack:
+                ids = to_ack[:1000]
+                del to_ack[: len(ids)]
+                await program.send(json.dumps({"type": "ack", "ids": ids}))
+
+    acks = asyncio.create_task(acker())
     reader = asyncio.create_task(program_reader())
     participants = [await client.auth(token) for _, token in convs]
     latencies: list[float] = []
@@ -281,6 +290,7 @@ async def relay_loop(
     for ws in participants:
         await ws.close()
     reader.cancel()
+    acks.cancel()
     await program.close()
     return conversations * messages / elapsed, latencies
 

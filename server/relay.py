@@ -408,25 +408,33 @@ class Relay:
             raise ApiError("wrong_slot", "Two envelopes are addressed to the same slot.")
         return out
 
-    async def send(self, who: Principal, conversation_id: bytes, values: object) -> list[str]:
+    def prepare_send(
+        self, who: Principal, conversation_id: bytes, values: object
+    ) -> storage.SendOp:
+        """Check a send without waiting on anything; raises ApiError on a refusal."""
         self._refuse_closed(conversation_id)
         if not who.is_program and who.conversation_id != conversation_id:
             raise ApiError("bad_token", "The token is not valid for this conversation.")
         envelopes = self.parse_envelopes(who, conversation_id, values)
         self.limits.hit("send", conversation_id, self.settings.limit_sends_per_conversation)
-        now = self.now()
+        return storage.SendOp(who, conversation_id, envelopes, self.now())
 
-        sent: storage.Sent = await self.write(storage.SendOp(who, conversation_id, envelopes, now))
-        for message_id, (slot, raw) in zip(sent.message_ids, envelopes, strict=True):
+    def deliver(self, op: storage.SendOp, sent: storage.Sent) -> list[str]:
+        """After the commit: push each envelope to its recipient; returns the ids."""
+        for message_id, (slot, raw) in zip(sent.message_ids, op.envelopes, strict=True):
             channel = (
                 program_channel(sent.program_id)
                 if slot == PROGRAM_SLOT
-                else member_channel(conversation_id, slot)
+                else member_channel(op.conversation_id, slot)
             )
-            self.broker.publish(channel, message_event(message_id, conversation_id, raw))
+            self.broker.publish(channel, message_event(message_id, op.conversation_id, raw))
         return [b64u_encode(m) for m in sent.message_ids]
 
-    async def ack(self, who: Principal, values: object) -> int:
+    async def send(self, who: Principal, conversation_id: bytes, values: object) -> list[str]:
+        op = self.prepare_send(who, conversation_id, values)
+        return self.deliver(op, await self.write(op))
+
+    def prepare_ack(self, who: Principal, values: object) -> storage.AckOp:
         if not isinstance(values, list) or not values:
             raise ApiError("malformed_field", "Field 'message_ids' must be a non-empty list.")
         if len(values) > self.settings.max_ack_ids:
@@ -437,8 +445,10 @@ class Relay:
             if len(raw) != 16:
                 raise ApiError("malformed_field", "A message id must be 16 bytes.")
             ids.append(raw)
+        return storage.AckOp(who, ids)
 
-        return int(await self.write(storage.AckOp(who, ids)))
+    async def ack(self, who: Principal, values: object) -> int:
+        return int(await self.write(self.prepare_ack(who, values)))
 
     async def pending(self, who: Principal, after: int = 0) -> tuple[list[Event], int]:
         """A page of the caller's undelivered messages, and the cursor for the next page."""

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.engine import Connection
 
 from server.errors import ApiError
@@ -340,6 +340,29 @@ def _chunks(items: Sequence[Any], size: int = 500) -> list[Sequence[Any]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
+# Hot-path statements as plain SQL (compiled once, run through executemany): the
+# Core expression versions re-render an expanding IN list on every batch.
+_CONVERSATION = text(
+    "SELECT program_id, state, active_at FROM conversations WHERE conversation_id = :cid"
+)
+_MEMBER_SLOT = text("SELECT 1 FROM members WHERE conversation_id = :cid AND slot = :slot")
+_INSERT_MESSAGE = text(
+    "INSERT INTO messages (message_id, conversation_id, recipient_slot, envelope, created_at)"
+    " VALUES (:message_id, :conversation_id, :recipient_slot, :envelope, :created_at)"
+)
+_TOUCH = text(
+    "UPDATE conversations SET state = :state, active_at = :active_at WHERE conversation_id = :cid"
+)
+_ACK_PROGRAM = text(
+    "DELETE FROM messages WHERE message_id = :mid AND recipient_slot = 1 AND conversation_id"
+    " IN (SELECT conversation_id FROM conversations WHERE program_id = :pid)"
+)
+_ACK_MEMBER = text(
+    "DELETE FROM messages WHERE message_id = :mid AND conversation_id = :cid"
+    " AND recipient_slot = :slot"
+)
+
+
 @dataclass(frozen=True, slots=True)
 class SendOp(Coalesced):
     """Store one envelope per recipient slot. The conversation becomes active when the
@@ -352,78 +375,57 @@ class SendOp(Coalesced):
 
     @classmethod
     def run_many(cls, conn: Connection, ops: list[SendOp]) -> list[Sent | ApiError]:
-        cids = list({op.conversation_id for op in ops})
-        rows: dict[bytes, Any] = {}
-        for part in _chunks(cids):
-            for row in conn.execute(
-                select(
-                    conversations_t.c.conversation_id,
-                    conversations_t.c.program_id,
-                    conversations_t.c.state,
-                    conversations_t.c.active_at,
-                ).where(conversations_t.c.conversation_id.in_(part))
-            ):
-                rows[row.conversation_id] = row
-        invited = [
-            op.conversation_id for op in ops if any(s > PROGRAM_SLOT for s, _ in op.envelopes)
-        ]
-        held: set[tuple[bytes, int]] = set()
-        for part in _chunks(invited):
-            held.update(
-                (cid, slot)
-                for cid, slot in conn.execute(
-                    select(members_t.c.conversation_id, members_t.c.slot).where(
-                        members_t.c.conversation_id.in_(part)
-                    )
-                )
-            )
+        state: dict[bytes, list[Any]] = {}
         results: list[Sent | ApiError] = []
         inserts: list[dict[str, Any]] = []
-        state: dict[bytes, list[Any]] = {}
         for op in ops:
-            row = rows.get(op.conversation_id)
-            refusal = _refuse_send(op, row, held)
+            cid = op.conversation_id
+            current = state.get(cid)
+            if current is None:
+                row = conn.execute(_CONVERSATION, {"cid": cid}).first()
+                current = state[cid] = (
+                    [None, None, None, False] if row is None else [row[0], row[1], row[2], False]
+                )
+            refusal = _refuse_send(conn, op, current[0])
             if refusal is not None:
                 results.append(refusal)
                 continue
-            assert row is not None
             bucket = hour_bucket(op.now)
-            current = state.setdefault(op.conversation_id, [row.state, row.active_at, False])
-            if op.who.is_program and current[0] == "waiting":
-                current[0], current[2] = "active", True
-            if current[1] < bucket:
-                current[1], current[2] = bucket, True
+            if op.who.is_program and current[1] == "waiting":
+                current[1], current[3] = "active", True
+            if current[2] < bucket:
+                current[2], current[3] = bucket, True
             ids = [secrets.token_bytes(16) for _ in op.envelopes]
             inserts += [
                 {
                     "message_id": mid,
-                    "conversation_id": op.conversation_id,
+                    "conversation_id": cid,
                     "recipient_slot": slot,
                     "envelope": env,
                     "created_at": bucket,
                 }
                 for mid, (slot, env) in zip(ids, op.envelopes, strict=True)
             ]
-            results.append(Sent(row.program_id, ids, [slot for slot, _ in op.envelopes]))
+            results.append(Sent(current[0], ids, [slot for slot, _ in op.envelopes]))
         if inserts:
-            conn.execute(insert(messages_t), inserts)
-        for cid, (new_state, active_at, changed) in state.items():
-            if changed:
-                conn.execute(
-                    update(conversations_t)
-                    .where(conversations_t.c.conversation_id == cid)
-                    .values(state=new_state, active_at=active_at)
-                )
+            conn.execute(_INSERT_MESSAGE, inserts)
+        touched = [
+            {"cid": cid, "state": c[1], "active_at": c[2]} for cid, c in state.items() if c[3]
+        ]
+        if touched:
+            conn.execute(_TOUCH, touched)
         return results
 
 
-def _refuse_send(op: SendOp, row: Any, held: set[tuple[bytes, int]]) -> ApiError | None:
-    if row is None or (op.who.is_program and row.program_id != op.who.program_id):
+def _refuse_send(conn: Connection, op: SendOp, program_id: bytes | None) -> ApiError | None:
+    if program_id is None or (op.who.is_program and program_id != op.who.program_id):
         return ApiError("unknown_conversation", "No open conversation has this id.")
     if not op.who.is_program and op.who.conversation_id != op.conversation_id:
         return ApiError("bad_token", "The token is not valid for this conversation.")
     for slot, _ in op.envelopes:
-        if slot > PROGRAM_SLOT and (op.conversation_id, slot) not in held:
+        if slot > PROGRAM_SLOT and (
+            conn.execute(_MEMBER_SLOT, {"cid": op.conversation_id, "slot": slot}).first() is None
+        ):
             return ApiError("wrong_slot", "An envelope is addressed to a slot nobody holds.")
     return None
 
@@ -437,37 +439,18 @@ class AckOp(Coalesced):
 
     @classmethod
     def run_many(cls, conn: Connection, ops: list[AckOp]) -> list[int]:
-        wanted = list({mid for op in ops for mid in op.message_ids})
-        found: dict[bytes, tuple[bytes, int, bytes]] = {}
-        for part in _chunks(wanted):
-            rows = conn.execute(
-                select(
-                    messages_t.c.message_id,
-                    messages_t.c.conversation_id,
-                    messages_t.c.recipient_slot,
-                    conversations_t.c.program_id,
-                )
-                .join(
-                    conversations_t,
-                    conversations_t.c.conversation_id == messages_t.c.conversation_id,
-                )
-                .where(messages_t.c.message_id.in_(part))
-            )
-            found.update((r[0], (r[1], r[2], r[3])) for r in rows)
-        doomed: list[bytes] = []
-        counts: list[int] = []
+        counts = []
         for op in ops:
-            n = 0
-            for mid in op.message_ids:
-                hit = found.get(mid)
-                if hit is None or not _is_recipient(op.who, *hit):
-                    continue
-                del found[mid]
-                doomed.append(mid)
-                n += 1
-            counts.append(n)
-        for part in _chunks(doomed):
-            conn.execute(delete(messages_t).where(messages_t.c.message_id.in_(part)))
+            who = op.who
+            if who.is_program:
+                params = [{"mid": m, "pid": who.program_id} for m in op.message_ids]
+                result = conn.execute(_ACK_PROGRAM, params)
+            else:
+                params = [
+                    {"mid": m, "cid": who.conversation_id, "slot": who.slot} for m in op.message_ids
+                ]
+                result = conn.execute(_ACK_MEMBER, params)
+            counts.append(int(result.rowcount))
         return counts
 
 

@@ -85,11 +85,15 @@ class Writer:
         self._thread.shutdown(wait=True)
 
     async def submit(self, op: Op | Coalesced) -> Any:
+        return await self.submit_nowait(op)
+
+    def submit_nowait(self, op: Op | Coalesced) -> asyncio.Future[Any]:
+        """Queue ``op``; the future settles once its batch committed (or refused it)."""
         if self._stopping or self._task is None:
             raise WriterStopped
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait((op, future))
-        return await future
+        return future
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()

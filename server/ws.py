@@ -19,6 +19,7 @@ from server.broker import Event, member_channel, program_channel
 from server.errors import ApiError
 from server.relay import Relay, dumps, token_hash
 from server.storage import Principal
+from server.writer import WriterStopped
 
 AUTH_TIMEOUT = 10.0
 MAX_INFLIGHT = 64
@@ -63,15 +64,13 @@ async def websocket_endpoint(ws: WebSocket) -> None:
         channel = member_channel(who.conversation_id, who.slot)
     outbox: asyncio.Queue[Event] = asyncio.Queue()
     relay.broker.subscribe(channel, outbox)
-    tasks: set[asyncio.Task[None]] = set()
+    inflight: set[asyncio.Future[Any]] = set()
     pusher = asyncio.create_task(_push(ws, relay, who, outbox))
     try:
-        await _read(ws, relay, who, outbox, tasks)
+        await _read(ws, relay, who, outbox, inflight)
     finally:
         relay.broker.unsubscribe(channel, outbox)
         pusher.cancel()
-        for task in tasks:
-            task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await pusher
 
@@ -110,9 +109,10 @@ async def _read(
     relay: Relay,
     who: Principal,
     outbox: asyncio.Queue[Event],
-    tasks: set[asyncio.Task[None]],
+    inflight: set[asyncio.Future[Any]],
 ) -> None:
-    inflight = asyncio.Semaphore(MAX_INFLIGHT)
+    """Take frames until the socket closes. Sends and acks are handed to the writer
+    without a task each; their answers go to the outbox when the batch committed."""
     while True:
         try:
             text = await ws.receive_text()
@@ -126,37 +126,65 @@ async def _read(
         if not isinstance(frame, dict):
             outbox.put_nowait(_error(None, ApiError("malformed_json", "A frame is an object.")))
             continue
-        await inflight.acquire()
-        task = asyncio.create_task(_handle(relay, who, frame, outbox))
-        tasks.add(task)
-        task.add_done_callback(lambda t: (tasks.discard(t), inflight.release()))
+        if len(inflight) >= MAX_INFLIGHT:
+            await asyncio.wait(inflight, return_when=asyncio.FIRST_COMPLETED)
+        request_id = frame.get("request_id")
+        if not isinstance(request_id, str | int | None) or isinstance(request_id, bool):
+            request_id = None
+        try:
+            future = _submit(relay, who, frame, request_id, outbox)
+        except ApiError as exc:
+            outbox.put_nowait(_error(request_id, exc))
+            continue
+        except WriterStopped:
+            return
+        inflight.add(future)
+        future.add_done_callback(inflight.discard)
 
 
 def _error(request_id: Any, exc: ApiError) -> Event:
     return {"type": "error", "request_id": request_id, "code": exc.code, "message": exc.message}
 
 
-async def _handle(
-    relay: Relay, who: Principal, frame: dict[str, Any], outbox: asyncio.Queue[Event]
-) -> None:
-    request_id = frame.get("request_id")
-    if not isinstance(request_id, str | int | None) or isinstance(request_id, bool):
-        request_id = None
+def _submit(
+    relay: Relay,
+    who: Principal,
+    frame: dict[str, Any],
+    request_id: Any,
+    outbox: asyncio.Queue[Event],
+) -> asyncio.Future[Any]:
+    kind = frame.get("type")
+    if kind == "ack":
+        future = relay.writer.submit_nowait(relay.prepare_ack(who, frame.get("ids")))
+
+        def acked(f: asyncio.Future[Any]) -> None:
+            exc = f.exception()
+            if isinstance(exc, ApiError):
+                outbox.put_nowait(_error(request_id, exc))
+
+        future.add_done_callback(acked)
+        return future
+    if kind != "send":
+        raise ApiError("malformed_field", "Unknown frame type.")
+    cid_text = frame.get("conversation_id")
     try:
-        kind = frame.get("type")
-        if kind == "ack":
-            await relay.ack(who, frame.get("ids"))
-        elif kind == "send":
-            cid_text = frame.get("conversation_id")
-            try:
-                cid = b64u_decode(cid_text) if isinstance(cid_text, str) else b""
-            except MalformedInput:
-                raise ApiError("bad_base64", "Field 'conversation_id' is not base64url.") from None
-            if len(cid) != 16:
-                raise ApiError("malformed_field", "Field 'conversation_id' must be 16 bytes.")
-            ids = await relay.send(who, cid, frame.get("envelopes"))
-            outbox.put_nowait({"type": "sent", "request_id": request_id, "message_ids": ids})
+        cid = b64u_decode(cid_text) if isinstance(cid_text, str) else b""
+    except MalformedInput:
+        raise ApiError("bad_base64", "Field 'conversation_id' is not base64url.") from None
+    if len(cid) != 16:
+        raise ApiError("malformed_field", "Field 'conversation_id' must be 16 bytes.")
+    op = relay.prepare_send(who, cid, frame.get("envelopes"))
+    future = relay.writer.submit_nowait(op)
+
+    def sent(f: asyncio.Future[Any]) -> None:
+        exc = f.exception()
+        if isinstance(exc, ApiError):
+            outbox.put_nowait(_error(request_id, exc))
+        elif exc is not None:
+            outbox.put_nowait(_error(request_id, ApiError("unavailable", "Try again.")))
         else:
-            raise ApiError("malformed_field", "Unknown frame type.")
-    except ApiError as exc:
-        outbox.put_nowait(_error(request_id, exc))
+            ids = relay.deliver(op, f.result())
+            outbox.put_nowait({"type": "sent", "request_id": request_id, "message_ids": ids})
+
+    future.add_done_callback(sent)
+    return future

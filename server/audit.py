@@ -76,8 +76,8 @@ class _Audit:
                 continue
             tables.append(name)
             actual = {c["name"] for c in insp.get_columns(name)}
-            for col in sorted(actual - {c.name for c in table.c}):
-                self.find(name, col, "column not known to the audit")
+            for extra in sorted(actual - {c.name for c in table.c}):
+                self.find(name, extra, "column not known to the audit")
             for col in table.c:
                 if col.info.get("kind") not in KINDS:
                     self.find(name, col.name, "column declares no known kind")

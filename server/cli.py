@@ -41,7 +41,8 @@ LOG_CONFIG: dict[str, Any] = {
 
 
 def _settings(args: argparse.Namespace, **extra: object) -> Settings:
-    return Settings.from_env(database_url=args.database_url, **extra)
+    overrides: dict[str, object] = {"database_url": args.database_url, **extra}
+    return Settings.from_env(environ=None, **overrides)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

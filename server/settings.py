@@ -79,7 +79,7 @@ class Settings:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+    def from_env(cls, *, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
         """Defaults, then ``QUIETLINE_*`` variables, then explicit overrides (the CLI)."""
         env = os.environ if environ is None else environ
         values: dict[str, object] = {}

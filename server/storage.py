@@ -11,9 +11,9 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, func, insert, select, text, update
+from sqlalchemy import Table, delete, func, insert, select, text, update
 from sqlalchemy.engine import Connection
 
 from server.errors import ApiError
@@ -30,14 +30,14 @@ from server.models import (
 )
 from server.writer import Coalesced
 
-programs = Program.__table__
-origins_t = ProgramOrigin.__table__
-tokens_t = EnrollmentToken.__table__
-sessions_t = ProgramSession.__table__
-otp_t = OneTimePrekey.__table__
-conversations_t = Conversation.__table__
-members_t = Member.__table__
-messages_t = Message.__table__
+programs = cast(Table, Program.__table__)
+origins_t = cast(Table, ProgramOrigin.__table__)
+tokens_t = cast(Table, EnrollmentToken.__table__)
+sessions_t = cast(Table, ProgramSession.__table__)
+otp_t = cast(Table, OneTimePrekey.__table__)
+conversations_t = cast(Table, Conversation.__table__)
+members_t = cast(Table, Member.__table__)
+messages_t = cast(Table, Message.__table__)
 
 PARTICIPANT_SLOT = 0
 PROGRAM_SLOT = 1
@@ -443,7 +443,9 @@ class AckOp(Coalesced):
         for op in ops:
             who = op.who
             if who.is_program:
-                params = [{"mid": m, "pid": who.program_id} for m in op.message_ids]
+                params: list[dict[str, Any]] = [
+                    {"mid": m, "pid": who.program_id} for m in op.message_ids
+                ]
                 result = conn.execute(_ACK_PROGRAM, params)
             else:
                 params = [

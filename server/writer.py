@@ -138,7 +138,7 @@ class Writer:
         segment: list[int] = []
 
         def flush() -> None:
-            groups: dict[type, list[int]] = {}
+            groups: dict[type[Coalesced], list[int]] = {}
             for i in segment:
                 groups.setdefault(type(ops[i]), []).append(i)
             for cls, indices in groups.items():

@@ -33,7 +33,7 @@ def b64u_decode(text: str) -> bytes:
     """Decode canonical unpadded base64url; anything else is :class:`MalformedInput`."""
     if not isinstance(text, str):
         raise MalformedInput("base64url value must be a string")
-    if not all(c in _ALPHABET for c in text):
+    if not _ALPHABET.issuperset(text):
         raise MalformedInput("base64url value has a character outside the alphabet")
     remainder = len(text) % 4
     if remainder == 1:

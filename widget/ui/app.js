@@ -189,7 +189,7 @@ export class WidgetApp {
         break;
       }
       case "code_word_request":
-        this.chat.addNotice("code_word_request", "The support worker asks for your code word.");
+        this.chat.addCodeWordPrompt(String(payload.alias), (alias, word) => this.sendCodeWord(alias, word));
         break;
       case "close":
         this.endByProgram();
@@ -204,6 +204,18 @@ export class WidgetApp {
     if (!this.conversation) return false;
     try {
       await this.conversation.send({ t: "text", body, ts: Date.now() });
+      return true;
+    } catch (error) {
+      if (error instanceof RelayUnavailable) return false;
+      this.handleError(error);
+      return false;
+    }
+  }
+
+  async sendCodeWord(alias, word) {
+    if (!this.conversation) return false;
+    try {
+      await this.conversation.send({ t: "code_word_answer", alias, word, ts: Date.now() });
       return true;
     } catch (error) {
       if (error instanceof RelayUnavailable) return false;
@@ -280,12 +292,15 @@ export class WidgetApp {
     this.show(warningScreen(alternatives, this.fallbackNodes));
   }
 
-  /** Drop every message and key reference this object holds. */
+  /**
+   * Drop every message and the conversation reference this object holds. The caller
+   * then ends the conversation it took (drop() or closeAndDrop(), which also forget the
+   * capability token).
+   */
   wipe() {
     this.chat?.wipe();
     this.chat = null;
     this.conversation = null;
-    this.relay?.forget();
     clear(this.screen);
   }
 }

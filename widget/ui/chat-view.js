@@ -115,6 +115,38 @@ export class ChatView {
     ]));
   }
 
+  /**
+   * The program asks for a code word: a small form in the log. The word is typed into a
+   * password field (nobody looking over a shoulder reads it) and is sent only inside
+   * the encrypted session; the form removes itself once sent.
+   */
+  addCodeWordPrompt(alias, onSubmit) {
+    const inputId = uid("codeword");
+    const input = el("input", {
+      id: inputId, type: "password", class: "quietline-input", autocomplete: "off",
+      spellcheck: "false", maxlength: "256",
+    });
+    const form = el("form", { class: "quietline-codeword", "data-kind": "codeword" }, [
+      el("label", { for: inputId, text: TEXT.codeWordLabel }),
+      input,
+      el("button", { type: "submit", class: "quietline-button", text: TEXT.codeWordSend }),
+    ]);
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const word = input.value;
+      if (!word) return;
+      input.value = "";
+      if (await onSubmit(alias, word)) {
+        form.replaceWith(el("div", { class: "quietline-flag", "data-kind": "flag", "data-flag": "codeword-sent" }, [
+          el("span", { class: "quietline-text", text: TEXT.codeWordSent }),
+        ]));
+        this.box.focus();
+      }
+    });
+    this.#append(form);
+    input.focus();
+  }
+
   /** Remove every message from the page. */
   wipe() {
     this.box.value = "";

@@ -10,6 +10,7 @@ import * as P from "../protocol/index.js";
 import { RelayUnavailable } from "./relay.js";
 
 export const DURESS_TIMEOUT_MS = 2000;
+export const RECONNECT_DELAYS_MS = Object.freeze([500, 1500, 4000]);
 
 /**
  * Fetch the public program record and verify it against the pinned key.
@@ -77,32 +78,57 @@ export class Conversation {
 
   /**
    * Receive over the WebSocket. Envelopes are decrypted one at a time, in arrival order;
-   * each is acknowledged (so the relay deletes it) only after it decrypted.
+   * each is acknowledged (so the relay deletes it) only after it decrypted. A message id
+   * seen before (the relay pushes pending messages again after a reconnect, if an ack
+   * was lost) is acknowledged again and not decrypted twice. A socket that drops is
+   * reopened up to RECONNECT_DELAYS_MS.length times before the chat gives up.
    */
   listen({ onPayload, onClosed, onError }) {
-    this.socket = this.relay.connect({
-      onMessage: (frame) => {
-        this.queue = this.queue.then(async () => {
-          if (this.closed || frame.conversation_id !== this.conversationId) return;
-          let result;
-          try {
-            result = await this.session.decrypt(P.b64uDecode(frame.envelope));
-          } catch (error) {
-            if (!this.closed) onError(error);
+    const seen = new Set();
+    let attempt = 0;
+    const open = () => {
+      this.socket = this.relay.connect({
+        onReady: () => {
+          attempt = 0;
+        },
+        onMessage: (frame) => {
+          this.queue = this.queue.then(async () => {
+            if (this.closed || frame.conversation_id !== this.conversationId) return;
+            if (seen.has(frame.id)) {
+              this.socket?.ack([frame.id]);
+              return;
+            }
+            let result;
+            try {
+              result = await this.session.decrypt(P.b64uDecode(frame.envelope));
+            } catch (error) {
+              if (!this.closed) onError(error);
+              return;
+            }
+            if (this.closed) return;
+            seen.add(frame.id);
+            this.socket?.ack([frame.id]);
+            onPayload(result.payload, result.missing ?? 0);
+          });
+        },
+        onClosed: (conversationId) => {
+          if (conversationId === this.conversationId && !this.closed) onClosed();
+        },
+        onDown: () => {
+          if (this.closed) return;
+          if (attempt >= RECONNECT_DELAYS_MS.length) {
+            onError(new RelayUnavailable("The connection to the chat was lost."));
             return;
           }
-          if (this.closed) return;
-          this.socket?.ack([frame.id]);
-          onPayload(result.payload, result.missing ?? 0);
-        });
-      },
-      onClosed: (conversationId) => {
-        if (conversationId === this.conversationId && !this.closed) onClosed();
-      },
-      onDown: () => {
-        if (!this.closed) onError(new RelayUnavailable("The connection to the chat was lost."));
-      },
-    });
+          const delay = RECONNECT_DELAYS_MS[attempt];
+          attempt += 1;
+          setTimeout(() => {
+            if (!this.closed) open();
+          }, delay);
+        },
+      });
+    };
+    open();
   }
 
   /** Tell the program (encrypted) and the relay that the chat is over, then drop keys. */

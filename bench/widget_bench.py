@@ -7,9 +7,9 @@ briefing requires), on the same 1 KB payload:
 - baseline: ``crypto.subtle.encrypt`` + ``crypto.subtle.decrypt`` with AES-256-GCM, the
   key imported once (the cheapest possible authenticated round trip in the page);
 - ratchet message: the widget's ``session.encrypt(payload)`` on the participant side and
-  ``session.decrypt(envelope)`` on the program side: KDF_CK (HMAC-SHA256 x2), message-key
-  HKDF, AES-256-GCM, ISO 7816-4 padding, the envelope and payload encodings, state
-  copies. One direction, so one symmetric ratchet step per message (a DH ratchet step
+  ``session.decrypt(envelope)`` on the program side: KDF_CK (HMAC-SHA256 x2), the
+  message key imported as the AES-256-GCM key, AES-256-GCM, ISO 7816-4 padding, the
+  envelope and payload encodings, state copies. One direction, so one symmetric ratchet step per message (a DH ratchet step
   happens only when the direction of the conversation changes; it is reported too).
 
 Each round times MESSAGES back-to-back baseline round trips, then MESSAGES back-to-back
@@ -24,10 +24,10 @@ PACE_MS ms, timing only encrypt() + decrypt()), where the ahead-of-time chain st
 ready when a message is sent, for both the ratchet and the baseline.
 
 Why the ratio cannot be small with WebCrypto alone: each side of a ratchet message makes
-seven WebCrypto calls (import the chain key as an HMAC key, two HMACs for KDF_CK, import
-the message key for HKDF, HKDF to the AES key and to the nonce, AES-GCM) against one for
-the baseline, and for 1 KB the per-call overhead of WebCrypto, not the arithmetic,
-dominates.
+five WebCrypto calls (import the chain key as an HMAC key, two HMACs for KDF_CK, import
+the message key as the AES key, AES-GCM) against one for the baseline, and for 1 KB the
+per-call overhead of WebCrypto (each call is a task on another thread and a promise back
+on the page's thread), not the arithmetic, dominates.
 
 Run: ``python bench/widget_bench.py``. Only loopback is used: a static file server process
 on 127.0.0.1 (stopped by PID) serves widget/ to the page.

@@ -73,7 +73,7 @@
 //   of 2**96 - 1). No protocol value comes near.
 // - No session serialisation: the widget keeps keys in memory only, and X25519 secrets
 //   live in non-extractable CryptoKeys (so the vectors' final_sessions are not
-//   reproduced). Root, chain and message keys are HKDF/HMAC inputs and so exist as bytes
+//   reproduced). Root, chain and message keys are HKDF/HMAC/AES key inputs and so exist as bytes
 //   in JavaScript memory; drop() overwrites the ones it can reach.
 // - After each message a session computes the next PREFETCH_DEPTH (3) steps of each chain
 //   in the background (ratchet.js): nothing the chain key does not already imply.

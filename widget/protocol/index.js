@@ -75,8 +75,6 @@
 //   live in non-extractable CryptoKeys (so the vectors' final_sessions are not
 //   reproduced). Root, chain and message keys are HKDF/HMAC/AES key inputs and so exist as bytes
 //   in JavaScript memory; drop() overwrites the ones it can reach.
-// - After each message a session computes the next PREFETCH_DEPTH (3) steps of each chain
-//   in the background (ratchet.js): nothing the chain key does not already imply.
 // - Ed25519 verification is Chromium's (BoringSSL), not libsodium's; both agree on every
 //   Wycheproof case (tests/widget/test_protocol_primitives.py).
 

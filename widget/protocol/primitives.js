@@ -90,19 +90,6 @@ export async function hkdf(salt, ikm, info, length) {
   return new Uint8Array(bits);
 }
 
-/**
- * HKDF-SHA256 whose first 32 output bytes become a non-extractable AES-256-GCM key.
- * Returns {aesKey, okm}: okm is the whole `length`-byte output with its first 32 bytes
- * (the key) overwritten with zeros once imported.
- */
-export async function hkdfAesKey(salt, ikm, info, length) {
-  const okm = await hkdf(salt, ikm, info, length);
-  if (okm.length < AES256_KEY_SIZE) throw new LocalProtocolError("HKDF output length out of range");
-  const aesKey = await subtle.importKey("raw", okm.subarray(0, AES256_KEY_SIZE), "AES-GCM", false, ["encrypt", "decrypt"]);
-  okm.fill(0, 0, AES256_KEY_SIZE);
-  return { aesKey, okm };
-}
-
 // -- AES-256-GCM ----------------------------------------------------------------
 
 function checkAead(key, nonce) {

@@ -22,7 +22,7 @@
 // receiving ratchet public keys so a message from a finished chain is a replay, not a
 // new DH step. A counter at 2**32 - 1 is never used (as in the Python reference).
 
-import { concatBytes, constantTimeEqual, utf8Encode } from "./encoding.js";
+import { constantTimeEqual, utf8Encode } from "./encoding.js";
 import { DecryptionError, InvalidKey, LocalProtocolError, ReplayedMessage, TooManySkipped } from "./errors.js";
 import { makeHeader } from "./envelope.js";
 import {
@@ -61,73 +61,21 @@ export async function kdfCk(chainKey) {
   return [next, mk];
 }
 
-// Symmetric-ratchet steps, memoised per chain key (pure functions of it), so that a
-// session can compute the next PREFETCH_DEPTH steps of each chain in the background
-// while the page waits for the network (prefetchChains, called after each commit):
-//   kdfCk cache:  chain key -> Promise<[next chain key, message key]>
-//   step cache:   chain key -> Promise<{next, messageKey, aesKey, nonce}>, where aesKey is
-//                 the message's AES-256-GCM key as a non-extractable CryptoKey.
-// The caches hold nothing the state does not already imply (its chain key derives every
-// later key of the chain; no earlier key is kept) and die with the chain key (WeakMap).
-export const PREFETCH_DEPTH = 3;
-const kdfCkCache = new WeakMap();
-const stepCache = new WeakMap();
-const ignore = () => {};
-
-function memo(cache, ck, compute) {
-  let p = cache.get(ck);
-  if (p === undefined) {
-    p = compute();
-    cache.set(ck, p);
-    p.catch(() => cache.delete(ck));
-  }
-  return p;
-}
-
-function cachedKdfCk(chainKey) {
-  return memo(kdfCkCache, chainKey, () => kdfCk(chainKey));
-}
-
 /** ENCRYPT's AES-256-GCM nonce: constant (12 zero bytes); a fresh copy on every call. */
 export function messageNonce() {
   return new Uint8Array(GCM_NONCE_SIZE);
 }
 
-/** ENCRYPT of the spec: {aesKey (the message key as a CryptoKey), nonce (12 zero bytes)}. */
+/** ENCRYPT of the spec: {aesKey (the message key as a non-extractable CryptoKey), nonce}. */
 export async function messageAead(messageKey) {
   return { aesKey: await importAesKey(messageKey), nonce: messageNonce() };
 }
 
 /** One symmetric-ratchet step of a chain key: {next, messageKey, aesKey, nonce}. */
-export function chainStep(chainKey) {
-  return memo(stepCache, chainKey, async () => {
-    const [next, messageKey] = await cachedKdfCk(chainKey);
-    const { aesKey, nonce } = await messageAead(messageKey);
-    return Object.freeze({ next, messageKey, aesKey, nonce });
-  });
-}
-
-function prefetch(chainKey, depth) {
-  chainStep(chainKey).catch(ignore);
-  if (depth > 1) cachedKdfCk(chainKey).then(([next]) => prefetch(next, depth - 1), ignore);
-}
-
-/** Start computing the next PREFETCH_DEPTH sending and receiving steps of `s`. */
-export function prefetchChains(s, depth = PREFETCH_DEPTH) {
-  for (const ck of [s.sendChainKey, s.recvChainKey]) if (ck !== null) prefetch(ck, depth);
-}
-
-function forgetChain(chainKey) {
-  const p = kdfCkCache.get(chainKey);
-  kdfCkCache.delete(chainKey);
-  stepCache.delete(chainKey);
-  chainKey.fill(0);
-  if (p) {
-    p.then(([next, mk]) => {
-      mk.fill(0);
-      forgetChain(next);
-    }, ignore);
-  }
+export async function chainStep(chainKey) {
+  const [next, messageKey] = await kdfCk(chainKey);
+  const { aesKey, nonce } = await messageAead(messageKey);
+  return { next, messageKey, aesKey, nonce };
 }
 
 // -- state ---------------------------------------------------------------------------
@@ -175,8 +123,7 @@ export function describeState(s) {
 
 /** Overwrite every byte array of a state with zeros (the CryptoKey is just dropped). */
 export function wipeState(s) {
-  for (const ck of [s.sendChainKey, s.recvChainKey]) if (ck) forgetChain(ck);
-  s.rootKey.fill(0);
+  for (const k of [s.rootKey, s.sendChainKey, s.recvChainKey]) if (k) k.fill(0);
   for (const key of s.skipped) key.messageKey.fill(0);
 }
 
@@ -192,6 +139,7 @@ export async function ratchetEncrypt(s, plaintext, aadForHeader) {
   const step = await chainStep(s.sendChainKey);
   const header = makeHeader(s.dhs.publicKey, s.pn, s.ns);
   const ciphertext = await aes256gcmEncrypt(step.aesKey, step.nonce, plaintext, aadForHeader(header));
+  step.messageKey.fill(0); // used once; its CryptoKey is dropped with `step`
   return { state: state({ ...s, sendChainKey: step.next, ns: s.ns + 1 }), header, ciphertext };
 }
 
@@ -235,7 +183,7 @@ export async function ratchetDecrypt(s, header, ciphertext, aad, random = system
       if (header.pn - nr > maxSkip) throw new TooManySkipped();
       while (nr < header.pn) {
         let messageKey;
-        [recvChainKey, messageKey] = await cachedKdfCk(recvChainKey);
+        [recvChainKey, messageKey] = await kdfCk(recvChainKey);
         skipped.push(Object.freeze({ dh: dhr, n: nr, messageKey }));
         newIds.push({ dh: dhr, n: nr });
         nr += 1;
@@ -260,14 +208,19 @@ export async function ratchetDecrypt(s, header, ciphertext, aad, random = system
   if (header.n - nr > maxSkip) throw new TooManySkipped();
   while (nr < header.n) {
     let messageKey;
-    [recvChainKey, messageKey] = await cachedKdfCk(recvChainKey);
+    [recvChainKey, messageKey] = await kdfCk(recvChainKey);
     skipped.push(Object.freeze({ dh: dhr, n: nr, messageKey }));
     newIds.push({ dh: dhr, n: nr });
     nr += 1;
   }
   const step = await chainStep(recvChainKey);
   recvChainKey = step.next;
-  const plaintext = await aes256gcmDecrypt(step.aesKey, step.nonce, ciphertext, aad);
+  let plaintext;
+  try {
+    plaintext = await aes256gcmDecrypt(step.aesKey, step.nonce, ciphertext, aad);
+  } finally {
+    step.messageKey.fill(0);
+  }
 
   const overflow = Math.max(0, skipped.length - maxStoredSkipped);
   const discarded = skipped.slice(0, overflow).map((k) => ({ dh: k.dh, n: k.n }));

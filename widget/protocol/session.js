@@ -37,7 +37,7 @@ import { setupBaseR, setupBaseS } from "./hpke.js";
 import { pad, unpad } from "./padding.js";
 import { decodePayload, encodePayload } from "./payload.js";
 import { X25519PrivateKey, systemRandom } from "./primitives.js";
-import { MAX_SKIP, MAX_STORED_SKIPPED, describeState, initAlice, initBob, prefetchChains, ratchetDecrypt, ratchetEncrypt, wipeState } from "./ratchet.js";
+import { MAX_SKIP, MAX_STORED_SKIPPED, describeState, initAlice, initBob, ratchetDecrypt, ratchetEncrypt, wipeState } from "./ratchet.js";
 
 const INITIATOR = 0;
 const RESPONDER = 1;
@@ -68,7 +68,6 @@ export class Session {
   /** Use startConversation / acceptConversation; this constructor is internal. */
   constructor({ state, conversationId, localSlot, remoteSlot, role, pendingInit = null, random = systemRandom, maxSkip = MAX_SKIP, maxStoredSkipped = MAX_STORED_SKIPPED }) {
     this.#state = state;
-    prefetchChains(state);
     this.#random = random;
     this.#limits = { maxSkip, maxStoredSkipped };
     this.#pendingInit = pendingInit;
@@ -113,7 +112,6 @@ export class Session {
       const envelope = makeEnvelope({ conversationId: this.conversationId, senderSlot: this.localSlot, recipientSlot: this.remoteSlot, header: out.header, ciphertext: out.ciphertext, init });
       if (this.#state === null) throw new LocalProtocolError("the session was dropped");
       this.#state = out.state;
-      prefetchChains(out.state);
       this.#pendingInit = null;
       return envelopeToBytes(envelope);
     });
@@ -145,7 +143,6 @@ export class Session {
       const payload = decodePayload(unpad(out.plaintext));
       if (this.#state === null) throw new LocalProtocolError("the session was dropped");
       this.#state = out.state;
-      prefetchChains(out.state);
       return Object.freeze({
         payload,
         missing: out.skipped.length,

@@ -14,14 +14,12 @@ briefing requires), on the same 1 KB payload:
 
 Each round times MESSAGES back-to-back baseline round trips, then MESSAGES back-to-back
 ratchet messages; RESULT is the median over ROUNDS rounds of the per-round ratio (the
-two halves of a round see the same machine load). Back to back, all
-the work of a message is counted, including the symmetric-ratchet steps the session
-computes ahead in the background (see widget/protocol/ratchet.js, prefetchChains). The
-last line is ``RESULT ratio=<x>`` (ratchet message / baseline; target <= 3.0).
+two halves of a round see the same machine load). The last line is
+``RESULT ratio=<x>`` (ratchet message / baseline; target <= 3.0).
 
-Also printed, not the RESULT: the latency at a chat's pace (one message every
-PACE_MS ms, timing only encrypt() + decrypt()), where the ahead-of-time chain steps are
-ready when a message is sent, for both the ratchet and the baseline.
+Also printed, not the RESULT: the latency at a chat's pace (one message every PACE_MS
+ms, timing only encrypt() + decrypt()), for both the ratchet and the baseline; there the
+wake-up of WebCrypto's worker thread weighs on both.
 
 Why the ratio cannot be small with WebCrypto alone: each side of a ratchet message makes
 five WebCrypto calls (import the chain key as an HMAC key, two HMACs for KDF_CK, import

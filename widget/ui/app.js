@@ -302,5 +302,9 @@ export class WidgetApp {
     this.chat = null;
     this.conversation = null;
     clear(this.screen);
+    // The engine keeps the subject of the last successful regular-expression match
+    // (RegExp.input, a legacy static), which is then the last decrypted plaintext.
+    // Matching an empty string replaces it.
+    /(?:)/.exec("");
   }
 }

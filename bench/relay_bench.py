@@ -204,13 +204,20 @@ class RelayClient:
         self.session = r.json()["session_token"]
 
     async def open(self, http: httpx.AsyncClient) -> tuple[bytes, str]:
-        cid = os.urandom(16)
-        r = await http.post(
-            "/v1/conversations",
-            json={"program_id": self.pid, "envelope": envelope(cid, 0, 1, 0, True)},
-        )
-        r.raise_for_status()
-        return cid, r.json()["token"]
+        for attempt in range(3):
+            cid = os.urandom(16)  # a fresh id on retry: the lost answer may have committed
+            try:
+                r = await http.post(
+                    "/v1/conversations",
+                    json={"program_id": self.pid, "envelope": envelope(cid, 0, 1, 0, True)},
+                )
+            except httpx.TransportError:  # a keep-alive connection closed under us
+                if attempt == 2:
+                    raise
+                continue
+            r.raise_for_status()
+            return cid, r.json()["token"]
+        raise AssertionError("unreachable")
 
     async def auth(self, token: str) -> Any:
         ws = await ws_connect(self.ws_url)

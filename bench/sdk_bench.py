@@ -57,9 +57,23 @@ def start_relay(tmp: Path) -> tuple[subprocess.Popen[bytes], str, str]:
     log = (tmp / "relay.log").open("wb")
     env = dict(os.environ, **LIMITS, QUIETLINE_DATABASE_URL=db)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "quietline", "relay", "serve", "--host", "127.0.0.1",
-         "--port", str(port), "--database-url", db],
-        stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT,
+        [
+            sys.executable,
+            "-m",
+            "quietline",
+            "relay",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--database-url",
+            db,
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+        cwd=ROOT,
     )
     log.close()
     url = f"http://127.0.0.1:{port}"
@@ -90,14 +104,33 @@ def stop(proc: subprocess.Popen[Any]) -> None:
 def enroll(url: str, db: str, keystore: Path) -> dict[str, str]:
     env = dict(os.environ, QUIETLINE_DATABASE_URL=db, QUIETLINE_PASSPHRASE=PASSPHRASE)
     out = subprocess.run(
-        [sys.executable, "-m", "quietline", "relay", "add-program", "--json",
-         "--database-url", db], capture_output=True, text=True, env=env, cwd=ROOT, check=True,
+        [sys.executable, "-m", "quietline", "relay", "add-program", "--json", "--database-url", db],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        check=True,
     )
     token = json.loads(out.stdout)["enrollment_token"]
     out = subprocess.run(
-        [sys.executable, "-m", "quietline", "program", "init", "--keystore", str(keystore),
-         "--relay", url, f"--enrollment-token={token}", "--json"],
-        capture_output=True, text=True, env=env, cwd=ROOT, check=True,
+        [
+            sys.executable,
+            "-m",
+            "quietline",
+            "program",
+            "init",
+            "--keystore",
+            str(keystore),
+            "--relay",
+            url,
+            f"--enrollment-token={token}",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        check=True,
     )
     return dict(json.loads(out.stdout))
 
@@ -117,12 +150,22 @@ def raw_crypto_per_message(rounds: int = 400) -> float:
     identity = IdentityKeyPair.generate()
     moment = datetime.now(UTC)
     prekey = make_prekey(identity, 1, moment, one_time=False)
-    bundle = VerifiedBundle(identity.program_id, identity.public_key, prekey.record.body, None,
-                            profile_from_content({}, int(moment.timestamp())), None)
+    bundle = VerifiedBundle(
+        identity.program_id,
+        identity.public_key,
+        prekey.record.body,
+        None,
+        profile_from_content({}, int(moment.timestamp())),
+        None,
+    )
     ts = int(time.time() * 1000)
     participant, init = start_conversation(bundle, pl.System("start", ts), random=system_random)
-    program, _ = accept_conversation(init, lambda k, i: prekey.record.secret,
-                                     program_id=identity.program_id, random=system_random)
+    program, _ = accept_conversation(
+        init,
+        lambda k, i: prekey.record.secret,
+        program_id=identity.program_id,
+        random=system_random,
+    )
     spent = 0.0
     for i in range(rounds):
         participant, envelope = participant.encrypt(pl.Text(f"message {i} " + "x" * 40, ts))
@@ -140,8 +183,9 @@ async def node(relay_url: str, keystore: str) -> None:
 
     clock = SystemClock()
     workflow = Workflow(clock=clock, settings=WorkflowSettings(send_safety_check_in=False))
-    program = await ProgramClient.connect(relay_url, keystore, os.environ["QUIETLINE_PASSPHRASE"],
-                                          workflow=workflow, auto_tick=False)
+    program = await ProgramClient.connect(
+        relay_url, keystore, os.environ["QUIETLINE_PASSPHRASE"], workflow=workflow, auto_tick=False
+    )
     counts = {"received": 0, "sent": 0}
     tasks: set[asyncio.Task[None]] = set()
 
@@ -188,14 +232,24 @@ class Node:
         return dict(json.loads(await asyncio.wait_for(self.proc.stdout.readline(), 600)))
 
 
-async def drive(relay_url: str, enrolled: dict[str, str], keystore: Path, n: int,
-                messages: int) -> float:
+async def drive(
+    relay_url: str, enrolled: dict[str, str], keystore: Path, n: int, messages: int
+) -> float:
     from client_sdk import ParticipantClient, events
 
     env = dict(os.environ, QUIETLINE_PASSPHRASE=PASSPHRASE)
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, __file__, "--node", "--relay", relay_url, "--keystore", str(keystore),
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, env=env, cwd=ROOT,
+        sys.executable,
+        __file__,
+        "--node",
+        "--relay",
+        relay_url,
+        "--keystore",
+        str(keystore),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        env=env,
+        cwd=ROOT,
     )
     node_ = Node(proc)
     assert proc.stdout is not None
@@ -205,8 +259,11 @@ async def drive(relay_url: str, enrolled: dict[str, str], keystore: Path, n: int
 
     async def open_one() -> None:
         async with gate:
-            clients.append(await ParticipantClient.connect(
-                relay_url, enrolled["program_id"], enrolled["identity_key"]))
+            clients.append(
+                await ParticipantClient.connect(
+                    relay_url, enrolled["program_id"], enrolled["identity_key"]
+                )
+            )
 
     async def exchange(client: ParticipantClient, count: int, tag: str) -> None:
         stream = client.events()
@@ -241,8 +298,10 @@ async def drive(relay_url: str, enrolled: dict[str, str], keystore: Path, n: int
     handled = (after["received"] - before["received"]) + (after["sent"] - before["sent"])
     cpu = after["cpu"] - before["cpu"]
     per_message = cpu / handled
-    print(f"messages handled by the program node: {handled} in {wall:.1f} s wall "
-          f"({handled / wall:.0f}/s)")
+    print(
+        f"messages handled by the program node: {handled} in {wall:.1f} s wall "
+        f"({handled / wall:.0f}/s)"
+    )
     print(f"program node CPU per message: {per_message * 1e6:.0f} us")
     print(f"raw crypto per message (decrypt or encrypt): {raw * 1e6:.0f} us")
     return per_message / raw
@@ -264,8 +323,7 @@ def main() -> None:
         try:
             keystore = Path(tmp) / "program.qlks"
             enrolled = enroll(url, db, keystore)
-            ratio = asyncio.run(drive(url, enrolled, keystore, args.conversations,
-                                      args.messages))
+            ratio = asyncio.run(drive(url, enrolled, keystore, args.conversations, args.messages))
         finally:
             stop(relay)
     print(f"RESULT ratio={ratio:.1f}")

@@ -8,7 +8,6 @@ events are small JSON-able dicts that never contain a token.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any, Protocol
 
 Event = dict[str, Any]
@@ -22,10 +21,16 @@ def member_channel(conversation_id: bytes, slot: int) -> bytes:
     return b"m" + conversation_id + bytes([slot])
 
 
-class Broker(Protocol):
-    def subscribe(self, channel: bytes, queue: asyncio.Queue[Event]) -> None: ...
+class Subscriber(Protocol):
+    """Anything that takes events without blocking (an ``asyncio.Queue``, a mailbox)."""
 
-    def unsubscribe(self, channel: bytes, queue: asyncio.Queue[Event]) -> None: ...
+    def put_nowait(self, event: Event) -> None: ...
+
+
+class Broker(Protocol):
+    def subscribe(self, channel: bytes, queue: Subscriber) -> None: ...
+
+    def unsubscribe(self, channel: bytes, queue: Subscriber) -> None: ...
 
     def publish(self, channel: bytes, event: Event) -> None: ...
 
@@ -34,17 +39,18 @@ class LocalBroker:
     """Delivers to the queues subscribed in this process. Never blocks the publisher."""
 
     def __init__(self) -> None:
-        self._subs: dict[bytes, set[asyncio.Queue[Event]]] = {}
+        # Tuples, not sets: most channels have one subscriber, and a tuple of one is small.
+        self._subs: dict[bytes, tuple[Subscriber, ...]] = {}
 
-    def subscribe(self, channel: bytes, queue: asyncio.Queue[Event]) -> None:
-        self._subs.setdefault(channel, set()).add(queue)
+    def subscribe(self, channel: bytes, queue: Subscriber) -> None:
+        self._subs[channel] = (*self._subs.get(channel, ()), queue)
 
-    def unsubscribe(self, channel: bytes, queue: asyncio.Queue[Event]) -> None:
-        subs = self._subs.get(channel)
-        if subs is not None:
-            subs.discard(queue)
-            if not subs:
-                del self._subs[channel]
+    def unsubscribe(self, channel: bytes, queue: Subscriber) -> None:
+        rest = tuple(q for q in self._subs.get(channel, ()) if q is not queue)
+        if rest:
+            self._subs[channel] = rest
+        else:
+            self._subs.pop(channel, None)
 
     def publish(self, channel: bytes, event: Event) -> None:
         for queue in self._subs.get(channel, ()):

@@ -37,7 +37,8 @@ def create_engine(url: str, *, synchronous: str = "NORMAL") -> AsyncEngine:
     """
     if synchronous not in SYNCHRONOUS:
         raise ValueError(f"sqlite_synchronous must be one of {SYNCHRONOUS}")
-    engine = create_async_engine(url)
+    # A few reading connections are plenty (each is a thread with its own page cache).
+    engine = create_async_engine(url, pool_size=4, max_overflow=4)
     if is_sqlite(url):
         pragmas = (*SQLITE_PRAGMAS, f"PRAGMA synchronous={synchronous}")
 

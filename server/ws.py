@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections import deque
 from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -25,7 +26,6 @@ AUTH_TIMEOUT = 10.0
 MAX_INFLIGHT = 64
 CLOSE_BAD_AUTH = 4401
 CLOSE_RATE_LIMITED = 4429
-_CLOSE = {"type": "_close"}
 
 
 async def _authenticate(ws: WebSocket, relay: Relay) -> Principal | None:
@@ -62,53 +62,98 @@ async def websocket_endpoint(ws: WebSocket) -> None:
     else:
         assert who.conversation_id is not None
         channel = member_channel(who.conversation_id, who.slot)
-    outbox: asyncio.Queue[Event] = asyncio.Queue()
+    outbox = Mailbox(ws, relay, who)
     relay.broker.subscribe(channel, outbox)
     inflight: set[asyncio.Future[Any]] = set()
-    pusher = asyncio.create_task(_push(ws, relay, who, outbox))
+    outbox.start()
     try:
         await _read(ws, relay, who, outbox, inflight)
     finally:
         relay.broker.unsubscribe(channel, outbox)
-        pusher.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await pusher
+        await outbox.stop()
 
 
-async def _push(ws: WebSocket, relay: Relay, who: Principal, outbox: asyncio.Queue[Event]) -> None:
-    """Ready, then every pending message (paged), then live events, deduplicated."""
-    try:
-        await ws.send_text('{"type":"ready"}')
-        seen: set[str] = set()
+class Mailbox:
+    """Outgoing frames of one socket, written by one task at a time.
+
+    The task exists only while there is something to send: an idle connection costs
+    no task beyond the one reading it. The first task sends ``ready`` and every pending
+    message (paged); live events that duplicate one of those are dropped.
+    """
+
+    __slots__ = ("_items", "_relay", "_seen", "_task", "_who", "_ws", "closed")
+
+    def __init__(self, ws: WebSocket, relay: Relay, who: Principal) -> None:
+        self._ws = ws
+        self._relay = relay
+        self._who = who
+        self._items: deque[Event] | None = None  # made on first use: idle sockets stay small
+        self._task: asyncio.Task[None] | None = None
+        self._seen: set[str] | None = None
+        self.closed = False
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(initial=True))
+
+    def put_nowait(self, event: Event) -> None:
+        if self.closed:
+            return
+        if self._items is None:
+            self._items = deque()
+        self._items.append(event)
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(initial=False))
+
+    async def stop(self) -> None:
+        self.closed = True
+        task = self._task
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    async def _run(self, *, initial: bool) -> None:
+        try:
+            if initial:
+                await self._ws.send_text('{"type":"ready"}')
+                await self._pending()
+            while self._items and not self.closed:
+                await self._send(self._items.popleft())
+            self._items = None
+        except (WebSocketDisconnect, RuntimeError, OSError):
+            self.closed = True
+        finally:
+            self._task = None
+
+    async def _pending(self) -> None:
         cursor = 0
         while True:
-            page, cursor = await relay.pending(who, cursor)
+            page, cursor = await self._relay.pending(self._who, cursor)
+            if page and self._seen is None:
+                self._seen = set()
             for event in page:
-                seen.add(event["id"])
-                await ws.send_text(dumps(event))
-            if len(page) < relay.settings.max_fetch_messages:
-                break
-        while True:
-            event = await outbox.get()
-            if event is _CLOSE:
-                await ws.close(1000)
+                assert self._seen is not None
+                self._seen.add(event["id"])
+                await self._ws.send_text(dumps(event))
+            if len(page) < self._relay.settings.max_fetch_messages:
                 return
-            if event.get("type") == "message" and event["id"] in seen:
-                seen.discard(event["id"])
-                continue
-            await ws.send_text(dumps(event))
-            if event.get("type") == "closed" and not who.is_program:
-                await ws.close(1000)
-                return
-    except (WebSocketDisconnect, RuntimeError, OSError):
-        return
+
+    async def _send(self, event: Event) -> None:
+        kind = event.get("type")
+        if kind == "message" and self._seen is not None and event["id"] in self._seen:
+            self._seen.discard(event["id"])
+            return
+        await self._ws.send_text(dumps(event))
+        if kind == "closed" and not self._who.is_program:
+            self.closed = True
+            await self._ws.close(1000)
 
 
 async def _read(
     ws: WebSocket,
     relay: Relay,
     who: Principal,
-    outbox: asyncio.Queue[Event],
+    outbox: Mailbox,
     inflight: set[asyncio.Future[Any]],
 ) -> None:
     """Take frames until the socket closes. Sends and acks are handed to the writer
@@ -151,7 +196,7 @@ def _submit(
     who: Principal,
     frame: dict[str, Any],
     request_id: Any,
-    outbox: asyncio.Queue[Event],
+    outbox: Mailbox,
 ) -> asyncio.Future[Any]:
     kind = frame.get("type")
     if kind == "ack":

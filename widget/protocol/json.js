@@ -14,7 +14,12 @@
 import { utf8Decode, utf8Encode } from "./encoding.js";
 import { LocalProtocolError, MalformedInput, OversizedInput } from "./errors.js";
 
+const SURROGATE = /[\uD800-\uDFFF]/;
+
+// Python sorts keys by code point; JavaScript's < compares UTF-16 code units, which gives
+// the same order unless a surrogate pair meets a code unit in U+E000..U+FFFF.
 function compareCodePoints(a, b) {
+  if (!SURROGATE.test(a) && !SURROGATE.test(b)) return a < b ? -1 : a > b ? 1 : 0;
   const x = [...a];
   const y = [...b];
   for (let i = 0; i < Math.min(x.length, y.length); i++) {
@@ -54,6 +59,7 @@ export function canonicalJson(value) {
 // -- strict parser --------------------------------------------------------------------
 
 const MAX_DEPTH = 64;
+const STRING = /"(?:[^"\\\u0000-\u001f]|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*"/y;
 
 class Parser {
   constructor(text) {
@@ -123,29 +129,12 @@ class Parser {
     }
   }
   string() {
-    const start = this.i;
-    this.i++;
-    for (;;) {
-      if (this.i >= this.text.length) this.fail();
-      const code = this.text.charCodeAt(this.i);
-      if (code < 0x20) this.fail();
-      if (code === 0x22) break;
-      if (code === 0x5c) {
-        const e = this.text[this.i + 1];
-        if (e === "u") {
-          if (!/^[0-9a-fA-F]{4}$/.test(this.text.slice(this.i + 2, this.i + 6))) this.fail();
-          this.i += 6;
-        } else if (e !== undefined && '"\\/bfnrt'.includes(e)) {
-          this.i += 2;
-        } else {
-          this.fail();
-        }
-      } else {
-        this.i++;
-      }
-    }
-    this.i++;
-    return JSON.parse(this.text.slice(start, this.i));
+    // RFC 8259 string: no raw control characters, only the standard escapes.
+    STRING.lastIndex = this.i;
+    const m = STRING.exec(this.text);
+    if (m === null) this.fail();
+    this.i += m[0].length;
+    return JSON.parse(m[0]);
   }
   number() {
     const m = /^-?(?:0|[1-9][0-9]*)([.eE])?/.exec(this.text.slice(this.i, this.i + 400));

@@ -158,6 +158,9 @@ export class Session {
     if (this.#state !== null) wipeState(this.#state);
     this.#state = null;
     this.#pendingInit = null;
+    // The engine keeps the subject of the last regular-expression match (RegExp.input),
+    // which can be decrypted JSON; matching an empty string replaces it.
+    /(?:)/.exec("");
   }
 }
 

@@ -56,9 +56,9 @@ def handshake_info(
         raise LocalProtocolError("program_id must be 16 bytes")
     if not isinstance(conversation_id, bytes) or len(conversation_id) != CONVERSATION_ID_SIZE:
         raise LocalProtocolError("conversation_id must be 16 bytes")
-    if prekey_kind not in PREKEY_KINDS:
+    if type(prekey_kind) is not int or prekey_kind not in PREKEY_KINDS:
         raise LocalProtocolError("prekey_kind must be 1 (signed) or 2 (one-time)")
-    if not 0 <= prekey_id <= 0xFFFFFFFF:
+    if type(prekey_id) is not int or not 0 <= prekey_id <= 0xFFFFFFFF:
         raise LocalProtocolError("prekey_id must be a u32")
     return (
         HANDSHAKE_INFO_LABEL

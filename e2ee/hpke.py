@@ -38,6 +38,7 @@ from e2ee.primitives import (
     RandomSource,
     aes256gcm_decrypt,
     aes256gcm_encrypt,
+    constant_time_equal,
     hkdf_expand,
     hkdf_extract,
     system_random,
@@ -135,15 +136,32 @@ def decap(enc: bytes, sk_r: bytes) -> bytes:
 # -- key schedule (RFC 9180 §5.1), base mode ------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class KeySchedule:
-    """Every value the base-mode key schedule derives; secrets are hidden from ``repr``."""
+    """Every value the base-mode key schedule derives; secrets are hidden from ``repr``.
+
+    ``==`` is constant-time over all fields; not hashable.
+    """
 
     key_schedule_context: bytes
     secret: bytes = field(repr=False)
     key: bytes = field(repr=False)
     base_nonce: bytes = field(repr=False)
     exporter_secret: bytes = field(repr=False)
+
+    def _bytes(self) -> bytes:
+        return b"".join(
+            len(v).to_bytes(2, "big") + v
+            for v in (
+                self.key_schedule_context, self.secret, self.key, self.base_nonce,
+                self.exporter_secret,
+            )
+        )  # fmt: skip
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, KeySchedule):
+            return NotImplemented
+        return constant_time_equal(self._bytes(), other._bytes())
 
 
 def key_schedule(shared_secret: bytes, info: bytes) -> KeySchedule:

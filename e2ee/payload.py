@@ -20,6 +20,10 @@ consent              slot, accept (bool), ts (:class:`Consent`)
 close                reason, ts (:class:`Close`)
 ==================== ===============================================================
 
+``repr`` of a payload shows its type and the sizes of its fields, never their contents
+(a transcript must not leak into logs or tracebacks); :class:`CodeWordAnswer` compares
+in constant time.
+
 Every payload class checks its fields when constructed (a bad value is the caller's
 mistake, :class:`~e2ee.errors.LocalProtocolError`). :func:`decode_payload` is strict: exact
 key set, JSON types (no floats, no booleans for integers), enums, UTF-8 byte lengths of
@@ -32,6 +36,7 @@ means a faulty (not a forged) peer.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from types import MappingProxyType
@@ -41,7 +46,7 @@ from e2ee.encoding import b64u_decode, b64u_encode
 from e2ee.envelope import MAX_SLOT, PROGRAM_SLOT
 from e2ee.errors import LocalProtocolError, MalformedInput, OversizedInput
 from e2ee.identity import SignedObject
-from e2ee.primitives import ED25519_PUBLIC_KEY_SIZE
+from e2ee.primitives import ED25519_PUBLIC_KEY_SIZE, constant_time_equal
 
 MAX_PLAINTEXT_SIZE = 16 * 1024
 """Largest encoded payload, in bytes, before padding."""
@@ -72,6 +77,9 @@ NOTICE_KINDS = frozenset(
 
 FIRST_INVITED_SLOT = PROGRAM_SLOT + 1
 
+QUESTION_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
+"""An :class:`Answers` key: a profile question id (e2ee.profile, docs/protocol.md)."""
+
 
 # -- field checks (raise LocalProtocolError; the decoder turns them into MalformedInput) --
 
@@ -99,6 +107,27 @@ def _check_label(value: object, what: str) -> None:
         raise LocalProtocolError(f"{what} must not be empty")
 
 
+def _check_question_id(value: object) -> None:
+    if not isinstance(value, str) or not QUESTION_ID_PATTERN.fullmatch(value):
+        raise LocalProtocolError("question id must match [A-Za-z0-9_-]{1,64}")
+
+
+def _size(value: object) -> str:
+    if isinstance(value, str):
+        return f"<{len(value)} chars>"
+    if isinstance(value, bytes):
+        return f"<{len(value)} bytes>"
+    if isinstance(value, Mapping):
+        return f"<{len(value)} items>"
+    return "<hidden>"
+
+
+def _hidden_repr(payload: Any) -> str:
+    """``Type(field=<size>, ...)``: the shape of a payload, never its contents."""
+    shown = ", ".join(f"{f.name}={_size(getattr(payload, f.name))}" for f in fields(payload))
+    return f"{type(payload).__name__}({shown})"
+
+
 def _check_invited_slot(value: object) -> None:
     if (
         not isinstance(value, int)
@@ -116,6 +145,7 @@ class Text:
     """A chat message."""
 
     T: ClassVar[str] = "text"
+    __repr__ = _hidden_repr
     body: str
     ts: int
 
@@ -129,12 +159,13 @@ class Notice:
     """A canned notice (rights, safety check-in, inactivity warning, ...)."""
 
     T: ClassVar[str] = "notice"
+    __repr__ = _hidden_repr
     kind: str
     body: str
     ts: int
 
     def __post_init__(self) -> None:
-        if self.kind not in NOTICE_KINDS:
+        if not isinstance(self.kind, str) or self.kind not in NOTICE_KINDS:
             raise LocalProtocolError("unknown notice kind")
         _check_str(self.body, "body")
         _check_ts(self.ts)
@@ -145,6 +176,7 @@ class System:
     """A system event (joined, transferred, typing, ...): a short identifier."""
 
     T: ClassVar[str] = "system"
+    __repr__ = _hidden_repr
     event: str
     ts: int
 
@@ -158,6 +190,7 @@ class CodeWordRequest:
     """The program asks a returning participant for the code word of ``alias``."""
 
     T: ClassVar[str] = "code_word_request"
+    __repr__ = _hidden_repr
     alias: str
     ts: int
 
@@ -166,11 +199,13 @@ class CodeWordRequest:
         _check_ts(self.ts)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class CodeWordAnswer:
-    """The participant's answer. The code word is a secret: ``repr`` hides it."""
+    """The participant's answer. The code word is a secret: ``repr`` hides it and ``==``
+    runs in constant time (over the canonical encoding); not hashable."""
 
     T: ClassVar[str] = "code_word_answer"
+    __repr__ = _hidden_repr
     alias: str
     word: str
     ts: int
@@ -180,8 +215,10 @@ class CodeWordAnswer:
         _check_str(self.word, "word", MAX_CODE_WORD_SIZE)
         _check_ts(self.ts)
 
-    def __repr__(self) -> str:
-        return f"CodeWordAnswer(alias={self.alias!r}, word=<hidden>, ts={self.ts})"
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, CodeWordAnswer):
+            return NotImplemented
+        return constant_time_equal(encode_payload(self), encode_payload(other))
 
 
 @dataclass(frozen=True)
@@ -189,6 +226,7 @@ class Duress:
     """The participant signals danger without saying so on screen."""
 
     T: ClassVar[str] = "duress"
+    __repr__ = _hidden_repr
     ts: int
 
     def __post_init__(self) -> None:
@@ -200,6 +238,7 @@ class Answers:
     """Answers to the profile's optional questions (question id -> answer)."""
 
     T: ClassVar[str] = "answers"
+    __repr__ = _hidden_repr
     answers: Mapping[str, str]
     ts: int
 
@@ -209,7 +248,7 @@ class Answers:
         if len(self.answers) > MAX_ANSWERS:
             raise LocalProtocolError(f"more than {MAX_ANSWERS} answers")
         for key, value in self.answers.items():
-            _check_label(key, "question id")
+            _check_question_id(key)
             _check_str(value, "answer", MAX_ANSWER_SIZE)
         frozen = MappingProxyType(dict(sorted(self.answers.items())))
         object.__setattr__(self, "answers", frozen)
@@ -229,6 +268,7 @@ class Invite:
     """
 
     T: ClassVar[str] = "invite"
+    __repr__ = _hidden_repr
     slot: int
     role: str
     identity_key: bytes
@@ -253,6 +293,7 @@ class Consent:
     """The participant's answer to an :class:`Invite` for ``slot``."""
 
     T: ClassVar[str] = "consent"
+    __repr__ = _hidden_repr
     slot: int
     accept: bool
     ts: int
@@ -269,6 +310,7 @@ class Close:
     """The conversation ends; both sides delete their session."""
 
     T: ClassVar[str] = "close"
+    __repr__ = _hidden_repr
     reason: str
     ts: int
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, cast
@@ -74,7 +75,8 @@ MAX_TIMEZONE_LENGTH = 64
 MAX_ALTERNATIVES = 10
 MAX_ALTERNATIVE_LENGTH = 500
 MAX_STATUS_MESSAGE_LENGTH = 1000
-MAX_TIMESTAMP = (1 << 64) - 1
+MAX_TIMESTAMP = 2**53 - 1
+"""Signed times are integers in [0, 2**53 - 1] (JavaScript's safe integers, as payload ``ts``)."""
 
 PROFILE_VERSION = PROTOCOL_VERSION
 STATUS_VERSION = PROTOCOL_VERSION
@@ -161,10 +163,16 @@ def _pattern(value: object, what: str, pattern: re.Pattern[str], max_length: int
     return text
 
 
+URL_REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Zs", "Zl", "Zp"})
+r"""Unicode general categories refused anywhere in a URL: controls, format characters
+(zero-width, BOM, bidi overrides) and every kind of space or separator. The widget
+applies the same rule (``/[\p{Cc}\p{Cf}\p{Zs}\p{Zl}\p{Zp}]/u``)."""
+
+
 def _url(value: object, what: str) -> str:
     text = _text(value, what, MAX_URL_LENGTH)
     if not text.startswith(("https://", "http://")) or any(
-        c.isspace() or ord(c) < 0x20 or ord(c) == 0x7F for c in text
+        unicodedata.category(c) in URL_REFUSED_CATEGORIES for c in text
     ):
         raise LocalProtocolError(f"{what} must be an http(s) URL")
     return text

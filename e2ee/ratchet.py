@@ -189,18 +189,19 @@ class RatchetState(_RatchetFields):
             f"skipped={len(self.skipped)}, keys=<hidden>)"
         )
 
+    # A plain tuple is never equal and never ordered: returning NotImplemented would let
+    # tuple's own comparison of the secrets run instead.
     def __eq__(self, other: object) -> bool:
-        if not isinstance(other, RatchetState):
-            return NotImplemented
-        return constant_time_equal(self.to_bytes(), other.to_bytes())
+        if isinstance(other, RatchetState):
+            return constant_time_equal(self.to_bytes(), other.to_bytes())
+        return False if isinstance(other, tuple) else NotImplemented
 
     def __ne__(self, other: object) -> bool:
-        if not isinstance(other, RatchetState):
-            return NotImplemented
-        return not constant_time_equal(self.to_bytes(), other.to_bytes())
+        equal = self.__eq__(other)
+        return equal if equal is NotImplemented else not equal
 
     def __lt__(self, other: object) -> bool:
-        return NotImplemented
+        raise TypeError("ratchet states are not ordered")
 
     __le__ = __gt__ = __ge__ = __lt__
     __hash__ = None  # type: ignore[assignment]
@@ -562,4 +563,3 @@ def _decrypt_with_skips(
         previous_dhr=previous_dhr,
     )
     return Decrypted(new_state, plaintext, tuple(new_ids), False, discarded)
-

@@ -85,10 +85,17 @@ class Received(NamedTuple, Generic[SessionT]):
     payload: Payload
     skipped: tuple[MessageId, ...]
 
+    def __repr__(self) -> str:
+        return f"Received(payload={self.payload!r}, skipped={len(self.skipped)})"
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, eq=False)
 class Session:
-    """One end of a conversation: its id, both slots, and the Double Ratchet state."""
+    """One end of a conversation: its id, both slots, and the Double Ratchet state.
+
+    ``repr`` hides the ratchet; ``==`` is constant-time over :meth:`to_bytes`; sessions
+    are not hashable.
+    """
 
     ROLE: ClassVar[int] = -1
     conversation_id: bytes
@@ -108,6 +115,11 @@ class Session:
             raise LocalProtocolError("local and remote slots must differ")
         if not isinstance(self.ratchet, RatchetState):
             raise LocalProtocolError("ratchet must be a RatchetState")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Session):
+            return NotImplemented
+        return constant_time_equal(self.to_bytes(), other.to_bytes())
 
     def encrypt(
         self, payload: Payload, *, random: RandomSource | None = None
@@ -199,14 +211,14 @@ class Session:
         return cast(Self, session)  # subclass is cls, or cls is Session
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ParticipantSession(Session):
     """The initiator's session (slot 0), made by :func:`start_conversation`."""
 
     ROLE: ClassVar[int] = ROLE_INITIATOR
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ProgramSession(Session):
     """The responder's session (the program, slot 1), made by :func:`accept_conversation`."""
 

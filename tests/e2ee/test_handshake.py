@@ -88,6 +88,13 @@ def test_info_layout() -> None:
         (b"P" * 16, b"C", 1, 0),
         (b"P" * 16, b"C" * 16, 3, 0),
         (b"P" * 16, b"C" * 16, 1, -1),
+        (b"P" * 16, b"C" * 16, 1, 2**32),
+        (b"P" * 16, b"C" * 16, 1, "1"),
+        (b"P" * 16, b"C" * 16, 1, 1.0),
+        (b"P" * 16, b"C" * 16, 1, None),
+        (b"P" * 16, b"C" * 16, 1, True),
+        (b"P" * 16, b"C" * 16, True, 0),
+        (b"P" * 16, b"C" * 16, [1], 0),
     ],
 )
 def test_info_refuses(args: tuple[bytes, bytes, int, int]) -> None:

@@ -318,3 +318,21 @@ def test_round_trip_property(
         assert len(ct) == len(pt) + 16
         assert recipient.open(aad, ct) == pt
     assert sender.export(info, 32) == recipient.export(info, 32)
+
+
+def test_key_schedule_compares_in_constant_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[bytes, bytes]] = []
+    real = hpke.constant_time_equal
+
+    def spy(a: bytes, b: bytes) -> bool:
+        calls.append((a, b))
+        return real(a, b)
+
+    monkeypatch.setattr(hpke, "constant_time_equal", spy)
+    ks = hpke.key_schedule(h("shared_secret"), h("info"))
+    assert ks == hpke.key_schedule(h("shared_secret"), h("info"))
+    assert ks != hpke.key_schedule(h("shared_secret"), h("info") + b"!")
+    assert ks != "schedule"
+    assert len(calls) == 2 and ks.exporter_secret in calls[0][0]
+    with pytest.raises(TypeError):
+        hash(ks)

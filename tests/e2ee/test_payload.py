@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -192,6 +193,7 @@ def test_notice_kinds_are_the_specs() -> None:
 timestamps = st.integers(0, MAX_TIMESTAMP_MS)
 texts = st.text(max_size=200)
 labels = st.text(min_size=1, max_size=16)
+question_ids = st.from_regex(r"[A-Za-z0-9_-]{1,64}", fullmatch=True)
 payloads = st.one_of(
     st.builds(Text, body=texts, ts=timestamps),
     st.builds(Notice, kind=st.sampled_from(sorted(NOTICE_KINDS)), body=texts, ts=timestamps),
@@ -204,7 +206,7 @@ payloads = st.one_of(
         ts=timestamps,
     ),
     st.builds(Duress, ts=timestamps),
-    st.builds(Answers, answers=st.dictionaries(labels, texts, max_size=5), ts=timestamps),
+    st.builds(Answers, answers=st.dictionaries(question_ids, texts, max_size=5), ts=timestamps),
     st.builds(Consent, slot=st.integers(2, 7), accept=st.booleans(), ts=timestamps),
     st.builds(Close, reason=texts, ts=timestamps),
     st.builds(
@@ -263,3 +265,123 @@ def test_decoder_on_mutated_json(payload: Payload, key: str, value: object) -> N
     except MalformedInput:
         return
     assert decode_payload(encode_payload(decoded)) == decoded
+
+
+# -- review fixes: wrong-typed values, reprs, constant-time equality, question ids -----------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"t":"notice","kind":[],"body":"x","ts":1}',
+        '{"t":"notice","kind":{},"body":"x","ts":1}',
+        '{"t":"notice","kind":["rights"],"body":"x","ts":1}',
+        '{"t":"notice","kind":1,"body":"x","ts":1}',
+        '{"t":"notice","kind":null,"body":"x","ts":1}',
+        '{"t":[],"ts":1}',
+        '{"t":{},"ts":1}',
+        '{"t":"answers","answers":{"a":[]},"ts":1}',
+        '{"t":"answers","answers":{"a":{}},"ts":1}',
+        '{"t":"invite","slot":2,"role":[],"identity_key":[],"prekey":[],"invite":{},"ts":1}',
+        '{"t":"consent","slot":[],"accept":{},"ts":1}',
+    ],
+)
+def test_wrong_typed_values_are_malformed(text: str) -> None:
+    with pytest.raises(MalformedInput):
+        decode_payload(text.encode())
+
+
+def test_notice_kind_must_be_a_string() -> None:
+    with pytest.raises(LocalProtocolError):
+        Notice(kind=[], body="x", ts=1)  # type: ignore[arg-type]
+
+
+# Arbitrary JSON, nested, with every kind of scalar (big and negative integers, floats,
+# long and non-ASCII strings) and containers whose keys are arbitrary strings.
+any_json = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats()
+    | st.text(max_size=70),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=70), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.data())
+def test_decoder_with_arbitrary_values_per_key(data: st.DataObject) -> None:
+    """Any JSON value under any key of any payload type: a payload or a typed error."""
+    payload = data.draw(st.sampled_from(EXAMPLES))
+    obj: dict[str, Any] = json.loads(encode_payload(payload))
+    for key in data.draw(st.lists(st.sampled_from(sorted(obj)), min_size=1, max_size=3)):
+        obj[key] = data.draw(any_json)
+    try:
+        text = json.dumps(obj, allow_nan=True)
+    except ValueError:  # pragma: no cover - json.dumps writes every value drawn here
+        return
+    try:
+        decoded = decode_payload(text.encode("utf-8", "surrogatepass"))
+    except (MalformedInput, OversizedInput):
+        return
+    assert decode_payload(encode_payload(decoded)) == decoded
+
+
+@pytest.mark.parametrize("payload", EXAMPLES, ids=lambda p: type(p).T)
+def test_repr_shows_type_and_sizes_only(payload: Payload) -> None:
+    text = repr(payload)
+    assert text.startswith(type(payload).__name__ + "(")
+    obj = json.loads(encode_payload(payload))
+    secrets = [v for k, v in obj.items() if k != "t" and isinstance(v, str)]
+    secrets += [str(v) for k, v in obj.items() if k == "ts" and v]
+    for value in obj.get("answers", {}).items():
+        secrets += list(value)
+    for secret in secrets:
+        if secret:
+            assert secret not in text, secret
+    assert "<" in text or isinstance(payload, Duress)
+
+
+def test_repr_of_a_text_gives_its_size() -> None:
+    assert repr(Text(body="I am scared", ts=TS)) == "Text(body=<11 chars>, ts=<hidden>)"
+    assert repr(Answers(answers={"age": "25-34"}, ts=TS)) == (
+        "Answers(answers=<1 items>, ts=<hidden>)"
+    )
+
+
+def test_code_word_answer_compares_in_constant_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    import e2ee.payload
+
+    calls: list[tuple[bytes, bytes]] = []
+    real = e2ee.payload.constant_time_equal
+
+    def spy(a: bytes, b: bytes) -> bool:
+        calls.append((a, b))
+        return real(a, b)
+
+    monkeypatch.setattr(e2ee.payload, "constant_time_equal", spy)
+    a = CodeWordAnswer(alias="blue", word="heron", ts=1)
+    assert a == CodeWordAnswer(alias="blue", word="heron", ts=1)
+    assert a != CodeWordAnswer(alias="blue", word="heron!", ts=1)
+    assert a != Text(body="heron", ts=1)
+    assert len(calls) == 2 and calls[0][0] == encode_payload(a)
+    with pytest.raises(TypeError):
+        hash(a)
+
+
+@pytest.mark.parametrize("key", ["", "a b", "é", "x" * 65, "age\n", "a/b", "a.b", "\u200b"])
+def test_answers_keys_are_question_ids(key: str) -> None:
+    with pytest.raises(LocalProtocolError):
+        Answers(answers={key: "1"}, ts=1)
+    text = json.dumps({"t": "answers", "answers": {key: "1"}, "ts": 1})
+    with pytest.raises(MalformedInput):
+        decode_payload(text.encode())
+
+
+def test_answers_keys_at_the_limit() -> None:
+    ok = Answers(answers={"x" * 64: "1", "A-z_0": "2"}, ts=1)
+    assert decode_payload(encode_payload(ok)) == ok

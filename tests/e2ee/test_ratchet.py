@@ -402,3 +402,92 @@ def test_any_exchange_in_order_round_trips(script: list[tuple[bool, bytes]], see
             alice = out.state
         assert out.plaintext == text
         assert RatchetState.from_bytes(alice.to_bytes()) == alice
+
+
+# -- review fixes: constant-time equality, bounds in the parser, plaintext type -------------
+
+
+def _spy_constant_time(monkeypatch: pytest.MonkeyPatch) -> list[tuple[bytes, bytes]]:
+    calls: list[tuple[bytes, bytes]] = []
+    real = ratchet.constant_time_equal
+
+    def spy(a: bytes, b: bytes) -> bool:
+        calls.append((a, b))
+        return real(a, b)
+
+    monkeypatch.setattr(ratchet, "constant_time_equal", spy)
+    return calls
+
+
+def test_state_equality_is_constant_time_and_states_are_not_ordered(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    alice, bob, _ = pair()
+    copy = RatchetState.from_bytes(alice.to_bytes())
+    calls = _spy_constant_time(monkeypatch)
+    assert alice == copy and (alice != copy) is False
+    assert alice != bob and (alice == bob) is False
+    assert calls[0] == (alice.to_bytes(), copy.to_bytes()) and len(calls) == 4
+    plain = tuple(alice)
+    assert alice != alice.to_bytes() and alice != plain and plain != alice
+    assert (alice == plain) is False and (plain == alice) is False and len(calls) == 4
+    for compare in (
+        lambda: alice < bob,  # type: ignore[operator]
+        lambda: alice <= bob,  # type: ignore[operator]
+        lambda: alice > bob,  # type: ignore[operator]
+        lambda: alice >= bob,  # type: ignore[operator]
+        lambda: alice < plain,  # type: ignore[operator]
+        lambda: plain > alice,  # type: ignore[operator]
+        lambda: hash(alice),
+    ):
+        with pytest.raises(TypeError):
+            compare()
+
+
+def test_skipped_key_equality_is_constant_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    key = ratchet.SkippedKey(b"d" * 32, 3, b"k" * 32)
+    calls = _spy_constant_time(monkeypatch)
+    assert key == ratchet.SkippedKey(b"d" * 32, 3, b"k" * 32)
+    assert key != ratchet.SkippedKey(b"d" * 32, 3, b"K" * 32)
+    assert key != ratchet.SkippedKey(b"d" * 32, 4, b"k" * 32)
+    assert key != (b"d" * 32, 3, b"k" * 32)
+    assert len(calls) == 3
+    with pytest.raises(TypeError):
+        hash(key)
+
+
+def _with_counts(state: RatchetState, skipped: int, previous: int) -> bytes:
+    keys = tuple(ratchet.SkippedKey(b"d" * 32, n, b"k" * 32) for n in range(skipped))
+    return state._replace(skipped=keys, previous_dhr=(b"p" * 32,) * previous).to_bytes()
+
+
+def test_state_parser_enforces_the_bounds() -> None:
+    alice, _, _ = pair()
+    limit = ratchet.MAX_STORED_SKIPPED
+    assert len(RatchetState.from_bytes(_with_counts(alice, limit, 0)).skipped) == limit
+    with pytest.raises(MalformedInput):
+        RatchetState.from_bytes(_with_counts(alice, limit + 1, 0))
+    more = RatchetState.from_bytes(_with_counts(alice, 5, 0), max_stored_skipped=5)
+    assert len(more.skipped) == 5
+    with pytest.raises(MalformedInput):
+        RatchetState.from_bytes(_with_counts(alice, 5, 0), max_stored_skipped=4)
+    previous = ratchet.PREVIOUS_RATCHET_KEYS
+    assert len(RatchetState.from_bytes(_with_counts(alice, 0, previous)).previous_dhr) == previous
+    with pytest.raises(MalformedInput):
+        RatchetState.from_bytes(_with_counts(alice, 0, previous + 1))
+
+
+@pytest.mark.parametrize("plaintext", [5, 0, "text", None, [1, 2], 1.5])
+def test_encrypt_refuses_a_plaintext_that_is_not_bytes(plaintext: object) -> None:
+    alice, _, _ = pair()
+    with pytest.raises(LocalProtocolError):
+        encrypt(alice, plaintext, aad)  # type: ignore[arg-type]
+
+
+def test_encrypt_accepts_bytes_like_plaintext() -> None:
+    alice, bob, rnd = pair()
+    for plaintext in (bytearray(b"ba"), memoryview(b"mv")):
+        alice, header, ct = encrypt(alice, plaintext, aad)  # type: ignore[arg-type]
+        out = decrypt(bob, header, ct, aad(header), rnd)
+        assert out.plaintext == bytes(plaintext)
+        bob = out.state

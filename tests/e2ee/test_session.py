@@ -212,7 +212,14 @@ def test_accept_refuses() -> None:
 def test_malformed_payload_from_an_authenticated_peer() -> None:
     participant, worker, _, rnd = opened()
     before = worker.to_bytes()
-    bad_plaintexts = [b"\x00" * 256, pad(b"not json"), pad(b'{"t":"nope"}')]
+    bad_plaintexts = [
+        b"\x00" * 256,
+        pad(b"not json"),
+        pad(b'{"t":"nope"}'),
+        pad(b'{"t":"notice","kind":[],"body":"x","ts":1}'),
+        pad(b'{"t":"notice","kind":{"a":1},"body":"x","ts":1}'),
+        pad(b'{"t":"answers","answers":{"not an id":"x"},"ts":1}'),
+    ]
     for plaintext in bad_plaintexts:
         state = participant.ratchet
 
@@ -373,3 +380,35 @@ def test_session_parser_on_mutations(data: st.DataObject) -> None:
     except MalformedInput:
         return
     assert parsed.to_bytes() == bytes(raw)
+
+
+# -- review fixes: plaintext out of reprs, constant-time equality ----------------------------
+
+
+def test_received_repr_hides_the_plaintext() -> None:
+    participant, worker, _, rnd = opened()
+    worker, env = worker.encrypt(Text(body="the address is 12 Elm St", ts=7))
+    received = participant.decrypt(env, random=rnd)
+    text = repr(received)
+    assert "Elm" not in text and "12" not in text and "ratchet" not in text
+    assert text == "Received(payload=Text(body=<24 chars>, ts=<hidden>), skipped=0)"
+
+
+def test_session_equality_is_constant_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    import e2ee.session
+
+    participant, worker, _, _ = opened()
+    calls: list[tuple[bytes, bytes]] = []
+    real = e2ee.session.constant_time_equal
+
+    def spy(a: bytes, b: bytes) -> bool:
+        calls.append((a, b))
+        return real(a, b)
+
+    monkeypatch.setattr(e2ee.session, "constant_time_equal", spy)
+    assert worker == ProgramSession.from_bytes(worker.to_bytes())
+    assert calls == [(worker.to_bytes(), worker.to_bytes())]
+    later, _ = worker.encrypt(Text(body="x", ts=1))
+    assert later != worker and worker != participant and worker != "session"
+    with pytest.raises(TypeError):
+        hash(worker)

@@ -156,9 +156,14 @@ function pattern(value, what, re, maxLength) {
   return t;
 }
 
+// Refused anywhere in a URL, as in e2ee/profile.py (URL_REFUSED_CATEGORIES): any code point
+// of the Unicode general categories Cc, Cf, Zs, Zl, Zp (controls, format characters such
+// as zero-width spaces and the BOM, and every space or separator).
+const URL_REFUSED = /[\p{Cc}\p{Cf}\p{Zs}\p{Zl}\p{Zp}]/u;
+
 function url(value, what) {
   const t = text(value, what, MAX_URL_LENGTH);
-  if (!(t.startsWith("https://") || t.startsWith("http://")) || /[\s\u0000-\u001f\u007f]/u.test(t)) {
+  if (!(t.startsWith("https://") || t.startsWith("http://")) || URL_REFUSED.test(t)) {
     throw new MalformedInput(`${what} must be an http(s) URL`);
   }
   return t;

@@ -1,0 +1,101 @@
+"""The widget's profile rules agree with e2ee.profile: URL characters and timestamps.
+
+Each case is parsed by widget/protocol (parseProfile, in Chromium) and by
+e2ee.profile.parse_profile; both must accept or refuse it, and the expected outcome is
+stated too, so that a rule changed on both sides at once is still caught.
+"""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+from typing import Any
+
+from playwright.sync_api import Page
+
+from e2ee import profile as prof
+from e2ee.errors import QuietlineError
+
+# The same characters as tests/e2ee/test_profile.py (URL_CHARACTERS): True = accepted.
+URL_CHARACTERS = {
+    "\u0085": False,  # NEXT LINE (Cc)
+    "\u00a0": False,  # NO-BREAK SPACE (Zs)
+    "\u200b": False,  # ZERO WIDTH SPACE (Cf)
+    "\u2028": False,  # LINE SEPARATOR (Zl)
+    "\u2029": False,  # PARAGRAPH SEPARATOR (Zp)
+    "\ufeff": False,  # BYTE ORDER MARK (Cf)
+    "\u202e": False,  # RIGHT-TO-LEFT OVERRIDE (Cf)
+    "\u3000": False,  # IDEOGRAPHIC SPACE (Zs)
+    "\t": False,
+    "\x7f": False,
+    " ": False,
+    "é": True,
+    "/path?q=1#x": True,
+}
+
+PROFILE = prof.Profile(
+    name="Harbor",
+    notice=prof.Notice(voluntary="v", choices="c", information="i", mandatory_reporting="m"),
+    safety_check_in="Are you safe?",
+    questions=(),
+    hours=prof.Hours(timezone="UTC", weekly=()),
+    alternatives=(),
+    quick_exit_url="https://example.org/",
+    issued_at=1_764_000_000,
+)
+
+
+def _body(**changes: Any) -> str:
+    obj = PROFILE.to_json()
+    notice = dict(obj["notice"])  # type: ignore[call-overload]
+    if "more_url" in changes:
+        notice["more_url"] = changes.pop("more_url")
+    obj["notice"] = notice
+    obj.update(changes)
+    return json.dumps(obj, ensure_ascii=False)
+
+
+def _python(body: str) -> str:
+    try:
+        prof.parse_profile(body.encode("utf-8"))
+    except QuietlineError as exc:
+        return type(exc).__name__
+    return "ok"
+
+
+def _javascript(page: Page, bodies: list[str]) -> list[str]:
+    outcomes: list[str] = page.evaluate(
+        """(bodies) => bodies.map((b) => {
+             try { Q.parseProfile(new TextEncoder().encode(b)); return "ok"; }
+             catch (e) { return e instanceof Q.QuietlineError ? e.name : "untyped " + e; }
+           })""",
+        bodies,
+    )
+    return outcomes
+
+
+def test_url_characters_like_python(protocol_page: Page) -> None:
+    cases = sorted(URL_CHARACTERS.items())
+    bodies = [_body(quick_exit_url="https://example.org/" + c) for c, _ in cases]
+    bodies += [_body(more_url="https://example.org/" + c) for c, _ in cases]
+    expected = ["ok" if ok else "MalformedInput" for _, ok in cases] * 2
+    assert [_python(b) for b in bodies] == expected
+    assert _javascript(protocol_page, bodies) == expected
+
+
+def test_timestamps_are_safe_integers_like_python(protocol_page: Page) -> None:
+    bodies = [_body(issued_at=2**53 - 1), _body(issued_at=2**53), _body(issued_at=2**64)]
+    expected = ["ok", "MalformedInput", "MalformedInput"]
+    assert [_python(b) for b in bodies] == expected
+    assert _javascript(protocol_page, bodies) == expected
+
+
+def test_every_refused_category_is_in_the_widget_rule(protocol_page: Page) -> None:
+    samples = [
+        next(chr(cp) for cp in range(0x110000) if unicodedata.category(chr(cp)) == category)
+        for category in sorted(prof.URL_REFUSED_CATEGORIES)
+    ]
+    assert samples == ["\x00", "\xad", "\u2028", "\u2029", " "]
+    bodies = [_body(quick_exit_url="https://example.org/" + c) for c in samples]
+    assert [_python(b) for b in bodies] == ["MalformedInput"] * len(samples)
+    assert _javascript(protocol_page, bodies) == ["MalformedInput"] * len(samples)

@@ -346,6 +346,9 @@ async def main_async(args: argparse.Namespace, work: Path) -> None:
         "BUNDLES_PER_PROGRAM",
     ):
         env[f"QUIETLINE_LIMIT_{name}"] = big
+    for item in args.set:
+        key, _, value = item.partition("=")
+        env[f"QUIETLINE_{key.upper()}"] = value
     url = f"sqlite+aiosqlite:///{work / 'relay.db'}"
     out = subprocess.run(
         [
@@ -426,6 +429,13 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=50, help="per conversation")
     parser.add_argument("--connections", type=int, default=1000)
     parser.add_argument("--show-logs", action="store_true", help="print the relay's log")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SETTING=VALUE",
+        help="a relay setting, e.g. commit_interval_ms=1 (see server/settings.py)",
+    )
     parser.add_argument("--echo-server", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.echo_server:

@@ -230,6 +230,7 @@ def test_complete_conversation_both_ways(tab: Page, live: Live) -> None:
     assert "The chat is open now." in start
     assert "Monday: 00:00 to 24:00" in start and "UTC" in start
     harness.assert_accessible(page, "start")
+    harness.assert_exit_visible(page)
     assert page.query_selector("textarea") is None
 
     page.click("text=Start a chat")
@@ -239,6 +240,7 @@ def test_complete_conversation_both_ways(tab: Page, live: Live) -> None:
         assert part in notice
     assert page.query_selector("textarea") is None  # locked until acknowledged
     harness.assert_accessible(page, "notice")
+    harness.assert_exit_visible(page)
     page.click("text=I have read this, continue")
 
     harness.screen(page, "questions")
@@ -247,13 +249,21 @@ def test_complete_conversation_both_ways(tab: Page, live: Live) -> None:
         assert page.is_visible(f"text={q['why']}")
     assert page.query_selector_all("text=Skip this question") != []
     harness.assert_accessible(page, "questions")
+    harness.assert_exit_visible(page)
+    held: list[Any] = []
+    page.route("**/v1/programs/*/bundle", lambda route: held.append(route))
     page.fill("[data-question=age_range] input", "25 to 34")
     page.fill("[data-question=region] input", "North")
     page.click("[data-question=region] >> text=Skip this question")
     assert page.is_disabled("[data-question=region] input")
     page.click("button:has-text('Start the chat') >> nth=-1")
+    harness.screen(page, "connecting")  # held until the bundle request is released
+    harness.assert_accessible(page, "connecting")
+    assert len(held) == 1
+    held[0].continue_()
 
     harness.screen(page, "chat")
+    page.unroute("**/v1/programs/*/bundle")
     cid = program.wait(lambda e: isinstance(e, ev.NewConversation)).conversation_id
     answers = program.wait(lambda e: isinstance(e, ev.Answers) and e.conversation_id == cid)
     assert answers.answers == {"age_range": "25 to 34"}  # the skipped one is not sent
@@ -264,6 +274,7 @@ def test_complete_conversation_both_ways(tab: Page, live: Live) -> None:
     assert page.get_attribute(".quietline-log", "aria-live") == "polite"
     assert page.get_attribute(".quietline-log", "role") == "log"
     harness.assert_accessible(page, "chat")
+    harness.assert_exit_visible(page)
 
     for text in SCRIPTS:
         send_from_widget(page, text)
@@ -299,6 +310,7 @@ def test_complete_conversation_both_ways(tab: Page, live: Live) -> None:
     assert page.query_selector(".quietline-log") is None
     assert page.query_selector("textarea") is None
     harness.assert_accessible(page, "ended")
+    harness.assert_exit_visible(page)
     harness.assert_nothing_stored(page)
     relay_ws = live.relay.url.replace("http://", "ws://")
     harness.assert_only_origins(page.urls, {live.site, live.relay.url, relay_ws})
@@ -402,6 +414,9 @@ def test_duress_tells_the_program_and_leaves(tab: Page, live: Live) -> None:
     tab.go_back()
     assert tab.url == live.site + "/neutral.html?before-chat"
     harness.assert_nothing_stored(tab)
+    relay_ws = live.relay.url.replace("http://", "ws://")
+    urls = tab.urls  # type: ignore[attr-defined]
+    harness.assert_only_origins(urls, {live.site, live.relay.url, relay_ws})
 
 
 def test_triple_shift_in_the_message_box_leaves(tab: Page, live: Live) -> None:
@@ -415,6 +430,9 @@ def test_triple_shift_in_the_message_box_leaves(tab: Page, live: Live) -> None:
     tab.go_back()
     assert tab.url == live.site + "/neutral.html?before-chat"
     harness.assert_nothing_stored(tab)
+    relay_ws = live.relay.url.replace("http://", "ws://")
+    urls = tab.urls  # type: ignore[attr-defined]
+    harness.assert_only_origins(urls, {live.site, live.relay.url, relay_ws})
 
 
 # -- 10: keyboard only ------------------------------------------------------------------
@@ -532,6 +550,18 @@ def test_tampered_message_stops_the_chat(tab: Page, live: Live, desktop_only: No
     assert "1-800-555-0199" in text  # alternatives verified earlier still help
     assert tab.query_selector("textarea") is None
     harness.assert_nothing_stored(tab)
+
+
+def test_replayed_message_stops_the_chat(tab: Page, live: Live, desktop_only: None) -> None:
+    cid = _open_hostile_chat(tab, live)
+    live.program.call(live.program.client.send, cid, "said once")
+    wait_log_text(tab, "said once")
+    live.hostile.arm("replay")
+    live.program.call(live.program.client.send, cid, "said twice?")
+    harness.screen(tab, "warning")
+    assert live.hostile.fired.is_set()
+    assert "said once" not in tab.inner_text("body")
+    assert tab.query_selector("textarea") is None
 
 
 def test_dropped_message_is_flagged(tab: Page, live: Live, desktop_only: None) -> None:

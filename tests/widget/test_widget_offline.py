@@ -183,3 +183,46 @@ def test_quick_exit_reachable_by_keyboard(tab: Page, site: str) -> None:
     harness.tab_to(tab, "Quick exit")
     tab.keyboard.press("Enter")
     tab.wait_for_url(site + "/neutral.html")
+
+
+def test_loading_screen_is_accessible(tab: Page, site: str) -> None:
+    held: list[Route] = []
+    tab.route("**/v1/programs/**", lambda route: held.append(route))  # the check waits
+    tab.goto(site + "/")
+    harness.screen(tab, "loading")
+    harness.assert_accessible(tab, "loading")
+    harness.assert_exit_visible(tab)
+    assert len(held) == 1
+    held[0].abort()
+    harness.screen(tab, "unavailable")
+
+
+def test_page_policy_refuses_any_other_connection(tab: Page, site: str) -> None:
+    """The CSP sent with the page lets scripts reach the relay and nothing else."""
+    tab.goto(site + "/")
+    harness.screen(tab, "unavailable")
+    elsewhere = f"http://127.0.0.1:{harness.free_port()}/"
+    outcome = tab.evaluate("""async (url) => {
+      const violations = [];
+      const first = new Promise((resolve) => {
+        document.addEventListener('securitypolicyviolation', (e) => {
+          violations.push(e.violatedDirective);
+          resolve();
+        });
+      });
+      let fetched = 'sent';
+      try { await fetch(url); } catch { fetched = 'refused'; }
+      let socket = 'opened';
+      try { new WebSocket(url.replace('http', 'ws')); } catch { socket = 'refused'; }
+      // Wait for the report event itself (a failure path gives up after 5 s).
+      await Promise.race([first, new Promise((r) => setTimeout(r, 5000))]);
+      const workers = typeof navigator.serviceWorker?.register === 'function'
+        ? await navigator.serviceWorker.register('/widget/quietline-widget.js')
+            .then(() => 'registered', () => 'refused')
+        : 'absent';
+      return {fetched, socket, workers, violations: [...new Set(violations)].sort()};
+    }""", elsewhere)
+    assert outcome["fetched"] == "refused"
+    assert outcome["socket"] == "refused" or "connect-src" in outcome["violations"]
+    assert outcome["workers"] in {"refused", "absent"}
+    assert "connect-src" in outcome["violations"]

@@ -157,6 +157,20 @@ def assert_accessible(page: Page, screen: str) -> None:
     assert bad == [], f"axe on {screen} screen: {json.dumps(bad)}"
 
 
+def assert_exit_visible(page: Page) -> None:
+    """The quick exit button is on screen, inside the viewport, not scrolled away."""
+    box = page.locator("[data-quietline-exit]").bounding_box()
+    size = page.viewport_size
+    assert box is not None and size is not None
+    assert box["x"] >= 0 and box["y"] >= 0
+    assert box["x"] + box["width"] <= size["width"] + 1
+    assert box["y"] + box["height"] <= size["height"] + 1
+    page.mouse.wheel(0, 2000)  # still there after scrolling the page
+    page.wait_for_function("() => scrollY > 0 || document.body.scrollHeight <= innerHeight")
+    after = page.locator("[data-quietline-exit]").bounding_box()
+    assert after == box
+
+
 def active_name(page: Page) -> str:
     return str(page.evaluate(
         "() => { const a = document.activeElement;"

@@ -237,7 +237,9 @@ class HostileRelay:
     name), ``break_signature`` (one bit of the profile signature), ``edit_profile``
     (the profile's name changed, the program's signature kept).
     WebSocket modes act on the next message from the program (sender slot 1):
-    ``tamper`` (one bit of the ciphertext flipped), ``drop`` (never delivered).
+    ``tamper`` (one bit of the ciphertext flipped), ``drop`` (never delivered),
+    ``replay`` (delivered, then the conversation's first program message again under
+    a new message id).
     """
 
     FORGED_NAME = "Forged Helpline"
@@ -248,6 +250,7 @@ class HostileRelay:
         self.url = f"http://127.0.0.1:{self.port}"
         self.mode: str | None = None
         self.fired = threading.Event()
+        self._seen: dict[str, list[dict[str, Any]]] = {}
         self.attacker = IdentityKeyPair.from_seed(bytes(range(100, 132)))
         self._client = httpx.AsyncClient(base_url=upstream, timeout=30)
         self._server: uvicorn.Server | None = None
@@ -259,7 +262,7 @@ class HostileRelay:
 
     def arm(self, mode: str | None) -> None:
         assert mode in {None, "swap_identity", "break_signature", "edit_profile", "tamper",
-                        "drop"}
+                        "drop", "replay"}
         self.fired.clear()
         self.mode = mode
 
@@ -328,15 +331,21 @@ class HostileRelay:
     # -- WebSocket ----------------------------------------------------------------------
 
     def _transform(self, frame: dict[str, Any]) -> list[dict[str, Any]]:
-        if frame.get("type") != "message" or self.mode not in {"tamper", "drop"}:
+        if frame.get("type") != "message":
             return [frame]
         raw = bytearray(b64u_decode(frame["envelope"]))
         if raw[18] != 1:  # sender slot: only the program's messages
+            return [frame]
+        earlier = self._seen.setdefault(frame["conversation_id"], [])
+        earlier.append(frame)
+        if self.mode not in {"tamper", "drop", "replay"}:
             return [frame]
         mode, self.mode = self.mode, None
         self.fired.set()
         if mode == "drop":
             return []
+        if mode == "replay":  # the genuine message, then the first one again, new id
+            return [frame, dict(earlier[0], id=earlier[0]["id"] + "-again")]
         raw[-1] ^= 0x01
         return [dict(frame, envelope=b64u_encode(bytes(raw)))]
 

@@ -69,6 +69,7 @@ export class WidgetApp {
       this.engaged = true;
     }, true);
     this.root.classList.add("quietline-ready");
+    document.documentElement.classList.add("quietline-mounted");
     this.unwatch = watchTripleShift(() => this.quickExit());
     this.load();
   }

@@ -12,7 +12,7 @@
 //   code_word_request  alias, ts
 //   code_word_answer   alias, word, ts
 //   duress             ts
-//   answers            answers (question id -> string), ts
+//   answers            answers (question id [A-Za-z0-9_-]{1,64} -> string), ts
 //   invite             slot, role, identity_key (b64u), prekey, invite (signed objects), ts
 //   consent            slot, accept (bool), ts
 //   close              reason, ts
@@ -51,6 +51,10 @@ function checkLabel(v, what) {
   checkStr(v, what, MAX_LABEL_SIZE);
   if (!v) throw new LocalProtocolError(`${what} must not be empty`);
 }
+export const QUESTION_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+function checkQuestionId(v) {
+  if (typeof v !== "string" || !QUESTION_ID_PATTERN.test(v)) throw new LocalProtocolError("question id must match [A-Za-z0-9_-]{1,64}");
+}
 function checkInvitedSlot(v) {
   if (!Number.isInteger(v) || v < FIRST_INVITED_SLOT || v > MAX_SLOT) throw new LocalProtocolError(`slot must be an invited party's slot ${FIRST_INVITED_SLOT}..7`);
 }
@@ -80,7 +84,7 @@ const TYPES = {
       const entries = Object.entries(v);
       if (entries.length > MAX_ANSWERS) throw new LocalProtocolError(`more than ${MAX_ANSWERS} answers`);
       for (const [k, a] of entries) {
-        checkLabel(k, "question id");
+        checkQuestionId(k);
         checkStr(a, "answer", MAX_ANSWER_SIZE);
       }
     },

@@ -66,7 +66,9 @@ def test_snippet_pins_key_relay_and_program() -> None:
 def test_every_widget_file_has_a_matching_sha384() -> None:
     """The entry tag and the import map pin every file, and the CSP pins the import map."""
     out = run(*snippet_args(), "--base-url", "/chat/files").stdout
-    imap_text = re.search(r'<script type="importmap">(.+?)</script>', out).group(1)
+    imap = re.search(r'<script type="importmap">(.+?)</script>', out)
+    assert imap is not None
+    imap_text = imap.group(1)
     pinned = {k.removeprefix("/chat/files/"): v
               for k, v in json.loads(imap_text)["integrity"].items()}
     entry = re.search(r'<script type="module" src="/chat/files/quietline-widget.js" '

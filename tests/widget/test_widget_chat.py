@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page
+from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize
 
 
 def _load(name: str, file: str) -> Any:
@@ -92,6 +92,7 @@ class Live:
     site: str  # the sample page talking to the real relay
     hostile_site: str  # the same page talking to the hostile relay
     profile: dict[str, Any]
+    loop: Any
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +116,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         ident = (enrolled.program_id, enrolled.identity_key)
         with harness.widget_serve(relay.url, ident, ["--port", str(site_port)]), \
                 harness.widget_serve(hostile.url, ident, ["--port", str(hostile_port)]):
-            yield Live(relay, program, hostile, site, hostile_site, profile)
+            yield Live(relay, program, hostile, site, hostile_site, profile, loop)
     finally:
         if hostile is not None:
             loop.run(hostile.stop())
@@ -140,12 +141,12 @@ async def _put_origins(program: Any, origins: list[str]) -> None:
 
 
 @pytest.fixture(params=[DESKTOP, PHONE], ids=["desktop", "phone"])
-def viewport(request: pytest.FixtureRequest) -> dict[str, int]:
-    return dict(request.param)
+def viewport(request: pytest.FixtureRequest) -> ViewportSize:
+    return ViewportSize(width=request.param["width"], height=request.param["height"])
 
 
 @pytest.fixture
-def context(browser: Browser, viewport: dict[str, int]) -> Iterator[BrowserContext]:
+def context(browser: Browser, viewport: ViewportSize) -> Iterator[BrowserContext]:
     ctx = browser.new_context(viewport=viewport)
     try:
         yield ctx
@@ -171,7 +172,7 @@ def tab(context: BrowserContext, live: Live) -> Iterator[Page]:
 
 
 @pytest.fixture
-def desktop_only(viewport: dict[str, int]) -> None:
+def desktop_only(viewport: ViewportSize) -> None:
     if viewport != DESKTOP:
         pytest.skip("run once, at desktop width")
 
@@ -313,7 +314,8 @@ def test_complete_conversation_both_ways(tab: Page, live: Live) -> None:
     harness.assert_exit_visible(page)
     harness.assert_nothing_stored(page)
     relay_ws = live.relay.url.replace("http://", "ws://")
-    harness.assert_only_origins(page.urls, {live.site, live.relay.url, relay_ws})
+    urls = page.urls  # type: ignore[attr-defined]
+    harness.assert_only_origins(urls, {live.site, live.relay.url, relay_ws})
 
 
 def test_participant_ends_the_chat(tab: Page, live: Live, desktop_only: None) -> None:
@@ -378,8 +380,12 @@ def test_skip_all_questions_sends_no_answers(tab: Page, live: Live, desktop_only
     cid = open_chat(tab, live)
     send_from_widget(tab, "hello")
     seen: list[Any] = []
-    live.program.wait(lambda e: seen.append(e) or (isinstance(e, ev.Message)
-                                                    and e.conversation_id == cid))
+
+    def note(event: Any) -> bool:
+        seen.append(event)
+        return isinstance(event, ev.Message) and event.conversation_id == cid
+
+    live.program.wait(note)
     assert not any(isinstance(e, ev.Answers) for e in seen)
     tab.click("text=End chat")
     harness.screen(tab, "ended")
@@ -562,6 +568,24 @@ def test_replayed_message_stops_the_chat(tab: Page, live: Live, desktop_only: No
     assert live.hostile.fired.is_set()
     assert "said once" not in tab.inner_text("body")
     assert tab.query_selector("textarea") is None
+
+
+def test_relay_lost_mid_chat_shows_alternatives(tab: Page, live: Live,
+                                                desktop_only: None) -> None:
+    """The socket drops and every reconnect fails: alternatives, not a dead box."""
+    cid = _open_hostile_chat(tab, live)
+    live.program.call(live.program.client.send, cid, "before the outage")
+    wait_log_text(tab, "before the outage")
+    try:
+        live.loop.run(live.hostile.go_down())
+        harness.screen(tab, "unavailable", timeout=30_000)
+        assert tab.get_attribute("[data-screen=unavailable]", "data-reason") == "unreachable"
+        text = tab.inner_text("body")
+        assert "before the outage" not in text
+        assert "1-800-555-0199" in text and harness.FALLBACK_LINES[0] in text
+        assert tab.query_selector("textarea") is None
+    finally:
+        live.hostile.arm(None)
 
 
 def test_dropped_message_is_flagged(tab: Page, live: Live, desktop_only: None) -> None:

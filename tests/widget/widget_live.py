@@ -41,6 +41,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed
+from websockets.typing import Origin
 
 from client_sdk.program import ProgramClient
 from e2ee.encoding import b64u_decode, b64u_encode
@@ -251,6 +252,7 @@ class HostileRelay:
         self.mode: str | None = None
         self.fired = threading.Event()
         self._seen: dict[str, list[dict[str, Any]]] = {}
+        self._sockets: set[WebSocket] = set()
         self.attacker = IdentityKeyPair.from_seed(bytes(range(100, 132)))
         self._client = httpx.AsyncClient(base_url=upstream, timeout=30)
         self._server: uvicorn.Server | None = None
@@ -262,9 +264,16 @@ class HostileRelay:
 
     def arm(self, mode: str | None) -> None:
         assert mode in {None, "swap_identity", "break_signature", "edit_profile", "tamper",
-                        "drop", "replay"}
+                        "drop", "replay", "down"}
         self.fired.clear()
         self.mode = mode
+
+    async def go_down(self) -> None:
+        """Behave like a relay that crashed: drop every socket, answer nothing more."""
+        self.arm("down")
+        for ws in list(self._sockets):
+            with contextlib.suppress(Exception):
+                await ws.close(code=1011)
 
     async def start(self) -> None:
         config = uvicorn.Config(
@@ -316,6 +325,9 @@ class HostileRelay:
         return data
 
     async def _http(self, request: Request) -> Response:
+        if self.mode == "down":
+            self.fired.set()
+            return Response(b"", status_code=502)
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP}
         upstream = await self._client.request(
             request.method, request.url.path, content=await request.body(), headers=headers,
@@ -350,11 +362,17 @@ class HostileRelay:
         return [dict(frame, envelope=b64u_encode(bytes(raw)))]
 
     async def _ws(self, websocket: WebSocket) -> None:
+        if self.mode == "down":
+            self.fired.set()
+            await websocket.close(code=1011)
+            return
         await websocket.accept()
+        self._sockets.add(websocket)
         origin = websocket.headers.get("origin")
         upstream_url = self.upstream.replace("http://", "ws://") + "/v1/ws"
         try:
-            async with ws_connect(upstream_url, compression=None, origin=origin) as up:
+            async with ws_connect(upstream_url, compression=None,
+                                  origin=Origin(origin) if origin else None) as up:
 
                 async def pump_up() -> None:
                     while True:
@@ -374,5 +392,6 @@ class HostileRelay:
                         await task
         except (ConnectionClosed, WebSocketDisconnect, OSError, RuntimeError):
             pass
+        self._sockets.discard(websocket)
         with contextlib.suppress(Exception):
             await websocket.close()

@@ -192,6 +192,15 @@ export class WidgetApp {
       case "code_word_request":
         this.chat.addCodeWordPrompt(String(payload.alias), (alias, word) => this.sendCodeWord(alias, word));
         break;
+      case "invite":
+        // Adding a third party needs the participant's consent and a session to the
+        // newcomer; this widget does not open one, so it says so and declines: nothing
+        // is ever encrypted to anyone but the program.
+        this.chat.addNotice("custom", TEXT.inviteDeclined(String(payload.role ?? "")));
+        this.conversation
+          ?.send({ t: "consent", slot: payload.slot, accept: false, ts: Date.now() })
+          .catch(() => {});
+        break;
       case "close":
         this.endByProgram();
         break;

@@ -72,6 +72,9 @@ export const TEXT = Object.freeze({
   codeWordLabel: "Your code word",
   codeWordSend: "Send code word",
   codeWordSent: "Code word sent.",
+  inviteDeclined: (role) =>
+    `The support worker asked to add someone${role ? ` (${role})` : ""} to this chat. ` +
+    "This chat window cannot add anyone, so the conversation stays between you and the program.",
   endChat: "End chat",
   duress: "Someone is here",
   duressHint: "Leaves at once and quietly tells the support worker you cannot talk.",

@@ -1,0 +1,88 @@
+"""Posted hours (widget/ui/hours.js) in Chromium: "open now" in the program's time zone.
+
+Run in the page served by the shared static server; each case gives a UTC instant and
+the expected answer, so nothing depends on the machine's clock or zone.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from playwright.sync_api import Page
+
+pytestmark = pytest.mark.browser
+
+PARIS_WEEKDAYS = {"timezone": "Europe/Paris",
+                  "weekly": [{"day": d, "open": "09:00", "close": "17:00"} for d in range(5)]}
+OVERNIGHT = {"timezone": "America/Toronto",
+             "weekly": [{"day": 4, "open": "22:00", "close": "02:00"}]}  # Friday night
+WHOLE_SUNDAY = {"timezone": "Asia/Kolkata", "weekly": [{"day": 6, "open": "00:00",
+                                                        "close": "24:00"}]}
+
+
+def ms(*args: int) -> int:
+    return int(datetime(*args, tzinfo=UTC).timestamp() * 1000)
+
+
+CASES = [
+    # Monday 2026-11-30 08:30 UTC = 09:30 in Paris (winter, UTC+1): open
+    (PARIS_WEEKDAYS, ms(2026, 11, 30, 8, 30), True),
+    # 07:59 UTC = 08:59 Paris: not yet
+    (PARIS_WEEKDAYS, ms(2026, 11, 30, 7, 59), False),
+    # 16:00 UTC = 17:00 Paris: closing time is exclusive
+    (PARIS_WEEKDAYS, ms(2026, 11, 30, 16, 0), False),
+    # Summer: 2026-07-06 (Monday) 07:30 UTC = 09:30 Paris (UTC+2): open
+    (PARIS_WEEKDAYS, ms(2026, 7, 6, 7, 30), True),
+    # Saturday 12:00 Paris: closed
+    (PARIS_WEEKDAYS, ms(2026, 11, 28, 11, 0), False),
+    # Friday 2026-11-27 23:30 Toronto (UTC-5) = Sat 04:30 UTC: open
+    (OVERNIGHT, ms(2026, 11, 28, 4, 30), True),
+    # Saturday 01:59 Toronto = 06:59 UTC: still the Friday window
+    (OVERNIGHT, ms(2026, 11, 28, 6, 59), True),
+    # Saturday 02:00 Toronto: over
+    (OVERNIGHT, ms(2026, 11, 28, 7, 0), False),
+    # Friday 21:59 Toronto: not yet
+    (OVERNIGHT, ms(2026, 11, 28, 2, 59), False),
+    # Sunday 23:59 in Kolkata (UTC+5:30) = 18:29 UTC: open until midnight
+    (WHOLE_SUNDAY, ms(2026, 11, 29, 18, 29), True),
+    # Monday 00:00 Kolkata: closed
+    (WHOLE_SUNDAY, ms(2026, 11, 29, 18, 30), False),
+]
+
+
+@pytest.mark.parametrize(("hours", "now_ms", "expected"), CASES)
+def test_open_now_in_the_program_zone(protocol_page: Page, hours: dict[str, object],
+                                      now_ms: int, expected: bool) -> None:
+    result = protocol_page.evaluate(
+        """async ([hours, now]) => {
+          const H = await import('/widget/ui/hours.js');
+          return H.isOpenAt(H.parseHours(hours), now);
+        }""", [hours, now_ms])
+    assert result is expected
+
+
+def test_hours_are_listed_in_week_order(protocol_page: Page) -> None:
+    lines = protocol_page.evaluate(
+        """async (hours) => {
+          const H = await import('/widget/ui/hours.js');
+          return H.describeHours(H.parseHours(hours));
+        }""", {"timezone": "UTC", "weekly": [{"day": 6, "open": "10:00", "close": "12:00"},
+                                             {"day": 0, "open": "09:00", "close": "24:00"}]})
+    assert lines == ["Monday: 09:00 to 24:00", "Sunday: 10:00 to 12:00"]
+
+
+@pytest.mark.parametrize("bad", [
+    {"timezone": "Not/AZone", "weekly": []},
+    {"timezone": "UTC", "weekly": [{"day": 7, "open": "09:00", "close": "10:00"}]},
+    {"timezone": "UTC", "weekly": [{"day": 0, "open": "9:00", "close": "10:00"}]},
+    {"timezone": "UTC", "weekly": [{"day": 0, "open": "09:00", "close": "24:30"}]},
+    {"timezone": "UTC"},
+])
+def test_malformed_hours_are_refused(protocol_page: Page, bad: dict[str, object]) -> None:
+    refused = protocol_page.evaluate(
+        """async (hours) => {
+          const H = await import('/widget/ui/hours.js');
+          try { H.parseHours(hours); return false; } catch { return true; }
+        }""", bad)
+    assert refused is True

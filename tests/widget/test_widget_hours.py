@@ -21,8 +21,8 @@ WHOLE_SUNDAY = {"timezone": "Asia/Kolkata", "weekly": [{"day": 6, "open": "00:00
                                                         "close": "24:00"}]}
 
 
-def ms(*args: int) -> int:
-    return int(datetime(*args, tzinfo=UTC).timestamp() * 1000)
+def ms(year: int, month: int, day: int, hour: int, minute: int) -> int:
+    return int(datetime(year, month, day, hour, minute, tzinfo=UTC).timestamp() * 1000)
 
 
 CASES = [

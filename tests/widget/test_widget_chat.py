@@ -347,7 +347,9 @@ def _heap_strings_contain(page: Page, needles: list[str]) -> dict[str, bool]:
     return {n: n in snapshot for n in needles}
 
 
-def test_ending_drops_messages_from_memory(tab: Page, live: Live, desktop_only: None) -> None:
+@pytest.mark.parametrize("who_ends", ["participant", "program"])
+def test_ending_drops_messages_from_memory(tab: Page, live: Live, desktop_only: None,
+                                           who_ends: str) -> None:
     """After the end, no message text is left anywhere in the page's JavaScript heap.
 
     The test itself holds no handle to a chat element (Playwright would keep it, and
@@ -368,10 +370,14 @@ def test_ending_drops_messages_from_memory(tab: Page, live: Live, desktop_only: 
     live.program.wait(lambda e: isinstance(e, ev.Message) and e.conversation_id == cid)
     # Control: while the chat is on, the snapshot does find the decrypted text.
     assert _heap_strings_contain(tab, [marker_in])[marker_in] is True
-    tab.evaluate("() => { [...document.querySelectorAll('button')]"
-                 ".find((b) => b.textContent === 'End chat').click(); }")
+    if who_ends == "participant":
+        tab.evaluate("() => { [...document.querySelectorAll('button')]"
+                     ".find((b) => b.textContent === 'End chat').click(); }")
+        live.program.wait(lambda e: isinstance(e, ev.ParticipantLeft)
+                          and e.conversation_id == cid)
+    else:
+        live.program.call(live.program.client.close, cid, "done")
     tab.wait_for_function("() => Boolean(document.querySelector('[data-screen=ended]'))")
-    live.program.wait(lambda e: isinstance(e, ev.ParticipantLeft) and e.conversation_id == cid)
     assert _heap_strings_contain(tab, [marker_in, marker_out]) == {
         marker_in: False, marker_out: False}
 

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize
+from playwright.sync_api import Browser, Page, ViewportSize
 
 
 def _load(name: str, file: str) -> Any:
@@ -140,41 +140,44 @@ async def _put_origins(program: Any, origins: list[str]) -> None:
     await client._http.put_origins(client.program_id, token, origins)
 
 
-@pytest.fixture(params=[DESKTOP, PHONE], ids=["desktop", "phone"])
-def viewport(request: pytest.FixtureRequest) -> ViewportSize:
-    return ViewportSize(width=request.param["width"], height=request.param["height"])
-
-
-@pytest.fixture
-def context(browser: Browser, viewport: ViewportSize) -> Iterator[BrowserContext]:
-    ctx = browser.new_context(viewport=viewport)
+@contextlib.contextmanager
+def _open_tab(browser: Browser, live: Live, viewport: ViewportSize) -> Iterator[Page]:
+    """A fresh browser context at ``viewport``; after the test, the program closes what
+    the test left open, and the page must not have thrown."""
+    context = browser.new_context(viewport=viewport)
     try:
-        yield ctx
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.urls = harness.record_requests(page)  # type: ignore[attr-defined]
+        live.program.drain()
+        live.hostile.arm(None)
+        yield page
+        # Conversations left open (quick exit, duress) would fill the staff's capacity
+        # and turn the status to busy for the next test.
+        for cid in live.program.client.conversations:
+            with contextlib.suppress(Exception):
+                live.program.call(live.program.client.close, cid, "test over")
+        assert errors == [], errors
     finally:
-        ctx.close()
+        context.close()
+
+
+@pytest.fixture(params=[DESKTOP, PHONE], ids=["desktop", "phone"])
+def tab(browser: Browser, live: Live, request: pytest.FixtureRequest) -> Iterator[Page]:
+    """Runs the test at desktop and at phone size."""
+    size = request.param
+    with _open_tab(browser, live, ViewportSize(width=size["width"],
+                                               height=size["height"])) as page:
+        yield page
 
 
 @pytest.fixture
-def tab(context: BrowserContext, live: Live) -> Iterator[Page]:
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.urls = harness.record_requests(page)  # type: ignore[attr-defined]
-    live.program.drain()
-    live.hostile.arm(None)
-    yield page
-    # Conversations the test left open (quick exit, duress) would fill the staff's
-    # capacity and turn the status to busy for the next test: the program closes them.
-    for cid in live.program.client.conversations:
-        with contextlib.suppress(Exception):
-            live.program.call(live.program.client.close, cid, "test over")
-    assert errors == [], errors
-
-
-@pytest.fixture
-def desktop_only(viewport: ViewportSize) -> None:
-    if viewport != DESKTOP:
-        pytest.skip("run once, at desktop width")
+def desktop_tab(browser: Browser, live: Live) -> Iterator[Page]:
+    """Runs the test once, at desktop size."""
+    with _open_tab(browser, live, ViewportSize(width=DESKTOP["width"],
+                                               height=DESKTOP["height"])) as page:
+        yield page
 
 
 # -- helpers --------------------------------------------------------------------------
@@ -318,7 +321,8 @@ def test_complete_conversation_both_ways(tab: Page, live: Live) -> None:
     harness.assert_only_origins(urls, {live.site, live.relay.url, relay_ws})
 
 
-def test_participant_ends_the_chat(tab: Page, live: Live, desktop_only: None) -> None:
+def test_participant_ends_the_chat(desktop_tab: Page, live: Live) -> None:
+    tab = desktop_tab
     cid = open_chat(tab, live)
     send_from_widget(tab, "I have to go now")
     tab.click("text=End chat")
@@ -348,7 +352,7 @@ def _heap_strings_contain(page: Page, needles: list[str]) -> dict[str, bool]:
 
 
 @pytest.mark.parametrize("who_ends", ["participant", "program"])
-def test_ending_drops_messages_from_memory(tab: Page, live: Live, desktop_only: None,
+def test_ending_drops_messages_from_memory(desktop_tab: Page, live: Live,
                                            who_ends: str) -> None:
     """After the end, no message text is left anywhere in the page's JavaScript heap.
 
@@ -356,6 +360,7 @@ def test_ending_drops_messages_from_memory(tab: Page, live: Live, desktop_only: 
     the detached chat with it, alive): it waits and clicks through page functions that
     return plain booleans.
     """
+    tab = desktop_tab
     marker_in = "inbound-" + secrets.token_hex(12)
     marker_out = "outbound-" + secrets.token_hex(12)
     cid = open_chat(tab, live)
@@ -382,7 +387,8 @@ def test_ending_drops_messages_from_memory(tab: Page, live: Live, desktop_only: 
         marker_in: False, marker_out: False}
 
 
-def test_skip_all_questions_sends_no_answers(tab: Page, live: Live, desktop_only: None) -> None:
+def test_skip_all_questions_sends_no_answers(desktop_tab: Page, live: Live) -> None:
+    tab = desktop_tab
     cid = open_chat(tab, live)
     send_from_widget(tab, "hello")
     seen: list[Any] = []
@@ -397,7 +403,8 @@ def test_skip_all_questions_sends_no_answers(tab: Page, live: Live, desktop_only
     harness.screen(tab, "ended")
 
 
-def test_code_word_is_asked_and_checked(tab: Page, live: Live, desktop_only: None) -> None:
+def test_code_word_is_asked_and_checked(desktop_tab: Page, live: Live) -> None:
+    tab = desktop_tab
     program = live.program
     program.call(program.client.set_code_word, "returning", "blue heron")
     cid = open_chat(tab, live)
@@ -548,7 +555,8 @@ def _open_hostile_chat(page: Page, live: Live) -> str:
     return str(live.program.wait(lambda e: isinstance(e, ev.NewConversation)).conversation_id)
 
 
-def test_tampered_message_stops_the_chat(tab: Page, live: Live, desktop_only: None) -> None:
+def test_tampered_message_stops_the_chat(desktop_tab: Page, live: Live) -> None:
+    tab = desktop_tab
     cid = _open_hostile_chat(tab, live)
     live.program.call(live.program.client.send, cid, "a genuine message")
     wait_log_text(tab, "a genuine message")
@@ -564,7 +572,8 @@ def test_tampered_message_stops_the_chat(tab: Page, live: Live, desktop_only: No
     harness.assert_nothing_stored(tab)
 
 
-def test_replayed_message_stops_the_chat(tab: Page, live: Live, desktop_only: None) -> None:
+def test_replayed_message_stops_the_chat(desktop_tab: Page, live: Live) -> None:
+    tab = desktop_tab
     cid = _open_hostile_chat(tab, live)
     live.program.call(live.program.client.send, cid, "said once")
     wait_log_text(tab, "said once")
@@ -576,9 +585,9 @@ def test_replayed_message_stops_the_chat(tab: Page, live: Live, desktop_only: No
     assert tab.query_selector("textarea") is None
 
 
-def test_relay_lost_mid_chat_shows_alternatives(tab: Page, live: Live,
-                                                desktop_only: None) -> None:
+def test_relay_lost_mid_chat_shows_alternatives(desktop_tab: Page, live: Live) -> None:
     """The socket drops and every reconnect fails: alternatives, not a dead box."""
+    tab = desktop_tab
     cid = _open_hostile_chat(tab, live)
     live.program.call(live.program.client.send, cid, "before the outage")
     wait_log_text(tab, "before the outage")
@@ -594,7 +603,8 @@ def test_relay_lost_mid_chat_shows_alternatives(tab: Page, live: Live,
         live.hostile.arm(None)
 
 
-def test_dropped_message_is_flagged(tab: Page, live: Live, desktop_only: None) -> None:
+def test_dropped_message_is_flagged(desktop_tab: Page, live: Live) -> None:
+    tab = desktop_tab
     cid = _open_hostile_chat(tab, live)
     live.program.call(live.program.client.send, cid, "first")
     wait_log_text(tab, "first")

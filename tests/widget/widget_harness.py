@@ -158,7 +158,10 @@ def assert_accessible(page: Page, screen: str) -> None:
 
 
 def assert_exit_visible(page: Page) -> None:
-    """The quick exit button is on screen, inside the viewport, not scrolled away."""
+    """The quick exit button is on screen, inside the viewport, not scrolled away; and
+    the page does not overflow sideways (nothing to scroll to at phone width)."""
+    overflow = page.evaluate("() => document.documentElement.scrollWidth - innerWidth")
+    assert overflow <= 0, f"page is {overflow}px wider than the viewport"
     box = page.locator("[data-quietline-exit]").bounding_box()
     size = page.viewport_size
     assert box is not None and size is not None

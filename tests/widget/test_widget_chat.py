@@ -525,6 +525,20 @@ def test_outside_hours_shows_hours_and_alternatives(tab: Page, live: Live) -> No
         program.call(program.client.publish_profile, live.profile)
 
 
+def test_expired_status_is_not_trusted(desktop_tab: Page, live: Live) -> None:
+    """A relay that keeps serving an "open" status past its expiry: the widget's clock
+    is moved two days ahead, so the program's signed status has expired."""
+    tab = desktop_tab
+    tab.clock.set_fixed_time(datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=2))
+    tab.goto(live.site + "/")
+    harness.screen(tab, "unavailable")
+    assert tab.get_attribute("[data-screen=unavailable]", "data-reason") == "unknown"
+    text = tab.inner_text("[data-screen=unavailable]")
+    assert "We cannot confirm the chat is open right now" in text
+    assert "1-800-555-0199" in text
+    assert tab.query_selector("text=Start a chat") is None
+
+
 # -- 9: a relay that lies ------------------------------------------------------------------
 
 

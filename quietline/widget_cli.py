@@ -181,6 +181,8 @@ def content_security_policy(config: WidgetConfig, root: Path = WIDGET_DIR) -> st
         "base-uri 'none'",
         "form-action 'none'",
         "frame-ancestors 'none'",
+        "require-trusted-types-for 'script'",
+        "trusted-types 'none'",
     ])
 
 

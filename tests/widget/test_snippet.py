@@ -99,6 +99,8 @@ def test_csp_allows_connections_to_the_relay_only() -> None:
     assert directives["script-src"][1].startswith("'sha256-")
     assert len(directives["script-src"]) == 2
     assert directives["worker-src"] == ["'none'"]
+    assert directives["require-trusted-types-for"] == ["'script'"]
+    assert directives["trusted-types"] == ["'none'"]
     assert "unsafe-inline" not in csp.group(1) and "unsafe-eval" not in csp.group(1)
     assert re.search(r"^Referrer-Policy: no-referrer$", out, re.M)
 

@@ -198,7 +198,8 @@ def test_loading_screen_is_accessible(tab: Page, site: str) -> None:
 
 
 def test_page_policy_refuses_any_other_connection(tab: Page, site: str) -> None:
-    """The CSP sent with the page lets scripts reach the relay and nothing else."""
+    """The CSP sent with the page lets scripts reach the relay and nothing else, registers
+    no worker, and refuses every HTML-from-string sink (Trusted Types)."""
     tab.goto(site + "/")
     harness.screen(tab, "unavailable")
     elsewhere = f"http://127.0.0.1:{harness.free_port()}/"
@@ -220,9 +221,12 @@ def test_page_policy_refuses_any_other_connection(tab: Page, site: str) -> None:
         ? await navigator.serviceWorker.register('/widget/quietline-widget.js')
             .then(() => 'registered', () => 'refused')
         : 'absent';
-      return {fetched, socket, workers, violations: [...new Set(violations)].sort()};
+      let html = 'parsed';
+      try { document.createElement('div').innerHTML = '<img src=x>'; } catch { html = 'refused'; }
+      return {fetched, socket, workers, html, violations: [...new Set(violations)].sort()};
     }""", elsewhere)
     assert outcome["fetched"] == "refused"
     assert outcome["socket"] == "refused" or "connect-src" in outcome["violations"]
     assert outcome["workers"] in {"refused", "absent"}
     assert "connect-src" in outcome["violations"]
+    assert outcome["html"] == "refused"  # Trusted Types: no HTML string sink at all

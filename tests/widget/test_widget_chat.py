@@ -569,6 +569,30 @@ def _open_hostile_chat(page: Page, live: Live) -> str:
     return str(live.program.wait(lambda e: isinstance(e, ev.NewConversation)).conversation_id)
 
 
+def test_requests_carry_no_referrer_cookie_or_token_in_urls(desktop_tab: Page,
+                                                            live: Live) -> None:
+    """Seen from the relay's side: what the widget sends while chatting and ending."""
+    tab = desktop_tab
+    start = len(live.hostile.requests)
+    cid = _open_hostile_chat(tab, live)
+    send_from_widget(tab, "checking what the relay sees")
+    live.program.wait(lambda e: isinstance(e, ev.Message) and e.conversation_id == cid)
+    tab.click("text=End chat")
+    harness.screen(tab, "ended")
+    live.program.wait(lambda e: isinstance(e, ev.ParticipantLeft) and e.conversation_id == cid)
+    live.hostile.wait_request("POST", f"{cid}/close")
+    seen = live.hostile.requests[start:]
+    methods = {(m, p.split("?")[0].rsplit("/", 1)[-1]) for m, p, _ in seen}
+    assert ("POST", "conversations") in methods and ("POST", "close") in methods
+    token = live.hostile.tokens[-1]
+    assert token
+    for _method, path, headers in seen:
+        lower = {k.lower() for k in headers}
+        assert "referer" not in lower and "cookie" not in lower, headers
+        assert token not in path  # the capability token never travels in a URL
+    assert any(h.get("authorization") == f"Bearer {token}" for _, _, h in seen)
+
+
 def test_tampered_message_stops_the_chat(desktop_tab: Page, live: Live) -> None:
     tab = desktop_tab
     cid = _open_hostile_chat(tab, live)

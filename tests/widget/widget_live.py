@@ -253,6 +253,11 @@ class HostileRelay:
         self.fired = threading.Event()
         self._seen: dict[str, list[dict[str, Any]]] = {}
         self._sockets: set[WebSocket] = set()
+        # What the browser sent, for tests: (method, path + query, headers), and every
+        # capability token the real relay handed out.
+        self.requests: list[tuple[str, str, dict[str, str]]] = []
+        self.tokens: list[str] = []
+        self._arrived = threading.Condition()
         self.attacker = IdentityKeyPair.from_seed(bytes(range(100, 132)))
         self._client = httpx.AsyncClient(base_url=upstream, timeout=30)
         self._server: uvicorn.Server | None = None
@@ -296,6 +301,15 @@ class HostileRelay:
                 await asyncio.wait_for(self._task, 10)
         await self._client.aclose()
 
+    def wait_request(self, method: str, path_end: str, timeout: float = 15.0) -> None:
+        """Block until the browser has sent ``method`` to a path ending in ``path_end``."""
+        def seen() -> bool:
+            return any(m == method and p.split("?")[0].endswith(path_end)
+                       for m, p, _ in self.requests)
+
+        with self._arrived:
+            assert self._arrived.wait_for(seen, timeout), f"no {method} .../{path_end}"
+
     # -- HTTP -------------------------------------------------------------------------
 
     def _rewrite(self, path: str, data: dict[str, Any]) -> dict[str, Any]:
@@ -329,11 +343,17 @@ class HostileRelay:
             self.fired.set()
             return Response(b"", status_code=502)
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP}
+        with self._arrived:
+            self.requests.append((request.method, str(request.url.path) + "?" +
+                                  str(request.url.query), dict(request.headers)))
+            self._arrived.notify_all()
         upstream = await self._client.request(
             request.method, request.url.path, content=await request.body(), headers=headers,
             params=request.query_params,
         )
         content = upstream.content
+        if request.url.path == "/v1/conversations" and upstream.status_code == 201:
+            self.tokens.append(str(upstream.json().get("token", "")))
         if upstream.status_code == 200 and request.method in {"GET", "POST"} and content:
             with contextlib.suppress(ValueError):
                 content = json.dumps(self._rewrite(request.url.path, upstream.json())).encode()

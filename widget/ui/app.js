@@ -54,12 +54,10 @@ export class WidgetApp {
     });
     this.exitButton.addEventListener("click", () => this.quickExit());
     this.screen = el("div", { class: "quietline-body" });
-    this.announcer = el("p", { class: "quietline-visually-hidden", role: "status" });
     this.app = el("div", { class: "quietline-app" }, [
       this.exitButton,
       this.screen,
       el("p", { class: "quietline-small quietline-exit-hint", text: TEXT.quickExitHint }),
-      this.announcer,
     ]);
     this.root.append(this.app);
     this.app.addEventListener("click", () => {

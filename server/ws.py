@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 from collections import deque
 from typing import Any
 
@@ -21,6 +22,8 @@ from server.errors import ApiError
 from server.relay import Relay, dumps, token_hash
 from server.storage import Principal
 from server.writer import WriterStopped
+
+log = logging.getLogger("quietline.relay")
 
 AUTH_TIMEOUT = 10.0
 MAX_INFLIGHT = 64
@@ -51,6 +54,17 @@ async def _authenticate(ws: WebSocket, relay: Relay) -> Principal | None:
 
 
 async def websocket_endpoint(ws: WebSocket) -> None:
+    """Serve one socket; an unexpected failure is logged by type only (never a message,
+    which could quote input) and closes the socket with 1011."""
+    try:
+        await _serve(ws)
+    except Exception as exc:  # the last guard for this socket
+        log.error("websocket failed: %s", type(exc).__name__)
+        with contextlib.suppress(Exception):
+            await ws.close(1011)
+
+
+async def _serve(ws: WebSocket) -> None:
     relay: Relay = ws.app.state.relay
     await ws.accept()
     who = await _authenticate(ws, relay)

@@ -163,3 +163,40 @@ def test_serve_sends_the_csp_and_serves_only_widget_files() -> None:
         assert client.get(base + "/widget/%2e%2e/pyproject.toml").status_code == 404
         assert client.get(base + "/anything-else").status_code == 404
         assert client.get(base + "/neutral.html").status_code == 200
+
+
+def test_main_in_process_prints_snippet_and_headers(capsys: pytest.CaptureFixture[str]) -> None:
+    assert widget_cli.main([*snippet_args(), "--fallback", "Call 555-0100"]) == 0
+    out = capsys.readouterr().out
+    assert "<section class=\"quietline\" data-quietline" in out
+    assert "Content-Security-Policy: default-src 'none';" in out
+    assert widget_cli.main(snippet_args(**{"--relay": "nope"})) == 2
+    assert "--relay must be an http(s) URL" in capsys.readouterr().err
+
+
+def test_preview_handler_in_process() -> None:
+    """The preview server's handler, run in this process on a loopback port."""
+    import http.server
+    import threading
+
+    config = widget_cli.WidgetConfig(
+        relay="http://127.0.0.1:9", program_id=IDENTITY.program_id_b64u,
+        identity_key=IDENTITY.identity_key_b64u, exit_url="/neutral.html")
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), widget_cli.make_handler(config))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        with httpx.Client() as client:
+            page = client.get(base + "/index.html")
+            assert page.status_code == 200 and "data-quietline" in page.text
+            assert page.headers["x-content-type-options"] == "nosniff"
+            css = client.get(base + "/widget/quietline-widget.css")
+            assert css.headers["content-type"].startswith("text/css")
+            assert client.get(base + "/widget/ui").status_code == 404  # a directory
+            assert client.get(base + "/widget/sample/index.html").status_code == 200
+            assert client.get(base + "/widget/nothing.js").status_code == 404
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)

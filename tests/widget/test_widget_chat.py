@@ -440,12 +440,14 @@ def test_duress_tells_the_program_and_leaves(tab: Page, live: Live) -> None:
 
 def test_triple_shift_in_the_message_box_leaves(tab: Page, live: Live) -> None:
     tab.goto(live.site + "/neutral.html?before-chat")
-    open_chat(tab, live)
+    cid = open_chat(tab, live)
     tab.fill("textarea", "typing something")
     tab.focus("textarea")
     for _ in range(3):
         tab.keyboard.press("Shift")
     tab.wait_for_url(live.site + "/neutral.html")
+    # The relay was asked to delete the conversation on the way out; the program hears.
+    live.program.wait(lambda e: isinstance(e, ev.ParticipantLeft) and e.conversation_id == cid)
     tab.go_back()
     assert tab.url == live.site + "/neutral.html?before-chat"
     harness.assert_nothing_stored(tab)

@@ -261,7 +261,7 @@ export class WidgetApp {
     }
     quickExit(target, () => {
       this.wipe();
-      conversation?.drop();
+      conversation?.abandon();
     });
   }
 
@@ -274,7 +274,7 @@ export class WidgetApp {
     const conversation = this.conversation;
     quickExit(this.exitTarget(), () => {
       this.wipe();
-      conversation?.drop();
+      conversation?.abandon();
     });
   }
 

@@ -147,6 +147,16 @@ export class Conversation {
     this.drop();
   }
 
+  /**
+   * Leaving in a hurry: ask the relay to delete the conversation (a keepalive request,
+   * started synchronously and never awaited, so it outlives the page), then drop keys.
+   */
+  abandon() {
+    if (this.closed) return;
+    this.relay.close(this.conversationId, { keepalive: true }).catch(() => {});
+    this.drop();
+  }
+
   /** Drop every key: the session's, the capability token, the socket. */
   drop() {
     this.closed = true;

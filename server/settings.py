@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///relay.db"
+_MAY_BE_ZERO = frozenset({"commit_interval_ms"})
 
 
 @dataclass(frozen=True)
@@ -47,8 +48,10 @@ class Settings:
     """A conversation the program never answered is deleted after this long."""
     enrollment_token_ttl_hours: int = 7 * 24
     sweep_interval_seconds: float = 60.0
-    commit_interval_ms: float = 2.0
-    """How long the writer waits to gather a batch once the first write arrived."""
+    commit_interval_ms: float = 0.2
+    """How long the writer waits to gather a batch once the first write arrived (0: no
+    wait; a batch is then whatever queued while the previous one ran). Measured with
+    bench/relay_bench.py: 0.2 ms beat both 0 and 2 ms on throughput and p99."""
     max_batch: int = 1024
     writer_in_thread: bool = False
     """Run write batches on a dedicated thread instead of the event loop (see Writer)."""
@@ -66,8 +69,9 @@ class Settings:
     def __post_init__(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
-            if isinstance(value, int | float) and not isinstance(value, bool) and value <= 0:
-                raise ValueError(f"setting {f.name} must be positive, got {value!r}")
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                if value < 0 or (value == 0 and f.name not in _MAY_BE_ZERO):
+                    raise ValueError(f"setting {f.name} must be positive, got {value!r}")
         if not self.database_url:
             raise ValueError("setting database_url is empty")
         if self.max_recipients > 7:

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
@@ -80,10 +80,6 @@ def create_writer_engine(url: str, *, synchronous: str = "NORMAL") -> Engine:
         event.listen(engine, "connect", on_connect)
         event.listen(engine, "begin", on_begin)
     return engine
-
-
-def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[Any]:
-    return async_sessionmaker(engine, expire_on_commit=False)
 
 
 async def checkpoint(engine: AsyncEngine) -> None:

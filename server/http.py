@@ -76,6 +76,7 @@ async def session(request: Request) -> JSONResponse:
 
 
 async def _program(request: Request) -> tuple[Relay, bytes]:
+    """The relay and the program id, once the bearer proved to be that program."""
     relay, pid = relay_of(request), pid_of(request)
     await relay.program_principal(bearer(request), pid)
     return relay, pid
@@ -126,7 +127,7 @@ async def queue(request: Request) -> JSONResponse:
 
 
 async def program_messages(request: Request) -> JSONResponse:
-    relay, pid = await _program(request)
+    relay, pid = relay_of(request), pid_of(request)
     who = await relay.program_principal(bearer(request), pid)
     messages, _ = await relay.pending(who)
     return answer({"messages": [_strip(m) for m in messages]})

@@ -69,9 +69,10 @@ class Settings:
     def __post_init__(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
-            if isinstance(value, int | float) and not isinstance(value, bool):
-                if value < 0 or (value == 0 and f.name not in _MAY_BE_ZERO):
-                    raise ValueError(f"setting {f.name} must be positive, got {value!r}")
+            if not isinstance(value, int | float) or isinstance(value, bool):
+                continue
+            if value < 0 or (value == 0 and f.name not in _MAY_BE_ZERO):
+                raise ValueError(f"setting {f.name} must be positive, got {value!r}")
         if not self.database_url:
             raise ValueError("setting database_url is empty")
         if self.max_recipients > 7:

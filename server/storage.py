@@ -340,27 +340,52 @@ def _chunks(items: Sequence[Any], size: int = 500) -> list[Sequence[Any]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
-# Hot-path statements as plain SQL (compiled once, run through executemany): the
-# Core expression versions re-render an expanding IN list on every batch.
-_CONVERSATION = text(
+# Hot-path statements as plain SQL with named parameters. On SQLite they run straight
+# on the driver's cursor (sqlite3 takes :name parameters): SQLAlchemy's per-statement
+# bookkeeping costs more than SQLite's own work here. Elsewhere they run through
+# SQLAlchemy as text().
+_CONVERSATION = (
     "SELECT program_id, state, active_at FROM conversations WHERE conversation_id = :cid"
 )
-_MEMBER_SLOT = text("SELECT 1 FROM members WHERE conversation_id = :cid AND slot = :slot")
-_INSERT_MESSAGE = text(
+_MEMBER_SLOT = "SELECT 1 FROM members WHERE conversation_id = :cid AND slot = :slot"
+_INSERT_MESSAGE = (
     "INSERT INTO messages (message_id, conversation_id, recipient_slot, envelope, created_at)"
     " VALUES (:message_id, :conversation_id, :recipient_slot, :envelope, :created_at)"
 )
-_TOUCH = text(
+_TOUCH = (
     "UPDATE conversations SET state = :state, active_at = :active_at WHERE conversation_id = :cid"
 )
-_ACK_PROGRAM = text(
-    "DELETE FROM messages WHERE message_id = :mid AND recipient_slot = 1 AND conversation_id"
-    " IN (SELECT conversation_id FROM conversations WHERE program_id = :pid)"
+_ACK_PROGRAM = (
+    "DELETE FROM messages WHERE message_id = :mid AND recipient_slot = 1 AND EXISTS"
+    " (SELECT 1 FROM conversations AS c WHERE c.conversation_id = messages.conversation_id"
+    " AND c.program_id = :pid)"
 )
-_ACK_MEMBER = text(
+_ACK_MEMBER = (
     "DELETE FROM messages WHERE message_id = :mid AND conversation_id = :cid"
     " AND recipient_slot = :slot"
 )
+
+
+def _fetch_one(conn: Connection, sql: str, params: dict[str, Any]) -> Any:
+    if conn.dialect.name == "sqlite":
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            return cursor.execute(sql, params).fetchone()
+        finally:
+            cursor.close()
+    return conn.execute(text(sql), params).first()
+
+
+def _execute_many(conn: Connection, sql: str, rows: list[dict[str, Any]]) -> int:
+    """Run ``sql`` once per row; returns how many rows it changed in all."""
+    if conn.dialect.name == "sqlite":
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.executemany(sql, rows)
+            return int(cursor.rowcount)
+        finally:
+            cursor.close()
+    return int(conn.execute(text(sql), rows).rowcount)
 
 
 @dataclass(frozen=True, slots=True)
@@ -382,7 +407,7 @@ class SendOp(Coalesced):
             cid = op.conversation_id
             current = state.get(cid)
             if current is None:
-                row = conn.execute(_CONVERSATION, {"cid": cid}).first()
+                row = _fetch_one(conn, _CONVERSATION, {"cid": cid})
                 current = state[cid] = (
                     [None, None, None, False] if row is None else [row[0], row[1], row[2], False]
                 )
@@ -408,12 +433,12 @@ class SendOp(Coalesced):
             ]
             results.append(Sent(current[0], ids, [slot for slot, _ in op.envelopes]))
         if inserts:
-            conn.execute(_INSERT_MESSAGE, inserts)
+            _execute_many(conn, _INSERT_MESSAGE, inserts)
         touched = [
             {"cid": cid, "state": c[1], "active_at": c[2]} for cid, c in state.items() if c[3]
         ]
         if touched:
-            conn.execute(_TOUCH, touched)
+            _execute_many(conn, _TOUCH, touched)
         return results
 
 
@@ -424,7 +449,7 @@ def _refuse_send(conn: Connection, op: SendOp, program_id: bytes | None) -> ApiE
         return ApiError("bad_token", "The token is not valid for this conversation.")
     for slot, _ in op.envelopes:
         if slot > PROGRAM_SLOT and (
-            conn.execute(_MEMBER_SLOT, {"cid": op.conversation_id, "slot": slot}).first() is None
+            _fetch_one(conn, _MEMBER_SLOT, {"cid": op.conversation_id, "slot": slot}) is None
         ):
             return ApiError("wrong_slot", "An envelope is addressed to a slot nobody holds.")
     return None
@@ -446,13 +471,12 @@ class AckOp(Coalesced):
                 params: list[dict[str, Any]] = [
                     {"mid": m, "pid": who.program_id} for m in op.message_ids
                 ]
-                result = conn.execute(_ACK_PROGRAM, params)
+                counts.append(_execute_many(conn, _ACK_PROGRAM, params))
             else:
                 params = [
                     {"mid": m, "cid": who.conversation_id, "slot": who.slot} for m in op.message_ids
                 ]
-                result = conn.execute(_ACK_MEMBER, params)
-            counts.append(int(result.rowcount))
+                counts.append(_execute_many(conn, _ACK_MEMBER, params))
         return counts
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator
 
@@ -67,6 +68,9 @@ def create_app(settings: Settings) -> Starlette:
         holder["relay"] = relay
         app.state.relay = relay
         await relay.start()
+        # Everything loaded so far lives as long as the process: keep it out of the
+        # cyclic collector's way, so a full collection does not stall the relay.
+        gc.freeze()
         sweeper = asyncio.create_task(_sweeper(relay), name="quietline-sweeper")
         try:
             yield

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from e2ee.encoding import b64u_encode
-from server import storage, verify
+from server import messages, storage, verify
 from server.broker import Broker, Event, LocalBroker, member_channel, program_channel
 from server.db import create_writer_engine
 from server.errors import ApiError
@@ -410,16 +410,16 @@ class Relay:
 
     def prepare_send(
         self, who: Principal, conversation_id: bytes, values: object
-    ) -> storage.SendOp:
+    ) -> messages.SendOp:
         """Check a send without waiting on anything; raises ApiError on a refusal."""
         self._refuse_closed(conversation_id)
         if not who.is_program and who.conversation_id != conversation_id:
             raise ApiError("bad_token", "The token is not valid for this conversation.")
         envelopes = self.parse_envelopes(who, conversation_id, values)
         self.limits.hit("send", conversation_id, self.settings.limit_sends_per_conversation)
-        return storage.SendOp(who, conversation_id, envelopes, self.now())
+        return messages.SendOp(who, conversation_id, envelopes, self.now())
 
-    def deliver(self, op: storage.SendOp, sent: storage.Sent) -> list[str]:
+    def deliver(self, op: messages.SendOp, sent: messages.Sent) -> list[str]:
         """After the commit: push each envelope to its recipient; returns the ids."""
         for message_id, (slot, raw) in zip(sent.message_ids, op.envelopes, strict=True):
             channel = (
@@ -434,7 +434,7 @@ class Relay:
         op = self.prepare_send(who, conversation_id, values)
         return self.deliver(op, await self.write(op))
 
-    def prepare_ack(self, who: Principal, values: object) -> storage.AckOp:
+    def prepare_ack(self, who: Principal, values: object) -> messages.AckOp:
         if not isinstance(values, list) or not values:
             raise ApiError("malformed_field", "Field 'message_ids' must be a non-empty list.")
         if len(values) > self.settings.max_ack_ids:
@@ -445,7 +445,7 @@ class Relay:
             if len(raw) != 16:
                 raise ApiError("malformed_field", "A message id must be 16 bytes.")
             ids.append(raw)
-        return storage.AckOp(who, ids)
+        return messages.AckOp(who, ids)
 
     async def ack(self, who: Principal, values: object) -> int:
         return int(await self.write(self.prepare_ack(who, values)))
@@ -454,7 +454,7 @@ class Relay:
         """A page of the caller's undelivered messages, and the cursor for the next page."""
         async with self.engine.connect() as conn:
             rows = await conn.run_sync(
-                storage.pending, who, self.settings.max_fetch_messages, after
+                messages.pending, who, self.settings.max_fetch_messages, after
             )
         events = [message_event(r.message_id, r.conversation_id, r.envelope) for r in rows]
         return events, (rows[-1].seq if rows else after)

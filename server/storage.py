@@ -1,5 +1,8 @@
 """Storage functions: each takes a connection and does one thing.
 
+Programs, prekeys, conversations, closing and the TTL sweep live here; the message hot
+path (send, ack, pending) lives in :mod:`server.messages`.
+
 Reads run on any connection; writes are ops for :class:`server.writer.Writer` (they take
 the writer's connection inside its batch transaction). A write op checks everything it
 needs before its first write and raises :class:`~server.errors.ApiError` on a refusal,
@@ -13,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, func, insert, select, text, update
+from sqlalchemy import Table, delete, func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from server.errors import ApiError
@@ -28,7 +31,6 @@ from server.models import (
     ProgramSession,
     hour_bucket,
 )
-from server.writer import Coalesced
 
 programs = cast(Table, Program.__table__)
 origins_t = cast(Table, ProgramOrigin.__table__)
@@ -54,21 +56,6 @@ class Principal:
     @property
     def is_program(self) -> bool:
         return self.program_id is not None
-
-
-@dataclass(frozen=True, slots=True)
-class StoredMessage:
-    message_id: bytes
-    conversation_id: bytes
-    envelope: bytes
-    seq: int
-
-
-@dataclass(frozen=True, slots=True)
-class Sent:
-    program_id: bytes
-    message_ids: list[bytes]
-    recipients: list[int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,16 +277,6 @@ def lookup_member(conn: Connection, token_hash: bytes) -> tuple[bytes, int] | No
     return None if row is None else (row[0], row[1])
 
 
-def conversation_program(conn: Connection, conversation_id: bytes) -> bytes | None:
-    return (
-        conn.execute(
-            select(conversations_t.c.program_id).where(
-                conversations_t.c.conversation_id == conversation_id
-            )
-        )
-    ).scalar_one_or_none()
-
-
 def _authorize(conn: Connection, who: Principal, conversation_id: bytes) -> Any:
     row = (
         conn.execute(
@@ -336,156 +313,6 @@ def add_member(
     )
 
 
-def _chunks(items: Sequence[Any], size: int = 500) -> list[Sequence[Any]]:
-    return [items[i : i + size] for i in range(0, len(items), size)]
-
-
-# Hot-path statements as plain SQL with named parameters. On SQLite they run straight
-# on the driver's cursor (sqlite3 takes :name parameters): SQLAlchemy's per-statement
-# bookkeeping costs more than SQLite's own work here. Elsewhere they run through
-# SQLAlchemy as text().
-_CONVERSATION = (
-    "SELECT program_id, state, active_at FROM conversations WHERE conversation_id = :cid"
-)
-_MEMBER_SLOT = "SELECT 1 FROM members WHERE conversation_id = :cid AND slot = :slot"
-_INSERT_MESSAGE = (
-    "INSERT INTO messages (message_id, conversation_id, recipient_slot, envelope, created_at)"
-    " VALUES (:message_id, :conversation_id, :recipient_slot, :envelope, :created_at)"
-)
-_TOUCH = (
-    "UPDATE conversations SET state = :state, active_at = :active_at WHERE conversation_id = :cid"
-)
-_ACK_PROGRAM = (
-    "DELETE FROM messages WHERE message_id = :mid AND recipient_slot = 1 AND EXISTS"
-    " (SELECT 1 FROM conversations AS c WHERE c.conversation_id = messages.conversation_id"
-    " AND c.program_id = :pid)"
-)
-_ACK_MEMBER = (
-    "DELETE FROM messages WHERE message_id = :mid AND conversation_id = :cid"
-    " AND recipient_slot = :slot"
-)
-
-
-def _fetch_one(conn: Connection, sql: str, params: dict[str, Any]) -> Any:
-    if conn.dialect.name == "sqlite":
-        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        try:
-            return cursor.execute(sql, params).fetchone()
-        finally:
-            cursor.close()
-    return conn.execute(text(sql), params).first()
-
-
-def _execute_many(conn: Connection, sql: str, rows: list[dict[str, Any]]) -> int:
-    """Run ``sql`` once per row; returns how many rows it changed in all."""
-    if conn.dialect.name == "sqlite":
-        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        try:
-            cursor.executemany(sql, rows)
-            return int(cursor.rowcount)
-        finally:
-            cursor.close()
-    return int(conn.execute(text(sql), rows).rowcount)
-
-
-@dataclass(frozen=True, slots=True)
-class SendOp(Coalesced):
-    """Store one envelope per recipient slot. The conversation becomes active when the
-    program first sends in it; its idle clock moves to the current hour."""
-
-    who: Principal
-    conversation_id: bytes
-    envelopes: Sequence[tuple[int, bytes]]
-    now: int
-
-    @classmethod
-    def run_many(cls, conn: Connection, ops: list[SendOp]) -> list[Sent | ApiError]:
-        state: dict[bytes, list[Any]] = {}
-        results: list[Sent | ApiError] = []
-        inserts: list[dict[str, Any]] = []
-        for op in ops:
-            cid = op.conversation_id
-            current = state.get(cid)
-            if current is None:
-                row = _fetch_one(conn, _CONVERSATION, {"cid": cid})
-                current = state[cid] = (
-                    [None, None, None, False] if row is None else [row[0], row[1], row[2], False]
-                )
-            refusal = _refuse_send(conn, op, current[0])
-            if refusal is not None:
-                results.append(refusal)
-                continue
-            bucket = hour_bucket(op.now)
-            if op.who.is_program and current[1] == "waiting":
-                current[1], current[3] = "active", True
-            if current[2] < bucket:
-                current[2], current[3] = bucket, True
-            ids = [secrets.token_bytes(16) for _ in op.envelopes]
-            inserts += [
-                {
-                    "message_id": mid,
-                    "conversation_id": cid,
-                    "recipient_slot": slot,
-                    "envelope": env,
-                    "created_at": bucket,
-                }
-                for mid, (slot, env) in zip(ids, op.envelopes, strict=True)
-            ]
-            results.append(Sent(current[0], ids, [slot for slot, _ in op.envelopes]))
-        if inserts:
-            _execute_many(conn, _INSERT_MESSAGE, inserts)
-        touched = [
-            {"cid": cid, "state": c[1], "active_at": c[2]} for cid, c in state.items() if c[3]
-        ]
-        if touched:
-            _execute_many(conn, _TOUCH, touched)
-        return results
-
-
-def _refuse_send(conn: Connection, op: SendOp, program_id: bytes | None) -> ApiError | None:
-    if program_id is None or (op.who.is_program and program_id != op.who.program_id):
-        return ApiError("unknown_conversation", "No open conversation has this id.")
-    if not op.who.is_program and op.who.conversation_id != op.conversation_id:
-        return ApiError("bad_token", "The token is not valid for this conversation.")
-    for slot, _ in op.envelopes:
-        if slot > PROGRAM_SLOT and (
-            _fetch_one(conn, _MEMBER_SLOT, {"cid": op.conversation_id, "slot": slot}) is None
-        ):
-            return ApiError("wrong_slot", "An envelope is addressed to a slot nobody holds.")
-    return None
-
-
-@dataclass(frozen=True, slots=True)
-class AckOp(Coalesced):
-    """Delete the caller's own messages among ``message_ids``; the result is how many."""
-
-    who: Principal
-    message_ids: Sequence[bytes]
-
-    @classmethod
-    def run_many(cls, conn: Connection, ops: list[AckOp]) -> list[int]:
-        counts = []
-        for op in ops:
-            who = op.who
-            if who.is_program:
-                params: list[dict[str, Any]] = [
-                    {"mid": m, "pid": who.program_id} for m in op.message_ids
-                ]
-                counts.append(_execute_many(conn, _ACK_PROGRAM, params))
-            else:
-                params = [
-                    {"mid": m, "cid": who.conversation_id, "slot": who.slot} for m in op.message_ids
-                ]
-                counts.append(_execute_many(conn, _ACK_MEMBER, params))
-        return counts
-
-
-def _is_recipient(who: Principal, conversation_id: bytes, slot: int, program_id: bytes) -> bool:
-    if who.is_program:
-        return slot == PROGRAM_SLOT and program_id == who.program_id
-    return conversation_id == who.conversation_id and slot == who.slot
-
-
 def close(conn: Connection, who: Principal, conversation_id: bytes) -> Closed:
     row = _authorize(conn, who, conversation_id)
     return _delete_conversation(conn, conversation_id, row.program_id)
@@ -505,34 +332,6 @@ def _delete_conversation(conn: Connection, conversation_id: bytes, program_id: b
         delete(conversations_t).where(conversations_t.c.conversation_id == conversation_id)
     )
     return Closed(conversation_id=conversation_id, program_id=program_id, member_slots=slots)
-
-
-def pending(conn: Connection, who: Principal, limit: int, after: int = 0) -> list[StoredMessage]:
-    """The caller's undelivered messages in order, a page of ``limit`` after seq ``after``."""
-    query = (
-        select(
-            messages_t.c.message_id,
-            messages_t.c.conversation_id,
-            messages_t.c.envelope,
-            messages_t.c.seq,
-        )
-        .where(messages_t.c.seq > after)
-        .order_by(messages_t.c.seq)
-    )
-    if who.is_program:
-        query = query.join(
-            conversations_t, conversations_t.c.conversation_id == messages_t.c.conversation_id
-        ).where(
-            conversations_t.c.program_id == who.program_id,
-            messages_t.c.recipient_slot == PROGRAM_SLOT,
-        )
-    else:
-        query = query.where(
-            messages_t.c.conversation_id == who.conversation_id,
-            messages_t.c.recipient_slot == who.slot,
-        )
-    rows = conn.execute(query.limit(limit))
-    return [StoredMessage(r[0], r[1], r[2], r[3]) for r in rows]
 
 
 def queue(conn: Connection, program_id: bytes) -> tuple[list[bytes], list[bytes]]:

@@ -42,9 +42,12 @@ def _passphrase(confirm: bool) -> str:
     value = os.environ.get(PASSPHRASE_ENV)
     if value:
         return value
-    first = getpass.getpass("Keystore passphrase: ")
-    if confirm and getpass.getpass("Repeat the passphrase: ") != first:
-        raise SystemExit("quietline program: the passphrases differ")
+    try:
+        first = getpass.getpass("Keystore passphrase: ")
+        if confirm and getpass.getpass("Repeat the passphrase: ") != first:
+            raise SystemExit("quietline program: the passphrases differ")
+    except (EOFError, KeyboardInterrupt):
+        raise SystemExit(f"quietline program: no passphrase (set {PASSPHRASE_ENV})") from None
     if not first:
         raise SystemExit("quietline program: an empty passphrase is not allowed")
     return first

@@ -146,6 +146,8 @@ class ProgramClient:
         self._pending_acks: list[str] = []
         self._failed_ids: set[str] = set()
         self._opened: list[str] = []
+        self._new_since_maintain = 0
+        self._maintainer: asyncio.Task[None] | None = None
         self._closed = False
 
     # -- lifetime ------------------------------------------------------------------
@@ -217,10 +219,11 @@ class ProgramClient:
         if self._closed:
             return
         self._closed = True
-        if self._ticker is not None:
-            self._ticker.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._ticker
+        for task in (self._ticker, self._maintainer):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
         if self._socket is not None:
             await self._socket.close()
         await self._http.aclose()
@@ -405,6 +408,17 @@ class ProgramClient:
             await self._publish_status(body)
         if ks.dirty:
             await self._commit.commit()
+
+    async def prekey_count(self) -> int:
+        """How many one-time prekeys the relay still holds for this program."""
+        return await self._http.one_time_prekey_count(self.program_id,
+                                                      await self._session_token())
+
+    async def pending_on_relay(self) -> list[str]:
+        """Ids of the messages the relay holds for this node, not yet acked."""
+        messages = await self._http.program_messages(self.program_id,
+                                                     await self._session_token())
+        return [str(m.get("id")) for m in messages]
 
     async def publish_profile(self, content: dict[str, Any]) -> None:
         """Sign and publish the profile (``content`` as in ``--profile FILE``)."""
@@ -633,6 +647,19 @@ class ProgramClient:
         for cid in opened:
             if cid in self._conversations:
                 await self._run(self._wf(functools.partial(self.workflow.conversation_opened, cid)))
+        # Each new conversation may have used a one-time prekey: check the supply early.
+        self._new_since_maintain += len(opened)
+        if self._new_since_maintain >= max(1, self._policy.one_time_low_water // 2) and (
+            self._maintainer is None or self._maintainer.done()
+        ):
+            self._new_since_maintain = 0
+            self._maintainer = asyncio.create_task(self._maintain_quietly())
+
+    async def _maintain_quietly(self) -> None:
+        try:
+            await self.maintain()
+        except (RelayError, VerificationFailure) as exc:
+            log.warning("prekey maintenance failed: %s", type(exc).__name__)
 
     async def _on_reconnect(self, attempts: int) -> None:
         self._events.put_nowait(ev.Reconnected(attempts))

@@ -240,7 +240,7 @@ class RelaySocket:
         self._ws: ClientConnection | None = None
         self._ready = asyncio.Event()
         self._closing = False
-        self._frames: asyncio.Queue[JSON] = asyncio.Queue()
+        self._frames: asyncio.Queue[JSON | None] = asyncio.Queue()
         self._pending: dict[str, asyncio.Future[list[str]]] = {}
         self._ids = itertools.count(1)
         self._runner: asyncio.Task[None] | None = None
@@ -270,11 +270,14 @@ class RelaySocket:
         if self._ws is not None:
             with contextlib.suppress(Exception):
                 await self._ws.close()
-        for task in (self._runner, self._consumer):
-            if task is not None and task is not asyncio.current_task():
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+        self._frames.put_nowait(None)  # wakes the consumer even if a cancel is swallowed
+        tasks = [t for t in (self._runner, self._consumer)
+                 if t is not None and t is not asyncio.current_task() and not t.done()]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            # bounded: a task that swallowed its cancellation must not hang the close
+            await asyncio.wait(tasks, timeout=5)
         self._fail_pending("socket closed")
 
     async def wait_connected(self, timeout: float) -> None:
@@ -384,8 +387,10 @@ class RelaySocket:
         self._frames.put_nowait(frame)
 
     async def _consume(self) -> None:
-        while True:
+        while not self._closing:
             frame = await self._frames.get()
+            if frame is None or self._closing:
+                return
             try:
                 await self._on_frame(frame)
             except asyncio.CancelledError:

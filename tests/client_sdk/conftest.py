@@ -375,3 +375,19 @@ async def proxy(relay: Relay) -> AsyncIterator[TamperingProxy]:
         yield p
     finally:
         await p.stop()
+
+
+@pytest.fixture(autouse=True)
+async def _hang_watchdog() -> AsyncIterator[None]:
+    """If a test hangs, print every asyncio task's stack (debug aid; no effect otherwise)."""
+
+    async def watch() -> None:
+        await asyncio.sleep(float(os.environ.get("QL_TEST_WATCHDOG", "100000")))
+        for task in asyncio.all_tasks():
+            task.print_stack(file=sys.stderr)
+
+    task = asyncio.create_task(watch())
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

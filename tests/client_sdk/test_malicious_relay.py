@@ -77,6 +77,9 @@ async def test_tampered_ciphertext_is_refused(proxy: Any, relay: Any, program_fa
         assert proxy.done.is_set()
         assert "decryption" in failures(seen)
         assert "FORGED" not in texts(seen)
+        if sender == PARTICIPANT:
+            # acks only after decryption: the relay still holds the tampered one, only it
+            assert len(await prog.pending_on_relay()) == 1
 
 
 @pytest.mark.parametrize("sender", DIRECTIONS)

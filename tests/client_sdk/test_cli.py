@@ -1,0 +1,85 @@
+"""``quietline program init`` / ``info`` against a real relay, and its failures."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from client_sdk import ProgramClient, WrongPassphrase
+from e2ee.encoding import b64u_decode
+from e2ee.identity import SignedObject, program_id_for, verify_profile
+
+ROOT = Path(__file__).resolve().parents[2]
+PASSPHRASE = "correct horse battery staple (test only)"
+
+
+def run(*args: str, passphrase: str | None = PASSPHRASE) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ)
+    env.pop("QUIETLINE_PASSPHRASE", None)
+    if passphrase is not None:
+        env["QUIETLINE_PASSPHRASE"] = passphrase
+    return subprocess.run([sys.executable, "-m", "quietline", "program", *args],
+                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=120,
+                          check=False, stdin=subprocess.DEVNULL)
+
+
+def test_init_prints_exactly_the_ids_and_publishes_the_bundle(relay: Any, tmp_path: Path) -> None:
+    profile = tmp_path / "profile.json"
+    profile.write_text(json.dumps({"name": "Línea de apoyo", "alternatives": [
+        {"label": "Phone", "value": "+1 555 0100"}]}), encoding="utf-8")
+    keystore = tmp_path / "p.qlks"
+    result = run("init", "--keystore", str(keystore), "--relay", relay.url,
+                 f"--enrollment-token={relay.add_program()}", "--profile", str(profile),
+                 "--json")
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert list(out) == ["program_id", "identity_key"]
+    key = b64u_decode(out["identity_key"])
+    assert b64u_decode(out["program_id"]) == program_id_for(key)
+    record = httpx.get(f"{relay.url}/v1/programs/{out['program_id']}").json()
+    published = verify_profile(key, program_id_for(key), SignedObject.from_json(record["profile"]))
+    assert published.name == "Línea de apoyo"
+    assert published.alternatives[0].value == "+1 555 0100"
+    assert record["status"] is not None
+    info = run("info", "--keystore", str(keystore), "--json")
+    assert json.loads(info.stdout) == out
+    text = run("info", "--keystore", str(keystore))
+    assert "fingerprint:" in text.stdout
+
+
+def test_init_refuses_to_overwrite_a_keystore(relay: Any, tmp_path: Path) -> None:
+    keystore = tmp_path / "p.qlks"
+    keystore.write_bytes(b"precious")
+    result = run("init", "--keystore", str(keystore), "--relay", relay.url,
+                 f"--enrollment-token={relay.add_program()}", "--json")
+    assert result.returncode == 1
+    assert keystore.read_bytes() == b"precious"
+
+
+def test_init_with_a_bad_token_leaves_nothing(relay: Any, tmp_path: Path) -> None:
+    keystore = tmp_path / "p.qlks"
+    result = run("init", "--keystore", str(keystore), "--relay", relay.url,
+                 "--enrollment-token=not-a-real-token", "--json")
+    assert result.returncode == 1
+    assert "quietline program:" in result.stderr
+    assert not keystore.exists()
+
+
+def test_init_without_a_passphrase_and_no_terminal_fails_cleanly(relay: Any,
+                                                                tmp_path: Path) -> None:
+    result = run("init", "--keystore", str(tmp_path / "p.qlks"), "--relay", relay.url,
+                 "--enrollment-token=x", passphrase=None)
+    assert result.returncode != 0
+    assert not (tmp_path / "p.qlks").exists()
+
+
+async def test_connect_with_a_wrong_passphrase(shared_program: Any, relay: Any) -> None:
+    with pytest.raises(WrongPassphrase):
+        await ProgramClient.connect(relay.url, shared_program.keystore, "not the passphrase")

@@ -379,6 +379,10 @@ def encrypt(
 
     ``plaintext`` must be bytes (or a bytes-like buffer); anything else is the caller's
     mistake (:class:`~e2ee.errors.LocalProtocolError`), never silently converted.
+
+    Keep the returned state and never encrypt again from ``state``: its message key, and
+    so the AES-GCM (key, nonce) pair, would be used a second time, which GCM does not
+    survive (the same holds for any nonce derived deterministically from the chain).
     """
     if type(plaintext) is not bytes:
         if not isinstance(plaintext, bytes | bytearray | memoryview):

@@ -219,11 +219,12 @@ class ProgramClient:
         if self._closed:
             return
         self._closed = True
-        for task in (self._ticker, self._maintainer):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+        tasks = [t for t in (self._ticker, self._maintainer) if t is not None and not t.done()]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            # bounded: on Python 3.11 wait_for can swallow a cancellation (gh-86296)
+            await asyncio.wait(tasks, timeout=5)
         if self._socket is not None:
             await self._socket.close()
         await self._http.aclose()
@@ -320,8 +321,10 @@ class ProgramClient:
 
     async def _tick_loop(self) -> None:
         last_maintain = time.monotonic()
-        while True:
+        while not self._closed:
             await asyncio.sleep(TICK_SECONDS)
+            if self._closed:
+                return
             try:
                 await self.tick()
                 if time.monotonic() - last_maintain >= MAINTAIN_SECONDS:

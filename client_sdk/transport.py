@@ -61,7 +61,7 @@ class Backoff:
     cap: float = 10.0
 
     def delay(self, attempt: int, rnd: Callable[[], float] = _random.random) -> float:
-        raw = min(self.cap, self.base * (2 ** min(attempt, 30)))
+        raw: float = min(self.cap, self.base * 2.0 ** min(attempt, 30))
         return raw * (0.5 + 0.5 * rnd())
 
 
@@ -276,7 +276,8 @@ class RelaySocket:
         for task in tasks:
             task.cancel()
         if tasks:
-            # bounded: a task that swallowed its cancellation must not hang the close
+            # bounded: on Python 3.11 wait_for can swallow a cancellation (gh-86296); a
+            # task that did must not hang the close
             await asyncio.wait(tasks, timeout=5)
         self._fail_pending("socket closed")
 

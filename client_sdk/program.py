@@ -146,6 +146,7 @@ class ProgramClient:
         self._pending_acks: list[str] = []
         self._failed_ids: set[str] = set()
         self._opened: list[str] = []
+        self._closed_ids: set[str] = set()
         self._new_since_maintain = 0
         self._maintainer: asyncio.Task[None] | None = None
         self._closed = False
@@ -566,7 +567,9 @@ class ProgramClient:
             self._fail(cid or None, "malformed", message_id)
             return
         if opened.is_init:
-            if c is not None:
+            if c is not None or cid in self._closed_ids:
+                # an init for a conversation that is open, or that this process closed:
+                # the relay replays it to resurrect the conversation
                 self._fail(cid, "replay", message_id)
                 return
             try:
@@ -669,6 +672,7 @@ class ProgramClient:
 
     async def _forget(self, cid: str, *, by: str, reason: str, commit: bool = True) -> None:
         self._conversations.pop(cid, None)
+        self._closed_ids.add(cid)  # memory only: nothing of it is written down
         if cid in self.workflow.open_conversations():
             self.workflow.participant_left(cid)
         store.forget_conversation(self._ks, cid, retain_transcript=self.retain_transcripts)

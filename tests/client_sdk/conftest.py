@@ -236,6 +236,7 @@ class TamperingProxy:
         self._held: Frame | None = None
         self._edit: Callable[[bytes], bytes] = lambda raw: raw
         self._sockets: set[WebSocket] = set()
+        self.tampered_ids: list[str] = []
         self._server: uvicorn.Server | None = None
         self._task: asyncio.Task[None] | None = None
         self._client = httpx.AsyncClient(base_url=upstream, timeout=30)
@@ -258,6 +259,12 @@ class TamperingProxy:
         self._edit = edit
         self.arm("edit", slot)
 
+    async def inject(self, frame: Frame) -> None:
+        """Push ``frame`` down every client WebSocket, as if the relay sent it."""
+        for ws in list(self._sockets):
+            with contextlib.suppress(Exception):
+                await ws.send_text(json.dumps(frame))
+
     async def kick(self) -> None:
         """Drop every client WebSocket (the clients must reconnect)."""
         for ws in list(self._sockets):
@@ -273,6 +280,7 @@ class TamperingProxy:
             return [frame]
         mode = self._mode
         if mode == "tamper":
+            self.tampered_ids.append(str(frame["id"]))
             raw = bytearray(b64u_decode(frame["envelope"]))
             raw[-1] ^= 0x01
             self._finish()

@@ -78,8 +78,8 @@ async def test_tampered_ciphertext_is_refused(proxy: Any, relay: Any, program_fa
         assert "decryption" in failures(seen)
         assert "FORGED" not in texts(seen)
         if sender == PARTICIPANT:
-            # acks only after decryption: the relay still holds the tampered one, only it
-            assert len(await prog.pending_on_relay()) == 1
+            # acks only after decryption: the relay still holds the tampered one
+            assert proxy.tampered_ids[0] in await prog.pending_on_relay()
 
 
 @pytest.mark.parametrize("sender", DIRECTIONS)
@@ -265,3 +265,19 @@ async def test_reconnects_after_the_socket_drops(proxy: Any, relay: Any, program
         await waiter(pev, is_text("after the reconnect"))
         await prog.send(cid, "and back")
         await waiter(qev, is_text("and back"))
+
+
+async def test_replayed_init_cannot_resurrect_a_closed_conversation(
+        proxy: Any, relay: Any, program_factory: Any, waiter: Any) -> None:
+    async with pair(proxy, relay, program_factory(), waiter) as (prog, _, pev, _, cid):
+        init = proxy.seen[PARTICIPANT][0]
+        assert b64u_decode(init["envelope"])[1] == 1  # kind: init
+        await prog.close(cid)
+        await waiter(pev, lambda e: isinstance(e, events.ConversationClosedEvent))
+        await proxy.inject(dict(init, id=b64u_encode(b"\x07" * 16)))
+        seen: list[Any] = []
+        failed = await waiter(pev, lambda e: isinstance(e, events.VerificationFailed),
+                              seen=seen)
+        assert (failed.conversation_id, failed.reason) == (cid, "replay")
+        assert not [e for e in seen if isinstance(e, events.NewConversation)]
+        assert prog.conversations == []

@@ -471,6 +471,10 @@ def test_state_parser_enforces_the_bounds() -> None:
     assert len(more.skipped) == 5
     with pytest.raises(MalformedInput):
         RatchetState.from_bytes(_with_counts(alice, 5, 0), max_stored_skipped=4)
+    empty = _with_counts(alice, 0, 0)
+    assert empty[-5:] == bytes(5)  # u32 skipped count = 0, u8 previous count = 0
+    with pytest.raises(MalformedInput):  # one skipped key announced, none present
+        RatchetState.from_bytes(empty[:-5] + (1).to_bytes(4, "big") + b"\x00")
     previous = ratchet.PREVIOUS_RATCHET_KEYS
     assert len(RatchetState.from_bytes(_with_counts(alice, 0, previous)).previous_dhr) == previous
     with pytest.raises(MalformedInput):

@@ -136,6 +136,7 @@ class ProgramClient:
         self._auto_tick = auto_tick
         self._ticker: asyncio.Task[None] | None = None
         self._http = RelayHTTP(relay_url)
+        self._http.refresh_token = functools.partial(self._session_token, refresh=True)
         self._socket: RelaySocket | None = None
         self._token: str | None = None
         self._token_expires = 0.0
@@ -705,8 +706,8 @@ class ProgramClient:
 
     # -- relay session -------------------------------------------------------------
 
-    async def _session_token(self) -> str:
-        if self._token is None or time.monotonic() >= self._token_expires:
+    async def _session_token(self, refresh: bool = False) -> str:
+        if refresh or self._token is None or time.monotonic() >= self._token_expires:
             token, expires_in = await publishing.authenticate(
                 self._http, self._identity, self._origin
             )
@@ -715,4 +716,6 @@ class ProgramClient:
         return self._token
 
     async def _ws_token(self) -> str:
-        return await self._session_token()
+        # a reconnect may follow a relay restart that forgot our session: sign in again
+        reconnecting = self._socket is not None and self._socket.connections > 0
+        return await self._session_token(refresh=reconnecting)

@@ -71,18 +71,27 @@ class RelayHTTP:
     def __init__(self, relay_url: str, *, timeout: float = 15.0) -> None:
         self.origin = relay_origin(relay_url)
         self._client = httpx.AsyncClient(base_url=self.origin, timeout=timeout)
+        self.refresh_token: Callable[[], Awaitable[str]] | None = None
+        """Set by a program node: a fresh session token when the relay answers 401."""
 
     async def aclose(self) -> None:
         await self._client.aclose()
 
+    async def _send(self, method: str, path: str, body: JSON | None, token: str | None
+                    ) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        try:
+            return await self._client.request(method, path, json=body, headers=headers)
+        except httpx.HTTPError as exc:
+            raise RelayUnavailable(f"{method} {path}: {type(exc).__name__}") from None
+
     async def request(
         self, method: str, path: str, *, body: JSON | None = None, token: str | None = None
     ) -> Any:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        try:
-            response = await self._client.request(method, path, json=body, headers=headers)
-        except httpx.HTTPError as exc:
-            raise RelayUnavailable(f"{method} {path}: {type(exc).__name__}") from None
+        response = await self._send(method, path, body, token)
+        if response.status_code == 401 and token and self.refresh_token is not None:
+            # the session expired or the relay restarted: sign in again, once
+            response = await self._send(method, path, body, await self.refresh_token())
         try:
             data = response.json() if response.content else {}
         except ValueError:

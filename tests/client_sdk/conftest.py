@@ -70,18 +70,24 @@ class Relay:
     def stop(self) -> None:
         _stop(self.process)
 
+    def restart(self) -> None:
+        """Stop the process and start a new one on the same port and database."""
+        _stop(self.process)
+        port = int(self.url.rsplit(":", 1)[1])
+        self.process = _start_relay(self.db_path.parent, port).process
+
     def add_program(self) -> str:
         result = self.cli("relay", "add-program", "--json", "--database-url", self.database_url)
         assert result.returncode == 0, result.stderr
         return str(json.loads(result.stdout)["enrollment_token"])
 
 
-def _start_relay(tmp: Path) -> Relay:
-    port = free_port()
+def _start_relay(tmp: Path, port: int | None = None) -> Relay:
+    port = port or free_port()
     db_path = tmp / "relay.db"
     database_url = f"sqlite+aiosqlite:///{db_path}"
     log_path = tmp / "relay.log"
-    log = log_path.open("wb")
+    log = log_path.open("ab")
     env = dict(os.environ, PYTHONUNBUFFERED="1", QUIETLINE_DATABASE_URL=database_url)
     process = subprocess.Popen(
         [sys.executable, "-m", "quietline", "relay", "serve", "--host", "127.0.0.1",

@@ -3,6 +3,7 @@ timers on a manual clock, transcripts at rest and their deletion at close."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -185,3 +186,26 @@ async def test_close_deletes_state_unless_retention_is_on(program_factory: Any, 
     with Keystore.open(enrolled.keystore, PASSPHRASE) as ks:
         assert ks.names(f"conversation/{cid}") == []
         assert (ks.get(f"retained/{cid}") is not None) is retain
+
+
+async def test_both_sides_reconnect_after_a_relay_restart(fresh_relay: Any, enroll: Any,
+                                                          waiter: Any) -> None:
+    relay = fresh_relay
+    enrolled = enroll(relay)
+    async with await ProgramClient.connect(relay.url, enrolled.keystore, PASSPHRASE,
+                                           auto_tick=False) as program:
+        pev = program.events()
+        async with await ParticipantClient.connect(
+            relay.url, enrolled.program_id, enrolled.identity_key
+        ) as participant:
+            qev = participant.events()
+            cid = (await waiter(pev, kind_is(events.NewConversation))).conversation_id
+            await waiter(qev, kind_is(events.Notice))
+            await asyncio.to_thread(relay.restart)  # sessions in the relay's memory are gone
+            await waiter(pev, kind_is(events.Reconnected), timeout=60)
+            await waiter(qev, kind_is(events.Reconnected), timeout=60)
+            await participant.send("still there?")
+            await waiter(pev, kind_is(events.Message, text="still there?"))
+            await program.send(cid, "yes")
+            await waiter(qev, kind_is(events.Message, text="yes"))
+            await program.maintain()  # authenticated HTTP works again too

@@ -419,6 +419,13 @@ class ProgramClient:
         return await self._http.one_time_prekey_count(self.program_id,
                                                       await self._session_token())
 
+    async def set_origins(self, origins: list[str]) -> None:
+        """Register the web origins (scheme://host[:port]) whose pages embed the widget.
+
+        The relay admits browser requests (CORS) only from these origins.
+        """
+        await self._http.put_origins(self.program_id, await self._session_token(), origins)
+
     async def pending_on_relay(self) -> list[str]:
         """Ids of the messages the relay holds for this node, not yet acked."""
         messages = await self._http.program_messages(self.program_id,

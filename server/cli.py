@@ -104,6 +104,8 @@ def cmd_add_program(args: argparse.Namespace) -> int:
     settings = _settings(args)
     migrate.upgrade(settings.database_url)
     token = b64u_encode(secrets.token_bytes(32))
+    while token.startswith("-"):  # a leading '-' reads as an option on a command line
+        token = b64u_encode(secrets.token_bytes(32))
     asyncio.run(_add_token(settings.database_url, token_hash(token)))
     if args.json:
         print(json.dumps({"enrollment_token": token}))

@@ -135,9 +135,7 @@ async def _staff_on_shift(program: Any) -> None:
 
 
 async def _put_origins(program: Any, origins: list[str]) -> None:
-    client = program.client
-    token = await client._session_token()
-    await client._http.put_origins(client.program_id, token, origins)
+    await program.client.set_origins(origins)
 
 
 @contextlib.contextmanager

@@ -186,11 +186,7 @@ class LiveProgram:
     def allow_origin(self, origin: str) -> None:
         """Register the widget page's origin with the relay (CORS allow-list)."""
 
-        async def put() -> None:
-            token = await self.client._session_token()
-            await self.client._http.put_origins(self.client.program_id, token, [origin])
-
-        self.loop.run(put())
+        self.loop.run(self.client.set_origins([origin]))
 
     def wait(self, predicate: Callable[[Any], bool], timeout: float = 20.0) -> Any:
         deadline = time.monotonic() + timeout

@@ -42,9 +42,11 @@ class Sent:
 # on the driver's cursor (sqlite3 takes :name parameters): SQLAlchemy's per-statement
 # bookkeeping costs more than SQLite's own work here. Elsewhere they run through
 # SQLAlchemy as text().
-_CONVERSATION = (
-    "SELECT program_id, state, active_at FROM conversations WHERE conversation_id = :cid"
+_CONVERSATIONS = (
+    "SELECT conversation_id, program_id, state, active_at FROM conversations"
+    " WHERE conversation_id IN ({})"
 )
+_IN_CHUNK = 500  # bound parameters per IN list (SQLite allows at least 999)
 _MEMBER_SLOT = "SELECT 1 FROM members WHERE conversation_id = :cid AND slot = :slot"
 _INSERT_MESSAGE = (
     "INSERT INTO messages (message_id, conversation_id, recipient_slot, envelope, created_at)"
@@ -74,6 +76,29 @@ def _fetch_one(conn: Connection, sql: str, params: dict[str, Any]) -> Any:
     return conn.execute(text(sql), params).first()
 
 
+def _conversations(conn: Connection, cids: list[bytes]) -> dict[bytes, list[Any]]:
+    """``[program_id, state, active_at, changed]`` of each existing conversation among
+    ``cids``, read with one SELECT per chunk instead of one per conversation."""
+    found: dict[bytes, list[Any]] = {}
+    sqlite = conn.dialect.name == "sqlite"
+    for start in range(0, len(cids), _IN_CHUNK):
+        chunk = cids[start : start + _IN_CHUNK]
+        names = [f"c{i}" for i in range(len(chunk))]
+        sql = _CONVERSATIONS.format(", ".join(":" + n for n in names))
+        params = dict(zip(names, chunk, strict=True))
+        if sqlite:
+            cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+            try:
+                rows = cursor.execute(sql, params).fetchall()
+            finally:
+                cursor.close()
+        else:
+            rows = list(conn.execute(text(sql), params))
+        for row in rows:
+            found[bytes(row[0])] = [row[1], row[2], row[3], False]
+    return found
+
+
 def _execute_many(conn: Connection, sql: str, rows: list[dict[str, Any]]) -> int:
     """Run ``sql`` once per row; returns how many rows it changed in all."""
     if conn.dialect.name == "sqlite":
@@ -95,20 +120,18 @@ class SendOp(Coalesced):
     conversation_id: bytes
     envelopes: Sequence[tuple[int, bytes]]
     now: int
+    texts: Sequence[str] = ()
+    """Each envelope's base64url as received, forwarded as is (empty: encode again)."""
 
     @classmethod
     def run_many(cls, conn: Connection, ops: list[SendOp]) -> list[Sent | ApiError]:
-        state: dict[bytes, list[Any]] = {}
+        state = _conversations(conn, list({op.conversation_id: None for op in ops}))
+        missing = [None, None, None, False]
         results: list[Sent | ApiError] = []
         inserts: list[dict[str, Any]] = []
         for op in ops:
             cid = op.conversation_id
-            current = state.get(cid)
-            if current is None:
-                row = _fetch_one(conn, _CONVERSATION, {"cid": cid})
-                current = state[cid] = (
-                    [None, None, None, False] if row is None else [row[0], row[1], row[2], False]
-                )
+            current = state.get(cid, missing)
             refusal = _refuse_send(conn, op, current[0])
             if refusal is not None:
                 results.append(refusal)

@@ -70,12 +70,16 @@ def parse_origins(value: object, max_items: int) -> list[str]:
     return sorted(set(value))
 
 
-def message_event(message_id: bytes, conversation_id: bytes, envelope: bytes) -> Event:
+def message_event(message_id: bytes, conversation_id: bytes | str, envelope: bytes | str) -> Event:
+    """A push of one message; the conversation id and envelope may come already as the
+    canonical base64url text (the envelope as the sender sent it, checked on the way in)."""
     return {
         "type": "message",
         "id": b64u_encode(message_id),
-        "conversation_id": b64u_encode(conversation_id),
-        "envelope": b64u_encode(envelope),
+        "conversation_id": conversation_id
+        if isinstance(conversation_id, str)
+        else b64u_encode(conversation_id),
+        "envelope": envelope if isinstance(envelope, str) else b64u_encode(envelope),
     }
 
 
@@ -388,7 +392,8 @@ class Relay:
 
     def parse_envelopes(
         self, who: Principal, conversation_id: bytes, values: object
-    ) -> list[tuple[int, bytes]]:
+    ) -> tuple[list[tuple[int, bytes]], list[str]]:
+        """The (recipient slot, bytes) of each envelope, and each one's base64url text."""
         if not isinstance(values, list) or not values:
             raise ApiError("malformed_field", "Field 'envelopes' must be a non-empty list.")
         if len(values) > self.settings.max_recipients:
@@ -397,6 +402,7 @@ class Relay:
                 f"At most {self.settings.max_recipients} envelopes (one per recipient).",
             )
         out: list[tuple[int, bytes]] = []
+        texts: list[str] = []
         for value in values:
             env = parse_envelope(value, self.settings.max_envelope_size)
             if env.conversation_id != conversation_id:
@@ -404,9 +410,10 @@ class Relay:
             if env.sender_slot != who.slot:
                 raise ApiError("wrong_slot", "An envelope's sender slot is not the caller's.")
             out.append((env.recipient_slot, env.raw))
-        if len({slot for slot, _ in out}) != len(out):
+            texts.append(env.text)
+        if len(out) > 1 and len({slot for slot, _ in out}) != len(out):
             raise ApiError("wrong_slot", "Two envelopes are addressed to the same slot.")
-        return out
+        return out, texts
 
     def prepare_send(
         self, who: Principal, conversation_id: bytes, values: object
@@ -415,20 +422,27 @@ class Relay:
         self._refuse_closed(conversation_id)
         if not who.is_program and who.conversation_id != conversation_id:
             raise ApiError("bad_token", "The token is not valid for this conversation.")
-        envelopes = self.parse_envelopes(who, conversation_id, values)
+        envelopes, texts = self.parse_envelopes(who, conversation_id, values)
         self.limits.hit("send", conversation_id, self.settings.limit_sends_per_conversation)
-        return messages.SendOp(who, conversation_id, envelopes, self.now())
+        return messages.SendOp(who, conversation_id, envelopes, self.now(), texts)
 
     def deliver(self, op: messages.SendOp, sent: messages.Sent) -> list[str]:
         """After the commit: push each envelope to its recipient; returns the ids."""
-        for message_id, (slot, raw) in zip(sent.message_ids, op.envelopes, strict=True):
+        cid = b64u_encode(op.conversation_id)
+        ids = []
+        bodies: Sequence[str | bytes] = op.texts or [raw for _, raw in op.envelopes]
+        for message_id, (slot, _raw), body in zip(
+            sent.message_ids, op.envelopes, bodies, strict=True
+        ):
             channel = (
                 program_channel(sent.program_id)
                 if slot == PROGRAM_SLOT
                 else member_channel(op.conversation_id, slot)
             )
-            self.broker.publish(channel, message_event(message_id, op.conversation_id, raw))
-        return [b64u_encode(m) for m in sent.message_ids]
+            event = message_event(message_id, cid, body)
+            ids.append(event["id"])
+            self.broker.publish(channel, event)
+        return ids
 
     async def send(self, who: Principal, conversation_id: bytes, values: object) -> list[str]:
         op = self.prepare_send(who, conversation_id, values)
@@ -498,4 +512,11 @@ class Relay:
 
 
 def dumps(obj: Any) -> str:
+    """Compact JSON. A ``message`` push is written directly: its three values are
+    base64url text (letters, digits, ``-`` and ``_``), which JSON never escapes."""
+    if obj.get("type") == "message" and len(obj) == 4:
+        return (
+            f'{{"type":"message","id":"{obj["id"]}",'
+            f'"conversation_id":"{obj["conversation_id"]}","envelope":"{obj["envelope"]}"}}'
+        )
     return json.dumps(obj, separators=(",", ":"))

@@ -15,6 +15,7 @@ own transaction, so one broken op never takes the others with it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -65,6 +66,7 @@ class Writer:
         self._task: asyncio.Task[None] | None = None
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="quietline-writer")
         self._stopping = False
+        self._conn: Connection | None = None
         self.batches = 0
         self.ops = 0
 
@@ -78,9 +80,9 @@ class Writer:
             await self._task
             self._task = None
         if self._in_thread:
-            await asyncio.get_running_loop().run_in_executor(self._thread, self._engine.dispose)
+            await asyncio.get_running_loop().run_in_executor(self._thread, self._dispose)
         else:
-            self._engine.dispose()
+            self._dispose()
         self._thread.shutdown(wait=True)
 
     async def submit(self, op: Op | Coalesced) -> Any:
@@ -117,18 +119,39 @@ class Writer:
             if self._stopping and self._queue.empty():
                 return
 
+    def _connection(self) -> Connection:
+        """The writer keeps its one connection checked out between batches (no pool
+        checkout, reset and return per batch); a failed batch drops it."""
+        if self._conn is None:
+            self._conn = self._engine.connect()
+        return self._conn
+
+    def _drop_connection(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.close()
+
+    def _dispose(self) -> None:
+        self._drop_connection()
+        self._engine.dispose()
+
     def _commit(self, ops: list[Any]) -> list[Any]:
         try:
-            with self._engine.begin() as conn:
+            conn = self._connection()
+            with conn.begin():
                 return self._run_batch(conn, ops)
         except Exception:  # re-run each op alone to isolate the failure
+            self._drop_connection()
             return [self._alone(op) for op in ops]
 
     def _alone(self, op: Any) -> Any:
         try:
-            with self._engine.begin() as conn:
+            conn = self._connection()
+            with conn.begin():
                 return self._run_batch(conn, [op])[0]
         except Exception as exc:  # handed to the caller
+            self._drop_connection()
             log.error("write failed: %s", type(exc).__name__)
             return exc
 

@@ -101,7 +101,7 @@ class Mailbox:
         self._ws = ws
         self._relay = relay
         self._who = who
-        self._items: deque[Event] | None = None  # made on first use: idle sockets stay small
+        self._items: deque[Event | str] | None = None  # made on first use: idle sockets stay small
         self._task: asyncio.Task[None] | None = None
         self._seen: set[str] | None = None
         self.closed = False
@@ -109,7 +109,8 @@ class Mailbox:
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(initial=True))
 
-    def put_nowait(self, event: Event) -> None:
+    def put_nowait(self, event: Event | str) -> None:
+        """Queue an event (a dict) or a frame already serialized (a str)."""
         if self.closed:
             return
         if self._items is None:
@@ -152,7 +153,10 @@ class Mailbox:
             if len(page) < self._relay.settings.max_fetch_messages:
                 return
 
-    async def _send(self, event: Event) -> None:
+    async def _send(self, event: Event | str) -> None:
+        if isinstance(event, str):
+            await self._ws.send_text(event)
+            return
         kind = event.get("type")
         if kind == "message" and self._seen is not None and event["id"] in self._seen:
             self._seen.discard(event["id"])
@@ -191,14 +195,23 @@ async def _read(
         if not isinstance(request_id, str | int | None) or isinstance(request_id, bool):
             request_id = None
         try:
-            future = _submit(relay, who, frame, request_id, outbox)
+            _submit(relay, who, frame, request_id, outbox, inflight)
         except ApiError as exc:
             outbox.put_nowait(_error(request_id, exc))
             continue
         except WriterStopped:
             return
-        inflight.add(future)
-        future.add_done_callback(inflight.discard)
+
+
+def _sent_frame(request_id: Any, ids: list[str]) -> str:
+    """``{"type":"sent","request_id":..,"message_ids":[..]}`` as compact JSON; the ids
+    are base64url text, which JSON never escapes."""
+    rid = (
+        json.dumps(request_id)
+        if isinstance(request_id, str)
+        else ("null" if request_id is None else str(int(request_id)))
+    )
+    return '{"type":"sent","request_id":' + rid + ',"message_ids":["' + '","'.join(ids) + '"]}'
 
 
 def _error(request_id: Any, exc: ApiError) -> Event:
@@ -211,18 +224,23 @@ def _submit(
     frame: dict[str, Any],
     request_id: Any,
     outbox: Mailbox,
-) -> asyncio.Future[Any]:
+    inflight: set[asyncio.Future[Any]],
+) -> None:
+    """Hand a send or an ack to the writer; its one callback (no task) answers when the
+    batch committed and takes it off ``inflight``."""
     kind = frame.get("type")
     if kind == "ack":
         future = relay.writer.submit_nowait(relay.prepare_ack(who, frame.get("ids")))
 
         def acked(f: asyncio.Future[Any]) -> None:
+            inflight.discard(f)
             exc = f.exception()
             if isinstance(exc, ApiError):
                 outbox.put_nowait(_error(request_id, exc))
 
+        inflight.add(future)
         future.add_done_callback(acked)
-        return future
+        return
     if kind != "send":
         raise ApiError("malformed_field", "Unknown frame type.")
     cid_text = frame.get("conversation_id")
@@ -236,6 +254,7 @@ def _submit(
     future = relay.writer.submit_nowait(op)
 
     def sent(f: asyncio.Future[Any]) -> None:
+        inflight.discard(f)
         exc = f.exception()
         if isinstance(exc, ApiError):
             outbox.put_nowait(_error(request_id, exc))
@@ -243,7 +262,7 @@ def _submit(
             outbox.put_nowait(_error(request_id, ApiError("unavailable", "Try again.")))
         else:
             ids = relay.deliver(op, f.result())
-            outbox.put_nowait({"type": "sent", "request_id": request_id, "message_ids": ids})
+            outbox.put_nowait(_sent_frame(request_id, ids))
 
+    inflight.add(future)
     future.add_done_callback(sent)
-    return future

@@ -40,6 +40,7 @@ class Parsed:
     is_init: bool
     prekey_kind: int
     prekey_id: int
+    enc: bytes
     header: tuple[bytes, int, int]
 
 
@@ -53,6 +54,7 @@ def parse(raw: bytes, *, expect_cid: str, recipient_slot: int) -> Parsed:
         is_init=init is not None,
         prekey_kind=init.prekey_kind if init is not None else 0,
         prekey_id=init.prekey_id if init is not None else 0,
+        enc=init.enc if init is not None else b"",
         header=(env.header.dh, env.header.pn, env.header.n),
     )
 

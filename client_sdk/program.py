@@ -11,6 +11,11 @@ Security properties and assumptions:
   secrets live in the keystore (sealed under the passphrase). The state is saved before
   an envelope leaves and before a received message is acked, so a node restarted
   mid-conversation continues it, and a crash never reuses a message key.
+- An init is accepted once. An init to a one-time prekey cannot be opened again (the
+  secret is deleted); for an init to the signed prekey the node keeps a keyed replay
+  tag in the keystore until that prekey's secret is deleted (``store.replay_tag``), so
+  a relay replaying it, even after a restart of the node, gets ``VerificationFailed``
+  (``replay``) and never a new conversation.
 - At close, the conversation's session, metadata and transcript are deleted from the
   keystore (the transcript is kept only if the program turned retention on, see
   ``docs/sdk.md``). The relay deletes every row of it at the same time.
@@ -120,7 +125,11 @@ class ProgramClient:
         prekey_policy: PrekeyPolicy,
         backoff: Backoff,
         auto_tick: bool,
+        max_replay_tags: int = store.MAX_REPLAY_TAGS_PER_PREKEY,
     ) -> None:
+        if max_replay_tags < 1:
+            raise UsageError("max_replay_tags must be at least 1")
+        self._max_replay_tags = max_replay_tags
         self._relay_url = relay_url
         self._ks = ks
         self._identity = publishing.load_identity(ks)
@@ -169,6 +178,7 @@ class ProgramClient:
         prekey_policy: PrekeyPolicy | None = None,
         backoff: Backoff | None = None,
         auto_tick: bool = True,
+        max_replay_tags: int = store.MAX_REPLAY_TAGS_PER_PREKEY,
     ) -> ProgramClient:
         """Open the keystore, authenticate, check and top up the bundle, open the socket.
 
@@ -178,6 +188,8 @@ class ProgramClient:
         the program's canned notices and an always-open status. ``clock`` is the
         workflow's clock (a ``ManualClock`` in tests); with ``auto_tick`` the node runs
         :meth:`tick` every few seconds and :meth:`maintain` every few minutes.
+        ``max_replay_tags`` bounds the inits accepted under one signed prekey (see
+        :mod:`client_sdk.store`); when reached, the prekey is rotated at once.
         """
         ks = await asyncio.to_thread(Keystore.open, keystore_path, passphrase)
         clock = clock or (workflow.clock if workflow is not None else wf.SystemClock())
@@ -187,7 +199,7 @@ class ProgramClient:
             clock=clock, random=random, retain_transcripts=retain_transcripts,
             workflow=workflow or wf.Workflow(clock=clock, status=wf.StatusKeeper()),
             prekey_policy=prekey_policy or PrekeyPolicy(), backoff=backoff or Backoff(),
-            auto_tick=auto_tick,
+            auto_tick=auto_tick, max_replay_tags=max_replay_tags,
         )
         try:
             self._load_code_words()
@@ -384,12 +396,16 @@ class ProgramClient:
         token = await self._session_token()
         ks, ident, policy = self._ks, self._identity, self._policy
         plan = plan_signed_prekeys(publishing.prekey_records(ks, one_time=False), moment, policy)
-        if plan.generate:
+        # a signed prekey whose replay-tag set is full takes no more inits: rotate now
+        full = plan.publish is not None and \
+            store.replay_tag_count(ks, plan.publish) >= self._max_replay_tags
+        if plan.generate or full:
             [signed] = publishing.new_prekeys(ks, ident, 1, moment, self._random, policy,
                                               one_time=False)
             await self._commit.commit()
             await self._http.put_signed_prekey(self.program_id, token, signed.to_json())
         publishing.delete_prekeys(ks, plan.delete, one_time=False)
+        store.forget_replay_tags(ks)  # the tags go with their prekey's secret
         one_time = publishing.prekey_records(ks, one_time=True)
         publishing.delete_prekeys(ks, expired_one_time_prekeys(one_time, moment, policy),
                                   one_time=True)
@@ -580,6 +596,18 @@ class ProgramClient:
                 # the relay replays it to resurrect the conversation
                 self._fail(cid, "replay", message_id)
                 return
+            tag: bytes | None = None
+            if opened.prekey_kind == 1:
+                # the signed prekey outlives a restart: its inits are remembered by tag
+                tag = store.replay_tag(self._ks, opened.enc, self._random)
+                if store.init_seen(self._ks, opened.prekey_id, tag):
+                    self._fail(cid, "replay", message_id)
+                    return
+                if store.replay_tag_count(self._ks, opened.prekey_id) >= self._max_replay_tags:
+                    # cannot remember one more: refuse (the prekey is used up) and rotate
+                    self._fail(cid, "expired", message_id)
+                    self._new_since_maintain = max(1, self._policy.one_time_low_water)
+                    return
             try:
                 session, payload = conv.accept(
                     raw, lambda k, i: publishing.prekey_secret(self._ks, k, i),
@@ -590,6 +618,8 @@ class ProgramClient:
                 return
             if opened.prekey_kind == 2:
                 self._ks.delete(f"{store.ONE_TIME_PREKEY}{opened.prekey_id}")
+            elif tag is not None:
+                store.remember_init(self._ks, opened.prekey_id, tag)
             now = self._clock()
             c = _Conversation(cid=cid, session=session, opened_at=now, last_participant_at=now)
             c.tracker.observe(*opened.header)

@@ -18,7 +18,19 @@ record                                holds
 ``conversation/<cid>/transcript``     JSON list: the open conversation's messages
 ``retained/<cid>``                    a closed conversation's transcript, only when
                                       the program turned retention on
+``replay/key``                        32 random bytes: this keystore's replay-tag key
+``replay/signed/<id>``                the replay tags of the inits accepted under
+                                      signed prekey ``<id>`` (32 bytes each)
 ====================================  ===============================================
+
+Replay tags: an init sent to a signed prekey (no one-time prekey was left) can be
+opened for as long as that prekey's secret lives, so the relay could replay it after a
+restart of the node. For every such init the node accepts it keeps
+``HMAC-SHA256(replay key, enc)`` (``enc`` is unique per handshake) under the prekey's
+id, and refuses an init whose tag is already there. The tags say nothing about a
+conversation (no id, no time, keyed by a secret that never leaves the keystore); they
+are deleted with the prekey's secret when its grace period ends, and are at most
+``MAX_REPLAY_TAGS_PER_PREKEY`` per prekey.
 
 At close, the three ``conversation/<cid>/*`` records are deleted and the keystore is
 saved: after that the node cannot decrypt anything the relay once held for it.
@@ -37,6 +49,7 @@ from collections.abc import Callable
 from typing import Any
 
 from client_sdk.keystore import Keystore
+from e2ee.primitives import RandomSource, constant_time_equal, hmac_sha256
 
 IDENTITY = "identity/seed"
 PROGRAM = "program"
@@ -48,6 +61,15 @@ PUBLISHED_STATUS = "published/status"
 PROFILE_CONTENT = "profile/content"
 CONVERSATION = "conversation/"
 RETAINED = "retained/"
+REPLAY_KEY = "replay/key"
+REPLAY_TAGS = "replay/signed/"
+
+REPLAY_KEY_SIZE = 32
+REPLAY_TAG_SIZE = 32
+#: At most this many inits are accepted under one signed prekey (20 000 tags: 640 KB).
+#: The prekey's lifetime bounds the set anyway; when it is full the node refuses more
+#: inits under that prekey and rotates it at once.
+MAX_REPLAY_TAGS_PER_PREKEY = 20_000
 
 
 def session_name(cid: str) -> str:
@@ -88,6 +110,53 @@ def forget_conversation(ks: Keystore, cid: str, *, retain_transcript: bool) -> N
             ks.put(f"{RETAINED}{cid}", raw)
     for name in (session_name(cid), meta_name(cid), transcript_name(cid)):
         ks.delete(name)
+
+
+def replay_tags_name(prekey_id: int) -> str:
+    return f"{REPLAY_TAGS}{prekey_id}"
+
+
+def replay_tag(ks: Keystore, enc: bytes, random: RandomSource) -> bytes:
+    """``HMAC-SHA256(replay key, enc)``; the key is made on first use and kept sealed."""
+    key = ks.get(REPLAY_KEY)
+    if key is None or len(key) != REPLAY_KEY_SIZE:
+        key = random(REPLAY_KEY_SIZE)
+        ks.put(REPLAY_KEY, key)
+    return hmac_sha256(key, enc)
+
+
+def replay_tags(ks: Keystore, prekey_id: int) -> list[bytes]:
+    raw = ks.get(replay_tags_name(prekey_id)) or b""
+    return [raw[i : i + REPLAY_TAG_SIZE] for i in range(0, len(raw), REPLAY_TAG_SIZE)]
+
+
+def init_seen(ks: Keystore, prekey_id: int, tag: bytes) -> bool:
+    """Whether an init with this tag was accepted under ``prekey_id`` (constant time:
+    every stored tag is compared, no early exit)."""
+    seen = False
+    for stored in replay_tags(ks, prekey_id):
+        seen |= constant_time_equal(stored, tag)
+    return seen
+
+
+def replay_tag_count(ks: Keystore, prekey_id: int) -> int:
+    return len(ks.get(replay_tags_name(prekey_id)) or b"") // REPLAY_TAG_SIZE
+
+
+def remember_init(ks: Keystore, prekey_id: int, tag: bytes) -> None:
+    """Add ``tag`` to ``prekey_id``'s set (saved with the new session, before the ack)."""
+    if len(tag) != REPLAY_TAG_SIZE:
+        raise ValueError("a replay tag is 32 bytes")
+    name = replay_tags_name(prekey_id)
+    ks.put(name, (ks.get(name) or b"") + tag)
+
+
+def forget_replay_tags(ks: Keystore) -> None:
+    """Delete the replay tags of every signed prekey whose secret is gone."""
+    for name in ks.names(REPLAY_TAGS):
+        prekey_id = name[len(REPLAY_TAGS) :]
+        if f"{SIGNED_PREKEY}{prekey_id}" not in ks:
+            ks.delete(name)
 
 
 class GroupCommit:

@@ -281,3 +281,47 @@ async def test_replayed_init_cannot_resurrect_a_closed_conversation(
         assert (failed.conversation_id, failed.reason) == (cid, "replay")
         assert not [e for e in seen if isinstance(e, events.NewConversation)]
         assert prog.conversations == []
+
+
+def without_one_time_prekey(method: str, path: str, data: Any) -> Any:
+    """The bundle as if no one-time prekey were left: the participant uses the signed one."""
+    if method == "POST" and path.endswith("/bundle"):
+        return dict(data, one_time_prekey=None)
+    return data
+
+
+@pytest.mark.parametrize("restart", [pytest.param(False, id="same-node"),
+                                     pytest.param(True, id="after-node-restart")])
+async def test_replayed_signed_prekey_init_cannot_open_a_ghost_conversation(
+        proxy: Any, relay: Any, program_factory: Any, waiter: Any, restart: bool) -> None:
+    enrolled = program_factory()
+    proxy.http_hook = without_one_time_prekey
+    async with contextlib.AsyncExitStack() as stack:
+        program = await stack.enter_async_context(await ProgramClient.connect(
+            proxy.url, enrolled.keystore, PASSPHRASE, origin=relay.url))
+        pev = program.events()
+        async with await ParticipantClient.connect(
+            proxy.url, enrolled.program_id, enrolled.identity_key,
+            first_message="my first message",
+        ):
+            new = await waiter(pev, lambda e: isinstance(e, events.NewConversation))
+            cid = new.conversation_id
+            await waiter(pev, is_text("my first message"))
+            init = proxy.seen[PARTICIPANT][0]
+            raw = b64u_decode(init["envelope"])
+            assert (raw[1], raw[20]) == (1, 1)  # an init, to the signed prekey
+            await program.close(cid)
+            await waiter(pev, lambda e: isinstance(e, events.ConversationClosedEvent))
+        if restart:  # a new process on the same keystore: nothing in memory survives
+            await stack.aclose()
+            program = await stack.enter_async_context(await ProgramClient.connect(
+                proxy.url, enrolled.keystore, PASSPHRASE, origin=relay.url))
+            pev = program.events()
+        await proxy.inject(dict(init, id=b64u_encode(b"\x09" * 16)))
+        seen: list[Any] = []
+        first = await waiter(pev, lambda e: isinstance(
+            e, events.VerificationFailed | events.NewConversation | events.Message), seen=seen)
+        assert isinstance(first, events.VerificationFailed)
+        assert (first.conversation_id, first.reason) == (cid, "replay")
+        assert not [e for e in seen if isinstance(e, events.NewConversation | events.Message)]
+        assert program.conversations == []

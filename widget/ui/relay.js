@@ -17,7 +17,7 @@ export class RelayUnavailable extends Error {
 }
 
 export class RelayClient {
-  /** @param {string} origin e.g. "https://relay.example.org" */
+  /** @param {string} origin the relay origin from the snippet (scheme, host, port) */
   constructor(origin) {
     this.origin = origin.replace(/\/+$/, "");
     this.token = null;

@@ -159,6 +159,7 @@ class ProgramClient:
         self._closed_ids: set[str] = set()
         self._new_since_maintain = 0
         self._maintainer: asyncio.Task[None] | None = None
+        self._maintaining = asyncio.Lock()
         self._closed = False
 
     # -- lifetime ------------------------------------------------------------------
@@ -390,8 +391,14 @@ class ProgramClient:
         """Rotate the signed prekey, replenish one-time prekeys, re-sign the status.
 
         The decisions are the workflow's (:mod:`client_sdk.workflow.prekeys`); secrets
-        are saved in the keystore before their public halves are published.
+        are saved in the keystore before their public halves are published. Runs are
+        serialized (the timer, the check after new conversations and a caller's call
+        never interleave), so when this returns every decision so far is published.
         """
+        async with self._maintaining:
+            await self._maintain()
+
+    async def _maintain(self) -> None:
         moment = self.workflow.clock.now()
         token = await self._session_token()
         ks, ident, policy = self._ks, self._identity, self._policy

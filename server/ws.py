@@ -55,36 +55,36 @@ async def _authenticate(ws: WebSocket, relay: Relay) -> Principal | None:
 
 async def websocket_endpoint(ws: WebSocket) -> None:
     """Serve one socket; an unexpected failure is logged by type only (never a message,
-    which could quote input) and closes the socket with 1011."""
+    which could quote input) and closes the socket with 1011.
+
+    One coroutine (with :func:`_read`) per socket and nothing allocated before it is
+    needed: an idle connection should cost little more than the socket itself."""
+    relay: Relay = ws.app.state.relay
+    outbox: Mailbox | None = None
+    channel = b""
     try:
-        await _serve(ws)
+        await ws.accept()
+        who = await _authenticate(ws, relay)
+        if who is None:
+            return
+        if who.is_program:
+            assert who.program_id is not None
+            channel = program_channel(who.program_id)
+        else:
+            assert who.conversation_id is not None
+            channel = member_channel(who.conversation_id, who.slot)
+        outbox = Mailbox(ws, relay, who)
+        relay.broker.subscribe(channel, outbox)
+        outbox.start()
+        await _read(ws, relay, who, outbox)
     except Exception as exc:  # the last guard for this socket
         log.error("websocket failed: %s", type(exc).__name__)
         with contextlib.suppress(Exception):
             await ws.close(1011)
-
-
-async def _serve(ws: WebSocket) -> None:
-    relay: Relay = ws.app.state.relay
-    await ws.accept()
-    who = await _authenticate(ws, relay)
-    if who is None:
-        return
-    if who.is_program:
-        assert who.program_id is not None
-        channel = program_channel(who.program_id)
-    else:
-        assert who.conversation_id is not None
-        channel = member_channel(who.conversation_id, who.slot)
-    outbox = Mailbox(ws, relay, who)
-    relay.broker.subscribe(channel, outbox)
-    inflight: set[asyncio.Future[Any]] = set()
-    outbox.start()
-    try:
-        await _read(ws, relay, who, outbox, inflight)
     finally:
-        relay.broker.unsubscribe(channel, outbox)
-        await outbox.stop()
+        if outbox is not None:
+            relay.broker.unsubscribe(channel, outbox)
+            await outbox.stop()
 
 
 class Mailbox:
@@ -172,10 +172,10 @@ async def _read(
     relay: Relay,
     who: Principal,
     outbox: Mailbox,
-    inflight: set[asyncio.Future[Any]],
 ) -> None:
     """Take frames until the socket closes. Sends and acks are handed to the writer
     without a task each; their answers go to the outbox when the batch committed."""
+    inflight: set[asyncio.Future[Any]] | None = None  # made on the first send or ack
     while True:
         try:
             text = await ws.receive_text()
@@ -189,7 +189,9 @@ async def _read(
         if not isinstance(frame, dict):
             outbox.put_nowait(_error(None, ApiError("malformed_json", "A frame is an object.")))
             continue
-        if len(inflight) >= MAX_INFLIGHT:
+        if inflight is None:
+            inflight = set()
+        elif len(inflight) >= MAX_INFLIGHT:
             await asyncio.wait(inflight, return_when=asyncio.FIRST_COMPLETED)
         request_id = frame.get("request_id")
         if not isinstance(request_id, str | int | None) or isinstance(request_id, bool):

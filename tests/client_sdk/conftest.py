@@ -1,8 +1,9 @@
 """Fixtures for the SDK's end-to-end tests: a real relay process and a tampering proxy.
 
-- ``relay``: ``python -m quietline relay serve`` on a free port of 127.0.0.1 with a
-  SQLite file in a tmp dir and its output captured to a log file; polled until it
-  answers, stopped by PID. One per test module (each test enrolls its own program).
+- ``relay``: ``python -m quietline relay serve`` (tests/support/relay_process.py) on a
+  free port of 127.0.0.1 with a SQLite file in a tmp dir and its output captured to a
+  log file; polled until it answers, stopped by PID. One per test module (each test
+  enrolls its own program).
 - ``fresh_relay``: the same, one per test (the canary test searches its files).
 - ``proxy``: an in-test asyncio server on 127.0.0.1 (uvicorn, h11, sans-I/O
   websockets) forwarding HTTP and the WebSocket to the relay, with switchable
@@ -18,8 +19,6 @@ import asyncio
 import contextlib
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -31,6 +30,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from relay_process import RelayProcess, free_port, start_relay
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -43,101 +43,28 @@ from e2ee.encoding import b64u_decode, b64u_encode
 
 PASSPHRASE = "correct horse battery staple (test only)"
 ROOT = Path(__file__).resolve().parents[2]
-START_TIMEOUT = 30.0
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass
-class Relay:
-    url: str
-    database_url: str
-    db_path: Path
-    log_path: Path
-    process: subprocess.Popen[bytes]
-
-    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        env = dict(os.environ, QUIETLINE_DATABASE_URL=self.database_url)
-        return subprocess.run(
-            [sys.executable, "-m", "quietline", *args],
-            capture_output=True, text=True, env=env, cwd=ROOT, timeout=60, check=False,
-        )
-
-    def stop(self) -> None:
-        _stop(self.process)
-
-    def restart(self) -> None:
-        """Stop the process and start a new one on the same port and database."""
-        _stop(self.process)
-        port = int(self.url.rsplit(":", 1)[1])
-        self.process = _start_relay(self.db_path.parent, port).process
-
-    def add_program(self) -> str:
-        result = self.cli("relay", "add-program", "--json", "--database-url", self.database_url)
-        assert result.returncode == 0, result.stderr
-        return str(json.loads(result.stdout)["enrollment_token"])
-
-
-def _start_relay(tmp: Path, port: int | None = None) -> Relay:
-    port = port or free_port()
-    db_path = tmp / "relay.db"
-    database_url = f"sqlite+aiosqlite:///{db_path}"
-    log_path = tmp / "relay.log"
-    log = log_path.open("ab")
-    env = dict(os.environ, PYTHONUNBUFFERED="1", QUIETLINE_DATABASE_URL=database_url)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "quietline", "relay", "serve", "--host", "127.0.0.1",
-         "--port", str(port), "--database-url", database_url],
-        stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT,
-    )
-    log.close()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + START_TIMEOUT
-    while True:
-        if process.poll() is not None:
-            raise RuntimeError(f"relay exited: {log_path.read_text(errors='replace')}")
-        try:
-            if httpx.get(f"{url}/v1/openapi.json", timeout=1.0).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            _stop(process)
-            raise RuntimeError("relay did not answer in time")
-        time.sleep(0.1)
-    return Relay(url, database_url, db_path, log_path, process)
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        os.kill(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.kill(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
+# The real relay process lives in tests/support/relay_process.py (shared with the relay
+# and widget tests); ``Relay`` keeps this package's name for it.
+Relay = RelayProcess
 
 
 @pytest.fixture(scope="module")
 def relay(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Relay]:
-    r = _start_relay(tmp_path_factory.mktemp("relay"))
+    r = start_relay(tmp_path_factory.mktemp("relay"))
     try:
         yield r
     finally:
-        _stop(r.process)
+        r.stop()
 
 
 @pytest.fixture
 def fresh_relay(tmp_path: Path) -> Iterator[Relay]:
-    r = _start_relay(tmp_path)
+    r = start_relay(tmp_path)
     try:
         yield r
     finally:
-        _stop(r.process)
+        r.stop()
 
 
 @dataclass

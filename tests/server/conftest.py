@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import sys
 from collections.abc import AsyncIterator, Iterator
@@ -12,15 +11,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from relay_helpers import (
-    ROOT,
-    InProcess,
-    RelayProcess,
-    free_port,
-    in_process,
-    make_settings,
-    sqlite_url,
-)
+from relay_helpers import InProcess, in_process, make_settings, sqlite_url
+from relay_process import RelayProcess, start_relay
 
 from server import migrate
 
@@ -47,14 +39,8 @@ async def relay(db_path: Path) -> AsyncIterator[InProcess]:
 
 @pytest.fixture
 def relay_process(tmp_path: Path) -> Iterator[RelayProcess]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("QUIETLINE_")}
-    env["PYTHONPATH"] = str(ROOT)
-    proc = RelayProcess(
-        db=tmp_path / "relay.db", log=tmp_path / "relay.log", port=free_port(), env=env
-    )
-    proc.start()
+    relay = start_relay(tmp_path)
     try:
-        yield proc
+        yield relay
     finally:
-        if proc.proc is not None:
-            proc.stop()
+        relay.stop()

@@ -1,5 +1,5 @@
 """Helpers for the relay tests: a migrated database, the app in process (httpx ASGI),
-and a real relay process on 127.0.0.1 with a free port.
+and the real relay process (``relay_process``, in tests/support).
 
 Test actors use only the public wire formats of ``e2ee``: an identity key pair signs
 what a program publishes, and envelopes are real :class:`e2ee.envelope.Envelope` bytes
@@ -10,10 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -240,77 +236,7 @@ async def in_process(settings: Settings, db: Path) -> AsyncIterator[InProcess]:
             yield InProcess(client=client, db=db, app=app)
 
 
-# -- a real relay process ------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass
-class RelayProcess:
-    db: Path
-    log: Path
-    port: int
-    env: dict[str, str]
-    proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def origin(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self, timeout: float = 30.0) -> None:
-        log = open(self.log, "ab")  # noqa: SIM115 - closed in stop()
-        self._logfile = log
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "quietline",
-                "relay",
-                "serve",
-                "--port",
-                str(self.port),
-                "--database-url",
-                sqlite_url(self.db),
-            ],
-            cwd=self.db.parent,
-            env=self.env,
-            stdout=log,
-            stderr=log,
-        )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"relay exited: {self.log.read_text()}")
-            try:
-                r = httpx.get(self.origin + "/v1/openapi.json", timeout=1.0)
-                if r.status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.05)
-        raise TimeoutError("relay did not become ready")
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
-        self._logfile.close()
-
-    def kill9(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait()
-        self.proc = None
-        self._logfile.close()
+# -- the real relay process: tests/support/relay_process.py ------------------------
 
 
 def snapshot(db: Path) -> dict[str, list[tuple[Any, ...]]]:

@@ -27,10 +27,10 @@ pytestmark = pytest.mark.slow
 
 
 async def test_concurrent_bundle_fetches_hand_out_each_prekey_once(relay_process) -> None:
-    origin = relay_process.origin
+    origin = relay_process.url
     limits = httpx.Limits(max_connections=100)
     async with httpx.AsyncClient(base_url=origin, limits=limits, timeout=30) as c:
-        program = await enroll_program(c, relay_process.db, origin, prekeys=40)
+        program = await enroll_program(c, relay_process.db_path, origin, prekeys=40)
         url = f"/v1/programs/{program.pid}/bundle"
         answers = await asyncio.gather(*[c.post(url) for _ in range(100)])
         assert all(r.status_code == 200 for r in answers)
@@ -45,9 +45,9 @@ async def test_concurrent_bundle_fetches_hand_out_each_prekey_once(relay_process
 
 
 async def test_kill_9_during_sends_loses_no_acknowledged_message(relay_process) -> None:
-    origin = relay_process.origin
+    origin = relay_process.url
     async with httpx.AsyncClient(base_url=origin, timeout=30) as c:
-        program = await enroll_program(c, relay_process.db, origin, prekeys=0)
+        program = await enroll_program(c, relay_process.db_path, origin, prekeys=0)
         conversations = [await open_conversation(c, program) for _ in range(10)]
         first = (
             await c.get(f"/v1/programs/{program.pid}/messages", headers=program.auth_headers())
@@ -87,7 +87,7 @@ async def test_kill_9_during_sends_loses_no_acknowledged_message(relay_process) 
     relay_process.kill9()  # while the senders are still sending
     await asyncio.wait_for(asyncio.gather(*tasks), 30)
     snapshot = dict(acked)
-    relay_process.start()
+    relay_process.restart()
 
     received: list[tuple[str, str]] = []
     async with httpx.AsyncClient(base_url=origin, timeout=30) as c:
@@ -122,10 +122,10 @@ def _files(db) -> bytes:
 
 
 async def test_after_close_and_checkpoint_no_ciphertext_remains(relay_process) -> None:
-    origin = relay_process.origin
+    origin = relay_process.url
     sent: list[bytes] = []
     async with httpx.AsyncClient(base_url=origin, timeout=30) as c:
-        program = await enroll_program(c, relay_process.db, origin, prekeys=0)
+        program = await enroll_program(c, relay_process.db_path, origin, prekeys=0)
         h = program.auth_headers()
         cid, token = await open_conversation(c, program)
         ph = {"authorization": f"Bearer {token}"}
@@ -151,22 +151,22 @@ async def test_after_close_and_checkpoint_no_ciphertext_remains(relay_process) -
         got = (await c.get(f"/v1/conversations/{b64(cid)}/messages", headers=ph)).json()["messages"]
         await c.post("/v1/acks", json={"message_ids": [m["id"] for m in got[:10]]}, headers=ph)
         chunks = [ch for env in sent for ch in _chunks(env[60:])]
-        assert any(ch in _files(relay_process.db) for ch in chunks)  # they were stored
+        assert any(ch in _files(relay_process.db_path) for ch in chunks)  # they were stored
         assert (await c.post(f"/v1/conversations/{b64(cid)}/close", headers=ph)).status_code == 200
-        conn = sqlite3.connect(relay_process.db)
+        conn = sqlite3.connect(relay_process.db_path)
         try:
             busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
             assert busy == 0
         finally:
             conn.close()
-    data = _files(relay_process.db)
+    data = _files(relay_process.db_path)
     leaked = [ch for ch in chunks if ch in data]
     assert leaked == [], f"{len(leaked)} ciphertext chunks remain"
     assert b64u_decode(b64(cid)) not in data  # not even the conversation id
 
 
 async def test_no_address_or_user_agent_is_kept(relay_process) -> None:
-    origin = relay_process.origin
+    origin = relay_process.url
     xff, ua = "198.51.100.231", "ProbeAgent/7.3-qlzx"
     headers = {
         "x-forwarded-for": xff,
@@ -175,7 +175,7 @@ async def test_no_address_or_user_agent_is_kept(relay_process) -> None:
         "referer": "https://ref.qlzx.example/",
     }
     async with httpx.AsyncClient(base_url=origin, headers=headers, timeout=30) as c:
-        program = await enroll_program(c, relay_process.db, origin, prekeys=3)
+        program = await enroll_program(c, relay_process.db_path, origin, prekeys=3)
         await c.post(f"/v1/programs/{program.pid}/bundle")
         cid, token = await open_conversation(c, program)
         ws_url = origin.replace("http", "ws") + "/v1/ws"
@@ -212,7 +212,7 @@ async def test_no_address_or_user_agent_is_kept(relay_process) -> None:
         assert r.status_code == 404
         await c.post(f"/v1/conversations/{b64(cid)}/close", headers=program.auth_headers())
     relay_process.stop()
-    blob = _files(relay_process.db) + relay_process.log.read_bytes()
+    blob = _files(relay_process.db_path) + relay_process.log_path.read_bytes()
     for needle in (xff, ua, "qlzx", "ProbeAgent"):
         assert needle.encode() not in blob, needle
     assert b"WebSocket /v1/ws" not in blob  # uvicorn's per-connection lines carry the address
@@ -233,11 +233,11 @@ def _cli(*args: str, url: str) -> subprocess.CompletedProcess[str]:
 
 
 async def test_audit_passes_on_a_busy_database_and_fails_on_a_planted_value(relay_process) -> None:
-    origin = relay_process.origin
-    url = sqlite_url(relay_process.db)
+    origin = relay_process.url
+    url = sqlite_url(relay_process.db_path)
     async with httpx.AsyncClient(base_url=origin, timeout=30) as c:
         program = await enroll_program(
-            c, relay_process.db, origin, prekeys=10, origins=["https://help.example"]
+            c, relay_process.db_path, origin, prekeys=10, origins=["https://help.example"]
         )
         convs = [await open_conversation(c, program) for _ in range(5)]
         stop = asyncio.Event()
@@ -272,7 +272,7 @@ async def test_audit_passes_on_a_busy_database_and_fails_on_a_planted_value(rela
     cid = convs[0][0]
     plain = b"Meet me at the shelter on Elm Street at five, he is watching my phone. " * 4
     fake = make_envelope(cid, 0, 1)[:60] + (plain + b"\x00" * 272)[:272]
-    conn = sqlite3.connect(relay_process.db)
+    conn = sqlite3.connect(relay_process.db_path)
     try:
         conn.execute(
             "INSERT INTO messages"
@@ -292,7 +292,7 @@ async def test_audit_passes_on_a_busy_database_and_fails_on_a_planted_value(rela
     assert result.returncode == 1
     assert "does not look random" in result.stdout
 
-    conn = sqlite3.connect(relay_process.db)
+    conn = sqlite3.connect(relay_process.db_path)
     try:
         conn.execute("DELETE FROM messages WHERE envelope = ?", (fake,))
         conn.execute("ALTER TABLE conversations ADD COLUMN client_ip TEXT")

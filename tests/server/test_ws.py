@@ -25,9 +25,9 @@ async def connect(origin: str, token: str):
 
 
 async def test_push_send_ack_close_over_websocket(relay_process) -> None:
-    origin = relay_process.origin
+    origin = relay_process.url
     async with httpx.AsyncClient(base_url=origin) as c:
-        program = await enroll_program(c, relay_process.db, origin)
+        program = await enroll_program(c, relay_process.db_path, origin)
         prog_ws = await connect(origin, program.session)
         try:
             cid, token = await open_conversation(c, program)
@@ -105,9 +105,9 @@ async def test_push_send_ack_close_over_websocket(relay_process) -> None:
 
 
 async def test_pending_messages_are_pushed_after_ready(relay_process) -> None:
-    origin = relay_process.origin
+    origin = relay_process.url
     async with httpx.AsyncClient(base_url=origin) as c:
-        program = await enroll_program(c, relay_process.db, origin)
+        program = await enroll_program(c, relay_process.db_path, origin)
         cid, _token = await open_conversation(c, program)
         ws = await connect(origin, program.session)
         try:
@@ -118,7 +118,7 @@ async def test_pending_messages_are_pushed_after_ready(relay_process) -> None:
 
 
 async def test_bad_first_frame_closes_4401(relay_process) -> None:
-    url = relay_process.origin.replace("http", "ws") + "/v1/ws"
+    url = relay_process.url.replace("http", "ws") + "/v1/ws"
     for frame in [
         "nonsense",
         json.dumps({"type": "auth", "token": b64(os.urandom(32))}),
@@ -135,7 +135,7 @@ async def test_bad_first_frame_closes_4401(relay_process) -> None:
 
 
 async def test_websocket_from_unregistered_origin_is_refused(relay_process) -> None:
-    url = relay_process.origin.replace("http", "ws") + "/v1/ws"
+    url = relay_process.url.replace("http", "ws") + "/v1/ws"
     try:
         async with websockets.connect(url, origin="https://evil.example", compression=None):
             raise AssertionError("expected refusal")

@@ -1,8 +1,9 @@
 """Live pieces for the widget tests (H6): a real relay process, a real ProgramClient, and a
 hostile relay standing in front of the real one.
 
-- :func:`start_relay`: ``python -m quietline relay serve`` on a free loopback port with a
-  SQLite file in a tmp dir; stopped by PID.
+- :func:`start_relay`, :class:`RelayProcess`, :func:`free_port`: re-exported from
+  tests/support/relay_process.py (``python -m quietline relay serve`` on a free loopback
+  port with a SQLite file in a tmp dir; stopped by PID).
 - :func:`enroll_program`: ``relay add-program`` then ``quietline program init`` with a
   profile file, as a program would do it.
 - :class:`LoopThread`: one asyncio loop in a thread, because Playwright's sync API runs in
@@ -20,11 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import queue
-import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Coroutine
@@ -34,6 +31,8 @@ from typing import Any, TypeVar
 
 import httpx
 import uvicorn
+from relay_process import RelayProcess, free_port
+from relay_process import start_relay as start_relay  # re-exported for the tests
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -47,71 +46,8 @@ from client_sdk.program import ProgramClient
 from e2ee.encoding import b64u_decode, b64u_encode
 from e2ee.identity import IdentityKeyPair
 
-ROOT = Path(__file__).resolve().parents[2]
 PASSPHRASE = "widget tests only, not a real passphrase"
 T = TypeVar("T")
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-# -- relay process ----------------------------------------------------------------------
-
-
-@dataclass
-class RelayProcess:
-    url: str
-    database_url: str
-    process: subprocess.Popen[bytes]
-    log_path: Path
-
-    def cli(
-        self, *args: str, env: dict[str, str] | None = None
-    ) -> subprocess.CompletedProcess[str]:
-        full_env = dict(os.environ, QUIETLINE_DATABASE_URL=self.database_url, **(env or {}))
-        return subprocess.run([sys.executable, "-m", "quietline", *args], capture_output=True,
-                              text=True, env=full_env, cwd=ROOT, timeout=120, check=False)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            os.kill(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.kill(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=10)
-
-
-def start_relay(tmp: Path) -> RelayProcess:
-    port = free_port()
-    database_url = f"sqlite+aiosqlite:///{tmp / 'relay.db'}"
-    log_path = tmp / "relay.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "quietline", "relay", "serve", "--host", "127.0.0.1",
-             "--port", str(port), "--database-url", database_url],
-            stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
-            env=dict(os.environ, PYTHONUNBUFFERED="1", QUIETLINE_DATABASE_URL=database_url),
-        )
-    relay = RelayProcess(f"http://127.0.0.1:{port}", database_url, process, log_path)
-    deadline = time.monotonic() + 30
-    while True:
-        if process.poll() is not None:
-            raise RuntimeError("relay exited: " + log_path.read_text(errors="replace"))
-        try:
-            if httpx.get(relay.url + "/v1/openapi.json", timeout=1.0).status_code == 200:
-                return relay
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            relay.stop()
-            raise RuntimeError("relay did not answer in time")
-        time.sleep(0.1)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ import re
 from typing import Any
 
 import pytest
+from e2ee_samples import NOW, make_profile, make_status
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -26,20 +27,12 @@ from e2ee.errors import (
     VerificationError,
 )
 from e2ee.identity import (
-    Alternative,
-    Hours,
     IdentityKeyPair,
-    Notice,
-    OpeningPeriod,
     PrekeyBody,
-    Profile,
-    Question,
     SignedObject,
-    Status,
 )
 from e2ee.primitives import x25519_public
 
-NOW = 1_700_000_000
 ALICE = IdentityKeyPair.from_seed(bytes(range(32)))
 MALLORY = IdentityKeyPair.from_seed(bytes(range(1, 33)))
 LOW_ORDER = bytes.fromhex("e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800")
@@ -52,39 +45,6 @@ ALL_LABELS = [
     ident.LABEL_ENROLL,
     ident.LABEL_RELAY_AUTH,
 ]
-
-
-def make_profile(**changes: Any) -> Profile:
-    profile = Profile(
-        name="Safe Harbor Chat",
-        notice=Notice(
-            voluntary="This chat is voluntary. You can stop at any time.",
-            choices="You choose what to share.",
-            information="We do not keep a record of this chat.",
-            mandatory_reporting="We must report if a child is in danger.",
-            more_url="https://example.org/rights",
-        ),
-        safety_check_in="Are you safe to chat right now?",
-        questions=(Question(id="age", text="How old are you?", why="To find the right help."),),
-        hours=Hours(
-            timezone="America/New_York",
-            weekly=(
-                OpeningPeriod(day=0, open="09:00", close="17:00"),
-                OpeningPeriod(day=5, open="22:00", close="24:00"),
-            ),
-        ),
-        alternatives=(Alternative(label="Hotline", value="+1 555 0100"),),
-        quick_exit_url="https://weather.example/",
-        issued_at=NOW - 100,
-    )
-    return dataclasses.replace(profile, **changes)
-
-
-def make_status(**changes: Any) -> Status:
-    return dataclasses.replace(
-        Status(state="open", message="We are answering.", issued_at=NOW - 10, expires_at=NOW + 600),
-        **changes,
-    )
 
 
 def signed_prekey(

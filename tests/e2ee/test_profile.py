@@ -10,7 +10,7 @@ import sys
 from typing import Any
 
 import pytest
-from e2ee_samples import NOW, make_profile, make_status
+from e2ee_samples import NOW, URL_CHARACTERS, make_profile, make_status
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -413,22 +413,6 @@ def test_parsers_raise_only_malformed_input_on_near_valid_json(data: st.DataObje
 
 # -- review fixes: one URL rule with the widget, safe-integer times -------------------------
 
-# The same list is run through the widget in tests/widget/test_protocol_identity.py.
-URL_CHARACTERS = {
-    "\u0085": False,  # NEXT LINE (Cc)
-    "\u00a0": False,  # NO-BREAK SPACE (Zs)
-    "\u200b": False,  # ZERO WIDTH SPACE (Cf)
-    "\u2028": False,  # LINE SEPARATOR (Zl)
-    "\u2029": False,  # PARAGRAPH SEPARATOR (Zp)
-    "\ufeff": False,  # BYTE ORDER MARK (Cf)
-    "\u202e": False,  # RIGHT-TO-LEFT OVERRIDE (Cf)
-    "\u3000": False,  # IDEOGRAPHIC SPACE (Zs)
-    "\t": False,
-    "\x7f": False,
-    " ": False,
-    "é": True,
-    "/path?q=1#x": True,
-}
 
 
 def test_url_rule_is_the_unicode_categories() -> None:

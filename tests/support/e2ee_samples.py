@@ -41,3 +41,23 @@ def make_status(**changes: Any) -> Status:
         Status(state="open", message="We are answering.", issued_at=NOW - 10, expires_at=NOW + 600),
         **changes,
     )
+
+
+# Characters in a profile URL, True where accepted. Run through e2ee.profile
+# (tests/e2ee/test_profile.py) and through the widget in Chromium
+# (tests/widget/test_protocol_identity.py): the two must agree.
+URL_CHARACTERS = {
+    "\u0085": False,  # NEXT LINE (Cc)
+    "\u00a0": False,  # NO-BREAK SPACE (Zs)
+    "\u200b": False,  # ZERO WIDTH SPACE (Cf)
+    "\u2028": False,  # LINE SEPARATOR (Zl)
+    "\u2029": False,  # PARAGRAPH SEPARATOR (Zp)
+    "\ufeff": False,  # BYTE ORDER MARK (Cf)
+    "\u202e": False,  # RIGHT-TO-LEFT OVERRIDE (Cf)
+    "\u3000": False,  # IDEOGRAPHIC SPACE (Zs)
+    "\t": False,
+    "\x7f": False,
+    " ": False,
+    "é": True,
+    "/path?q=1#x": True,
+}

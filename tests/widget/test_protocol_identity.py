@@ -15,23 +15,8 @@ from playwright.sync_api import Page
 
 from e2ee import profile as prof
 from e2ee.errors import QuietlineError
+from e2ee_samples import URL_CHARACTERS
 
-# The same characters as tests/e2ee/test_profile.py (URL_CHARACTERS): True = accepted.
-URL_CHARACTERS = {
-    "\u0085": False,  # NEXT LINE (Cc)
-    "\u00a0": False,  # NO-BREAK SPACE (Zs)
-    "\u200b": False,  # ZERO WIDTH SPACE (Cf)
-    "\u2028": False,  # LINE SEPARATOR (Zl)
-    "\u2029": False,  # PARAGRAPH SEPARATOR (Zp)
-    "\ufeff": False,  # BYTE ORDER MARK (Cf)
-    "\u202e": False,  # RIGHT-TO-LEFT OVERRIDE (Cf)
-    "\u3000": False,  # IDEOGRAPHIC SPACE (Zs)
-    "\t": False,
-    "\x7f": False,
-    " ": False,
-    "é": True,
-    "/path?q=1#x": True,
-}
 
 PROFILE = prof.Profile(
     name="Harbor",

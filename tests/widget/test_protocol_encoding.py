@@ -17,6 +17,7 @@ import pytest
 from playwright.sync_api import Page
 
 from e2ee import encoding, padding, payload
+from e2ee import profile as prof
 from e2ee.errors import QuietlineError
 from e2ee.profile import canonical_json
 
@@ -167,6 +168,16 @@ PAYLOAD_TEXTS = [
     '{"body":"' + "a" * 15000 + '","t":"text","ts":1}',
     '{"reason":"done","t":"close","ts":1}',
     " " * 20000,
+    '{"body":"q \\" \\\\ \\\\\\" end\\\\","t":"text","ts":1}',
+    '{"body":"q \\" \\\\" end","t":"text","ts":1}',
+    '{"body":"a","bo\\u0064y":"b","t":"text","ts":1}',
+    '{"body":"raw\nnewline","t":"text","ts":1}',
+    '{"body":"\\udc00","t":"text","ts":1}',
+    '{"body":"\\ud83d\\ude42","t":"text","ts":1}',
+    '{"body":"x","t":"text","ts":1,"__proto__":1}',
+    '{"answers":{"constructor":"a","toString":"b","__proto__":"c"},"t":"answers","ts":1}',
+    '{"answers":{"a":"x","a":"y"},"t":"answers","ts":1}',
+    '{"body":"x","t":"te\\"xt","ts":1}',
 ]
 
 
@@ -202,6 +213,8 @@ def test_envelope_parsing_like_python(page: Page) -> None:
     ]
     cases += [init[:20] + bytes([3]) + init[21:], b"\x01\x02" + b"\x00" * (64 * 1024)]
     cases += [b"\x01\x02" + b"\x00" * (60 + 256 * 255 + 16 - 2)]
+    cases += [message[:18] + bytes([0, 9]) + message[20:], init[:20] + bytes([0]) + init[21:]]
+    cases += [init[:18] + bytes([9, 1, 3]) + init[21:]]
     got = page.evaluate(
         """(xs) => xs.map((x) => outcome(() => {
              const e = Q.parseEnvelope(Q.hexDecode(x));
@@ -221,3 +234,192 @@ def test_envelope_parsing_like_python(page: Page) -> None:
     assert got == expected
     assert ["error", "OversizedInput"] in got
     assert sum(1 for g in got if g[0] == "ok") >= 3
+
+
+# The strict JSON parser's edge cases (json.js finds a string's closing quote by
+# counting backslashes and lets JSON.parse check the slice): escaped quotes, backslash
+# runs, raw control characters, escapes, lone surrogates, duplicate keys (also spelled
+# with an escape), keys Object.prototype has, numbers, literals, whitespace, bad UTF-8.
+JSON_CASES: list[bytes] = [
+    s.encode("utf-8", "surrogatepass")
+    for s in [
+        '{"a":"x\\"y"}',
+        '{"a":"x\\\\"}',
+        '{"a":"x\\\\\\"y"}',
+        '{"a":"\\\\\\\\"}',
+        '{"a":"x\\\\","b":"y\\\\\\\\"}',
+        '{"a":"' + '\\"' * 300 + '"}',
+        '{"a":"' + "\\\\" * 300 + '"}',
+        '{"a\\"b":1,"c\\\\":2}',
+        '{"a":"\\"}',
+        '{"a":"\\\\\\"}',
+        '{"a":"abc',
+        '{"a":"\\',
+        '{"a":"',
+        '{"a":"x\u0001y"}',
+        '{"a":"x\ny"}',
+        '{"a":"x\u001fy"}',
+        '{"a":"x\u007f\u2028\u2029y"}',
+        '{"a\ty":1}',
+        '{"a":"\\ud800"}',
+        '{"a":"\\udc00x"}',
+        '{"a":"\\ud83d\\ude42 \\u00e9 \\u0022 \\u005c"}',
+        '{"\\ud800":1}',
+        '{"a":"\\u12"}',
+        '{"a":"\\u12G4"}',
+        '{"a":"\\x41"}',
+        '{"a":"\\U0041"}',
+        '{"a":"\\a"}',
+        '{"a":"\\/\\b\\f\\n\\r\\t"}',
+        '{"a":1,"a":2}',
+        '{"a":1,"\\u0061":2}',
+        '{"__proto__":1,"__proto__":2}',
+        '{"__proto__":{"x":1},"b":[]}',
+        '{"toString":1,"constructor":2,"hasOwnProperty":"x","valueOf":null}',
+        '{"1":1,"b":2,"0":3}',
+        '{"a":[1,{"b":[]}],"c":{},"d":[[[]]]}',
+        ' \t\n\r{ "a" : [ 1 , 2 ] ,"b":{ } } \n',
+        '{"a":-0,"b":-12,"c":0,"d":9007199254740991}',
+        '{"a":01}',
+        '{"a":1.5}',
+        '{"a":1e2}',
+        '{"a":1E2}',
+        '{"a":-}',
+        '{"a":+1}',
+        '{"a":true,"b":false,"c":null}',
+        '{"a":tru}',
+        '{"a":nulls}',
+        '{"a":NaN}',
+        '{"a":Infinity}',
+        "{}",
+        "[]",
+        '"x"',
+        "1",
+        "",
+        "{} {}",
+        '{"a":1,}',
+        "{,}",
+        '{"a" 1}',
+        "{'a':1}",
+        "\ufeff{}",
+        '{"a":1}\u00a0',
+    ]
+] + [b'{"a":"\xff"}', b'{"a":"\xed\xa0\x80"}', b'{"a":"\xc3"}']
+
+JS_ASCII_JSON = """
+window.asciiJson = (v) => {
+  const esc = (s) => s.replace(/[\\u007f-\\uffff]/g, (c) => "\\\\u" + c.charCodeAt(0).toString(16).padStart(4, "0"));
+  if (Array.isArray(v)) return "[" + v.map(asciiJson).join(",") + "]";
+  if (v !== null && typeof v === "object") {
+    return "{" + Object.keys(v).sort().map((k) => esc(JSON.stringify(k)) + ":" + asciiJson(v[k])).join(",") + "}";
+  }
+  return esc(JSON.stringify(v));
+};
+"""
+
+
+def test_strict_json_parser_like_python(page: Page) -> None:
+    page.evaluate("() => {" + JS_ASCII_JSON + "}")
+    got = page.evaluate(
+        """(xs) => xs.map((x) => outcome(() => {
+             const o = Q.parseJsonObject(Q.hexDecode(x), 1 << 20);
+             return [asciiJson(o), Object.getPrototypeOf(o) === Object.prototype];
+           }))""",
+        [c.hex() for c in JSON_CASES],
+    )
+    expected = []
+    for c in JSON_CASES:
+        out = _python_outcome(prof._parse_json_object, c, 1 << 20)
+        if out[0] == "ok":
+            text = json.dumps(out[1], sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+            out = ["ok", [text, True]]
+        expected.append(out)
+    assert got == expected
+    # Stated outright too, so a rule changed on both sides at once is still caught.
+    outcome = dict(zip(JSON_CASES, got, strict=True))
+    assert outcome[b'{"a":"x\\\\\\"y"}'] == ["ok", ['{"a":"x\\\\\\"y"}', True]]
+    assert outcome[b'{"a":"\\"}'] == ["error", "MalformedInput"]
+    assert outcome[b'{"a":"x\x01y"}'] == ["error", "MalformedInput"]
+    assert outcome[b'{"a":1,"\\u0061":2}'] == ["error", "MalformedInput"]
+    assert outcome[b'{"__proto__":1,"__proto__":2}'] == ["error", "MalformedInput"]
+    assert outcome[b'{"a":"\\ud800"}'] == ["ok", ['{"a":"\\ud800"}', True]]
+    assert sum(1 for g in got if g[0] == "ok") >= 15
+    assert sum(1 for g in got if g[0] == "error") >= 30
+
+
+PADDED_BODIES = [
+    c * n
+    for c in ("x", "é", "你", "🙂", '"\\\n')
+    for n in (0, 1, 60, 61, 62, 63, 64, 80, 200, 219, 220, 221, 222, 230, 231, 255, 256, 700)
+]
+
+
+def test_padded_payload_is_pad_of_encoded_payload(page: Page) -> None:
+    got = page.evaluate(
+        """(bodies) => bodies.map((body) => {
+             const p = { t: "text", body, ts: 7 };
+             return [Q.hexEncode(Q.encodePaddedPayload(p)), Q.hexEncode(Q.pad(Q.encodePayload(p)))];
+           })""",
+        PADDED_BODIES,
+    )
+    for body, (fast, slow) in zip(PADDED_BODIES, got, strict=True):
+        expected = padding.pad(payload.encode_payload(payload.Text(body, 7))).hex()
+        assert fast == slow == expected, body[:8]
+    refused = page.evaluate(
+        """() => [outcome(() => Q.encodePaddedPayload({ t: "text", body: "y".repeat(16 * 1024), ts: 1 })),
+                  outcome(() => Q.encodePaddedPayload({ t: "text", body: "é".repeat(8 * 1024 - 10), ts: 1 })),
+                  outcome(() => Q.encodePaddedPayload({ t: "text", body: "\\ud800", ts: 1 })),
+                  outcome(() => Q.encodePaddedPayload({ t: "text", body: "x", ts: 1.5 })),
+                  Q.encodePaddedPayload({ t: "text", body: "y".repeat(16 * 1024 - 29), ts: 1 }).length]"""
+    )
+    assert refused == [
+        ["error", "LocalProtocolError"],
+        ["error", "LocalProtocolError"],
+        ["error", "LocalProtocolError"],
+        ["error", "LocalProtocolError"],
+        16 * 1024 + 256,
+    ]
+
+
+def test_envelope_building_like_python(page: Page) -> None:
+    from e2ee import envelope as env
+
+    cid, dh, enc = bytes(range(16)), bytes(range(100, 132)), bytes(range(200, 232))
+    cases = [
+        (0, 1, 0, 0, None),
+        (1, 0, 0xFFFFFFFF - 1, 0x01020304, None),
+        (7, 2, 5, 0xFFFFFFFF, (2, 0xFFFFFFFF)),
+    ]
+    cases += [(0, 1, 0x80000000, 0x7FFFFFFF, (1, 0))]
+    got = page.evaluate(
+        """([cid, dh, enc, cases]) => cases.map(([s, r, pn, n, init]) => {
+             const header = Q.makeHeader(Q.hexDecode(dh), pn, n);
+             const fields = init && Q.makeInitFields(init[0], init[1], Q.hexDecode(enc));
+             return [Q.hexEncode(Q.encodeHeader(header)), Q.hexEncode(Q.envelopeAad(Q.hexDecode(cid), s, r, header, fields))];
+           })""",
+        [cid.hex(), dh.hex(), enc.hex(), cases],
+    )
+    expected = []
+    for s, r, pn, n, init in cases:
+        header = env.Header(dh, pn, n)
+        fields = env.InitFields(init[0], init[1], enc) if init else None
+        expected.append(
+            [header.to_bytes().hex(), env.envelope_aad(cid, s, r, header, fields).hex()]
+        )
+    assert got == expected
+    refused = page.evaluate(
+        """([cid, dh]) => {
+             const good = Q.makeHeader(Q.hexDecode(dh), 0, 0);
+             return [
+               outcome(() => Q.encodeHeader({ dh: Q.hexDecode(dh), pn: 2 ** 32, n: 0 })),
+               outcome(() => Q.encodeHeader({ dh: Q.hexDecode(dh), pn: 0, n: -1 })),
+               outcome(() => Q.encodeHeader({ dh: new Uint8Array(31), pn: 0, n: 0 })),
+               outcome(() => Q.envelopeAad(Q.hexDecode(cid), 0, 0, good)),
+               outcome(() => Q.envelopeAad(Q.hexDecode(cid), 0, 8, good)),
+               outcome(() => Q.envelopeAad(new Uint8Array(15), 0, 1, good)),
+               outcome(() => Q.envelopeAad(Q.hexDecode(cid), 0, 1, good, { prekeyKind: 3, prekeyId: 0, enc: new Uint8Array(32) })),
+             ];
+           }""",
+        [cid.hex(), dh.hex()],
+    )
+    assert refused == [["error", "LocalProtocolError"]] * 7

@@ -19,7 +19,6 @@
 // unparsable (MalformedInput) or makes decryption fail. parseEnvelope raises only
 // OversizedInput or MalformedInput; building one with bad fields is LocalProtocolError.
 
-import { concatBytes, readU32, u32 } from "./encoding.js";
 import { LocalProtocolError, MalformedInput, OversizedInput } from "./errors.js";
 import { PADDING_BLOCK } from "./padding.js";
 import { GCM_TAG_SIZE } from "./primitives.js";
@@ -65,13 +64,39 @@ export function makeHeader(dh, pn, n) {
   return Object.freeze({ dh, pn, n });
 }
 
+function writeU32(out, offset, value) {
+  out[offset] = value >>> 24;
+  out[offset + 1] = value >>> 16;
+  out[offset + 2] = value >>> 8;
+  out[offset + 3] = value;
+}
+
+function writeHeader(out, offset, header) {
+  checkBytes(header.dh, 32, "header dh");
+  checkU32(header.pn, "header pn");
+  checkU32(header.n, "header n");
+  out.set(header.dh, offset);
+  writeU32(out, offset + 32, header.pn);
+  writeU32(out, offset + 36, header.n);
+}
+
 export function encodeHeader(header) {
-  return concatBytes(header.dh, u32(header.pn), u32(header.n));
+  const out = new Uint8Array(HEADER_SIZE);
+  writeHeader(out, 0, header);
+  return out;
+}
+
+function readHeader(data, offset) {
+  return Object.freeze({ dh: data.slice(offset, offset + 32), pn: readU32At(data, offset + 32), n: readU32At(data, offset + 36) });
+}
+
+function readU32At(data, offset) {
+  return data[offset] * 2 ** 24 + ((data[offset + 1] << 16) | (data[offset + 2] << 8) | data[offset + 3]);
 }
 
 export function parseHeader(data) {
   if (!(data instanceof Uint8Array) || data.length !== HEADER_SIZE) throw new MalformedInput("header must be 40 bytes");
-  return Object.freeze({ dh: data.slice(0, 32), pn: readU32(data.subarray(32, 36)), n: readU32(data.subarray(36, 40)) });
+  return readHeader(data, 0);
 }
 
 /** What an init envelope adds: {prekeyKind, prekeyId, enc}. */
@@ -90,9 +115,22 @@ export function envelopeAad(conversationId, senderSlot, recipientSlot, header, i
   checkSlot(senderSlot, "sender_slot");
   checkSlot(recipientSlot, "recipient_slot");
   if (senderSlot === recipientSlot) throw new LocalProtocolError("sender_slot and recipient_slot must differ");
-  const kind = init === null ? KIND_MESSAGE : KIND_INIT;
-  const initBytes = init === null ? new Uint8Array(0) : concatBytes(Uint8Array.of(init.prekeyKind), u32(init.prekeyId), init.enc);
-  return concatBytes(Uint8Array.of(ENVELOPE_VERSION, kind), conversationId, Uint8Array.of(senderSlot, recipientSlot), initBytes, encodeHeader(header));
+  const out = new Uint8Array(init === null ? MESSAGE_AAD_SIZE : INIT_AAD_SIZE);
+  out[0] = ENVELOPE_VERSION;
+  out[1] = init === null ? KIND_MESSAGE : KIND_INIT;
+  out.set(conversationId, 2);
+  out[18] = senderSlot;
+  out[19] = recipientSlot;
+  let offset = COMMON_PREFIX_SIZE;
+  if (init !== null) {
+    makeInitFields(init.prekeyKind, init.prekeyId, init.enc); // the checks only
+    out[offset] = init.prekeyKind;
+    writeU32(out, offset + 1, init.prekeyId);
+    out.set(init.enc, offset + 5);
+    offset += INIT_FIELDS_SIZE;
+  }
+  writeHeader(out, offset, header);
+  return out;
 }
 
 /**
@@ -105,6 +143,10 @@ export function makeEnvelope({ conversationId, senderSlot, recipientSlot, header
     throw new LocalProtocolError("ciphertext must be 256*k + 16 bytes, k >= 1");
   }
   if (aad.length + ciphertext.length > MAX_ENVELOPE_SIZE) throw new LocalProtocolError("envelope larger than MAX_ENVELOPE_SIZE");
+  return frozenEnvelope(conversationId, senderSlot, recipientSlot, init, header, ciphertext, aad);
+}
+
+function frozenEnvelope(conversationId, senderSlot, recipientSlot, init, header, ciphertext, aad) {
   return Object.freeze({
     version: ENVELOPE_VERSION,
     kind: init === null ? KIND_MESSAGE : KIND_INIT,
@@ -119,10 +161,16 @@ export function makeEnvelope({ conversationId, senderSlot, recipientSlot, header
 }
 
 export function envelopeToBytes(envelope) {
-  return concatBytes(envelope.aad, envelope.ciphertext);
+  const out = new Uint8Array(envelope.aad.length + envelope.ciphertext.length);
+  out.set(envelope.aad);
+  out.set(envelope.ciphertext, envelope.aad.length);
+  return out;
 }
 
-/** Parse strictly; raises only OversizedInput or MalformedInput. */
+/**
+ * Parse strictly; raises only OversizedInput or MalformedInput. Every field is a copy
+ * (nothing aliases `data`, so a caller changing its bytes later changes nothing parsed).
+ */
 export function parseEnvelope(data) {
   if (!(data instanceof Uint8Array)) throw new MalformedInput("envelope must be bytes");
   if (data.length > MAX_ENVELOPE_SIZE) throw new OversizedInput("envelope larger than MAX_ENVELOPE_SIZE");
@@ -133,23 +181,23 @@ export function parseEnvelope(data) {
   if (kind !== KIND_INIT && kind !== KIND_MESSAGE) throw new MalformedInput("unknown envelope kind");
   const prefix = kind === KIND_INIT ? INIT_AAD_SIZE : MESSAGE_AAD_SIZE;
   if (!validCiphertextSize(data.length - prefix)) throw new MalformedInput("envelope length does not match its kind");
+  // The same checks, in the same order, as building the envelope from its fields
+  // (makeInitFields, then envelopeAad); every u32 and byte field fits by its length.
   let offset = COMMON_PREFIX_SIZE;
-  try {
-    let init = null;
-    if (kind === KIND_INIT) {
-      init = makeInitFields(data[offset], readU32(data.subarray(offset + 1, offset + 5)), data.slice(offset + 5, offset + INIT_FIELDS_SIZE));
-      offset += INIT_FIELDS_SIZE;
+  let init = null;
+  if (kind === KIND_INIT) {
+    const prekeyKind = data[offset];
+    if (prekeyKind !== PREKEY_KIND_SIGNED && prekeyKind !== PREKEY_KIND_ONE_TIME) {
+      throw new MalformedInput("prekey_kind must be 1 (signed) or 2 (one-time)");
     }
-    return makeEnvelope({
-      conversationId: data.slice(2, 18),
-      senderSlot: data[18],
-      recipientSlot: data[19],
-      header: parseHeader(data.slice(offset, offset + HEADER_SIZE)),
-      ciphertext: data.slice(prefix),
-      init,
-    });
-  } catch (err) {
-    if (err instanceof LocalProtocolError) throw new MalformedInput(err.message);
-    throw err;
+    init = Object.freeze({ prekeyKind, prekeyId: readU32At(data, offset + 1), enc: data.slice(offset + 5, offset + INIT_FIELDS_SIZE) });
+    offset += INIT_FIELDS_SIZE;
   }
+  const senderSlot = data[18];
+  const recipientSlot = data[19];
+  if (senderSlot > MAX_SLOT) throw new MalformedInput(`sender_slot must be a slot 0..${MAX_SLOT}`);
+  if (recipientSlot > MAX_SLOT) throw new MalformedInput(`recipient_slot must be a slot 0..${MAX_SLOT}`);
+  if (senderSlot === recipientSlot) throw new MalformedInput("sender_slot and recipient_slot must differ");
+  const header = readHeader(data, offset);
+  return frozenEnvelope(data.slice(2, 18), senderSlot, recipientSlot, init, header, data.slice(prefix), data.slice(0, prefix));
 }

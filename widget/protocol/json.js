@@ -16,10 +16,11 @@ import { LocalProtocolError, MalformedInput, OversizedInput } from "./errors.js"
 
 const SURROGATE = /[\uD800-\uDFFF]/;
 
-// Python sorts keys by code point; JavaScript's < compares UTF-16 code units, which gives
-// the same order unless a surrogate pair meets a code unit in U+E000..U+FFFF.
+// Python sorts keys by code point; JavaScript's default sort compares UTF-16 code units,
+// which gives the same order unless a surrogate pair meets a code unit in U+E000..U+FFFF.
+// So the code-point comparison runs only when some key holds a surrogate (checked once
+// per object, not once per comparison).
 function compareCodePoints(a, b) {
-  if (!SURROGATE.test(a) && !SURROGATE.test(b)) return a < b ? -1 : a > b ? 1 : 0;
   const x = [...a];
   const y = [...b];
   for (let i = 0; i < Math.min(x.length, y.length); i++) {
@@ -29,24 +30,38 @@ function compareCodePoints(a, b) {
   return x.length - y.length;
 }
 
+function sortedKeys(value) {
+  const keys = Object.keys(value);
+  for (const k of keys) if (SURROGATE.test(k)) return keys.sort(compareCodePoints);
+  return keys.sort();
+}
+
 function encodeString(s) {
   if (!s.isWellFormed()) throw new LocalProtocolError("value cannot be encoded as canonical JSON");
   return JSON.stringify(s); // escapes exactly " \ and U+0000..U+001F, like Python
 }
 
 function encode(value) {
-  if (value === null) return "null";
-  if (value === true) return "true";
-  if (value === false) return "false";
-  if (typeof value === "string") return encodeString(value);
-  if (typeof value === "number") {
-    if (!Number.isSafeInteger(value)) throw new LocalProtocolError("value cannot be encoded as canonical JSON");
-    return String(value);
-  }
-  if (Array.isArray(value)) return "[" + value.map(encode).join(",") + "]";
-  if (typeof value === "object" && Object.getPrototypeOf(value) === Object.prototype) {
-    const keys = Object.keys(value).sort(compareCodePoints);
-    return "{" + keys.map((k) => encodeString(k) + ":" + encode(value[k])).join(",") + "}";
+  switch (typeof value) {
+    case "string":
+      return encodeString(value);
+    case "number":
+      if (!Number.isSafeInteger(value)) break;
+      return String(value);
+    case "boolean":
+      return value ? "true" : "false";
+    case "object": {
+      if (value === null) return "null";
+      if (Array.isArray(value)) return "[" + value.map(encode).join(",") + "]";
+      if (Object.getPrototypeOf(value) !== Object.prototype) break;
+      const keys = sortedKeys(value);
+      let out = "{";
+      for (let i = 0; i < keys.length; i++) {
+        if (i) out += ",";
+        out += encodeString(keys[i]) + ":" + encode(value[keys[i]]);
+      }
+      return out + "}";
+    }
   }
   throw new LocalProtocolError("value cannot be encoded as canonical JSON");
 }
@@ -56,11 +71,23 @@ export function canonicalJson(value) {
   return utf8Encode(encode(value));
 }
 
+/** The canonical form as text (canonicalJson is its UTF-8 encoding). */
+export function canonicalJsonText(value) {
+  return encode(value);
+}
+
 // -- strict parser --------------------------------------------------------------------
 
 const MAX_DEPTH = 64;
-const STRING = /"(?:[^"\\\u0000-\u001f]|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*"/y;
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const INTEGER = /-?(?:0|[1-9][0-9]*)([.eE])?/y;
 
+// A JSON string is found by its closing quote (the first `"` after an even run of
+// backslashes), then the slice is handed to JSON.parse, whose string grammar is RFC
+// 8259's: no raw U+0000..U+001F, only the escapes \" \\ \/ \b \f \n \r \t \uXXXX.
+// Escaped lone surrogates (\ud800) parse, as they always did; the callers refuse them
+// where the protocol does (payload fields, profile and status texts).
 class Parser {
   constructor(text) {
     this.text = text;
@@ -70,74 +97,101 @@ class Parser {
     throw new MalformedInput(why);
   }
   ws() {
-    while (this.i < this.text.length && " \t\n\r".includes(this.text[this.i])) this.i++;
+    const t = this.text;
+    let i = this.i;
+    for (;;) {
+      const c = t.charCodeAt(i);
+      if (c !== 0x20 && c !== 0x0a && c !== 0x0d && c !== 0x09) break;
+      i++;
+    }
+    this.i = i;
   }
   value(depth) {
     if (depth > MAX_DEPTH) this.fail("JSON nested too deeply");
     this.ws();
-    const c = this.text[this.i];
-    if (c === "{") return this.object(depth);
-    if (c === "[") return this.array(depth);
-    if (c === '"') return this.string();
-    if (c === "-" || (c >= "0" && c <= "9")) return this.number();
-    for (const [word, v] of [["true", true], ["false", false], ["null", null]]) {
-      if (this.text.startsWith(word, this.i)) {
-        this.i += word.length;
-        return v;
-      }
+    const t = this.text;
+    const c = t.charCodeAt(this.i);
+    if (c === 0x7b) return this.object(depth); // {
+    if (c === 0x5b) return this.array(depth); // [
+    if (c === QUOTE) return this.string();
+    if (c === 0x2d || (c >= 0x30 && c <= 0x39)) return this.number();
+    if (t.startsWith("true", this.i)) {
+      this.i += 4;
+      return true;
+    }
+    if (t.startsWith("false", this.i)) {
+      this.i += 5;
+      return false;
+    }
+    if (t.startsWith("null", this.i)) {
+      this.i += 4;
+      return null;
     }
     return this.fail();
   }
   object(depth) {
     this.i++;
     const out = {};
-    const seen = new Set();
     this.ws();
-    if (this.text[this.i] === "}") {
+    if (this.text.charCodeAt(this.i) === 0x7d) {
       this.i++;
       return out;
     }
     for (;;) {
       this.ws();
-      if (this.text[this.i] !== '"') this.fail();
+      if (this.text.charCodeAt(this.i) !== QUOTE) this.fail();
       const key = this.string();
-      if (seen.has(key)) this.fail("duplicate key in JSON object");
-      seen.add(key);
+      if (Object.hasOwn(out, key)) this.fail("duplicate key in JSON object");
       this.ws();
-      if (this.text[this.i++] !== ":") this.fail();
-      Object.defineProperty(out, key, { value: this.value(depth + 1), enumerable: true, writable: true, configurable: true });
+      if (this.text.charCodeAt(this.i++) !== 0x3a) this.fail(); // :
+      const v = this.value(depth + 1);
+      // A key Object.prototype also has ("__proto__", "toString") must become an own data
+      // property: plain assignment would call a setter or meet a frozen prototype.
+      if (key in Object.prototype) Object.defineProperty(out, key, { value: v, enumerable: true, writable: true, configurable: true });
+      else out[key] = v;
       this.ws();
-      const c = this.text[this.i++];
-      if (c === "}") return out;
-      if (c !== ",") this.fail();
+      const c = this.text.charCodeAt(this.i++);
+      if (c === 0x7d) return out;
+      if (c !== 0x2c) this.fail();
     }
   }
   array(depth) {
     this.i++;
     const out = [];
     this.ws();
-    if (this.text[this.i] === "]") {
+    if (this.text.charCodeAt(this.i) === 0x5d) {
       this.i++;
       return out;
     }
     for (;;) {
       out.push(this.value(depth + 1));
       this.ws();
-      const c = this.text[this.i++];
-      if (c === "]") return out;
-      if (c !== ",") this.fail();
+      const c = this.text.charCodeAt(this.i++);
+      if (c === 0x5d) return out;
+      if (c !== 0x2c) this.fail();
     }
   }
   string() {
-    // RFC 8259 string: no raw control characters, only the standard escapes.
-    STRING.lastIndex = this.i;
-    const m = STRING.exec(this.text);
-    if (m === null) this.fail();
-    this.i += m[0].length;
-    return JSON.parse(m[0]);
+    const t = this.text;
+    const start = this.i;
+    let end = start;
+    for (;;) {
+      end = t.indexOf('"', end + 1);
+      if (end < 0) this.fail();
+      let backslashes = 0;
+      while (t.charCodeAt(end - 1 - backslashes) === BACKSLASH) backslashes++;
+      if (backslashes % 2 === 0) break;
+    }
+    this.i = end + 1;
+    try {
+      return JSON.parse(t.slice(start, end + 1));
+    } catch {
+      return this.fail();
+    }
   }
   number() {
-    const m = /^-?(?:0|[1-9][0-9]*)([.eE])?/.exec(this.text.slice(this.i, this.i + 400));
+    INTEGER.lastIndex = this.i;
+    const m = INTEGER.exec(this.text.slice(0, this.i + 400)); // as before: at most 400 characters
     if (!m) this.fail();
     if (m[1] !== undefined) this.fail("numbers must be integers");
     this.i += m[0].length;

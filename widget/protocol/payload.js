@@ -27,7 +27,8 @@ import { b64uDecode, b64uEncode, utf8Encode } from "./encoding.js";
 import { MAX_SLOT, PROGRAM_SLOT } from "./envelope.js";
 import { LocalProtocolError, MalformedInput } from "./errors.js";
 import { parseSignedObject } from "./identity.js";
-import { canonicalJson, parseJsonObject } from "./json.js";
+import { canonicalJsonText, parseJsonObject } from "./json.js";
+import { padUtf8 } from "./padding.js";
 
 export const MAX_PLAINTEXT_SIZE = 16 * 1024;
 export const MAX_TIMESTAMP_MS = 2 ** 53 - 1;
@@ -135,14 +136,28 @@ export function makePayload(payload) {
   return Object.freeze(out);
 }
 
-/** Canonical UTF-8 JSON of a payload (unpadded); LocalProtocolError over MAX_PLAINTEXT_SIZE. */
-export function encodePayload(payload) {
+function canonicalText(payload) {
   const p = makePayload(payload);
   const obj = {};
-  for (const [k, v] of Object.entries(p)) obj[k] = toJsonValue(v);
-  const data = canonicalJson(obj);
+  for (const k of Object.keys(p)) obj[k] = toJsonValue(p[k]);
+  return canonicalJsonText(obj);
+}
+
+/** Canonical UTF-8 JSON of a payload (unpadded); LocalProtocolError over MAX_PLAINTEXT_SIZE. */
+export function encodePayload(payload) {
+  const data = utf8Encode(canonicalText(payload));
   if (data.length > MAX_PLAINTEXT_SIZE) throw new LocalProtocolError("payload larger than MAX_PLAINTEXT_SIZE");
   return data;
+}
+
+/** pad(encodePayload(payload)), byte for byte, with fewer copies (what a session encrypts). */
+export function encodePaddedPayload(payload) {
+  const { padded, length } = padUtf8(canonicalText(payload));
+  if (length > MAX_PLAINTEXT_SIZE) {
+    padded.fill(0);
+    throw new LocalProtocolError("payload larger than MAX_PLAINTEXT_SIZE");
+  }
+  return padded;
 }
 
 /** Parse and validate unpadded payload bytes; raises only MalformedInput / OversizedInput. */

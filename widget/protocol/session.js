@@ -34,8 +34,8 @@ import {
   parseEnvelope,
 } from "./envelope.js";
 import { setupBaseR, setupBaseS } from "./hpke.js";
-import { pad, unpad } from "./padding.js";
-import { decodePayload, encodePayload } from "./payload.js";
+import { unpaddedLength } from "./padding.js";
+import { decodePayload, encodePaddedPayload } from "./payload.js";
 import { X25519PrivateKey, systemRandom } from "./primitives.js";
 import { MAX_SKIP, MAX_STORED_SKIPPED, describeState, initAlice, initBob, ratchetDecrypt, ratchetEncrypt, wipeState } from "./ratchet.js";
 
@@ -106,7 +106,7 @@ export class Session {
   encrypt(payload) {
     return this.#serial(async () => {
       const state = this.#live();
-      const plaintext = pad(encodePayload(payload));
+      const plaintext = encodePaddedPayload(payload);
       const init = this.#pendingInit;
       const out = await ratchetEncrypt(state, plaintext, (header) => envelopeAad(this.conversationId, this.localSlot, this.remoteSlot, header, init));
       const envelope = makeEnvelope({ conversationId: this.conversationId, senderSlot: this.localSlot, recipientSlot: this.remoteSlot, header: out.header, ciphertext: out.ciphertext, init });
@@ -140,7 +140,7 @@ export class Session {
         throw new DecryptionError();
       }
       const out = await ratchetDecrypt(state, envelope.header, envelope.ciphertext, envelope.aad, this.#random, this.#limits);
-      const payload = decodePayload(unpad(out.plaintext));
+      const payload = decodePayload(out.plaintext.subarray(0, unpaddedLength(out.plaintext)));
       if (this.#state === null) throw new LocalProtocolError("the session was dropped");
       this.#state = out.state;
       return Object.freeze({

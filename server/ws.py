@@ -110,14 +110,60 @@ class Mailbox:
         self._task = asyncio.create_task(self._run(initial=True))
 
     def put_nowait(self, event: Event | str) -> None:
-        """Queue an event (a dict) or a frame already serialized (a str)."""
+        """Send or queue an event (a dict) or a frame already serialized (a str).
+
+        When nothing is queued and no task is writing, the frame is written at once,
+        without a task: uvicorn's WebSocket send writes to the transport and returns
+        without suspending, so a task per frame would only add scheduling. If a send does
+        suspend (another server, flow control), its task finishes it before anything
+        queued after it."""
         if self.closed:
+            return
+        if self._task is None and not self._items and not _closes(event):
+            self._send_now(event)
             return
         if self._items is None:
             self._items = deque()
         self._items.append(event)
         if self._task is None:
             self._task = asyncio.create_task(self._run(initial=False))
+
+    def _send_now(self, event: Event | str) -> None:
+        frame = self._frame(event)
+        if frame is None:
+            return
+        coro = self._ws.send_text(frame)
+        try:
+            waiting = coro.send(None)
+        except StopIteration:
+            return
+        except (WebSocketDisconnect, RuntimeError, OSError):
+            self.closed = True
+            return
+        self._task = asyncio.create_task(self._finish(coro, waiting))
+
+    async def _finish(self, coro: Any, waiting: Any) -> None:
+        """Drive a send that suspended (as a task would), then whatever queued behind it."""
+        try:
+            while True:
+                try:
+                    await (waiting if waiting is not None else asyncio.sleep(0))
+                except asyncio.CancelledError:
+                    coro.close()
+                    raise
+                except Exception:  # noqa: S110 - the send sees it through the future's result
+                    pass
+                try:
+                    waiting = coro.send(None)
+                except StopIteration:
+                    break
+            while self._items and not self.closed:
+                await self._send(self._items.popleft())
+            self._items = None
+        except (WebSocketDisconnect, RuntimeError, OSError):
+            self.closed = True
+        finally:
+            self._task = None
 
     async def stop(self) -> None:
         self.closed = True
@@ -153,18 +199,28 @@ class Mailbox:
             if len(page) < self._relay.settings.max_fetch_messages:
                 return
 
-    async def _send(self, event: Event | str) -> None:
+    def _frame(self, event: Event | str) -> str | None:
+        """The text to send, or None for a message already sent from the pending pages."""
         if isinstance(event, str):
-            await self._ws.send_text(event)
-            return
-        kind = event.get("type")
-        if kind == "message" and self._seen is not None and event["id"] in self._seen:
+            return event
+        if event.get("type") == "message" and self._seen is not None and event["id"] in self._seen:
             self._seen.discard(event["id"])
+            return None
+        return dumps(event)
+
+    async def _send(self, event: Event | str) -> None:
+        frame = self._frame(event)
+        if frame is None:
             return
-        await self._ws.send_text(dumps(event))
-        if kind == "closed" and not self._who.is_program:
+        await self._ws.send_text(frame)
+        if _closes(event) and not self._who.is_program:
             self.closed = True
             await self._ws.close(1000)
+
+
+def _closes(event: Event | str) -> bool:
+    """A ``closed`` event: a participant's socket is closed after it (in the task)."""
+    return not isinstance(event, str) and event.get("type") == "closed"
 
 
 async def _read(

@@ -1,0 +1,115 @@
+"""The socket mailbox's write paths, in process: at once when idle, through its task when a
+send suspends (another server, flow control), in order either way.
+
+The relay's own server (uvicorn) never suspends a WebSocket send, so the suspending
+path is driven here with a socket whose send waits on a gate."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from server.storage import Principal
+from server.ws import Mailbox
+
+TIMEOUT = 5.0
+PARTICIPANT = Principal(conversation_id=bytes(16), slot=0)
+
+
+class Socket:
+    """What the mailbox uses of a Starlette WebSocket; ``gate`` holds every send."""
+
+    def __init__(self, *, gated: bool = False, fail: BaseException | None = None) -> None:
+        self.sent: list[str] = []
+        self.closed_with: int | None = None
+        self.gate = asyncio.Event()
+        if not gated:
+            self.gate.set()
+        self.fail = fail
+
+    async def send_text(self, text: str) -> None:
+        if self.fail is not None:
+            raise self.fail
+        if not self.gate.is_set():
+            await self.gate.wait()
+        self.sent.append(text)
+
+    async def close(self, code: int = 1000) -> None:
+        self.closed_with = code
+
+
+def mailbox(ws: Socket, who: Principal = PARTICIPANT) -> Mailbox:
+    return Mailbox(ws, None, who)  # type: ignore[arg-type]  # the relay serves only start()
+
+
+async def idle(box: Mailbox) -> None:
+    """Wait until the mailbox's task (if any) ended."""
+    task: Any = box._task
+    if task is not None:
+        await asyncio.wait_for(task, TIMEOUT)
+
+
+async def test_an_idle_mailbox_writes_at_once_without_a_task() -> None:
+    ws = Socket()
+    box = mailbox(ws)
+    box.put_nowait('{"type":"sent"}')
+    box.put_nowait({"type": "message", "id": "a"})
+    assert ws.sent == ['{"type":"sent"}', '{"type":"message","id":"a"}']
+    assert box._task is None
+
+
+async def test_a_suspended_send_finishes_in_a_task_before_what_queued_behind_it() -> None:
+    ws = Socket(gated=True)
+    box = mailbox(ws)
+    box.put_nowait("first")
+    assert box._task is not None and ws.sent == []
+    box.put_nowait("second")
+    box.put_nowait({"type": "message", "id": "x"})
+    ws.gate.set()
+    await idle(box)
+    assert ws.sent == ["first", "second", '{"type":"message","id":"x"}']
+    assert box._task is None
+    box.put_nowait("third")  # idle again: at once
+    assert ws.sent[-1] == "third" and box._task is None
+
+
+async def test_stopping_during_a_suspended_send_cancels_it_cleanly() -> None:
+    ws = Socket(gated=True)
+    box = mailbox(ws)
+    box.put_nowait("never")
+    box.put_nowait("queued")
+    await asyncio.sleep(0)  # the task is waiting on the gate
+    await asyncio.wait_for(box.stop(), TIMEOUT)
+    ws.gate.set()
+    assert ws.sent == []
+    box.put_nowait("after stop")
+    assert ws.sent == []
+
+
+async def test_a_send_that_fails_at_once_marks_the_mailbox_closed() -> None:
+    ws = Socket(fail=OSError("gone"))
+    box = mailbox(ws)
+    box.put_nowait("lost")
+    assert box.closed and box._task is None
+    box.put_nowait("ignored")
+    assert ws.sent == []
+
+
+async def test_a_send_that_fails_after_suspending_marks_the_mailbox_closed() -> None:
+    ws = Socket(gated=True)
+    box = mailbox(ws)
+    box.put_nowait("first")
+    ws.fail = RuntimeError("closed meanwhile")
+    box.put_nowait("second")
+    ws.gate.set()
+    await idle(box)
+    assert ws.sent == ["first"] and box.closed
+
+
+async def test_a_closed_event_goes_through_the_task_and_closes_a_participant_socket() -> None:
+    ws = Socket()
+    box = mailbox(ws)
+    box.put_nowait({"type": "closed", "conversation_id": "c"})
+    await idle(box)
+    assert ws.sent == ['{"type":"closed","conversation_id":"c"}']
+    assert ws.closed_with == 1000 and box.closed

@@ -8,7 +8,6 @@ read: limits are per program, per conversation and per token, not per IP.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 import time
@@ -28,9 +27,7 @@ class KeyedHasher:
         return "KeyedHasher(<hidden>)"
 
     def __call__(self, namespace: str, value: bytes) -> bytes:
-        return hmac.new(self._key, namespace.encode() + b"\x00" + value, hashlib.sha256).digest()[
-            :16
-        ]
+        return hmac.digest(self._key, namespace.encode() + b"\x00" + value, "sha256")[:16]
 
 
 class RateLimiter:

@@ -12,6 +12,12 @@ the next send starts when the previous one was delivered. Latency is send -> del
 - echo: a bare Starlette endpoint that forwards each frame as it is (``sent`` back,
   the frame itself to the program socket) and ignores acks: no parsing, no storage.
 
+The sockets of both stay open for ROUNDS rounds (default 7); each round is a block of
+MESSAGES per conversation (default 50) on the echo, then the same on the relay, so the
+two blocks of a round see the same machine load (this machine is shared and noisy).
+Throughput and p99 ratios are taken per round; the RESULT is their median over rounds.
+Every round is printed.
+
 A plain round-trip echo on one socket (frame out, same frame back) is printed too, for
 reference. Then each server gets 1,000 idle connections (the relay's authenticated,
 one per conversation) and the growth of its RSS is divided by 1,000.
@@ -24,15 +30,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -271,35 +280,44 @@ class RelayClient:
         return ws
 
 
-async def conversation_loop(
-    program: Any, participants: list[Any], cids: list[bytes], messages: int
-) -> tuple[float, list[float]]:
-    """The closed loop described in the module docstring; the same for both servers."""
-    waiters: dict[str, asyncio.Future[float]] = {}
-    to_ack: list[str] = []
-    loop = asyncio.get_running_loop()
+class ClosedLoop:
+    """The closed loop described in the module docstring, the same for both servers.
 
-    async def program_reader() -> None:
-        async for raw in program:
+    The sockets stay open between blocks, so blocks of the two servers can alternate
+    and each pair sees the same machine load. Acks not yet sent when a block ends are
+    sent in the next one (or at close)."""
+
+    def __init__(self, program: Any, participants: list[Any], cids: list[bytes]) -> None:
+        self.program = program
+        self.pairs = list(zip(cids, participants, strict=True))
+        self.waiters: dict[str, asyncio.Future[float]] = {}
+        self.to_ack: list[str] = []
+        self.sent = 0  # per conversation: the next envelope counter
+
+    async def _program_reader(self) -> None:
+        async for raw in self.program:
             event = json.loads(raw)
             if event.get("type") not in ("message", "send"):
                 continue
             if "id" in event:
-                to_ack.append(event["id"])
-            fut = waiters.pop(event["conversation_id"], None)
+                self.to_ack.append(event["id"])
+            fut = self.waiters.pop(event["conversation_id"], None)
             if fut is not None and not fut.done():
                 fut.set_result(time.perf_counter())
 
-    async def acker() -> None:
+    async def _flush_acks(self) -> None:
+        while self.to_ack:
+            ids = self.to_ack[:1000]
+            del self.to_ack[: len(ids)]
+            await self.program.send(json.dumps({"type": "ack", "ids": ids}))
+
+    async def _acker(self) -> None:
         """Like a program node: ack what arrived, a few milliseconds at a time."""
         while True:
             await asyncio.sleep(0.005)
-            if to_ack:
-                ids = to_ack[:1000]
-                del to_ack[: len(ids)]
-                await program.send(json.dumps({"type": "ack", "ids": ids}))
+            await self._flush_acks()
 
-    def frames_for(cid: bytes, count: int) -> list[str]:
+    def _frames(self, cid: bytes, count: int) -> list[str]:
         key = b64u_encode(cid)
         return [
             json.dumps(
@@ -310,11 +328,12 @@ async def conversation_loop(
                     "envelopes": [envelope(cid, 0, 1, n + 1)],
                 }
             )
-            for n in range(count)
+            for n in range(self.sent, self.sent + count)
         ]
 
-    async def one(cid: bytes, ws: Any, frames: list[str], latencies: list[float]) -> None:
+    async def _one(self, cid: bytes, ws: Any, frames: list[str], latencies: list[float]) -> None:
         key = b64u_encode(cid)
+        loop = asyncio.get_running_loop()
 
         async def drain() -> None:  # "sent" answers; only an error needs a look
             async for raw in ws:
@@ -322,37 +341,49 @@ async def conversation_loop(
                     raise RuntimeError(raw)
 
         drainer = asyncio.create_task(drain())
-        for frame in frames:
-            fut: asyncio.Future[float] = loop.create_future()
-            waiters[key] = fut
-            t0 = time.perf_counter()
-            await ws.send(frame)
-            latencies.append(await asyncio.wait_for(fut, 30) - t0)
-        drainer.cancel()
+        try:
+            for frame in frames:
+                fut: asyncio.Future[float] = loop.create_future()
+                self.waiters[key] = fut
+                t0 = time.perf_counter()
+                await ws.send(frame)
+                latencies.append(await asyncio.wait_for(fut, 30) - t0)
+        finally:
+            drainer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await drainer
 
-    reader = asyncio.create_task(program_reader())
-    acks = asyncio.create_task(acker())
-    pairs = list(zip(cids, participants, strict=True))
-    warm: list[float] = []
-    await asyncio.gather(*[one(cid, ws, frames_for(cid, 1), warm) for cid, ws in pairs])
-    work = [frames_for(cid, messages) for cid, _ws in pairs]  # made before the clock
-    latencies: list[float] = []
-    start = time.perf_counter()
-    await asyncio.gather(
-        *[one(cid, ws, f, latencies) for (cid, ws), f in zip(pairs, work, strict=True)]
-    )
-    elapsed = time.perf_counter() - start
-    reader.cancel()
-    acks.cancel()
-    for ws in participants:
-        await ws.close()
-    await program.close()
-    return len(cids) * messages / elapsed, latencies
+    async def block(self, messages: int) -> tuple[float, list[float]]:
+        """``messages`` per conversation, all conversations at once: (msg/s, latencies)."""
+        work = [self._frames(cid, messages) for cid, _ws in self.pairs]  # made before the clock
+        self.sent += messages
+        reader = asyncio.create_task(self._program_reader())
+        acks = asyncio.create_task(self._acker())
+        latencies: list[float] = []
+        try:
+            start = time.perf_counter()
+            await asyncio.gather(
+                *[
+                    self._one(cid, ws, f, latencies)
+                    for (cid, ws), f in zip(self.pairs, work, strict=True)
+                ]
+            )
+            elapsed = time.perf_counter() - start
+        finally:
+            for task in (reader, acks):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        return len(self.pairs) * messages / elapsed, latencies
+
+    async def close(self) -> None:
+        await self._flush_acks()
+        for _cid, ws in self.pairs:
+            await ws.close()
+        await self.program.close()
 
 
-async def relay_loop(
-    client: RelayClient, conversations: int, messages: int
-) -> tuple[float, list[float]]:
+async def relay_conversations(client: RelayClient, conversations: int) -> ClosedLoop:
     limits = httpx.Limits(max_connections=50)
     async with httpx.AsyncClient(base_url=client.origin, limits=limits, timeout=60) as http:
         convs = await asyncio.gather(*[client.open(http) for _ in range(conversations)])
@@ -365,16 +396,13 @@ async def relay_loop(
             ids.append(event["id"])
     await program.send(json.dumps({"type": "ack", "ids": ids}))
     participants = [await client.auth(token) for _, token in convs]
-    return await conversation_loop(program, participants, [c for c, _ in convs], messages)
+    return ClosedLoop(program, participants, [c for c, _ in convs])
 
 
-async def forward_echo_loop(
-    base: str, conversations: int, messages: int
-) -> tuple[float, list[float]]:
+async def echo_conversations(base: str, conversations: int) -> ClosedLoop:
     program = await ws_connect(base + "/program")
     participants = [await ws_connect(base + "/participant") for _ in range(conversations)]
-    cids = [os.urandom(16) for _ in range(conversations)]
-    return await conversation_loop(program, participants, cids, messages)
+    return ClosedLoop(program, participants, [os.urandom(16) for _ in range(conversations)])
 
 
 async def relay_memory(client: RelayClient, pid: int, count: int) -> float:
@@ -474,8 +502,19 @@ async def main_async(args: argparse.Namespace, work: Path) -> None:
         echo_base = f"ws://127.0.0.1:{echo_port}"
         echo_url = echo_base + "/ws"
         plain_tput, plain_lat = await echo_loop(echo_url, args.conversations, args.messages)
-        echo_tput, echo_lat = await forward_echo_loop(echo_base, args.conversations, args.messages)
-        relay_tput, relay_lat = await relay_loop(client, args.conversations, args.messages)
+        echo_loop_ = await echo_conversations(echo_base, args.conversations)
+        relay_loop_ = await relay_conversations(client, args.conversations)
+        await echo_loop_.block(5)  # warm up both
+        await relay_loop_.block(5)
+        rounds: list[Round] = []
+        for _ in range(args.rounds):
+            rounds.append(
+                Round(
+                    *await echo_loop_.block(args.messages), *await relay_loop_.block(args.messages)
+                )
+            )
+        await echo_loop_.close()
+        await relay_loop_.close()
         echo_mem = await echo_memory(echo_url, echo.pid, args.connections)
         relay_mem = await relay_memory(client, relay.pid, args.connections)
     finally:
@@ -493,18 +532,51 @@ async def main_async(args: argparse.Namespace, work: Path) -> None:
         f"{60 + 256 * ENVELOPE_BLOCKS + 16} bytes; {args.connections} idle connections"
     )
     print(line("plain", plain_tput, plain_lat, echo_mem) + "  (round trip on one socket)")
+    print(f"medians over {len(rounds)} rounds:")
+    echo_lat = [x for r in rounds for x in r.echo_latencies]
+    relay_lat = [x for r in rounds for x in r.relay_latencies]
+    echo_tput = statistics.median(r.echo_tput for r in rounds)
+    relay_tput = statistics.median(r.relay_tput for r in rounds)
     print(line("echo", echo_tput, echo_lat, echo_mem) + "  (same frames, forwarded)")
     print(line("relay", relay_tput, relay_lat, relay_mem))
-    tr = relay_tput / echo_tput
-    pr = percentile(relay_lat, 99) / percentile(echo_lat, 99)
+    print("per round (echo block, then relay block):")
+    for i, r in enumerate(rounds, 1):
+        e99 = percentile(r.echo_latencies, 99) * 1000
+        r99 = percentile(r.relay_latencies, 99) * 1000
+        print(
+            f"  {i:2d}: echo {r.echo_tput:7.0f} msg/s p99 {e99:6.2f} ms"
+            f" | relay {r.relay_tput:7.0f} msg/s p99 {r99:6.2f} ms"
+            f" | ratios {r.throughput_ratio:.2f} {r.p99_ratio:.2f}"
+        )
+    tr = statistics.median(r.throughput_ratio for r in rounds)
+    pr = statistics.median(r.p99_ratio for r in rounds)
     mr = relay_mem / echo_mem if echo_mem > 0 else float("inf")
     print(f"RESULT throughput_ratio={tr:.2f} p99_ratio={pr:.2f} memory_ratio={mr:.2f}")
+
+
+@dataclass(frozen=True)
+class Round:
+    """One echo block and the relay block right after it, under the same load."""
+
+    echo_tput: float
+    echo_latencies: list[float]
+    relay_tput: float
+    relay_latencies: list[float]
+
+    @property
+    def throughput_ratio(self) -> float:
+        return self.relay_tput / self.echo_tput
+
+    @property
+    def p99_ratio(self) -> float:
+        return percentile(self.relay_latencies, 99) / percentile(self.echo_latencies, 99)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--conversations", type=int, default=100)
-    parser.add_argument("--messages", type=int, default=50, help="per conversation")
+    parser.add_argument("--messages", type=int, default=50, help="per conversation and block")
+    parser.add_argument("--rounds", type=int, default=7, help="echo/relay block pairs")
     parser.add_argument("--connections", type=int, default=1000)
     parser.add_argument("--show-logs", action="store_true", help="print the relay's log")
     parser.add_argument(

@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (the JavaScript run in the page is kept readable, not wrapped)
 """The widget's session (handshake + Double Ratchet + envelopes) in Chromium.
 
 Two kinds of peers:
@@ -450,3 +451,231 @@ def test_low_order_prekey_is_refused(page: Page) -> None:
     prog = Program()
     prog.opk = identity.PrekeyBody(43, bytes(32), NOW + 86400)
     assert _verify_error(page, prog.bundle(), b64u(prog.identity.public_key)) == "InvalidKey"
+
+
+# -- precomputed chain steps (ratchet.js) ---------------------------------------------
+# A chain is {key, step}: step is a promise, started when the chain key appears, of
+# {aesKey, next}: KDF_CK of key with the message key imported as a non-extractable
+# AES-256-GCM key. These tests drive the ratchet layer directly (Session hides its state).
+
+RATCHET_PAIR = """async (seed) => {
+  const random = await seeded(seed);
+  const sk = random(32);
+  const bobKey = await Q.X25519PrivateKey.fromSecret(random(32));
+  const cid = random(16);
+  window.R = {
+    random,
+    alice: await Q.initAlice(sk, bobKey.publicKey, random),
+    bob: Q.initBob(sk, bobKey),
+    bobKey,
+    toBob: (h) => Q.envelopeAad(cid, 0, 1, h),
+    toAlice: (h) => Q.envelopeAad(cid, 1, 0, h),
+    errName: async (f) => { try { await f(); return "ok"; } catch (e) { return e instanceof Q.QuietlineError ? e.name : "untyped " + e.name; } },
+    hex: Q.hexEncode,
+  };
+}"""
+
+
+def test_precomputed_step_is_kdf_ck_and_encrypts_once(page: Page) -> None:
+    page.evaluate(RATCHET_PAIR, "precompute")
+    got = page.evaluate(
+        """async () => {
+          const { alice, random, toBob, errName, hex } = R;
+          const out = {};
+          const step = await alice.sendChain.step;
+          const [next, mk] = await Q.kdfCk(alice.sendChainKey);
+          out.chainKeyIsBytes = alice.sendChain.key === alice.sendChainKey && alice.sendChainKey.length === 32;
+          out.next = hex(step.next) === hex(next);
+          const k = step.aesKey;
+          out.aesKey = [k.type, k.extractable, k.algorithm.name, k.algorithm.length, [...k.usages].sort().join()];
+          out.exportable = await crypto.subtle.exportKey("raw", k).then(() => true, () => false);
+          const pt = random(256), aad = random(60);
+          out.isMessageKey = hex(await Q.aes256gcmEncrypt(k, Q.messageNonce(), pt, aad)) === hex(await Q.aes256gcmEncrypt(mk, Q.messageNonce(), pt, aad));
+          // Two encrypts from one state: the second is refused, concurrently or later.
+          const [r1, r2] = await Promise.allSettled([Q.ratchetEncrypt(alice, pt, toBob), Q.ratchetEncrypt(alice, pt, toBob)]);
+          out.concurrent = [r1.status, r2.status, r2.reason && r2.reason.name];
+          out.again = await errName(() => Q.ratchetEncrypt(alice, pt, toBob));
+          const s1 = r1.value.state;
+          out.ciphertext = hex(r1.value.ciphertext) === hex(await Q.aes256gcmEncrypt(mk, Q.messageNonce(), pt, toBob(r1.value.header)));
+          out.advanced = hex(s1.sendChainKey) === hex(next) && s1.sendChain.key === s1.sendChainKey && s1.sendChain !== alice.sendChain;
+          out.nextStep = hex((await s1.sendChain.step).next) === hex((await Q.kdfCk(next))[0]);
+          // A failure before sealing (the AAD callback) releases the chain: nothing was encrypted.
+          out.aadThrows = [
+            await errName(() => Q.ratchetEncrypt(s1, pt, () => { throw new Q.LocalProtocolError("no aad"); })),
+            await errName(() => Q.ratchetEncrypt(s1, pt, () => "not bytes")),
+            await errName(() => Q.ratchetEncrypt(s1, "not bytes", toBob)),
+          ];
+          const e = await Q.ratchetEncrypt(s1, pt, toBob);
+          out.afterRelease = [e.header.n, await errName(() => Q.ratchetEncrypt(s1, pt, toBob))];
+          return out;
+        }"""
+    )
+    assert got == {
+        "chainKeyIsBytes": True,
+        "next": True,
+        "aesKey": ["secret", False, "AES-GCM", 256, "decrypt,encrypt"],
+        "exportable": False,
+        "isMessageKey": True,
+        "concurrent": ["fulfilled", "rejected", "LocalProtocolError"],
+        "again": "LocalProtocolError",
+        "ciphertext": True,
+        "advanced": True,
+        "nextStep": True,
+        "aadThrows": ["LocalProtocolError"] * 3,
+        "afterRelease": [1, "LocalProtocolError"],
+    }
+
+
+def test_failed_decrypt_keeps_the_precomputed_step_usable(page: Page) -> None:
+    page.evaluate(RATCHET_PAIR, "failed-decrypt")
+    got = page.evaluate(
+        """async () => {
+          let { alice, bob, random, toBob, errName, hex } = R;
+          const out = {};
+          const e0 = await Q.ratchetEncrypt(alice, random(256), toBob); alice = e0.state;
+          bob = (await Q.ratchetDecrypt(bob, e0.header, e0.ciphertext, toBob(e0.header), random)).state;
+          const pt = random(512);
+          const e1 = await Q.ratchetEncrypt(alice, pt, toBob); alice = e1.state;
+          const chain = bob.recvChain;
+          const bad = e1.ciphertext.slice(); bad[7] ^= 1;
+          const wrongAad = toBob(e1.header); wrongAad[0] ^= 1;
+          out.failures = [
+            await errName(() => Q.ratchetDecrypt(bob, e1.header, bad, toBob(e1.header), random)),
+            await errName(() => Q.ratchetDecrypt(bob, e1.header, e1.ciphertext, wrongAad, random)),
+            await errName(() => Q.ratchetDecrypt(bob, e1.header, e1.ciphertext.subarray(0, 16), toBob(e1.header), random)),
+          ];
+          out.sameChain = bob.recvChain === chain && bob.nr === 1;
+          // The same state and its same precomputed step open the genuine message, twice
+          // (decryption on a copy never consumes the step).
+          const d1 = await Q.ratchetDecrypt(bob, e1.header, e1.ciphertext, toBob(e1.header), random);
+          const d1again = await Q.ratchetDecrypt(bob, e1.header, e1.ciphertext, toBob(e1.header), random);
+          out.opened = [hex(d1.plaintext) === hex(pt), hex(d1again.plaintext) === hex(pt)];
+          out.advanced = d1.state.recvChain !== chain && hex(d1.state.recvChainKey) === hex((await Q.kdfCk(chain.key))[0]) && d1.state.nr === 2;
+          return out;
+        }"""
+    )
+    assert got == {
+        "failures": ["DecryptionError", "DecryptionError", "DecryptionError"],
+        "sameChain": True,
+        "opened": [True, True],
+        "advanced": True,
+    }
+
+
+def test_precomputed_steps_go_with_their_chain(page: Page) -> None:
+    page.evaluate(RATCHET_PAIR, "drop-with-chain")
+    got = page.evaluate(
+        """async () => {
+          let { alice, bob, random, toBob, toAlice, errName, hex } = R;
+          const out = {};
+          const steps = (s) => [s.sendChain, s.recvChain].filter(Boolean).flatMap((c) => [c, c.step, c.key]);
+          const holds = (s, things) => steps(s).some((x) => things.includes(x));
+          const send = async (from, aadFor) => { const e = await Q.ratchetEncrypt(from, random(256), aadFor); return e; };
+          const e0 = await send(alice, toBob); alice = e0.state;
+          bob = (await Q.ratchetDecrypt(bob, e0.header, e0.ciphertext, toBob(e0.header), random)).state;
+          const f0 = await send(bob, toAlice); bob = f0.state;
+          // DH ratchet step on Alice's side: both of her chains are new, the old steps gone.
+          const before = alice;
+          alice = (await Q.ratchetDecrypt(alice, f0.header, f0.ciphertext, toAlice(f0.header), random)).state;
+          out.dhStep = [holds(alice, steps(before)), alice.recvChain.key === alice.recvChainKey, alice.sendChain.key === alice.sendChainKey];
+          out.dhStepValues = hex((await alice.recvChain.step).next) === hex((await Q.kdfCk(alice.recvChainKey))[0]);
+          // A skip: messages 1..3 of Bob's chain are skipped (1 evicted by the bound), 4 read; the chain is replaced.
+          const gs = [];
+          for (let i = 0; i < 4; i++) { const g = await send(bob, toAlice); bob = g.state; gs.push(g); }
+          const mid = alice;
+          const d3 = await Q.ratchetDecrypt(alice, gs[3].header, gs[3].ciphertext, toAlice(gs[3].header), random, { maxStoredSkipped: 2 });
+          out.skip = [holds(d3.state, steps(mid).filter((x) => mid.recvChain === x || mid.recvChain.step === x || mid.recvChain.key === x)),
+                      d3.state.sendChain === mid.sendChain, d3.skipped.map((s) => s.n), d3.discarded.map((s) => s.n), d3.state.skipped.length];
+          let ck = mid.recvChainKey;
+          for (let i = 0; i < 4; i++) ck = (await Q.kdfCk(ck))[0]; // 1, 2, 3 skipped, 4 read
+          out.skipValues = [hex(d3.state.recvChainKey) === hex(ck), hex((await d3.state.recvChain.step).next) === hex((await Q.kdfCk(ck))[0])];
+          // Too many skipped: refused, nothing changed.
+          out.tooMany = await errName(() => Q.ratchetDecrypt(alice, gs[3].header, gs[3].ciphertext, toAlice(gs[3].header), random, { maxSkip: 2 }));
+          // retireState zeroes what only the old state held (as Session does on commit).
+          const oldRecv = mid.recvChainKey, oldRoot = mid.rootKey;
+          Q.retireState(mid, d3.state);
+          out.retired = [oldRecv.every((b) => b === 0), hex(oldRoot) === hex(d3.state.rootKey) && d3.state.rootKey.some((b) => b !== 0),
+                         d3.state.skipped.every((k) => k.messageKey.some((b) => b !== 0))];
+          const used = d3.state.skipped.find((k) => k.n === 3).messageKey, kept = d3.state.skipped.find((k) => k.n === 2).messageKey;
+          const late = await Q.ratchetDecrypt(d3.state, gs[2].header, gs[2].ciphertext, toAlice(gs[2].header), random);
+          Q.retireState(d3.state, late.state);
+          out.late = [late.late, used.every((b) => b === 0), kept.some((b) => b !== 0), late.state.skipped.length];
+          const late2 = await Q.ratchetDecrypt(late.state, gs[1].header, gs[1].ciphertext, toAlice(gs[1].header), random);
+          out.late2 = [late2.late, late2.state.skipped.length];
+          // wipeState: byte keys and the precomputed next chain keys are zeroed.
+          const last = late2.state;
+          Q.wipeState(last);
+          const nexts = await Promise.all([last.sendChain.step, last.recvChain.step]);
+          out.wiped = [last.rootKey, last.sendChainKey, last.recvChainKey, ...last.skipped.map((k) => k.messageKey), ...nexts.map((s) => s.next)]
+            .every((k) => k.every((b) => b === 0));
+          return out;
+        }"""
+    )
+    assert got == {
+        "dhStep": [False, True, True],
+        "dhStepValues": True,
+        "skip": [False, True, [1, 2, 3], [1], 2],
+        "skipValues": [True, True],
+        "tooMany": "TooManySkipped",
+        "retired": [True, True, True],
+        "late": [True, True, True, 1],
+        "late2": [True, 0],
+        "wiped": True,
+    }
+
+
+def test_a_failed_precompute_is_never_an_unhandled_rejection(page: Page) -> None:
+    page.evaluate(RATCHET_PAIR, "rejection")
+    got = page.evaluate(
+        """async () => {
+          const seen = [];
+          const listener = (e) => { seen.push(e.reason && e.reason.message); e.preventDefault(); };
+          window.addEventListener("unhandledrejection", listener);
+          // An empty HMAC key: WebCrypto refuses it, so these chains' steps reject. Nobody
+          // ever awaits the first one (as with a chain a DH step or a skip replaced).
+          Q.startChain(new Uint8Array(0));
+          const chain = Q.startChain(new Uint8Array(0));
+          const stepError = await chain.step.then(() => "resolved", (e) => e.name);
+          const state = Object.freeze({ ...R.alice, sendChain: chain });
+          const encryptError = await R.errName(() => Q.ratchetEncrypt(state, new Uint8Array(256), R.toBob));
+          // Events are dispatched in order: once the control's arrives, the chain's would have.
+          await new Promise((resolve, reject) => {
+            const timer = setTimeout(() => reject(new Error("no unhandledrejection event for the control")), 5000);
+            window.addEventListener("unhandledrejection", () => { clearTimeout(timer); resolve(); }, { once: true });
+            Promise.reject(new Error("control"));
+          });
+          window.removeEventListener("unhandledrejection", listener);
+          return { stepError, encryptError, seen };
+        }"""
+    )
+    assert got == {
+        "stepError": "DataError",
+        "encryptError": "untyped DataError",
+        "seen": ["control"],
+    }
+
+
+def test_a_message_on_alices_initial_dhr_is_a_decryption_error(page: Page) -> None:
+    page.evaluate(RATCHET_PAIR, "prekey-dhr")
+    got = page.evaluate(
+        """async () => {
+          const { alice, bobKey, random, toAlice, errName } = R;
+          const header = Q.makeHeader(bobKey.publicKey, 0, 0);
+          return await errName(() => Q.ratchetDecrypt(alice, header, new Uint8Array(272), toAlice(header), random));
+        }"""
+    )
+    assert got == "DecryptionError"
+
+
+def test_drop_during_an_operation(page: Page) -> None:
+    page.evaluate(JS_PAIR, 2)
+    got = page.evaluate(
+        """async () => {
+          const name = (p) => p.then(() => "ok", (e) => e.name);
+          const sending = name(A.encrypt({ t: "text", body: "late", ts: 1 }));
+          const reading = name(A.decrypt(E[0]));
+          A.drop();
+          return [await sending, await reading, A.closed];
+        }"""
+    )
+    assert got == ["LocalProtocolError", "LocalProtocolError", True]

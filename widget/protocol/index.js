@@ -73,8 +73,11 @@
 //   of 2**96 - 1). No protocol value comes near.
 // - No session serialisation: the widget keeps keys in memory only, and X25519 secrets
 //   live in non-extractable CryptoKeys (so the vectors' final_sessions are not
-//   reproduced). Root, chain and message keys are HKDF/HMAC/AES key inputs and so exist as bytes
-//   in JavaScript memory; drop() overwrites the ones it can reach.
+//   reproduced). Root and chain keys are HKDF/HMAC key inputs and so exist as bytes in
+//   JavaScript memory; a message key exists as bytes only between its HMAC and its import
+//   as a non-extractable AES key (skipped keys stay bytes until used or evicted). The
+//   session overwrites the bytes a new state no longer holds when it commits it, and
+//   drop() overwrites the ones it can reach.
 // - Ed25519 verification is Chromium's (BoringSSL), not libsodium's; both agree on every
 //   Wycheproof case (tests/widget/test_protocol_primitives.py).
 

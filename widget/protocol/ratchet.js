@@ -21,8 +21,29 @@
 // state as soon as it is used or evicted. previousDhr remembers PREVIOUS_RATCHET_KEYS old
 // receiving ratchet public keys so a message from a finished chain is a replay, not a
 // new DH step. A counter at 2**32 - 1 is never used (as in the Python reference).
+//
+// Precomputed chain steps. A state holds each chain as {key, step}: `key` is the chain
+// key as 32 bytes (kept as bytes: KDF_CK and the vectors need them), `step` a promise,
+// started (not awaited) the moment the chain key was created or advanced, of that key's
+// KDF_CK step: {aesKey: the message key imported as a non-extractable AES-256-GCM
+// CryptoKey, next: the following chain key's bytes}. The message key's bytes are zeroed
+// as soon as they are imported, so a state never holds a message key as bytes except
+// the skipped ones. A message then waits on AES-GCM only; the four other WebCrypto calls
+// of a step (import the chain key as an HMAC key, two HMACs, import the AES key) run
+// while the page does something else. What this holds reveals nothing beyond the chain
+// key the state already holds (both are functions of it), and it goes wherever the chain
+// goes: a DH ratchet step or a skip replaces the chain object, wipeState also zeroes the
+// step's `next`, and a state never points at a step of another chain key (a chain is
+// made only by startChain, key and step together). Every step promise has a handler
+// attached when it is made, so a failed step is never an unhandled rejection; whoever
+// awaits it still sees the error.
+// Single use: a sending chain object encrypts once. ratchetEncrypt marks it before its
+// first await, so a second call on the same state (or on any state sharing that sending
+// chain, such as one decrypted from it) is LocalProtocolError, never a second message
+// under the same (key, nonce). Decryption marks nothing: a failed decrypt leaves the
+// state, and its precomputed step, as they were and usable.
 
-import { constantTimeEqual, utf8Encode } from "./encoding.js";
+import { asBytes, constantTimeEqual, utf8Encode } from "./encoding.js";
 import { DecryptionError, InvalidKey, LocalProtocolError, ReplayedMessage, TooManySkipped } from "./errors.js";
 import { makeHeader } from "./envelope.js";
 import {
@@ -71,22 +92,41 @@ export async function messageAead(messageKey) {
   return { aesKey: await importAesKey(messageKey), nonce: messageNonce() };
 }
 
-/** One symmetric-ratchet step of a chain key: {next, messageKey, aesKey, nonce}. */
-export async function chainStep(chainKey) {
+/** One KDF_CK step as the ratchet uses it: {aesKey, next}; the message key's bytes are zeroed once imported. */
+export async function nextStep(chainKey) {
   const [next, messageKey] = await kdfCk(chainKey);
-  const { aesKey, nonce } = await messageAead(messageKey);
-  return { next, messageKey, aesKey, nonce };
+  try {
+    return Object.freeze({ aesKey: await importAesKey(messageKey), next });
+  } finally {
+    messageKey.fill(0);
+  }
 }
+
+const ignore = () => undefined;
+
+/** A chain: its key (bytes) and the precomputed step of that key, started now. */
+export function startChain(chainKey) {
+  const step = nextStep(chainKey);
+  step.catch(ignore); // never an unhandled rejection; awaiting `step` still throws
+  return Object.freeze({ key: chainKey, step });
+}
+
+// Sending chains that already encrypted a message (see "Single use" above).
+const usedSendChains = new WeakSet();
 
 // -- state ---------------------------------------------------------------------------
 
 function state(fields) {
+  const sendChain = fields.sendChain ?? null; // {key, step} | null
+  const recvChain = fields.recvChain ?? null;
   return Object.freeze({
     dhs: fields.dhs, // X25519PrivateKey (non-extractable secret + publicKey)
     dhr: fields.dhr, // Uint8Array | null
     rootKey: fields.rootKey,
-    sendChainKey: fields.sendChainKey, // Uint8Array | null
-    recvChainKey: fields.recvChainKey, // Uint8Array | null
+    sendChain,
+    recvChain,
+    sendChainKey: sendChain === null ? null : sendChain.key, // bytes, the same as sendChain.key
+    recvChainKey: recvChain === null ? null : recvChain.key,
     ns: fields.ns ?? 0,
     nr: fields.nr ?? 0,
     pn: fields.pn ?? 0,
@@ -106,14 +146,14 @@ export async function initAlice(sk, bobPublic, random = systemRandom) {
   checkKey(bobPublic, "Bob's ratchet public key");
   const dhs = await X25519PrivateKey.generate(random);
   const [rootKey, sendChainKey] = await kdfRk(sk, await dhs.exchange(bobPublic));
-  return state({ dhs, dhr: bobPublic.slice(), rootKey, sendChainKey, recvChainKey: null });
+  return state({ dhs, dhr: bobPublic.slice(), rootKey, sendChain: startChain(sendChainKey) });
 }
 
 /** RatchetInitBob: Bob's prekey pair (an X25519PrivateKey) is his first ratchet key pair. */
 export function initBob(sk, bobKeyPair) {
   checkKey(sk, "shared secret");
   if (!(bobKeyPair instanceof X25519PrivateKey)) throw new LocalProtocolError("Bob's ratchet key must be an X25519PrivateKey");
-  return state({ dhs: bobKeyPair, dhr: null, rootKey: sk.slice(), sendChainKey: null, recvChainKey: null });
+  return state({ dhs: bobKeyPair, dhr: null, rootKey: sk.slice() });
 }
 
 /** Public view of a state: counters only, never a key. */
@@ -121,26 +161,61 @@ export function describeState(s) {
   return { ns: s.ns, nr: s.nr, pn: s.pn, skipped: s.skipped.length, canSend: s.sendChainKey !== null };
 }
 
-/** Overwrite every byte array of a state with zeros (the CryptoKey is just dropped). */
+function byteKeys(s) {
+  const keys = [s.rootKey, s.sendChainKey, s.recvChainKey];
+  for (const key of s.skipped) keys.push(key.messageKey);
+  return keys;
+}
+
+/**
+ * Overwrite every byte array of a state with zeros, the precomputed steps' next chain
+ * keys included (CryptoKeys are just dropped). For a state nothing will use again: the
+ * last one of a conversation, or one that was never committed.
+ */
 export function wipeState(s) {
-  for (const k of [s.rootKey, s.sendChainKey, s.recvChainKey]) if (k) k.fill(0);
-  for (const key of s.skipped) key.messageKey.fill(0);
+  for (const k of byteKeys(s)) if (k) k.fill(0);
+  for (const chain of [s.sendChain, s.recvChain]) if (chain) chain.step.then((step) => step.next.fill(0), ignore);
+}
+
+/**
+ * Zero the byte keys of `old` that `next` (the state that replaces it) no longer holds:
+ * the chain key a message advanced past, the root key of a finished DH step, a skipped
+ * message key once used or evicted. Only for a caller that will never use `old` again
+ * (Session does this when it commits a new state).
+ */
+export function retireState(old, next) {
+  if (old === next) return;
+  const kept = new Set(byteKeys(next));
+  for (const k of byteKeys(old)) if (k && !kept.has(k)) k.fill(0);
 }
 
 // -- encryption ------------------------------------------------------------------------
 
 /**
  * RatchetEncrypt. `aadForHeader(header)` returns AAD containing the header's bytes.
- * Returns {state, header, ciphertext}; the input state is left as it was.
+ * Returns {state, header, ciphertext}; the input state is left as it was but cannot
+ * encrypt again (LocalProtocolError): encrypt from the returned state.
  */
 export async function ratchetEncrypt(s, plaintext, aadForHeader) {
-  if (s.sendChainKey === null) throw new LocalProtocolError("no sending chain yet: Bob sends after his first message");
+  const chain = s.sendChain;
+  if (chain === null) throw new LocalProtocolError("no sending chain yet: Bob sends after his first message");
   if (s.ns >= COUNTER_LIMIT - 1) throw new LocalProtocolError("sending chain exhausted");
-  const step = await chainStep(s.sendChainKey);
-  const header = makeHeader(s.dhs.publicKey, s.pn, s.ns);
-  const ciphertext = await aes256gcmEncrypt(step.aesKey, step.nonce, plaintext, aadForHeader(header));
-  step.messageKey.fill(0); // used once; its CryptoKey is dropped with `step`
-  return { state: state({ ...s, sendChainKey: step.next, ns: s.ns + 1 }), header, ciphertext };
+  if (usedSendChains.has(chain)) throw new LocalProtocolError("this state already encrypted a message: encrypt from the state that call returned");
+  asBytes(plaintext, "plaintext");
+  usedSendChains.add(chain);
+  let step, header, aad;
+  try {
+    step = await chain.step;
+    header = makeHeader(s.dhs.publicKey, s.pn, s.ns);
+    aad = asBytes(aadForHeader(header), "aad");
+  } catch (err) {
+    usedSendChains.delete(chain); // nothing was encrypted with this chain's message key
+    throw err;
+  }
+  const sealing = aes256gcmEncrypt(step.aesKey, messageNonce(), plaintext, aad);
+  const sendChain = startChain(step.next);
+  const ciphertext = await sealing;
+  return { state: state({ ...s, sendChain, ns: s.ns + 1 }), header, ciphertext };
 }
 
 // -- decryption ------------------------------------------------------------------------
@@ -170,20 +245,35 @@ export async function ratchetDecrypt(s, header, ciphertext, aad, random = system
   }
   if (header.n >= COUNTER_LIMIT - 1 || header.pn >= COUNTER_LIMIT - 1) throw new DecryptionError();
   const currentChain = s.dhr !== null && constantTimeEqual(header.dh, s.dhr);
+  if (currentChain && s.recvChain === null) throw new DecryptionError(); // Alice's initial dhr (Bob's prekey) never sends
   if (currentChain && header.n < s.nr) throw new ReplayedMessage();
   if (s.previousDhr.some((old) => constantTimeEqual(header.dh, old))) throw new ReplayedMessage();
 
   const skipped = [...s.skipped];
+  try {
+    return await advance(s, header, ciphertext, aad, random, { maxSkip, maxStoredSkipped }, currentChain, skipped);
+  } catch (err) {
+    // Keys skipped by this call belong to no state: gone with the failed attempt.
+    for (let i = s.skipped.length; i < skipped.length; i++) skipped[i].messageKey.fill(0);
+    throw err;
+  }
+}
+
+// Steps 2 and 3 of ratchetDecrypt (a DH ratchet step if needed, skips, the message).
+async function advance(s, header, ciphertext, aad, random, { maxSkip, maxStoredSkipped }, currentChain, skipped) {
   const newIds = [];
-  let { dhs, dhr, rootKey, sendChainKey, recvChainKey, ns, nr, pn, previousDhr } = s;
+  let { dhs, dhr, rootKey, sendChain, recvChain, ns, nr, pn, previousDhr } = s;
 
   if (!currentChain) {
     // 2. A new chain: skip the rest of the current one, then a DH ratchet step.
-    if (recvChainKey !== null && dhr !== null) {
+    if (recvChain !== null && dhr !== null) {
       if (header.pn - nr > maxSkip) throw new TooManySkipped();
+      let chainKey = recvChain.key;
       while (nr < header.pn) {
         let messageKey;
-        [recvChainKey, messageKey] = await kdfCk(recvChainKey);
+        const previous = chainKey;
+        [chainKey, messageKey] = await kdfCk(chainKey);
+        if (previous !== recvChain.key) previous.fill(0); // an intermediate chain key, held by nothing
         skipped.push(Object.freeze({ dh: dhr, n: nr, messageKey }));
         newIds.push({ dh: dhr, n: nr });
         nr += 1;
@@ -195,9 +285,12 @@ export async function ratchetDecrypt(s, header, ciphertext, aad, random = system
     nr = 0;
     dhr = header.dh;
     try {
-      [rootKey, recvChainKey] = await kdfRk(rootKey, await dhs.exchange(dhr));
+      let chainKey;
+      [rootKey, chainKey] = await kdfRk(rootKey, await dhs.exchange(dhr));
+      recvChain = startChain(chainKey);
       dhs = await X25519PrivateKey.generate(random);
-      [rootKey, sendChainKey] = await kdfRk(rootKey, await dhs.exchange(dhr));
+      [rootKey, chainKey] = await kdfRk(rootKey, await dhs.exchange(dhr));
+      sendChain = startChain(chainKey);
     } catch (err) {
       if (err instanceof InvalidKey) throw new DecryptionError();
       throw err;
@@ -206,24 +299,30 @@ export async function ratchetDecrypt(s, header, ciphertext, aad, random = system
 
   // 3. Skip to this message's counter in the (now) current chain.
   if (header.n - nr > maxSkip) throw new TooManySkipped();
-  while (nr < header.n) {
-    let messageKey;
-    [recvChainKey, messageKey] = await kdfCk(recvChainKey);
-    skipped.push(Object.freeze({ dh: dhr, n: nr, messageKey }));
-    newIds.push({ dh: dhr, n: nr });
-    nr += 1;
+  if (nr < header.n) {
+    let chainKey = recvChain.key;
+    while (nr < header.n) {
+      let messageKey;
+      const previous = chainKey;
+      [chainKey, messageKey] = await kdfCk(chainKey);
+      if (previous !== recvChain.key) previous.fill(0);
+      skipped.push(Object.freeze({ dh: dhr, n: nr, messageKey }));
+      newIds.push({ dh: dhr, n: nr });
+      nr += 1;
+    }
+    recvChain = startChain(chainKey);
   }
-  const step = await chainStep(recvChainKey);
-  recvChainKey = step.next;
-  let plaintext;
-  try {
-    plaintext = await aes256gcmDecrypt(step.aesKey, step.nonce, ciphertext, aad);
-  } finally {
-    step.messageKey.fill(0);
-  }
+  // The chain's precomputed step: usually resolved already, so AES-GCM is all that is left.
+  const step = await recvChain.step;
+  const opening = aes256gcmDecrypt(step.aesKey, messageNonce(), ciphertext, aad);
+  recvChain = startChain(step.next); // dropped with the new state if the tag does not verify
+  const plaintext = await opening;
 
   const overflow = Math.max(0, skipped.length - maxStoredSkipped);
   const discarded = skipped.slice(0, overflow).map((k) => ({ dh: k.dh, n: k.n }));
-  const newState = state({ dhs, dhr, rootKey, sendChainKey, recvChainKey, ns, nr: nr + 1, pn, skipped: skipped.slice(overflow), previousDhr });
+  // Evicted keys this call made are held by nothing; the old state's are zeroed by
+  // retireState once the caller commits (the old state stays valid until then).
+  for (let i = s.skipped.length; i < overflow; i++) skipped[i].messageKey.fill(0);
+  const newState = state({ dhs, dhr, rootKey, sendChain, recvChain, ns, nr: nr + 1, pn, skipped: skipped.slice(overflow), previousDhr });
   return { state: newState, plaintext, skipped: newIds, late: false, discarded };
 }

@@ -17,6 +17,9 @@
 //   verified and its payload decoded. Any failure leaves the session exactly as it was.
 // - drop() overwrites the byte keys it holds and forgets every CryptoKey; the session is
 //   unusable afterwards (LocalProtocolError).
+// - When a new state replaces the old one, the byte keys only the old one held (the chain
+//   key a message advanced past, a used or evicted skipped key, an old root key) are
+//   overwritten at once (ratchet.js retireState).
 
 import { concatBytes, constantTimeEqual, u32, utf8Encode } from "./encoding.js";
 import { DecryptionError, LocalProtocolError } from "./errors.js";
@@ -37,7 +40,7 @@ import { setupBaseR, setupBaseS } from "./hpke.js";
 import { unpaddedLength } from "./padding.js";
 import { decodePayload, encodePaddedPayload } from "./payload.js";
 import { X25519PrivateKey, systemRandom } from "./primitives.js";
-import { MAX_SKIP, MAX_STORED_SKIPPED, describeState, initAlice, initBob, ratchetDecrypt, ratchetEncrypt, wipeState } from "./ratchet.js";
+import { MAX_SKIP, MAX_STORED_SKIPPED, describeState, initAlice, initBob, ratchetDecrypt, ratchetEncrypt, retireState, wipeState } from "./ratchet.js";
 
 const INITIATOR = 0;
 const RESPONDER = 1;
@@ -88,6 +91,16 @@ export class Session {
     return run;
   }
 
+  /** Replace `old` (the state an operation started from) by `next`, zeroing what only `old` held. */
+  #commit(old, next) {
+    if (this.#state === null) {
+      wipeState(next); // dropped while the operation ran: nothing keeps its keys
+      throw new LocalProtocolError("the session was dropped");
+    }
+    this.#state = next;
+    retireState(old, next);
+  }
+
   #live() {
     if (this.#state === null) throw new LocalProtocolError("the session was dropped");
     return this.#state;
@@ -110,8 +123,7 @@ export class Session {
       const init = this.#pendingInit;
       const out = await ratchetEncrypt(state, plaintext, (header) => envelopeAad(this.conversationId, this.localSlot, this.remoteSlot, header, init));
       const envelope = makeEnvelope({ conversationId: this.conversationId, senderSlot: this.localSlot, recipientSlot: this.remoteSlot, header: out.header, ciphertext: out.ciphertext, init });
-      if (this.#state === null) throw new LocalProtocolError("the session was dropped");
-      this.#state = out.state;
+      this.#commit(state, out.state);
       this.#pendingInit = null;
       return envelopeToBytes(envelope);
     });
@@ -141,8 +153,7 @@ export class Session {
       }
       const out = await ratchetDecrypt(state, envelope.header, envelope.ciphertext, envelope.aad, this.#random, this.#limits);
       const payload = decodePayload(out.plaintext.subarray(0, unpaddedLength(out.plaintext)));
-      if (this.#state === null) throw new LocalProtocolError("the session was dropped");
-      this.#state = out.state;
+      this.#commit(state, out.state);
       return Object.freeze({
         payload,
         missing: out.skipped.length,

@@ -126,7 +126,7 @@ class Mailbox:
             self._items = deque()
         self._items.append(event)
         if self._task is None:
-            self._task = asyncio.create_task(self._run(initial=False))
+            self._task = asyncio.create_task(self._run())
 
     def _send_now(self, event: Event | str) -> None:
         frame = self._frame(event)
@@ -140,30 +140,7 @@ class Mailbox:
         except (WebSocketDisconnect, RuntimeError, OSError):
             self.closed = True
             return
-        self._task = asyncio.create_task(self._finish(coro, waiting))
-
-    async def _finish(self, coro: Any, waiting: Any) -> None:
-        """Drive a send that suspended (as a task would), then whatever queued behind it."""
-        try:
-            while True:
-                try:
-                    await (waiting if waiting is not None else asyncio.sleep(0))
-                except asyncio.CancelledError:
-                    coro.close()
-                    raise
-                except Exception:  # noqa: S110 - the send sees it through the future's result
-                    pass
-                try:
-                    waiting = coro.send(None)
-                except StopIteration:
-                    break
-            while self._items and not self.closed:
-                await self._send(self._items.popleft())
-            self._items = None
-        except (WebSocketDisconnect, RuntimeError, OSError):
-            self.closed = True
-        finally:
-            self._task = None
+        self._task = asyncio.create_task(self._run(suspended=(coro, waiting)))
 
     async def stop(self) -> None:
         self.closed = True
@@ -173,11 +150,17 @@ class Mailbox:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
 
-    async def _run(self, *, initial: bool) -> None:
+    async def _run(
+        self, *, initial: bool = False, suspended: tuple[Any, Any] | None = None
+    ) -> None:
+        """Send ``ready`` and the pending pages (``initial``), or finish a send that
+        suspended, then everything queued, in order."""
         try:
             if initial:
                 await self._ws.send_text('{"type":"ready"}')
                 await self._pending()
+            if suspended is not None:
+                await _resume(*suspended)
             while self._items and not self.closed:
                 await self._send(self._items.popleft())
             self._items = None
@@ -216,6 +199,23 @@ class Mailbox:
         if _closes(event) and not self._who.is_program:
             self.closed = True
             await self._ws.close(1000)
+
+
+async def _resume(coro: Any, waiting: Any) -> None:
+    """Drive a coroutine that suspended on ``waiting`` to its end, as a task would: its
+    await sees the awaited future's result or exception; cancelling cancels it."""
+    while True:
+        try:
+            await (waiting if waiting is not None else asyncio.sleep(0))
+        except asyncio.CancelledError:
+            coro.close()
+            raise
+        except Exception:  # noqa: S110 - the coroutine sees it through the future's result
+            pass
+        try:
+            waiting = coro.send(None)
+        except StopIteration:
+            return
 
 
 def _closes(event: Event | str) -> bool:

@@ -117,20 +117,18 @@ class RightsNotice:
             raise InvalidSetting("the rights notice's more_url must be an https:// link")
 
     def to_profile(self) -> dict[str, str]:
-        """The profile's ``notice`` object."""
-        out = {
-            "voluntary": self.voluntary,
-            "choices": self.choices,
-            "information": self.information,
-            "mandatory_reporting": self.mandatory_reporting,
-        }
-        if self.more_url is not None:
-            out["more_url"] = self.more_url
-        return out
+        """The profile's ``notice`` object (the protocol core's JSON form)."""
+        return self.to_identity().to_json()
 
     def to_identity(self) -> _identity.Notice:
         """The profile's ``notice`` as the protocol core's type (for signing)."""
-        return _identity.Notice(**self.to_profile())
+        return _identity.Notice(
+            voluntary=self.voluntary,
+            choices=self.choices,
+            information=self.information,
+            mandatory_reporting=self.mandatory_reporting,
+            more_url=self.more_url,
+        )
 
     @classmethod
     def from_identity(cls, notice: _identity.Notice) -> RightsNotice:

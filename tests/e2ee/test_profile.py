@@ -414,7 +414,6 @@ def test_parsers_raise_only_malformed_input_on_near_valid_json(data: st.DataObje
 # -- review fixes: one URL rule with the widget, safe-integer times -------------------------
 
 
-
 def test_url_rule_is_the_unicode_categories() -> None:
     assert {"Cc", "Cf", "Zs", "Zl", "Zp"} == prof.URL_REFUSED_CATEGORIES
 

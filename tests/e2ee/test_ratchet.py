@@ -251,9 +251,24 @@ def test_low_order_ratchet_key_is_a_decryption_error() -> None:
 
 def test_counter_limits() -> None:
     alice, bob, rnd = pair()
-    fake = Header(dh=alice.dhs_public, pn=0, n=COUNTER_LIMIT)
-    with pytest.raises(DecryptionError):
-        decrypt(bob, fake, bytes(272), aad(fake), rnd)
+    alice, m0 = send(alice, b"0")
+    bob = recv(bob, m0, rnd).state
+    assert alice.send_chain_key is not None
+    message_key = hmac_sha256(alice.send_chain_key, b"\x01")
+    # A genuine message at counter 2**32 - 2 opens; one at 2**32 - 1 (no sender makes it,
+    # and n + 1 would not fit the state's u32) is refused though its tag is good.
+    for n, accepted in ((COUNTER_LIMIT - 1, True), (COUNTER_LIMIT, False)):
+        header = Header(dh=alice.dhs_public, pn=0, n=n)
+        ct = aes256gcm_encrypt(message_key, bytes(12), b"last", aad(header))
+        at_limit = bob._replace(nr=n)
+        if accepted:
+            out = decrypt(at_limit, header, ct, aad(header), rnd)
+            assert out.plaintext == b"last" and out.state.nr == COUNTER_LIMIT
+            assert RatchetState.from_bytes(out.state.to_bytes()) == out.state
+        else:
+            with pytest.raises(DecryptionError) as refused:
+                decrypt(at_limit, header, ct, aad(header), rnd)
+            assert type(refused.value) is DecryptionError
     exhausted = alice._replace(ns=COUNTER_LIMIT)
     assert RatchetState.from_bytes(exhausted.to_bytes()).ns == COUNTER_LIMIT
     with pytest.raises(LocalProtocolError):

@@ -114,9 +114,9 @@ class Mailbox:
 
         When nothing is queued and no task is writing, the frame is written at once,
         without a task: uvicorn's WebSocket send writes to the transport and returns
-        without suspending, so a task per frame would only add scheduling. If a send does
-        suspend (another server, flow control), its task finishes it before anything
-        queued after it."""
+        without suspending unless the transport paused writing (a client reading too
+        slowly), so a task per frame would only add scheduling. A send that does suspend
+        is finished by a task, before anything queued after it."""
         if self.closed:
             return
         if self._task is None and not self._items and not _closes(event):
@@ -202,16 +202,19 @@ class Mailbox:
 
 
 async def _resume(coro: Any, waiting: Any) -> None:
-    """Drive a coroutine that suspended on ``waiting`` to its end, as a task would: its
-    await sees the awaited future's result or exception; cancelling cancels it."""
+    """Drive a coroutine that suspended on ``waiting`` (a future, or None for a bare
+    yield) to its end, as a task would; cancelling closes it.
+
+    The future is waited on beside the coroutine, never awaited again: the coroutine's
+    own await has already claimed it, and asyncio refuses a second await of a pending
+    future ("await wasn't used with future"). Once it is done, the coroutine reads its
+    result or exception itself."""
     while True:
         try:
-            await (waiting if waiting is not None else asyncio.sleep(0))
+            await (asyncio.sleep(0) if waiting is None else asyncio.wait((waiting,)))
         except asyncio.CancelledError:
             coro.close()
             raise
-        except Exception:  # noqa: S110 - the coroutine sees it through the future's result
-            pass
         try:
             waiting = coro.send(None)
         except StopIteration:

@@ -1,8 +1,9 @@
 """The socket mailbox's write paths, in process: at once when idle, through its task when a
 send suspends (another server, flow control), in order either way.
 
-The relay's own server (uvicorn) never suspends a WebSocket send, so the suspending
-path is driven here with a socket whose send waits on a gate."""
+uvicorn suspends a WebSocket send only while its transport paused writing (a client
+reading too slowly), so the suspending path is driven here with a socket whose send
+waits on a gate; the mailbox's task must take over the send while it is still waiting."""
 
 from __future__ import annotations
 
@@ -42,6 +43,12 @@ def mailbox(ws: Socket, who: Principal = PARTICIPANT) -> Mailbox:
     return Mailbox(ws, None, who)  # type: ignore[arg-type]  # the relay serves only start()
 
 
+async def task_waiting(box: Mailbox) -> None:
+    """Let the mailbox's task take its first step: it now waits on the gate."""
+    await asyncio.sleep(0)
+    assert box._task is not None and not box._task.done() and not box.closed
+
+
 async def idle(box: Mailbox) -> None:
     """Wait until the mailbox's task (if any) ended."""
     task: Any = box._task
@@ -65,6 +72,7 @@ async def test_a_suspended_send_finishes_in_a_task_before_what_queued_behind_it(
     assert box._task is not None and ws.sent == []
     box.put_nowait("second")
     box.put_nowait({"type": "message", "id": "x"})
+    await task_waiting(box)
     ws.gate.set()
     await idle(box)
     assert ws.sent == ["first", "second", '{"type":"message","id":"x"}']
@@ -78,7 +86,7 @@ async def test_stopping_during_a_suspended_send_cancels_it_cleanly() -> None:
     box = mailbox(ws)
     box.put_nowait("never")
     box.put_nowait("queued")
-    await asyncio.sleep(0)  # the task is waiting on the gate
+    await task_waiting(box)
     await asyncio.wait_for(box.stop(), TIMEOUT)
     ws.gate.set()
     assert ws.sent == []
@@ -99,6 +107,7 @@ async def test_a_send_that_fails_after_suspending_marks_the_mailbox_closed() -> 
     ws = Socket(gated=True)
     box = mailbox(ws)
     box.put_nowait("first")
+    await task_waiting(box)
     ws.fail = RuntimeError("closed meanwhile")
     box.put_nowait("second")
     ws.gate.set()

@@ -29,7 +29,8 @@ Rules (settings in :class:`~client_sdk.workflow.settings.WorkflowSettings`):
 - **Inactivity**: the participant-silence timer runs from the last staff message when
   it is later than the participant's last message (a staff member still answering, or
   a conversation waiting in the queue, is not participant silence; notices do not
-  count). After ``inactivity_warning_after`` the inactivity notice is sent, after a
+  count). A conversation put back in the queue starts again from the next staff
+  message. After ``inactivity_warning_after`` the inactivity notice is sent, after a
   further ``inactivity_close_after`` the closing notice and the close. Any participant
   message clears the warning.
 - **Every close** sends the closing notice first (except when the participant already
@@ -99,6 +100,13 @@ class _Conversation:
     last_participant_at: datetime | None = None
     last_staff_at: datetime | None = None
     warned_at: datetime | None = None
+
+
+def _return_to_queue(c: _Conversation) -> None:
+    """Nobody holds ``c`` any more: it goes to the head of the queue, and the silence
+    timers start again when the next staff member writes (waiting is not silence)."""
+    c.previous, c.assigned_to, c.urgent = c.assigned_to, None, True
+    c.last_staff_at = c.warned_at = None
 
 
 @dataclass(frozen=True)
@@ -405,9 +413,7 @@ class Workflow:
                 actions.append(Assigned(cid, best.staff_id, AssignReason.SHIFT_CHANGE, staff_id))
                 actions.append(SendNotice(cid, self.notices.shift_change_notice()))
             else:
-                c.assigned_to = None
-                c.previous = staff_id
-                c.urgent = True  # back at the head of the queue
+                _return_to_queue(c)
                 actions.append(ReturnedToQueue(cid, staff_id))
                 actions.append(HandoffNeeded(cid, staff_id, self._alert_list(now)))
         return actions
@@ -468,7 +474,8 @@ class Workflow:
         """Replace the open conversations with an :meth:`export_state` snapshot.
 
         A conversation held by someone no longer on the staff list goes back to the
-        head of the queue (as after a hand-off nobody could take).
+        head of the queue (as after a hand-off nobody could take), its silence timers
+        cleared.
         """
 
         def t(value: object, *, optional: bool = True) -> datetime | None:
@@ -511,7 +518,7 @@ class Workflow:
                     warned_at=t(row["warned_at"]),
                 )
                 if c.assigned_to is not None and c.assigned_to not in self._staff:
-                    c.previous, c.assigned_to, c.urgent = c.assigned_to, None, True
+                    _return_to_queue(c)
                 conversations[cid] = c
         except (UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
             if isinstance(exc, InvalidSetting):

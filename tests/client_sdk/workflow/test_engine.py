@@ -295,6 +295,30 @@ def test_hand_off_with_nobody_available_returns_to_the_head_of_the_queue() -> No
     ]
 
 
+def test_time_back_in_the_queue_is_not_participant_silence() -> None:
+    wf, clock = build(staff=(
+        member("ben", T0, T0 + 4 * H),
+        member("ana", T0 + 5 * H, T0 + 9 * H),
+    ))  # fmt: skip
+    for cid in ("warned", "quiet"):
+        wf.conversation_opened(cid)
+        wf.claim(cid, "ben")
+    clock.set(T0 + 4 * H - 12 * M)
+    wf.staff_message("warned")
+    clock.set(T0 + 4 * H - 2 * M)
+    assert [a.conversation_id for a in wf.tick() if isinstance(a, SendNotice)] == ["warned"]
+    wf.staff_message("quiet")
+    clock.set(T0 + 4 * H)
+    assert kinds(wf.tick()) == ["ReturnedToQueue", "HandoffNeeded"] * 2
+    clock.set(T0 + 5 * H)
+    wf.take_next("ana")
+    wf.take_next("ana")
+    assert wf.tick() == []  # neither closed nor warned for the hour spent waiting
+    wf.staff_message("warned")
+    clock.advance(WorkflowSettings().inactivity_warning_after)
+    assert kinds(wf.tick()) == ["notice:inactivity"]
+
+
 def test_hand_off_alert_goes_to_supervisors_on_shift() -> None:
     wf, clock = build(staff=(
         member("ben", T0, T0 + 4 * H),

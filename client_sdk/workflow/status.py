@@ -39,6 +39,7 @@ from client_sdk.workflow.clock import utc
 from client_sdk.workflow.errors import InvalidSetting
 from client_sdk.workflow.hours import WeeklyHours
 from e2ee import identity as _identity
+from e2ee.errors import LocalProtocolError
 from e2ee.identity import Alternative
 
 __all__ = [
@@ -52,6 +53,17 @@ __all__ = [
 
 
 _MAX_MESSAGE = _identity.MAX_STATUS_MESSAGE_LENGTH
+
+
+def _check_message(text: object, what: str) -> None:
+    """Non-empty, and a valid status message by the protocol core's rule (length,
+    valid Unicode), so a body built from it always signs."""
+    if not isinstance(text, str) or not text:
+        raise InvalidSetting(f"{what} must be 1 to {_MAX_MESSAGE} characters")
+    try:
+        _identity.Status(state="open", message=text, issued_at=0, expires_at=0)
+    except LocalProtocolError as exc:
+        raise InvalidSetting(f"{what}: {exc}") from None
 
 
 class StatusState(StrEnum):
@@ -75,9 +87,7 @@ class StatusMessages:
 
     def __post_init__(self) -> None:
         for state in StatusState:
-            text = self.for_state(state)
-            if not isinstance(text, str) or not 0 < len(text) <= _MAX_MESSAGE:
-                raise InvalidSetting(f"the {state} message must be 1 to {_MAX_MESSAGE} characters")
+            _check_message(self.for_state(state), f"the {state} message")
 
     def for_state(self, state: StatusState) -> str:
         text: str = getattr(self, state.value)
@@ -108,17 +118,11 @@ class StatusBody:
     expires_at: int
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "v": 1,
-            "state": self.state.value,
-            "message": self.message,
-            "issued_at": self.issued_at,
-            "expires_at": self.expires_at,
-        }
+        return self.to_status().to_json()
 
     def to_json_bytes(self) -> bytes:
-        """The canonical bytes to sign (``e2ee.identity.canonical_json``)."""
-        return _identity.canonical_json(self.to_dict())
+        """The canonical bytes to sign (the protocol core's encoder)."""
+        return self.to_status().to_body()
 
     def to_status(self) -> _identity.Status:
         """The protocol core's type; sign it with ``e2ee.identity.sign_status``."""
@@ -160,8 +164,8 @@ class StatusKeeper:
         """
         if state is StatusState.OPEN:
             raise InvalidSetting("open cannot be forced; clear the override instead")
-        if message is not None and not 0 < len(message) <= _MAX_MESSAGE:
-            raise InvalidSetting(f"a status message must be 1 to {_MAX_MESSAGE} characters")
+        if message is not None:
+            _check_message(message, "a status message")
         self._override = None if state is None else StatusState(state)
         self._override_message = message if state is not None else None
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -109,7 +110,16 @@ def test_body_is_the_signed_protocol_status() -> None:
     body = k.due(MONDAY_10)
     assert body is not None
     status = body.to_status()
-    assert status.to_body() == body.to_json_bytes()
+    protocol_form = {
+        "v": 1,
+        "state": "outage",
+        "message": body.message,
+        "issued_at": int(MONDAY_10.timestamp()),
+        "expires_at": int(MONDAY_10.timestamp()) + 15 * 60,
+    }
+    assert body.to_dict() == protocol_form
+    canonical = json.dumps(protocol_form, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert body.to_json_bytes() == canonical.encode("utf-8")
     ident = identity.IdentityKeyPair.from_seed(bytes(range(32)))
     signed = identity.sign_status(ident, status)
     assert identity.parse_status(signed.body) == status
@@ -128,3 +138,14 @@ def test_bad_settings() -> None:
         keeper().set_override(StatusState.OUTAGE, "x" * 1001)
     with pytest.raises(InvalidSetting):
         StatusMessages(busy="")
+
+
+@pytest.mark.parametrize("text", ["", "x" * 1001, "down \ud800"])
+def test_a_message_the_protocol_would_refuse_is_refused_when_set(text: str) -> None:
+    k = keeper()
+    with pytest.raises(InvalidSetting):
+        k.set_override(StatusState.OUTAGE, text)
+    assert k.override is None
+    with pytest.raises(InvalidSetting):
+        StatusMessages(outage=text)
+    assert k.due(MONDAY_10) is not None

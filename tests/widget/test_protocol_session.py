@@ -579,6 +579,13 @@ def test_precomputed_steps_go_with_their_chain(page: Page) -> None:
           alice = (await Q.ratchetDecrypt(alice, f0.header, f0.ciphertext, toAlice(f0.header), random)).state;
           out.dhStep = [holds(alice, steps(before)), alice.recvChain.key === alice.recvChainKey, alice.sendChain.key === alice.sendChainKey];
           out.dhStepValues = hex((await alice.recvChain.step).next) === hex((await Q.kdfCk(alice.recvChainKey))[0]);
+          // Retiring the state before the DH step zeroes its root key and its old sending
+          // chain's precomputed next key (no state keeps them); the new state keeps its own.
+          const beforeStep = await before.sendChain.step;
+          Q.retireState(before, alice);
+          await before.sendChain.step; // retireState's callback on this promise ran first
+          out.dhRetired = [before.rootKey.every((b) => b === 0), beforeStep.next.every((b) => b === 0),
+                           alice.rootKey.some((b) => b !== 0), (await alice.sendChain.step).next.some((b) => b !== 0)];
           // A skip: messages 1..3 of Bob's chain are skipped (1 evicted by the bound), 4 read; the chain is replaced.
           const gs = [];
           for (let i = 0; i < 4; i++) { const g = await send(bob, toAlice); bob = g.state; gs.push(g); }
@@ -592,10 +599,12 @@ def test_precomputed_steps_go_with_their_chain(page: Page) -> None:
           // Too many skipped: refused, nothing changed.
           out.tooMany = await errName(() => Q.ratchetDecrypt(alice, gs[3].header, gs[3].ciphertext, toAlice(gs[3].header), random, { maxSkip: 2 }));
           // retireState zeroes what only the old state held (as Session does on commit).
-          const oldRecv = mid.recvChainKey, oldRoot = mid.rootKey;
+          const oldRecv = mid.recvChainKey, oldRoot = mid.rootKey, oldStep = await mid.recvChain.step;
           Q.retireState(mid, d3.state);
+          await mid.recvChain.step;
           out.retired = [oldRecv.every((b) => b === 0), hex(oldRoot) === hex(d3.state.rootKey) && d3.state.rootKey.some((b) => b !== 0),
-                         d3.state.skipped.every((k) => k.messageKey.some((b) => b !== 0))];
+                         d3.state.skipped.every((k) => k.messageKey.some((b) => b !== 0)), oldStep.next.every((b) => b === 0),
+                         (await d3.state.recvChain.step).next.some((b) => b !== 0), (await d3.state.sendChain.step).next.some((b) => b !== 0)];
           const used = d3.state.skipped.find((k) => k.n === 3).messageKey, kept = d3.state.skipped.find((k) => k.n === 2).messageKey;
           const late = await Q.ratchetDecrypt(d3.state, gs[2].header, gs[2].ciphertext, toAlice(gs[2].header), random);
           Q.retireState(d3.state, late.state);
@@ -614,13 +623,59 @@ def test_precomputed_steps_go_with_their_chain(page: Page) -> None:
     assert got == {
         "dhStep": [False, True, True],
         "dhStepValues": True,
+        "dhRetired": [True, True, True, True],
         "skip": [False, True, [1, 2, 3], [1], 2],
         "skipValues": [True, True],
         "tooMany": "TooManySkipped",
-        "retired": [True, True, True],
+        "retired": [True, True, True, True, True, True],
         "late": [True, True, True, 1],
         "late2": [True, 0],
         "wiped": True,
+    }
+
+
+def test_a_new_chain_read_from_a_skipped_counter_keeps_working(page: Page) -> None:
+    """A DH step and a skip in one call (the chain the DH step made is replaced at once
+    and zeroed): every message of that chain, late or next, still opens, and so do
+    the replies from the sending chain the same DH step made."""
+    page.evaluate(RATCHET_PAIR, "dh-and-skip")
+    got = page.evaluate(
+        """async () => {
+          let { alice, bob, random, toBob, toAlice, hex } = R;
+          const read = async (who, e, aadFor) => {
+            const d = await Q.ratchetDecrypt(who, e.header, e.ciphertext, aadFor(e.header), random);
+            Q.retireState(who, d.state);
+            return d;
+          };
+          const e0 = await Q.ratchetEncrypt(alice, random(256), toBob); alice = e0.state;
+          bob = (await read(bob, e0, toBob)).state;
+          const sent = [];
+          for (let i = 0; i < 4; i++) {
+            const pt = random(256);
+            const g = await Q.ratchetEncrypt(bob, pt, toAlice); bob = g.state;
+            sent.push({ g, pt });
+          }
+          const opened = [];
+          for (const i of [2, 3, 0, 1]) {
+            const d = await read(alice, sent[i].g, toAlice);
+            alice = d.state;
+            opened.push([i, hex(d.plaintext) === hex(sent[i].pt), d.late, d.skipped.map((s) => s.n)]);
+          }
+          const pt = random(256);
+          const reply = await Q.ratchetEncrypt(alice, pt, toBob);
+          const back = await read(bob, reply, toBob);
+          return { opened, reply: hex(back.plaintext) === hex(pt), skipped: alice.skipped.length };
+        }"""
+    )
+    assert got == {
+        "opened": [
+            [2, True, False, [0, 1]],
+            [3, True, False, []],
+            [0, True, True, []],
+            [1, True, True, []],
+        ],
+        "reply": True,
+        "skipped": 0,
     }
 
 

@@ -32,11 +32,11 @@
 // of a step (import the chain key as an HMAC key, two HMACs, import the AES key) run
 // while the page does something else. What this holds reveals nothing beyond the chain
 // key the state already holds (both are functions of it), and it goes wherever the chain
-// goes: a DH ratchet step or a skip replaces the chain object, wipeState also zeroes the
-// step's `next`, and a state never points at a step of another chain key (a chain is
-// made only by startChain, key and step together). Every step promise has a handler
-// attached when it is made, so a failed step is never an unhandled rejection; whoever
-// awaits it still sees the error.
+// goes: a DH ratchet step or a skip replaces the chain object, retireState and wipeState
+// also zero the `next` of a step no state keeps, and a state never points at a step of
+// another chain key (a chain is made only by startChain, key and step together). Every
+// step promise has a handler attached when it is made, so a failed step is never an
+// unhandled rejection; whoever awaits it still sees the error.
 // Single use: a sending chain object encrypts once. ratchetEncrypt marks it before its
 // first await, so a second call on the same state (or on any state sharing that sending
 // chain, such as one decrypted from it) is LocalProtocolError, never a second message
@@ -75,6 +75,16 @@ export async function kdfRk(rootKey, dhOut) {
   return [out.slice(0, 32), out.slice(32)];
 }
 
+/** KDF_RK(rk, DH(dhs, dhr)); the DH output is overwritten as soon as KDF_RK has read it. */
+async function kdfRkDh(rootKey, dhs, dhr) {
+  const dhOut = await dhs.exchange(dhr);
+  try {
+    return await kdfRk(rootKey, dhOut);
+  } finally {
+    dhOut.fill(0);
+  }
+}
+
 /** KDF_CK: [next chain key, message key]. */
 export async function kdfCk(chainKey) {
   const key = await importHmacKey(chainKey);
@@ -85,11 +95,6 @@ export async function kdfCk(chainKey) {
 /** ENCRYPT's AES-256-GCM nonce: constant (12 zero bytes); a fresh copy on every call. */
 export function messageNonce() {
   return new Uint8Array(GCM_NONCE_SIZE);
-}
-
-/** ENCRYPT of the spec: {aesKey (the message key as a non-extractable CryptoKey), nonce}. */
-export async function messageAead(messageKey) {
-  return { aesKey: await importAesKey(messageKey), nonce: messageNonce() };
 }
 
 /** One KDF_CK step as the ratchet uses it: {aesKey, next}; the message key's bytes are zeroed once imported. */
@@ -109,6 +114,12 @@ export function startChain(chainKey) {
   const step = nextStep(chainKey);
   step.catch(ignore); // never an unhandled rejection; awaiting `step` still throws
   return Object.freeze({ key: chainKey, step });
+}
+
+/** Zero a chain no state holds: its key, and its precomputed next key once computed. */
+function dropChain(chain) {
+  chain.key.fill(0);
+  chain.step.then((step) => step.next.fill(0), ignore);
 }
 
 // Sending chains that already encrypted a message (see "Single use" above).
@@ -145,7 +156,7 @@ export async function initAlice(sk, bobPublic, random = systemRandom) {
   checkKey(sk, "shared secret");
   checkKey(bobPublic, "Bob's ratchet public key");
   const dhs = await X25519PrivateKey.generate(random);
-  const [rootKey, sendChainKey] = await kdfRk(sk, await dhs.exchange(bobPublic));
+  const [rootKey, sendChainKey] = await kdfRkDh(sk, dhs, bobPublic);
   return state({ dhs, dhr: bobPublic.slice(), rootKey, sendChain: startChain(sendChainKey) });
 }
 
@@ -173,20 +184,29 @@ function byteKeys(s) {
  * last one of a conversation, or one that was never committed.
  */
 export function wipeState(s) {
-  for (const k of byteKeys(s)) if (k) k.fill(0);
-  for (const chain of [s.sendChain, s.recvChain]) if (chain) chain.step.then((step) => step.next.fill(0), ignore);
+  s.rootKey.fill(0);
+  for (const key of s.skipped) key.messageKey.fill(0);
+  for (const chain of [s.sendChain, s.recvChain]) if (chain) dropChain(chain);
 }
 
 /**
  * Zero the byte keys of `old` that `next` (the state that replaces it) no longer holds:
  * the chain key a message advanced past, the root key of a finished DH step, a skipped
- * message key once used or evicted. Only for a caller that will never use `old` again
- * (Session does this when it commits a new state).
+ * message key once used or evicted, and the precomputed next chain key of a chain that
+ * a DH step or a skip replaced (it would derive again the keys of skipped messages).
+ * Only for a caller that will never use `old` again (Session does this when it commits
+ * a new state).
  */
 export function retireState(old, next) {
   if (old === next) return;
   const kept = new Set(byteKeys(next));
   for (const k of byteKeys(old)) if (k && !kept.has(k)) k.fill(0);
+  for (const chain of [old.sendChain, old.recvChain]) {
+    if (chain === null || chain === next.sendChain || chain === next.recvChain) continue;
+    chain.step.then((step) => {
+      if (!kept.has(step.next)) step.next.fill(0);
+    }, ignore);
+  }
 }
 
 // -- encryption ------------------------------------------------------------------------
@@ -220,11 +240,6 @@ export async function ratchetEncrypt(s, plaintext, aadForHeader) {
 
 // -- decryption ------------------------------------------------------------------------
 
-async function open(messageKey, ciphertext, aad) {
-  const { aesKey, nonce } = await messageAead(messageKey);
-  return aes256gcmDecrypt(aesKey, nonce, ciphertext, aad);
-}
-
 /**
  * RatchetDecrypt on a copy. `aad` must contain the header's bytes; `random` supplies the
  * new ratchet key pair when the message starts a new chain.
@@ -238,7 +253,7 @@ export async function ratchetDecrypt(s, header, ciphertext, aad, random = system
   for (let i = 0; i < s.skipped.length; i++) {
     const key = s.skipped[i];
     if (key.n === header.n && constantTimeEqual(key.dh, header.dh)) {
-      const plaintext = await open(key.messageKey, ciphertext, aad);
+      const plaintext = await aes256gcmDecrypt(key.messageKey, messageNonce(), ciphertext, aad);
       const remaining = s.skipped.filter((_, j) => j !== i);
       return { state: state({ ...s, skipped: remaining }), plaintext, skipped: [], late: true, discarded: [] };
     }
@@ -259,6 +274,22 @@ export async function ratchetDecrypt(s, header, ciphertext, aad, random = system
   }
 }
 
+// Store the message keys of counters `from`..`until - 1` of `chain` (messages skipped
+// on the ratchet key `dh`) and return the chain key at `until`; intermediate chain keys
+// are held by nothing and overwritten at once. `chain.key` itself is left as it is.
+async function skipMessageKeys(chain, dh, from, until, skipped, newIds) {
+  let chainKey = chain.key;
+  for (let n = from; n < until; n++) {
+    let messageKey;
+    const previous = chainKey;
+    [chainKey, messageKey] = await kdfCk(chainKey);
+    if (previous !== chain.key) previous.fill(0);
+    skipped.push(Object.freeze({ dh, n, messageKey }));
+    newIds.push({ dh, n });
+  }
+  return chainKey;
+}
+
 // Steps 2 and 3 of ratchetDecrypt (a DH ratchet step if needed, skips, the message).
 async function advance(s, header, ciphertext, aad, random, { maxSkip, maxStoredSkipped }, currentChain, skipped) {
   const newIds = [];
@@ -268,49 +299,37 @@ async function advance(s, header, ciphertext, aad, random, { maxSkip, maxStoredS
     // 2. A new chain: skip the rest of the current one, then a DH ratchet step.
     if (recvChain !== null && dhr !== null) {
       if (header.pn - nr > maxSkip) throw new TooManySkipped();
-      let chainKey = recvChain.key;
-      while (nr < header.pn) {
-        let messageKey;
-        const previous = chainKey;
-        [chainKey, messageKey] = await kdfCk(chainKey);
-        if (previous !== recvChain.key) previous.fill(0); // an intermediate chain key, held by nothing
-        skipped.push(Object.freeze({ dh: dhr, n: nr, messageKey }));
-        newIds.push({ dh: dhr, n: nr });
-        nr += 1;
-      }
+      const rest = await skipMessageKeys(recvChain, dhr, nr, header.pn, skipped, newIds);
+      if (rest !== recvChain.key) rest.fill(0); // the finished chain's last key: held by nothing
     }
     if (dhr !== null) previousDhr = [dhr, ...previousDhr].slice(0, PREVIOUS_RATCHET_KEYS);
     pn = ns;
     ns = 0;
     nr = 0;
     dhr = header.dh;
+    let between = null; // the root key between the two KDF_RK steps: held by nothing after
     try {
       let chainKey;
-      [rootKey, chainKey] = await kdfRk(rootKey, await dhs.exchange(dhr));
+      [between, chainKey] = await kdfRkDh(rootKey, dhs, dhr);
       recvChain = startChain(chainKey);
       dhs = await X25519PrivateKey.generate(random);
-      [rootKey, chainKey] = await kdfRk(rootKey, await dhs.exchange(dhr));
+      [rootKey, chainKey] = await kdfRkDh(between, dhs, dhr);
       sendChain = startChain(chainKey);
     } catch (err) {
       if (err instanceof InvalidKey) throw new DecryptionError();
       throw err;
+    } finally {
+      between?.fill(0);
     }
   }
 
   // 3. Skip to this message's counter in the (now) current chain.
   if (header.n - nr > maxSkip) throw new TooManySkipped();
   if (nr < header.n) {
-    let chainKey = recvChain.key;
-    while (nr < header.n) {
-      let messageKey;
-      const previous = chainKey;
-      [chainKey, messageKey] = await kdfCk(chainKey);
-      if (previous !== recvChain.key) previous.fill(0);
-      skipped.push(Object.freeze({ dh: dhr, n: nr, messageKey }));
-      newIds.push({ dh: dhr, n: nr });
-      nr += 1;
-    }
-    recvChain = startChain(chainKey);
+    const from = recvChain;
+    recvChain = startChain(await skipMessageKeys(from, dhr, nr, header.n, skipped, newIds));
+    nr = header.n;
+    if (from !== s.recvChain) dropChain(from); // made by this call's DH step, replaced at once
   }
   // The chain's precomputed step: usually resolved already, so AES-GCM is all that is left.
   const step = await recvChain.step;

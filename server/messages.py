@@ -120,8 +120,8 @@ class SendOp(Coalesced):
     conversation_id: bytes
     envelopes: Sequence[tuple[int, bytes]]
     now: int
-    texts: Sequence[str] = ()
-    """Each envelope's base64url as received, forwarded as is (empty: encode again)."""
+    texts: Sequence[str]
+    """Each envelope's base64url as received, forwarded as is."""
 
     @classmethod
     def run_many(cls, conn: Connection, ops: list[SendOp]) -> list[Sent | ApiError]:
@@ -164,10 +164,11 @@ class SendOp(Coalesced):
 
 
 def _refuse_send(conn: Connection, op: SendOp, program_id: bytes | None) -> ApiError | None:
+    """Only what may have changed since :meth:`server.relay.Relay.prepare_send` checked
+    the op (which also matched a member's token to the conversation): the conversation
+    still exists, is the program's, and each invited recipient slot is held."""
     if program_id is None or (op.who.is_program and program_id != op.who.program_id):
         return ApiError("unknown_conversation", "No open conversation has this id.")
-    if not op.who.is_program and op.who.conversation_id != op.conversation_id:
-        return ApiError("bad_token", "The token is not valid for this conversation.")
     for slot, _ in op.envelopes:
         if slot > PROGRAM_SLOT and (
             _fetch_one(conn, _MEMBER_SLOT, {"cid": op.conversation_id, "slot": slot}) is None

@@ -430,9 +430,8 @@ class Relay:
         """After the commit: push each envelope to its recipient; returns the ids."""
         cid = b64u_encode(op.conversation_id)
         ids = []
-        bodies: Sequence[str | bytes] = op.texts or [raw for _, raw in op.envelopes]
         for message_id, (slot, _raw), body in zip(
-            sent.message_ids, op.envelopes, bodies, strict=True
+            sent.message_ids, op.envelopes, op.texts, strict=True
         ):
             channel = (
                 program_channel(sent.program_id)

@@ -44,9 +44,10 @@ from typing import Any, ClassVar
 
 from e2ee.encoding import b64u_decode, b64u_encode
 from e2ee.envelope import MAX_SLOT, PROGRAM_SLOT
-from e2ee.errors import LocalProtocolError, MalformedInput, OversizedInput
+from e2ee.errors import LocalProtocolError, MalformedInput
 from e2ee.identity import SignedObject
 from e2ee.primitives import ED25519_PUBLIC_KEY_SIZE, constant_time_equal
+from e2ee.profile import _parse_json_object
 
 MAX_PLAINTEXT_SIZE = 16 * 1024
 """Largest encoded payload, in bytes, before padding."""
@@ -380,23 +381,6 @@ def encode_payload(payload: Payload) -> bytes:
 # -- decoding -----------------------------------------------------------------------------
 
 
-def _object_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise MalformedInput("duplicate key in payload")
-        out[key] = value
-    return out
-
-
-def _no_constant(name: str) -> Any:
-    raise MalformedInput("NaN and Infinity are not allowed")
-
-
-def _no_float(text: str) -> Any:
-    raise MalformedInput("numbers in a payload are integers")
-
-
 def _from_json_value(cls: type[Payload], name: str, value: object) -> object:
     if cls is Invite and name == "identity_key":
         return b64u_decode(value)  # type: ignore[arg-type]  # non-str: MalformedInput
@@ -409,23 +393,7 @@ def _from_json_value(cls: type[Payload], name: str, value: object) -> object:
 
 def decode_payload(data: bytes) -> Payload:
     """Parse and validate; raises only :class:`MalformedInput` / :class:`OversizedInput`."""
-    if not isinstance(data, bytes | bytearray | memoryview):
-        raise MalformedInput("payload must be bytes")
-    if len(data) > MAX_PLAINTEXT_SIZE:
-        raise OversizedInput("payload larger than MAX_PLAINTEXT_SIZE")
-    try:
-        obj = json.loads(
-            bytes(data).decode("utf-8"),
-            object_pairs_hook=_object_pairs,
-            parse_constant=_no_constant,
-            parse_float=_no_float,
-        )
-    except MalformedInput:
-        raise
-    except (ValueError, RecursionError):  # bad UTF-8 or JSON, too many digits, too deep
-        raise MalformedInput("payload is not a JSON object") from None
-    if not isinstance(obj, dict):
-        raise MalformedInput("payload is not a JSON object")
+    obj = _parse_json_object(data, MAX_PLAINTEXT_SIZE)  # the profile's strict parser
     kind = obj.get("t")
     cls = PAYLOAD_TYPES.get(kind) if isinstance(kind, str) else None
     if cls is None:

@@ -116,7 +116,8 @@ def _reject_float(text: str) -> Any:
 
 
 def _parse_json_object(data: bytes, limit: int) -> dict[str, Any]:
-    if not isinstance(data, bytes | bytearray):
+    """The strict JSON-object parser of the profile, the status and every payload."""
+    if not isinstance(data, bytes | bytearray | memoryview):
         raise MalformedInput("body must be bytes")
     if len(data) > limit:
         raise OversizedInput("body larger than its limit")

@@ -28,6 +28,7 @@ from typing import Any
 from client_sdk.workflow.errors import InvalidSetting
 from e2ee import identity as _identity
 from e2ee import payload as _payload
+from e2ee.errors import LocalProtocolError
 
 __all__ = [
     "MAX_NOTICE_BODY_BYTES",
@@ -113,6 +114,10 @@ class RightsNotice:
     def __post_init__(self) -> None:
         for name in ("voluntary", "choices", "information", "mandatory_reporting"):
             _check_text(getattr(self, name), f"the rights notice's {name}")
+        try:  # the profile's rule: an http(s) URL without control, format or space characters
+            self.to_identity()
+        except LocalProtocolError as exc:
+            raise InvalidSetting(f"the rights notice: {exc}") from None
         if self.more_url is not None and not self.more_url.startswith("https://"):
             raise InvalidSetting("the rights notice's more_url must be an https:// link")
 

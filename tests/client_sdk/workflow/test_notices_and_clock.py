@@ -70,7 +70,13 @@ def test_rights_notice_is_the_profile_notice() -> None:
     rights = RightsNotice(more_url="https://example.org/r")
     signed_form = rights.to_identity()
     assert isinstance(signed_form, identity.Notice)
-    assert signed_form.to_json() == rights.to_profile()
+    assert rights.to_profile() == {  # the profile's notice keys (docs/protocol.md)
+        "voluntary": rights.voluntary,
+        "choices": rights.choices,
+        "information": rights.information,
+        "mandatory_reporting": rights.mandatory_reporting,
+        "more_url": "https://example.org/r",
+    }
     assert RightsNotice.from_identity(signed_form) == rights
     assert "more_url" not in RightsNotice().to_profile()
 
@@ -94,8 +100,11 @@ def test_bad_stored_notices_are_refused() -> None:
     for data in bad:
         with pytest.raises(InvalidSetting):
             CannedNotices.from_dict(data)  # type: ignore[arg-type]
+    for url in ("http://insecure.example", "https://exa mple.org", "https://example.org/\u200b", 5):
+        with pytest.raises(InvalidSetting):
+            RightsNotice(more_url=url)  # type: ignore[arg-type]
     with pytest.raises(InvalidSetting):
-        RightsNotice(more_url="http://insecure.example")
+        CannedNotices.from_dict({"rights": {"more_url": "https://example.org/\u202e"}})
     with pytest.raises(InvalidSetting):
         Notice(NoticeKind.CUSTOM, "")
     with pytest.raises(ValueError):

@@ -6,8 +6,8 @@
   refused with :class:`~e2ee.errors.MalformedInput`, so an attacker cannot make two
   different texts that a verifier treats as the same bytes.
 - ``u8``/``u32``/``u64``: big-endian unsigned integers, range-checked when packing
-  (:class:`~e2ee.errors.LocalProtocolError`) and length-checked when unpacking
-  (:class:`~e2ee.errors.MalformedInput`).
+  (:class:`~e2ee.errors.LocalProtocolError`). Parsers check a structure's whole length
+  first, then read its fixed-size fields with ``int.from_bytes``.
 """
 
 from __future__ import annotations
@@ -61,12 +61,6 @@ def _pack(value: int, size: int) -> bytes:
     return value.to_bytes(size, "big")
 
 
-def _unpack(data: bytes, size: int) -> int:
-    if len(data) != size:
-        raise MalformedInput(f"u{8 * size} field must be {size} bytes")
-    return int.from_bytes(data, "big")
-
-
 def u8(value: int) -> bytes:
     return _pack(value, 1)
 
@@ -77,15 +71,3 @@ def u32(value: int) -> bytes:
 
 def u64(value: int) -> bytes:
     return _pack(value, 8)
-
-
-def read_u8(data: bytes) -> int:
-    return _unpack(data, 1)
-
-
-def read_u32(data: bytes) -> int:
-    return _unpack(data, 4)
-
-
-def read_u64(data: bytes) -> int:
-    return _unpack(data, 8)

@@ -29,22 +29,16 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from client_sdk.workflow.clock import utc
 from client_sdk.workflow.errors import InvalidSetting
 from e2ee import identity as _identity
+from e2ee.errors import LocalProtocolError
 
 __all__ = ["HoursChange", "OpeningSpan", "WeeklyHours"]
 
 _DAY_MINUTES = 24 * 60
 
 
-def _parse_hhmm(text: str, *, allow_24: bool) -> int:
-    if not isinstance(text, str) or len(text) != 5 or text[2] != ":":
-        raise InvalidSetting(f"time must be HH:MM, got {text!r}")
-    hh, mm = text[:2], text[3:]
-    if not (hh.isdigit() and mm.isdigit() and hh.isascii() and mm.isascii()):
-        raise InvalidSetting(f"time must be HH:MM, got {text!r}")
-    minutes = int(hh) * 60 + int(mm)
-    if int(mm) >= 60 or minutes > _DAY_MINUTES or (minutes == _DAY_MINUTES and not allow_24):
-        raise InvalidSetting(f"time out of range: {text!r}")
-    return minutes
+def _minutes(hhmm: str) -> int:
+    """Minutes from midnight of an ``HH:MM`` the protocol core already checked."""
+    return int(hhmm[:2]) * 60 + int(hhmm[3:])
 
 
 def _format_hhmm(minutes: int) -> str:
@@ -64,7 +58,7 @@ class OpeningSpan:
     close_minute: int
 
     def __post_init__(self) -> None:
-        if not isinstance(self.day, int) or not 0 <= self.day <= 6:
+        if type(self.day) is not int or not 0 <= self.day <= 6:
             raise InvalidSetting("day must be 0 (Monday) to 6 (Sunday)")
         if not 0 <= self.open_minute < _DAY_MINUTES:
             raise InvalidSetting("open time out of range")
@@ -73,7 +67,12 @@ class OpeningSpan:
 
     @classmethod
     def parse(cls, day: int, open_: str, close: str) -> OpeningSpan:
-        return cls(day, _parse_hhmm(open_, allow_24=False), _parse_hhmm(close, allow_24=True))
+        """From the profile's form, checked by its rule (``e2ee.identity.OpeningPeriod``)."""
+        try:
+            period = _identity.OpeningPeriod(day, open_, close)
+        except LocalProtocolError as exc:
+            raise InvalidSetting(str(exc)) from None
+        return cls(period.day, _minutes(period.open), _minutes(period.close))
 
     @property
     def overnight(self) -> bool:
@@ -115,6 +114,10 @@ class WeeklyHours:
         except (ZoneInfoNotFoundError, ValueError, TypeError):
             raise InvalidSetting(f"unknown time zone: {self.timezone!r}") from None
         object.__setattr__(self, "spans", tuple(self.spans))
+        try:  # the profile's rule too (time zone form, number of periods), so it signs
+            self.to_identity()
+        except LocalProtocolError as exc:
+            raise InvalidSetting(f"hours: {exc}") from None
 
     @property
     def zone(self) -> ZoneInfo:
@@ -133,8 +136,6 @@ class WeeklyHours:
         for item in weekly:
             if not isinstance(item, dict) or set(item) != {"day", "open", "close"}:
                 raise InvalidSetting("each hours entry must be {day, open, close}")
-            if isinstance(item["day"], bool):
-                raise InvalidSetting("day must be an integer")
             spans.append(OpeningSpan.parse(item["day"], item["open"], item["close"]))
         return cls(data["timezone"], tuple(spans))
 

@@ -26,9 +26,7 @@ def weekdays(tz: str, open_: str, close: str) -> WeeklyHours:
 
 
 def total(hours: WeeklyHours, start: datetime, end: datetime) -> timedelta:
-    return sum(
-        (min(b, end) - max(a, start) for a, b in hours.intervals(start, end)), timedelta()
-    )
+    return sum((min(b, end) - max(a, start) for a, b in hours.intervals(start, end)), timedelta())
 
 
 def test_office_hours_in_winter() -> None:
@@ -171,6 +169,17 @@ def test_profile_round_trip() -> None:
 def test_bad_schedules_are_refused(data: object) -> None:
     with pytest.raises(InvalidSetting):
         WeeklyHours.from_profile(data)
+
+
+def test_hours_the_signed_profile_could_not_carry_are_refused_at_once() -> None:
+    too_many = tuple(
+        OpeningSpan(0, 10 * i, 10 * i + 5) for i in range(identity.MAX_HOURS_PERIODS + 1)
+    )
+    with pytest.raises(InvalidSetting):
+        WeeklyHours("UTC", too_many)
+    WeeklyHours("UTC", too_many[:-1]).to_identity()
+    with pytest.raises(InvalidSetting):
+        OpeningSpan(True, 0, 60)  # type: ignore[arg-type]
 
 
 def test_naive_time_is_refused() -> None:

@@ -114,9 +114,9 @@ def field_list(
     return value
 
 
-def path_id(text: str, name: str) -> bytes:
-    """A 16-byte id from a URL path segment (program or conversation)."""
-    data = decode_b64u(text, name)
+def path_id(value: object, name: str) -> bytes:
+    """A 16-byte id (program or conversation) from a URL path segment or a frame field."""
+    data = decode_b64u(value, name)
     if len(data) != 16:
         raise ApiError("malformed_field", f"{name} must be 16 bytes.")
     return data

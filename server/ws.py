@@ -15,12 +15,11 @@ from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from e2ee.encoding import b64u_decode
-from e2ee.errors import MalformedInput
 from server.broker import Event, member_channel, program_channel
 from server.errors import ApiError
 from server.relay import Relay, dumps, token_hash
 from server.storage import Principal
+from server.wire import path_id
 from server.writer import WriterStopped
 
 log = logging.getLogger("quietline.relay")
@@ -304,13 +303,7 @@ def _submit(
         return
     if kind != "send":
         raise ApiError("malformed_field", "Unknown frame type.")
-    cid_text = frame.get("conversation_id")
-    try:
-        cid = b64u_decode(cid_text) if isinstance(cid_text, str) else b""
-    except MalformedInput:
-        raise ApiError("bad_base64", "Field 'conversation_id' is not base64url.") from None
-    if len(cid) != 16:
-        raise ApiError("malformed_field", "Field 'conversation_id' must be 16 bytes.")
+    cid = path_id(frame.get("conversation_id"), "conversation_id")
     op = relay.prepare_send(who, cid, frame.get("envelopes"))
     future = relay.writer.submit_nowait(op)
 

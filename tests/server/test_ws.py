@@ -8,7 +8,7 @@ import os
 
 import httpx
 import websockets
-from relay_helpers import b64, enroll_program, make_envelope, open_conversation
+from relay_helpers import b64, enroll_program, make_envelope, open_conversation, snapshot
 
 TIMEOUT = 10.0
 
@@ -93,6 +93,24 @@ async def test_push_send_ack_close_over_websocket(relay_process) -> None:
                     "code": "bad_base64",
                     "message": err["message"],
                 }
+                before = snapshot(relay_process.db_path)  # every earlier write answered
+                refused = [
+                    ({"type": "hello", "request_id": 1}, "malformed_field"),
+                    (
+                        {"type": "send", "request_id": 2, "conversation_id": "AAAA"},
+                        "malformed_field",
+                    ),
+                    ({"type": "send", "request_id": 3, "conversation_id": "*"}, "bad_base64"),
+                    ({"type": "send", "request_id": 4, "conversation_id": 5}, "malformed_field"),
+                    ({"type": "ack", "request_id": 5, "ids": "x"}, "malformed_field"),
+                    ({"type": "ack", "request_id": 6, "ids": ["*"]}, "bad_base64"),
+                ]
+                for frame, code in refused:
+                    await part_ws.send(json.dumps(frame))
+                    err = await recv_json(part_ws)
+                    assert err["type"] == "error", frame
+                    assert (err["request_id"], err["code"]) == (frame["request_id"], code)
+                assert snapshot(relay_process.db_path) == before
 
                 r = await c.post(
                     f"/v1/conversations/{b64(cid)}/close", headers=program.auth_headers()

@@ -6,6 +6,7 @@ import random as stdlib_random
 from collections.abc import Callable
 
 import pytest
+from e2ee_samples import make_profile
 
 from e2ee import hpke
 from e2ee.encoding import b64u_encode
@@ -13,13 +14,8 @@ from e2ee.envelope import Header, InitFields
 from e2ee.errors import DecryptionError, LocalProtocolError
 from e2ee.handshake import handshake_info, initiate, respond
 from e2ee.identity import (
-    Alternative,
-    Hours,
     IdentityKeyPair,
-    Notice,
-    OpeningPeriod,
     PrekeyBody,
-    Profile,
     VerifiedBundle,
     sign_prekey,
     sign_profile,
@@ -36,18 +32,7 @@ def seeded(seed: int) -> Callable[[int], bytes]:
     return stdlib_random.Random(seed).randbytes
 
 
-PROFILE = Profile(
-    name="Harbor",
-    notice=Notice(voluntary="v", choices="c", information="i", mandatory_reporting="m"),
-    safety_check_in="Are you safe?",
-    questions=(),
-    hours=Hours(
-        timezone="Europe/Paris", weekly=(OpeningPeriod(day=0, open="09:00", close="17:00"),)
-    ),
-    alternatives=(Alternative(label="Phone", value="3919"),),
-    quick_exit_url="https://example.org/",
-    issued_at=NOW,
-)
+PROFILE = make_profile()  # tests/support/e2ee_samples.py
 
 
 def bundle(one_time: bool) -> tuple[VerifiedBundle, dict[tuple[int, int], bytes]]:

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pytest
+from e2ee_samples import make_profile
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -24,13 +25,8 @@ from e2ee.encoding import b64u_encode
 from e2ee.envelope import Envelope
 from e2ee.errors import ReplayedMessage
 from e2ee.identity import (
-    Alternative,
-    Hours,
     IdentityKeyPair,
-    Notice,
-    OpeningPeriod,
     PrekeyBody,
-    Profile,
     sign_prekey,
     sign_profile,
     verify_bundle,
@@ -42,16 +38,7 @@ from e2ee.session import Session, accept_conversation, start_conversation
 
 NOW = 1_764_000_000
 IDENTITY = IdentityKeyPair.from_seed(b"\x05" * 32)
-PROFILE = Profile(
-    name="Harbor",
-    notice=Notice(voluntary="v", choices="c", information="i", mandatory_reporting="m"),
-    safety_check_in="Are you safe?",
-    questions=(),
-    hours=Hours(timezone="UTC", weekly=(OpeningPeriod(day=0, open="00:00", close="24:00"),)),
-    alternatives=(Alternative(label="Phone", value="3919"),),
-    quick_exit_url="https://example.org/",
-    issued_at=NOW,
-)
+PROFILE = make_profile()  # tests/support/e2ee_samples.py
 
 
 @dataclass

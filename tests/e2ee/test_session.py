@@ -6,6 +6,7 @@ import random as stdlib_random
 from collections.abc import Callable
 
 import pytest
+from e2ee_samples import make_profile
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -21,13 +22,8 @@ from e2ee.errors import (
     TooManySkipped,
 )
 from e2ee.identity import (
-    Alternative,
-    Hours,
     IdentityKeyPair,
-    Notice,
-    OpeningPeriod,
     PrekeyBody,
-    Profile,
     VerifiedBundle,
     sign_prekey,
     sign_profile,
@@ -48,18 +44,7 @@ from e2ee.session import (
 
 NOW = 1_764_000_000
 IDENTITY = IdentityKeyPair.from_seed(bytes(range(32)))
-PROFILE = Profile(
-    name="Harbor",
-    notice=Notice(voluntary="v", choices="c", information="i", mandatory_reporting="m"),
-    safety_check_in="Are you safe?",
-    questions=(),
-    hours=Hours(
-        timezone="Europe/Paris", weekly=(OpeningPeriod(day=0, open="09:00", close="17:00"),)
-    ),
-    alternatives=(Alternative(label="Phone", value="3919"),),
-    quick_exit_url="https://example.org/",
-    issued_at=NOW,
-)
+PROFILE = make_profile()  # tests/support/e2ee_samples.py
 
 
 def seeded(seed: int) -> Callable[[int], bytes]:

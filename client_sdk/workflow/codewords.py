@@ -45,6 +45,7 @@ __all__ = [
     "CodeWordCheck",
     "CodeWordPolicy",
     "CodeWordRecord",
+    "alias_key",
     "normalize_code_word",
 ]
 
@@ -59,7 +60,19 @@ def normalize_code_word(text: str) -> str:
     """NFKC, casefold, trim and collapse whitespace (used for aliases and words)."""
     if not isinstance(text, str):
         raise InvalidSetting("a code word or alias must be text")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidSetting("a code word or alias must be valid Unicode text") from None
     return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
+
+
+def alias_key(alias: str) -> str:
+    """The normalised alias, as a ``code_word_request`` payload can carry it."""
+    key = normalize_code_word(alias)
+    if not key or len(key.encode("utf-8")) > MAX_ALIAS_BYTES:
+        raise InvalidSetting(f"an alias must be 1 to {MAX_ALIAS_BYTES} UTF-8 bytes")
+    return key
 
 
 @dataclass(frozen=True)
@@ -187,15 +200,9 @@ class CodeWordBook:
 
     # -- records -------------------------------------------------------------------
 
-    def _alias(self, alias: str) -> str:
-        key = normalize_code_word(alias)
-        if not key or len(key.encode("utf-8")) > MAX_ALIAS_BYTES:
-            raise InvalidSetting(f"an alias must be 1 to {MAX_ALIAS_BYTES} UTF-8 bytes")
-        return key
-
     def set(self, alias: str, word: str, moment: datetime) -> CodeWordRecord:
         """Set (or change) the code word of ``alias``; returns the record to store."""
-        key = self._alias(alias)
+        key = alias_key(alias)
         norm = normalize_code_word(word)
         if len(norm) < self.policy.min_length or len(norm.encode("utf-8")) > MAX_WORD_BYTES:
             raise InvalidSetting(
@@ -209,15 +216,15 @@ class CodeWordBook:
 
     def add_record(self, record: CodeWordRecord) -> None:
         """Load a stored record (e.g. from the keystore)."""
-        self._records[self._alias(record.alias)] = record
+        self._records[alias_key(record.alias)] = record
 
     def remove(self, alias: str) -> None:
-        key = self._alias(alias)
+        key = alias_key(alias)
         self._records.pop(key, None)
         self._alias_failures.pop(key, None)
 
     def get(self, alias: str) -> CodeWordRecord | None:
-        return self._records.get(self._alias(alias))
+        return self._records.get(alias_key(alias))
 
     def records(self) -> list[CodeWordRecord]:
         return [self._records[k] for k in sorted(self._records)]
@@ -253,7 +260,7 @@ class CodeWordBook:
     ) -> CodeWordCheck:
         """Verify ``answer`` for ``alias`` in ``conversation_id``; the answer is dropped."""
         now = utc(moment)
-        key = self._alias(alias)
+        key = alias_key(alias)
         locked_until = self._alias_locked_until(key, now)
         conv_failures = self._conversation_failures.get(conversation_id, 0)
         if locked_until is not None or conv_failures >= self.policy.max_attempts_per_conversation:

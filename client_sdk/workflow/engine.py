@@ -72,7 +72,7 @@ from client_sdk.workflow.actions import (
     UrgentAlert,
 )
 from client_sdk.workflow.clock import Clock, utc
-from client_sdk.workflow.codewords import CodeWordBook, CodeWordCheck, normalize_code_word
+from client_sdk.workflow.codewords import CodeWordBook, CodeWordCheck, alias_key
 from client_sdk.workflow.errors import (
     InvalidSetting,
     InvalidState,
@@ -437,7 +437,7 @@ class Workflow:
     def request_code_word(self, conversation_id: str, alias: str) -> list[Action]:
         """Ask the participant for the code word of ``alias`` (at any point)."""
         self._conv(conversation_id)
-        key = normalize_code_word(alias)
+        key = alias_key(alias)
         return [RequestCodeWord(conversation_id, key, self.notices.code_word_request_notice())]
 
     def check_code_word(self, conversation_id: str, alias: str, answer: str) -> CodeWordCheck:

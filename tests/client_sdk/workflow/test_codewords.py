@@ -149,13 +149,28 @@ def test_bad_input() -> None:
         b.set("a" * 65, "long enough", T0)
     with pytest.raises(InvalidTime):
         b.set("alias", "long enough", datetime(2026, 1, 5))
-    for bad in (b"", b"{}", b'{"v":1}', b'{"v":2,"alias":"a","hash":"$argon2id$","set_at":1}',
-                b'{"v":1,"alias":"a","hash":"$argon2id$","set_at":true}', b"\xff",
-                b'{"v":1,"alias":"a","hash":"plain","set_at":1}'):
+    with pytest.raises(InvalidSetting):
+        b.set("ali\ud800s", "long enough", T0)
+    with pytest.raises(InvalidSetting):
+        b.set("alias", "long \udfffenough", T0)
+    assert b.records() == []
+    for bad in (
+        b"",
+        b"{}",
+        b'{"v":1}',
+        b'{"v":2,"alias":"a","hash":"$argon2id$","set_at":1}',
+        b'{"v":1,"alias":"a","hash":"$argon2id$","set_at":true}',
+        b"\xff",
+        b'{"v":1,"alias":"a","hash":"plain","set_at":1}',
+    ):
         with pytest.raises(InvalidSetting):
             CodeWordRecord.from_bytes(bad)
-    for policy in ({"max_attempts_per_alias": 0}, {"lockout": timedelta(0)},
-                   {"min_length": 0}, {"memory_cost": 4}):
+    for policy in (
+        {"max_attempts_per_alias": 0},
+        {"lockout": timedelta(0)},
+        {"min_length": 0},
+        {"memory_cost": 4},
+    ):
         with pytest.raises(InvalidSetting):
             book(**policy)
 

@@ -497,6 +497,9 @@ def test_code_word_request_and_check() -> None:
     notice, ask = first.to_payloads(1_767_603_600_000)
     assert isinstance(notice, payload.Notice) and notice.kind == "code_word_request"
     assert ask == payload.CodeWordRequest(alias="blue heron", ts=1_767_603_600_000)
+    for alias in ("  ", "a" * 65, "\ud800"):  # what a code_word_request cannot carry
+        with pytest.raises(InvalidSetting):
+            wf.request_code_word("c1", alias)
     assert not wf.check_code_word("c1", "blue heron", "wrong").verified
     assert wf.check_code_word("c1", "blue heron", "Lighthouse").verified
     with pytest.raises(UnknownConversation):

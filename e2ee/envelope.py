@@ -165,7 +165,8 @@ class Envelope:
             len(self.ciphertext)
         ):
             raise LocalProtocolError("ciphertext must be 256*k + 16 bytes, k >= 1")
-        if len(self.aad) + len(self.ciphertext) > MAX_ENVELOPE_SIZE:
+        prefix = MESSAGE_AAD_SIZE if self.init is None else INIT_AAD_SIZE
+        if prefix + len(self.ciphertext) > MAX_ENVELOPE_SIZE:
             raise LocalProtocolError("envelope larger than MAX_ENVELOPE_SIZE")
 
     @property

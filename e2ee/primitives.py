@@ -7,7 +7,8 @@ into :mod:`e2ee.errors` at this boundary, so no caller ever sees a ``nacl`` exce
   low-order public key, which we surface as :class:`~e2ee.errors.InvalidKey`).
 - AES-256-GCM: libsodium ``crypto_aead_aes256gcm_*`` (needs AES-NI or ARMv8 crypto).
 - HKDF-SHA256 (RFC 5869) and HMAC-SHA256: the standard library's ``hmac``.
-- Ed25519: libsodium ``crypto_sign_*_detached``.
+- Ed25519: libsodium ``crypto_sign`` / ``crypto_sign_open`` (the signature is the first
+  64 bytes of the signed message; verification opens ``signature || message``).
 """
 
 from __future__ import annotations

@@ -113,6 +113,30 @@ def test_open_failure_is_typed_and_does_not_advance(protocol_page: Page) -> None
     }
 
 
+def test_setup_overwrites_the_ephemeral_bytes_it_drew(protocol_page: Page) -> None:
+    """ikmE drawn from `random` is zeroed once the ephemeral key is imported; an ikmE
+    passed by the caller is left alone; both give the same context."""
+    v = _base_aes256_vector()
+    got = protocol_page.evaluate(
+        """async (v) => {
+          const h = Q.hexDecode, x = Q.hexEncode;
+          let drawn = null;
+          const random = (n) => { drawn = h(v.ikmE).slice(0, n); return drawn; };
+          const given = h(v.ikmE);
+          const a = await Q.setupBaseS(h(v.pkRm), h(v.info), { random });
+          const b = await Q.setupBaseS(h(v.pkRm), h(v.info), { ikmE: given });
+          const e = v.exports[0];
+          return { zeroed: drawn.every((c) => c === 0), givenKept: x(given) === v.ikmE,
+                   enc: [x(a.enc), x(b.enc)],
+                   exported: [x(await a.context.export(h(e.exporter_context), e.L)),
+                              x(await b.context.export(h(e.exporter_context), e.L))] };
+        }""",
+        v,
+    )
+    e = v["exports"][0]["exported_value"]
+    assert got == {"zeroed": True, "givenKept": True, "enc": [v["enc"]] * 2, "exported": [e, e]}
+
+
 @pytest.mark.parametrize("bad_enc", ["00" * 32, "01" + "00" * 31])
 def test_low_order_enc_is_invalid_key(protocol_page: Page, bad_enc: str) -> None:
     v = _base_aes256_vector()

@@ -65,6 +65,28 @@ def test_x25519_private_key_is_not_extractable(protocol_page: Page) -> None:
     assert got == {"extractable": False, "exported": False, "n": 32}
 
 
+def test_x25519_generate_overwrites_the_secret_bytes_it_drew(protocol_page: Page) -> None:
+    """The secret lives in the CryptoKey only: the random bytes generate() drew are
+    zeroed once imported; fromSecret() leaves its caller's bytes alone."""
+    got = protocol_page.evaluate(
+        """async () => {
+          const drawn = [];
+          const random = (n) => {
+            const b = crypto.getRandomValues(new Uint8Array(n));
+            drawn.push([b, b.slice()]);
+            return b;
+          };
+          const k = await Q.X25519PrivateKey.generate(random);
+          const [bytes, copy] = drawn[0];
+          const same = await Q.X25519PrivateKey.fromSecret(copy);
+          return { drawn: drawn.length, zeroed: bytes.every((b) => b === 0),
+                   sameKey: Q.hexEncode(k.publicKey) === Q.hexEncode(same.publicKey),
+                   callerKept: copy.some((b) => b !== 0) };
+        }"""
+    )
+    assert got == {"drawn": 1, "zeroed": True, "sameKey": True, "callerKept": True}
+
+
 def test_ed25519_wycheproof(protocol_page: Page) -> None:
     cases = [
         {"id": t["tcId"], "pk": t["_group"]["publicKey"]["pk"], "msg": t["msg"], "sig": t["sig"]}

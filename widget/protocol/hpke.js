@@ -53,14 +53,27 @@ export async function deriveKeyPairSecret(ikm) {
   return labeledExpand(KEM_SUITE_ID, dkpPrk, "sk", EMPTY, N_SK);
 }
 
-/** DeriveKeyPair(ikm) as a non-extractable key pair. */
+/** DeriveKeyPair(ikm) as a non-extractable key pair (the derived secret bytes are overwritten once imported). */
 export async function deriveKeyPair(ikm) {
-  return X25519PrivateKey.fromSecret(await deriveKeyPairSecret(ikm));
+  const secret = await deriveKeyPairSecret(ikm);
+  try {
+    return await X25519PrivateKey.fromSecret(secret);
+  } finally {
+    secret.fill(0);
+  }
 }
 
+// ExtractAndExpand; `dh` (made by Encap or Decap for this call) and the PRK are
+// overwritten once used.
 async function extractAndExpand(dh, kemContext) {
-  const eaePrk = await labeledExtract(KEM_SUITE_ID, EMPTY, "eae_prk", dh);
-  return labeledExpand(KEM_SUITE_ID, eaePrk, "shared_secret", kemContext, N_SECRET);
+  let eaePrk = null;
+  try {
+    eaePrk = await labeledExtract(KEM_SUITE_ID, EMPTY, "eae_prk", dh);
+    return await labeledExpand(KEM_SUITE_ID, eaePrk, "shared_secret", kemContext, N_SECRET);
+  } finally {
+    dh.fill(0);
+    eaePrk?.fill(0);
+  }
 }
 
 /**
@@ -68,7 +81,13 @@ async function extractAndExpand(dh, kemContext) {
  * which is how the RFC's vectors pin it. Returns {sharedSecret, enc}.
  */
 export async function encap(pkR, { random = systemRandom, ikmE = null } = {}) {
-  const skE = await deriveKeyPair(ikmE ?? random(N_SK));
+  const ikm = ikmE ?? random(N_SK);
+  let skE;
+  try {
+    skE = await deriveKeyPair(ikm);
+  } finally {
+    if (ikm !== ikmE && ikm instanceof Uint8Array) ikm.fill(0); // drawn here: nobody else holds it
+  }
   const dh = await skE.exchange(pkR);
   const enc = skE.publicKey;
   const sharedSecret = await extractAndExpand(dh, concatBytes(enc, pkR));
@@ -154,17 +173,29 @@ export class HpkeContext {
   }
 }
 
+// The context of a key schedule. The shared secret and every secret of the schedule are
+// overwritten once the context holds its own copies (which destroy() overwrites).
+async function contextFor(sharedSecret, info) {
+  try {
+    const schedule = await keyScheduleBase(sharedSecret, info);
+    try {
+      return await HpkeContext.create(schedule);
+    } finally {
+      for (const secret of [schedule.secret, schedule.key, schedule.baseNonce, schedule.exporterSecret]) secret.fill(0);
+    }
+  } finally {
+    sharedSecret.fill(0);
+  }
+}
+
 /** SetupBaseS(pkR, info) (§5.1.1): returns {enc, context}. */
 export async function setupBaseS(pkR, info, options = {}) {
   const { sharedSecret, enc } = await encap(pkR, options);
-  const schedule = await keyScheduleBase(sharedSecret, info);
-  return { enc, context: await HpkeContext.create(schedule) };
+  return { enc, context: await contextFor(sharedSecret, info) };
 }
 
 /** SetupBaseR(enc, skR, info) (§5.1.1); skR is an X25519PrivateKey. */
 export async function setupBaseR(enc, skR, info) {
-  const sharedSecret = await decap(enc, skR);
-  const schedule = await keyScheduleBase(sharedSecret, info);
-  return HpkeContext.create(schedule);
+  return contextFor(await decap(enc, skR), info);
 }
 

@@ -190,14 +190,17 @@ export class X25519PrivateKey {
     Object.freeze(this);
   }
 
-  /** Import 32 secret bytes (RFC 7748 clamping applies inside X25519). */
+  /** Import 32 secret bytes (RFC 7748 clamping applies inside X25519); the caller's bytes are left as they are. */
   static async fromSecret(secret) {
     checkX25519(secret, "X25519 secret key");
+    const pkcs8 = concatBytes(PKCS8_X25519_PREFIX, secret);
     let cryptoKey;
     try {
-      cryptoKey = await subtle.importKey("pkcs8", concatBytes(PKCS8_X25519_PREFIX, secret), { name: "X25519" }, false, ["deriveBits"]);
+      cryptoKey = await subtle.importKey("pkcs8", pkcs8, { name: "X25519" }, false, ["deriveBits"]);
     } catch {
       throw new InvalidKey("X25519 secret key is not acceptable");
+    } finally {
+      pkcs8.fill(0); // importKey copied it
     }
     // public = X25519(secret, 9): WebCrypto gives no other way without an extractable key.
     basePointKey ??= importX25519Public(BASE_POINT);
@@ -205,9 +208,17 @@ export class X25519PrivateKey {
     return new X25519PrivateKey(cryptoKey, publicKey);
   }
 
-  /** A fresh key pair: 32 bytes from `random` as the secret (GENERATE_DH of docs/protocol.md). */
-  static generate(random = systemRandom) {
-    return X25519PrivateKey.fromSecret(random(X25519_KEY_SIZE));
+  /**
+   * A fresh key pair: 32 bytes from `random` as the secret (GENERATE_DH of docs/protocol.md).
+   * Those bytes are overwritten once imported: the secret then lives in the CryptoKey only.
+   */
+  static async generate(random = systemRandom) {
+    const secret = random(X25519_KEY_SIZE);
+    try {
+      return await X25519PrivateKey.fromSecret(secret);
+    } finally {
+      if (secret instanceof Uint8Array) secret.fill(0);
+    }
   }
 
   /** Diffie-Hellman with a peer's public key; InvalidKey for a low-order point. */

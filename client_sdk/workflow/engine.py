@@ -40,12 +40,14 @@ Rules (settings in :class:`~client_sdk.workflow.settings.WorkflowSettings`):
 - **Code words**: staff may ask at any point; answers are checked by
   :class:`~client_sdk.workflow.codewords.CodeWordBook` and never kept.
 
-State lives in memory. To survive a restart, the program node stores
-:meth:`Workflow.export_state` in the keystore (sealed: it names open conversations and
-their times) after changes and calls :meth:`Workflow.import_state` after a restart.
-Only open conversations are in it, so a closed one leaves nothing behind. Staff, settings,
-notices and code-word records are configuration and are not part of it; code-word
-attempt counters are not kept across restarts.
+State lives in memory. :meth:`Workflow.export_state` and :meth:`Workflow.import_state`
+carry it across a restart (to be kept sealed, in the keystore: it names open
+conversations and their times). Only open conversations are in it, so a closed one
+leaves nothing behind. Staff, settings, notices and code-word records are configuration
+and are not part of it; code-word attempt counters are not kept across restarts.
+``ProgramClient`` does not use them yet: after a restart it opens each stored
+conversation again and re-claims it for its assignee, so queue order, the duress flag
+and the silence timers start afresh.
 """
 
 from __future__ import annotations

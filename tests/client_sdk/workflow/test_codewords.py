@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from client_sdk.keystore import DEFAULT_ARGON2
 from client_sdk.workflow.codewords import (
     CheckOutcome,
     CodeWordBook,
@@ -177,5 +178,10 @@ def test_bad_input() -> None:
 
 def test_default_policy_is_sized_like_the_keystore() -> None:
     policy = CodeWordPolicy()
-    assert (policy.time_cost, policy.memory_cost, policy.parallelism) == (3, 65536, 1)
+    keystore = DEFAULT_ARGON2
+    assert (policy.time_cost, policy.memory_cost, policy.parallelism) == (
+        keystore.time_cost,
+        keystore.memory_cost,
+        keystore.parallelism,
+    )
     assert policy.max_attempts_per_conversation == 3

@@ -1,7 +1,8 @@
 """The WebSocket ``/v1/ws``: push to a program node or a participant, and take sends/acks.
 
-The token comes in the first frame, never in the URL. One task writes to the socket
-(events and replies share one outbound queue), so frames never interleave.
+The token comes in the first frame, never in the URL. Events and replies go out through
+one :class:`Mailbox` per socket, which has one writer at a time (the caller when it is
+idle, else its task), so frames never interleave and keep their order.
 """
 
 from __future__ import annotations

@@ -29,8 +29,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from e2ee.encoding import b64u_decode
-from e2ee.errors import MalformedInput
+from e2ee.encoding import b64u_decode, b64u_encode
+from e2ee.errors import InvalidKey, MalformedInput
+from e2ee.identity import program_id_for
 
 WIDGET_DIR = Path(__file__).resolve().parents[1] / "widget"
 SAMPLE_DIR = WIDGET_DIR / "sample"
@@ -38,11 +39,9 @@ ENTRY = "quietline-widget.js"
 STYLESHEET = "quietline-widget.css"
 DEFAULT_BASE_URL = "/widget/"
 DEFAULT_EXIT_URL = "https://www.wikipedia.org/"
-DEFAULT_FALLBACK = (
-    "If you are in danger now, call your local emergency number.",
-)
+DEFAULT_FALLBACK = ("If you are in danger now, call your local emergency number.",)
 SNIPPET_MARKER = "<!-- QUIETLINE-SNIPPET -->"
-_PROGRAM_ID_LABEL = b"quietline/v1/program-id"
+PREVIEW_EXIT_URL = "/neutral.html"
 
 
 class SnippetError(ValueError):
@@ -69,11 +68,6 @@ class Snippet:
     @property
     def csp(self) -> str:
         return dict(self.headers)["Content-Security-Policy"]
-
-
-def program_id_for(identity_key: bytes) -> bytes:
-    """`program_id` = SHA-256("quietline/v1/program-id" || identity_key)[0:16]."""
-    return hashlib.sha256(_PROGRAM_ID_LABEL + identity_key).digest()[:16]
 
 
 def _origin(url: str, what: str) -> str:
@@ -118,8 +112,9 @@ def validate(config: WidgetConfig) -> WidgetConfig:
     fallback = tuple(line.strip() for line in config.fallback if line.strip())
     if not fallback:
         raise SnippetError("--fallback must give at least one other way to reach the program")
-    return WidgetConfig(relay, config.program_id, config.identity_key, fallback, base,
-                        config.exit_url)
+    return WidgetConfig(
+        relay, config.program_id, config.identity_key, fallback, base, config.exit_url
+    )
 
 
 def widget_files(root: Path = WIDGET_DIR) -> list[str]:
@@ -167,28 +162,28 @@ def content_security_policy(config: WidgetConfig, root: Path = WIDGET_DIR) -> st
     base_parts = urlsplit(config.base_url)
     code = f"{base_parts.scheme}://{base_parts.netloc}" if base_parts.scheme else "'self'"
     relay = config.relay
-    ws_relay = "wss" + relay[len("https"):] if relay.startswith("https") else "ws" + relay[4:]
-    return "; ".join([
-        "default-src 'none'",
-        f"script-src {code} {_csp_hash(import_map(config, root))}",
-        f"style-src {code}",
-        "img-src 'self'",
-        f"connect-src {relay} {ws_relay}",
-        "worker-src 'none'",
-        "manifest-src 'none'",
-        "object-src 'none'",
-        "frame-src 'none'",
-        "base-uri 'none'",
-        "form-action 'none'",
-        "frame-ancestors 'none'",
-        "require-trusted-types-for 'script'",
-        "trusted-types 'none'",
-    ])
+    ws_relay = "wss" + relay[len("https") :] if relay.startswith("https") else "ws" + relay[4:]
+    return "; ".join(
+        [
+            "default-src 'none'",
+            f"script-src {code} {_csp_hash(import_map(config, root))}",
+            f"style-src {code}",
+            "img-src 'self'",
+            f"connect-src {relay} {ws_relay}",
+            "worker-src 'none'",
+            "manifest-src 'none'",
+            "object-src 'none'",
+            "frame-src 'none'",
+            "base-uri 'none'",
+            "form-action 'none'",
+            "frame-ancestors 'none'",
+            "require-trusted-types-for 'script'",
+            "trusted-types 'none'",
+        ]
+    )
 
 
-def response_headers(
-    config: WidgetConfig, root: Path = WIDGET_DIR
-) -> tuple[tuple[str, str], ...]:
+def response_headers(config: WidgetConfig, root: Path = WIDGET_DIR) -> tuple[tuple[str, str], ...]:
     return (
         ("Content-Security-Policy", content_security_policy(config, root)),
         ("Referrer-Policy", "no-referrer"),
@@ -260,7 +255,7 @@ def make_handler(config: WidgetConfig) -> type[http.server.BaseHTTPRequestHandle
             elif path == "/neutral.html":
                 self._file(SAMPLE_DIR / "neutral.html")
             elif path.startswith("/widget/"):
-                self._file(WIDGET_DIR / path[len("/widget/"):])
+                self._file(WIDGET_DIR / path[len("/widget/") :])
             else:
                 self._send(404, b"not found\n", ".txt")
 
@@ -320,17 +315,29 @@ def _parser() -> argparse.ArgumentParser:
     def common(p: argparse.ArgumentParser, required: bool) -> None:
         p.add_argument("--relay", required=required, help="the relay's origin")
         p.add_argument("--program-id", required=required, help="b64u program id")
-        p.add_argument("--identity-key", required=required,
-                       help="the program's Ed25519 identity public key, b64u")
-        p.add_argument("--fallback", action="append", default=None, metavar="TEXT",
-                       help="another way to reach the program (repeat for more lines)")
-        p.add_argument("--exit-url", default=None,
-                       help="neutral site the quick exit goes to before the profile loads")
+        p.add_argument(
+            "--identity-key",
+            required=required,
+            help="the program's Ed25519 identity public key, b64u",
+        )
+        p.add_argument(
+            "--fallback",
+            action="append",
+            default=None,
+            metavar="TEXT",
+            help="another way to reach the program (repeat for more lines)",
+        )
+        p.add_argument(
+            "--exit-url",
+            default=None,
+            help="neutral site the quick exit goes to before the profile loads",
+        )
 
     snippet = sub.add_parser("snippet", help="print the HTML and headers for the chat page")
     common(snippet, required=True)
-    snippet.add_argument("--base-url", default=DEFAULT_BASE_URL,
-                         help="where the program hosts the widget files")
+    snippet.add_argument(
+        "--base-url", default=DEFAULT_BASE_URL, help="where the program hosts the widget files"
+    )
 
     serve_p = sub.add_parser("serve", help="serve a sample page with the widget on 127.0.0.1")
     common(serve_p, required=False)
@@ -338,14 +345,20 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-_PREVIEW_KEY = base64.urlsafe_b64encode(bytes(32)).rstrip(b"=").decode("ascii")
+_PREVIEW_KEY = b64u_encode(bytes(32))
+
+
+def _derived_program_id(identity_key: str) -> str:
+    """The program id of a b64u identity key, or "" (validate() then names the bad key)."""
+    try:
+        return b64u_encode(program_id_for(b64u_decode(identity_key)))
+    except (MalformedInput, InvalidKey):
+        return ""
 
 
 def _config(args: argparse.Namespace, base_url: str, exit_default: str) -> WidgetConfig:
     identity_key = args.identity_key or _PREVIEW_KEY
-    program_id = args.program_id or base64.urlsafe_b64encode(
-        program_id_for(base64.urlsafe_b64decode(identity_key + "=" * (-len(identity_key) % 4)))
-    ).rstrip(b"=").decode("ascii")
+    program_id = args.program_id or _derived_program_id(identity_key)
     return WidgetConfig(
         relay=args.relay or "http://127.0.0.1:8000",
         program_id=program_id,
@@ -367,13 +380,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"{name}: {value}")
             print("-->")
             return 0
-        config = _config(args, DEFAULT_BASE_URL, "")
-        if not config.exit_url:
-            # Serving locally: the quick exit goes to a neutral page on the same server.
-            port_hint = "/neutral.html"
-            config = WidgetConfig(config.relay, config.program_id, config.identity_key,
-                                  config.fallback, config.base_url, port_hint)
-        serve(config, args.port)
+        # Serving locally: the quick exit goes to a neutral page on the same server.
+        serve(_config(args, DEFAULT_BASE_URL, PREVIEW_EXIT_URL), args.port)
         return 0
     except SnippetError as exc:
         print(f"quietline widget: {exc}", file=sys.stderr)

@@ -22,7 +22,8 @@ import pytest
 from quietline import widget_cli
 
 _spec = importlib.util.spec_from_file_location(
-    "quietline_widget_harness", Path(__file__).with_name("widget_harness.py"))
+    "quietline_widget_harness", Path(__file__).with_name("widget_harness.py")
+)
 assert _spec is not None and _spec.loader is not None
 harness = sys.modules.get(_spec.name) or importlib.util.module_from_spec(_spec)
 if _spec.name not in sys.modules:
@@ -34,14 +35,20 @@ WIDGET = Path(widget_cli.__file__).resolve().parents[1] / "widget"
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "quietline", "widget", *args],
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "quietline", "widget", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def snippet_args(**over: str) -> list[str]:
-    opts = {"--program-id": IDENTITY.program_id_b64u,
-            "--identity-key": IDENTITY.identity_key_b64u,
-            "--relay": "https://relay.example.org"}
+    opts = {
+        "--program-id": IDENTITY.program_id_b64u,
+        "--identity-key": IDENTITY.identity_key_b64u,
+        "--relay": "https://relay.example.org",
+    }
     opts.update(over)
     out = ["snippet"]
     for k, v in opts.items():
@@ -69,16 +76,21 @@ def test_every_widget_file_has_a_matching_sha384() -> None:
     imap = re.search(r'<script type="importmap">(.+?)</script>', out)
     assert imap is not None
     imap_text = imap.group(1)
-    pinned = {k.removeprefix("/chat/files/"): v
-              for k, v in json.loads(imap_text)["integrity"].items()}
-    entry = re.search(r'<script type="module" src="/chat/files/quietline-widget.js" '
-                      r'integrity="(sha384-[^"]+)"', out)
+    pinned = {
+        k.removeprefix("/chat/files/"): v for k, v in json.loads(imap_text)["integrity"].items()
+    }
+    entry = re.search(
+        r'<script type="module" src="/chat/files/quietline-widget.js" '
+        r'integrity="(sha384-[^"]+)"',
+        out,
+    )
     css = re.search(r'href="/chat/files/quietline-widget.css" integrity="(sha384-[^"]+)"', out)
     assert entry and css
     pinned["quietline-widget.js"] = entry.group(1)
     pinned["quietline-widget.css"] = css.group(1)
-    expected = {p.relative_to(WIDGET).as_posix() for p in WIDGET.rglob("*.js")
-                if "sample" not in p.parts}
+    expected = {
+        p.relative_to(WIDGET).as_posix() for p in WIDGET.rglob("*.js") if "sample" not in p.parts
+    }
     expected.add("quietline-widget.css")
     assert set(pinned) == expected
     for name, integrity in pinned.items():
@@ -106,9 +118,14 @@ def test_csp_allows_connections_to_the_relay_only() -> None:
 
 
 def test_csp_names_an_absolute_base_url_for_code() -> None:
-    snippet = widget_cli.build_snippet(widget_cli.WidgetConfig(
-        relay="http://127.0.0.1:8000", program_id=IDENTITY.program_id_b64u,
-        identity_key=IDENTITY.identity_key_b64u, base_url="https://www.program.example/w"))
+    snippet = widget_cli.build_snippet(
+        widget_cli.WidgetConfig(
+            relay="http://127.0.0.1:8000",
+            program_id=IDENTITY.program_id_b64u,
+            identity_key=IDENTITY.identity_key_b64u,
+            base_url="https://www.program.example/w",
+        )
+    )
     assert "script-src https://www.program.example 'sha256-" in snippet.csp
     assert "connect-src http://127.0.0.1:8000 ws://127.0.0.1:8000;" in snippet.csp
     assert 'src="https://www.program.example/w/quietline-widget.js"' in snippet.html
@@ -147,10 +164,15 @@ def test_serve_sends_the_csp_and_serves_only_widget_files() -> None:
     with harness.widget_serve("http://127.0.0.1:9", IDENTITY) as base, httpx.Client() as client:
         page = client.get(base + "/")
         assert page.status_code == 200
-        expected = widget_cli.build_snippet(widget_cli.WidgetConfig(
-            relay="http://127.0.0.1:9", program_id=IDENTITY.program_id_b64u,
-            identity_key=IDENTITY.identity_key_b64u, fallback=harness.FALLBACK_LINES,
-            exit_url="/neutral.html"))
+        expected = widget_cli.build_snippet(
+            widget_cli.WidgetConfig(
+                relay="http://127.0.0.1:9",
+                program_id=IDENTITY.program_id_b64u,
+                identity_key=IDENTITY.identity_key_b64u,
+                fallback=harness.FALLBACK_LINES,
+                exit_url="/neutral.html",
+            )
+        )
         assert page.headers["content-security-policy"] == expected.csp
         assert page.headers["referrer-policy"] == "no-referrer"
         assert page.headers["cache-control"] == "no-store"
@@ -168,10 +190,25 @@ def test_serve_sends_the_csp_and_serves_only_widget_files() -> None:
 def test_main_in_process_prints_snippet_and_headers(capsys: pytest.CaptureFixture[str]) -> None:
     assert widget_cli.main([*snippet_args(), "--fallback", "Call 555-0100"]) == 0
     out = capsys.readouterr().out
-    assert "<section class=\"quietline\" data-quietline" in out
+    assert '<section class="quietline" data-quietline' in out
     assert "Content-Security-Policy: default-src 'none';" in out
     assert widget_cli.main(snippet_args(**{"--relay": "nope"})) == 2
     assert "--relay must be an http(s) URL" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("key", "message"),
+    [("abcde", "--identity-key must be base64url"), ("AAAA", "--identity-key must encode 32")],
+)
+def test_serve_refuses_a_bad_identity_key_before_serving(
+    capsys: pytest.CaptureFixture[str], key: str, message: str
+) -> None:
+    """Without --program-id, serve derives it from the key; a bad key is exit status 2
+    with one line naming it (never a traceback), and no server is started."""
+    assert widget_cli.main(["serve", "--identity-key", key, "--port", "0"]) == 2
+    captured = capsys.readouterr()
+    assert message in captured.err and captured.err.count("\n") == 1
+    assert captured.out == ""
 
 
 def test_preview_handler_in_process() -> None:
@@ -180,8 +217,11 @@ def test_preview_handler_in_process() -> None:
     import threading
 
     config = widget_cli.WidgetConfig(
-        relay="http://127.0.0.1:9", program_id=IDENTITY.program_id_b64u,
-        identity_key=IDENTITY.identity_key_b64u, exit_url="/neutral.html")
+        relay="http://127.0.0.1:9",
+        program_id=IDENTITY.program_id_b64u,
+        identity_key=IDENTITY.identity_key_b64u,
+        exit_url="/neutral.html",
+    )
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), widget_cli.make_handler(config))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

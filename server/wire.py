@@ -40,13 +40,15 @@ __all__ = [
 ]
 
 
-def parse_json(raw: bytes) -> dict[str, Any]:
+def parse_json(raw: bytes | str, what: str = "body") -> dict[str, Any]:
+    """A JSON object (an HTTP body or a WebSocket frame). Nesting past the parser's
+    recursion limit is malformed input too, not the relay's own trouble."""
     try:
         value = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise ApiError("malformed_json", "The body is not valid JSON.") from None
+    except (ValueError, RecursionError):
+        raise ApiError("malformed_json", f"The {what} is not valid JSON.") from None
     if not isinstance(value, dict):
-        raise ApiError("malformed_json", "The body must be a JSON object.")
+        raise ApiError("malformed_json", f"The {what} must be a JSON object.")
     return value
 
 

@@ -20,7 +20,7 @@ from server.broker import Event, member_channel, program_channel
 from server.errors import ApiError
 from server.relay import Relay, dumps, token_hash
 from server.storage import Principal
-from server.wire import path_id
+from server.wire import parse_json, path_id
 from server.writer import WriterStopped
 
 log = logging.getLogger("quietline.relay")
@@ -241,12 +241,9 @@ async def _read(
         except (WebSocketDisconnect, RuntimeError, KeyError):
             return
         try:
-            frame = json.loads(text)
-        except ValueError:
-            outbox.put_nowait(_error(None, ApiError("malformed_json", "The frame is not JSON.")))
-            continue
-        if not isinstance(frame, dict):
-            outbox.put_nowait(_error(None, ApiError("malformed_json", "A frame is an object.")))
+            frame = parse_json(text, "frame")
+        except ApiError as exc:
+            outbox.put_nowait(_error(None, exc))
             continue
         if inflight is None:
             inflight = set()

@@ -34,6 +34,7 @@ async def test_enrollment_refusals_write_nothing(relay) -> None:
     cases = [
         (b"{not json", "malformed_json"),
         (b"[1, 2]", "malformed_json"),
+        (b"[" * 50_000, "malformed_json"),  # nested past the parser's recursion limit
         ({**good, "enrollment_token": 5}, "malformed_field"),
         ({k: v for k, v in good.items() if k != "identity_key"}, "malformed_field"),
         ({**good, "identity_key": good["identity_key"] + "="}, "bad_base64"),

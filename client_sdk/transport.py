@@ -30,7 +30,7 @@ import httpx
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
-from client_sdk.errors import RelayError, RelayUnavailable, UsageError
+from client_sdk.errors import RelayError, RelayUnavailable, SDKError, UsageError
 
 __all__ = ["Backoff", "RelayHTTP", "RelaySocket", "relay_origin", "ws_url"]
 
@@ -87,7 +87,9 @@ class RelayHTTP:
 
     async def request(
         self, method: str, path: str, *, body: JSON | None = None, token: str | None = None
-    ) -> Any:
+    ) -> JSON:
+        """The answer's JSON object; :class:`RelayError` for a refusal, else
+        :class:`RelayUnavailable` (unreachable, or an answer that is not an object)."""
         response = await self._send(method, path, body, token)
         if response.status_code == 401 and token and self.refresh_token is not None:
             # the session expired or the relay restarted: sign in again, once
@@ -101,6 +103,8 @@ class RelayHTTP:
             code = str(error.get("code", "unknown")) if isinstance(error, dict) else "unknown"
             message = str(error.get("message", "")) if isinstance(error, dict) else ""
             raise RelayError(response.status_code, code, message)
+        if not isinstance(data, dict):  # every route answers an object (docs/api.md)
+            raise RelayUnavailable(f"{method} {path}: answer is not a JSON object")
         return data
 
     # -- program routes ----------------------------------------------------------
@@ -128,7 +132,7 @@ class RelayHTTP:
             "POST", f"/v1/programs/{program_id}/session",
             body={"challenge": challenge, "signature": signature},
         )
-        return _str(data, "session_token"), int(data.get("expires_in", 0))
+        return _str(data, "session_token"), _int(data, "expires_in", 0)
 
     async def put_origins(self, program_id: str, token: str, origins: list[str]) -> None:
         await self.request(
@@ -147,13 +151,13 @@ class RelayHTTP:
             "POST", f"/v1/programs/{program_id}/one-time-prekeys",
             body={"prekeys": prekeys}, token=token,
         )
-        return int(data.get("count", 0))
+        return _int(data, "count", 0)
 
     async def one_time_prekey_count(self, program_id: str, token: str) -> int:
         data = await self.request(
             "GET", f"/v1/programs/{program_id}/one-time-prekeys/count", token=token
         )
-        return int(data["count"])
+        return _int(data, "count")
 
     async def put_profile(self, program_id: str, token: str, signed: JSON) -> None:
         await self.request("PUT", f"/v1/programs/{program_id}/profile", body=signed, token=token)
@@ -162,20 +166,19 @@ class RelayHTTP:
         await self.request("PUT", f"/v1/programs/{program_id}/status", body=signed, token=token)
 
     async def queue(self, program_id: str, token: str) -> JSON:
-        data = await self.request("GET", f"/v1/programs/{program_id}/queue", token=token)
-        return dict(data)
+        return await self.request("GET", f"/v1/programs/{program_id}/queue", token=token)
 
     async def program_messages(self, program_id: str, token: str) -> list[JSON]:
         data = await self.request("GET", f"/v1/programs/{program_id}/messages", token=token)
-        return list(data.get("messages", []))
+        return _objects(data, "messages")
 
     # -- public routes -----------------------------------------------------------
 
     async def get_program(self, program_id: str) -> JSON:
-        return dict(await self.request("GET", f"/v1/programs/{program_id}"))
+        return await self.request("GET", f"/v1/programs/{program_id}")
 
     async def bundle(self, program_id: str) -> JSON:
-        return dict(await self.request("POST", f"/v1/programs/{program_id}/bundle"))
+        return await self.request("POST", f"/v1/programs/{program_id}/bundle")
 
     # -- conversations -----------------------------------------------------------
 
@@ -198,7 +201,7 @@ class RelayHTTP:
         data = await self.request(
             "GET", f"/v1/conversations/{conversation_id}/messages", token=token
         )
-        return list(data.get("messages", []))
+        return _objects(data, "messages")
 
     async def ack(self, token: str, message_ids: list[str]) -> None:
         await self.request("POST", "/v1/acks", body={"message_ids": message_ids}, token=token)
@@ -207,10 +210,24 @@ class RelayHTTP:
         await self.request("POST", f"/v1/conversations/{conversation_id}/close", token=token)
 
 
-def _str(data: Any, key: str) -> str:
-    value = data.get(key) if isinstance(data, dict) else None
+def _str(data: JSON, key: str) -> str:
+    value = data.get(key)
     if not isinstance(value, str):
         raise RelayUnavailable(f"relay answer lacks {key!r}")
+    return value
+
+
+def _int(data: JSON, key: str, default: int | None = None) -> int:
+    value = data.get(key, default)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise RelayUnavailable(f"relay answer lacks the integer {key!r}")
+    return value
+
+
+def _objects(data: JSON, key: str) -> list[JSON]:
+    value = data.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise RelayUnavailable(f"relay answer lacks the list of objects {key!r}")
     return value
 
 
@@ -262,13 +279,17 @@ class RelaySocket:
         return self._ready.is_set()
 
     async def start(self, timeout: float = 15.0) -> None:
-        """Connect and authenticate; raise :class:`RelayUnavailable` if the first try fails."""
+        """Connect and authenticate; if the first try fails, raise its :class:`SDKError`
+        (the token provider's own, or :class:`RelayUnavailable`)."""
         loop = asyncio.get_running_loop()
         self._first = loop.create_future()
         self._consumer = asyncio.create_task(self._consume())
         self._runner = asyncio.create_task(self._run())
         try:
             await asyncio.wait_for(asyncio.shield(self._first), timeout)
+        except TimeoutError:
+            await self.close()
+            raise RelayUnavailable("no socket within the timeout") from None
         except BaseException:
             await self.close()
             raise
@@ -357,7 +378,7 @@ class RelaySocket:
                         self._dispatch(raw)
             except asyncio.CancelledError:
                 raise
-            except RelayError as exc:
+            except SDKError as exc:  # a refusal, or a token provider that failed
                 if self._first is not None and not self._first.done():
                     self._first.set_exception(exc)
                     return

@@ -14,7 +14,13 @@ from typing import Any
 
 import pytest
 
-from client_sdk import ParticipantClient, ProgramClient, VerificationFailure, events
+from client_sdk import (
+    ParticipantClient,
+    ProgramClient,
+    RelayUnavailable,
+    VerificationFailure,
+    events,
+)
 from e2ee.encoding import b64u_decode, b64u_encode
 from e2ee.identity import IdentityKeyPair, PrekeyBody, sign_prekey
 from e2ee.primitives import x25519_generate
@@ -219,6 +225,22 @@ async def test_program_detects_the_relay_serving_a_doctored_record(
     with pytest.raises(VerificationFailure) as info:
         await ProgramClient.connect(proxy.url, enrolled.keystore, PASSPHRASE, origin=relay.url)
     assert info.value.reason == "published_mismatch"
+
+
+@pytest.mark.parametrize("answer", [{"count": "many"}, {}, []], ids=["text", "absent", "list"])
+async def test_program_refuses_an_answer_of_the_wrong_shape(
+    proxy: Any, relay: Any, shared_program: Any, answer: Any
+) -> None:
+    """A 200 whose JSON is not what docs/api.md promises is RelayUnavailable, not a crash."""
+
+    def hook(method: str, path: str, data: Any) -> Any:
+        return answer if path.endswith("/one-time-prekeys/count") else data
+
+    proxy.http_hook = hook
+    with pytest.raises(RelayUnavailable):
+        await ProgramClient.connect(
+            proxy.url, shared_program.keystore, PASSPHRASE, origin=relay.url
+        )
 
 
 def other_prekey_id(raw: bytes) -> bytes:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
+from typing import Any
 
 import pytest
 
-from client_sdk.errors import RelayUnavailable, UsageError
-from client_sdk.transport import Backoff, RelayHTTP, relay_origin, ws_url
+from client_sdk.errors import RelayUnavailable, UsageError, VerificationFailure
+from client_sdk.transport import Backoff, RelayHTTP, RelaySocket, relay_origin, ws_url
 
 
 def test_origin_drops_path_and_case() -> None:
@@ -43,3 +45,31 @@ async def test_unreachable_relay_is_relay_unavailable() -> None:
                 await http.get_program("AAAAAAAAAAAAAAAAAAAAAA")
         finally:
             await http.aclose()
+
+
+async def _ignore(frame: dict[str, Any]) -> None:
+    raise AssertionError("no frame expected")
+
+
+async def test_a_failing_token_provider_fails_start_with_its_own_error() -> None:
+    """E.g. a relay that sent a malformed challenge: the typed error, not a timeout."""
+
+    async def token() -> str:
+        raise VerificationFailure("malformed", "relay sent a malformed challenge")
+
+    sock = RelaySocket("http://127.0.0.1:9", token, _ignore)
+    with pytest.raises(VerificationFailure) as info:
+        await asyncio.wait_for(sock.start(timeout=30), 10)
+    assert info.value.reason == "malformed"
+
+
+async def test_no_socket_within_the_timeout_is_relay_unavailable() -> None:
+    never = asyncio.Event()
+
+    async def token() -> str:
+        await never.wait()
+        return "unused"
+
+    sock = RelaySocket("http://127.0.0.1:9", token, _ignore)
+    with pytest.raises(RelayUnavailable):
+        await sock.start(timeout=0.2)

@@ -82,7 +82,6 @@ Secrets never appear in ``repr``, in exception messages or in logs.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import hmac
 import os
 import struct
@@ -349,7 +348,6 @@ class Keystore:
         self._path = Path(path)
         self._purpose = purpose
         self._params = params
-        self._salt = salt
         self._header = _header(purpose, params, salt)
         self._keys: _Keys | None = keys
         self._random = random
@@ -537,11 +535,18 @@ class Keystore:
             keys.record_key, nonce, sha256(body), self._header + _AAD_TRAILER
         )
         data = body + nonce + trailer
-        return data + hashlib.sha256(data).digest()
+        return data + sha256(data)
 
     def _write(self, *, exclusive: bool) -> None:
         _write_atomic(self._path, self._serialize(), exclusive=exclusive, random=self._random)
         self._dirty = False
+
+    def _reseal_into(self, other: Keystore) -> None:
+        """Seal every record again under ``other``'s keys (in memory; ``other`` unsaved)."""
+        for name in self.names():
+            value = self.get(name)
+            assert value is not None
+            other._sealed[name] = other._seal(name, value)
 
     def save(self) -> None:
         """Write the keystore atomically: the old file or the new one, never half of either."""
@@ -559,12 +564,9 @@ class Keystore:
         new = Keystore._new(
             self._path, new_passphrase, self._purpose, params or self._params, self._random
         )
-        for name in self.names():
-            value = self.get(name)
-            assert value is not None
-            new._sealed[name] = new._seal(name, value)
+        self._reseal_into(new)
         new._write(exclusive=False)
-        self._params, self._salt, self._header = new._params, new._salt, new._header
+        self._params, self._header = new._params, new._header
         self._keys = new._keys
         self._sealed = new._sealed
         self._dirty = False
@@ -586,10 +588,7 @@ class Keystore:
         backup = Keystore._new(
             Path(path), backup_passphrase, _PURPOSE_BACKUP, params or self._params, self._random
         )
-        for name in self.names():
-            value = self.get(name)
-            assert value is not None
-            backup._sealed[name] = backup._seal(name, value)
+        self._reseal_into(backup)
         backup._write(exclusive=True)
         backup.close()
 
@@ -613,10 +612,7 @@ class Keystore:
             ks = cls._new(
                 Path(new_path), passphrase, _PURPOSE_KEYSTORE, params or backup._params, random
             )
-            for name in backup.names():
-                value = backup.get(name)
-                assert value is not None
-                ks._sealed[name] = ks._seal(name, value)
+            backup._reseal_into(ks)
             ks._write(exclusive=True)
         finally:
             backup.close()

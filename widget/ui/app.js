@@ -25,11 +25,6 @@ import {
 } from "./screens.js";
 import { TEXT } from "./text.js";
 
-const NOTICE_KINDS = new Set([
-  "rights", "safety_check_in", "inactivity", "closing", "shift_change", "transfer",
-  "code_word_request", "custom",
-]);
-
 export class WidgetApp {
   /**
    * @param {HTMLElement} root the snippet's container
@@ -180,13 +175,12 @@ export class WidgetApp {
       case "text":
         this.chat.addMessage("program", String(payload.body));
         break;
-      case "notice": {
-        const kind = NOTICE_KINDS.has(payload.kind) ? payload.kind : "custom";
+      case "notice":
+        // `kind` is one of the protocol's NOTICE_KINDS (decodePayload refuses any other).
         // The check-in from the signed profile is already first in the log.
-        if (kind === "safety_check_in" && payload.body === this.verified.profile.safety_check_in) break;
-        this.chat.addNotice(kind, String(payload.body));
+        if (payload.kind === "safety_check_in" && payload.body === this.verified.profile.safety_check_in) break;
+        this.chat.addNotice(payload.kind, payload.body);
         break;
-      }
       case "code_word_request":
         this.chat.addCodeWordPrompt(String(payload.alias), (alias, word) => this.sendCodeWord(alias, word));
         break;

@@ -155,6 +155,12 @@ async def test_publish_refusals_write_nothing(relay) -> None:
     base = f"/v1/programs/{program.pid}"
     before = snapshot(relay.db)
     one_time_as_signed = program.prekey(9, one_time=True)
+
+    def far_prekey(expires_at: int, *, one_time: bool) -> dict[str, str]:
+        """Signed, but expiring past the protocol's 2**53 - 1."""
+        body = identity.PrekeyBody(prekey_id=11, public_key=os.urandom(32), expires_at=expires_at)
+        return identity.sign_prekey(program.keys, body, one_time=one_time).to_json()
+
     cases = [
         ("put", "/signed-prekey", one_time_as_signed, "bad_signature"),
         ("put", "/signed-prekey", program.prekey(9, one_time=False, expires_in=-5), "expired"),
@@ -171,6 +177,7 @@ async def test_publish_refusals_write_nothing(relay) -> None:
             "malformed_field",
         ),
         ("put", "/signed-prekey", {"body": "AAAA"}, "malformed_field"),
+        ("put", "/signed-prekey", far_prekey(2**53, one_time=False), "malformed_field"),
         ("put", "/signed-prekey", ["x"], "malformed_json"),
         ("put", "/profile", program.signed(identity.LABEL_STATUS, b'{"v":1}'), "bad_signature"),
         (
@@ -213,6 +220,12 @@ async def test_publish_refusals_write_nothing(relay) -> None:
             "/one-time-prekeys",
             {"prekeys": [program.prekey(8, one_time=True, expires_in=-1)]},
             "expired",
+        ),
+        (
+            "post",
+            "/one-time-prekeys",
+            {"prekeys": [far_prekey(2**64 - 1, one_time=True)]},
+            "malformed_field",
         ),
         (
             "post",

@@ -227,6 +227,22 @@ def test_escalation_to_a_supervisor() -> None:
     assert wf.escalate("c3")[0] == Assigned("c3", "sam", AssignReason.SUPERVISOR)
 
 
+def test_a_supervisor_escalates_to_another_supervisor() -> None:
+    wf, _ = build(staff=(
+        member("sue", T0, T0 + 8 * H, Role.SUPERVISOR),
+        member("sam", T0, T0 + 8 * H, Role.SUPERVISOR),
+    ))  # fmt: skip
+    for cid in ("c1", "c2", "c3"):
+        wf.conversation_opened(cid)
+    wf.claim("c1", "sue")
+    wf.claim("c2", "sam")
+    wf.claim("c3", "sam")
+    assert wf.escalate("c1")[0] == Assigned("c1", "sam", AssignReason.SUPERVISOR, "sue")
+    wf.remove_staff("sue")
+    with pytest.raises(NoOneAvailable):
+        wf.escalate("c1")  # sam holds it and is the only supervisor
+
+
 def test_escalation_without_a_supervisor() -> None:
     wf, _ = build(staff=(member("ana", T0, T0 + 8 * H),))
     wf.conversation_opened("c1")
@@ -293,6 +309,18 @@ def test_hand_off_with_nobody_available_returns_to_the_head_of_the_queue() -> No
         Assigned("c1", "ana", AssignReason.CLAIM, "ben"),
         SendNotice("c1", NOTICES.shift_change_notice()),
     ]
+
+
+def test_claiming_back_ones_own_conversation_sends_no_shift_change_notice() -> None:
+    ben = member("ben", T0, T0 + 4 * H)
+    wf, clock = build(staff=(ben,))
+    wf.conversation_opened("c1")
+    wf.claim("c1", "ben")
+    clock.set(T0 + 4 * H)
+    assert kinds(wf.tick()) == ["ReturnedToQueue", "HandoffNeeded"]
+    wf.set_staff(ben.with_shifts(Shift(T0 + 5 * H, T0 + 9 * H)))
+    clock.set(T0 + 5 * H)
+    assert wf.take_next("ben") == [Assigned("c1", "ben", AssignReason.CLAIM, "ben")]
 
 
 def test_time_back_in_the_queue_is_not_participant_silence() -> None:

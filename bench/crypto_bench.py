@@ -20,7 +20,7 @@ the repeats (as ``timeit`` advises: slower runs measure other processes, not thi
 Repeats are short (200 messages, a few milliseconds) and many, so that on a shared,
 loaded machine some repeats of every runner fit in one scheduler time slice; long repeats
 are almost always interrupted, and then the ratios measure the load, not the code.
-the last line is ``RESULT symmetric_ratio=<x> dh_ratio=<x>``. Target: symmetric_ratio <= 2.0.
+The last line is ``RESULT symmetric_ratio=<x> dh_ratio=<x>``. Target: symmetric_ratio <= 2.0.
 
 Usage: ``python bench/crypto_bench.py [--messages N] [--repeats R]``
 """

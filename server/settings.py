@@ -8,9 +8,12 @@ a bad value stops the relay before it starts, never half-way through a request.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
+
+from server.db import SYNCHRONOUS
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///relay.db"
 _MAY_BE_ZERO = frozenset({"commit_interval_ms"})
@@ -71,10 +74,12 @@ class Settings:
             value = getattr(self, f.name)
             if not isinstance(value, int | float) or isinstance(value, bool):
                 continue
-            if value < 0 or (value == 0 and f.name not in _MAY_BE_ZERO):
+            if not math.isfinite(value) or value < 0 or (value == 0 and f.name not in _MAY_BE_ZERO):
                 raise ValueError(f"setting {f.name} must be positive, got {value!r}")
         if not self.database_url:
             raise ValueError("setting database_url is empty")
+        if self.sqlite_synchronous not in SYNCHRONOUS:
+            raise ValueError(f"setting sqlite_synchronous must be one of {SYNCHRONOUS}")
         if self.max_recipients > 7:
             raise ValueError("setting max_recipients cannot exceed 7 (slots 0..7)")
         if not self.public_origin.startswith(("http://", "https://")):

@@ -30,6 +30,9 @@ def test_defaults_and_environment_overrides() -> None:
         {"QUIETLINE_MAX_RECIPIENTS": "9"},
         {"QUIETLINE_PUBLIC_ORIGIN": "relay.example"},
         {"QUIETLINE_WRITER_IN_THREAD": "maybe"},
+        {"QUIETLINE_SWEEP_INTERVAL_SECONDS": "nan"},
+        {"QUIETLINE_COMMIT_INTERVAL_MS": "inf"},
+        {"QUIETLINE_SQLITE_SYNCHRONOUS": "sometimes"},
     ],
 )
 def test_bad_values_stop_the_relay_before_it_starts(env: dict[str, str]) -> None:

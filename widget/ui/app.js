@@ -63,7 +63,7 @@ export class WidgetApp {
     }, true);
     this.root.classList.add("quietline-ready");
     document.documentElement.classList.add("quietline-mounted");
-    this.unwatch = watchTripleShift(() => this.quickExit());
+    watchTripleShift(() => this.quickExit()); // for the page's lifetime: never removed
     this.load();
   }
 

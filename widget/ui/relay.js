@@ -101,13 +101,13 @@ export class RelayClient {
 
   /**
    * Open the WebSocket and authenticate with the first frame.
-   * handlers: onMessage({id, conversation_id, envelope}), onClosed(conversation_id),
-   * onDown() when the socket fails or closes unexpectedly.
+   * handlers: onReady() once the relay accepted the token, onMessage({id, conversation_id,
+   * envelope}), onClosed(conversation_id), onDown() when the socket fails or closes
+   * unexpectedly.
    */
   connect(handlers) {
     const url = this.origin.replace(/^http/, "ws") + "/v1/ws";
     const socket = new WebSocket(url);
-    let ready = false;
     let closing = false;
     socket.addEventListener("open", () => {
       socket.send(JSON.stringify({ type: "auth", token: this.token }));
@@ -119,14 +119,12 @@ export class RelayClient {
       } catch {
         return;
       }
-      if (frame.type === "ready") {
-        ready = true;
-        handlers.onReady?.();
-      } else if (frame.type === "message") handlers.onMessage(frame);
+      if (frame.type === "ready") handlers.onReady?.();
+      else if (frame.type === "message") handlers.onMessage(frame);
       else if (frame.type === "closed") handlers.onClosed(frame.conversation_id);
     });
     socket.addEventListener("close", () => {
-      if (!closing) handlers.onDown?.(ready);
+      if (!closing) handlers.onDown?.();
     });
     return {
       ack(ids) {

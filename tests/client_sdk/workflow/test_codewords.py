@@ -95,6 +95,16 @@ def test_alias_lockout_across_conversations_and_its_end() -> None:
     assert after.verified
 
 
+def test_setting_a_new_word_lifts_the_alias_lockout() -> None:
+    b = book(max_attempts_per_conversation=5, max_attempts_per_alias=2)
+    b.set("alias", "right answer", T0)
+    b.check("c1", "alias", "wrong", T0)
+    b.check("c2", "alias", "wrong", T0)
+    assert b.check("c3", "alias", "right answer", T0).outcome is CheckOutcome.LOCKED
+    b.set("alias", "a new answer", T0)
+    assert b.check("c3", "alias", "a new answer", T0).verified
+
+
 def test_success_clears_the_alias_count() -> None:
     b = book(max_attempts_per_conversation=5, max_attempts_per_alias=3)
     b.set("alias", "right answer", T0)

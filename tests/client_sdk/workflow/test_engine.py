@@ -290,6 +290,19 @@ def test_hand_off_prefers_the_least_busy_and_staff_before_supervisors() -> None:
     assert kinds(actions).count("notice:shift_change") == 2
 
 
+def test_hand_off_goes_under_capacity_first_then_overloads_rather_than_queue() -> None:
+    wf, _ = build(settings=WorkflowSettings(max_active_per_staff=1))  # ana, ben, sue
+    for cid in ("c1", "c2", "c3"):
+        wf.conversation_opened(cid)
+    wf.claim("c1", "ana")
+    wf.claim("c2", "ben")
+    # ana (staff) is full, sue (supervisor) is not: capacity comes before role
+    assert wf.hand_off("ben")[0] == Assigned("c2", "sue", AssignReason.SHIFT_CHANGE, "ben")
+    wf.claim("c3", "ben")
+    # everyone is full now: ana still takes it (staff first) instead of the queue
+    assert wf.hand_off("ben")[0] == Assigned("c3", "ana", AssignReason.SHIFT_CHANGE, "ben")
+
+
 def test_hand_off_with_nobody_available_returns_to_the_head_of_the_queue() -> None:
     wf, clock = build(staff=(
         member("ben", T0, T0 + 4 * H),

@@ -238,7 +238,10 @@ async def _read(
     while True:
         try:
             text = await ws.receive_text()
-        except (WebSocketDisconnect, RuntimeError, KeyError):
+        except KeyError:  # a binary frame: refused like any frame that is not JSON
+            outbox.put_nowait(_error(None, ApiError("malformed_json", "A frame is JSON text.")))
+            continue
+        except (WebSocketDisconnect, RuntimeError):
             return
         try:
             frame = parse_json(text, "frame")

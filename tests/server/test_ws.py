@@ -110,9 +110,10 @@ async def test_push_send_ack_close_over_websocket(relay_process) -> None:
                     err = await recv_json(part_ws)
                     assert err["type"] == "error", frame
                     assert (err["request_id"], err["code"]) == (frame["request_id"], code)
-                await part_ws.send("[" * 50_000)  # nested past the parser's recursion limit
-                err = await recv_json(part_ws)
-                assert (err["type"], err["code"]) == ("error", "malformed_json")
+                for bad in ("[" * 50_000, b"{}"):  # nested past the recursion limit; binary
+                    await part_ws.send(bad)
+                    err = await recv_json(part_ws)
+                    assert (err["type"], err["code"]) == ("error", "malformed_json")
                 assert snapshot(relay_process.db_path) == before
 
                 r = await c.post(

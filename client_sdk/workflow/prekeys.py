@@ -169,10 +169,8 @@ def plan_signed_prekeys(
     newest = max(valid, key=lambda r: (r.created_at, r.prekey_id)) if valid else None
     rotate = int(policy.rotate_every.total_seconds())
     generate = newest is None or now >= newest.created_at + rotate
-    grace = int(policy.grace.total_seconds())
-    delete = tuple(
-        sorted(r.prekey_id for r in signed if r is not newest and now >= r.expires_at + grace)
-    )
+    grace = int(policy.grace.total_seconds())  # never negative, so ``newest`` is never here
+    delete = tuple(sorted(r.prekey_id for r in signed if now >= r.expires_at + grace))
     return SignedPrekeyPlan(
         generate=generate,
         publish=None if generate or newest is None else newest.prekey_id,

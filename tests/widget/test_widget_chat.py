@@ -220,6 +220,22 @@ def send_from_widget(page: Page, text: str) -> None:
     wait_log_text(page, text)
 
 
+def assert_only_site_and_relay(page: Page, live: Live) -> None:
+    """Every request the page made went to the program's site or to the relay."""
+    relay_ws = live.relay.url.replace("http://", "ws://")
+    urls = page.urls  # type: ignore[attr-defined]
+    harness.assert_only_origins(urls, {live.site, live.relay.url, relay_ws})
+
+
+def assert_left_without_a_trace(tab: Page, live: Live) -> None:
+    """Back returns to the page before the chat (location.replace), nothing was stored,
+    and nothing was contacted but the site and the relay."""
+    tab.go_back()
+    assert tab.url == live.site + "/neutral.html?before-chat"
+    harness.assert_nothing_stored(tab)
+    assert_only_site_and_relay(tab, live)
+
+
 # -- 1, 2, 3, 4, 5, 8, 10, 11: a whole conversation ---------------------------------------
 
 
@@ -314,9 +330,7 @@ def test_complete_conversation_both_ways(tab: Page, live: Live) -> None:
     harness.assert_accessible(page, "ended")
     harness.assert_exit_visible(page)
     harness.assert_nothing_stored(page)
-    relay_ws = live.relay.url.replace("http://", "ws://")
-    urls = page.urls  # type: ignore[attr-defined]
-    harness.assert_only_origins(urls, {live.site, live.relay.url, relay_ws})
+    assert_only_site_and_relay(page, live)
 
 
 def test_participant_ends_the_chat(desktop_tab: Page, live: Live) -> None:
@@ -428,12 +442,7 @@ def test_duress_tells_the_program_and_leaves(tab: Page, live: Live) -> None:
     tab.click("text=Someone is here")
     tab.wait_for_url(live.site + "/neutral.html")
     live.program.wait(lambda e: isinstance(e, ev.Duress) and e.conversation_id == cid)
-    tab.go_back()
-    assert tab.url == live.site + "/neutral.html?before-chat"
-    harness.assert_nothing_stored(tab)
-    relay_ws = live.relay.url.replace("http://", "ws://")
-    urls = tab.urls  # type: ignore[attr-defined]
-    harness.assert_only_origins(urls, {live.site, live.relay.url, relay_ws})
+    assert_left_without_a_trace(tab, live)
 
 
 def test_triple_shift_in_the_message_box_leaves(tab: Page, live: Live) -> None:
@@ -446,12 +455,7 @@ def test_triple_shift_in_the_message_box_leaves(tab: Page, live: Live) -> None:
     tab.wait_for_url(live.site + "/neutral.html")
     # The relay was asked to delete the conversation on the way out; the program hears.
     live.program.wait(lambda e: isinstance(e, ev.ParticipantLeft) and e.conversation_id == cid)
-    tab.go_back()
-    assert tab.url == live.site + "/neutral.html?before-chat"
-    harness.assert_nothing_stored(tab)
-    relay_ws = live.relay.url.replace("http://", "ws://")
-    urls = tab.urls  # type: ignore[attr-defined]
-    harness.assert_only_origins(urls, {live.site, live.relay.url, relay_ws})
+    assert_left_without_a_trace(tab, live)
 
 
 # -- 10: keyboard only ------------------------------------------------------------------

@@ -146,7 +146,7 @@ async def send(request: Request) -> JSONResponse:
     relay, cid = relay_of(request), cid_of(request)
     who = await relay.principal(bearer(request))
     body = await read_json(request)
-    ids = await relay.send(who, cid, body.get("envelopes"))
+    ids = await relay.send(who, cid, body)
     return answer({"message_ids": ids}, 201)
 
 
@@ -173,7 +173,7 @@ async def acks(request: Request) -> JSONResponse:
     relay = relay_of(request)
     who = await relay.principal(bearer(request))
     body = await read_json(request)
-    return answer({"acked": await relay.ack(who, body.get("message_ids"))})
+    return answer({"acked": await relay.ack(who, body)})
 
 
 async def close(request: Request) -> JSONResponse:

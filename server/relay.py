@@ -391,16 +391,13 @@ class Relay:
         return token
 
     def parse_envelopes(
-        self, who: Principal, conversation_id: bytes, values: object
+        self, who: Principal, conversation_id: bytes, body: dict[str, Any]
     ) -> tuple[list[tuple[int, bytes]], list[str]]:
-        """The (recipient slot, bytes) of each envelope, and each one's base64url text."""
-        if not isinstance(values, list) or not values:
-            raise ApiError("malformed_field", "Field 'envelopes' must be a non-empty list.")
-        if len(values) > self.settings.max_recipients:
-            raise ApiError(
-                "too_many_recipients",
-                f"At most {self.settings.max_recipients} envelopes (one per recipient).",
-            )
+        """The (recipient slot, bytes) of each of ``body["envelopes"]``, and each one's
+        base64url text."""
+        values = field_list(
+            body, "envelopes", max_items=self.settings.max_recipients, code="too_many_recipients"
+        )
         out: list[tuple[int, bytes]] = []
         texts: list[str] = []
         for value in values:
@@ -416,13 +413,13 @@ class Relay:
         return out, texts
 
     def prepare_send(
-        self, who: Principal, conversation_id: bytes, values: object
+        self, who: Principal, conversation_id: bytes, body: dict[str, Any]
     ) -> messages.SendOp:
         """Check a send without waiting on anything; raises ApiError on a refusal."""
         self._refuse_closed(conversation_id)
         if not who.is_program and who.conversation_id != conversation_id:
             raise ApiError("bad_token", "The token is not valid for this conversation.")
-        envelopes, texts = self.parse_envelopes(who, conversation_id, values)
+        envelopes, texts = self.parse_envelopes(who, conversation_id, body)
         self.limits.hit("send", conversation_id, self.settings.limit_sends_per_conversation)
         return messages.SendOp(who, conversation_id, envelopes, self.now(), texts)
 
@@ -443,25 +440,23 @@ class Relay:
             self.broker.publish(channel, event)
         return ids
 
-    async def send(self, who: Principal, conversation_id: bytes, values: object) -> list[str]:
-        op = self.prepare_send(who, conversation_id, values)
+    async def send(self, who: Principal, conversation_id: bytes, body: dict[str, Any]) -> list[str]:
+        op = self.prepare_send(who, conversation_id, body)
         return self.deliver(op, await self.write(op))
 
-    def prepare_ack(self, who: Principal, values: object) -> messages.AckOp:
-        if not isinstance(values, list) or not values:
-            raise ApiError("malformed_field", "Field 'message_ids' must be a non-empty list.")
-        if len(values) > self.settings.max_ack_ids:
-            raise ApiError("oversized", f"At most {self.settings.max_ack_ids} ids per ack.")
+    def prepare_ack(self, who: Principal, body: dict[str, Any], name: str) -> messages.AckOp:
+        """Ids to ack from ``body[name]`` (``message_ids`` over HTTP, ``ids`` in a frame)."""
+        values = field_list(body, name, max_items=self.settings.max_ack_ids)
         ids = []
         for value in values:
-            raw = decode_b64u(value, "message_ids")
+            raw = decode_b64u(value, name)
             if len(raw) != 16:
                 raise ApiError("malformed_field", "A message id must be 16 bytes.")
             ids.append(raw)
         return messages.AckOp(who, ids)
 
-    async def ack(self, who: Principal, values: object) -> int:
-        return int(await self.write(self.prepare_ack(who, values)))
+    async def ack(self, who: Principal, body: dict[str, Any]) -> int:
+        return int(await self.write(self.prepare_ack(who, body, "message_ids")))
 
     async def pending(self, who: Principal, after: int = 0) -> tuple[list[Event], int]:
         """A page of the caller's undelivered messages, and the cursor for the next page."""

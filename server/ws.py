@@ -291,7 +291,7 @@ def _submit(
     batch committed and takes it off ``inflight``."""
     kind = frame.get("type")
     if kind == "ack":
-        future = relay.writer.submit_nowait(relay.prepare_ack(who, frame.get("ids")))
+        future = relay.writer.submit_nowait(relay.prepare_ack(who, frame, "ids"))
 
         def acked(f: asyncio.Future[Any]) -> None:
             inflight.discard(f)
@@ -305,7 +305,7 @@ def _submit(
     if kind != "send":
         raise ApiError("malformed_field", "Unknown frame type.")
     cid = path_id(frame.get("conversation_id"), "conversation_id")
-    op = relay.prepare_send(who, cid, frame.get("envelopes"))
+    op = relay.prepare_send(who, cid, frame)
     future = relay.writer.submit_nowait(op)
 
     def sent(f: asyncio.Future[Any]) -> None:

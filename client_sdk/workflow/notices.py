@@ -40,7 +40,8 @@ __all__ = [
 ]
 
 MAX_NOTICE_BYTES = _identity.MAX_NOTICE_TEXT_LENGTH
-"""Largest canned text in UTF-8 bytes (the profile's limit for its notice texts)."""
+"""Largest canned text in UTF-8 bytes (the profile allows its notice texts this many
+characters; counting bytes is stricter)."""
 
 MAX_NOTICE_BODY_BYTES = 12 * 1024
 """Largest notice body sent (the rights notice joins four texts; payloads stop at 16 KiB)."""
@@ -192,6 +193,7 @@ class CannedNotices:
         for f in fields(self):
             if f.name != "rights":
                 _check_text(getattr(self, f.name), f"the {f.name} notice")
+        self.rights_notice()  # its four parts joined must fit one notice body
 
     def replace(self, **changes: Any) -> CannedNotices:
         """A copy with some texts changed (checked like the originals)."""

@@ -107,6 +107,9 @@ def test_bad_stored_notices_are_refused() -> None:
         CannedNotices.from_dict({"rights": {"more_url": "https://example.org/\u202e"}})
     with pytest.raises(InvalidSetting):
         Notice(NoticeKind.CUSTOM, "")
+    long_parts = RightsNotice(*(["x" * 4000] * 3 + ["x" * 1000]))
+    with pytest.raises(InvalidSetting):  # refused when set, not when a conversation opens
+        CannedNotices(rights=long_parts)
     with pytest.raises(ValueError):
         Notice("bogus", "text")  # type: ignore[arg-type]
 

@@ -206,7 +206,7 @@ OPERATIONS: list[tuple[str, str, str, str, Any, int, Any]] = [
     (
         "get",
         "/v1/conversations/{cid}/messages",
-        "participant token",
+        "participant or invited party token",
         "Messages pending for the caller",
         None,
         200,

@@ -162,12 +162,16 @@ class StatusKeeper:
 
         ``open`` cannot be forced: outside the posted hours chat stays closed.
         """
-        if state is StatusState.OPEN:
+        try:
+            override = None if state is None else StatusState(state)
+        except ValueError:
+            raise InvalidSetting("a status override is outage, closed or busy") from None
+        if override is StatusState.OPEN:
             raise InvalidSetting("open cannot be forced; clear the override instead")
         if message is not None:
             _check_message(message, "a status message")
-        self._override = None if state is None else StatusState(state)
-        self._override_message = message if state is not None else None
+        self._override = override
+        self._override_message = message if override is not None else None
 
     @property
     def override(self) -> StatusState | None:

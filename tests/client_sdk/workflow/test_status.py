@@ -132,8 +132,9 @@ def test_bad_settings() -> None:
         StatusPolicy(lifetime=timedelta(seconds=30))
     with pytest.raises(InvalidSetting):
         StatusPolicy(lifetime=timedelta(minutes=10), resign_before=timedelta(minutes=10))
-    with pytest.raises(InvalidSetting):
-        keeper().set_override(StatusState.OPEN)
+    for forced in (StatusState.OPEN, "open", "bogus"):
+        with pytest.raises(InvalidSetting):
+            keeper().set_override(forced)  # type: ignore[arg-type]
     with pytest.raises(InvalidSetting):
         keeper().set_override(StatusState.OUTAGE, "x" * 1001)
     with pytest.raises(InvalidSetting):

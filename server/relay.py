@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from e2ee.encoding import b64u_encode
+from e2ee.envelope import KIND_INIT
 from server import messages, storage, verify
 from server.broker import Broker, Event, LocalBroker, member_channel, program_channel
 from server.db import create_writer_engine
@@ -33,6 +34,7 @@ from server.wire import (
     field_list,
     field_str,
     parse_envelope,
+    path_id,
     signed_object,
 )
 from server.writer import Writer, WriterStopped
@@ -347,12 +349,10 @@ class Relay:
             raise ApiError("closed_conversation", "This conversation was closed.")
 
     async def create_conversation(self, body: dict[str, Any]) -> tuple[bytes, str]:
-        program_id = field_bytes(body, "program_id")
-        if len(program_id) != 16:
-            raise ApiError("malformed_field", "Field 'program_id' must be 16 bytes.")
+        program_id = path_id(body.get("program_id"), "program_id")
         env = parse_envelope(body.get("envelope"), self.settings.max_envelope_size)
         if (
-            env.kind != 1
+            env.kind != KIND_INIT
             or env.sender_slot != PARTICIPANT_SLOT
             or env.recipient_slot != PROGRAM_SLOT
         ):

@@ -17,6 +17,7 @@
 //   verified and its payload decoded. Any failure leaves the session exactly as it was.
 // - drop() overwrites the byte keys it holds and forgets every CryptoKey; the session is
 //   unusable afterwards (LocalProtocolError).
+// - The padded plaintext bytes are overwritten once sealed or decoded.
 // - When a new state replaces the old one, the byte keys only the old one held (the chain
 //   key a message advanced past, a used or evicted skipped key, an old root key) are
 //   overwritten at once (ratchet.js retireState).
@@ -31,8 +32,6 @@ import {
   PREKEY_KIND_SIGNED,
   PROGRAM_SLOT,
   envelopeAad,
-  envelopeToBytes,
-  makeEnvelope,
   makeInitFields,
   parseEnvelope,
 } from "./envelope.js";
@@ -121,11 +120,18 @@ export class Session {
       const state = this.#live();
       const plaintext = encodePaddedPayload(payload);
       const init = this.#pendingInit;
-      const out = await ratchetEncrypt(state, plaintext, (header) => envelopeAad(this.conversationId, this.localSlot, this.remoteSlot, header, init));
-      const envelope = makeEnvelope({ conversationId: this.conversationId, senderSlot: this.localSlot, recipientSlot: this.remoteSlot, header: out.header, ciphertext: out.ciphertext, init });
+      let aad = null;
+      let out;
+      try {
+        out = await ratchetEncrypt(state, plaintext, (header) => (aad = envelopeAad(this.conversationId, this.localSlot, this.remoteSlot, header, init)));
+      } finally {
+        plaintext.fill(0); // AES-GCM copied it
+      }
       this.#commit(state, out.state);
       this.#pendingInit = null;
-      return envelopeToBytes(envelope);
+      // An envelope is its AAD (every byte before the ciphertext, built once, above) then
+      // the ciphertext: exactly what the tag covers.
+      return concatBytes(aad, out.ciphertext);
     });
   }
 
@@ -152,7 +158,12 @@ export class Session {
         throw new DecryptionError();
       }
       const out = await ratchetDecrypt(state, envelope.header, envelope.ciphertext, envelope.aad, this.#random, this.#limits);
-      const payload = decodePayload(out.plaintext.subarray(0, unpaddedLength(out.plaintext)));
+      let payload;
+      try {
+        payload = decodePayload(out.plaintext.subarray(0, unpaddedLength(out.plaintext)));
+      } finally {
+        out.plaintext.fill(0); // the payload holds its own strings
+      }
       this.#commit(state, out.state);
       return Object.freeze({
         payload,

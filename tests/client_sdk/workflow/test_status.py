@@ -127,6 +127,10 @@ def test_body_is_the_signed_protocol_status() -> None:
     assert body.expires == datetime.fromtimestamp(body.expires_at, UTC)
 
 
+def test_states_are_the_protocols() -> None:
+    assert [s.value for s in StatusState] == list(identity.STATUS_STATES)
+
+
 def test_bad_settings() -> None:
     with pytest.raises(InvalidSetting):
         StatusPolicy(lifetime=timedelta(seconds=30))

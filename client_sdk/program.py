@@ -47,6 +47,7 @@ from client_sdk.errors import (
     ConversationClosed,
     RelayError,
     RelayUnavailable,
+    SDKError,
     UsageError,
     VerificationFailure,
 )
@@ -345,7 +346,7 @@ class ProgramClient:
                 if time.monotonic() - last_maintain >= MAINTAIN_SECONDS:
                     last_maintain = time.monotonic()
                     await self.maintain()
-            except (RelayError, VerificationFailure, wf.WorkflowError) as exc:
+            except (SDKError, OSError, wf.WorkflowError) as exc:  # retried at the next tick
                 log.warning("periodic work failed: %s", type(exc).__name__)
 
     async def _run(self, actions: list[wf.Action], *, reason: str | None = None) -> None:
@@ -682,13 +683,17 @@ class ProgramClient:
             out.append(ev.ParticipantLeft(c.cid, payload.reason))
 
     async def _on_idle(self) -> None:
-        """After a burst of frames: save once, then ack, then show the events."""
+        """After a burst of frames: save once, then ack, then show the events.
+
+        A save that fails (disk full) raises before anything is taken: the acks and the
+        events wait for the next save that succeeds, so no decrypted message is lost.
+        """
         if not (self._pending_acks or self._pending_events or self._ks.dirty):
             return
-        acks, self._pending_acks = self._pending_acks, []
-        events, self._pending_events = self._pending_events, []
         if self._ks.dirty:
             await self._commit.commit()
+        acks, self._pending_acks = self._pending_acks, []
+        events, self._pending_events = self._pending_events, []
         if acks and (self._socket is None or not await self._socket.ack(acks)):
             with contextlib.suppress(RelayError):
                 await self._http.ack(await self._session_token(), acks)
@@ -709,7 +714,7 @@ class ProgramClient:
     async def _maintain_quietly(self) -> None:
         try:
             await self.maintain()
-        except (RelayError, VerificationFailure) as exc:
+        except (SDKError, OSError) as exc:
             log.warning("prekey maintenance failed: %s", type(exc).__name__)
 
     async def _on_reconnect(self, attempts: int) -> None:

@@ -4,6 +4,7 @@ timers on a manual clock, transcripts at rest and their deletion at close."""
 from __future__ import annotations
 
 import asyncio
+import os
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -209,3 +210,37 @@ async def test_both_sides_reconnect_after_a_relay_restart(fresh_relay: Any, enro
             await program.send(cid, "yes")
             await waiter(qev, kind_is(events.Message, text="yes"))
             await program.maintain()  # authenticated HTTP works again too
+
+
+async def test_a_failed_save_delays_messages_and_loses_none(
+    program_factory: Any, relay: Any, waiter: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Disk full while a message arrives: not acked, not shown yet; shown after a save."""
+    enrolled = program_factory()
+    async with await ProgramClient.connect(
+        relay.url, enrolled.keystore, PASSPHRASE, auto_tick=False
+    ) as program:
+        pev = program.events()
+        async with await ParticipantClient.connect(
+            relay.url, enrolled.program_id, enrolled.identity_key
+        ) as participant:
+            await waiter(pev, kind_is(events.NewConversation))
+            await waiter(participant.events(), kind_is(events.Notice, kind="safety_check_in"))
+            attempted = asyncio.Event()
+            real_replace = os.replace
+
+            def disk_full(*args: Any) -> None:
+                attempted.set()
+                raise OSError("disk full")
+
+            monkeypatch.setattr(os, "replace", disk_full)
+            await participant.send("while the disk is full")
+            await asyncio.wait_for(attempted.wait(), 15)
+            monkeypatch.setattr(os, "replace", real_replace)
+            assert program._ks.dirty
+            await participant.send("after")
+            seen: list[Any] = []
+            await waiter(pev, kind_is(events.Message, text="after"), seen=seen)
+            assert [e.text for e in seen if isinstance(e, events.Message)] == [
+                "while the disk is full"
+            ]

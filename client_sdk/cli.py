@@ -32,7 +32,7 @@ from client_sdk.workflow.prekeys import PrekeyPolicy, one_time_prekeys_to_genera
 from client_sdk.workflow.status import StatusKeeper
 from e2ee.encoding import b64u_encode
 from e2ee.errors import QuietlineError
-from e2ee.identity import IdentityKeyPair, fingerprint
+from e2ee.identity import IdentityKeyPair, fingerprint, sign_profile, sign_status
 from e2ee.primitives import system_random
 
 PASSPHRASE_ENV = "QUIETLINE_PASSPHRASE"  # noqa: S105 - the variable name, not a secret
@@ -84,10 +84,10 @@ async def _init(args: argparse.Namespace, passphrase: str) -> dict[str, str]:
             ks, identity, one_time_prekeys_to_generate(0, policy), moment, system_random,
             policy, one_time=True,
         )
-        signed_profile = publishing.signed_profile(identity, profile)
+        signed_profile = sign_profile(identity, profile)
         status = StatusKeeper().due(moment)
         assert status is not None  # nothing published yet: always due
-        signed_status = publishing.signed_status(identity, status.to_status())
+        signed_status = sign_status(identity, status.to_status())
         ks.save()  # secrets are sealed on disk before their public halves leave
         await http.put_signed_prekey(program_id, token, signed_prekey.to_json())
         await http.post_one_time_prekeys(program_id, token, [p.to_json() for p in one_time])

@@ -1,9 +1,9 @@
-"""The SDK's thin seam over the protocol core's sessions (``e2ee.handshake``/``session``).
+"""What the SDK reads around the protocol core's sessions (``e2ee.session``).
 
-Everything cryptographic happens in ``e2ee``; this module only parses the relay-visible
-envelope fields the SDK needs before decrypting (which conversation, which slot, which
-prekey, the ratchet header for gap tracking), maps core errors to coarse reasons, and
-reads the program's status record.
+Everything cryptographic happens in ``e2ee`` (the clients call ``e2ee.session``
+directly); this module only parses the relay-visible envelope fields the SDK needs
+before decrypting (which conversation, which slot, which prekey, the ratchet header for
+gap tracking), and reads the program's own status record.
 
 Nothing here trusts the parsed fields: the header and the slots are inside the AEAD's
 associated data, so they count only once the envelope decrypted; the SDK uses them for
@@ -13,25 +13,17 @@ gap tracking only after that.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from client_sdk.errors import VerificationFailure, reason_for
+from client_sdk.errors import VerificationFailure
 from client_sdk.workflow.status import StatusBody, StatusState
 from e2ee import payload as pl
 from e2ee.encoding import b64u_decode, b64u_encode
 from e2ee.envelope import Envelope
-from e2ee.identity import VerifiedBundle
 from e2ee.primitives import RandomSource
-from e2ee.session import (
-    ParticipantSession,
-    ProgramSession,
-    accept_conversation,
-    start_conversation,
-)
+from e2ee.session import ParticipantSession, ProgramSession
 
-Session = ParticipantSession | ProgramSession
 S = TypeVar("S", ParticipantSession, ProgramSession)
 
 
@@ -63,29 +55,10 @@ def envelope_cid(raw: bytes) -> str:
     return b64u_encode(Envelope.from_bytes(raw).conversation_id)
 
 
-def start(bundle: VerifiedBundle, first: pl.Payload, random: RandomSource
-          ) -> tuple[ParticipantSession, bytes]:
-    session, init = start_conversation(bundle, first, random=random)
-    return session, init
-
-
-def accept(raw: bytes, secret_for: Callable[[int, int], bytes | None], program_id: bytes,
-           random: RandomSource) -> tuple[ProgramSession, pl.Payload]:
-    return accept_conversation(raw, secret_for, program_id=program_id, random=random)
-
-
 def open_message(session: S, raw: bytes, random: RandomSource) -> tuple[S, pl.Payload]:
     """Decrypt; sessions are immutable, so a failure leaves the caller's session as it was."""
     received = session.decrypt(raw, random=random)
     return received.session, received.payload
-
-
-def seal(session: S, payload: pl.Payload) -> tuple[S, bytes]:
-    return session.encrypt(payload)
-
-
-def session_bytes(session: Session) -> bytes:
-    return session.to_bytes()
 
 
 def load_session(raw: bytes) -> ProgramSession:
@@ -94,34 +67,8 @@ def load_session(raw: bytes) -> ProgramSession:
     return session
 
 
-def reason(exc: BaseException) -> str:
-    return reason_for(exc)
-
-
-def status_fields(signed: dict[str, Any]) -> dict[str, Any]:
-    """The program's own last status (a record it signed and stored; no need to verify)."""
-    data = json.loads(b64u_decode(signed["body"]).decode("utf-8"))
-    return dict(data)
-
-
 def status_body(signed: dict[str, Any]) -> StatusBody:
-    """The workflow's view of a status this node signed and stored."""
-    f = status_fields(signed)
+    """The workflow's view of a status this node signed and stored (no need to verify)."""
+    f = json.loads(b64u_decode(signed["body"]).decode("utf-8"))
     return StatusBody(StatusState(f["state"]), str(f["message"]), int(f["issued_at"]),
                       int(f["expires_at"]))
-
-
-def text_payload(text: str, ts: int) -> pl.Text:
-    return pl.Text(text, ts)
-
-
-def notice_payload(kind: str, body: str, ts: int) -> pl.Notice:
-    return pl.Notice(kind, body, ts)
-
-
-def code_word_request_payload(alias: str, ts: int) -> pl.CodeWordRequest:
-    return pl.CodeWordRequest(alias, ts)
-
-
-def close_payload(reason: str, ts: int) -> pl.Close:
-    return pl.Close(reason, ts)

@@ -148,8 +148,9 @@ class ConversationClosedEvent:
 class VerificationFailed:
     """Something the relay delivered is not authentic, or was replayed or reordered.
 
-    ``reason`` is coarse: ``decryption``, ``replay``, ``malformed``, ``out_of_order``,
-    ``untrusted_key``, ``bad_signature``, ``expired``, ``published_mismatch``.
+    ``reason`` is coarse: ``decryption``, ``replay``, ``malformed``,
+    ``unknown_conversation``, ``out_of_order`` or ``expired`` (an init to a signed prekey
+    whose replay tags are full).
     Nothing of the offending envelope is shown.
     """
 
@@ -199,10 +200,3 @@ Event = (
     | WorkflowEvent
     | Reconnected
 )
-
-
-def describe(event: Event) -> dict[str, Any]:
-    """A JSON-friendly view of an event (for logs that must never hold content)."""
-    kind = type(event).__name__
-    conversation_id = getattr(event, "conversation_id", None)
-    return {"event": kind, "conversation_id": conversation_id}

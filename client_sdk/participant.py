@@ -40,7 +40,7 @@ from e2ee.encoding import b64u_decode, b64u_encode
 from e2ee.errors import QuietlineError
 from e2ee.identity import Profile, Status, VerifiedBundle, fingerprint, verify_bundle
 from e2ee.primitives import RandomSource, system_random
-from e2ee.session import ParticipantSession
+from e2ee.session import ParticipantSession, start_conversation
 
 Clock = Callable[[], float]
 MAX_RECENT_IDS = 64
@@ -82,7 +82,8 @@ class ParticipantClient:
 
     @property
     def status(self) -> Status | None:
-        """The program's signed live status, or None if unknown (absent or expired)."""
+        """The program's signed status as verified at connect, or None if it was absent or
+        expired then (it is not refreshed)."""
         return self._bundle.status
 
     @classmethod
@@ -129,7 +130,7 @@ class ParticipantClient:
         ts = self._now_ms()
         first: pl.Payload = (pl.System("start", ts) if first_message is None
                              else pl.Text(first_message, ts))
-        self._session, init = conv.start(self._bundle, first, self._random)
+        self._session, init = start_conversation(self._bundle, first, random=self._random)
         cid, token = await self._http.create_conversation(self.program_id, b64u_encode(init))
         if cid != conv.envelope_cid(init):
             raise VerificationFailure("malformed", "relay answered another conversation id")
@@ -209,7 +210,7 @@ class ParticipantClient:
             raise UsageError("the client is closed")
         if self._ended or self._session is None:
             raise ConversationClosed("the conversation is closed")
-        self._session, sealed = conv.seal(self._session, payload)
+        self._session, sealed = self._session.encrypt(payload)
         envelope = b64u_encode(sealed)
         if self._socket is not None and self._socket.connected:
             with contextlib.suppress(RelayUnavailable):
@@ -256,7 +257,7 @@ class ParticipantClient:
                 raise VerificationFailure("malformed")
             self._session, payload = conv.open_message(self._session, raw, self._random)
         except QuietlineError as exc:
-            self._fail(conv.reason(exc), message_id)
+            self._fail(reason_for(exc), message_id)
             return
         except VerificationFailure as exc:
             self._fail(exc.reason, message_id)

@@ -50,6 +50,7 @@ from client_sdk.errors import (
     SDKError,
     UsageError,
     VerificationFailure,
+    reason_for,
 )
 from client_sdk.keystore import Keystore
 from client_sdk.transport import Backoff, RelayHTTP, RelaySocket, relay_origin
@@ -62,9 +63,9 @@ from client_sdk.workflow.prekeys import (
 from e2ee import payload as pl
 from e2ee.encoding import b64u_decode, b64u_encode
 from e2ee.errors import QuietlineError
-from e2ee.identity import SignedObject, fingerprint
+from e2ee.identity import SignedObject, fingerprint, sign_profile, sign_status
 from e2ee.primitives import RandomSource, constant_time_equal, system_random
-from e2ee.session import ProgramSession
+from e2ee.session import ProgramSession, accept_conversation
 
 log = logging.getLogger("client_sdk.program")
 
@@ -272,7 +273,7 @@ class ProgramClient:
 
     async def send(self, conversation_id: str, text: str) -> None:
         """Send a text message in ``conversation_id`` (staff wrote)."""
-        await self._send_payload(conversation_id, conv.text_payload(text, self._now_ms()))
+        await self._send_payload(conversation_id, pl.Text(text, self._now_ms()))
         if conversation_id in self.workflow.open_conversations() and \
                 self.workflow.conversation(conversation_id).assigned_to is not None:
             await self._run(self.workflow.staff_message(conversation_id))
@@ -280,7 +281,7 @@ class ProgramClient:
     async def send_notice(self, conversation_id: str, kind: str, body: str) -> None:
         """Send a typed notice (``rights``, ``safety_check_in``, ``custom``, ...)."""
         await self._send_payload(conversation_id,
-                                 conv.notice_payload(kind, body, self._now_ms()))
+                                 pl.Notice(kind, body, self._now_ms()))
 
     async def request_code_word(self, conversation_id: str, alias: str) -> None:
         """Ask the participant for the code word of ``alias`` (notice, then request)."""
@@ -380,7 +381,7 @@ class ProgramClient:
         if not c.participant_left:
             with contextlib.suppress(RelayError):
                 await self._send_payload(conversation_id,
-                                         conv.close_payload(reason, self._now_ms()))
+                                         pl.Close(reason, self._now_ms()))
         token = await self._session_token()
         with contextlib.suppress(RelayError):
             await self._http.close_conversation(conversation_id, token)
@@ -459,7 +460,7 @@ class ProgramClient:
     async def publish_profile(self, content: dict[str, Any]) -> None:
         """Sign and publish the profile (``content`` as in ``--profile FILE``)."""
         profile = publishing.profile_from_content(content, int(self._clock()))
-        signed = publishing.signed_profile(self._identity, profile)
+        signed = sign_profile(self._identity, profile)
         token = await self._session_token()
         await self._http.put_profile(self.program_id, token, signed.to_json())
         store.put_json(self._ks, store.PROFILE_CONTENT, content)
@@ -467,7 +468,7 @@ class ProgramClient:
         await self._commit.commit()
 
     async def _publish_status(self, body: wf.StatusBody) -> None:
-        signed = publishing.signed_status(self._identity, body.to_status())
+        signed = sign_status(self._identity, body.to_status())
         token = await self._session_token()
         await self._http.put_status(self.program_id, token, signed.to_json())
         self._keeper().published(body)
@@ -530,8 +531,8 @@ class ProgramClient:
         if self._closed:
             raise UsageError("the client is closed")
         c = self._get(conversation_id)
-        c.session, envelope = conv.seal(c.session, payload)
-        self._ks.put(store.session_name(c.cid), conv.session_bytes(c.session))
+        c.session, envelope = c.session.encrypt(payload)
+        self._ks.put(store.session_name(c.cid), c.session.to_bytes())
         self._append_transcript(c.cid, "program", payload)
         await self._commit.commit()  # state on disk before the envelope leaves
         await self._deliver(conversation_id, [b64u_encode(envelope)])
@@ -617,12 +618,12 @@ class ProgramClient:
                     self._new_since_maintain = max(1, self._policy.one_time_low_water)
                     return
             try:
-                session, payload = conv.accept(
-                    raw, lambda k, i: publishing.prekey_secret(self._ks, k, i),
-                    self._identity.program_id, self._random,
+                session, payload = accept_conversation(
+                    raw, functools.partial(publishing.prekey_secret, self._ks),
+                    program_id=self._identity.program_id, random=self._random,
                 )
             except QuietlineError as exc:
-                self._fail(cid, conv.reason(exc), message_id)
+                self._fail(cid, reason_for(exc), message_id)
                 return
             if opened.prekey_kind == 2:
                 self._ks.delete(f"{store.ONE_TIME_PREKEY}{opened.prekey_id}")
@@ -641,7 +642,7 @@ class ProgramClient:
             try:
                 c.session, payload = conv.open_message(c.session, raw, self._random)
             except QuietlineError as exc:
-                self._fail(cid, conv.reason(exc), message_id)
+                self._fail(cid, reason_for(exc), message_id)
                 return
             obs = c.tracker.observe(*opened.header)
             if obs.missing:
@@ -654,7 +655,7 @@ class ProgramClient:
         if opened.is_init:
             self._handle_payload(c, payload, late=False)
         c.recent_ids = [*c.recent_ids, message_id][-MAX_RECENT_IDS:]
-        self._ks.put(store.session_name(cid), conv.session_bytes(c.session))
+        self._ks.put(store.session_name(cid), c.session.to_bytes())
         store.put_json(self._ks, store.meta_name(cid), c.meta())
         self._pending_acks.append(message_id)
 

@@ -31,10 +31,7 @@ from e2ee.identity import (
     IdentityKeyPair,
     Profile,
     SignedObject,
-    Status,
     parse_profile,
-    sign_profile,
-    sign_status,
 )
 from e2ee.primitives import RandomSource, sha256
 
@@ -162,11 +159,3 @@ def prekey_secret(ks: Keystore, kind: int, prekey_id: int) -> bytes | None:
         return None
     raw = ks.get(_record_name(kind == 2, prekey_id))
     return None if raw is None else PrekeyRecord.from_bytes(raw).secret
-
-
-def signed_profile(identity: IdentityKeyPair, profile: Profile) -> SignedObject:
-    return sign_profile(identity, profile)
-
-
-def signed_status(identity: IdentityKeyPair, status: Status) -> SignedObject:
-    return sign_status(identity, status)

@@ -16,12 +16,13 @@ websockets, the protocol core) are translated at the boundary::
      +-- WrongPassphrase
      +-- CorruptKeystore
      +-- KeystoreExists
+     +-- KeystoreNotFound           (in :mod:`client_sdk.keystore` only)
 
 :class:`VerificationFailure` never says which cryptographic check failed beyond a
 coarse ``reason`` (``untrusted_key``, ``bad_signature``, ``expired``, ``decryption``,
-``replay``, ``malformed``, ``published_mismatch``), and never carries key material or
-plaintext. The relay is untrusted: every one of these is what a malicious relay
-produces, and the caller must show it, never a forged message.
+``replay``, ``invalid_key``, ``malformed``, ``published_mismatch``), and never carries
+key material or plaintext. The relay is untrusted: every one of these is what a
+malicious relay produces, and the caller must show it, never a forged message.
 """
 
 from __future__ import annotations

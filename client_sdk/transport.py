@@ -55,7 +55,7 @@ def ws_url(relay_url: str) -> str:
 
 @dataclass(frozen=True)
 class Backoff:
-    """Exponential backoff with full jitter: ``uniform(0.5, 1) * min(cap, base * 2**n)``."""
+    """Exponential backoff with jitter: ``uniform(0.5, 1) * min(cap, base * 2**n)``."""
 
     base: float = 0.1
     cap: float = 10.0

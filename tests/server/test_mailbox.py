@@ -10,6 +10,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from relay_helpers import enroll_program, open_conversation
+
+from server.relay import dumps
 from server.storage import Principal
 from server.ws import Mailbox
 
@@ -122,3 +125,18 @@ async def test_a_closed_event_goes_through_the_task_and_closes_a_participant_soc
     await idle(box)
     assert ws.sent == ['{"type":"closed","conversation_id":"c"}']
     assert ws.closed_with == 1000 and box.closed
+
+
+async def test_a_live_message_already_sent_from_the_pending_pages_is_dropped(relay) -> None:
+    program = await enroll_program(relay.client, relay.db, relay.origin, prekeys=0)
+    await open_conversation(relay.client, program)
+    who = Principal(program_id=program.keys.program_id)
+    (init,), _ = await relay.relay.pending(who)
+    ws = Socket()
+    box = Mailbox(ws, relay.relay, who)
+    box.start()
+    box.put_nowait(init)  # its live push, published while the pages are read
+    await idle(box)
+    assert ws.sent == ['{"type":"ready"}', dumps(init)]
+    box.put_nowait({"type": "conversation", "conversation_id": "c"})
+    assert ws.sent[-1] == '{"type":"conversation","conversation_id":"c"}'

@@ -108,7 +108,10 @@ def test_generated_prekey_verifies_under_its_label() -> None:
         )
     with pytest.raises(Expired):
         identity.verify_prekey(
-            IDENT.public_key, IDENT.program_id, gen.signed, one_time=False,
+            IDENT.public_key,
+            IDENT.program_id,
+            gen.signed,
+            one_time=False,
             now=gen.record.expires_at,
         )
     ot = make_prekey(IDENT, 6, T0, one_time=True, random=rng().randbytes)

@@ -24,8 +24,8 @@ from e2ee.envelope import Envelope
 from e2ee.errors import QuietlineError
 from server.db import create_engine
 from server.models import KINDS, Base, hour_bucket
-from server.relay import _origin_ok
 from server.settings import Settings
+from server.wire import origin_ok
 
 ALLOWED_EXTRA_TABLES = {"alembic_version"}
 MAX_PRINTABLE_RUN = 24
@@ -155,7 +155,7 @@ class _Audit:
                 self.find(table, col.name, f"finer than {info['resolution']} seconds")
         elif kind == "enum" and v not in info["values"]:
             self.find(table, col.name, "value outside the declared enum")
-        elif kind == "web_origin" and not (isinstance(v, str) and _origin_ok(v)):
+        elif kind == "web_origin" and not (isinstance(v, str) and origin_ok(v)):
             self.find(table, col.name, "not a web origin")
 
     def signature(self, table: str, col: Any, row: Any) -> None:

@@ -34,6 +34,7 @@ from server.wire import (
     field_list,
     field_str,
     parse_envelope,
+    parse_origins,
     path_id,
     signed_object,
 )
@@ -52,24 +53,6 @@ def token_hash(token: str) -> bytes:
 
 def new_token() -> str:
     return b64u_encode(secrets.token_bytes(TOKEN_BYTES))
-
-
-def _origin_ok(origin: str) -> bool:
-    scheme, sep, rest = origin.partition("://")
-    if not sep or scheme not in ("http", "https") or not rest or len(origin) > 255:
-        return False
-    host, _, port = rest.partition(":")
-    if not host or any(c in host for c in "/?#@ \\") or host != host.lower():
-        return False
-    return not port or (port.isdigit() and 0 < int(port) < 65536 and not port.startswith("0"))
-
-
-def parse_origins(value: object, max_items: int) -> list[str]:
-    if not isinstance(value, list) or len(value) > max_items:
-        raise ApiError("malformed_field", f"Field 'origins' must be a list of at most {max_items}.")
-    if not all(isinstance(o, str) and _origin_ok(o) for o in value):
-        raise ApiError("malformed_field", "Each origin must look like https://host[:port].")
-    return sorted(set(value))
 
 
 def message_event(message_id: bytes, conversation_id: bytes | str, envelope: bytes | str) -> Event:

@@ -34,8 +34,10 @@ __all__ = [
     "field_bytes",
     "field_list",
     "field_str",
+    "origin_ok",
     "parse_envelope",
     "parse_json",
+    "parse_origins",
     "signed_object",
 ]
 
@@ -114,6 +116,25 @@ def field_list(
     if len(value) > max_items:
         raise ApiError(code, f"Field {name!r} has more than {max_items} items.")
     return value
+
+
+def origin_ok(origin: str) -> bool:
+    """A web origin as a browser sends it: ``http(s)://host[:port]``, lower-case host."""
+    scheme, sep, rest = origin.partition("://")
+    if not sep or scheme not in ("http", "https") or not rest or len(origin) > 255:
+        return False
+    host, _, port = rest.partition(":")
+    if not host or any(c in host for c in "/?#@ \\") or host != host.lower():
+        return False
+    return not port or (port.isdigit() and 0 < int(port) < 65536 and not port.startswith("0"))
+
+
+def parse_origins(value: object, max_items: int) -> list[str]:
+    if not isinstance(value, list) or len(value) > max_items:
+        raise ApiError("malformed_field", f"Field 'origins' must be a list of at most {max_items}.")
+    if not all(isinstance(o, str) and origin_ok(o) for o in value):
+        raise ApiError("malformed_field", "Each origin must look like https://host[:port].")
+    return sorted(set(value))
 
 
 def path_id(value: object, name: str) -> bytes:

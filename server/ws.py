@@ -140,6 +140,10 @@ class Mailbox:
         except (WebSocketDisconnect, RuntimeError, OSError):
             self.closed = True
             return
+        except Exception as exc:  # this socket's failure, never the publisher's
+            log.error("websocket send failed: %s", type(exc).__name__)
+            self.closed = True
+            return
         self._task = asyncio.create_task(self._run(suspended=(coro, waiting)))
 
     async def stop(self) -> None:

@@ -106,6 +106,16 @@ async def test_a_send_that_fails_at_once_marks_the_mailbox_closed() -> None:
     assert ws.sent == []
 
 
+async def test_an_unexpected_send_failure_stays_with_its_socket(caplog) -> None:
+    """The publisher (another connection's handler, the writer's callback) never sees it;
+    the log names the exception's type only, never its message."""
+    ws = Socket(fail=ValueError("frame text that must not be logged"))
+    box = mailbox(ws)
+    box.put_nowait("lost")  # does not raise
+    assert box.closed and box._task is None
+    assert "ValueError" in caplog.text and "must not be logged" not in caplog.text
+
+
 async def test_a_send_that_fails_after_suspending_marks_the_mailbox_closed() -> None:
     ws = Socket(gated=True)
     box = mailbox(ws)

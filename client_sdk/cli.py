@@ -30,7 +30,7 @@ from client_sdk.keystore import Keystore
 from client_sdk.transport import RelayHTTP
 from client_sdk.workflow.prekeys import PrekeyPolicy, one_time_prekeys_to_generate
 from client_sdk.workflow.status import StatusKeeper
-from e2ee.encoding import b64u_encode
+from e2ee.encoding import b64u_decode, b64u_encode
 from e2ee.errors import QuietlineError
 from e2ee.identity import IdentityKeyPair, fingerprint, sign_profile, sign_status
 from e2ee.primitives import system_random
@@ -144,8 +144,6 @@ def main(argv: Sequence[str]) -> int:
     if args.json:
         print(json.dumps(out))
     else:
-        from e2ee.encoding import b64u_decode
-
         print(f"program id:   {out['program_id']}")
         print(f"identity key: {out['identity_key']}")
         print(f"fingerprint:  {fingerprint(b64u_decode(out['identity_key']))}")

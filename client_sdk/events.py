@@ -12,8 +12,12 @@ never the relay's.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
+
+from client_sdk.counters import Observation
 
 __all__ = [
     "Answers",
@@ -200,3 +204,36 @@ Event = (
     | WorkflowEvent
     | Reconnected
 )
+
+
+def gap_events(conversation_id: str, observation: Observation) -> list[Event]:
+    """What the sender's counters say about one authenticated message: messages before it
+    may be missing, or it arrived after one its sender wrote later."""
+    out: list[Event] = []
+    if observation.missing:
+        out.append(PossiblyMissingMessage(conversation_id, observation.missing))
+    if observation.late:
+        out.append(VerificationFailed(conversation_id, "out_of_order"))
+    return out
+
+
+class EventStream:
+    """The queue behind a client's ``events()``: events in order until :meth:`end`, after
+    which every iterator (also one started later) stops."""
+
+    def __init__(self) -> None:
+        self._queue: asyncio.Queue[Event | None] = asyncio.Queue()
+
+    def put(self, event: Event) -> None:
+        self._queue.put_nowait(event)
+
+    def end(self) -> None:
+        self._queue.put_nowait(None)
+
+    async def __aiter__(self) -> AsyncIterator[Event]:
+        while True:
+            event = await self._queue.get()
+            if event is None:
+                self._queue.put_nowait(None)  # for the next iterator
+                return
+            yield event

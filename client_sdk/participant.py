@@ -16,7 +16,6 @@ For tests, bots and bridges (people in crisis use the widget). Security properti
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
@@ -69,7 +68,7 @@ class ParticipantClient:
         self._tracker = CounterTracker()
         self._recent: list[str] = []
         self._failed: set[str] = set()
-        self._events: asyncio.Queue[ev.Event | None] = asyncio.Queue()
+        self._events = ev.EventStream()
         self._pending_acks: list[str] = []
         self._pending_events: list[ev.Event] = []
         self._closed = False
@@ -159,17 +158,13 @@ class ParticipantClient:
             await self._socket.close()
         await self._http.aclose()
         self._session = None
-        self._events.put_nowait(None)
+        self._events.end()
 
     # -- public API ----------------------------------------------------------------
 
-    async def events(self) -> AsyncIterator[ev.Event]:
-        while True:
-            event = await self._events.get()
-            if event is None:
-                self._events.put_nowait(None)
-                return
-            yield event
+    def events(self) -> AsyncIterator[ev.Event]:
+        """Typed events, in order, until the client is closed."""
+        return aiter(self._events)
 
     async def send(self, text: str) -> None:
         await self._send(pl.Text(text, self._now_ms()))
@@ -224,10 +219,10 @@ class ParticipantClient:
             return
         self._ended = True
         self._session = None
-        self._events.put_nowait(ev.ConversationClosedEvent(self.conversation_id, by, reason))
+        self._events.put(ev.ConversationClosedEvent(self.conversation_id, by, reason))
 
     async def _on_reconnect(self, attempts: int) -> None:
-        self._events.put_nowait(ev.Reconnected(attempts))
+        self._events.put(ev.Reconnected(attempts))
 
     def _fail(self, reason: str, message_id: str) -> None:
         if message_id not in self._failed:
@@ -238,7 +233,7 @@ class ParticipantClient:
         kind = frame.get("type")
         if kind == "closed" and frame.get("conversation_id") == self.conversation_id:
             for event in self._pending_events:
-                self._events.put_nowait(event)
+                self._events.put(event)
             self._pending_events = []
             self._end("relay", "closed")
             return
@@ -264,10 +259,7 @@ class ParticipantClient:
             return
         obs = self._tracker.observe(*opened.header)
         cid = self.conversation_id
-        if obs.missing:
-            self._pending_events.append(ev.PossiblyMissingMessage(cid, obs.missing))
-        if obs.late:
-            self._pending_events.append(ev.VerificationFailed(cid, "out_of_order"))
+        self._pending_events += ev.gap_events(cid, obs)
         self._recent = [*self._recent, message_id][-MAX_RECENT_IDS:]
         self._pending_acks.append(message_id)
         if isinstance(payload, pl.Text):
@@ -289,7 +281,7 @@ class ParticipantClient:
             with contextlib.suppress(RelayError):
                 await self._http.ack(self._token, acks)
         for event in events:
-            self._events.put_nowait(event)
+            self._events.put(event)
 
 
 def _b64(text: str) -> bytes:

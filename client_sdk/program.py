@@ -72,7 +72,6 @@ log = logging.getLogger("client_sdk.program")
 MAX_RECENT_IDS = 64
 TICK_SECONDS = 5.0
 MAINTAIN_SECONDS = 300.0
-CODE_WORD_PREFIX = "codeword/"
 
 
 @dataclass
@@ -153,7 +152,7 @@ class ProgramClient:
         self._token_expires = 0.0
         self._commit = store.GroupCommit(ks.save)
         self._conversations: dict[str, _Conversation] = {}
-        self._events: asyncio.Queue[ev.Event | None] = asyncio.Queue()
+        self._events = ev.EventStream()
         self._pending_events: list[ev.Event] = []
         self._pending_acks: list[str] = []
         self._failed_ids: set[str] = set()
@@ -248,7 +247,7 @@ class ProgramClient:
         if self._ks.dirty:
             self._ks.save()
         self._ks.close()
-        self._events.put_nowait(None)
+        self._events.end()
 
     # -- public API ------------------------------------------------------------------
 
@@ -257,14 +256,9 @@ class ProgramClient:
         """Ids of the open conversations."""
         return sorted(self._conversations)
 
-    async def events(self) -> AsyncIterator[ev.Event]:
+    def events(self) -> AsyncIterator[ev.Event]:
         """Typed events, in order, until the client is closed."""
-        while True:
-            event = await self._events.get()
-            if event is None:
-                self._events.put_nowait(None)
-                return
-            yield event
+        return aiter(self._events)
 
     def transcript(self, conversation_id: str) -> list[dict[str, Any]]:
         """The open conversation's messages (from the keystore; gone after close)."""
@@ -290,7 +284,7 @@ class ProgramClient:
     async def set_code_word(self, alias: str, word: str) -> None:
         """Store an Argon2id hash of ``word`` for ``alias`` (sealed in the keystore)."""
         record = self.workflow.codewords.set(alias, word, self.workflow.clock.now())
-        self._ks.put(f"{CODE_WORD_PREFIX}{record.alias}", record.to_bytes())
+        self._ks.put(f"{store.CODE_WORD}{record.alias}", record.to_bytes())
         await self._commit.commit()
 
     async def close(self, conversation_id: str, reason: str = "closed") -> None:
@@ -358,7 +352,7 @@ class ProgramClient:
                 if cid in self._conversations and not self._conversations[cid].participant_left:
                     notice = action.notice.to_payload(self._now_ms())
                     await self._send_payload(cid, notice)
-                    self._events.put_nowait(ev.NoticeSent(cid, notice.kind))
+                    self._events.put(ev.NoticeSent(cid, notice.kind))
             elif isinstance(action, wf.RequestCodeWord):
                 for payload in action.to_payloads(self._now_ms()):
                     await self._send_payload(action.conversation_id, payload)
@@ -372,9 +366,9 @@ class ProgramClient:
                 if c is not None:
                     c.assigned_to = action.staff_id
                     store.put_json(self._ks, store.meta_name(c.cid), c.meta())
-                self._events.put_nowait(ev.Assigned(action.conversation_id, action.staff_id))
+                self._events.put(ev.Assigned(action.conversation_id, action.staff_id))
             else:
-                self._events.put_nowait(ev.WorkflowEvent(action))
+                self._events.put(ev.WorkflowEvent(action))
 
     async def _close_now(self, conversation_id: str, reason: str) -> None:
         c = self._get(conversation_id)
@@ -645,10 +639,7 @@ class ProgramClient:
                 self._fail(cid, reason_for(exc), message_id)
                 return
             obs = c.tracker.observe(*opened.header)
-            if obs.missing:
-                self._pending_events.append(ev.PossiblyMissingMessage(cid, obs.missing))
-            if obs.late:
-                self._pending_events.append(ev.VerificationFailed(cid, "out_of_order"))
+            self._pending_events += ev.gap_events(cid, obs)
             c.last_participant_at = self._clock()
             self._wf(lambda: self.workflow.participant_message(cid))
             self._handle_payload(c, payload, late=obs.late)
@@ -699,7 +690,7 @@ class ProgramClient:
             with contextlib.suppress(RelayError):
                 await self._http.ack(await self._session_token(), acks)
         for event in events:
-            self._events.put_nowait(event)
+            self._events.put(event)
         opened, self._opened = self._opened, []
         for cid in opened:
             if cid in self._conversations:
@@ -719,7 +710,7 @@ class ProgramClient:
             log.warning("prekey maintenance failed: %s", type(exc).__name__)
 
     async def _on_reconnect(self, attempts: int) -> None:
-        self._events.put_nowait(ev.Reconnected(attempts))
+        self._events.put(ev.Reconnected(attempts))
 
     async def _forget(self, cid: str, *, by: str, reason: str, commit: bool = True) -> None:
         self._conversations.pop(cid, None)
@@ -730,7 +721,7 @@ class ProgramClient:
         event = ev.ConversationClosedEvent(cid, by, reason)
         if commit:
             await self._commit.commit()
-            self._events.put_nowait(event)
+            self._events.put(event)
         else:
             self._pending_events.append(event)
 
@@ -749,7 +740,7 @@ class ProgramClient:
                     self.workflow.claim(cid, c.assigned_to)
 
     def _load_code_words(self) -> None:
-        for name in self._ks.names(CODE_WORD_PREFIX):
+        for name in self._ks.names(store.CODE_WORD):
             raw = self._ks.get(name)
             if raw is not None:
                 self.workflow.codewords.add_record(wf.CodeWordRecord.from_bytes(raw))

@@ -18,6 +18,7 @@ record                                holds
 ``conversation/<cid>/transcript``     JSON list: the open conversation's messages
 ``retained/<cid>``                    a closed conversation's transcript, only when
                                       the program turned retention on
+``codeword/<alias>``                  a code word's Argon2id hash record (workflow)
 ``replay/key``                        32 random bytes: this keystore's replay-tag key
 ``replay/signed/<id>``                the replay tags of the inits accepted under
                                       signed prekey ``<id>`` (32 bytes each)
@@ -61,6 +62,7 @@ PUBLISHED_STATUS = "published/status"
 PROFILE_CONTENT = "profile/content"
 CONVERSATION = "conversation/"
 RETAINED = "retained/"
+CODE_WORD = "codeword/"
 REPLAY_KEY = "replay/key"
 REPLAY_TAGS = "replay/signed/"
 

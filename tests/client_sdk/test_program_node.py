@@ -244,3 +244,28 @@ async def test_a_failed_save_delays_messages_and_loses_none(
             assert [e.text for e in seen if isinstance(e, events.Message)] == [
                 "while the disk is full"
             ]
+
+
+async def test_code_words_are_kept_in_the_keystore_across_a_restart(
+    program_factory: Any, relay: Any, waiter: Any
+) -> None:
+    enrolled = program_factory()
+    async with await ProgramClient.connect(
+        relay.url, enrolled.keystore, PASSPHRASE, auto_tick=False
+    ) as program:
+        await program.set_code_word("blue heron", "river stones")
+    with Keystore.open(enrolled.keystore, PASSPHRASE) as ks:
+        assert ks.names(records.CODE_WORD) == [f"{records.CODE_WORD}blue heron"]
+    async with await ProgramClient.connect(
+        relay.url, enrolled.keystore, PASSPHRASE, auto_tick=False
+    ) as program:
+        pev = program.events()
+        async with await ParticipantClient.connect(
+            relay.url, enrolled.program_id, enrolled.identity_key
+        ) as participant:
+            cid = (await waiter(pev, kind_is(events.NewConversation))).conversation_id
+            await program.request_code_word(cid, "blue heron")
+            request = await waiter(participant.events(), kind_is(events.CodeWordRequest))
+            await participant.answer_code_word(request.alias, "river stones")
+            result = await waiter(pev, kind_is(events.CodeWordResult))
+            assert result.verified and result.outcome == "verified"

@@ -332,7 +332,8 @@ def _check_uint(value: object, bits: int, what: str) -> int:
 
 @dataclass(frozen=True)
 class PrekeyBody:
-    """A signed or one-time prekey: id, X25519 public key and expiry (44 bytes)."""
+    """A signed or one-time prekey: id, X25519 public key and expiry (44 bytes). The
+    expiry is a u64 on the wire but at most 2**53 - 1, like every protocol time."""
 
     prekey_id: int
     public_key: bytes
@@ -340,7 +341,8 @@ class PrekeyBody:
 
     def __post_init__(self) -> None:
         _check_uint(self.prekey_id, 32, "prekey_id")
-        _check_uint(self.expires_at, 64, "expires_at")
+        if _check_uint(self.expires_at, 64, "expires_at") > MAX_TIMESTAMP:
+            raise LocalProtocolError("expires_at must be at most 2**53 - 1 (exact in JavaScript)")
         if not isinstance(self.public_key, bytes) or len(self.public_key) != X25519_KEY_SIZE:
             raise LocalProtocolError("prekey public key must be 32 bytes")
 
@@ -352,10 +354,13 @@ class PrekeyBody:
         if not isinstance(data, bytes | bytearray) or len(data) != PREKEY_BODY_SIZE:
             raise MalformedInput("a prekey body is 44 bytes")
         data = bytes(data)
+        expires_at = int.from_bytes(data[36:44], "big")
+        if expires_at > MAX_TIMESTAMP:
+            raise MalformedInput("a prekey's expires_at is past 2**53 - 1")
         return cls(
             prekey_id=int.from_bytes(data[0:4], "big"),
             public_key=data[4:36],
-            expires_at=int.from_bytes(data[36:44], "big"),
+            expires_at=expires_at,
         )
 
 

@@ -58,18 +58,13 @@ def relay_auth(
 def prekey(
     identity_key: bytes, program_id: bytes, signed: SignedObject, *, one_time: bool, now: int
 ) -> identity.PrekeyBody:
-    """A prekey whose expiry is past ``MAX_TIMESTAMP`` (2**53 - 1, docs/protocol.md) is
-    refused like any malformed body (a u64 past 2**63 would not even fit a column)."""
     what = "one-time prekey" if one_time else "signed prekey"
     try:
-        body = identity.verify_prekey(
+        return identity.verify_prekey(
             identity_key, program_id, _e2ee(signed), one_time=one_time, now=now
         )
     except _ERRORS as exc:
         raise _translate(exc, what) from None
-    if body.expires_at > identity.MAX_TIMESTAMP:
-        raise ApiError("malformed_field", f"The {what} expires past the protocol's range.")
-    return body
 
 
 def profile(identity_key: bytes, program_id: bytes, signed: SignedObject) -> None:

@@ -209,15 +209,15 @@ def test_signed_object_refuses_oversized_body() -> None:
 
 def test_prekey_body_layout() -> None:
     key = x25519_public(bytes([5]) * 32)
-    body = PrekeyBody(0x01020304, key, 0x0A0B0C0D0E0F1011)
+    body = PrekeyBody(0x01020304, key, 0x001B0C0D0E0F1011)
     raw = body.to_bytes()
     assert len(raw) == ident.PREKEY_BODY_SIZE == 44
-    assert raw == b"\x01\x02\x03\x04" + key + bytes.fromhex("0a0b0c0d0e0f1011")
+    assert raw == b"\x01\x02\x03\x04" + key + bytes.fromhex("001b0c0d0e0f1011")
     assert PrekeyBody.from_bytes(raw) == body
 
 
 @settings(deadline=None)
-@given(st.integers(0, 2**32 - 1), st.binary(min_size=32, max_size=32), st.integers(0, 2**64 - 1))
+@given(st.integers(0, 2**32 - 1), st.binary(min_size=32, max_size=32), st.integers(0, 2**53 - 1))
 def test_prekey_body_round_trip(prekey_id: int, key: bytes, expires_at: int) -> None:
     body = PrekeyBody(prekey_id, key, expires_at)
     assert PrekeyBody.from_bytes(body.to_bytes()) == body
@@ -229,9 +229,20 @@ def test_prekey_body_parser_total(data: bytes) -> None:
     try:
         body = PrekeyBody.from_bytes(data)
     except MalformedInput:
-        assert len(data) != 44
+        assert len(data) != 44 or int.from_bytes(data[36:44], "big") > 2**53 - 1
     else:
         assert body.to_bytes() == data
+
+
+def test_prekey_expiry_past_2_53_is_refused_both_ways() -> None:
+    """Every protocol time is exact in JavaScript; the widget refuses the rest too."""
+    key = x25519_public(bytes([5]) * 32)
+    last = PrekeyBody(1, key, 2**53 - 1)
+    assert PrekeyBody.from_bytes(last.to_bytes()) == last
+    with pytest.raises(LocalProtocolError):
+        PrekeyBody(1, key, 2**53)
+    with pytest.raises(MalformedInput):
+        PrekeyBody.from_bytes(last.to_bytes()[:36] + (2**53).to_bytes(8, "big"))
 
 
 @pytest.mark.parametrize(

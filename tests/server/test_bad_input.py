@@ -157,9 +157,11 @@ async def test_publish_refusals_write_nothing(relay) -> None:
     one_time_as_signed = program.prekey(9, one_time=True)
 
     def far_prekey(expires_at: int, *, one_time: bool) -> dict[str, str]:
-        """Signed, but expiring past the protocol's 2**53 - 1."""
-        body = identity.PrekeyBody(prekey_id=11, public_key=os.urandom(32), expires_at=expires_at)
-        return identity.sign_prekey(program.keys, body, one_time=one_time).to_json()
+        """Signed, but expiring past the protocol's 2**53 - 1 (so built by hand: e2ee
+        refuses to make one)."""
+        raw = (11).to_bytes(4, "big") + os.urandom(32) + expires_at.to_bytes(8, "big")
+        label = identity.LABEL_ONE_TIME_PREKEY if one_time else identity.LABEL_SIGNED_PREKEY
+        return identity.SignedObject(raw, program.keys.sign(label, raw)).to_json()
 
     cases = [
         ("put", "/signed-prekey", one_time_as_signed, "bad_signature"),

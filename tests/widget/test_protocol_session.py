@@ -734,3 +734,58 @@ def test_drop_during_an_operation(page: Page) -> None:
         }"""
     )
     assert got == ["LocalProtocolError", "LocalProtocolError", True]
+
+
+def test_counter_limits_match_e2ee(page: Page) -> None:
+    """As e2ee/ratchet.py: a counter is at most 2**32 - 2. A genuine message there opens,
+    one at 2**32 - 1 is DecryptionError though its tag is good; the sender encrypts at
+    2**32 - 2 and refuses the next; a previous chain's length (pn) may be 2**32 - 1."""
+    page.evaluate(RATCHET_PAIR, "counter-limits")
+    got = page.evaluate(
+        """async () => {
+          let { alice, bob, random, toBob, errName } = R;
+          const LIMIT = Q.COUNTER_LIMIT;  // 2**32 - 1
+          const e0 = await Q.ratchetEncrypt(alice, random(256), toBob); alice = e0.state;
+          bob = (await Q.ratchetDecrypt(bob, e0.header, e0.ciphertext, toBob(e0.header), random)).state;
+          const [, mk] = await Q.kdfCk(alice.sendChainKey);
+          const out = {};
+          for (const [n, pn] of [[LIMIT - 1, 0], [LIMIT, 0], [LIMIT - 1, LIMIT]]) {
+            const header = Q.makeHeader(alice.dhs.publicKey, pn, n);
+            const ct = await Q.aes256gcmEncrypt(mk, Q.messageNonce(), random(256), toBob(header));
+            const atLimit = Object.freeze({ ...bob, nr: n });
+            out[`${n}/${pn}`] = await Q.ratchetDecrypt(atLimit, header, ct, toBob(header), random)
+              .then((d) => "ok nr=" + d.state.nr, (e) => e.name);
+          }
+          const last = Object.freeze({ ...alice, ns: LIMIT - 1 });
+          const sent = await Q.ratchetEncrypt(last, random(256), toBob);
+          out.send = [sent.header.n, await errName(() => Q.ratchetEncrypt(sent.state, random(256), toBob))];
+          return out;
+        }"""
+    )
+    limit = 2**32 - 1
+    assert got == {
+        f"{limit - 1}/0": f"ok nr={limit}",
+        f"{limit}/0": "DecryptionError",
+        f"{limit - 1}/{limit}": f"ok nr={limit}",
+        "send": [limit - 1, "LocalProtocolError"],
+    }
+
+
+def test_a_message_on_alices_first_remote_key_is_a_forgery_not_a_replay(page: Page) -> None:
+    """As e2ee: Alice's initial dhr (Bob's prekey) never had a receiving chain, so it is not
+    a finished chain to remember; a message naming it after the first DH step is a plain
+    DecryptionError, never ReplayedMessage (which would say it once was genuine)."""
+    page.evaluate(RATCHET_PAIR, "first-remote-key")
+    got = page.evaluate(
+        """async () => {
+          let { alice, bob, bobKey, random, toBob, toAlice } = R;
+          const e0 = await Q.ratchetEncrypt(alice, random(256), toBob); alice = e0.state;
+          bob = (await Q.ratchetDecrypt(bob, e0.header, e0.ciphertext, toBob(e0.header), random)).state;
+          const f0 = await Q.ratchetEncrypt(bob, random(256), toAlice); bob = f0.state;
+          alice = (await Q.ratchetDecrypt(alice, f0.header, f0.ciphertext, toAlice(f0.header), random)).state;
+          const header = Q.makeHeader(bobKey.publicKey, 0, 0);
+          return Q.ratchetDecrypt(alice, header, random(272), toAlice(header), random)
+            .then(() => "ok", (e) => e.name);
+        }"""
+    )
+    assert got == "DecryptionError"

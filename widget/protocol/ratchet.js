@@ -219,7 +219,7 @@ export function retireState(old, next) {
 export async function ratchetEncrypt(s, plaintext, aadForHeader) {
   const chain = s.sendChain;
   if (chain === null) throw new LocalProtocolError("no sending chain yet: Bob sends after his first message");
-  if (s.ns >= COUNTER_LIMIT - 1) throw new LocalProtocolError("sending chain exhausted");
+  if (s.ns >= COUNTER_LIMIT) throw new LocalProtocolError("sending chain exhausted");
   if (usedSendChains.has(chain)) throw new LocalProtocolError("this state already encrypted a message: encrypt from the state that call returned");
   asBytes(plaintext, "plaintext");
   usedSendChains.add(chain);
@@ -258,7 +258,7 @@ export async function ratchetDecrypt(s, header, ciphertext, aad, random = system
       return { state: state({ ...s, skipped: remaining }), plaintext, skipped: [], late: true, discarded: [] };
     }
   }
-  if (header.n >= COUNTER_LIMIT - 1 || header.pn >= COUNTER_LIMIT - 1) throw new DecryptionError();
+  if (header.n >= COUNTER_LIMIT) throw new DecryptionError(); // n + 1 must fit the state's u32
   const currentChain = s.dhr !== null && constantTimeEqual(header.dh, s.dhr);
   if (currentChain && s.recvChain === null) throw new DecryptionError(); // Alice's initial dhr (Bob's prekey) never sends
   if (currentChain && header.n < s.nr) throw new ReplayedMessage();
@@ -301,8 +301,9 @@ async function advance(s, header, ciphertext, aad, random, { maxSkip, maxStoredS
       if (header.pn - nr > maxSkip) throw new TooManySkipped();
       const rest = await skipMessageKeys(recvChain, dhr, nr, header.pn, skipped, newIds);
       if (rest !== recvChain.key) rest.fill(0); // the finished chain's last key: held by nothing
+      // Only a chain that received (as e2ee): Alice's initial dhr, Bob's prekey, sent nothing.
+      previousDhr = [dhr, ...previousDhr].slice(0, PREVIOUS_RATCHET_KEYS);
     }
-    if (dhr !== null) previousDhr = [dhr, ...previousDhr].slice(0, PREVIOUS_RATCHET_KEYS);
     pn = ns;
     ns = 0;
     nr = 0;

@@ -372,13 +372,14 @@ class ProgramClient:
 
     async def _close_now(self, conversation_id: str, reason: str) -> None:
         c = self._get(conversation_id)
+        # the keys go whatever the relay does: a refusal, an outage or a bad sign-in
+        relay_failed = (RelayError, VerificationFailure)
         if not c.participant_left:
-            with contextlib.suppress(RelayError):
+            with contextlib.suppress(*relay_failed):
                 await self._send_payload(conversation_id,
                                          pl.Close(reason, self._now_ms()))
-        token = await self._session_token()
-        with contextlib.suppress(RelayError):
-            await self._http.close_conversation(conversation_id, token)
+        with contextlib.suppress(*relay_failed):
+            await self._http.close_conversation(conversation_id, await self._session_token())
         await self._forget(conversation_id, by="self", reason=reason)
 
     # -- the bundle --------------------------------------------------------------------
@@ -687,7 +688,7 @@ class ProgramClient:
         acks, self._pending_acks = self._pending_acks, []
         events, self._pending_events = self._pending_events, []
         if acks and (self._socket is None or not await self._socket.ack(acks)):
-            with contextlib.suppress(RelayError):
+            with contextlib.suppress(RelayError, VerificationFailure):  # re-sent, re-acked
                 await self._http.ack(await self._session_token(), acks)
         for event in events:
             self._events.put(event)

@@ -305,6 +305,24 @@ async def test_replayed_init_cannot_resurrect_a_closed_conversation(
         assert prog.conversations == []
 
 
+async def test_close_deletes_the_keys_even_when_the_relay_fails_the_sign_in(
+    proxy: Any, relay: Any, program_factory: Any, waiter: Any
+) -> None:
+    async with pair(proxy, relay, program_factory(), waiter) as (prog, _, pev, qev, cid):
+        prog._token_expires = 0.0  # the session token expired: closing must sign in again
+
+        def malformed_challenge(method: str, path: str, data: Any) -> Any:
+            return dict(data, challenge="not base64url!") if path.endswith("/challenge") else data
+
+        proxy.http_hook = malformed_challenge
+        await prog.close(cid)
+        closed = await waiter(pev, lambda e: isinstance(e, events.ConversationClosedEvent))
+        assert (closed.conversation_id, closed.by) == (cid, "self")
+        assert prog.conversations == []
+        assert prog._ks.names(f"conversation/{cid}/") == []
+        await waiter(qev, lambda e: isinstance(e, events.ConversationClosedEvent))
+
+
 def without_one_time_prekey(method: str, path: str, data: Any) -> Any:
     """The bundle as if no one-time prekey were left: the participant uses the signed one."""
     if method == "POST" and path.endswith("/bundle"):

@@ -77,6 +77,7 @@ def test_init_without_a_passphrase_and_no_terminal_fails_cleanly(relay: Any,
     result = run("init", "--keystore", str(tmp_path / "p.qlks"), "--relay", relay.url,
                  "--enrollment-token=x", passphrase=None)
     assert result.returncode != 0
+    assert "no passphrase" in result.stderr  # refused for that, not for the bad token
     assert not (tmp_path / "p.qlks").exists()
 
 

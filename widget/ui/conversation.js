@@ -134,17 +134,27 @@ export class Conversation {
   /** Tell the program (encrypted) and the relay that the chat is over, then drop keys. */
   async closeAndDrop(reason) {
     if (this.closed) return;
+    // The close notice is sealed first; every key goes before the relay is even asked,
+    // so nothing waits in memory on the network. The token stays for these two requests.
+    let envelope = null;
     try {
-      await this.send({ t: "close", reason, ts: Date.now() });
+      envelope = await this.session.encrypt({ t: "close", reason, ts: Date.now() });
+    } catch {
+      // The relay close below still ends it.
+    }
+    if (this.closed) return; // dropped meanwhile (quick exit, the program closed)
+    this.dropKeys();
+    try {
+      if (envelope !== null) await this.relay.send(this.conversationId, [P.b64uEncode(envelope)]);
     } catch {
       // The relay close below still ends it.
     }
     try {
       await this.relay.close(this.conversationId);
     } catch {
-      // Nothing more to do: keys are dropped either way.
+      // Nothing more to do: keys are already dropped.
     }
-    this.drop();
+    this.relay.forget();
   }
 
   /**
@@ -159,6 +169,15 @@ export class Conversation {
 
   /** Drop every key: the session's, the capability token, the socket. */
   drop() {
+    try {
+      this.dropKeys();
+    } finally {
+      this.relay.forget();
+    }
+  }
+
+  /** Drop the session's keys and the socket; the capability token stays (closeAndDrop). */
+  dropKeys() {
     this.closed = true;
     this.socket?.close();
     this.socket = null;
@@ -166,7 +185,6 @@ export class Conversation {
       this.session?.drop();
     } finally {
       this.session = null;
-      this.relay.forget();
     }
   }
 }

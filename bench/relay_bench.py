@@ -8,7 +8,8 @@ node's socket, which acks in batches every few milliseconds (as a program node d
 the next send starts when the previous one was delivered. Latency is send -> delivery.
 
 - relay: parses and checks the envelope, commits it (group commit), pushes it, and
-  deletes it on ack;
+  deletes it on ack. The program socket asks for batched pushes, as the SDK's program
+  node does (docs/api.md): the messages of one commit come in one ``messages`` frame;
 - echo: a bare Starlette endpoint that forwards each frame as it is (``sent`` back,
   the frame itself to the program socket) and ignores acks: no parsing, no storage.
 
@@ -17,6 +18,10 @@ MESSAGES per conversation (default 50) on the echo, then the same on the relay, 
 two blocks of a round see the same machine load (this machine is shared and noisy).
 Throughput and p99 ratios are taken per round; the RESULT is their median over rounds.
 Every round is printed.
+
+Each block also records the CPU time the server process and this client spent per
+message (from /proc and ``time.process_time``): it shows where the time went when the
+two servers' throughputs differ, and it varies less with the machine's load.
 
 A plain round-trip echo on one socket (frame out, same frame back) is printed too, for
 reference. Then each server gets 1,000 idle connections (the relay's authenticated,
@@ -132,6 +137,12 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_kb(pid: int) -> int:
@@ -272,9 +283,9 @@ class RelayClient:
             return cid, r.json()["token"]
         raise AssertionError("unreachable")
 
-    async def auth(self, token: str) -> Any:
+    async def auth(self, token: str, batch: bool = False) -> Any:
         ws = await ws_connect(self.ws_url)
-        await ws.send(json.dumps({"type": "auth", "token": token}))
+        await ws.send(json.dumps({"type": "auth", "token": token, "batch": batch}))
         first = json.loads(await ws.recv())
         assert first == {"type": "ready"}, first
         return ws
@@ -287,7 +298,12 @@ class ClosedLoop:
     and each pair sees the same machine load. Acks not yet sent when a block ends are
     sent in the next one (or at close)."""
 
-    def __init__(self, program: Any, participants: list[Any], cids: list[bytes]) -> None:
+    def __init__(
+        self, program: Any, participants: list[Any], cids: list[bytes], server_pid: int
+    ) -> None:
+        self.server_pid = server_pid
+        self.server_cpu: list[float] = []  # per block: the server's CPU µs per message
+        self.client_cpu: list[float] = []  # per block: this process's CPU µs per message
         self.program = program
         self.pairs = list(zip(cids, participants, strict=True))
         self.waiters: dict[str, asyncio.Future[float]] = {}
@@ -296,14 +312,15 @@ class ClosedLoop:
 
     async def _program_reader(self) -> None:
         async for raw in self.program:
-            event = json.loads(raw)
-            if event.get("type") not in ("message", "send"):
-                continue
-            if "id" in event:
-                self.to_ack.append(event["id"])
-            fut = self.waiters.pop(event["conversation_id"], None)
-            if fut is not None and not fut.done():
-                fut.set_result(time.perf_counter())
+            frame = json.loads(raw)
+            for event in frame["messages"] if frame.get("type") == "messages" else [frame]:
+                if event.get("type") not in ("message", "send"):
+                    continue
+                if "id" in event:
+                    self.to_ack.append(event["id"])
+                fut = self.waiters.pop(event["conversation_id"], None)
+                if fut is not None and not fut.done():
+                    fut.set_result(time.perf_counter())
 
     async def _flush_acks(self) -> None:
         while self.to_ack:
@@ -361,6 +378,7 @@ class ClosedLoop:
         acks = asyncio.create_task(self._acker())
         latencies: list[float] = []
         try:
+            server0, client0 = cpu_seconds(self.server_pid), time.process_time()
             start = time.perf_counter()
             await asyncio.gather(
                 *[
@@ -369,6 +387,9 @@ class ClosedLoop:
                 ]
             )
             elapsed = time.perf_counter() - start
+            count = len(self.pairs) * messages
+            self.server_cpu.append((cpu_seconds(self.server_pid) - server0) / count * 1e6)
+            self.client_cpu.append((time.process_time() - client0) / count * 1e6)
         finally:
             for task in (reader, acks):
                 task.cancel()
@@ -383,26 +404,31 @@ class ClosedLoop:
         await self.program.close()
 
 
-async def relay_conversations(client: RelayClient, conversations: int) -> ClosedLoop:
+async def relay_conversations(
+    client: RelayClient, conversations: int, server_pid: int
+) -> ClosedLoop:
     limits = httpx.Limits(max_connections=50)
     async with httpx.AsyncClient(base_url=client.origin, limits=limits, timeout=60) as http:
         convs = await asyncio.gather(*[client.open(http) for _ in range(conversations)])
-    program = await client.auth(client.session)
+    program = await client.auth(client.session, batch=True)  # as the SDK's program node
     # the init messages of the new conversations are pending: take and ack them first
     ids = []
     while len(ids) < conversations:
-        event = json.loads(await program.recv())
-        if event.get("type") == "message":
-            ids.append(event["id"])
+        frame = json.loads(await program.recv())
+        for event in frame["messages"] if frame.get("type") == "messages" else [frame]:
+            if event.get("type") == "message":
+                ids.append(event["id"])
     await program.send(json.dumps({"type": "ack", "ids": ids}))
     participants = [await client.auth(token) for _, token in convs]
-    return ClosedLoop(program, participants, [c for c, _ in convs])
+    return ClosedLoop(program, participants, [c for c, _ in convs], server_pid)
 
 
-async def echo_conversations(base: str, conversations: int) -> ClosedLoop:
+async def echo_conversations(base: str, conversations: int, server_pid: int) -> ClosedLoop:
     program = await ws_connect(base + "/program")
     participants = [await ws_connect(base + "/participant") for _ in range(conversations)]
-    return ClosedLoop(program, participants, [os.urandom(16) for _ in range(conversations)])
+    return ClosedLoop(
+        program, participants, [os.urandom(16) for _ in range(conversations)], server_pid
+    )
 
 
 async def relay_memory(client: RelayClient, pid: int, count: int) -> float:
@@ -502,8 +528,8 @@ async def main_async(args: argparse.Namespace, work: Path) -> None:
         echo_base = f"ws://127.0.0.1:{echo_port}"
         echo_url = echo_base + "/ws"
         plain_tput, plain_lat = await echo_loop(echo_url, args.conversations, args.messages)
-        echo_loop_ = await echo_conversations(echo_base, args.conversations)
-        relay_loop_ = await relay_conversations(client, args.conversations)
+        echo_loop_ = await echo_conversations(echo_base, args.conversations, echo.pid)
+        relay_loop_ = await relay_conversations(client, args.conversations, relay.pid)
         await echo_loop_.block(5)  # warm up both
         await relay_loop_.block(5)
         rounds: list[Round] = []
@@ -547,7 +573,18 @@ async def main_async(args: argparse.Namespace, work: Path) -> None:
             f"  {i:2d}: echo {r.echo_tput:7.0f} msg/s p99 {e99:6.2f} ms"
             f" | relay {r.relay_tput:7.0f} msg/s p99 {r99:6.2f} ms"
             f" | ratios {r.throughput_ratio:.2f} {r.p99_ratio:.2f}"
+            f" | CPU µs/msg echo {echo_loop_.server_cpu[i]:.0f}"
+            f" relay {relay_loop_.server_cpu[i]:.0f}"
         )
+    rounds_cpu = slice(1, None)  # the first block of each was the warm-up
+    print(
+        "CPU per message (median of the blocks): "
+        f"echo server {statistics.median(echo_loop_.server_cpu[rounds_cpu]):.0f} µs, "
+        f"relay {statistics.median(relay_loop_.server_cpu[rounds_cpu]):.0f} µs; "
+        f"this client {statistics.median(echo_loop_.client_cpu[rounds_cpu]):.0f} µs "
+        f"(echo blocks), {statistics.median(relay_loop_.client_cpu[rounds_cpu]):.0f} µs "
+        "(relay blocks)"
+    )
     tr = statistics.median(r.throughput_ratio for r in rounds)
     pr = statistics.median(r.p99_ratio for r in rounds)
     mr = relay_mem / echo_mem if echo_mem > 0 else float("inf")

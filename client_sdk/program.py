@@ -211,7 +211,7 @@ class ProgramClient:
             await self.maintain()
             self._socket = RelaySocket(
                 relay_url, self._ws_token, self._on_frame, backoff=self._backoff,
-                on_reconnect=self._on_reconnect, on_idle=self._on_idle,
+                on_reconnect=self._on_reconnect, on_idle=self._on_idle, batch=True,
             )
             await self._socket.start()
             if auto_tick:

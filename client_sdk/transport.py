@@ -243,6 +243,10 @@ class RelaySocket:
     (``message``, ``conversation``, ``closed``) one at a time, in arrival order, from a
     task of its own: it may itself call :meth:`send`. ``on_idle`` runs whenever the
     frames received so far are all handled (group commit: save once, then ack).
+
+    With ``batch=True`` the socket asks the relay for batched pushes: the messages of one
+    relay commit come in one ``messages`` frame, which is handed to ``on_frame`` as the
+    ``message`` frames it holds, in order (``on_idle`` then runs once for all of them).
     """
 
     def __init__(
@@ -255,8 +259,10 @@ class RelaySocket:
         on_reconnect: Callable[[int], Awaitable[None]] | None = None,
         on_idle: Callable[[], Awaitable[None]] | None = None,
         rnd: Callable[[], float] = _random.random,
+        batch: bool = False,
     ) -> None:
         self._url = ws_url(relay_url)
+        self._batch = batch
         self._token = token
         self._on_frame = on_frame
         self._on_reconnect = on_reconnect
@@ -362,7 +368,10 @@ class RelaySocket:
                 async with connect(
                     self._url, compression=None, open_timeout=10, max_size=2**20
                 ) as ws:
-                    await ws.send(json.dumps({"type": "auth", "token": token}))
+                    auth: dict[str, Any] = {"type": "auth", "token": token}
+                    if self._batch:
+                        auth["batch"] = True
+                    await ws.send(json.dumps(auth))
                     first = json.loads(await asyncio.wait_for(ws.recv(), 10))
                     if not isinstance(first, dict) or first.get("type") != "ready":
                         raise RelayUnavailable("relay did not accept the socket")
@@ -414,6 +423,17 @@ class RelaySocket:
                     future.set_exception(RelayError(
                         400, str(frame.get("code", "unknown")), str(frame.get("message", ""))
                     ))
+            return
+        if kind == "messages":
+            items = frame.get("messages")
+            if not isinstance(items, list):
+                log.warning("dropped a messages frame without a list")
+                return
+            for item in items:
+                if isinstance(item, dict) and item.get("type") == "message":
+                    self._frames.put_nowait(item)
+                else:
+                    log.warning("dropped an item of a messages frame that is not a message")
             return
         self._frames.put_nowait(frame)
 

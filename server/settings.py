@@ -39,6 +39,9 @@ class Settings:
     max_ack_ids: int = 1000
     max_fetch_messages: int = 500
     max_ws_frame: int = 1024 * 1024
+    max_push_batch_bytes: int = 256 * 1024
+    """A ``messages`` push (to a socket that asked for batches) holds at most about this
+    much envelope text; a single larger message still goes, alone."""
 
     # Times.
     challenge_ttl_seconds: int = 60

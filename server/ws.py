@@ -31,7 +31,8 @@ CLOSE_BAD_AUTH = 4401
 CLOSE_RATE_LIMITED = 4429
 
 
-async def _authenticate(ws: WebSocket, relay: Relay) -> Principal | None:
+async def _authenticate(ws: WebSocket, relay: Relay) -> tuple[Principal, bool] | None:
+    """The caller named by the first frame, and whether it asked for batched pushes."""
     try:
         first = await asyncio.wait_for(ws.receive_text(), AUTH_TIMEOUT)
         frame = json.loads(first)
@@ -40,9 +41,12 @@ async def _authenticate(ws: WebSocket, relay: Relay) -> Principal | None:
         token = frame.get("token")
         if not isinstance(token, str):
             raise ApiError("bad_token", "The auth frame has no token.")
+        batch = frame.get("batch", False)
+        if not isinstance(batch, bool):
+            raise ApiError("malformed_field", "Field 'batch' must be true or false.")
         who = await relay.principal(token)
         relay.limits.hit("connect", token_hash(token), relay.settings.limit_connections_per_token)
-        return who
+        return who, batch
     except ApiError as exc:
         code = CLOSE_RATE_LIMITED if exc.code == "rate_limited" else CLOSE_BAD_AUTH
         await ws.close(code, exc.code)
@@ -64,16 +68,17 @@ async def websocket_endpoint(ws: WebSocket) -> None:
     channel = b""
     try:
         await ws.accept()
-        who = await _authenticate(ws, relay)
-        if who is None:
+        authenticated = await _authenticate(ws, relay)
+        if authenticated is None:
             return
+        who, batch = authenticated
         if who.is_program:
             assert who.program_id is not None
             channel = program_channel(who.program_id)
         else:
             assert who.conversation_id is not None
             channel = member_channel(who.conversation_id, who.slot)
-        outbox = Mailbox(ws, relay, who)
+        outbox = Mailbox(ws, relay, who, batch=batch)
         relay.broker.subscribe(channel, outbox)
         outbox.start()
         await _read(ws, relay, who, outbox)
@@ -93,17 +98,36 @@ class Mailbox:
     The task exists only while there is something to send: an idle connection costs
     no task beyond the one reading it. The first task sends ``ready`` and every pending
     message (paged); live events that duplicate one of those are dropped.
+
+    A socket that asked for batches (``"batch": true`` in its auth frame: a program
+    node, which takes many conversations' messages) gets its messages as ``messages``
+    frames: every message published in one turn of the event loop (all the sends of one
+    group commit) goes out in one frame, up to ``max_push_batch_bytes``, instead of one
+    frame (and one write) each. Any other event first sends the batch before it, so the
+    order never changes.
     """
 
-    __slots__ = ("_items", "_relay", "_seen", "_task", "_who", "_ws", "closed")
+    __slots__ = (
+        "_batch",
+        "_batch_size",
+        "_items",
+        "_relay",
+        "_seen",
+        "_task",
+        "_who",
+        "_ws",
+        "closed",
+    )
 
-    def __init__(self, ws: WebSocket, relay: Relay, who: Principal) -> None:
+    def __init__(self, ws: WebSocket, relay: Relay, who: Principal, *, batch: bool = False) -> None:
         self._ws = ws
         self._relay = relay
         self._who = who
-        self._items: deque[Event | str] | None = None  # made on first use: idle sockets stay small
+        self._items: deque[Item] | None = None  # made on first use: idle sockets stay small
         self._task: asyncio.Task[None] | None = None
         self._seen: set[str] | None = None
+        self._batch: list[Event] | None = [] if batch else None
+        self._batch_size = 0
         self.closed = False
 
     def start(self) -> None:
@@ -112,24 +136,50 @@ class Mailbox:
     def put_nowait(self, event: Event | str) -> None:
         """Send or queue an event (a dict) or a frame already serialized (a str).
 
-        When nothing is queued and no task is writing, the frame is written at once,
+        A message for a batching socket joins the open batch, which is sent at the end
+        of this turn of the event loop (or at once when it is full)."""
+        if self.closed:
+            return
+        batch = self._batch
+        if batch is not None:
+            if not isinstance(event, str) and event.get("type") == "message":
+                if not batch:
+                    asyncio.get_running_loop().call_soon(self._flush)
+                batch.append(event)
+                self._batch_size += len(event["envelope"])
+                if self._batch_size >= self._relay.settings.max_push_batch_bytes:
+                    self._flush()
+                return
+            if batch:
+                self._flush()
+        self._put(event)
+
+    def _flush(self) -> None:
+        """Send the open batch (nothing if it was sent already)."""
+        if not self._batch:
+            return
+        batch, self._batch, self._batch_size = self._batch, [], 0
+        self._put(batch)
+
+    def _put(self, item: Item) -> None:
+        """When nothing is queued and no task is writing, the frame is written at once,
         without a task: uvicorn's WebSocket send writes to the transport and returns
         without suspending unless the transport paused writing (a client reading too
         slowly), so a task per frame would only add scheduling. A send that does suspend
         is finished by a task, before anything queued after it."""
         if self.closed:
             return
-        if self._task is None and not self._items and not _closes(event):
-            self._send_now(event)
+        if self._task is None and not self._items and not _closes(item):
+            self._send_now(item)
             return
         if self._items is None:
             self._items = deque()
-        self._items.append(event)
+        self._items.append(item)
         if self._task is None:
             self._task = asyncio.create_task(self._run())
 
-    def _send_now(self, event: Event | str) -> None:
-        frame = self._frame(event)
+    def _send_now(self, item: Item) -> None:
+        frame = self._frame(item)
         if frame is None:
             return
         coro = self._ws.send_text(frame)
@@ -182,27 +232,66 @@ class Mailbox:
             for event in page:
                 assert self._seen is not None
                 self._seen.add(event["id"])
-                await self._ws.send_text(dumps(event))
+            if self._batch is None:
+                for event in page:
+                    await self._ws.send_text(dumps(event))
+            else:
+                for part in _split(page, self._relay.settings.max_push_batch_bytes):
+                    await self._ws.send_text(_messages_frame(part))
             if len(page) < self._relay.settings.max_fetch_messages:
                 return
 
-    def _frame(self, event: Event | str) -> str | None:
-        """The text to send, or None for a message already sent from the pending pages."""
-        if isinstance(event, str):
-            return event
-        if event.get("type") == "message" and self._seen is not None and event["id"] in self._seen:
-            self._seen.discard(event["id"])
+    def _frame(self, item: Item) -> str | None:
+        """The text to send, or None when nothing is left of it: a message already sent
+        from the pending pages is dropped (alone, or from a batch)."""
+        if isinstance(item, str):
+            return item
+        if isinstance(item, list):
+            if self._seen:
+                item = [e for e in item if not self._sent_before(e)]
+            return _messages_frame(item) if item else None
+        if self._seen and self._sent_before(item):
             return None
-        return dumps(event)
+        return dumps(item)
 
-    async def _send(self, event: Event | str) -> None:
-        frame = self._frame(event)
+    def _sent_before(self, event: Event) -> bool:
+        """Whether ``event`` is a message the pending pages sent (each is dropped once)."""
+        assert self._seen is not None
+        if event.get("type") != "message" or event["id"] not in self._seen:
+            return False
+        self._seen.discard(event["id"])
+        return True
+
+    async def _send(self, item: Item) -> None:
+        frame = self._frame(item)
         if frame is None:
             return
         await self._ws.send_text(frame)
-        if _closes(event) and not self._who.is_program:
+        if _closes(item) and not self._who.is_program:
             self.closed = True
             await self._ws.close(1000)
+
+
+Item = Event | str | list[Event]
+"""What a mailbox queues: an event, a frame already serialized, or a batch of messages."""
+
+
+def _messages_frame(events: list[Event]) -> str:
+    """``{"type":"messages","messages":[..]}``, each message as :func:`dumps` writes it."""
+    return '{"type":"messages","messages":[' + ",".join(dumps(e) for e in events) + "]}"
+
+
+def _split(events: list[Event], limit: int) -> list[list[Event]]:
+    """``events`` in order, in parts of about ``limit`` envelope bytes (at least one each)."""
+    parts: list[list[Event]] = []
+    size = limit
+    for event in events:
+        if size >= limit:
+            parts.append([])
+            size = 0
+        parts[-1].append(event)
+        size += len(event["envelope"])
+    return parts
 
 
 async def _resume(coro: Any, waiting: Any) -> None:
@@ -225,9 +314,9 @@ async def _resume(coro: Any, waiting: Any) -> None:
             return
 
 
-def _closes(event: Event | str) -> bool:
+def _closes(item: Item) -> bool:
     """A ``closed`` event: a participant's socket is closed after it (in the task)."""
-    return not isinstance(event, str) and event.get("type") == "closed"
+    return isinstance(item, dict) and item.get("type") == "closed"
 
 
 async def _read(

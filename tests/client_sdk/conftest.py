@@ -291,8 +291,12 @@ class TamperingProxy:
                 async def pump_down() -> None:
                     async for raw in up:
                         frame = json.loads(raw)
-                        for out in self._transform(frame):
-                            await websocket.send_text(json.dumps(out))
+                        # a batch (the program node asks for them) is taken apart, so each
+                        # message can be tampered with alone; unbatched pushes are valid too
+                        batch = frame.get("type") == "messages"
+                        for one in frame["messages"] if batch else [frame]:
+                            for out in self._transform(one):
+                                await websocket.send_text(json.dumps(out))
 
                 tasks = [asyncio.create_task(pump_up()), asyncio.create_task(pump_down())]
                 _, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 from typing import Any
 
@@ -73,3 +74,22 @@ async def test_no_socket_within_the_timeout_is_relay_unavailable() -> None:
     sock = RelaySocket("http://127.0.0.1:9", token, _ignore)
     with pytest.raises(RelayUnavailable):
         await sock.start(timeout=0.2)
+
+
+async def test_a_messages_frame_is_handed_on_as_its_message_frames_in_order(caplog) -> None:
+    """Batched pushes (``"batch": true``): each item reaches ``on_frame`` as the plain
+    ``message`` push it is; anything malformed in a batch is dropped with a warning."""
+
+    async def token() -> str:
+        return "t"
+
+    sock = RelaySocket("http://127.0.0.1:9", token, _ignore, batch=True)
+    one = {"type": "message", "id": "a", "conversation_id": "c", "envelope": "e"}
+    two = {"type": "message", "id": "b", "conversation_id": "c", "envelope": "f"}
+    sock._dispatch(json.dumps({"type": "messages", "messages": [one, "junk", two,
+                                                                {"type": "closed"}]}))
+    sock._dispatch(json.dumps({"type": "messages", "messages": {"not": "a list"}}))
+    sock._dispatch(json.dumps({"type": "closed", "conversation_id": "c"}))
+    handed = [sock._frames.get_nowait() for _ in range(sock._frames.qsize())]
+    assert handed == [one, two, {"type": "closed", "conversation_id": "c"}]
+    assert caplog.text.count("dropped") == 3

@@ -8,11 +8,14 @@ waits on a gate; the mailbox's task must take over the send while it is still wa
 from __future__ import annotations
 
 import asyncio
+import json
+from types import SimpleNamespace
 from typing import Any
 
 from relay_helpers import enroll_program, open_conversation
 
 from server.relay import dumps
+from server.settings import Settings
 from server.storage import Principal
 from server.ws import Mailbox
 
@@ -150,3 +153,121 @@ async def test_a_live_message_already_sent_from_the_pending_pages_is_dropped(rel
     assert ws.sent == ['{"type":"ready"}', dumps(init)]
     box.put_nowait({"type": "conversation", "conversation_id": "c"})
     assert ws.sent[-1] == '{"type":"conversation","conversation_id":"c"}'
+
+
+# -- batched pushes (a socket that asked with "batch": true) ---------------------------------
+
+
+def batching(ws: Socket, limit: int = 256 * 1024, who: Principal = PARTICIPANT) -> Mailbox:
+    relay = SimpleNamespace(settings=Settings(max_push_batch_bytes=limit))
+    return Mailbox(ws, relay, who, batch=True)  # type: ignore[arg-type]
+
+
+def message(n: int, size: int = 4) -> dict[str, str]:
+    return {"type": "message", "id": f"m{n}", "conversation_id": "c", "envelope": "e" * size}
+
+
+def batch_of(*events: dict[str, str]) -> str:
+    return '{"type":"messages","messages":[' + ",".join(dumps(e) for e in events) + "]}"
+
+
+async def next_turn() -> None:
+    """Let the event loop run the callbacks scheduled in this turn (the batch's flush)."""
+    await asyncio.sleep(0)
+
+
+async def test_messages_of_one_turn_go_out_in_one_frame_at_its_end() -> None:
+    ws = Socket()
+    box = batching(ws)
+    for n in range(3):
+        box.put_nowait(message(n))
+    assert ws.sent == []  # not yet: more may come in this turn (the rest of the commit)
+    await next_turn()
+    assert ws.sent == [batch_of(message(0), message(1), message(2))]
+    assert json.loads(ws.sent[0])["messages"][1] == message(1)
+    box.put_nowait(message(3))
+    await next_turn()
+    assert ws.sent[-1] == batch_of(message(3)) and box._task is None
+
+
+async def test_any_other_push_sends_the_open_batch_first() -> None:
+    ws = Socket()
+    box = batching(ws, who=Principal(program_id=bytes(32)))
+    box.put_nowait(message(0))
+    box.put_nowait('{"type":"sent","request_id":1,"message_ids":[]}')
+    box.put_nowait(message(1))
+    box.put_nowait({"type": "closed", "conversation_id": "c"})
+    await idle(box)
+    await next_turn()
+    assert ws.sent == [
+        batch_of(message(0)),
+        '{"type":"sent","request_id":1,"message_ids":[]}',
+        batch_of(message(1)),
+        '{"type":"closed","conversation_id":"c"}',
+    ]
+
+
+async def test_a_full_batch_goes_at_once_and_a_big_message_goes_alone() -> None:
+    ws = Socket()
+    box = batching(ws, limit=10)
+    box.put_nowait(message(0, size=4))
+    box.put_nowait(message(1, size=4))
+    assert ws.sent == []
+    box.put_nowait(message(2, size=4))  # 12 bytes of envelope text: full
+    assert ws.sent == [batch_of(message(0), message(1), message(2))]
+    box.put_nowait(message(3, size=50))
+    assert ws.sent[-1] == batch_of(message(3, size=50))
+    box.put_nowait(message(4))
+    await next_turn()
+    assert ws.sent[-1] == batch_of(message(4)) and len(ws.sent) == 3
+
+
+async def test_a_batch_behind_a_suspended_send_waits_its_turn() -> None:
+    ws = Socket(gated=True)
+    box = batching(ws)
+    box.put_nowait("first")
+    box.put_nowait(message(0))
+    box.put_nowait(message(1))
+    await task_waiting(box)
+    ws.gate.set()
+    await idle(box)
+    assert ws.sent == ["first", batch_of(message(0), message(1))]
+
+
+async def test_a_batch_still_open_when_the_socket_stops_is_never_sent() -> None:
+    ws = Socket()
+    box = batching(ws)
+    box.put_nowait(message(0))
+    await box.stop()
+    await next_turn()
+    assert ws.sent == []
+
+
+async def test_a_socket_without_batch_gets_one_frame_per_message() -> None:
+    ws = Socket()
+    box = mailbox(ws)
+    box.put_nowait(message(0))
+    box.put_nowait(message(1))
+    assert ws.sent == [dumps(message(0)), dumps(message(1))]
+
+
+async def test_batched_pending_pages_and_live_duplicates(relay) -> None:
+    """After ``ready`` the pending messages come batched too; a live push of one of them
+    is dropped from its batch, and a batch left empty is not sent at all."""
+    program = await enroll_program(relay.client, relay.db, relay.origin, prekeys=0)
+    await open_conversation(relay.client, program)
+    await open_conversation(relay.client, program)
+    who = Principal(program_id=program.keys.program_id)
+    (init1, init2), _ = await relay.relay.pending(who)
+    ws = Socket()
+    box = Mailbox(ws, relay.relay, who, batch=True)
+    box.start()
+    box.put_nowait(init2)  # its live push, published while the pages are read
+    await idle(box)
+    await next_turn()
+    assert ws.sent == ['{"type":"ready"}', batch_of(init1, init2)]
+    fresh = message(9)
+    box.put_nowait(init1)  # a late duplicate, batched with a new message
+    box.put_nowait(fresh)
+    await next_turn()
+    assert ws.sent[-1] == batch_of(fresh) and len(ws.sent) == 3

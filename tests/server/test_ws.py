@@ -165,3 +165,74 @@ async def test_websocket_from_unregistered_origin_is_refused(relay_process) -> N
             raise AssertionError("expected refusal")
     except websockets.InvalidStatus as exc:
         assert exc.response.status_code == 403
+
+
+async def test_batched_pushes_keep_every_message_once_and_in_order(relay_process) -> None:
+    """A program socket that asked for batches: pending and live messages come only in
+    ``messages`` frames, each exactly once, in send order, and ``closed`` after them."""
+    origin = relay_process.url
+    async with httpx.AsyncClient(base_url=origin) as c:
+        program = await enroll_program(c, relay_process.db_path, origin)
+        opened = [await open_conversation(c, program) for _ in range(3)]
+        ws = await websockets.connect(origin.replace("http", "ws") + "/v1/ws", compression=None)
+        try:
+            await ws.send(json.dumps({"type": "auth", "token": program.session, "batch": True}))
+            assert await recv_json(ws) == {"type": "ready"}
+            pending = await recv_json(ws)  # the three init messages, one frame
+            assert pending["type"] == "messages" and len(pending["messages"]) == 3
+            assert [m["conversation_id"] for m in pending["messages"]] == [
+                b64(cid) for cid, _ in opened
+            ]
+            await ws.send(
+                json.dumps({"type": "ack", "ids": [m["id"] for m in pending["messages"]]})
+            )
+
+            cid, token = opened[0]
+            part = await connect(origin, token)
+            try:
+                sent = [make_envelope(cid, 0, 1, n=n) for n in range(1, 6)]
+                for n, env in enumerate(sent):
+                    frame = {
+                        "type": "send",
+                        "request_id": n,
+                        "conversation_id": b64(cid),
+                        "envelopes": [b64(env)],
+                    }
+                    await part.send(json.dumps(frame))
+                pushed: list[dict] = []
+                while len(pushed) < len(sent):
+                    frame = await recv_json(ws)
+                    assert frame["type"] == "messages", frame
+                    assert all(
+                        set(m) == {"type", "id", "conversation_id", "envelope"}
+                        for m in frame["messages"]
+                    )
+                    pushed += frame["messages"]
+                assert [m["envelope"] for m in pushed] == [b64(e) for e in sent]
+                assert len({m["id"] for m in pushed}) == len(sent)
+                await ws.send(json.dumps({"type": "ack", "ids": [m["id"] for m in pushed]}))
+            finally:
+                await part.close()
+            closed = await c.post(
+                f"/v1/conversations/{b64(cid)}/close",
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            assert closed.status_code == 200, closed.text
+            assert await recv_json(ws) == {"type": "closed", "conversation_id": b64(cid)}
+        finally:
+            await ws.close()
+
+
+async def test_a_batch_flag_that_is_not_a_boolean_closes_4401(relay_process) -> None:
+    origin = relay_process.url
+    async with httpx.AsyncClient(base_url=origin) as c:
+        program = await enroll_program(c, relay_process.db_path, origin)
+    url = origin.replace("http", "ws") + "/v1/ws"
+    async with websockets.connect(url, compression=None) as ws:
+        await ws.send(json.dumps({"type": "auth", "token": program.session, "batch": "yes"}))
+        try:
+            await asyncio.wait_for(ws.recv(), TIMEOUT)
+            raise AssertionError("expected a close")
+        except websockets.ConnectionClosed as exc:
+            assert exc.rcvd is not None and exc.rcvd.code == 4401
+            assert exc.rcvd.reason == "malformed_field"

@@ -12,7 +12,7 @@ import hmac
 import secrets
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from server.errors import ApiError
 
@@ -70,6 +70,54 @@ class ClosedSet:
         if not isinstance(conversation_id, bytes):
             return False
         return self._hash("closed", conversation_id) in self._items
+
+
+class RecentSends:
+    """Sends committed in the last ``ttl`` seconds, by a keyed hash of what was sent, and
+    the message ids the relay gave them: a send repeated byte for byte (a client whose
+    answer was lost sends again, over another path) gets the same ids and is not stored
+    twice, so the recipient never sees it twice (which its ratchet would call a replay).
+
+    Only the keyed hash and the ids are kept, in memory, for at most ``capacity`` sends;
+    the oldest go first. A restart forgets them (a resend then is stored again)."""
+
+    def __init__(
+        self,
+        hasher: KeyedHasher,
+        capacity: int,
+        ttl: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._hash = hasher
+        self._capacity = capacity
+        self._ttl = ttl
+        self._clock = clock
+        self._items: OrderedDict[bytes, tuple[float, list[str]]] = OrderedDict()
+
+    def key(self, conversation_id: bytes, sender_slot: int, envelopes: Sequence[bytes]) -> bytes:
+        """The keyed hash of one send: its conversation, sender and envelopes, in order
+        (each with its length, so no two different sends share an input)."""
+        parts = [conversation_id, bytes([sender_slot])]
+        for envelope in envelopes:
+            parts += (len(envelope).to_bytes(4, "big"), envelope)
+        return self._hash("send", b"".join(parts))
+
+    def get(self, key: bytes) -> list[str] | None:
+        entry = self._items.get(key)
+        if entry is None:
+            return None
+        if entry[0] <= self._clock():
+            del self._items[key]
+            return None
+        return entry[1]
+
+    def remember(self, key: bytes, message_ids: list[str]) -> None:
+        now = self._clock()
+        items = self._items
+        items[key] = (now + self._ttl, message_ids)
+        items.move_to_end(key)
+        while len(items) > self._capacity or (items and next(iter(items.values()))[0] <= now):
+            items.popitem(last=False)
 
 
 class Challenges:

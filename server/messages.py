@@ -122,6 +122,8 @@ class SendOp(Coalesced):
     now: int
     texts: Sequence[str]
     """Each envelope's base64url as received, forwarded as is."""
+    resend_key: bytes = b""
+    """The keyed hash that recognizes this send if it comes again (server.limits.RecentSends)."""
 
     @classmethod
     def run_many(cls, conn: Connection, ops: list[SendOp]) -> list[Sent | ApiError]:

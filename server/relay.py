@@ -24,7 +24,7 @@ from server import messages, storage, verify
 from server.broker import Broker, Event, LocalBroker, member_channel, program_channel
 from server.db import create_writer_engine
 from server.errors import ApiError
-from server.limits import Challenges, ClosedSet, KeyedHasher, RateLimiter
+from server.limits import Challenges, ClosedSet, KeyedHasher, RateLimiter, RecentSends
 from server.models import hour_ceiling, minute_ceiling
 from server.settings import Settings
 from server.storage import Principal
@@ -90,6 +90,9 @@ class Relay:
         hasher = KeyedHasher()
         self.limits = RateLimiter(hasher)
         self.closed = ClosedSet(hasher, settings.closed_memory)
+        self.recent_sends = RecentSends(
+            hasher, settings.resend_memory, settings.resend_memory_seconds
+        )
         self.challenges = Challenges(settings.challenge_ttl_seconds)
         self._sessions: dict[bytes, tuple[bytes, int]] = {}
         self._members: dict[bytes, tuple[bytes, int]] = {}
@@ -404,10 +407,17 @@ class Relay:
             raise ApiError("bad_token", "The token is not valid for this conversation.")
         envelopes, texts = self.parse_envelopes(who, conversation_id, body)
         self.limits.hit("send", conversation_id, self.settings.limit_sends_per_conversation)
-        return messages.SendOp(who, conversation_id, envelopes, self.now(), texts)
+        key = self.recent_sends.key(conversation_id, who.slot, [raw for _, raw in envelopes])
+        return messages.SendOp(who, conversation_id, envelopes, self.now(), texts, key)
+
+    def resent(self, op: messages.SendOp) -> list[str] | None:
+        """The message ids of the same send if it was committed a moment ago (a client
+        sending again because the answer was lost): it is then not stored again."""
+        return self.recent_sends.get(op.resend_key)
 
     def deliver(self, op: messages.SendOp, sent: messages.Sent) -> list[str]:
-        """After the commit: push each envelope to its recipient; returns the ids."""
+        """After the commit: push each envelope to its recipient, remember the send (see
+        :meth:`resent`); returns the ids."""
         cid = b64u_encode(op.conversation_id)
         ids = []
         for message_id, (slot, _raw), body in zip(
@@ -421,10 +431,14 @@ class Relay:
             event = message_event(message_id, cid, body)
             ids.append(event["id"])
             self.broker.publish(channel, event)
+        self.recent_sends.remember(op.resend_key, ids)
         return ids
 
     async def send(self, who: Principal, conversation_id: bytes, body: dict[str, Any]) -> list[str]:
         op = self.prepare_send(who, conversation_id, body)
+        ids = self.resent(op)
+        if ids is not None:
+            return ids
         return self.deliver(op, await self.write(op))
 
     def prepare_ack(self, who: Principal, body: dict[str, Any], name: str) -> messages.AckOp:

@@ -71,6 +71,11 @@ class Settings:
     limit_enrollments_per_token: int = 30
     closed_memory: int = 100_000
     """How many recently closed conversation ids (as keyed hashes) the process remembers."""
+    resend_memory: int = 50_000
+    resend_memory_seconds: int = 300
+    """A send repeated byte for byte within this long (a client resending after its answer
+    was lost) is answered with the first one's message ids and not stored again. The
+    process remembers up to ``resend_memory`` sends, as keyed hashes, in memory only."""
 
     def __post_init__(self) -> None:
         for f in fields(self):

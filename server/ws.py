@@ -399,6 +399,10 @@ def _submit(
         raise ApiError("malformed_field", "Unknown frame type.")
     cid = path_id(frame.get("conversation_id"), "conversation_id")
     op = relay.prepare_send(who, cid, frame)
+    resent = relay.resent(op)
+    if resent is not None:
+        outbox.put_nowait(_sent_frame(request_id, resent))
+        return
     future = relay.writer.submit_nowait(op)
 
     def sent(f: asyncio.Future[Any]) -> None:

@@ -187,6 +187,12 @@ class TamperingProxy:
         self._mode, self._slot, self._held = mode, slot, None
         self.done.clear()
 
+    def cut_next_sent(self) -> None:
+        """When the relay next answers ``sent`` on a socket, drop the answer and close
+        that socket: the send is committed, but its sender never hears so."""
+        self._mode, self._slot, self._held = "cut_sent", None, None
+        self.done.clear()
+
     def arm_edit(self, slot: int, edit: Callable[[bytes], bytes]) -> None:
         """Replace the next envelope from ``slot`` by ``edit(envelope)``."""
         self._edit = edit
@@ -293,6 +299,10 @@ class TamperingProxy:
                         frame = json.loads(raw)
                         # a batch (the program node asks for them) is taken apart, so each
                         # message can be tampered with alone; unbatched pushes are valid too
+                        if self._mode == "cut_sent" and frame.get("type") == "sent":
+                            self._finish()
+                            await websocket.close(code=1012)
+                            return
                         batch = frame.get("type") == "messages"
                         for one in frame["messages"] if batch else [frame]:
                             for out in self._transform(one):

@@ -106,6 +106,24 @@ async def test_replayed_envelope_is_refused(proxy: Any, relay: Any, program_fact
 
 
 @pytest.mark.parametrize("sender", DIRECTIONS)
+async def test_a_send_repeated_after_its_answer_was_lost_arrives_once(
+        proxy: Any, relay: Any, program_factory: Any, waiter: Any, sender: int) -> None:
+    """The socket dies after the relay committed a send but before its answer came: the
+    SDK sends the same envelope again over HTTP, and the relay recognizes it (same ids,
+    stored once), so the recipient sees the message once and no false replay alarm."""
+    async with pair(proxy, relay, program_factory(), waiter) as (prog, part, pev, qev, cid):
+        receiver = qev if sender == PROGRAM else pev
+        proxy.cut_next_sent()
+        await say(prog, part, cid, sender, "sent once")
+        assert proxy.done.is_set()
+        await say(prog, part, cid, sender, "after")
+        seen: list[Any] = []
+        await waiter(receiver, is_text("after"), seen=seen)
+        assert texts(seen) == ["sent once"]  # "after" ended the wait
+        assert failures(seen) == []
+
+
+@pytest.mark.parametrize("sender", DIRECTIONS)
 async def test_reordered_messages_are_flagged(proxy: Any, relay: Any, program_factory: Any,
                                               waiter: Any, sender: int) -> None:
     async with pair(proxy, relay, program_factory(), waiter) as (prog, part, pev, qev, cid):

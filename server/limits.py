@@ -95,11 +95,17 @@ class RecentSends:
         self._items: OrderedDict[bytes, tuple[float, list[str]]] = OrderedDict()
 
     def key(self, conversation_id: bytes, sender_slot: int, envelopes: Sequence[bytes]) -> bytes:
-        """The keyed hash of one send: its conversation, sender and envelopes, in order
-        (each with its length, so no two different sends share an input)."""
+        """The keyed hash of one send: its conversation, sender and envelopes, in order.
+
+        Each envelope counts by its length, its first 64 bytes (the routing fields and the
+        ratchet header, which names one message key: a sender never seals two messages
+        under one) and its last 16 (the AEAD tag, which authenticates everything between),
+        not by all its bytes: hashing up to 64 KiB per send would cost the hot path more
+        than the rest of this check. A sender who forges two envelopes alike in these
+        places only has the second answered as the first: its own message, nobody else's."""
         parts = [conversation_id, bytes([sender_slot])]
         for envelope in envelopes:
-            parts += (len(envelope).to_bytes(4, "big"), envelope)
+            parts += (len(envelope).to_bytes(4, "big"), envelope[:64], envelope[-16:])
         return self._hash("send", b"".join(parts))
 
     def get(self, key: bytes) -> list[str] | None:
@@ -112,11 +118,14 @@ class RecentSends:
         return entry[1]
 
     def remember(self, key: bytes, message_ids: list[str]) -> None:
+        """Remember a committed send; a key already known (a send stored twice because
+        its repeat came while it was being written) keeps its place and first ids."""
         now = self._clock()
         items = self._items
+        if key in items:
+            return
         items[key] = (now + self._ttl, message_ids)
-        items.move_to_end(key)
-        while len(items) > self._capacity or (items and next(iter(items.values()))[0] <= now):
+        while len(items) > self._capacity or next(iter(items.values()))[0] <= now:
             items.popitem(last=False)
 
 

@@ -64,6 +64,11 @@ def test_the_key_tells_sends_apart() -> None:
         )
         == 6
     )
+    # a real-sized envelope: another header (a ratchet counter) or tag is another send
+    env = bytes(range(256)) * 4
+    header = env[:30] + b"\xff" + env[31:]
+    tag = env[:-1] + b"\x00"
+    assert len({sends.key(cid, 0, [e]) for e in (env, header, tag, env + b"x")}) == 4
     # keyed: another process (another random key) makes other hashes
     assert RecentSends(KeyedHasher(), 10, 300).key(cid, 0, [b"ab", b"c"]) != base
     assert b"ab" not in base

@@ -15,11 +15,35 @@ State is a small JSON-friendly dict so it can be stored with the session.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
 MAX_TRACKED_CHAINS = 8
 MAX_TRACKED_HOLES = 2000
+MAX_FAILED_IDS = 10_000
+
+
+class FailedIds:
+    """Ids of pushed messages that failed verification (not acked, so the relay pushes
+    them again after a reconnect): each is reported once. Bounded, oldest first out, so
+    a relay that floods bad messages cannot grow the client's memory without end; one
+    forgotten and pushed again is reported again."""
+
+    def __init__(self, limit: int = MAX_FAILED_IDS) -> None:
+        self._limit = limit
+        self._ids: OrderedDict[str, None] = OrderedDict()
+
+    def __contains__(self, message_id: object) -> bool:
+        return message_id in self._ids
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def add(self, message_id: str) -> None:
+        self._ids[message_id] = None
+        if len(self._ids) > self._limit:
+            self._ids.popitem(last=False)
 
 
 @dataclass(frozen=True)

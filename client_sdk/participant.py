@@ -24,7 +24,7 @@ from typing import Any
 
 from client_sdk import conversation as conv
 from client_sdk import events as ev
-from client_sdk.counters import CounterTracker
+from client_sdk.counters import CounterTracker, FailedIds
 from client_sdk.errors import (
     ConversationClosed,
     RelayError,
@@ -67,7 +67,7 @@ class ParticipantClient:
         self.conversation_id: str = ""
         self._tracker = CounterTracker()
         self._recent: list[str] = []
-        self._failed: set[str] = set()
+        self._failed = FailedIds()
         self._events = ev.EventStream()
         self._pending_acks: list[str] = []
         self._pending_events: list[ev.Event] = []

@@ -42,7 +42,7 @@ from client_sdk import conversation as conv
 from client_sdk import events as ev
 from client_sdk import publishing, store
 from client_sdk import workflow as wf
-from client_sdk.counters import CounterTracker
+from client_sdk.counters import CounterTracker, FailedIds
 from client_sdk.errors import (
     ConversationClosed,
     RelayError,
@@ -155,7 +155,7 @@ class ProgramClient:
         self._events = ev.EventStream()
         self._pending_events: list[ev.Event] = []
         self._pending_acks: list[str] = []
-        self._failed_ids: set[str] = set()
+        self._failed_ids = FailedIds()
         self._opened: list[str] = []
         self._closed_ids: set[str] = set()
         self._new_since_maintain = 0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from client_sdk.counters import CounterTracker, Observation
+from client_sdk.counters import CounterTracker, FailedIds, Observation
 
 A = b"\x01" * 32
 B = b"\x02" * 32
@@ -41,3 +41,14 @@ def test_round_trips_through_json() -> None:
     again = CounterTracker.from_json(t.to_json())
     assert again.observe(A, 0, 1) == Observation(0, True)
     assert again.observe(A, 0, 3) == Observation(0, False)
+
+
+def test_failed_ids_are_bounded_oldest_out() -> None:
+    failed = FailedIds(limit=3)
+    for n in range(5):
+        failed.add(f"m{n}")
+    assert len(failed) == 3
+    assert "m0" not in failed and "m1" not in failed
+    assert all(f"m{n}" in failed for n in (2, 3, 4))
+    failed.add("m2")  # known already: stays, nothing else goes
+    assert len(failed) == 3 and "m3" in failed

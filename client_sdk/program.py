@@ -150,7 +150,7 @@ class ProgramClient:
         self._socket: RelaySocket | None = None
         self._token: str | None = None
         self._token_expires = 0.0
-        self._commit = store.GroupCommit(ks.save)
+        self._commit = store.GroupCommit(self._save)
         self._conversations: dict[str, _Conversation] = {}
         self._events = ev.EventStream()
         self._pending_events: list[ev.Event] = []
@@ -244,6 +244,7 @@ class ProgramClient:
         if self._socket is not None:
             await self._socket.close()
         await self._http.aclose()
+        self._stash_workflow()
         if self._ks.dirty:
             self._ks.save()
         self._ks.close()
@@ -726,15 +727,40 @@ class ProgramClient:
         else:
             self._pending_events.append(event)
 
+    def _save(self) -> None:
+        """Write the keystore (one atomic file), the workflow's state with it."""
+        self._stash_workflow()
+        self._ks.save()
+
+    def _stash_workflow(self) -> None:
+        """Put the workflow's state in the keystore when it changed (saved with the next
+        write): a restart then resumes queue order, assignments, urgency and timers."""
+        state = self.workflow.export_state()
+        if self._ks.get(store.WORKFLOW_STATE) != state:
+            self._ks.put(store.WORKFLOW_STATE, state)
+
     def _restore_conversations(self) -> None:
         for cid in store.open_conversations(self._ks):
             raw = self._ks.get(store.session_name(cid))
             if raw is None:
                 continue
             meta = store.get_json(self._ks, store.meta_name(cid)) or {}
-            c = _Conversation.restore(cid, conv.load_session(raw), meta)
-            self._conversations[cid] = c
-            # Re-register with the workflow; its notices were sent before the restart.
+            self._conversations[cid] = _Conversation.restore(cid, conv.load_session(raw), meta)
+        # The workflow resumes as it was saved (an urgent conversation stays urgent, the
+        # queue keeps its order); its notices were sent before the restart.
+        saved = self._ks.get(store.WORKFLOW_STATE)
+        if saved is not None:
+            try:
+                self.workflow.import_state(saved)
+            except wf.WorkflowError:
+                log.warning("the saved workflow state is unreadable; conversations re-queued")
+        known = set(self.workflow.open_conversations())
+        for cid in sorted(known - set(self._conversations)):  # no session left to resume
+            self.workflow.participant_left(cid)
+        for cid, c in self._conversations.items():
+            if cid in known:
+                continue
+            # Not in the saved state (saved before it opened): queued again.
             with contextlib.suppress(wf.WorkflowError):
                 self.workflow.conversation_opened(cid)
                 if c.assigned_to is not None:

@@ -65,6 +65,9 @@ RETAINED = "retained/"
 CODE_WORD = "codeword/"
 REPLAY_KEY = "replay/key"
 REPLAY_TAGS = "replay/signed/"
+WORKFLOW_STATE = "workflow/state"
+"""The workflow's open conversations and timers (``Workflow.export_state``): queue order,
+assignment, urgency, silence timers, so a restart resumes them as they were."""
 
 REPLAY_KEY_SIZE = 32
 REPLAY_TAG_SIZE = 32

@@ -78,6 +78,65 @@ def on_shift(staff_id: str, now: datetime, role: Role = Role.STAFF) -> StaffMemb
                        (Shift(now - timedelta(hours=1), now + timedelta(hours=8)),))
 
 
+async def test_a_restart_resumes_the_workflow_as_it_was(program_factory: Any, relay: Any,
+                                                        waiter: Any) -> None:
+    """Queue order, opening times, assignments and urgency survive a restart of the node
+    (they are saved in the keystore with the sessions); the restart is later on the
+    clock, and nothing is re-queued behind it."""
+    enrolled = program_factory()
+    start = datetime.now(UTC).replace(microsecond=0)
+    clock = ManualClock(start)
+
+    def workflow() -> Workflow:
+        return Workflow(clock=clock, status=StatusKeeper(), staff=[on_shift("alice", start)])
+
+    first = workflow()
+    program = await ProgramClient.connect(relay.url, enrolled.keystore, PASSPHRASE,
+                                          workflow=first, auto_tick=False)
+    try:
+        pev = program.events()
+        one = await ParticipantClient.connect(relay.url, enrolled.program_id,
+                                              enrolled.identity_key)
+        clock.advance(timedelta(minutes=1))
+        two = await ParticipantClient.connect(relay.url, enrolled.program_id,
+                                              enrolled.identity_key)
+        three = await ParticipantClient.connect(relay.url, enrolled.program_id,
+                                                enrolled.identity_key)
+        async with one, two, three:
+            ids = {one.conversation_id, two.conversation_id, three.conversation_id}
+            while set(first.open_conversations()) != ids:
+                await waiter(pev, kind_is(events.NewConversation))
+            await program.claim(one.conversation_id, "alice")
+            await three.send_duress()
+            await waiter(pev, kind_is(events.Duress, conversation_id=three.conversation_id))
+            before = {cid: first.conversation(cid) for cid in ids}
+            queue = first.waiting()
+            assert before[three.conversation_id].urgent and queue[0] == three.conversation_id
+
+            await program.aclose()
+            clock.advance(timedelta(minutes=30))
+            second = workflow()
+            program = await ProgramClient.connect(relay.url, enrolled.keystore, PASSPHRASE,
+                                                  workflow=second, auto_tick=False)
+            assert sorted(program.conversations) == sorted(ids)
+            assert {cid: second.conversation(cid) for cid in ids} == before
+            assert second.waiting() == queue
+            assert second.assigned("alice") == [one.conversation_id]
+
+            # a conversation closed while the node was down is not resumed
+            await program.aclose()
+            with Keystore.open(enrolled.keystore, PASSPHRASE) as ks:
+                records.forget_conversation(ks, two.conversation_id, retain_transcript=False)
+                ks.save()
+            third = workflow()
+            program = await ProgramClient.connect(relay.url, enrolled.keystore, PASSPHRASE,
+                                                  workflow=third, auto_tick=False)
+            assert two.conversation_id not in third.open_conversations()
+            assert third.conversation(three.conversation_id).urgent
+    finally:
+        await program.aclose()
+
+
 async def test_two_participants_two_staff_and_workflow_timers(program_factory: Any, relay: Any,
                                                              waiter: Any) -> None:
     enrolled = program_factory()

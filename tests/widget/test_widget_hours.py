@@ -6,10 +6,13 @@ the expected answer, so nothing depends on the machine's clock or zone.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from playwright.sync_api import Page
+
+from client_sdk.workflow.hours import WeeklyHours
 
 pytestmark = pytest.mark.browser
 
@@ -86,3 +89,55 @@ def test_malformed_hours_are_refused(protocol_page: Page, bad: dict[str, object]
           try { H.parseHours(hours); return false; } catch { return true; }
         }""", bad)
     assert refused is True
+
+
+# -- the nights the clocks change: the widget agrees with the program node (the SDK) ------
+
+DST_ZONES = ["America/New_York", "Europe/London", "Australia/Lord_Howe", "Pacific/Chatham"]
+DST_SCHEDULES = [
+    # windows that open or close inside the hour skipped or repeated, or run across it
+    [{"day": d, "open": "02:30", "close": "01:30"} for d in range(7)],
+    [{"day": d, "open": "01:15", "close": "02:15"} for d in range(7)],
+    [{"day": d, "open": "22:00", "close": "03:00"} for d in range(7)],
+    [{"day": d, "open": "03:00", "close": "24:00"} for d in range(7)],
+]
+
+
+def _transitions(zone: str) -> list[datetime]:
+    """The instants (to the hour) at which ``zone`` changed its offset in 2026."""
+    tz = ZoneInfo(zone)
+    out, t = [], datetime(2026, 1, 1, tzinfo=UTC)
+    previous = t.astimezone(tz).utcoffset()
+    while t.year == 2026:
+        t += timedelta(hours=1)
+        offset = t.astimezone(tz).utcoffset()
+        if offset != previous:
+            out.append(t)
+            previous = offset
+    return out
+
+
+@pytest.mark.parametrize("zone", DST_ZONES)
+def test_open_now_matches_the_sdk_around_every_clock_change(protocol_page: Page,
+                                                            zone: str) -> None:
+    """Every 5 minutes for 8 hours either side of each 2026 change (30-minute changes on
+    Lord Howe, 45-minute zones on Chatham), for windows that open, close or run inside
+    the skipped or repeated hour: the widget's answer is the SDK's."""
+    changes = _transitions(zone)
+    assert len(changes) == 2
+    instants = [change + timedelta(minutes=5 * k) for change in changes
+                for k in range(-96, 97)]
+    for weekly in DST_SCHEDULES:
+        hours = {"timezone": zone, "weekly": weekly}
+        sdk = WeeklyHours.from_profile(hours)
+        expected = [sdk.is_open(t) for t in instants]
+        got = protocol_page.evaluate(
+            """async ([hours, instants]) => {
+              const H = await import('/widget/ui/hours.js');
+              const parsed = H.parseHours(hours);
+              return instants.map((t) => H.isOpenAt(parsed, t));
+            }""", [hours, [int(t.timestamp() * 1000) for t in instants]])
+        wrong = [(t.isoformat(), e) for t, e, g in zip(instants, expected, got, strict=True)
+                 if e != g]
+        assert not wrong, (weekly[0], wrong[:5])
+        assert True in expected and False in expected  # the cases do test both answers

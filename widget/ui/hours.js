@@ -37,27 +37,84 @@ export function parseHours(hours) {
   return { timezone, weekly };
 }
 
-/** Day (Monday = 0) and minute of the day at `nowMs` in `timezone`. */
+const FORMATS = new Map(); // one formatter per zone: making one costs far more than using it
+
+/** Day (Monday = 0), minute of the day and calendar date at `nowMs` in `timezone`. */
 export function localTime(nowMs, timezone) {
-  const parts = new Intl.DateTimeFormat("en-GB", {
-    timeZone: timezone, weekday: "short", hour: "2-digit", minute: "2-digit", hourCycle: "h23",
-  }).formatToParts(new Date(nowMs));
+  let format = FORMATS.get(timezone);
+  if (format === undefined) {
+    format = new Intl.DateTimeFormat("en-GB", {
+      timeZone: timezone, weekday: "short", hour: "2-digit", minute: "2-digit", hourCycle: "h23",
+      year: "numeric", month: "2-digit", day: "2-digit",
+    });
+    FORMATS.set(timezone, format);
+  }
+  const parts = format.formatToParts(new Date(nowMs));
   const get = (type) => parts.find((p) => p.type === type)?.value ?? "";
   return {
     day: WEEKDAY_INDEX[get("weekday")],
     minute: Number(get("hour")) * 60 + Number(get("minute")),
+    year: Number(get("year")), month: Number(get("month")), date: Number(get("day")),
   };
 }
 
-/** Whether the posted hours include `nowMs`. */
+const MINUTE_MS = 60 * 1000;
+const HOUR_MS = 60 * MINUTE_MS;
+
+/** The zone's offset from UTC at the instant `ms`, in ms (whole minutes). */
+function offsetAt(ms, timezone) {
+  const t = Math.floor(ms / MINUTE_MS) * MINUTE_MS;
+  const w = localTime(t, timezone);
+  return Date.UTC(w.year, w.month - 1, w.date, 0, w.minute) - t;
+}
+
+/**
+ * The instant of wall time `minute` (may pass 1440) on the calendar date
+ * (year, month 1..12, date) in `timezone`, read as the SDK reads it (Python's zoneinfo,
+ * fold=0): a wall time that does not exist (the hour skipped in spring) takes the offset
+ * in force before the change, and one that happens twice (autumn) is its first
+ * occurrence. So an opening is at the time on the wall, as on the program node.
+ */
+export function wallTimeToUtc(year, month, date, minute, timezone) {
+  const naive = Date.UTC(year, month - 1, date, 0, minute);
+  // One change at most within a day either side (zones change a few times a year).
+  const before = offsetAt(naive - 26 * HOUR_MS, timezone);
+  const after = offsetAt(naive + 26 * HOUR_MS, timezone);
+  if (before === after) return naive - before;
+  const early = naive - before;
+  const late = naive - after;
+  const earlyValid = offsetAt(early, timezone) === before;
+  const lateValid = offsetAt(late, timezone) === after;
+  // Both valid: the repeated hour, first occurrence. Neither: the skipped hour, read
+  // with the offset before the change. One: the only reading there is.
+  if (earlyValid || !lateValid) return early;
+  return late;
+}
+
+/**
+ * Whether the posted hours include `nowMs`: each window of the days around now becomes
+ * the instants its wall times name in the program's zone (see `wallTimeToUtc`), as the
+ * SDK's `WeeklyHours.is_open` does, so the widget and the program node agree, also on
+ * the nights the clocks change.
+ */
 export function isOpenAt(hours, nowMs) {
-  const { day, minute } = localTime(nowMs, hours.timezone);
-  const yesterday = (day + 6) % 7;
-  return hours.weekly.some((w) => {
-    if (w.close > w.open) return w.day === day && minute >= w.open && minute < w.close;
-    // Past midnight: open from `open` today until `close` tomorrow.
-    return (w.day === day && minute >= w.open) || (w.day === yesterday && minute < w.close);
-  });
+  const here = localTime(nowMs, hours.timezone);
+  for (let back = 0; back <= 2; back += 1) {
+    // Calendar arithmetic on a UTC date: no zone in play.
+    const d = new Date(Date.UTC(here.year, here.month - 1, here.date - back));
+    const day = (d.getUTCDay() + 6) % 7; // Monday = 0
+    for (const w of hours.weekly) {
+      if (w.day !== day) continue;
+      const close = w.close > w.open ? w.close : w.close + 24 * 60;
+      const y = d.getUTCFullYear();
+      const m = d.getUTCMonth() + 1;
+      const date = d.getUTCDate();
+      const opens = wallTimeToUtc(y, m, date, w.open, hours.timezone);
+      const closes = wallTimeToUtc(y, m, date, close, hours.timezone);
+      if (opens <= nowMs && nowMs < closes) return true;
+    }
+  }
+  return false;
 }
 
 /** Lines such as "Monday: 09:00 to 17:00", one per window, in week order. */

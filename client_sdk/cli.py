@@ -1,10 +1,12 @@
 """``quietline program ...``: the program node's command line.
 
 ``quietline program init --keystore PATH --relay URL --enrollment-token TOKEN
-[--profile FILE] [--json]`` creates the keystore (passphrase from
+[--profile FILE] [--origin ORIGIN] [--json]`` creates the keystore (passphrase from
 ``QUIETLINE_PASSPHRASE`` or a prompt, never an argument: arguments show in process
 lists), enrolls the identity with the relay, publishes the bundle (signed prekey,
 one-time prekeys, signed profile and status) and prints the program id and identity key.
+Run again on the keystore of an ``init`` that stopped half-way (the relay failed after
+the enrollment), it finishes the job: the same identity, enrolled once.
 With ``--json`` the output is exactly ``{"program_id": ..., "identity_key": ...}``.
 
 ``quietline program info --keystore PATH [--json]`` prints the same from an existing
@@ -25,7 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from client_sdk import publishing, store
-from client_sdk.errors import KeystoreError, RelayError, SDKError
+from client_sdk.errors import KeystoreError, RelayError, SDKError, WrongPassphrase
 from client_sdk.keystore import Keystore
 from client_sdk.transport import RelayHTTP
 from client_sdk.workflow.prekeys import PrekeyPolicy, one_time_prekeys_to_generate
@@ -53,35 +55,81 @@ def _passphrase(confirm: bool) -> str:
     return first
 
 
+class AlreadyInitialized(Exception):
+    """``init`` on a keystore that is enrolled and published already: nothing to do."""
+
+
+def _open_existing(args: argparse.Namespace, passphrase: str) -> Keystore:
+    """The keystore a previous ``init`` left half-way (it stopped after creating it, or
+    after enrolling), to finish; anything else there is refused and left untouched."""
+    try:
+        ks = Keystore.open(args.keystore, passphrase)
+    except WrongPassphrase:
+        raise
+    except KeystoreError:
+        raise FileExistsError(f"{args.keystore} exists and is not a keystore; "
+                              "refusing to overwrite it") from None
+    program = store.get_json(ks, store.PROGRAM)
+    done = program is not None and store.get_json(ks, store.PUBLISHED_PROFILE) is not None \
+        and store.get_json(ks, store.PUBLISHED_STATUS) is not None
+    if done or (program is not None and program.get("relay_url") != args.relay):
+        ks.close()
+        if done:
+            raise AlreadyInitialized(f"{args.keystore} is initialized already")
+        raise FileExistsError(f"{args.keystore} is enrolled with another relay")
+    return ks
+
+
 async def _init(args: argparse.Namespace, passphrase: str) -> dict[str, str]:
-    content = publishing.read_profile_file(args.profile) if args.profile else {}
+    """Create, enroll, publish. A keystore left by an ``init`` that stopped half-way (the
+    relay failed after the enrollment, say) is finished instead: it is enrolled only if
+    it was not, and everything is published again (a fresh signed prekey, one-time
+    prekeys up to the policy's supply, the profile and status)."""
+    content = publishing.read_profile_file(args.profile) if args.profile else None
     moment = datetime.now(UTC)
     now = int(moment.timestamp())
     policy = PrekeyPolicy()
-    profile = publishing.profile_from_content(content, now)  # refuse a bad file before anything
-    ks = Keystore.create(args.keystore, passphrase)
-    identity = IdentityKeyPair.generate(system_random)
-    ks.put(store.IDENTITY, identity.seed)
+    if content is not None:
+        publishing.profile_from_content(content, now)  # refuse a bad file before anything
+    created = not args.keystore.exists()
+    if created:
+        ks = Keystore.create(args.keystore, passphrase)
+        identity = IdentityKeyPair.generate(system_random)
+        ks.put(store.IDENTITY, identity.seed)
+    else:
+        ks = _open_existing(args, passphrase)
+        identity = publishing.load_identity(ks)
+    if content is None:
+        content = store.get_json(ks, store.PROFILE_CONTENT) or {}
+    profile = publishing.profile_from_content(content, now)
     store.put_json(ks, store.PROFILE_CONTENT, content)
     ks.save()
     http = RelayHTTP(args.relay)
     try:
-        try:
-            program_id = await publishing.enroll(http, identity, args.enrollment_token)
-        except BaseException:
-            # Nothing was registered: remove the fresh keystore so the command can be rerun.
-            ks.close()
-            with contextlib.suppress(FileNotFoundError):
-                Path(args.keystore).unlink()
-            raise
-        store.put_json(ks, store.PROGRAM, {"program_id": program_id, "relay_url": args.relay})
-        ks.save()
-        token, _ = await publishing.authenticate(http, identity, http.origin)
+        program = store.get_json(ks, store.PROGRAM)
+        if program is None:
+            try:
+                program_id = await publishing.enroll(http, identity, args.enrollment_token)
+            except BaseException:
+                ks.close()
+                if created:
+                    # Nothing was registered: remove the fresh keystore so the command
+                    # can be rerun.
+                    with contextlib.suppress(FileNotFoundError):
+                        Path(args.keystore).unlink()
+                raise
+            store.put_json(ks, store.PROGRAM, {"program_id": program_id,
+                                               "relay_url": args.relay})
+            ks.save()
+        else:
+            program_id = str(program["program_id"])
+        token, _ = await publishing.authenticate(http, identity, args.origin or http.origin)
         [signed_prekey] = publishing.new_prekeys(
             ks, identity, 1, moment, system_random, policy, one_time=False
         )
+        count = 0 if created else await http.one_time_prekey_count(program_id, token)
         one_time = publishing.new_prekeys(
-            ks, identity, one_time_prekeys_to_generate(0, policy), moment, system_random,
+            ks, identity, one_time_prekeys_to_generate(count, policy), moment, system_random,
             policy, one_time=True,
         )
         signed_profile = sign_profile(identity, profile)
@@ -90,7 +138,8 @@ async def _init(args: argparse.Namespace, passphrase: str) -> dict[str, str]:
         signed_status = sign_status(identity, status.to_status())
         ks.save()  # secrets are sealed on disk before their public halves leave
         await http.put_signed_prekey(program_id, token, signed_prekey.to_json())
-        await http.post_one_time_prekeys(program_id, token, [p.to_json() for p in one_time])
+        if one_time:
+            await http.post_one_time_prekeys(program_id, token, [p.to_json() for p in one_time])
         await http.put_profile(program_id, token, signed_profile.to_json())
         await http.put_status(program_id, token, signed_status.to_json())
         store.put_json(ks, store.PUBLISHED_PROFILE, signed_profile.to_json())
@@ -119,6 +168,8 @@ def _parser() -> argparse.ArgumentParser:
     init.add_argument("--relay", required=True, help="the relay's URL, e.g. https://relay.example")
     init.add_argument("--enrollment-token", required=True)
     init.add_argument("--profile", type=Path, help="JSON file with the profile content")
+    init.add_argument("--origin", help="the relay's public origin, when --relay reaches it "
+                      "another way (a tunnel, a proxy): sign-in challenges name it")
     init.add_argument("--json", action="store_true")
     info = sub.add_parser("info", help="print the program id, identity key and fingerprint")
     info.add_argument("--keystore", required=True, type=Path)
@@ -130,13 +181,16 @@ def main(argv: Sequence[str]) -> int:
     args = _parser().parse_args(list(argv))
     try:
         if args.command == "init":
-            if args.keystore.exists():
-                print(f"quietline program: {args.keystore} exists; refusing to overwrite it",
-                      file=sys.stderr)
-                return 1
-            out = asyncio.run(_init(args, _passphrase(confirm=True)))
+            out = asyncio.run(_init(args, _passphrase(confirm=not args.keystore.exists())))
         else:
             out = _info(args, _passphrase(confirm=False))
+    except AlreadyInitialized as exc:
+        print(f"quietline program: {exc}; nothing to do (`info` shows its ids)",
+              file=sys.stderr)
+        return 1
+    except FileExistsError as exc:
+        print(f"quietline program: {exc}", file=sys.stderr)
+        return 1
     except (SDKError, KeystoreError, QuietlineError, OSError, ValueError) as exc:
         detail = exc.code if isinstance(exc, RelayError) else type(exc).__name__
         print(f"quietline program: {detail}: {exc}", file=sys.stderr)

@@ -162,6 +162,8 @@ class TamperingProxy:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.http_hook: Callable[[str, str, Any], Any] | None = None
+        self.http_down: Callable[[str, str], bool] | None = None
+        """Requests it matches (method, path) get a 503 and never reach the relay."""
         self.seen: dict[int, list[Frame]] = {0: [], 1: []}
         self.done = asyncio.Event()
         self._mode: str | None = None
@@ -270,6 +272,9 @@ class TamperingProxy:
         await self._client.aclose()
 
     async def _http(self, request: Request) -> Response:
+        if self.http_down is not None and self.http_down(request.method, request.url.path):
+            body = {"error": {"code": "unavailable", "message": "Try again."}}
+            return Response(json.dumps(body), status_code=503, media_type="application/json")
         headers = {k: v for k, v in request.headers.items()
                    if k.lower() in {"authorization", "content-type", "host"}}
         upstream = await self._client.request(

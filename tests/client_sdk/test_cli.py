@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -61,6 +62,51 @@ def test_init_refuses_to_overwrite_a_keystore(relay: Any, tmp_path: Path) -> Non
                  f"--enrollment-token={relay.add_program()}", "--json")
     assert result.returncode == 1
     assert keystore.read_bytes() == b"precious"
+
+
+async def run_async(*args: str) -> tuple[int, str, str]:
+    """``run`` without blocking the event loop (a proxy in this process serves it)."""
+    env = dict(os.environ)
+    env["QUIETLINE_PASSPHRASE"] = PASSPHRASE
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "quietline", "program", *args, env=env, cwd=ROOT,
+        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(), 120)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def test_init_that_stopped_after_enrolling_is_finished_by_running_it_again(
+        proxy: Any, relay: Any, tmp_path: Path) -> None:
+    """The relay fails after the enrollment: the keystore stays (the identity is
+    enrolled); the same command again finishes the job with that identity, and a third
+    run has nothing to do and changes nothing."""
+    keystore = tmp_path / "p.qlks"
+    args = ("init", "--keystore", str(keystore), "--relay", proxy.url, "--origin", relay.url,
+            f"--enrollment-token={relay.add_program()}", "--json")
+    proxy.http_down = lambda method, path: method == "PUT" and path.endswith("/profile")
+    code, _out, err = await run_async(*args)
+    assert code == 1 and "unavailable" in err
+    assert keystore.exists()
+
+    proxy.http_down = None
+    code, out, err = await run_async(*args)  # the token is spent: not needed again
+    assert code == 0, err
+    ids = json.loads(out)
+    assert program_id_for(b64u_decode(ids["identity_key"])) == b64u_decode(ids["program_id"])
+    async with httpx.AsyncClient(base_url=relay.url) as c:
+        record = (await c.get(f"/v1/programs/{ids['program_id']}")).json()
+        assert record["profile"] is not None and record["status"] is not None
+        bundle = (await c.post(f"/v1/programs/{ids['program_id']}/bundle")).json()
+        assert bundle["signed_prekey"] is not None and bundle["one_time_prekey"] is not None
+
+    before = keystore.read_bytes()
+    code, _out, err = await run_async(*args)
+    assert code == 1 and "initialized already" in err
+    assert keystore.read_bytes() == before
+    info = run("info", "--keystore", str(keystore), "--json")
+    assert json.loads(info.stdout) == ids
 
 
 def test_init_with_a_bad_token_leaves_nothing(relay: Any, tmp_path: Path) -> None:

@@ -198,7 +198,8 @@ OPERATIONS: list[tuple[str, str, str, str, Any, int, Any]] = [
         "post",
         "/v1/conversations/{cid}/messages",
         "either side",
-        "Send one envelope per recipient",
+        "Send one envelope per recipient (a repeat of a send committed moments ago is "
+        "answered with its ids and not stored again)",
         _obj(["envelopes"], envelopes=IDS),
         201,
         _obj(["message_ids"], message_ids=IDS),

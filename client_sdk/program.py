@@ -751,7 +751,7 @@ class ProgramClient:
         saved = self._ks.get(store.WORKFLOW_STATE)
         if saved is not None:
             try:
-                self.workflow.import_state(saved)
+                self.workflow.import_state(saved, staff_pending=True)
             except wf.WorkflowError:
                 log.warning("the saved workflow state is unreadable; conversations re-queued")
         known = set(self.workflow.open_conversations())

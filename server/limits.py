@@ -94,8 +94,17 @@ class RecentSends:
         self._clock = clock
         self._items: OrderedDict[bytes, tuple[float, list[str]]] = OrderedDict()
 
-    def key(self, conversation_id: bytes, sender_slot: int, envelopes: Sequence[bytes]) -> bytes:
+    def key(
+        self,
+        conversation_id: bytes,
+        sender_slot: int,
+        envelopes: Sequence[bytes],
+        sender_program: bytes = b"",
+    ) -> bytes:
         """The keyed hash of one send: its conversation, sender and envelopes, in order.
+        A program's sends also name the program (``sender_program``): only the program
+        that sent one can have its repeat answered, as only it may send in that
+        conversation (a participant's token names its conversation already).
 
         Each envelope counts by its length, its first 64 bytes (the routing fields and the
         ratchet header, which names one message key: a sender never seals two messages
@@ -103,7 +112,7 @@ class RecentSends:
         not by all its bytes: hashing up to 64 KiB per send would cost the hot path more
         than the rest of this check. A sender who forges two envelopes alike in these
         places only has the second answered as the first: its own message, nobody else's."""
-        parts = [conversation_id, bytes([sender_slot])]
+        parts = [conversation_id, bytes([sender_slot, len(sender_program)]), sender_program]
         for envelope in envelopes:
             parts += (len(envelope).to_bytes(4, "big"), envelope[:64], envelope[-16:])
         return self._hash("send", b"".join(parts))

@@ -407,7 +407,9 @@ class Relay:
             raise ApiError("bad_token", "The token is not valid for this conversation.")
         envelopes, texts = self.parse_envelopes(who, conversation_id, body)
         self.limits.hit("send", conversation_id, self.settings.limit_sends_per_conversation)
-        key = self.recent_sends.key(conversation_id, who.slot, [raw for _, raw in envelopes])
+        key = self.recent_sends.key(
+            conversation_id, who.slot, [raw for _, raw in envelopes], who.program_id or b""
+        )
         return messages.SendOp(who, conversation_id, envelopes, self.now(), texts, key)
 
     def resent(self, op: messages.SendOp) -> list[str] | None:

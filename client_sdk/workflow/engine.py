@@ -45,9 +45,8 @@ carry it across a restart (to be kept sealed, in the keystore: it names open
 conversations and their times). Only open conversations are in it, so a closed one
 leaves nothing behind. Staff, settings, notices and code-word records are configuration
 and are not part of it; code-word attempt counters are not kept across restarts.
-``ProgramClient`` does not use them yet: after a restart it opens each stored
-conversation again and re-claims it for its assignee, so queue order, the duress flag
-and the silence timers start afresh.
+``ProgramClient`` keeps the state in its keystore, written with every save, and
+imports it when it connects (``staff_pending``: its staff may be registered after).
 """
 
 from __future__ import annotations
@@ -104,10 +103,12 @@ class _Conversation:
     warned_at: datetime | None = None
 
 
-def _return_to_queue(c: _Conversation) -> None:
-    """Nobody holds ``c`` any more: it goes to the head of the queue, and the silence
-    timers start again when the next staff member writes (waiting is not silence)."""
-    c.previous, c.assigned_to, c.urgent = c.assigned_to, None, True
+def _return_to_queue(c: _Conversation, *, urgent: bool = True) -> None:
+    """Nobody holds ``c`` any more: it goes to the head of the queue (``urgent``; else
+    it keeps its own place and urgency), and the silence timers start again when the
+    next staff member writes (waiting is not silence)."""
+    c.previous, c.assigned_to = c.assigned_to, None
+    c.urgent = c.urgent or urgent
     c.last_staff_at = c.warned_at = None
 
 
@@ -472,12 +473,14 @@ class Workflow:
         state = {"v": 1, "seq": self._seq, "conversations": rows}
         return json.dumps(state, sort_keys=True, separators=(",", ":")).encode("utf-8")
 
-    def import_state(self, data: bytes) -> None:
+    def import_state(self, data: bytes, *, staff_pending: bool = False) -> None:
         """Replace the open conversations with an :meth:`export_state` snapshot.
 
         A conversation held by someone no longer on the staff list goes back to the
         head of the queue (as after a hand-off nobody could take), its silence timers
-        cleared.
+        cleared. With ``staff_pending`` (the staff may be registered only after this,
+        as a program node restores its state before the integrator's ``set_staff``),
+        it goes back to the queue in its own place, as urgent as it was.
         """
 
         def t(value: object, *, optional: bool = True) -> datetime | None:
@@ -520,7 +523,7 @@ class Workflow:
                     warned_at=t(row["warned_at"]),
                 )
                 if c.assigned_to is not None and c.assigned_to not in self._staff:
-                    _return_to_queue(c)
+                    _return_to_queue(c, urgent=not staff_pending)
                 conversations[cid] = c
         except (UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
             if isinstance(exc, InvalidSetting):

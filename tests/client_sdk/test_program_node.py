@@ -87,8 +87,9 @@ async def test_a_restart_resumes_the_workflow_as_it_was(program_factory: Any, re
     start = datetime.now(UTC).replace(microsecond=0)
     clock = ManualClock(start)
 
-    def workflow() -> Workflow:
-        return Workflow(clock=clock, status=StatusKeeper(), staff=[on_shift("alice", start)])
+    def workflow(*, staff: bool = True) -> Workflow:
+        team = [on_shift("alice", start)] if staff else []
+        return Workflow(clock=clock, status=StatusKeeper(), staff=team)
 
     first = workflow()
     program = await ProgramClient.connect(relay.url, enrolled.keystore, PASSPHRASE,
@@ -128,11 +129,18 @@ async def test_a_restart_resumes_the_workflow_as_it_was(program_factory: Any, re
             with Keystore.open(enrolled.keystore, PASSPHRASE) as ks:
                 records.forget_conversation(ks, two.conversation_id, retain_transcript=False)
                 ks.save()
-            third = workflow()
+            # staff registered only after connect (set_staff): alice's conversation waits
+            # in its place, not made urgent; the urgent one stays first
+            third = workflow(staff=False)
             program = await ProgramClient.connect(relay.url, enrolled.keystore, PASSPHRASE,
                                                   workflow=third, auto_tick=False)
             assert two.conversation_id not in third.open_conversations()
+            assert third.waiting() == [three.conversation_id, one.conversation_id]
+            assert not third.conversation(one.conversation_id).urgent
             assert third.conversation(three.conversation_id).urgent
+            program.set_staff(on_shift("alice", start))
+            await program.claim(one.conversation_id, "alice")
+            assert third.assigned("alice") == [one.conversation_id]
     finally:
         await program.aclose()
 

@@ -60,9 +60,11 @@ def test_the_key_tells_sends_apart() -> None:
                 sends.key(cid, 0, [b"a", b"bc"]),  # the same bytes, cut elsewhere
                 sends.key(cid, 0, [b"c", b"ab"]),  # another order
                 sends.key(cid, 0, [b"ab"]),
+                sends.key(cid, 1, [b"ab", b"c"], bytes(32)),  # a program's names it
+                sends.key(cid, 1, [b"ab", b"c"], bytes([1]) * 32),
             }
         )
-        == 6
+        == 8
     )
     # a real-sized envelope: another header (a ratchet counter) or tag is another send
     env = bytes(range(256)) * 4
@@ -93,6 +95,12 @@ async def test_a_repeated_send_gets_the_same_ids_and_is_stored_and_pushed_once(r
     other = await c.post(url, json={"envelopes": [b64(make_envelope(cid, 1, 0, n=2))]}, headers=h)
     assert other.json()["message_ids"] != first.json()["message_ids"]
     assert len(snapshot(relay.db)["messages"]) == rows + 1
+
+    # another program repeating it learns nothing: refused as any send of its own would be
+    stranger = await enroll_program(c, relay.db, relay.origin)
+    refused = await c.post(url, json={"envelopes": [b64(reply)]}, headers=stranger.auth_headers())
+    assert refused.status_code == 404, refused.text
+    assert refused.json()["error"]["code"] == "unknown_conversation"
 
 
 async def test_a_send_resent_over_http_after_the_socket_gets_the_socket_ids(

@@ -681,6 +681,24 @@ def test_restart_without_the_assignee_puts_the_conversation_back_in_the_queue() 
     ]
 
 
+def test_restart_before_the_staff_is_registered_keeps_place_and_urgency() -> None:
+    """A program node imports its state before the integrator's ``set_staff``: a held
+    conversation goes back to the queue in its own place, not made urgent."""
+    wf, clock = build()
+    wf.conversation_opened("c1")
+    clock.advance(seconds=5)
+    wf.conversation_opened("c2")
+    wf.claim("c2", "ana")
+    clock.advance(seconds=5)
+    wf.conversation_opened("c3")
+    wf.duress("c3")
+    again, _ = build(clock, staff=())
+    again.import_state(wf.export_state(), staff_pending=True)
+    assert again.waiting() == ["c3", "c1", "c2"]  # the urgent one first, then arrival
+    assert [again.conversation(c).urgent for c in ("c1", "c2", "c3")] == [False, False, True]
+    assert again.conversation("c2").assigned_to is None
+
+
 @pytest.mark.parametrize(
     "data",
     [

@@ -27,7 +27,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from client_sdk import publishing, store
-from client_sdk.errors import KeystoreError, RelayError, SDKError, WrongPassphrase
+from client_sdk.errors import (
+    KeystoreError,
+    RelayError,
+    RelayUnavailable,
+    SDKError,
+    VerificationFailure,
+    WrongPassphrase,
+)
 from client_sdk.keystore import Keystore
 from client_sdk.transport import RelayHTTP
 from client_sdk.workflow.prekeys import PrekeyPolicy, one_time_prekeys_to_generate
@@ -80,6 +87,31 @@ def _open_existing(args: argparse.Namespace, passphrase: str) -> Keystore:
     return ks
 
 
+async def _enroll(http: RelayHTTP, identity: IdentityKeyPair, args: argparse.Namespace,
+                  origin: str, ks: Keystore, *, created: bool) -> str:
+    """Enroll the identity; its program id.
+
+    When the relay says the token is spent or the key enrolled, an earlier try may have
+    enrolled this very identity and lost the answer: if the relay lets it sign in, it is
+    enrolled. Only a definite refusal removes a keystore this run created (nothing was
+    registered for it, so the command can simply be rerun); after a failure that may
+    have come after the relay enrolled it (no answer, a 5xx, an interruption) the
+    keystore stays, and running the command again finishes the job."""
+    try:
+        return await publishing.enroll(http, identity, args.enrollment_token)
+    except RelayError as exc:
+        refused = not isinstance(exc, RelayUnavailable) and 400 <= exc.status < 500
+        if refused and exc.code in ("enrollment_used", "conflict"):
+            with contextlib.suppress(RelayError, VerificationFailure):
+                await publishing.authenticate(http, identity, origin)
+                return b64u_encode(identity.program_id)
+        if refused and created:
+            ks.close()
+            with contextlib.suppress(FileNotFoundError):
+                Path(args.keystore).unlink()
+        raise
+
+
 async def _init(args: argparse.Namespace, passphrase: str) -> dict[str, str]:
     """Create, enroll, publish. A keystore left by an ``init`` that stopped half-way (the
     relay failed after the enrollment, say) is finished instead: it is enrolled only if
@@ -106,24 +138,16 @@ async def _init(args: argparse.Namespace, passphrase: str) -> dict[str, str]:
     ks.save()
     http = RelayHTTP(args.relay)
     try:
+        origin = args.origin or http.origin
         program = store.get_json(ks, store.PROGRAM)
         if program is None:
-            try:
-                program_id = await publishing.enroll(http, identity, args.enrollment_token)
-            except BaseException:
-                ks.close()
-                if created:
-                    # Nothing was registered: remove the fresh keystore so the command
-                    # can be rerun.
-                    with contextlib.suppress(FileNotFoundError):
-                        Path(args.keystore).unlink()
-                raise
+            program_id = await _enroll(http, identity, args, origin, ks, created=created)
             store.put_json(ks, store.PROGRAM, {"program_id": program_id,
                                                "relay_url": args.relay})
             ks.save()
         else:
             program_id = str(program["program_id"])
-        token, _ = await publishing.authenticate(http, identity, args.origin or http.origin)
+        token, _ = await publishing.authenticate(http, identity, origin)
         [signed_prekey] = publishing.new_prekeys(
             ks, identity, 1, moment, system_random, policy, one_time=False
         )

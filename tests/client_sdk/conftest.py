@@ -164,6 +164,8 @@ class TamperingProxy:
         self.http_hook: Callable[[str, str, Any], Any] | None = None
         self.http_down: Callable[[str, str], bool] | None = None
         """Requests it matches (method, path) get a 503 and never reach the relay."""
+        self.http_lost: Callable[[str, str], bool] | None = None
+        """Requests it matches reach the relay, but their answer is lost (a 502)."""
         self.seen: dict[int, list[Frame]] = {0: [], 1: []}
         self.done = asyncio.Event()
         self._mode: str | None = None
@@ -281,6 +283,8 @@ class TamperingProxy:
             request.method, request.url.path, content=await request.body(), headers=headers,
             params=request.query_params,
         )
+        if self.http_lost is not None and self.http_lost(request.method, request.url.path):
+            return Response(b"", status_code=502)
         content = upstream.content
         if self.http_hook is not None and upstream.status_code < 400 and content:
             changed = self.http_hook(request.method, request.url.path, upstream.json())

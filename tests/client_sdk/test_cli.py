@@ -13,8 +13,9 @@ from typing import Any
 import httpx
 import pytest
 
-from client_sdk import ProgramClient, WrongPassphrase
-from e2ee.encoding import b64u_decode
+from client_sdk import ProgramClient, WrongPassphrase, publishing
+from client_sdk.keystore import Keystore
+from e2ee.encoding import b64u_decode, b64u_encode
 from e2ee.identity import SignedObject, program_id_for, verify_profile
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -107,6 +108,29 @@ async def test_init_that_stopped_after_enrolling_is_finished_by_running_it_again
     assert keystore.read_bytes() == before
     info = run("info", "--keystore", str(keystore), "--json")
     assert json.loads(info.stdout) == ids
+
+
+async def test_init_whose_enrollment_answer_was_lost_keeps_the_keystore_and_finishes(
+        proxy: Any, relay: Any, tmp_path: Path) -> None:
+    """The relay enrolled the key but its answer never came: the keystore (the enrolled
+    identity) stays, and running again signs in with it instead of enrolling anew."""
+    keystore = tmp_path / "p.qlks"
+    args = ("init", "--keystore", str(keystore), "--relay", proxy.url, "--origin", relay.url,
+            f"--enrollment-token={relay.add_program()}", "--json")
+    proxy.http_lost = lambda method, path: method == "POST" and path == "/v1/programs"
+    code, _out, err = await run_async(*args)
+    assert code == 1 and "quietline program:" in err
+    assert keystore.exists()
+    with Keystore.open(keystore, PASSPHRASE) as ks:
+        identity_key = b64u_encode(publishing.load_identity(ks).public_key)
+
+    proxy.http_lost = None
+    code, out, err = await run_async(*args)
+    assert code == 0, err
+    assert json.loads(out)["identity_key"] == identity_key
+    async with httpx.AsyncClient(base_url=relay.url) as c:
+        record = (await c.get(f"/v1/programs/{json.loads(out)['program_id']}")).json()
+        assert record["profile"] is not None
 
 
 def test_init_with_a_bad_token_leaves_nothing(relay: Any, tmp_path: Path) -> None:

@@ -37,6 +37,8 @@ __all__ = ["Backoff", "RelayHTTP", "RelaySocket", "relay_origin", "ws_url"]
 log = logging.getLogger("client_sdk.transport")
 
 JSON = dict[str, Any]
+MAX_FRAME = 2**20
+"""The largest WebSocket frame the socket takes (the relay keeps its pushes within it)."""
 
 
 def relay_origin(relay_url: str) -> str:
@@ -366,7 +368,7 @@ class RelaySocket:
             try:
                 token = await self._token()
                 async with connect(
-                    self._url, compression=None, open_timeout=10, max_size=2**20
+                    self._url, compression=None, open_timeout=10, max_size=MAX_FRAME
                 ) as ws:
                     auth: dict[str, Any] = {"type": "auth", "token": token}
                     if self._batch:

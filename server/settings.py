@@ -17,6 +17,8 @@ from server.db import SYNCHRONOUS
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///relay.db"
 _MAY_BE_ZERO = frozenset({"commit_interval_ms"})
+PUSH_FRAME_LIMIT = 1024 * 1024
+"""The largest WebSocket frame a client is sure to take: the Python SDK's limit."""
 
 
 @dataclass(frozen=True)
@@ -41,7 +43,8 @@ class Settings:
     max_ws_frame: int = 1024 * 1024
     max_push_batch_bytes: int = 256 * 1024
     """A ``messages`` push (to a socket that asked for batches) holds at most about this
-    much envelope text; a single larger message still goes, alone."""
+    much text; a single larger message still goes, alone. With the largest envelope it
+    must stay within PUSH_FRAME_LIMIT, the frame size clients take (checked at start)."""
 
     # Times.
     challenge_ttl_seconds: int = 60
@@ -88,6 +91,12 @@ class Settings:
             raise ValueError("setting database_url is empty")
         if self.sqlite_synchronous not in SYNCHRONOUS:
             raise ValueError(f"setting sqlite_synchronous must be one of {SYNCHRONOUS}")
+        if self.max_push_batch_bytes + (self.max_envelope_size * 4) // 3 + 1024 > \
+                PUSH_FRAME_LIMIT:
+            raise ValueError(
+                "setting max_push_batch_bytes with max_envelope_size makes pushes larger "
+                f"than the {PUSH_FRAME_LIMIT} bytes a client takes in one frame"
+            )
         if self.max_recipients > 7:
             raise ValueError("setting max_recipients cannot exceed 7 (slots 0..7)")
         if not self.public_origin.startswith(("http://", "https://")):

@@ -26,6 +26,8 @@ from server.writer import WriterStopped
 log = logging.getLogger("quietline.relay")
 
 AUTH_TIMEOUT = 10.0
+PUSH_OVERHEAD = 100
+"""A message push's text besides its envelope (type, id and conversation id, JSON)."""
 MAX_INFLIGHT = 64
 CLOSE_BAD_AUTH = 4401
 CLOSE_RATE_LIMITED = 4429
@@ -146,7 +148,7 @@ class Mailbox:
                 if not batch:
                     asyncio.get_running_loop().call_soon(self._flush)
                 batch.append(event)
-                self._batch_size += len(event["envelope"])
+                self._batch_size += len(event["envelope"]) + PUSH_OVERHEAD
                 if self._batch_size >= self._relay.settings.max_push_batch_bytes:
                     self._flush()
                 return
@@ -282,7 +284,7 @@ def _messages_frame(events: list[Event]) -> str:
 
 
 def _split(events: list[Event], limit: int) -> list[list[Event]]:
-    """``events`` in order, in parts of about ``limit`` envelope bytes (at least one each)."""
+    """``events`` in order, in parts of about ``limit`` bytes of text (one at least each)."""
     parts: list[list[Event]] = []
     size = limit
     for event in events:
@@ -290,7 +292,7 @@ def _split(events: list[Event], limit: int) -> list[list[Event]]:
             parts.append([])
             size = 0
         parts[-1].append(event)
-        size += len(event["envelope"])
+        size += len(event["envelope"]) + PUSH_OVERHEAD
     return parts
 
 

@@ -12,12 +12,14 @@ import json
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
 from relay_helpers import enroll_program, open_conversation
 
+from client_sdk.transport import MAX_FRAME
 from server.relay import dumps
-from server.settings import Settings
+from server.settings import PUSH_FRAME_LIMIT, Settings
 from server.storage import Principal
-from server.ws import Mailbox
+from server.ws import PUSH_OVERHEAD, Mailbox
 
 TIMEOUT = 5.0
 PARTICIPANT = Principal(conversation_id=bytes(16), slot=0)
@@ -209,17 +211,29 @@ async def test_any_other_push_sends_the_open_batch_first() -> None:
 
 async def test_a_full_batch_goes_at_once_and_a_big_message_goes_alone() -> None:
     ws = Socket()
-    box = batching(ws, limit=10)
+    one = 4 + PUSH_OVERHEAD  # the text a message of a 4-byte envelope counts for
+    box = batching(ws, limit=2 * one + 1)
     box.put_nowait(message(0, size=4))
     box.put_nowait(message(1, size=4))
     assert ws.sent == []
-    box.put_nowait(message(2, size=4))  # 12 bytes of envelope text: full
+    box.put_nowait(message(2, size=4))  # past the limit: full
     assert ws.sent == [batch_of(message(0), message(1), message(2))]
-    box.put_nowait(message(3, size=50))
-    assert ws.sent[-1] == batch_of(message(3, size=50))
+    box.put_nowait(message(3, size=3 * one))
+    assert ws.sent[-1] == batch_of(message(3, size=3 * one))
     box.put_nowait(message(4))
     await next_turn()
     assert ws.sent[-1] == batch_of(message(4)) and len(ws.sent) == 3
+
+
+def test_a_push_never_outgrows_the_frame_a_client_takes() -> None:
+    """Settings refuse a batch limit that, with the largest envelope, would make a push
+    larger than the SDK's frame limit (the program node would be cut off forever)."""
+    assert PUSH_FRAME_LIMIT == MAX_FRAME
+    Settings()  # the defaults fit
+    with pytest.raises(ValueError, match="max_push_batch_bytes"):
+        Settings(max_push_batch_bytes=1024 * 1024)
+    with pytest.raises(ValueError, match="max_push_batch_bytes"):
+        Settings(max_envelope_size=700 * 1024)
 
 
 async def test_a_batch_behind_a_suspended_send_waits_its_turn() -> None:

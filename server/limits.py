@@ -20,14 +20,20 @@ WINDOW_SECONDS = 60
 
 
 class KeyedHasher:
-    def __init__(self) -> None:
-        self._key = secrets.token_bytes(32)
+    """HMAC-SHA256 under a random per-process key, truncated to 16 bytes. The keyed state
+    is made once and copied per hash (a fresh HMAC hashes its key blocks first: a third
+    of the cost, twice per send on the hot path)."""
+
+    def __init__(self, key: bytes | None = None) -> None:
+        self._keyed = hmac.new(key or secrets.token_bytes(32), digestmod="sha256")
 
     def __repr__(self) -> str:
         return "KeyedHasher(<hidden>)"
 
     def __call__(self, namespace: str, value: bytes) -> bytes:
-        return hmac.digest(self._key, namespace.encode() + b"\x00" + value, "sha256")[:16]
+        h = self._keyed.copy()
+        h.update(namespace.encode() + b"\x00" + value)
+        return h.digest()[:16]
 
 
 class RateLimiter:

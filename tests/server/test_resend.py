@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import json
 
 import httpx
@@ -17,6 +18,19 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
+
+
+def test_the_keyed_hash_is_hmac_sha256_of_namespace_and_value() -> None:
+    """The hasher copies one keyed HMAC state: the same bytes as a fresh HMAC-SHA256
+    (RFC 2104 with SHA-256, as ``hmac.digest``), truncated to 16 bytes; the key never
+    shows in its repr."""
+    key = bytes(range(32))
+    hasher = KeyedHasher(key)
+    for namespace, value in [("send", b""), ("closed", bytes(16)), ("connect", b"x" * 1000)]:
+        expected = hmac.digest(key, namespace.encode() + b"\x00" + value, "sha256")[:16]
+        assert hasher(namespace, value) == expected
+    assert hasher("send", b"a") == hasher("send", b"a") != hasher("sen", b"da")
+    assert key.hex() not in repr(hasher) and "hidden" in repr(hasher)
 
 
 def test_recent_sends_remember_ids_until_the_ttl() -> None:

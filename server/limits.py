@@ -98,7 +98,10 @@ class RecentSends:
         self._capacity = capacity
         self._ttl = ttl
         self._clock = clock
-        self._items: OrderedDict[bytes, tuple[float, list[str]]] = OrderedDict()
+        # Each entry is (deadline, the ids joined by commas): a tuple of a float and a
+        # str, which the cyclic collector stops tracking, so tens of thousands of them
+        # add nothing to its full collections (a list per entry would, as pauses).
+        self._items: OrderedDict[bytes, tuple[float, str]] = OrderedDict()
 
     def key(
         self,
@@ -130,7 +133,7 @@ class RecentSends:
         if entry[0] <= self._clock():
             del self._items[key]
             return None
-        return entry[1]
+        return entry[1].split(",")
 
     def remember(self, key: bytes, message_ids: list[str]) -> None:
         """Remember a committed send; a key already known (a send stored twice because
@@ -139,7 +142,7 @@ class RecentSends:
         items = self._items
         if key in items:
             return
-        items[key] = (now + self._ttl, message_ids)
+        items[key] = (now + self._ttl, ",".join(message_ids))  # base64url: no commas
         while len(items) > self._capacity or next(iter(items.values()))[0] <= now:
             items.popitem(last=False)
 

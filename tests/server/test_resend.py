@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import hmac
 import json
 
@@ -45,6 +46,17 @@ def test_recent_sends_remember_ids_until_the_ttl() -> None:
     clock.now += 1
     assert sends.get(key) is None
     assert len(sends._items) == 0
+
+
+def test_recent_sends_cost_the_cyclic_collector_nothing() -> None:
+    """Tens of thousands of entries sit in memory: none stays tracked by the collector,
+    so its full collections (pauses on the event loop) do not grow with them."""
+    sends = RecentSends(KeyedHasher(), capacity=1000, ttl=300)
+    for n in range(1000):
+        sends.remember(n.to_bytes(16, "big"), [f"id{n}a", f"id{n}b"])
+    gc.collect()
+    assert not any(gc.is_tracked(entry) for entry in sends._items.values())
+    assert sends.get((7).to_bytes(16, "big")) == ["id7a", "id7b"]
 
 
 def test_recent_sends_forget_the_oldest_past_capacity_and_expired_ones() -> None:

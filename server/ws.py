@@ -63,8 +63,11 @@ async def websocket_endpoint(ws: WebSocket) -> None:
     """Serve one socket; an unexpected failure is logged by type only (never a message,
     which could quote input) and closes the socket with 1011.
 
-    One coroutine (with :func:`_read`) per socket and nothing allocated before it is
-    needed: an idle connection should cost little more than the socket itself."""
+    One coroutine per socket (frames are taken here, not in a coroutine of their own:
+    every coroutine waiting as long as the socket lives costs each idle connection its
+    frame) and nothing allocated before it is needed: an idle connection should cost
+    little more than the socket itself. Sends and acks are handed to the writer without
+    a task each; their answers go to the outbox when the batch committed."""
     relay: Relay = ws.app.state.relay
     outbox: Mailbox | None = None
     channel = b""
@@ -83,7 +86,21 @@ async def websocket_endpoint(ws: WebSocket) -> None:
         outbox = Mailbox(ws, relay, who, batch=batch)
         relay.broker.subscribe(channel, outbox)
         outbox.start()
-        await _read(ws, relay, who, outbox)
+        inflight: set[asyncio.Future[Any]] | None = None  # made on the first frame
+        while True:
+            try:
+                text = await ws.receive_text()
+            except KeyError:  # a binary frame: refused like any frame that is not JSON
+                outbox.put_nowait(_error(None, ApiError("malformed_json", "A frame is JSON text.")))
+                continue
+            except (WebSocketDisconnect, RuntimeError):
+                return
+            if inflight is None:
+                inflight = set()
+            elif len(inflight) >= MAX_INFLIGHT:
+                await asyncio.wait(inflight, return_when=asyncio.FIRST_COMPLETED)
+            if not _take(relay, who, text, outbox, inflight):
+                return
     except Exception as exc:  # the last guard for this socket
         log.error("websocket failed: %s", type(exc).__name__)
         with contextlib.suppress(Exception):
@@ -321,42 +338,25 @@ def _closes(item: Item) -> bool:
     return isinstance(item, dict) and item.get("type") == "closed"
 
 
-async def _read(
-    ws: WebSocket,
-    relay: Relay,
-    who: Principal,
-    outbox: Mailbox,
-) -> None:
-    """Take frames until the socket closes. Sends and acks are handed to the writer
-    without a task each; their answers go to the outbox when the batch committed."""
-    inflight: set[asyncio.Future[Any]] | None = None  # made on the first send or ack
-    while True:
-        try:
-            text = await ws.receive_text()
-        except KeyError:  # a binary frame: refused like any frame that is not JSON
-            outbox.put_nowait(_error(None, ApiError("malformed_json", "A frame is JSON text.")))
-            continue
-        except (WebSocketDisconnect, RuntimeError):
-            return
-        try:
-            frame = parse_json(text, "frame")
-        except ApiError as exc:
-            outbox.put_nowait(_error(None, exc))
-            continue
-        if inflight is None:
-            inflight = set()
-        elif len(inflight) >= MAX_INFLIGHT:
-            await asyncio.wait(inflight, return_when=asyncio.FIRST_COMPLETED)
-        request_id = frame.get("request_id")
-        if not isinstance(request_id, str | int | None) or isinstance(request_id, bool):
-            request_id = None
-        try:
-            _submit(relay, who, frame, request_id, outbox, inflight)
-        except ApiError as exc:
-            outbox.put_nowait(_error(request_id, exc))
-            continue
-        except WriterStopped:
-            return
+def _take(
+    relay: Relay, who: Principal, text: str, outbox: Mailbox, inflight: set[asyncio.Future[Any]]
+) -> bool:
+    """Handle one frame; False when the relay is shutting down (the socket then ends)."""
+    try:
+        frame = parse_json(text, "frame")
+    except ApiError as exc:
+        outbox.put_nowait(_error(None, exc))
+        return True
+    request_id = frame.get("request_id")
+    if not isinstance(request_id, str | int | None) or isinstance(request_id, bool):
+        request_id = None
+    try:
+        _submit(relay, who, frame, request_id, outbox, inflight)
+    except ApiError as exc:
+        outbox.put_nowait(_error(request_id, exc))
+    except WriterStopped:
+        return False
+    return True
 
 
 def _sent_frame(request_id: Any, ids: list[str]) -> str:

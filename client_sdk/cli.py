@@ -28,12 +28,12 @@ from pathlib import Path
 
 from client_sdk import publishing, store
 from client_sdk.errors import (
+    CorruptKeystore,
     KeystoreError,
     RelayError,
     RelayUnavailable,
     SDKError,
     VerificationFailure,
-    WrongPassphrase,
 )
 from client_sdk.keystore import Keystore
 from client_sdk.transport import RelayHTTP
@@ -71,9 +71,7 @@ def _open_existing(args: argparse.Namespace, passphrase: str) -> Keystore:
     after enrolling), to finish; anything else there is refused and left untouched."""
     try:
         ks = Keystore.open(args.keystore, passphrase)
-    except WrongPassphrase:
-        raise
-    except KeystoreError:
+    except CorruptKeystore:
         raise FileExistsError(f"{args.keystore} exists and is not a keystore; "
                               "refusing to overwrite it") from None
     program = store.get_json(ks, store.PROGRAM)

@@ -52,10 +52,15 @@ def create_engine(url: str, *, synchronous: str = "NORMAL") -> AsyncEngine:
     return engine
 
 
-def create_writer_engine(url: str, *, synchronous: str = "NORMAL") -> Engine:
+def create_writer_engine(
+    url: str, *, synchronous: str = "NORMAL", autocheckpoint: int | None = None
+) -> Engine:
     """The writer's synchronous engine on the same database (driver swapped for its sync
     twin). For SQLite every transaction is ``BEGIN IMMEDIATE``: the writer takes the write
-    lock before its first read, so a batch never fails half-way on a lock upgrade."""
+    lock before its first read, so a batch never fails half-way on a lock upgrade.
+    ``autocheckpoint`` sets SQLite's ``wal_autocheckpoint`` (pages) on its connections;
+    the relay raises it for the writer, whose checkpoints a thread runs instead
+    (:mod:`server.checkpointer`)."""
     if synchronous not in SYNCHRONOUS:
         raise ValueError(f"sqlite_synchronous must be one of {SYNCHRONOUS}")
     parsed = make_url(url)
@@ -66,6 +71,8 @@ def create_writer_engine(url: str, *, synchronous: str = "NORMAL") -> Engine:
     engine = create_sync_engine(parsed.set(drivername=sync_driver), pool_size=1, max_overflow=0)
     if backend == "sqlite":
         pragmas = (*SQLITE_PRAGMAS, f"PRAGMA synchronous={synchronous}")
+        if autocheckpoint is not None:
+            pragmas += (f"PRAGMA wal_autocheckpoint={int(autocheckpoint)}",)
 
         def on_connect(dbapi_connection: Any, _record: Any) -> None:
             dbapi_connection.isolation_level = None  # we emit BEGIN ourselves
@@ -75,7 +82,9 @@ def create_writer_engine(url: str, *, synchronous: str = "NORMAL") -> Engine:
             cursor.close()
 
         def on_begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # Straight on the driver's connection: SQLAlchemy's statement machinery
+            # costs more than the BEGIN itself, once per group commit.
+            conn.connection.driver_connection.execute("BEGIN IMMEDIATE")
 
         event.listen(engine, "connect", on_connect)
         event.listen(engine, "begin", on_begin)

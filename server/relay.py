@@ -22,7 +22,8 @@ from e2ee.encoding import b64u_encode
 from e2ee.envelope import KIND_INIT
 from server import messages, storage, verify
 from server.broker import Broker, Event, LocalBroker, member_channel, program_channel
-from server.db import create_writer_engine
+from server.checkpointer import BACKSTOP_PAGES, Checkpointer
+from server.db import create_writer_engine, is_sqlite
 from server.errors import ApiError
 from server.limits import Challenges, ClosedSet, KeyedHasher, RateLimiter, RecentSends
 from server.models import hour_ceiling, minute_ceiling
@@ -81,11 +82,21 @@ class Relay:
         self.engine = engine
         self.clock = clock
         self.broker: Broker = broker or LocalBroker()
+        sqlite = is_sqlite(settings.database_url)
         self.writer = Writer(
-            create_writer_engine(settings.database_url, synchronous=settings.sqlite_synchronous),
+            create_writer_engine(
+                settings.database_url,
+                synchronous=settings.sqlite_synchronous,
+                autocheckpoint=BACKSTOP_PAGES if sqlite else None,
+            ),
             interval=settings.commit_interval_ms / 1000,
             max_batch=settings.max_batch,
             in_thread=settings.writer_in_thread,
+            checkpointer=Checkpointer(
+                create_writer_engine(settings.database_url, synchronous=settings.sqlite_synchronous)
+            )
+            if sqlite
+            else None,
         )
         hasher = KeyedHasher()
         self.limits = RateLimiter(hasher)

@@ -23,6 +23,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection, Engine
 
+from server.checkpointer import Checkpointer
 from server.errors import ApiError
 
 log = logging.getLogger("quietline.relay")
@@ -56,9 +57,16 @@ class Writer:
     """
 
     def __init__(
-        self, engine: Engine, *, interval: float, max_batch: int, in_thread: bool = False
+        self,
+        engine: Engine,
+        *,
+        interval: float,
+        max_batch: int,
+        in_thread: bool = False,
+        checkpointer: Checkpointer | None = None,
     ) -> None:
         self._engine = engine
+        self.checkpointer = checkpointer
         self._in_thread = in_thread
         self._interval = interval
         self._max_batch = max_batch
@@ -71,6 +79,8 @@ class Writer:
         self.ops = 0
 
     def start(self) -> None:
+        if self.checkpointer is not None:
+            self.checkpointer.start()
         self._task = asyncio.create_task(self._run(), name="quietline-writer")
 
     async def stop(self) -> None:
@@ -84,6 +94,8 @@ class Writer:
         else:
             self._dispose()
         self._thread.shutdown(wait=True)
+        if self.checkpointer is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self.checkpointer.stop)
 
     async def submit(self, op: Op | Coalesced) -> Any:
         return await self.submit_nowait(op)
@@ -114,6 +126,8 @@ class Writer:
                 results = await loop.run_in_executor(self._thread, self._commit, ops)
             else:
                 results = self._commit(ops)
+            if self.checkpointer is not None:
+                self.checkpointer.nudge()
             for (_op, future), result in zip(batch, results, strict=True):
                 _settle(future, result)
             if self._stopping and self._queue.empty():

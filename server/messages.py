@@ -38,77 +38,127 @@ class Sent:
     recipients: list[int]
 
 
-# Hot-path statements as plain SQL with named parameters. On SQLite they run straight
-# on the driver's cursor (sqlite3 takes :name parameters): SQLAlchemy's per-statement
-# bookkeeping costs more than SQLite's own work here. Elsewhere they run through
-# SQLAlchemy as text().
+# Hot-path statements as plain SQL. On SQLite they run straight on the driver's cursor:
+# SQLAlchemy's per-statement bookkeeping costs more than SQLite's own work here.
+# Elsewhere they run through SQLAlchemy as text(). A batch's rows go in multi-row
+# statements (one INSERT for all the new rows, one DELETE per ack), up to _IN_CHUNK
+# rows each: one statement to prepare and step instead of one per row.
+_IN_CHUNK = 500  # rows per statement; SQLite allows 32,766 bound parameters
 _CONVERSATIONS = (
     "SELECT conversation_id, program_id, state, active_at FROM conversations"
     " WHERE conversation_id IN ({})"
 )
-_IN_CHUNK = 500  # bound parameters per IN list (SQLite allows at least 999)
 _MEMBER_SLOT = "SELECT 1 FROM members WHERE conversation_id = :cid AND slot = :slot"
-_INSERT_MESSAGE = (
+_INSERT_MESSAGES = (
     "INSERT INTO messages (message_id, conversation_id, recipient_slot, envelope, created_at)"
-    " VALUES (:message_id, :conversation_id, :recipient_slot, :envelope, :created_at)"
+    " VALUES {}"
 )
 _TOUCH = (
     "UPDATE conversations SET state = :state, active_at = :active_at WHERE conversation_id = :cid"
 )
 _ACK_PROGRAM = (
-    "DELETE FROM messages WHERE message_id = :mid AND recipient_slot = 1 AND EXISTS"
+    "DELETE FROM messages WHERE message_id IN ({ids}) AND recipient_slot = 1 AND EXISTS"
     " (SELECT 1 FROM conversations AS c WHERE c.conversation_id = messages.conversation_id"
-    " AND c.program_id = :pid)"
+    " AND c.program_id = {pid})"
 )
 _ACK_MEMBER = (
-    "DELETE FROM messages WHERE message_id = :mid AND conversation_id = :cid"
-    " AND recipient_slot = :slot"
+    "DELETE FROM messages WHERE message_id IN ({ids}) AND conversation_id = {cid}"
+    " AND recipient_slot = {slot}"
 )
+
+
+def _execute(conn: Connection, sql: str, params: dict[str, Any] | list[Any]) -> Any:
+    """Run one statement and return its cursor or result, which the caller closes (see
+    :func:`_fetch_one`, :func:`_fetch_all`, :func:`_rowcount`). ``params`` is a list for
+    positional ``?`` marks (SQLite only, see :class:`_Marks`), else a dict."""
+    if conn.dialect.name == "sqlite":
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        return cursor.execute(sql, params)
+    return conn.execute(text(sql), params)
 
 
 def _fetch_one(conn: Connection, sql: str, params: dict[str, Any]) -> Any:
-    if conn.dialect.name == "sqlite":
-        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        try:
-            return cursor.execute(sql, params).fetchone()
-        finally:
-            cursor.close()
-    return conn.execute(text(sql), params).first()
+    result = _execute(conn, sql, params)
+    try:
+        return result.fetchone()
+    finally:
+        result.close()
+
+
+def _fetch_all(conn: Connection, sql: str, params: dict[str, Any] | list[Any]) -> list[Any]:
+    result = _execute(conn, sql, params)
+    try:
+        return list(result.fetchall())
+    finally:
+        result.close()
+
+
+def _rowcount(conn: Connection, sql: str, params: dict[str, Any] | list[Any]) -> int:
+    """Run a statement that changes rows; returns how many it changed."""
+    result = _execute(conn, sql, params)
+    try:
+        return int(result.rowcount)
+    finally:
+        result.close()
+
+
+class _Marks:
+    """Bound parameters for a statement built at run time (IN lists, multi-row VALUES),
+    added in the order their marks appear in the statement.
+
+    On SQLite they are positional (``?``, values in a list), which the driver binds
+    faster than names; elsewhere named (``:p0``, ``:p1``..), as SQLAlchemy's text()
+    needs."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.positional = conn.dialect.name == "sqlite"
+        self.values: list[Any] = []
+        self.named: dict[str, Any] = {}
+
+    def add(self, values: Sequence[Any]) -> str:
+        """Marks for ``values``, comma-separated."""
+        if self.positional:
+            self.values += values
+            return ", ".join("?" * len(values))
+        first = len(self.named)
+        names = [f"p{i}" for i in range(first, first + len(values))]
+        self.named.update(zip(names, values, strict=True))
+        return ", ".join(":" + n for n in names)
+
+    def params(self) -> dict[str, Any] | list[Any]:
+        return self.values if self.positional else self.named
 
 
 def _conversations(conn: Connection, cids: list[bytes]) -> dict[bytes, list[Any]]:
     """``[program_id, state, active_at, changed]`` of each existing conversation among
     ``cids``, read with one SELECT per chunk instead of one per conversation."""
     found: dict[bytes, list[Any]] = {}
-    sqlite = conn.dialect.name == "sqlite"
     for start in range(0, len(cids), _IN_CHUNK):
-        chunk = cids[start : start + _IN_CHUNK]
-        names = [f"c{i}" for i in range(len(chunk))]
-        sql = _CONVERSATIONS.format(", ".join(":" + n for n in names))
-        params = dict(zip(names, chunk, strict=True))
-        if sqlite:
-            cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-            try:
-                rows = cursor.execute(sql, params).fetchall()
-            finally:
-                cursor.close()
-        else:
-            rows = list(conn.execute(text(sql), params))
-        for row in rows:
+        marks = _Marks(conn)
+        sql = _CONVERSATIONS.format(marks.add(cids[start : start + _IN_CHUNK]))
+        for row in _fetch_all(conn, sql, marks.params()):
             found[bytes(row[0])] = [row[1], row[2], row[3], False]
     return found
 
 
-def _execute_many(conn: Connection, sql: str, rows: list[dict[str, Any]]) -> int:
-    """Run ``sql`` once per row; returns how many rows it changed in all."""
-    if conn.dialect.name == "sqlite":
-        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        try:
-            cursor.executemany(sql, rows)
-            return int(cursor.rowcount)
-        finally:
-            cursor.close()
-    return int(conn.execute(text(sql), rows).rowcount)
+def _insert_messages(conn: Connection, rows: list[tuple[bytes, bytes, int, bytes, int]]) -> None:
+    """Insert (message_id, conversation_id, recipient_slot, envelope, created_at) rows."""
+    for start in range(0, len(rows), _IN_CHUNK):
+        marks = _Marks(conn)
+        values = ", ".join(f"({marks.add(row)})" for row in rows[start : start + _IN_CHUNK])
+        _rowcount(conn, _INSERT_MESSAGES.format(values), marks.params())
+
+
+def _delete_acked(conn: Connection, sql: str, ids: Sequence[bytes], **fixed: Any) -> int:
+    """Run an ack DELETE over ``ids`` (chunked, the ``{ids}`` of ``sql``) and its other
+    fields (``fixed``); returns how many rows it deleted."""
+    count = 0
+    for start in range(0, len(ids), _IN_CHUNK):
+        marks = _Marks(conn)
+        in_list = marks.add(ids[start : start + _IN_CHUNK])
+        others = {name: marks.add((value,)) for name, value in fixed.items()}
+        count += _rowcount(conn, sql.format(ids=in_list, **others), marks.params())
+    return count
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +180,7 @@ class SendOp(Coalesced):
         state = _conversations(conn, list({op.conversation_id: None for op in ops}))
         missing = [None, None, None, False]
         results: list[Sent | ApiError] = []
-        inserts: list[dict[str, Any]] = []
+        inserts: list[tuple[bytes, bytes, int, bytes, int]] = []
         for op in ops:
             cid = op.conversation_id
             current = state.get(cid, missing)
@@ -145,23 +195,15 @@ class SendOp(Coalesced):
                 current[2], current[3] = bucket, True
             ids = [secrets.token_bytes(16) for _ in op.envelopes]
             inserts += [
-                {
-                    "message_id": mid,
-                    "conversation_id": cid,
-                    "recipient_slot": slot,
-                    "envelope": env,
-                    "created_at": bucket,
-                }
+                (mid, cid, slot, env, bucket)
                 for mid, (slot, env) in zip(ids, op.envelopes, strict=True)
             ]
             results.append(Sent(current[0], ids, [slot for slot, _ in op.envelopes]))
         if inserts:
-            _execute_many(conn, _INSERT_MESSAGE, inserts)
-        touched = [
-            {"cid": cid, "state": c[1], "active_at": c[2]} for cid, c in state.items() if c[3]
-        ]
-        if touched:
-            _execute_many(conn, _TOUCH, touched)
+            _insert_messages(conn, inserts)
+        for cid, c in state.items():
+            if c[3]:  # at most once an hour per conversation
+                _rowcount(conn, _TOUCH, {"cid": cid, "state": c[1], "active_at": c[2]})
         return results
 
 
@@ -192,15 +234,12 @@ class AckOp(Coalesced):
         for op in ops:
             who = op.who
             if who.is_program:
-                params: list[dict[str, Any]] = [
-                    {"mid": m, "pid": who.program_id} for m in op.message_ids
-                ]
-                counts.append(_execute_many(conn, _ACK_PROGRAM, params))
+                count = _delete_acked(conn, _ACK_PROGRAM, op.message_ids, pid=who.program_id)
             else:
-                params = [
-                    {"mid": m, "cid": who.conversation_id, "slot": who.slot} for m in op.message_ids
-                ]
-                counts.append(_execute_many(conn, _ACK_MEMBER, params))
+                count = _delete_acked(
+                    conn, _ACK_MEMBER, op.message_ids, cid=who.conversation_id, slot=who.slot
+                )
+            counts.append(count)
         return counts
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import sqlite3
@@ -9,9 +10,18 @@ import threading
 import time
 from pathlib import Path
 
-from relay_helpers import enroll_program, open_conversation, sqlite_url
+from relay_helpers import (
+    b64,
+    enroll_program,
+    in_process,
+    make_envelope,
+    make_settings,
+    open_conversation,
+    sqlite_url,
+)
 from sqlalchemy.engine import Engine
 
+from server import messages
 from server.checkpointer import BACKSTOP_PAGES, Checkpointer
 from server.db import create_writer_engine
 
@@ -144,3 +154,68 @@ async def test_the_relay_checkpoints_after_its_commits(relay) -> None:
     assert checkpointer is not None
     await open_conversation(relay.client, program)
     _wait(lambda: checkpointer.runs >= 1)
+
+
+async def test_sends_and_acks_of_one_batch_run_as_multi_row_statements_in_chunks(
+    db_path, monkeypatch
+) -> None:
+    """Many sends committed together (one INSERT per chunk of rows), acks with more ids
+    than a chunk, duplicates, ids of others and unknown ids: each op gets its own answer.
+    (A long commit interval makes sure the concurrent sends share a batch.)"""
+    monkeypatch.setattr(messages, "_IN_CHUNK", 3)
+    async with in_process(make_settings(db_path, commit_interval_ms=50), db_path) as relay:
+        await _multi_row_statements(relay)
+
+
+async def _multi_row_statements(relay) -> None:
+    c = relay.client
+    program = await enroll_program(c, relay.db, relay.origin)
+    h = program.auth_headers()
+    convs = [await open_conversation(c, program) for _ in range(4)]
+
+    async def send(cid: bytes, token: str, n: int) -> list[str]:
+        r = await c.post(
+            f"/v1/conversations/{b64(cid)}/messages",
+            json={"envelopes": [b64(make_envelope(cid, 0, 1, n=n))]},
+            headers={"authorization": f"Bearer {token}"},
+        )
+        assert r.status_code == 201, r.text
+        return list(r.json()["message_ids"])
+
+    before = relay.relay.writer.batches
+    sent = await asyncio.gather(*[send(cid, t, n) for cid, t in convs for n in (1, 2)])
+    assert relay.relay.writer.batches - before < len(sent)  # some went in one batch
+    pending = (await c.get(f"/v1/programs/{program.pid}/messages", headers=h)).json()["messages"]
+    assert len(pending) == 4 + 8 and {m["id"] for m in pending} >= {i for s in sent for i in s}
+
+    # A participant cannot ack the program's messages, whatever the chunking.
+    _cid, token = convs[0]
+    r = await c.post(
+        "/v1/acks",
+        json={"message_ids": [m["id"] for m in pending]},
+        headers={"authorization": f"Bearer {token}"},
+    )
+    assert r.json() == {"acked": 0}
+    ids = [m["id"] for m in pending]
+    unknown = b64(os.urandom(16))
+    r = await c.post("/v1/acks", json={"message_ids": ids[:5] + ids[:2] + [unknown]}, headers=h)
+    assert r.json() == {"acked": 5}
+    r = await c.post("/v1/acks", json={"message_ids": ids}, headers=h)
+    assert r.json() == {"acked": 7}
+    rows = sqlite3.connect(relay.db)
+    try:
+        assert rows.execute("SELECT count(*) FROM messages").fetchone()[0] == 0
+    finally:
+        rows.close()
+
+
+def test_marks_are_positional_on_sqlite_and_named_elsewhere() -> None:
+    from types import SimpleNamespace
+
+    for dialect, sql, params in (
+        ("sqlite", "IN (?, ?) AND x = ?", [b"a", b"b", 7]),
+        ("postgresql", "IN (:p0, :p1) AND x = :p2", {"p0": b"a", "p1": b"b", "p2": 7}),
+    ):
+        marks = messages._Marks(SimpleNamespace(dialect=SimpleNamespace(name=dialect)))
+        built = f"IN ({marks.add([b'a', b'b'])}) AND x = {marks.add((7,))}"
+        assert (built, marks.params()) == (sql, params)

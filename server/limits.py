@@ -46,11 +46,15 @@ class RateLimiter:
         self._counts: dict[bytes, int] = {}
 
     def hit(self, namespace: str, value: bytes, limit: int) -> None:
+        self.hit_key(self._hash(namespace, value), limit)
+
+    def hit_key(self, key: bytes, limit: int) -> None:
+        """:meth:`hit` for a key the caller already hashed with this limiter's hasher
+        (in a namespace of its own), to hash a value once for several uses."""
         window = int(self._clock() // WINDOW_SECONDS)
         if window != self._window:
             self._window = window
             self._counts = {}
-        key = self._hash(namespace, value)
         count = self._counts.get(key, 0) + 1
         if count > limit:
             raise ApiError("rate_limited", "Too many requests; try again in a minute.")
@@ -58,15 +62,21 @@ class RateLimiter:
 
 
 class ClosedSet:
-    """Recently closed conversations (keyed hashes), to answer ``closed_conversation``."""
+    """Recently closed conversations (keyed hashes), to answer ``closed_conversation``.
+
+    A conversation's key is :meth:`key` (the hasher's ``conversation`` namespace), which a
+    send also counts its rate limit under: one hash per send for both."""
 
     def __init__(self, hasher: KeyedHasher, capacity: int) -> None:
         self._hash = hasher
         self._capacity = capacity
         self._items: OrderedDict[bytes, None] = OrderedDict()
 
+    def key(self, conversation_id: bytes) -> bytes:
+        return self._hash("conversation", conversation_id)
+
     def add(self, conversation_id: bytes) -> None:
-        key = self._hash("closed", conversation_id)
+        key = self.key(conversation_id)
         self._items[key] = None
         self._items.move_to_end(key)
         while len(self._items) > self._capacity:
@@ -75,7 +85,11 @@ class ClosedSet:
     def __contains__(self, conversation_id: object) -> bool:
         if not isinstance(conversation_id, bytes):
             return False
-        return self._hash("closed", conversation_id) in self._items
+        return self.key(conversation_id) in self._items
+
+    def has_key(self, key: bytes) -> bool:
+        """Whether the conversation whose :meth:`key` this is was closed."""
+        return key in self._items
 
 
 class RecentSends:

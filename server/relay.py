@@ -413,11 +413,14 @@ class Relay:
         self, who: Principal, conversation_id: bytes, body: dict[str, Any]
     ) -> messages.SendOp:
         """Check a send without waiting on anything; raises ApiError on a refusal."""
-        self._refuse_closed(conversation_id)
+        conversation_key = self.closed.key(conversation_id)
+        if self.closed.has_key(conversation_key):
+            raise ApiError("closed_conversation", "This conversation was closed.")
         if not who.is_program and who.conversation_id != conversation_id:
             raise ApiError("bad_token", "The token is not valid for this conversation.")
         envelopes, texts = self.parse_envelopes(who, conversation_id, body)
-        self.limits.hit("send", conversation_id, self.settings.limit_sends_per_conversation)
+        # The send limit counts under the same keyed hash (one hash per send for both).
+        self.limits.hit_key(conversation_key, self.settings.limit_sends_per_conversation)
         key = self.recent_sends.key(
             conversation_id, who.slot, [raw for _, raw in envelopes], who.program_id or b""
         )

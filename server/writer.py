@@ -72,6 +72,7 @@ class Writer:
         self._max_batch = max_batch
         self._queue: asyncio.Queue[tuple[Any, asyncio.Future[Any]]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="quietline-writer")
         self._stopping = False
         self._conn: Connection | None = None
@@ -81,7 +82,8 @@ class Writer:
     def start(self) -> None:
         if self.checkpointer is not None:
             self.checkpointer.start()
-        self._task = asyncio.create_task(self._run(), name="quietline-writer")
+        self._loop = asyncio.get_running_loop()
+        self._task = self._loop.create_task(self._run(), name="quietline-writer")
 
     async def stop(self) -> None:
         self._stopping = True
@@ -102,9 +104,11 @@ class Writer:
 
     def submit_nowait(self, op: Op | Coalesced) -> asyncio.Future[Any]:
         """Queue ``op``; the future settles once its batch committed (or refused it)."""
-        if self._stopping or self._task is None:
+        if self._stopping or self._task is None or self._loop is None:
             raise WriterStopped
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        # The loop the writer started on (asking asyncio for the running loop costs a
+        # getpid() system call, on every op).
+        future: asyncio.Future[Any] = self._loop.create_future()
         self._queue.put_nowait((op, future))
         return future
 

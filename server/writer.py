@@ -54,6 +54,10 @@ class Writer:
     between threads for every statement). ``in_thread=True`` runs batches on one
     dedicated thread instead, for engines whose commits wait on I/O (``synchronous=FULL``,
     a database server).
+
+    With a ``checkpointer`` (SQLite), each commit nudges it: the WAL is folded into the
+    database file on the checkpointer's thread, never inside a batch (see
+    :mod:`server.checkpointer`). It starts and stops with the writer.
     """
 
     def __init__(

@@ -71,6 +71,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         ws_max_size=settings.max_ws_frame,
         log_config=LOG_CONFIG,
         lifespan="on",
+        loop="auto",  # uvloop (a dependency) where installed, else asyncio's own loop
     )
     return 0
 

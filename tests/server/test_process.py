@@ -321,3 +321,13 @@ def test_add_program_prints_a_token_and_stores_only_its_hash(tmp_path) -> None:
     assert _cli("audit", url=url).returncode == 0
     assert _cli("migrate", "downgrade", "base", url=url).returncode == 0
     assert _cli("migrate", url=url).returncode == 0
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_the_relay_serves_on_uvloop(relay_process) -> None:
+    """uvloop is a dependency, and uvicorn's loop="auto" must pick it: asyncio's own loop
+    costs the relay about a fifth more CPU per message (bench/relay_bench.py)."""
+    from pathlib import Path
+
+    maps = Path(f"/proc/{relay_process.process.pid}/maps").read_text()
+    assert "uvloop" in maps

@@ -11,6 +11,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+import pybase64
+
 from e2ee.encoding import b64u_decode, b64u_encode
 from e2ee.envelope import (
     COMMON_PREFIX_SIZE,
@@ -64,37 +66,60 @@ def field_str(obj: dict[str, Any], name: str, *, max_len: int = 4096) -> str:
 _TO_STANDARD = bytes.maketrans(b"-_+/=", b"+/!!!")
 """base64url to the standard alphabet; ``+``, ``/`` and ``=`` become ``!``, which the
 strict decoder refuses, so only the URL-safe alphabet without padding gets through."""
-_STANDARD_INDEX = bytes(
-    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".find(bytes([c])) % 256
-    for c in range(256)
+_URLSAFE_INDEX = bytes(
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".find(bytes([c])) % 256
+    for c in range(128)
 )
+"""Each ASCII character's value in base64url (255 for a character outside it)."""
 _UNUSED_BITS_MASK = {2: 0b1111, 3: 0b11}
+
+
+_FAST_MIN = 256
+"""From this length on, the SIMD decoder (pybase64) takes the text; shorter ones (ids,
+keys) go through the standard library, which costs less to call."""
 
 
 def decode_b64u(value: object, name: str) -> bytes:
     """Canonical unpadded base64url only, as :func:`e2ee.encoding.b64u_decode`.
 
-    Fast path: one translation, the C decoder in strict mode (which refuses any
-    character outside the alphabet and an impossible length), then the unused trailing
-    bits of the last character must be zero. Anything the fast path does not accept
-    goes through the strict e2ee decoder for its verdict, so both always agree.
+    Fast path: a validating C decoder (which refuses any character outside the alphabet
+    and an impossible length), then the unused trailing bits of the last character must
+    be zero. Long texts (envelopes) go to pybase64 (SIMD, four to five times faster on
+    a 1.5 KB envelope), after refusing ``+``, ``/`` and ``=`` itself: with ``-_`` as its
+    alternative characters pybase64 also takes the standard ones, and the padding is
+    added here. Short texts go through one translation and the standard library's strict
+    decoder. Anything the fast path does not accept goes through the strict e2ee decoder
+    for its verdict, so both always agree (tests/server/test_wire_fast.py).
     """
     if not isinstance(value, str):
         raise ApiError("malformed_field", f"Field {name!r} must be a base64url string.")
     if value.isascii():
-        text = value.encode("ascii").translate(_TO_STANDARD)
-        remainder = len(text) % 4
-        try:
-            data = binascii.a2b_base64(text + b"=" * (-remainder % 4), strict_mode=True)
-        except (binascii.Error, ValueError):
-            pass
-        else:
-            if remainder == 0 or not _STANDARD_INDEX[text[-1]] & _UNUSED_BITS_MASK[remainder]:
-                return data
+        data = _fast_b64u(value)
+        remainder = len(value) % 4
+        if data is not None and (
+            remainder == 0 or not _URLSAFE_INDEX[ord(value[-1])] & _UNUSED_BITS_MASK[remainder]
+        ):
+            return data
     try:
         return b64u_decode(value)
     except MalformedInput:
         raise ApiError("bad_base64", f"Field {name!r} is not canonical base64url.") from None
+
+
+def _fast_b64u(value: str) -> bytes | None:
+    """The fast path's decoding of ASCII ``value`` (trailing bits not checked yet), or
+    None for the strict decoder to judge."""
+    padding = "=" * (-len(value) % 4)
+    try:
+        if len(value) >= _FAST_MIN:
+            if "+" in value or "/" in value or "=" in value:
+                return None
+            data: bytes = pybase64.b64decode(value + padding, altchars=b"-_", validate=True)
+            return data
+        text = value.encode("ascii").translate(_TO_STANDARD)
+        return binascii.a2b_base64(text + padding.encode(), strict_mode=True)
+    except (binascii.Error, ValueError):
+        return None
 
 
 def field_bytes(obj: dict[str, Any], name: str, size: int | None = None) -> bytes:

@@ -22,10 +22,10 @@ from server.wire import decode_b64u, parse_envelope
 ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_+/= .\n\u00e9"
 
 
-def _texts(rnd: random.Random, count: int) -> list[str]:
+def _texts(rnd: random.Random, count: int, sizes: tuple[int, int] = (0, 12)) -> list[str]:
     out = []
     for _ in range(count):
-        size = rnd.randint(0, 12)
+        size = rnd.randint(*sizes)
         if rnd.random() < 0.5:
             text = b64u_encode(rnd.randbytes(size))
             if text and rnd.random() < 0.7:
@@ -55,6 +55,35 @@ def test_decode_b64u_agrees_with_the_reference() -> None:
         assert got == expected, text
         accepted += expected is not None
     assert 1_000 < accepted < 19_000  # both kinds were exercised
+
+
+def test_decode_b64u_agrees_with_the_reference_on_long_texts() -> None:
+    """Texts of envelope size take the SIMD decoder (from server.wire._FAST_MIN chars
+    on): every mutation of them is judged as the reference judges it."""
+    from server.wire import _FAST_MIN
+
+    rnd = random.Random(112826)
+    accepted = long = 0
+    for text in _texts(rnd, 4_000, sizes=(_FAST_MIN * 3 // 4 - 3, 1200)):
+        long += len(text) >= _FAST_MIN
+        try:
+            expected: bytes | None = b64u_decode(text)
+        except MalformedInput:
+            expected = None
+        try:
+            got: bytes | None = decode_b64u(text, "x")
+        except ApiError as exc:
+            assert exc.code == "bad_base64"
+            got = None
+        assert got == expected, text
+        accepted += expected is not None
+    assert 500 < accepted < 3_500 and long > 3_000
+    # Each character the SIMD decoder would take but base64url does not, anywhere.
+    text = b64u_encode(bytes(range(256)) * 2)
+    for bad in "+/= \n.\u00e9":
+        for i in (0, 1, len(text) // 2, len(text) - 2, len(text) - 1):
+            with pytest.raises(ApiError):
+                decode_b64u(text[:i] + bad + text[i + 1 :], "x")
 
 
 def _envelope(rnd: random.Random) -> bytes:

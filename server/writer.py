@@ -29,6 +29,8 @@ from server.errors import ApiError
 log = logging.getLogger("quietline.relay")
 
 Op = Callable[[Connection], Any]
+Callback = Callable[[Any], None]
+"""Called with an op's result (or the exception that refused it) once its batch committed."""
 
 
 class WriterStopped(Exception):
@@ -74,7 +76,7 @@ class Writer:
         self._in_thread = in_thread
         self._interval = interval
         self._max_batch = max_batch
-        self._queue: asyncio.Queue[tuple[Any, asyncio.Future[Any]]] = asyncio.Queue()
+        self._queue: asyncio.Queue[tuple[Any, asyncio.Future[Any] | Callback]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="quietline-writer")
@@ -116,6 +118,15 @@ class Writer:
         self._queue.put_nowait((op, future))
         return future
 
+    def submit_with(self, op: Op | Coalesced, callback: Callback) -> None:
+        """Queue ``op``; ``callback`` gets its result (or the exception that refused it)
+        right after its batch committed, on the writer's task. For the hot path: no
+        future, no callback scheduled per op. A callback that raises is logged by type
+        and never stops the writer."""
+        if self._stopping or self._task is None:
+            raise WriterStopped
+        self._queue.put_nowait((op, callback))
+
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
@@ -136,8 +147,11 @@ class Writer:
                 results = self._commit(ops)
             if self.checkpointer is not None:
                 self.checkpointer.nudge()
-            for (_op, future), result in zip(batch, results, strict=True):
-                _settle(future, result)
+            for (_op, waiter), result in zip(batch, results, strict=True):
+                if isinstance(waiter, asyncio.Future):
+                    _settle(waiter, result)
+                else:
+                    _call(waiter, result)
             if self._stopping and self._queue.empty():
                 return
 
@@ -212,6 +226,13 @@ def _settle(future: asyncio.Future[Any], result: Any) -> None:
         future.exception()  # retrieved here, in case the caller has gone away
     else:
         future.set_result(result)
+
+
+def _call(callback: Callback, result: Any) -> None:
+    try:
+        callback(result)
+    except Exception as exc:  # the caller's failure, never the writer's
+        log.error("write callback failed: %s", type(exc).__name__)
 
 
 def _noop(_conn: Connection) -> None:

@@ -86,7 +86,7 @@ async def websocket_endpoint(ws: WebSocket) -> None:
         outbox = Mailbox(ws, relay, who, batch=batch)
         relay.broker.subscribe(channel, outbox)
         outbox.start()
-        inflight: set[asyncio.Future[Any]] | None = None  # made on the first frame
+        inflight: Inflight | None = None  # made on the first frame
         while True:
             try:
                 text = await ws.receive_text()
@@ -96,9 +96,9 @@ async def websocket_endpoint(ws: WebSocket) -> None:
             except (WebSocketDisconnect, RuntimeError):
                 return
             if inflight is None:
-                inflight = set()
-            elif len(inflight) >= MAX_INFLIGHT:
-                await asyncio.wait(inflight, return_when=asyncio.FIRST_COMPLETED)
+                inflight = Inflight()
+            elif inflight.count >= MAX_INFLIGHT:
+                await inflight.below(MAX_INFLIGHT)
             if not _take(relay, who, text, outbox, inflight):
                 return
     except Exception as exc:  # the last guard for this socket
@@ -338,9 +338,37 @@ def _closes(item: Item) -> bool:
     return isinstance(item, dict) and item.get("type") == "closed"
 
 
-def _take(
-    relay: Relay, who: Principal, text: str, outbox: Mailbox, inflight: set[asyncio.Future[Any]]
-) -> bool:
+class Inflight:
+    """How many of a socket's sends and acks the writer has not answered yet; the socket
+    reads no further frame while MAX_INFLIGHT are (backpressure on a client that sends
+    faster than the relay commits). A future exists only while the reader waits."""
+
+    __slots__ = ("_waiter", "count")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._waiter: asyncio.Future[None] | None = None
+
+    def add(self) -> None:
+        self.count += 1
+
+    def done(self) -> None:
+        self.count -= 1
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def below(self, limit: int) -> None:
+        """Return once fewer than ``limit`` are in flight."""
+        while self.count >= limit:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+
+
+def _take(relay: Relay, who: Principal, text: str, outbox: Mailbox, inflight: Inflight) -> bool:
     """Handle one frame; False when the relay is shutting down (the socket then ends)."""
     try:
         frame = parse_json(text, "frame")
@@ -380,22 +408,20 @@ def _submit(
     frame: dict[str, Any],
     request_id: Any,
     outbox: Mailbox,
-    inflight: set[asyncio.Future[Any]],
+    inflight: Inflight,
 ) -> None:
-    """Hand a send or an ack to the writer; its one callback (no task) answers when the
-    batch committed and takes it off ``inflight``."""
+    """Hand a send or an ack to the writer with a callback (no task, no future), which
+    answers right after the batch committed and counts it off ``inflight``."""
     kind = frame.get("type")
     if kind == "ack":
-        future = relay.writer.submit_nowait(relay.prepare_ack(who, frame, "ids"))
 
-        def acked(f: asyncio.Future[Any]) -> None:
-            inflight.discard(f)
-            exc = f.exception()
-            if isinstance(exc, ApiError):
-                outbox.put_nowait(_error(request_id, exc))
+        def acked(result: Any) -> None:
+            inflight.done()
+            if isinstance(result, ApiError):
+                outbox.put_nowait(_error(request_id, result))
 
-        inflight.add(future)
-        future.add_done_callback(acked)
+        relay.writer.submit_with(relay.prepare_ack(who, frame, "ids"), acked)
+        inflight.add()
         return
     if kind != "send":
         raise ApiError("malformed_field", "Unknown frame type.")
@@ -405,18 +431,15 @@ def _submit(
     if resent is not None:
         outbox.put_nowait(_sent_frame(request_id, resent))
         return
-    future = relay.writer.submit_nowait(op)
 
-    def sent(f: asyncio.Future[Any]) -> None:
-        inflight.discard(f)
-        exc = f.exception()
-        if isinstance(exc, ApiError):
-            outbox.put_nowait(_error(request_id, exc))
-        elif exc is not None:
+    def sent(result: Any) -> None:
+        inflight.done()
+        if isinstance(result, ApiError):
+            outbox.put_nowait(_error(request_id, result))
+        elif isinstance(result, Exception):
             outbox.put_nowait(_error(request_id, ApiError("unavailable", "Try again.")))
         else:
-            ids = relay.deliver(op, f.result())
-            outbox.put_nowait(_sent_frame(request_id, ids))
+            outbox.put_nowait(_sent_frame(request_id, relay.deliver(op, result)))
 
-    inflight.add(future)
-    future.add_done_callback(sent)
+    relay.writer.submit_with(op, sent)
+    inflight.add()

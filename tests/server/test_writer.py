@@ -10,6 +10,7 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 from relay_helpers import (
     b64,
     enroll_program,
@@ -24,6 +25,9 @@ from sqlalchemy.engine import Engine
 from server import messages
 from server.checkpointer import BACKSTOP_PAGES, Checkpointer
 from server.db import create_writer_engine
+from server.errors import ApiError
+from server.writer import WriterStopped
+from server.ws import Inflight
 
 
 def _wait(predicate, timeout: float = 10.0) -> None:
@@ -219,3 +223,43 @@ def test_marks_are_positional_on_sqlite_and_named_elsewhere() -> None:
         marks = messages._Marks(SimpleNamespace(dialect=SimpleNamespace(name=dialect)))
         built = f"IN ({marks.add([b'a', b'b'])}) AND x = {marks.add((7,))}"
         assert (built, marks.params()) == (sql, params)
+
+
+async def test_a_callback_gets_its_result_after_the_commit_and_a_failing_one_stays_its_own(
+    relay, caplog
+) -> None:
+    writer = relay.relay.writer
+    got: list[object] = []
+
+    def fails(_result: object) -> None:
+        raise ValueError("a message that must not be logged")
+
+    def refused(_conn: object) -> None:
+        raise ApiError("malformed_field", "refused")
+
+    with caplog.at_level(logging.ERROR, logger="quietline.relay"):
+        writer.submit_with(lambda _conn: 41, fails)
+        writer.submit_with(lambda _conn: 42, got.append)
+        writer.submit_with(refused, got.append)
+        assert await writer.submit(lambda _conn: 43) == 43  # the writer went on
+    assert got[0] == 42 and isinstance(got[1], ApiError) and got[1].code == "malformed_field"
+    assert "write callback failed: ValueError" in caplog.text
+    assert "must not be logged" not in caplog.text
+    await writer.stop()
+    with pytest.raises(WriterStopped):
+        writer.submit_with(lambda _conn: 44, got.append)
+
+
+async def test_inflight_lets_the_reader_on_only_below_the_limit() -> None:
+    inflight = Inflight()
+    for _ in range(3):
+        inflight.add()
+    waiting = asyncio.ensure_future(inflight.below(3))
+    await asyncio.sleep(0)
+    assert not waiting.done()
+    inflight.done()
+    await asyncio.wait_for(waiting, 5)
+    assert inflight.count == 2
+    await asyncio.wait_for(inflight.below(3), 5)  # already below: no wait
+    inflight.done()  # nobody waiting: nothing to wake
+    assert inflight.count == 1

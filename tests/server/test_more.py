@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from relay_helpers import b64, enroll_program, error_code, make_envelope, open_conversation
+
+from server.errors import ApiError
 
 
 async def test_invited_party_gets_a_slot_token_and_its_own_messages(relay) -> None:
@@ -133,3 +137,26 @@ async def test_arbitrary_input_never_gets_a_5xx(relay) -> None:
         assert r.status_code < 500, (method, path, body, r.text)
         if r.status_code >= 400:
             assert error_code(r)
+
+
+async def test_a_member_principal_carries_its_conversation_key_which_a_close_still_refuses(
+    relay,
+) -> None:
+    """The keyed hash of a member's conversation is made at the token lookup and used by
+    each send (closed check, send limit); a principal made before the close is refused
+    after it like any other."""
+    program = await enroll_program(relay.client, relay.db, relay.origin)
+    cid, token = await open_conversation(relay.client, program)
+    r = relay.relay
+    who = await r.principal(token)
+    assert who.conversation_key == r.closed.key(cid) and len(who.conversation_key) == 16
+    body = {"envelopes": [b64(make_envelope(cid, 0, 1, n=1))]}
+    r.prepare_send(who, cid, body)
+    other = os.urandom(16)
+    with pytest.raises(ApiError) as refused:  # another conversation: not this member's
+        r.prepare_send(who, other, {"envelopes": [b64(make_envelope(other, 0, 1, n=1))]})
+    assert refused.value.code == "bad_token"
+    await r.close(who, cid)
+    with pytest.raises(ApiError) as refused:
+        r.prepare_send(who, cid, body)
+    assert refused.value.code == "closed_conversation"

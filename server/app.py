@@ -21,7 +21,7 @@ from server.http import ROUTES
 from server.middleware import RelayMiddleware
 from server.relay import Relay
 from server.settings import Settings
-from server.ws import websocket_endpoint
+from server.ws import WebSocketApp
 
 log = logging.getLogger("quietline.relay")
 
@@ -87,7 +87,7 @@ def create_app(settings: Settings) -> Starlette:
         routes=[
             *ROUTES,
             Route("/v1/openapi.json", openapi_json, methods=["GET"]),
-            WebSocketRoute("/v1/ws", websocket_endpoint),
+            WebSocketRoute("/v1/ws", WebSocketApp()),
         ],
         middleware=[Middleware(RelayMiddleware, relay_getter=lambda: holder["relay"])],
         exception_handlers={ApiError: _api_error, HTTPException: _http_error},

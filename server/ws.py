@@ -12,8 +12,10 @@ import contextlib
 import json
 import logging
 from collections import deque
+from collections.abc import Awaitable
 from typing import Any
 
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from server.broker import Event, member_channel, program_channel
@@ -59,7 +61,19 @@ async def _authenticate(ws: WebSocket, relay: Relay) -> tuple[Principal, bool] |
     return None
 
 
-async def websocket_endpoint(ws: WebSocket) -> None:
+class WebSocketApp:
+    """``/v1/ws`` as a plain ASGI app. Starlette hands an app that is not a function the
+    server's ``receive`` as it is, so after the auth frame the read loop takes frames
+    straight from it (no per-frame state checks of Starlette's WebSocket), and no
+    session wrapper keeps coroutine frames of its own for as long as a socket lives.
+    ``__call__`` returns :func:`websocket_endpoint`'s coroutine without one of its own,
+    for the same reason."""
+
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        return websocket_endpoint(WebSocket(scope, receive=receive, send=send), receive)
+
+
+async def websocket_endpoint(ws: WebSocket, receive: Receive | None = None) -> None:
     """Serve one socket; an unexpected failure is logged by type only (never a message,
     which could quote input) and closes the socket with 1011.
 
@@ -67,8 +81,12 @@ async def websocket_endpoint(ws: WebSocket) -> None:
     every coroutine waiting as long as the socket lives costs each idle connection its
     frame) and nothing allocated before it is needed: an idle connection should cost
     little more than the socket itself. Sends and acks are handed to the writer without
-    a task each; their answers go to the outbox when the batch committed."""
+    a task each; their answers go to the outbox when the batch committed. ``receive``
+    is the server's own (see :class:`WebSocketApp`); without it, frames are taken
+    through ``ws``."""
     relay: Relay = ws.app.state.relay
+    if receive is None:
+        receive = ws.receive
     outbox: Mailbox | None = None
     channel = b""
     try:
@@ -88,13 +106,13 @@ async def websocket_endpoint(ws: WebSocket) -> None:
         outbox.start()
         inflight: Inflight | None = None  # made on the first frame
         while True:
-            try:
-                text = await ws.receive_text()
-            except KeyError:  # a binary frame: refused like any frame that is not JSON
+            message = await receive()
+            if message["type"] != "websocket.receive":  # websocket.disconnect
+                return
+            text = message.get("text")
+            if text is None:  # a binary frame: refused like any frame that is not JSON
                 outbox.put_nowait(_error(None, ApiError("malformed_json", "A frame is JSON text.")))
                 continue
-            except (WebSocketDisconnect, RuntimeError):
-                return
             if inflight is None:
                 inflight = Inflight()
             elif inflight.count >= MAX_INFLIGHT:

@@ -73,7 +73,7 @@ class WebSocketApp:
         return websocket_endpoint(WebSocket(scope, receive=receive, send=send), receive)
 
 
-async def websocket_endpoint(ws: WebSocket, receive: Receive | None = None) -> None:
+async def websocket_endpoint(ws: WebSocket, receive: Receive) -> None:
     """Serve one socket; an unexpected failure is logged by type only (never a message,
     which could quote input) and closes the socket with 1011.
 
@@ -82,11 +82,8 @@ async def websocket_endpoint(ws: WebSocket, receive: Receive | None = None) -> N
     frame) and nothing allocated before it is needed: an idle connection should cost
     little more than the socket itself. Sends and acks are handed to the writer without
     a task each; their answers go to the outbox when the batch committed. ``receive``
-    is the server's own (see :class:`WebSocketApp`); without it, frames are taken
-    through ``ws``."""
+    is the server's own (see :class:`WebSocketApp`)."""
     relay: Relay = ws.app.state.relay
-    if receive is None:
-        receive = ws.receive
     outbox: Mailbox | None = None
     channel = b""
     try:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -76,7 +77,7 @@ class Writer:
         self._in_thread = in_thread
         self._interval = interval
         self._max_batch = max_batch
-        self._queue: asyncio.Queue[tuple[Any, asyncio.Future[Any] | Callback]] = asyncio.Queue()
+        self._queue: asyncio.Queue[tuple[Any, Callback]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="quietline-writer")
@@ -94,7 +95,7 @@ class Writer:
     async def stop(self) -> None:
         self._stopping = True
         if self._task is not None:
-            self._queue.put_nowait((_noop, asyncio.get_running_loop().create_future()))
+            self._queue.put_nowait((_noop, _ignore))  # wakes the task to see it stop
             await self._task
             self._task = None
         if self._in_thread:
@@ -115,7 +116,7 @@ class Writer:
         # The loop the writer started on (asking asyncio for the running loop costs a
         # getpid() system call, on every op).
         future: asyncio.Future[Any] = self._loop.create_future()
-        self._queue.put_nowait((op, future))
+        self._queue.put_nowait((op, functools.partial(_settle, future)))
         return future
 
     def submit_with(self, op: Op | Coalesced, callback: Callback) -> None:
@@ -147,11 +148,8 @@ class Writer:
                 results = self._commit(ops)
             if self.checkpointer is not None:
                 self.checkpointer.nudge()
-            for (_op, waiter), result in zip(batch, results, strict=True):
-                if isinstance(waiter, asyncio.Future):
-                    _settle(waiter, result)
-                else:
-                    _call(waiter, result)
+            for (_op, callback), result in zip(batch, results, strict=True):
+                _call(callback, result)
             if self._stopping and self._queue.empty():
                 return
 
@@ -236,4 +234,8 @@ def _call(callback: Callback, result: Any) -> None:
 
 
 def _noop(_conn: Connection) -> None:
+    return None
+
+
+def _ignore(_result: Any) -> None:
     return None

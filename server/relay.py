@@ -145,7 +145,7 @@ class Relay:
         if session is None:
             member = self._members.get(digest)
             if member is not None:
-                return self._member_principal(member)
+                return Principal(conversation_id=member[0], slot=member[1])
             async with self.engine.connect() as conn:
                 session = await conn.run_sync(storage.lookup_session, digest)
                 if session is None:
@@ -153,17 +153,12 @@ class Relay:
                     if member is None:
                         raise ApiError("bad_token", "The token is not valid.")
                     self._remember_member(digest, member)
-                    return self._member_principal(member)
+                    return Principal(conversation_id=member[0], slot=member[1])
             self._sessions[digest] = session
         if session[1] <= now:
             self._sessions.pop(digest, None)
             raise ApiError("bad_token", "The session expired; sign a new challenge.")
         return Principal(program_id=session[0])
-
-    def _member_principal(self, member: tuple[bytes, int]) -> Principal:
-        return Principal(
-            conversation_id=member[0], slot=member[1], conversation_key=self.closed.key(member[0])
-        )
 
     def _remember_member(self, digest: bytes, member: tuple[bytes, int]) -> None:
         self._members[digest] = member
@@ -418,10 +413,7 @@ class Relay:
         self, who: Principal, conversation_id: bytes, body: dict[str, Any]
     ) -> messages.SendOp:
         """Check a send without waiting on anything; raises ApiError on a refusal."""
-        if who.conversation_key and who.conversation_id == conversation_id:
-            conversation_key = who.conversation_key  # a member's, hashed at its token lookup
-        else:
-            conversation_key = self.closed.key(conversation_id)
+        conversation_key = self.closed.key(conversation_id)
         if self.closed.has_key(conversation_key):
             raise ApiError("closed_conversation", "This conversation was closed.")
         if not who.is_program and who.conversation_id != conversation_id:

@@ -52,9 +52,6 @@ class Principal:
     program_id: bytes | None = None
     conversation_id: bytes | None = None
     slot: int = PROGRAM_SLOT
-    conversation_key: bytes = b""
-    """A member's conversation id as the process's keyed hash (server.limits.ClosedSet.key),
-    made once per token lookup instead of once per send."""
 
     @property
     def is_program(self) -> bool:

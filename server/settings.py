@@ -91,8 +91,8 @@ class Settings:
             raise ValueError("setting database_url is empty")
         if self.sqlite_synchronous not in SYNCHRONOUS:
             raise ValueError(f"setting sqlite_synchronous must be one of {SYNCHRONOUS}")
-        if self.max_push_batch_bytes + (self.max_envelope_size * 4) // 3 + 1024 > \
-                PUSH_FRAME_LIMIT:
+        largest_push = self.max_push_batch_bytes + (self.max_envelope_size * 4) // 3 + 1024
+        if largest_push > PUSH_FRAME_LIMIT:
             raise ValueError(
                 "setting max_push_batch_bytes with max_envelope_size makes pushes larger "
                 f"than the {PUSH_FRAME_LIMIT} bytes a client takes in one frame"

@@ -180,7 +180,7 @@ class Mailbox:
                 if not batch:
                     asyncio.get_running_loop().call_soon(self._flush)
                 batch.append(event)
-                self._batch_size += len(event["envelope"]) + PUSH_OVERHEAD
+                self._batch_size += _push_size(event)
                 if self._batch_size >= self._relay.settings.max_push_batch_bytes:
                     self._flush()
                 return
@@ -324,8 +324,13 @@ def _split(events: list[Event], limit: int) -> list[list[Event]]:
             parts.append([])
             size = 0
         parts[-1].append(event)
-        size += len(event["envelope"]) + PUSH_OVERHEAD
+        size += _push_size(event)
     return parts
+
+
+def _push_size(event: Event) -> int:
+    """About how much text a message adds to a ``messages`` frame."""
+    return len(event["envelope"]) + PUSH_OVERHEAD
 
 
 async def _resume(coro: Any, waiting: Any) -> None:

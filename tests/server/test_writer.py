@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -73,11 +75,21 @@ def test_the_writer_connection_leaves_checkpoints_to_the_thread(tmp_path: Path) 
         engine.dispose()
 
 
-def test_a_nudge_checkpoints_the_wal_on_the_thread(tmp_path: Path) -> None:
-    path = tmp_path / "r.db"
+@contextlib.contextmanager
+def _checkpointing(path: Path) -> Iterator[tuple[Engine, Checkpointer]]:
+    """A writer engine and a checkpointer (not started) on ``path``, both closed after."""
     writer = _writer(path)
     checkpointer = Checkpointer(create_writer_engine(sqlite_url(path)), interval=0.001)
     try:
+        yield writer, checkpointer
+    finally:
+        checkpointer.stop()
+        writer.dispose()
+
+
+def test_a_nudge_checkpoints_the_wal_on_the_thread(tmp_path: Path) -> None:
+    path = tmp_path / "r.db"
+    with _checkpointing(path) as (writer, checkpointer):
         _fill(writer, 300)
         # Committed, but only in the WAL: the database file has not grown.
         assert path.stat().st_size < 100 * 4096
@@ -92,9 +104,6 @@ def test_a_nudge_checkpoints_the_wal_on_the_thread(tmp_path: Path) -> None:
         checkpointer.nudge()
         _wait(lambda: checkpointer.runs == runs + 1)
         assert path.stat().st_size >= 600 * 4000
-    finally:
-        checkpointer.stop()
-        writer.dispose()
     assert not any(t.name == "quietline-checkpointer" for t in threading.enumerate())
     conn = sqlite3.connect(path)
     try:
@@ -104,11 +113,8 @@ def test_a_nudge_checkpoints_the_wal_on_the_thread(tmp_path: Path) -> None:
 
 
 def test_after_a_checkpoint_the_wal_starts_over_instead_of_growing(tmp_path: Path) -> None:
-    path = tmp_path / "r.db"
-    writer = _writer(path)
-    checkpointer = Checkpointer(create_writer_engine(sqlite_url(path)), interval=0.001)
-    checkpointer.start()
-    try:
+    with _checkpointing(tmp_path / "r.db") as (writer, checkpointer):
+        checkpointer.start()
         _fill(writer, 200)
         size = (tmp_path / "r.db-wal").stat().st_size
         for _ in range(5):
@@ -118,9 +124,6 @@ def test_after_a_checkpoint_the_wal_starts_over_instead_of_growing(tmp_path: Pat
             _fill(writer, 200)
         # Six times as many pages went through the WAL; it holds about one fill's worth.
         assert (tmp_path / "r.db-wal").stat().st_size < 2 * size
-    finally:
-        checkpointer.stop()
-        writer.dispose()
 
 
 def test_a_failed_checkpoint_is_logged_by_type_and_tried_again(tmp_path: Path, caplog) -> None:

@@ -3,6 +3,13 @@
 ``secure_delete=ON`` makes SQLite overwrite deleted content with zeros, so a deleted
 envelope is gone from the file, not just unlinked; WAL frames that still hold it are
 removed by the checkpoint (``checkpoint()``), which the sweeper runs.
+
+``temp_store=MEMORY`` keeps SQLite's temporary files in memory. Without it, a statement
+that changes more than 64 KiB of pages already on disk (an ack deleting a few dozen
+envelopes) spills its statement journal, the old content of those pages, ciphertext
+included, into an unlinked file in ``/var/tmp``: a copy outside the database and WAL
+that no checkpoint or ``secure_delete`` reaches, and a file opened, written and
+removed per such statement.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ SQLITE_PRAGMAS = (
     "PRAGMA secure_delete=ON",
     "PRAGMA busy_timeout=10000",
     "PRAGMA foreign_keys=ON",
+    "PRAGMA temp_store=MEMORY",
 )
 SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
 

@@ -28,6 +28,7 @@ from server import messages
 from server.checkpointer import BACKSTOP_PAGES, Checkpointer
 from server.db import create_writer_engine
 from server.errors import ApiError
+from server.storage import Principal
 from server.writer import WriterStopped
 from server.ws import Inflight
 
@@ -268,3 +269,52 @@ async def test_inflight_lets_the_reader_on_only_below_the_limit() -> None:
     await asyncio.wait_for(inflight.below(3), 5)  # already below: no wait
     inflight.done()  # nobody waiting: nothing to wake
     assert inflight.count == 1
+
+
+def _sqlite_temp_files() -> list[str]:
+    """Files SQLite made for itself that this process holds open (unlinked at once, they
+    show only here); SQLite names each ``etilqs_`` and a random suffix."""
+    found = []
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            target = os.readlink(f"/proc/self/fd/{fd}")
+            if "etilqs_" in target:
+                found.append(target)
+    return found
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs Linux's /proc")
+async def test_a_batch_of_many_envelopes_writes_no_temporary_file(db_path) -> None:
+    """A batch acks dozens of stored envelopes and stores dozens of new ones in one
+    multi-row INSERT, into the pages the ack freed: more than 64 KiB of pages already on
+    disk, changed by one statement. Its statement journal (the pages' old content, which
+    can be ciphertext) must stay in memory, not go to an unlinked file in /var/tmp that
+    nothing ever zeroes. The check runs inside that batch's transaction, while such a
+    file is open. (It fails without ``temp_store=MEMORY``.)"""
+    async with in_process(make_settings(db_path), db_path) as relay:
+        program = await enroll_program(relay.client, relay.db, relay.origin)
+        cid, _token = await open_conversation(relay.client, program)
+        r, writer = relay.relay, relay.relay.writer
+        participant = Principal(conversation_id=cid, slot=0)
+        node = Principal(program_id=program.keys.program_id)
+
+        def sends(first: int) -> list[asyncio.Future[object]]:
+            return [
+                writer.submit_nowait(
+                    r.prepare_send(
+                        participant,
+                        cid,
+                        {"envelopes": [b64(make_envelope(cid, 0, 1, n=n, blocks=4))]},
+                    )
+                )
+                for n in range(first, first + 60)
+            ]
+
+        await asyncio.gather(*sends(1))
+        events, _ = await r.pending(node)
+        acked = writer.submit_nowait(r.prepare_ack(node, {"ids": [e["id"] for e in events]}, "ids"))
+        stored = sends(61)  # in the same batch as the ack, into the pages it frees
+        during = writer.submit_nowait(lambda _conn: _sqlite_temp_files())  # and this
+        assert await acked == 61
+        assert all(isinstance(s, messages.Sent) for s in await asyncio.gather(*stored))
+        assert await during == []

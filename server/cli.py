@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import secrets
 import sys
@@ -45,6 +46,12 @@ def _settings(args: argparse.Namespace, **extra: object) -> Settings:
     return Settings.from_env(environ=None, **overrides)
 
 
+def tune_gc(settings: Settings) -> None:
+    """The serving process's collector thresholds (see ``Settings.gc_young_threshold``)."""
+    _young, older, oldest = gc.get_threshold()
+    gc.set_threshold(settings.gc_young_threshold, older, oldest)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -55,7 +62,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     migrate.upgrade(settings.database_url)
     # With writer_in_thread, the writer thread and the event loop hand the GIL back and
     # forth for every statement; the default 5 ms switch interval would add that much.
-    sys.setswitchinterval(0.0005)
+    if settings.writer_in_thread:
+        sys.setswitchinterval(0.0005)
+    tune_gc(settings)
     print(
         f"quietline relay: serving on http://{args.host}:{args.port}", file=sys.stderr, flush=True
     )

@@ -64,6 +64,14 @@ class Settings:
     max_batch: int = 1024
     writer_in_thread: bool = False
     """Run write batches on a dedicated thread instead of the event loop (see Writer)."""
+    gc_young_threshold: int = 10_000
+    """``quietline relay serve`` only: how many more container objects (dicts, lists,
+    frames..) made than freed start a collection of the youngest generation of Python's
+    cyclic garbage collector (CPython's default: 700). The relay makes and frees a few
+    dozen per message, nearly all freed at once by their reference counts; at 700 the
+    collector ran every few messages and took about 7% of the relay's CPU
+    (bench/relay_bench.py), for cycles that are rare here. Older generations keep
+    CPython's ratios."""
 
     # Abuse limits: events per key per minute, counted in memory on keyed hashes.
     limit_conversations_per_program: int = 120

@@ -38,3 +38,39 @@ def test_defaults_and_environment_overrides() -> None:
 def test_bad_values_stop_the_relay_before_it_starts(env: dict[str, str]) -> None:
     with pytest.raises(ValueError):
         Settings.from_env(environ=env)
+
+
+def test_serve_sets_the_collector_threshold_and_leaves_the_switch_interval(
+    tmp_path, monkeypatch
+) -> None:
+    """``serve`` raises the young generation's threshold (gc_young_threshold) and keeps
+    the older generations' ratios; the short GIL switch interval is only for
+    writer_in_thread. Seen from inside uvicorn.run, which is stubbed here."""
+    import gc
+    import sys
+
+    import uvicorn
+
+    from server import cli
+
+    seen: list[tuple[tuple[int, ...], float]] = []
+    monkeypatch.setattr(
+        uvicorn, "run", lambda *_a, **_k: seen.append((gc.get_threshold(), sys.getswitchinterval()))
+    )
+    url = f"sqlite+aiosqlite:///{tmp_path / 'r.db'}"
+    threshold, interval = gc.get_threshold(), sys.getswitchinterval()
+    try:
+        monkeypatch.delenv("QUIETLINE_GC_YOUNG_THRESHOLD", raising=False)
+        monkeypatch.delenv("QUIETLINE_WRITER_IN_THREAD", raising=False)
+        assert cli.main(["serve", "--database-url", url]) == 0
+        monkeypatch.setenv("QUIETLINE_GC_YOUNG_THRESHOLD", "2500")
+        monkeypatch.setenv("QUIETLINE_WRITER_IN_THREAD", "1")
+        assert cli.main(["serve", "--database-url", url]) == 0
+    finally:
+        gc.set_threshold(*threshold)
+        sys.setswitchinterval(interval)
+    assert seen == [
+        ((Settings().gc_young_threshold, *threshold[1:]), interval),
+        ((2500, *threshold[1:]), 0.0005),
+    ]
+    assert Settings().gc_young_threshold > 700

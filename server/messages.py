@@ -44,6 +44,8 @@ class Sent:
 # statements (one INSERT for all the new rows, one DELETE per ack), up to _IN_CHUNK
 # rows each: one statement to prepare and step instead of one per row.
 _IN_CHUNK = 500  # rows per statement; SQLite allows 32,766 bound parameters
+MEMO_CONVERSATIONS = 100_000
+"""The most conversations the writer's memo holds (about 200 bytes each)."""
 _CONVERSATIONS = (
     "SELECT conversation_id, program_id, state, active_at FROM conversations"
     " WHERE conversation_id IN ({})"
@@ -130,15 +132,33 @@ class _Marks:
 
 
 def _conversations(conn: Connection, cids: list[bytes]) -> dict[bytes, list[Any]]:
-    """``[program_id, state, active_at, changed]`` of each existing conversation among
-    ``cids``, read with one SELECT per chunk instead of one per conversation."""
+    """``[program_id, state, active_at, conversation_id]`` of each existing conversation
+    among ``cids``, read with one SELECT per chunk instead of one per conversation."""
     found: dict[bytes, list[Any]] = {}
     for start in range(0, len(cids), _IN_CHUNK):
         marks = _Marks(conn)
         sql = _CONVERSATIONS.format(marks.add(cids[start : start + _IN_CHUNK]))
         for row in _fetch_all(conn, sql, marks.params()):
-            found[bytes(row[0])] = [row[1], row[2], row[3], False]
+            cid = bytes(row[0])
+            found[cid] = [row[1], row[2], row[3], cid]
     return found
+
+
+def _known_conversations(
+    conn: Connection, cids: list[bytes], memo: dict[str, Any]
+) -> dict[bytes, list[Any]]:
+    """:func:`_conversations`, through the writer's memo (see :class:`server.writer.Writer`):
+    only those it does not hold yet are read. A send changes its conversation's entry
+    in place as it writes the row (:data:`_TOUCH`). A conversation that does not exist is
+    not remembered; the memo starts over past :data:`MEMO_CONVERSATIONS` entries."""
+    known: dict[bytes, list[Any]] = memo.setdefault("conversations", {})
+    unread = [cid for cid in dict.fromkeys(cids) if cid not in known]
+    if unread:
+        if len(known) + len(unread) > MEMO_CONVERSATIONS:
+            known.clear()
+            unread = list(dict.fromkeys(cids))
+        known.update(_conversations(conn, unread))
+    return known
 
 
 def _insert_messages(conn: Connection, rows: list[tuple[bytes, bytes, int, bytes, int]]) -> None:
@@ -176,26 +196,31 @@ class SendOp(Coalesced):
     """The keyed hash that recognizes this send if it comes again (server.limits.RecentSends)."""
 
     @classmethod
-    def run_many(cls, conn: Connection, ops: list[SendOp]) -> list[Sent | ApiError]:
-        state = _conversations(conn, list({op.conversation_id: None for op in ops}))
+    def run_many(
+        cls, conn: Connection, ops: list[SendOp], memo: dict[str, Any]
+    ) -> list[Sent | ApiError]:
+        conversations = _known_conversations(conn, [op.conversation_id for op in ops], memo)
         missing = [None, None, None, False]
         # Every message id of the batch from one read of the OS's random source.
         random = secrets.token_bytes(16 * sum(len(op.envelopes) for op in ops))
         used = 0
         results: list[Sent | ApiError] = []
         inserts: list[tuple[bytes, bytes, int, bytes, int]] = []
+        touched: list[list[Any]] = []
         for op in ops:
             cid = op.conversation_id
-            current = state.get(cid, missing)
+            current = conversations.get(cid, missing)
             refusal = _refuse_send(conn, op, current[0])
             if refusal is not None:
                 results.append(refusal)
                 continue
             bucket = hour_bucket(op.now)
             if op.who.is_program and current[1] == "waiting":
-                current[1], current[3] = "active", True
+                current[1] = "active"
+                touched.append(current)
             if current[2] < bucket:
-                current[2], current[3] = bucket, True
+                current[2] = bucket
+                touched.append(current)
             ids = [random[i : i + 16] for i in range(used, used + 16 * len(op.envelopes), 16)]
             used += 16 * len(op.envelopes)
             inserts += [
@@ -205,9 +230,8 @@ class SendOp(Coalesced):
             results.append(Sent(current[0], ids, [slot for slot, _ in op.envelopes]))
         if inserts:
             _insert_messages(conn, inserts)
-        for cid, c in state.items():
-            if c[3]:  # at most once an hour per conversation
-                _rowcount(conn, _TOUCH, {"cid": cid, "state": c[1], "active_at": c[2]})
+        for c in {id(c): c for c in touched}.values():  # at most once an hour each
+            _rowcount(conn, _TOUCH, {"cid": c[3], "state": c[1], "active_at": c[2]})
         return results
 
 
@@ -233,7 +257,7 @@ class AckOp(Coalesced):
     message_ids: Sequence[bytes]
 
     @classmethod
-    def run_many(cls, conn: Connection, ops: list[AckOp]) -> list[int]:
+    def run_many(cls, conn: Connection, ops: list[AckOp], memo: dict[str, Any]) -> list[int]:
         counts = []
         for op in ops:
             who = op.who

@@ -41,11 +41,14 @@ class WriterStopped(Exception):
 class Coalesced:
     """An op that runs together with the other ops of its class in the same segment.
 
-    Subclasses implement ``run_many(conn, ops) -> list[result or ApiError]``.
+    Subclasses implement ``run_many(conn, ops, memo) -> list[result or ApiError]``.
+    ``memo`` is a dict the writer keeps from batch to batch for them (see
+    :class:`Writer`): what they read there must be what they would read from the
+    database, and what they change there must be what they write to it.
     """
 
     @classmethod
-    def run_many(cls, conn: Connection, ops: list[Any]) -> list[Any]:
+    def run_many(cls, conn: Connection, ops: list[Any], memo: dict[str, Any]) -> list[Any]:
         raise NotImplementedError
 
 
@@ -61,6 +64,14 @@ class Writer:
     With a ``checkpointer`` (SQLite), each commit nudges it: the WAL is folded into the
     database file on the checkpointer's thread, never inside a batch (see
     :mod:`server.checkpointer`). It starts and stops with the writer.
+
+    On SQLite, coalesced ops keep a memo of rows between batches (the conversations that
+    sends go to: one SELECT per batch saved). It can be trusted because this writer is
+    the only one: an embedded database file has one relay process, and every write goes
+    through here. The memo is emptied before any other op runs (which may close or sweep
+    conversations) and after any failure (whose rollback may undo what a coalesced op
+    wrote down). With a database server other processes may write too, so each batch
+    gets an empty memo there.
     """
 
     def __init__(
@@ -83,6 +94,8 @@ class Writer:
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="quietline-writer")
         self._stopping = False
         self._conn: Connection | None = None
+        self._memo_kept = engine.dialect.name == "sqlite"
+        self._memo: dict[str, Any] = {}
         self.batches = 0
         self.ops = 0
 
@@ -161,6 +174,7 @@ class Writer:
         return self._conn
 
     def _drop_connection(self) -> None:
+        self._memo.clear()
         conn, self._conn = self._conn, None
         if conn is not None:
             with contextlib.suppress(Exception):
@@ -192,13 +206,15 @@ class Writer:
     def _run_batch(self, conn: Connection, ops: list[Any]) -> list[Any]:
         results: list[Any] = [None] * len(ops)
         segment: list[int] = []
+        if not self._memo_kept:
+            self._memo.clear()
 
         def flush() -> None:
             groups: dict[type[Coalesced], list[int]] = {}
             for i in segment:
                 groups.setdefault(type(ops[i]), []).append(i)
             for cls, indices in groups.items():
-                out = cls.run_many(conn, [ops[i] for i in indices])
+                out = cls.run_many(conn, [ops[i] for i in indices], self._memo)
                 for i, result in zip(indices, out, strict=True):
                     results[i] = result
             segment.clear()
@@ -208,6 +224,7 @@ class Writer:
                 segment.append(i)
                 continue
             flush()
+            self._memo.clear()  # this op may change what the memo holds
             try:
                 results[i] = op(conn)
             except ApiError as exc:  # refused before writing anything

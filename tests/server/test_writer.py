@@ -318,3 +318,85 @@ async def test_a_batch_of_many_envelopes_writes_no_temporary_file(db_path) -> No
         assert await acked == 61
         assert all(isinstance(s, messages.Sent) for s in await asyncio.gather(*stored))
         assert await during == []
+
+
+async def test_the_writer_remembers_conversations_until_another_op_or_a_failure(db_path) -> None:
+    """On SQLite, a send batch reads only the conversations the writer's memo lacks; any
+    other op (here a close) empties the memo first, so a send checked before the close
+    is refused after it; and a batch that fails empties it too. The failure is made by
+    deleting a conversation behind the writer's back (nothing the relay does): the memo
+    still has it, the INSERT breaks its foreign key, the batch rolls back, and the send
+    run again alone reads the database afresh and is refused, with nothing stored."""
+    async with in_process(make_settings(db_path), db_path) as relay:
+        program = await enroll_program(relay.client, relay.db, relay.origin)
+        (a, _), (b, _) = [await open_conversation(relay.client, program) for _ in range(2)]
+        r, writer = relay.relay, relay.relay.writer
+        statements: list[str] = []
+        driver = writer._connection().connection.dbapi_connection
+        driver.set_trace_callback(statements.append)
+
+        def send(cid: bytes, n: int) -> messages.SendOp:
+            body = {"envelopes": [b64(make_envelope(cid, 0, 1, n=n))]}
+            return r.prepare_send(Principal(conversation_id=cid, slot=0), cid, body)
+
+        def reads() -> int:
+            return sum("FROM conversations WHERE conversation_id IN" in s for s in statements)
+
+        for n in (1, 2, 3):
+            assert isinstance(await writer.submit(send(a, n)), messages.Sent)
+        assert reads() == 1
+        late = send(a, 4)  # checked while the conversation is open
+        await r.close(Principal(program_id=program.keys.program_id), a)
+        mark = len(statements)
+        with pytest.raises(ApiError) as refused:
+            await writer.submit(late)
+        assert refused.value.code == "unknown_conversation" and reads() == 2
+        assert "ROLLBACK" not in statements[mark:]  # read afresh, not caught by the key
+
+        assert isinstance(await writer.submit(send(b, 1)), messages.Sent)
+        behind = sqlite3.connect(relay.db)
+        try:
+            behind.execute("PRAGMA foreign_keys=ON")
+            with behind:
+                behind.execute("DELETE FROM conversations WHERE conversation_id = ?", (b,))
+        finally:
+            behind.close()
+        mark = len(statements)
+        with pytest.raises(ApiError) as refused:
+            await writer.submit(send(b, 2))
+        assert refused.value.code == "unknown_conversation"
+        tried = statements[mark:]
+        assert any(s.startswith("INSERT INTO messages") for s in tried)  # the memo's word
+        assert "ROLLBACK" in tried  # broke the batch, which ran again alone...
+        assert sum("FROM conversations WHERE" in s for s in tried) == 1  # ...read afresh
+        rows = sqlite3.connect(relay.db)
+        try:
+            assert rows.execute(
+                "SELECT count(*) FROM messages WHERE conversation_id = ?", (b,)
+            ).fetchone() == (0,)
+        finally:
+            rows.close()
+
+
+def test_a_batch_gets_an_empty_memo_when_the_database_is_a_server() -> None:
+    """With a database server other processes may write too: nothing is kept."""
+    from types import SimpleNamespace
+
+    from server.writer import Coalesced, Writer
+
+    seen: list[dict[str, object]] = []
+
+    class Remember(Coalesced):
+        @classmethod
+        def run_many(cls, conn, ops, memo):  # type: ignore[no-untyped-def]
+            seen.append(dict(memo))
+            memo["kept"] = True
+            return [None] * len(ops)
+
+    for dialect, second in (("postgresql", {}), ("sqlite", {"kept": True})):
+        seen.clear()
+        engine = SimpleNamespace(dialect=SimpleNamespace(name=dialect))
+        writer = Writer(engine, interval=0, max_batch=10)  # type: ignore[arg-type]
+        writer._run_batch(None, [Remember()])  # type: ignore[arg-type]
+        writer._run_batch(None, [Remember()])  # type: ignore[arg-type]
+        assert seen == [{}, second]

@@ -45,7 +45,7 @@ class Sent:
 # rows each: one statement to prepare and step instead of one per row.
 _IN_CHUNK = 500  # rows per statement; SQLite allows 32,766 bound parameters
 MEMO_CONVERSATIONS = 100_000
-"""The most conversations the writer's memo holds (about 200 bytes each)."""
+"""The most conversations the writer's memo holds (about 250 bytes each: 25 MB at most)."""
 _CONVERSATIONS = (
     "SELECT conversation_id, program_id, state, active_at FROM conversations"
     " WHERE conversation_id IN ({})"

@@ -132,15 +132,14 @@ class _Marks:
 
 
 def _conversations(conn: Connection, cids: list[bytes]) -> dict[bytes, list[Any]]:
-    """``[program_id, state, active_at, conversation_id]`` of each existing conversation
-    among ``cids``, read with one SELECT per chunk instead of one per conversation."""
+    """``[program_id, state, active_at]`` of each existing conversation among ``cids``,
+    read with one SELECT per chunk instead of one per conversation."""
     found: dict[bytes, list[Any]] = {}
     for start in range(0, len(cids), _IN_CHUNK):
         marks = _Marks(conn)
         sql = _CONVERSATIONS.format(marks.add(cids[start : start + _IN_CHUNK]))
         for row in _fetch_all(conn, sql, marks.params()):
-            cid = bytes(row[0])
-            found[cid] = [row[1], row[2], row[3], cid]
+            found[bytes(row[0])] = [row[1], row[2], row[3]]
     return found
 
 
@@ -200,27 +199,27 @@ class SendOp(Coalesced):
         cls, conn: Connection, ops: list[SendOp], memo: dict[str, Any]
     ) -> list[Sent | ApiError]:
         conversations = _known_conversations(conn, [op.conversation_id for op in ops], memo)
-        missing = [None, None, None, False]
         # Every message id of the batch from one read of the OS's random source.
         random = secrets.token_bytes(16 * sum(len(op.envelopes) for op in ops))
         used = 0
         results: list[Sent | ApiError] = []
         inserts: list[tuple[bytes, bytes, int, bytes, int]] = []
-        touched: list[list[Any]] = []
+        touched: dict[bytes, list[Any]] = {}  # each UPDATEd once: at most once an hour
         for op in ops:
             cid = op.conversation_id
-            current = conversations.get(cid, missing)
-            refusal = _refuse_send(conn, op, current[0])
+            current = conversations.get(cid)
+            refusal = _refuse_send(conn, op, None if current is None else current[0])
             if refusal is not None:
                 results.append(refusal)
                 continue
+            assert current is not None  # an unknown conversation was refused
             bucket = hour_bucket(op.now)
             if op.who.is_program and current[1] == "waiting":
                 current[1] = "active"
-                touched.append(current)
+                touched[cid] = current
             if current[2] < bucket:
                 current[2] = bucket
-                touched.append(current)
+                touched[cid] = current
             ids = [random[i : i + 16] for i in range(used, used + 16 * len(op.envelopes), 16)]
             used += 16 * len(op.envelopes)
             inserts += [
@@ -230,8 +229,8 @@ class SendOp(Coalesced):
             results.append(Sent(current[0], ids, [slot for slot, _ in op.envelopes]))
         if inserts:
             _insert_messages(conn, inserts)
-        for c in {id(c): c for c in touched}.values():  # at most once an hour each
-            _rowcount(conn, _TOUCH, {"cid": c[3], "state": c[1], "active_at": c[2]})
+        for cid, c in touched.items():
+            _rowcount(conn, _TOUCH, {"cid": cid, "state": c[1], "active_at": c[2]})
         return results
 
 

@@ -422,6 +422,14 @@ def _error(request_id: Any, exc: ApiError) -> Event:
     return {"type": "error", "request_id": request_id, "code": exc.code, "message": exc.message}
 
 
+def _failed(request_id: Any, exc: Exception) -> Event:
+    """The answer to a send or an ack the writer did not take: its refusal, or
+    ``unavailable`` when the write failed (the client may try again)."""
+    if not isinstance(exc, ApiError):
+        exc = ApiError("unavailable", "Try again.")
+    return _error(request_id, exc)
+
+
 def _submit(
     relay: Relay,
     who: Principal,
@@ -437,8 +445,8 @@ def _submit(
 
         def acked(result: Any) -> None:
             inflight.done()
-            if isinstance(result, ApiError):
-                outbox.put_nowait(_error(request_id, result))
+            if isinstance(result, Exception):
+                outbox.put_nowait(_failed(request_id, result))
 
         relay.writer.submit_with(relay.prepare_ack(who, frame, "ids"), acked)
         inflight.add()
@@ -454,10 +462,8 @@ def _submit(
 
     def sent(result: Any) -> None:
         inflight.done()
-        if isinstance(result, ApiError):
-            outbox.put_nowait(_error(request_id, result))
-        elif isinstance(result, Exception):
-            outbox.put_nowait(_error(request_id, ApiError("unavailable", "Try again.")))
+        if isinstance(result, Exception):
+            outbox.put_nowait(_failed(request_id, result))
         else:
             outbox.put_nowait(_sent_frame(request_id, relay.deliver(op, result)))
 

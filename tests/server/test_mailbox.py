@@ -16,10 +16,11 @@ import pytest
 from relay_helpers import enroll_program, open_conversation
 
 from client_sdk.transport import MAX_FRAME
+from server import messages
 from server.relay import dumps
 from server.settings import PUSH_FRAME_LIMIT, Settings
 from server.storage import Principal
-from server.ws import PUSH_OVERHEAD, Mailbox
+from server.ws import PUSH_OVERHEAD, Inflight, Mailbox, _take
 
 TIMEOUT = 5.0
 PARTICIPANT = Principal(conversation_id=bytes(16), slot=0)
@@ -155,6 +156,27 @@ async def test_a_live_message_already_sent_from_the_pending_pages_is_dropped(rel
     assert ws.sent == ['{"type":"ready"}', dumps(init)]
     box.put_nowait({"type": "conversation", "conversation_id": "c"})
     assert ws.sent[-1] == '{"type":"conversation","conversation_id":"c"}'
+
+
+async def test_an_ack_the_writer_fails_is_answered_unavailable(relay, monkeypatch) -> None:
+    """A write that fails (not a refusal) answers the ack's frame with ``unavailable``,
+    as it does a send: the node then knows its ack did not take and may send it again."""
+    program = await enroll_program(relay.client, relay.db, relay.origin, prekeys=0)
+    await open_conversation(relay.client, program)
+    who = Principal(program_id=program.keys.program_id)
+    (init,), _ = await relay.relay.pending(who)
+
+    def broken(*_args: Any) -> list[int]:
+        raise RuntimeError("disk gone")
+
+    monkeypatch.setattr(messages.AckOp, "run_many", classmethod(broken))
+    ws, inflight = Socket(), Inflight()
+    frame = json.dumps({"type": "ack", "request_id": 7, "ids": [init["id"]]})
+    assert _take(relay.relay, who, frame, mailbox(ws, who), inflight)
+    await asyncio.wait_for(inflight.below(1), TIMEOUT)
+    assert [json.loads(t) for t in ws.sent] == [
+        {"type": "error", "request_id": 7, "code": "unavailable", "message": "Try again."}
+    ]
 
 
 # -- batched pushes (a socket that asked with "batch": true) ---------------------------------

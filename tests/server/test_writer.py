@@ -54,12 +54,23 @@ def _fill(engine: Engine, pages: int) -> None:
                 conn.exec_driver_sql("INSERT INTO t VALUES (?)", (os.urandom(4000),))
 
 
+def _query(path: Path, sql: str, *params: object) -> list[tuple[object, ...]]:
+    """Run one statement on its own connection (committed, foreign keys on): its rows."""
+    conn = sqlite3.connect(path)
+    try:
+        conn.execute("PRAGMA foreign_keys=ON")
+        with conn:
+            return conn.execute(sql, params).fetchall()
+    finally:
+        conn.close()
+
+
 def _writer(path: Path) -> Engine:
     return create_writer_engine(sqlite_url(path), autocheckpoint=BACKSTOP_PAGES)
 
 
 def test_the_writer_connection_leaves_checkpoints_to_the_thread(tmp_path: Path) -> None:
-    engine = create_writer_engine(sqlite_url(tmp_path / "r.db"), autocheckpoint=BACKSTOP_PAGES)
+    engine = _writer(tmp_path / "r.db")
     try:
         with engine.connect() as conn:
             value = conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar()
@@ -106,11 +117,7 @@ def test_a_nudge_checkpoints_the_wal_on_the_thread(tmp_path: Path) -> None:
         _wait(lambda: checkpointer.runs == runs + 1)
         assert path.stat().st_size >= 600 * 4000
     assert not any(t.name == "quietline-checkpointer" for t in threading.enumerate())
-    conn = sqlite3.connect(path)
-    try:
-        assert conn.execute("SELECT count(*) FROM t").fetchone()[0] == 600
-    finally:
-        conn.close()
+    assert _query(path, "SELECT count(*) FROM t") == [(600,)]
 
 
 def test_after_a_checkpoint_the_wal_starts_over_instead_of_growing(tmp_path: Path) -> None:
@@ -210,11 +217,7 @@ async def _multi_row_statements(relay) -> None:
     assert r.json() == {"acked": 5}
     r = await c.post("/v1/acks", json={"message_ids": ids}, headers=h)
     assert r.json() == {"acked": 7}
-    rows = sqlite3.connect(relay.db)
-    try:
-        assert rows.execute("SELECT count(*) FROM messages").fetchone()[0] == 0
-    finally:
-        rows.close()
+    assert _query(relay.db, "SELECT count(*) FROM messages") == [(0,)]
 
 
 def test_marks_are_positional_on_sqlite_and_named_elsewhere() -> None:
@@ -354,13 +357,7 @@ async def test_the_writer_remembers_conversations_until_another_op_or_a_failure(
         assert "ROLLBACK" not in statements[mark:]  # read afresh, not caught by the key
 
         assert isinstance(await writer.submit(send(b, 1)), messages.Sent)
-        behind = sqlite3.connect(relay.db)
-        try:
-            behind.execute("PRAGMA foreign_keys=ON")
-            with behind:
-                behind.execute("DELETE FROM conversations WHERE conversation_id = ?", (b,))
-        finally:
-            behind.close()
+        _query(relay.db, "DELETE FROM conversations WHERE conversation_id = ?", b)
         mark = len(statements)
         with pytest.raises(ApiError) as refused:
             await writer.submit(send(b, 2))
@@ -369,13 +366,9 @@ async def test_the_writer_remembers_conversations_until_another_op_or_a_failure(
         assert any(s.startswith("INSERT INTO messages") for s in tried)  # the memo's word
         assert "ROLLBACK" in tried  # broke the batch, which ran again alone...
         assert sum("FROM conversations WHERE" in s for s in tried) == 1  # ...read afresh
-        rows = sqlite3.connect(relay.db)
-        try:
-            assert rows.execute(
-                "SELECT count(*) FROM messages WHERE conversation_id = ?", (b,)
-            ).fetchone() == (0,)
-        finally:
-            rows.close()
+        assert _query(relay.db, "SELECT count(*) FROM messages WHERE conversation_id = ?", b) == [
+            (0,)
+        ]
 
 
 def test_a_batch_gets_an_empty_memo_when_the_database_is_a_server() -> None:

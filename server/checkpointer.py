@@ -33,11 +33,12 @@ BACKSTOP_PAGES = 8000
 
 
 class Checkpointer:
-    """Runs a passive checkpoint at most every ``interval`` seconds while commits come."""
+    """Runs a passive checkpoint at most every ``interval`` seconds while commits come
+    (setting ``checkpoint_interval_ms``)."""
 
-    def __init__(self, engine: Engine, *, interval: float = 0.05) -> None:
+    def __init__(self, engine: Engine, *, interval: float = 0.25) -> None:
         self._engine = engine
-        self._interval = interval
+        self.interval = interval
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -86,7 +87,7 @@ class Checkpointer:
                     if conn is not None:
                         conn.invalidate()
                         conn = None
-                if self._stopping.wait(self._interval):
+                if self._stopping.wait(self.interval):
                     return
         finally:
             if conn is not None:

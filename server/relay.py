@@ -93,7 +93,10 @@ class Relay:
             max_batch=settings.max_batch,
             in_thread=settings.writer_in_thread,
             checkpointer=Checkpointer(
-                create_writer_engine(settings.database_url, synchronous=settings.sqlite_synchronous)
+                create_writer_engine(
+                    settings.database_url, synchronous=settings.sqlite_synchronous
+                ),
+                interval=settings.checkpoint_interval_ms / 1000,
             )
             if sqlite
             else None,

@@ -28,6 +28,7 @@ from server import messages
 from server.checkpointer import BACKSTOP_PAGES, Checkpointer
 from server.db import create_writer_engine
 from server.errors import ApiError
+from server.settings import Settings
 from server.storage import Principal
 from server.writer import WriterStopped
 from server.ws import Inflight
@@ -88,10 +89,10 @@ def test_the_writer_connection_leaves_checkpoints_to_the_thread(tmp_path: Path) 
 
 
 @contextlib.contextmanager
-def _checkpointing(path: Path) -> Iterator[tuple[Engine, Checkpointer]]:
+def _checkpointing(path: Path, interval: float = 0.001) -> Iterator[tuple[Engine, Checkpointer]]:
     """A writer engine and a checkpointer (not started) on ``path``, both closed after."""
     writer = _writer(path)
-    checkpointer = Checkpointer(create_writer_engine(sqlite_url(path)), interval=0.001)
+    checkpointer = Checkpointer(create_writer_engine(sqlite_url(path)), interval=interval)
     try:
         yield writer, checkpointer
     finally:
@@ -132,6 +133,36 @@ def test_after_a_checkpoint_the_wal_starts_over_instead_of_growing(tmp_path: Pat
             _fill(writer, 200)
         # Six times as many pages went through the WAL; it holds about one fill's worth.
         assert (tmp_path / "r.db-wal").stat().st_size < 2 * size
+
+
+def test_nudges_within_the_interval_wait_for_one_checkpoint_after_it(tmp_path: Path) -> None:
+    with _checkpointing(tmp_path / "r.db", interval=0.5) as (writer, checkpointer):
+        checkpointer.start()
+        _fill(writer, 20)
+        checkpointer.nudge()
+        _wait(lambda: checkpointer.runs == 1)
+        first = time.monotonic()
+        # Commits go on right after: their nudges make one checkpoint, not one each, and
+        # only once the interval since the first has passed.
+        for _ in range(5):
+            _fill(writer, 10)
+            checkpointer.nudge()
+        _wait(lambda: checkpointer.runs == 2)
+        # The first run ended before `first` was taken (up to the poll's 5 ms later).
+        assert time.monotonic() - first >= 0.5 - 0.05
+        _fill(writer, 10)  # committed after the second run began: a third one comes
+        checkpointer.nudge()
+        _wait(lambda: checkpointer.runs == 3)
+    assert _query(tmp_path / "r.db", "SELECT count(*) FROM t") == [(80,)]
+
+
+async def test_the_relay_gives_its_checkpointer_the_interval_setting(db_path: Path) -> None:
+    async with in_process(make_settings(db_path, checkpoint_interval_ms=123), db_path) as r:
+        checkpointer = r.relay.writer.checkpointer
+        assert checkpointer is not None and checkpointer.interval == 0.123
+    assert Checkpointer.__init__.__kwdefaults__ == {
+        "interval": Settings().checkpoint_interval_ms / 1000
+    }
 
 
 def test_a_failed_checkpoint_is_logged_by_type_and_tried_again(tmp_path: Path, caplog) -> None:

@@ -83,13 +83,20 @@ def create_app(settings: Settings) -> Starlette:
                 await db.checkpoint(engine)
             await engine.dispose()
 
+    sockets = WebSocketApp()
     return Starlette(
         routes=[
             *ROUTES,
             Route("/v1/openapi.json", openapi_json, methods=["GET"]),
-            WebSocketRoute("/v1/ws", WebSocketApp()),
+            WebSocketRoute("/v1/ws", sockets),  # the route table lists it (OpenAPI, tests)
         ],
-        middleware=[Middleware(RelayMiddleware, relay_getter=lambda: holder["relay"])],
+        middleware=[
+            Middleware(
+                RelayMiddleware,
+                relay_getter=lambda: holder["relay"],
+                websockets={"/v1/ws": sockets},  # reached from here, without the router
+            )
+        ],
         exception_handlers={ApiError: _api_error, HTTPException: _http_error},
         lifespan=lifespan,
     )

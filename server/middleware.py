@@ -8,13 +8,17 @@
 - The guard turns any unexpected exception into a JSON 500 and logs only the
   exception's type: never a message (which could quote input) or a request detail.
   The client's address is never read.
+- A WebSocket to a path in ``websockets`` goes straight to its app, with the server's
+  own ``send`` (no routing, no exception wrapper around each frame it sends): the app
+  must catch its own failures, as :class:`server.ws.WebSocketApp` does. Any other
+  WebSocket path goes through the router (which refuses it).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Mapping
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -41,9 +45,12 @@ def _header(scope: Scope, name: bytes) -> str | None:
 
 
 class RelayMiddleware:
-    def __init__(self, app: ASGIApp, relay_getter: Any) -> None:
+    def __init__(
+        self, app: ASGIApp, relay_getter: Any, websockets: Mapping[str, ASGIApp] | None = None
+    ) -> None:
         self.app = app
         self.relay_getter = relay_getter
+        self.websockets = dict(websockets or {})
 
     def _allowed(self, scope: Scope, origin: str) -> bool:
         relay = self.relay_getter()
@@ -65,7 +72,8 @@ class RelayMiddleware:
             origin = _header(scope, b"origin")
             if origin is not None and origin not in self.relay_getter().all_origins:
                 return send({"type": "websocket.close", "code": 4403})
-            return self.app(scope, receive, send)
+            endpoint = self.websockets.get(scope["path"])
+            return (endpoint or self.app)(scope, receive, send)
         if scope["type"] != "http":
             return self.app(scope, receive, send)
         return self._http(scope, receive, send)

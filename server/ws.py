@@ -67,13 +67,14 @@ class WebSocketApp:
     straight from it (no per-frame state checks of Starlette's WebSocket), and no
     session wrapper keeps coroutine frames of its own for as long as a socket lives.
     ``__call__`` returns :func:`websocket_endpoint`'s coroutine without one of its own,
-    for the same reason."""
+    for the same reason. :class:`server.middleware.RelayMiddleware` calls it with the
+    server's own ``send`` too (see :class:`Mailbox`)."""
 
     def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
-        return websocket_endpoint(WebSocket(scope, receive=receive, send=send), receive)
+        return websocket_endpoint(WebSocket(scope, receive=receive, send=send), receive, send)
 
 
-async def websocket_endpoint(ws: WebSocket, receive: Receive) -> None:
+async def websocket_endpoint(ws: WebSocket, receive: Receive, send: Send) -> None:
     """Serve one socket; an unexpected failure is logged by type only (never a message,
     which could quote input) and closes the socket with 1011.
 
@@ -82,7 +83,8 @@ async def websocket_endpoint(ws: WebSocket, receive: Receive) -> None:
     frame) and nothing allocated before it is needed: an idle connection should cost
     little more than the socket itself. Sends and acks are handed to the writer without
     a task each; their answers go to the outbox when the batch committed. ``receive``
-    is the server's own (see :class:`WebSocketApp`)."""
+    and ``send`` are the server's own (see :class:`WebSocketApp`); ``ws`` (Starlette's)
+    accepts, reads the auth frame and closes."""
     relay: Relay = ws.app.state.relay
     outbox: Mailbox | None = None
     channel = b""
@@ -98,7 +100,7 @@ async def websocket_endpoint(ws: WebSocket, receive: Receive) -> None:
         else:
             assert who.conversation_id is not None
             channel = member_channel(who.conversation_id, who.slot)
-        outbox = Mailbox(ws, relay, who, batch=batch)
+        outbox = Mailbox(ws, relay, who, send=send, batch=batch)
         relay.broker.subscribe(channel, outbox)
         outbox.start()
         inflight: Inflight | None = None  # made on the first frame
@@ -139,9 +141,17 @@ class Mailbox:
     group commit) goes out in one frame, up to ``max_push_batch_bytes``, instead of one
     frame (and one write) each. Any other event first sends the batch before it, so the
     order never changes.
+
+    Frames go out through ``send``, the server's ASGI send as the app got it, as
+    ``websocket.send`` messages: not through Starlette's ``WebSocket.send_text`` and the
+    exception middleware's wrapper, three coroutines more per frame that check what
+    cannot change on an accepted socket. A send on a socket that is gone raises, as
+    through them: ``OSError`` (uvicorn's ``ClientDisconnected``) or ``RuntimeError``
+    after a close. ``ws`` closes a participant's socket after ``closed``.
     """
 
     __slots__ = (
+        "_asgi_send",
         "_batch",
         "_batch_size",
         "_items",
@@ -153,8 +163,11 @@ class Mailbox:
         "closed",
     )
 
-    def __init__(self, ws: WebSocket, relay: Relay, who: Principal, *, batch: bool = False) -> None:
+    def __init__(
+        self, ws: WebSocket, relay: Relay, who: Principal, *, send: Send, batch: bool = False
+    ) -> None:
         self._ws = ws
+        self._asgi_send = send
         self._relay = relay
         self._who = who
         self._items: deque[Item] | None = None  # made on first use: idle sockets stay small
@@ -216,7 +229,7 @@ class Mailbox:
         frame = self._frame(item)
         if frame is None:
             return
-        coro = self._ws.send_text(frame)
+        coro: Any = self._write(frame)  # a coroutine: uvicorn's send
         try:
             waiting = coro.send(None)
         except StopIteration:
@@ -245,7 +258,7 @@ class Mailbox:
         suspended, then everything queued, in order."""
         try:
             if initial:
-                await self._ws.send_text('{"type":"ready"}')
+                await self._write('{"type":"ready"}')
                 await self._pending()
             if suspended is not None:
                 await _resume(*suspended)
@@ -256,6 +269,10 @@ class Mailbox:
             self.closed = True
         finally:
             self._task = None
+
+    def _write(self, text: str) -> Awaitable[None]:
+        """The server's send of one text frame."""
+        return self._asgi_send({"type": "websocket.send", "text": text})
 
     async def _pending(self) -> None:
         cursor = 0
@@ -268,10 +285,10 @@ class Mailbox:
                 self._seen.add(event["id"])
             if self._batch is None:
                 for event in page:
-                    await self._ws.send_text(dumps(event))
+                    await self._write(dumps(event))
             else:
                 for part in _split(page, self._relay.settings.max_push_batch_bytes):
-                    await self._ws.send_text(_messages_frame(part))
+                    await self._write(_messages_frame(part))
             if len(page) < self._relay.settings.max_fetch_messages:
                 return
 
@@ -300,7 +317,7 @@ class Mailbox:
         frame = self._frame(item)
         if frame is None:
             return
-        await self._ws.send_text(frame)
+        await self._write(frame)
         if _closes(item) and not self._who.is_program:
             self.closed = True
             await self._ws.close(1000)

@@ -27,7 +27,8 @@ PARTICIPANT = Principal(conversation_id=bytes(16), slot=0)
 
 
 class Socket:
-    """What the mailbox uses of a Starlette WebSocket; ``gate`` holds every send."""
+    """What the mailbox uses of the server's ASGI ``send`` (:meth:`send`) and of a
+    Starlette WebSocket (``close``); ``gate`` holds every send."""
 
     def __init__(self, *, gated: bool = False, fail: BaseException | None = None) -> None:
         self.sent: list[str] = []
@@ -37,19 +38,20 @@ class Socket:
             self.gate.set()
         self.fail = fail
 
-    async def send_text(self, text: str) -> None:
+    async def send(self, message: dict[str, Any]) -> None:
+        assert message.keys() == {"type", "text"} and message["type"] == "websocket.send"
         if self.fail is not None:
             raise self.fail
         if not self.gate.is_set():
             await self.gate.wait()
-        self.sent.append(text)
+        self.sent.append(message["text"])
 
     async def close(self, code: int = 1000) -> None:
         self.closed_with = code
 
 
 def mailbox(ws: Socket, who: Principal = PARTICIPANT) -> Mailbox:
-    return Mailbox(ws, None, who)  # type: ignore[arg-type]  # the relay serves only start()
+    return Mailbox(ws, None, who, send=ws.send)  # type: ignore[arg-type]  # the relay serves only start()
 
 
 async def task_waiting(box: Mailbox) -> None:
@@ -149,7 +151,7 @@ async def test_a_live_message_already_sent_from_the_pending_pages_is_dropped(rel
     who = Principal(program_id=program.keys.program_id)
     (init,), _ = await relay.relay.pending(who)
     ws = Socket()
-    box = Mailbox(ws, relay.relay, who)
+    box = Mailbox(ws, relay.relay, who, send=ws.send)
     box.start()
     box.put_nowait(init)  # its live push, published while the pages are read
     await idle(box)
@@ -184,7 +186,7 @@ async def test_an_ack_the_writer_fails_is_answered_unavailable(relay, monkeypatc
 
 def batching(ws: Socket, limit: int = 256 * 1024, who: Principal = PARTICIPANT) -> Mailbox:
     relay = SimpleNamespace(settings=Settings(max_push_batch_bytes=limit))
-    return Mailbox(ws, relay, who, batch=True)  # type: ignore[arg-type]
+    return Mailbox(ws, relay, who, send=ws.send, batch=True)  # type: ignore[arg-type]
 
 
 def message(n: int, size: int = 4) -> dict[str, str]:
@@ -296,7 +298,7 @@ async def test_batched_pending_pages_and_live_duplicates(relay) -> None:
     who = Principal(program_id=program.keys.program_id)
     (init1, init2), _ = await relay.relay.pending(who)
     ws = Socket()
-    box = Mailbox(ws, relay.relay, who, batch=True)
+    box = Mailbox(ws, relay.relay, who, send=ws.send, batch=True)
     box.start()
     box.put_nowait(init2)  # its live push, published while the pages are read
     await idle(box)

@@ -10,6 +10,10 @@ import httpx
 import websockets
 from relay_helpers import b64, enroll_program, make_envelope, open_conversation, snapshot
 
+import server.ws
+from server.app import create_app
+from server.settings import Settings
+
 TIMEOUT = 10.0
 
 
@@ -228,3 +232,40 @@ async def test_batched_pushes_keep_every_message_once_and_in_order(relay_process
             assert await recv_json(ws) == {"type": "closed", "conversation_id": b64(cid)}
         finally:
             await ws.close()
+
+
+async def test_the_socket_app_gets_the_servers_own_send_and_other_paths_the_router(
+    monkeypatch,
+) -> None:
+    """``/v1/ws`` is reached straight from the relay middleware: its endpoint sends each
+    frame through the server's own ``send`` (no Starlette wrapper per frame). Any other
+    WebSocket path still goes through the router, which refuses it."""
+    calls: list[tuple[object, object]] = []
+
+    async def endpoint(ws, receive, send) -> None:
+        calls.append((receive, send))
+
+    monkeypatch.setattr(server.ws, "websocket_endpoint", endpoint)
+    app = create_app(Settings(database_url="sqlite+aiosqlite:///unused.db"))
+    sent: list[dict] = []
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    async def receive() -> dict:
+        raise AssertionError("nothing is read here")
+
+    for path in ("/v1/ws", "/v1/wss", "/v1/ws/"):
+        scope = {"type": "websocket", "path": path, "headers": [], "query_string": b""}
+        await app(scope, receive, send)
+    assert calls == [(receive, send)]
+    assert [m["type"] for m in sent] == ["websocket.close", "websocket.close"]
+
+
+async def test_a_websocket_to_another_path_is_refused(relay_process) -> None:
+    url = relay_process.url.replace("http", "ws") + "/v1/wss"
+    try:
+        async with websockets.connect(url, compression=None):
+            raise AssertionError("expected refusal")
+    except websockets.InvalidStatus as exc:
+        assert exc.response.status_code == 403

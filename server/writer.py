@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -88,7 +89,10 @@ class Writer:
         self._in_thread = in_thread
         self._interval = interval
         self._max_batch = max_batch
-        self._queue: asyncio.Queue[tuple[Any, Callback]] = asyncio.Queue()
+        # Queued ops, and the future the task waits on while there are none: a deque and
+        # a future cost a third of what asyncio.Queue's bookkeeping does per op.
+        self._queue: deque[tuple[Any, Callback]] = deque()
+        self._wake: asyncio.Future[None] | None = None
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="quietline-writer")
@@ -108,7 +112,7 @@ class Writer:
     async def stop(self) -> None:
         self._stopping = True
         if self._task is not None:
-            self._queue.put_nowait((_noop, _ignore))  # wakes the task to see it stop
+            self._put((_noop, _ignore))  # wakes the task to see it stop
             await self._task
             self._task = None
         if self._in_thread:
@@ -129,7 +133,7 @@ class Writer:
         # The loop the writer started on (asking asyncio for the running loop costs a
         # getpid() system call, on every op).
         future: asyncio.Future[Any] = self._loop.create_future()
-        self._queue.put_nowait((op, functools.partial(_settle, future)))
+        self._put((op, functools.partial(_settle, future)))
         return future
 
     def submit_with(self, op: Op | Coalesced, callback: Callback) -> None:
@@ -139,19 +143,27 @@ class Writer:
         and never stops the writer."""
         if self._stopping or self._task is None:
             raise WriterStopped
-        self._queue.put_nowait((op, callback))
+        self._put((op, callback))
+
+    def _put(self, item: tuple[Any, Callback]) -> None:
+        self._queue.append(item)
+        wake = self._wake
+        if wake is not None and not wake.done():
+            wake.set_result(None)
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
+        queue = self._queue
         while True:
-            batch = [await self._queue.get()]
-            if self._interval > 0 and self._queue.empty() and not self._stopping:
-                await asyncio.sleep(self._interval)
-            while len(batch) < self._max_batch:
+            while not queue:
+                self._wake = loop.create_future()
                 try:
-                    batch.append(self._queue.get_nowait())
-                except asyncio.QueueEmpty:
-                    break
+                    await self._wake
+                finally:
+                    self._wake = None
+            if self._interval > 0 and len(queue) == 1 and not self._stopping:
+                await asyncio.sleep(self._interval)
+            batch = [queue.popleft() for _ in range(min(len(queue), self._max_batch))]
             self.batches += 1
             self.ops += len(batch)
             ops = [op for op, _ in batch]
@@ -163,7 +175,7 @@ class Writer:
                 self.checkpointer.nudge()
             for (_op, callback), result in zip(batch, results, strict=True):
                 _call(callback, result)
-            if self._stopping and self._queue.empty():
+            if self._stopping and not queue:
                 return
 
     def _connection(self) -> Connection:

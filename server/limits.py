@@ -13,8 +13,15 @@ import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from server.errors import ApiError
+
+_openssl_hmac: Any
+try:  # OpenSSL's HMAC object, which hmac.new wraps for a digest named by a string
+    from _hashlib import hmac_new as _openssl_hmac
+except ImportError:  # an interpreter without it: hmac.new, the same bytes
+    _openssl_hmac = None
 
 WINDOW_SECONDS = 60
 
@@ -22,10 +29,17 @@ WINDOW_SECONDS = 60
 class KeyedHasher:
     """HMAC-SHA256 under a random per-process key, truncated to 16 bytes. The keyed state
     is made once and copied per hash (a fresh HMAC hashes its key blocks first: a third
-    of the cost, twice per send on the hot path)."""
+    of the cost, twice per send on the hot path). It is OpenSSL's HMAC object itself
+    where the interpreter has it (``hmac.new`` wraps the same object in Python code that
+    costs another 0.5 µs a hash), else ``hmac.new``'s."""
 
     def __init__(self, key: bytes | None = None) -> None:
-        self._keyed = hmac.new(key or secrets.token_bytes(32), digestmod="sha256")
+        key = key or secrets.token_bytes(32)
+        self._keyed: Any = (
+            _openssl_hmac(key, digestmod="sha256")
+            if _openssl_hmac is not None
+            else hmac.new(key, digestmod="sha256")
+        )
 
     def __repr__(self) -> str:
         return "KeyedHasher(<hidden>)"

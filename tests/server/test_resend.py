@@ -7,9 +7,11 @@ import hmac
 import json
 
 import httpx
+import pytest
 import websockets
 from relay_helpers import b64, enroll_program, make_envelope, open_conversation, snapshot
 
+from server import limits
 from server.limits import KeyedHasher, RecentSends
 
 
@@ -21,10 +23,15 @@ class Clock:
         return self.now
 
 
-def test_the_keyed_hash_is_hmac_sha256_of_namespace_and_value() -> None:
+@pytest.mark.parametrize("openssl", [True, False])
+def test_the_keyed_hash_is_hmac_sha256_of_namespace_and_value(openssl, monkeypatch) -> None:
     """The hasher copies one keyed HMAC state: the same bytes as a fresh HMAC-SHA256
     (RFC 2104 with SHA-256, as ``hmac.digest``), truncated to 16 bytes; the key never
-    shows in its repr."""
+    shows in its repr. So on OpenSSL's object and on ``hmac.new``'s alike."""
+    if openssl:
+        assert limits._openssl_hmac is not None  # CPython with OpenSSL, as we run
+    else:
+        monkeypatch.setattr(limits, "_openssl_hmac", None)
     key = bytes(range(32))
     hasher = KeyedHasher(key)
     for namespace, value in [("send", b""), ("closed", bytes(16)), ("connect", b"x" * 1000)]:

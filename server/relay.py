@@ -109,7 +109,7 @@ class Relay:
         )
         self.challenges = Challenges(settings.challenge_ttl_seconds)
         self._sessions: dict[bytes, tuple[bytes, int]] = {}
-        self._members: dict[bytes, tuple[bytes, int]] = {}
+        self._members: dict[bytes, Principal] = {}
         self._member_hashes: dict[bytes, set[bytes]] = {}
         self.origins: dict[bytes, set[str]] = {}
         self.all_origins: frozenset[str] = frozenset()
@@ -146,26 +146,29 @@ class Relay:
         now = self.now()
         session = self._sessions.get(digest)
         if session is None:
-            member = self._members.get(digest)
-            if member is not None:
-                return Principal(conversation_id=member[0], slot=member[1])
+            known = self._members.get(digest)
+            if known is not None:
+                return known
             async with self.engine.connect() as conn:
                 session = await conn.run_sync(storage.lookup_session, digest)
                 if session is None:
                     member = await conn.run_sync(storage.lookup_member, digest)
                     if member is None:
                         raise ApiError("bad_token", "The token is not valid.")
-                    self._remember_member(digest, member)
-                    return Principal(conversation_id=member[0], slot=member[1])
+                    return self._remember_member(digest, member)
             self._sessions[digest] = session
         if session[1] <= now:
             self._sessions.pop(digest, None)
             raise ApiError("bad_token", "The session expired; sign a new challenge.")
         return Principal(program_id=session[0])
 
-    def _remember_member(self, digest: bytes, member: tuple[bytes, int]) -> None:
-        self._members[digest] = member
-        self._member_hashes.setdefault(member[0], set()).add(digest)
+    def _remember_member(self, digest: bytes, member: tuple[bytes, int]) -> Principal:
+        """Cache a member token's principal (forgotten when its conversation is)."""
+        cid, slot = member
+        who = Principal(conversation_id=cid, slot=slot, conversation_key=self.closed.key(cid))
+        self._members[digest] = who
+        self._member_hashes.setdefault(cid, set()).add(digest)
+        return who
 
     def _forget_conversation(self, conversation_id: bytes) -> None:
         for digest in self._member_hashes.pop(conversation_id, set()):
@@ -416,7 +419,11 @@ class Relay:
         self, who: Principal, conversation_id: bytes, body: dict[str, Any]
     ) -> messages.SendOp:
         """Check a send without waiting on anything; raises ApiError on a refusal."""
-        conversation_key = self.closed.key(conversation_id)
+        conversation_key = (
+            who.conversation_key
+            if who.conversation_key and who.conversation_id == conversation_id
+            else self.closed.key(conversation_id)
+        )
         if self.closed.has_key(conversation_key):
             raise ApiError("closed_conversation", "This conversation was closed.")
         if not who.is_program and who.conversation_id != conversation_id:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 from sqlalchemy import Table, delete, func, insert, select, update
@@ -52,6 +52,9 @@ class Principal:
     program_id: bytes | None = None
     conversation_id: bytes | None = None
     slot: int = PROGRAM_SLOT
+    conversation_key: bytes = field(default=b"", compare=False, repr=False)
+    """A member's conversation's keyed hash (:meth:`server.limits.ClosedSet.key`) when the
+    relay made it already (once per token, not once per send); else empty."""
 
     @property
     def is_program(self) -> bool:

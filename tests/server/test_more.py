@@ -139,6 +139,29 @@ async def test_arbitrary_input_never_gets_a_5xx(relay) -> None:
             assert error_code(r)
 
 
+async def test_a_member_token_is_hashed_for_its_conversation_once_not_per_send(
+    relay, monkeypatch
+) -> None:
+    """The closed-set and send-limit key of a member's own conversation is made when its
+    token is first resolved and kept with its principal; a send to another conversation
+    still gets that conversation's own key (and is refused)."""
+    program = await enroll_program(relay.client, relay.db, relay.origin)
+    cid, token = await open_conversation(relay.client, program)
+    r = relay.relay
+    who = await r.principal(token)
+    assert who.conversation_key == r.closed.key(cid) and await r.principal(token) is who
+    assert who.conversation_key.hex() not in repr(who)
+    hashed: list[bytes] = []
+    key = r.closed.key
+    monkeypatch.setattr(r.closed, "key", lambda c: hashed.append(c) or key(c))
+    r.prepare_send(who, cid, {"envelopes": [b64(make_envelope(cid, 0, 1, n=1))]})
+    assert hashed == []
+    other = os.urandom(16)
+    with pytest.raises(ApiError) as refused:
+        r.prepare_send(who, other, {"envelopes": [b64(make_envelope(other, 0, 1, n=1))]})
+    assert refused.value.code == "bad_token" and hashed == [other]
+
+
 async def test_a_member_principal_made_before_a_close_is_refused_after_it(relay) -> None:
     """A socket authenticated before the close keeps its principal: its sends are checked
     against the closed conversations (by keyed hash) like any other."""

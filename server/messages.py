@@ -9,6 +9,7 @@ a conversation that was just closed is refused, never stored.
 
 from __future__ import annotations
 
+import functools
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -160,11 +161,22 @@ def _known_conversations(
     return known
 
 
+@functools.lru_cache(maxsize=_IN_CHUNK)
+def _insert_sql(rows: int) -> str:
+    """SQLite's INSERT of ``rows`` rows (positional marks), made once per row count."""
+    return _INSERT_MESSAGES.format(", ".join(["(?, ?, ?, ?, ?)"] * rows))
+
+
 def _insert_messages(conn: Connection, rows: list[tuple[bytes, bytes, int, bytes, int]]) -> None:
     """Insert (message_id, conversation_id, recipient_slot, envelope, created_at) rows."""
+    sqlite = conn.dialect.name == "sqlite"
     for start in range(0, len(rows), _IN_CHUNK):
+        chunk = rows[start : start + _IN_CHUNK]
+        if sqlite:  # the statement's text from the cache, its values in one flat list
+            _rowcount(conn, _insert_sql(len(chunk)), [v for row in chunk for v in row])
+            continue
         marks = _Marks(conn)
-        values = ", ".join(f"({marks.add(row)})" for row in rows[start : start + _IN_CHUNK])
+        values = ", ".join(f"({marks.add(row)})" for row in chunk)
         _rowcount(conn, _INSERT_MESSAGES.format(values), marks.params())
 
 

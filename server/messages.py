@@ -19,7 +19,7 @@ from sqlalchemy import select, text
 from sqlalchemy.engine import Connection
 
 from server.errors import ApiError
-from server.models import hour_bucket
+from server.models import HOUR
 from server.storage import PROGRAM_SLOT, Principal, conversations_t, messages_t
 from server.writer import Coalesced
 
@@ -218,27 +218,38 @@ class SendOp(Coalesced):
         inserts: list[tuple[bytes, bytes, int, bytes, int]] = []
         touched: dict[bytes, list[Any]] = {}  # each UPDATEd once: at most once an hour
         for op in ops:
-            cid = op.conversation_id
+            cid, who, envelopes = op.conversation_id, op.who, op.envelopes
             current = conversations.get(cid)
-            refusal = _refuse_send(conn, op, None if current is None else current[0])
-            if refusal is not None:
-                results.append(refusal)
-                continue
+            # The usual send (one envelope, to the program or the participant, in a
+            # conversation of the sender's) needs no other check; anything else asks
+            # _refuse_send, which reads the invited slots.
+            if (
+                current is None
+                or (who.program_id is not None and current[0] != who.program_id)
+                or len(envelopes) != 1
+                or envelopes[0][0] > PROGRAM_SLOT
+            ):
+                refusal = _refuse_send(conn, op, None if current is None else current[0])
+                if refusal is not None:
+                    results.append(refusal)
+                    continue
             assert current is not None  # an unknown conversation was refused
-            bucket = hour_bucket(op.now)
-            if op.who.is_program and current[1] == "waiting":
+            bucket = op.now - op.now % HOUR
+            if who.program_id is not None and current[1] == "waiting":
                 current[1] = "active"
                 touched[cid] = current
             if current[2] < bucket:
                 current[2] = bucket
                 touched[cid] = current
-            ids = [random[i : i + 16] for i in range(used, used + 16 * len(op.envelopes), 16)]
-            used += 16 * len(op.envelopes)
-            inserts += [
-                (mid, cid, slot, env, bucket)
-                for mid, (slot, env) in zip(ids, op.envelopes, strict=True)
-            ]
-            results.append(Sent(current[0], ids, [slot for slot, _ in op.envelopes]))
+            ids: list[bytes] = []
+            slots: list[int] = []
+            for slot, envelope in envelopes:
+                message_id = random[used : used + 16]
+                used += 16
+                ids.append(message_id)
+                slots.append(slot)
+                inserts.append((message_id, cid, slot, envelope, bucket))
+            results.append(Sent(current[0], ids, slots))
         if inserts:
             _insert_messages(conn, inserts)
         for cid, c in touched.items():

@@ -39,6 +39,7 @@ def test_round_trip_and_matches_stdlib(data: bytes) -> None:
     assert "=" not in text
     assert text == base64.urlsafe_b64encode(data).decode().rstrip("=")
     assert b64u_decode(text) == data
+    assert b64u_encode(bytearray(data)) == b64u_encode(memoryview(data)) == text
 
 
 @given(st.text(max_size=40))

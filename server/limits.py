@@ -45,9 +45,15 @@ class KeyedHasher:
         return "KeyedHasher(<hidden>)"
 
     def __call__(self, namespace: str, value: bytes) -> bytes:
+        return self.of_message(namespace.encode() + b"\x00" + value)
+
+    def of_message(self, message: bytes) -> bytes:
+        """The hash of ``message`` as it is: ``namespace``, a zero byte, then the value
+        (what :meth:`__call__` makes), for a caller that builds it in one join."""
         h = self._keyed.copy()
-        h.update(namespace.encode() + b"\x00" + value)
-        return h.digest()[:16]
+        h.update(message)
+        digest: bytes = h.digest()
+        return digest[:16]
 
 
 class RateLimiter:
@@ -149,10 +155,16 @@ class RecentSends:
         not by all its bytes: hashing up to 64 KiB per send would cost the hot path more
         than the rest of this check. A sender who forges two envelopes alike in these
         places only has the second answered as the first: its own message, nobody else's."""
-        parts = [conversation_id, bytes([sender_slot, len(sender_program)]), sender_program]
+        head = (b"send\x00", conversation_id, bytes((sender_slot, len(sender_program))))
+        if len(envelopes) == 1:  # the usual send: one join, no list to grow
+            (envelope,) = envelopes
+            size = len(envelope).to_bytes(4, "big")
+            message = b"".join((*head, sender_program, size, envelope[:64], envelope[-16:]))
+            return self._hash.of_message(message)
+        parts = [*head, sender_program]
         for envelope in envelopes:
             parts += (len(envelope).to_bytes(4, "big"), envelope[:64], envelope[-16:])
-        return self._hash("send", b"".join(parts))
+        return self._hash.of_message(b"".join(parts))
 
     def get(self, key: bytes) -> list[str] | None:
         entry = self._items.get(key)

@@ -104,6 +104,13 @@ def test_the_key_tells_sends_apart() -> None:
     header = env[:30] + b"\xff" + env[31:]
     tag = env[:-1] + b"\x00"
     assert len({sends.key(cid, 0, [e]) for e in (env, header, tag, env + b"x")}) == 4
+    # one envelope (the usual send, built in one join) or more: the same definition
+    hasher = KeyedHasher(bytes(32))
+    one = RecentSends(hasher, 10, 300)
+    for envelopes, program in (([env], b""), ([env], bytes(16)), ([env, b"ab"], b"")):
+        fields = b"".join(len(e).to_bytes(4, "big") + e[:64] + e[-16:] for e in envelopes)
+        value = cid + bytes([1, len(program)]) + program + fields
+        assert one.key(cid, 1, envelopes, program) == hasher("send", value)
     # keyed: another process (another random key) makes other hashes
     assert RecentSends(KeyedHasher(), 10, 300).key(cid, 0, [b"ab", b"c"]) != base
     assert b"ab" not in base

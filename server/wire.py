@@ -33,6 +33,7 @@ __all__ = [
     "ParsedEnvelope",
     "SignedObject",
     "b64u_encode",
+    "decode_ids",
     "field_bytes",
     "field_list",
     "field_str",
@@ -120,6 +121,38 @@ def _fast_b64u(value: str) -> bytes | None:
         return binascii.a2b_base64(text + padding.encode(), strict_mode=True)
     except (binascii.Error, ValueError):
         return None
+
+
+_ID_CHARS = 22
+"""A 16-byte id as unpadded base64url: 22 characters, the last carrying 4 unused bits."""
+
+
+def decode_ids(values: list[Any], name: str) -> list[bytes]:
+    """Each of ``values`` as a 16-byte id (message ids in an ack), judged as
+    :func:`decode_b64u` and a length check would judge it, in about half the time: a
+    22-character ASCII text whose last character leaves its unused bits zero goes
+    straight to the strict decoder (``+``, ``/`` and ``=`` translated to characters it
+    refuses); anything else, or anything it refuses, gets :func:`decode_b64u`'s verdict
+    (tests/server/test_wire_fast.py)."""
+    ids = []
+    for value in values:
+        if (
+            type(value) is str
+            and len(value) == _ID_CHARS
+            and value.isascii()
+            and not _URLSAFE_INDEX[ord(value[-1])] & _UNUSED_BITS_MASK[2]
+        ):
+            try:
+                text = value.encode("ascii").translate(_TO_STANDARD) + b"=="
+                ids.append(binascii.a2b_base64(text, strict_mode=True))
+                continue
+            except binascii.Error:
+                pass
+        raw = decode_b64u(value, name)
+        if len(raw) != 16:
+            raise ApiError("malformed_field", "A message id must be 16 bytes.")
+        ids.append(raw)
+    return ids
 
 
 def field_bytes(obj: dict[str, Any], name: str, size: int | None = None) -> bytes:

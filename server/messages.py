@@ -273,8 +273,10 @@ def _refuse_send(conn: Connection, op: SendOp, program_id: bytes | None) -> ApiE
 
 @dataclass(frozen=True, slots=True)
 class AckOp(Coalesced):
-    """Delete the caller's own messages among ``message_ids``; the result is how many."""
+    """Delete the caller's own messages among ``message_ids``; the result is how many.
+    Runs before the sends of its segment (``rank``, see :class:`server.writer.Coalesced`)."""
 
+    rank = -1
     who: Principal
     message_ids: Sequence[bytes]
 

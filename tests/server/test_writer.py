@@ -424,3 +424,39 @@ def test_a_batch_gets_an_empty_memo_when_the_database_is_a_server() -> None:
         writer._run_batch(None, [Remember()])  # type: ignore[arg-type]
         writer._run_batch(None, [Remember()])  # type: ignore[arg-type]
         assert seen == [{}, second]
+
+
+async def test_a_batch_deletes_what_its_acks_free_before_it_inserts_its_sends(db_path) -> None:
+    """Within a segment the acks run first, whatever the order they came in: their
+    DELETE precedes the sends' INSERT in the transaction, so the pages it frees are
+    refilled by the INSERT (written to the WAL once per commit, not twice). Each op still
+    gets its own answer, in its own place."""
+    async with in_process(make_settings(db_path), db_path) as relay:
+        program = await enroll_program(relay.client, relay.db, relay.origin, prekeys=0)
+        convs = [await open_conversation(relay.client, program) for _ in range(40)]
+        r, writer = relay.relay, relay.relay.writer
+        node = Principal(program_id=program.keys.program_id)
+        pending, _ = await r.pending(node)
+        statements: list[str] = []
+        writer._connection().connection.dbapi_connection.set_trace_callback(statements.append)
+
+        def sends(n: int) -> list[messages.SendOp]:
+            return [
+                r.prepare_send(who, cid, {"envelopes": [b64(make_envelope(cid, 0, 1, n=n))]})
+                for cid, _token in convs
+                for who in [Principal(conversation_id=cid, slot=0)]
+            ]
+
+        ids = [e["id"] for e in pending]
+        for n in (1, 2, 3):
+            ops: list[object] = [*sends(n), r.prepare_ack(node, {"ids": ids}, "ids")]
+            mark = len(statements)
+            results = writer._commit(ops)
+            done = statements[mark:]
+            first = next(i for i, s in enumerate(done) if s.startswith(("DELETE", "INSERT")))
+            assert done[first].startswith("DELETE FROM messages")
+            assert any(s.startswith("INSERT INTO messages") for s in done[first:])
+            assert results[-1] == len(ids)  # the ack's count, in the ack's place
+            assert all(isinstance(x, messages.Sent) for x in results[:-1])
+            ids = [b64(i) for x in results[:-1] for i in x.message_ids]
+        assert _query(relay.db, "SELECT count(*) FROM messages") == [(len(convs),)]

@@ -29,7 +29,7 @@ WINDOW_SECONDS = 60
 class KeyedHasher:
     """HMAC-SHA256 under a random per-process key, truncated to 16 bytes. The keyed state
     is made once and copied per hash (a fresh HMAC hashes its key blocks first: a third
-    of the cost, twice per send on the hot path). It is OpenSSL's HMAC object itself
+    of the cost, once or twice per send on the hot path). It is OpenSSL's HMAC object itself
     where the interpreter has it (``hmac.new`` wraps the same object in Python code that
     costs another 0.5 µs a hash), else ``hmac.new``'s."""
 

@@ -30,7 +30,7 @@ from server.models import hour_ceiling, minute_ceiling
 from server.settings import Settings
 from server.storage import Principal
 from server.wire import (
-    decode_ids,
+    decode_b64u,
     field_bytes,
     field_list,
     field_str,
@@ -480,7 +480,13 @@ class Relay:
     def prepare_ack(self, who: Principal, body: dict[str, Any], name: str) -> messages.AckOp:
         """Ids to ack from ``body[name]`` (``message_ids`` over HTTP, ``ids`` in a frame)."""
         values = field_list(body, name, max_items=self.settings.max_ack_ids)
-        return messages.AckOp(who, decode_ids(values, name))
+        ids = []
+        for value in values:
+            raw = decode_b64u(value, name)
+            if len(raw) != 16:
+                raise ApiError("malformed_field", "A message id must be 16 bytes.")
+            ids.append(raw)
+        return messages.AckOp(who, ids)
 
     async def ack(self, who: Principal, body: dict[str, Any]) -> int:
         return int(await self.write(self.prepare_ack(who, body, "message_ids")))

@@ -33,7 +33,6 @@ __all__ = [
     "ParsedEnvelope",
     "SignedObject",
     "b64u_encode",
-    "decode_ids",
     "field_bytes",
     "field_list",
     "field_str",
@@ -72,7 +71,11 @@ _URLSAFE_INDEX = bytes(
     for c in range(128)
 )
 """Each ASCII character's value in base64url (255 for a character outside it)."""
-_UNUSED_BITS_MASK = {2: 0b1111, 3: 0b11}
+_PADDING = (b"", b"", b"==", b"=")
+"""The padding the standard decoder needs, by length modulo 4 (a length of 4k+1 is never
+base64, and the decoder refuses it)."""
+_UNUSED_BITS = (0, 0, 0b1111, 0b11)
+"""The bits of the last character that must be zero, by length modulo 4."""
 
 
 _FAST_MIN = 256
@@ -83,76 +86,36 @@ keys) go through the standard library, which costs less to call."""
 def decode_b64u(value: object, name: str) -> bytes:
     """Canonical unpadded base64url only, as :func:`e2ee.encoding.b64u_decode`.
 
-    Fast path: a validating C decoder (which refuses any character outside the alphabet
-    and an impossible length), then the unused trailing bits of the last character must
-    be zero. Long texts (envelopes) go to pybase64 (SIMD, four to five times faster on
-    a 1.5 KB envelope), after refusing ``+``, ``/`` and ``=`` itself: with ``-_`` as its
-    alternative characters pybase64 also takes the standard ones, and the padding is
-    added here. Short texts go through one translation and the standard library's strict
-    decoder. Anything the fast path does not accept goes through the strict e2ee decoder
-    for its verdict, so both always agree (tests/server/test_wire_fast.py).
+    Fast path: the unused trailing bits of the last character must be zero, then a
+    validating C decoder (which refuses any character outside the alphabet and an
+    impossible length) takes the text. Long texts (envelopes) go to pybase64 (SIMD, four
+    to five times faster on a 1.5 KB envelope), after refusing ``+``, ``/`` and ``=``
+    itself: with ``-_`` as its alternative characters pybase64 also takes the standard
+    ones, and the padding is added here. Short texts go through one translation and the
+    standard library's strict decoder. Anything the fast path does not accept goes
+    through the strict e2ee decoder for its verdict, so both always agree
+    (tests/server/test_wire_fast.py).
     """
     if not isinstance(value, str):
         raise ApiError("malformed_field", f"Field {name!r} must be a base64url string.")
-    if value.isascii():
-        data = _fast_b64u(value)
-        remainder = len(value) % 4
-        if data is not None and (
-            remainder == 0 or not _URLSAFE_INDEX[ord(value[-1])] & _UNUSED_BITS_MASK[remainder]
-        ):
-            return data
+    remainder = len(value) % 4
+    if value.isascii() and not (
+        remainder and _URLSAFE_INDEX[ord(value[-1])] & _UNUSED_BITS[remainder]
+    ):
+        try:
+            if len(value) < _FAST_MIN:
+                text = value.encode("ascii").translate(_TO_STANDARD) + _PADDING[remainder]
+                return binascii.a2b_base64(text, strict_mode=True)
+            if "+" not in value and "/" not in value and "=" not in value:
+                padded = value + _PADDING[remainder].decode("ascii")
+                data: bytes = pybase64.b64decode(padded, altchars=b"-_", validate=True)
+                return data
+        except (binascii.Error, ValueError):
+            pass
     try:
         return b64u_decode(value)
     except MalformedInput:
         raise ApiError("bad_base64", f"Field {name!r} is not canonical base64url.") from None
-
-
-def _fast_b64u(value: str) -> bytes | None:
-    """The fast path's decoding of ASCII ``value`` (trailing bits not checked yet), or
-    None for the strict decoder to judge."""
-    padding = "=" * (-len(value) % 4)
-    try:
-        if len(value) >= _FAST_MIN:
-            if "+" in value or "/" in value or "=" in value:
-                return None
-            data: bytes = pybase64.b64decode(value + padding, altchars=b"-_", validate=True)
-            return data
-        text = value.encode("ascii").translate(_TO_STANDARD)
-        return binascii.a2b_base64(text + padding.encode(), strict_mode=True)
-    except (binascii.Error, ValueError):
-        return None
-
-
-_ID_CHARS = 22
-"""A 16-byte id as unpadded base64url: 22 characters, the last carrying 4 unused bits."""
-
-
-def decode_ids(values: list[Any], name: str) -> list[bytes]:
-    """Each of ``values`` as a 16-byte id (message ids in an ack), judged as
-    :func:`decode_b64u` and a length check would judge it, in about half the time: a
-    22-character ASCII text whose last character leaves its unused bits zero goes
-    straight to the strict decoder (``+``, ``/`` and ``=`` translated to characters it
-    refuses); anything else, or anything it refuses, gets :func:`decode_b64u`'s verdict
-    (tests/server/test_wire_fast.py)."""
-    ids = []
-    for value in values:
-        if (
-            type(value) is str
-            and len(value) == _ID_CHARS
-            and value.isascii()
-            and not _URLSAFE_INDEX[ord(value[-1])] & _UNUSED_BITS_MASK[2]
-        ):
-            try:
-                text = value.encode("ascii").translate(_TO_STANDARD) + b"=="
-                ids.append(binascii.a2b_base64(text, strict_mode=True))
-                continue
-            except binascii.Error:
-                pass
-        raw = decode_b64u(value, name)
-        if len(raw) != 16:
-            raise ApiError("malformed_field", "A message id must be 16 bytes.")
-        ids.append(raw)
-    return ids
 
 
 def field_bytes(obj: dict[str, Any], name: str, size: int | None = None) -> bytes:

@@ -17,7 +17,7 @@ from e2ee.encoding import b64u_decode, b64u_encode
 from e2ee.envelope import MAX_ENVELOPE_SIZE, Envelope, Header, InitFields
 from e2ee.errors import MalformedInput, OversizedInput
 from server.errors import ApiError
-from server.wire import decode_b64u, decode_ids, parse_envelope
+from server.wire import decode_b64u, parse_envelope
 
 ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_+/= .\n\u00e9"
 
@@ -142,32 +142,3 @@ def test_parse_envelope_refuses_oversized(limit: int) -> None:
     with pytest.raises(ApiError) as caught:
         parse_envelope(b64u_encode(big), limit)
     assert caught.value.code == "oversized"
-
-
-def test_decode_ids_agrees_with_decode_b64u_and_a_length_check() -> None:
-    """Message ids in an ack: every text (ids, mutations of ids, other lengths and
-    types) is accepted with the same bytes, or refused with the same code, as
-    decode_b64u followed by the 16-byte check."""
-    rnd = random.Random(2811)
-    values: list[object] = [*_texts(rnd, 10_000, (16, 16)), *_texts(rnd, 10_000, (14, 18))]
-    values += [None, 7, b"x" * 22, ["a"], "A" * 22, "A" * 21 + "B", "=" * 22, "é" * 22]
-    accepted = 0
-    for value in values:
-        try:
-            raw = decode_b64u(value, "ids")
-            expected: tuple[str, bytes] = (
-                ("ok", raw) if len(raw) == 16 else ("malformed_field", b"")
-            )
-        except ApiError as exc:
-            expected = (exc.code, b"")
-        try:
-            (got_raw,) = decode_ids([value], "ids")
-            got: tuple[str, bytes] = ("ok", got_raw)
-        except ApiError as exc:
-            got = (exc.code, b"")
-        assert got == expected, value
-        accepted += expected[0] == "ok"
-    assert 2_000 < accepted < 18_000  # both verdicts, many times
-    assert sum(isinstance(v, str) and len(v) == 22 for v in values) > 4_000  # the fast path
-    ids = [rnd.randbytes(16) for _ in range(50)]
-    assert decode_ids([b64u_encode(i) for i in ids], "ids") == ids

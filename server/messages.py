@@ -19,7 +19,7 @@ from sqlalchemy import select, text
 from sqlalchemy.engine import Connection
 
 from server.errors import ApiError
-from server.models import HOUR
+from server.models import hour_bucket
 from server.storage import PROGRAM_SLOT, Principal, conversations_t, messages_t
 from server.writer import Coalesced
 
@@ -220,22 +220,13 @@ class SendOp(Coalesced):
         for op in ops:
             cid, who, envelopes = op.conversation_id, op.who, op.envelopes
             current = conversations.get(cid)
-            # The usual send (one envelope, to the program or the participant, in a
-            # conversation of the sender's) needs no other check; anything else asks
-            # _refuse_send, which reads the invited slots.
-            if (
-                current is None
-                or (who.program_id is not None and current[0] != who.program_id)
-                or len(envelopes) != 1
-                or envelopes[0][0] > PROGRAM_SLOT
-            ):
-                refusal = _refuse_send(conn, op, None if current is None else current[0])
-                if refusal is not None:
-                    results.append(refusal)
-                    continue
+            refusal = _refuse_send(conn, op, None if current is None else current[0])
+            if refusal is not None:
+                results.append(refusal)
+                continue
             assert current is not None  # an unknown conversation was refused
-            bucket = op.now - op.now % HOUR
-            if who.program_id is not None and current[1] == "waiting":
+            bucket = hour_bucket(op.now)
+            if who.is_program and current[1] == "waiting":
                 current[1] = "active"
                 touched[cid] = current
             if current[2] < bucket:

@@ -9,7 +9,6 @@ a conversation that was just closed is refused, never stored.
 
 from __future__ import annotations
 
-import functools
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -128,6 +127,15 @@ class _Marks:
         self.named.update(zip(names, values, strict=True))
         return ", ".join(":" + n for n in names)
 
+    def add_rows(self, rows: Sequence[Sequence[Any]]) -> str:
+        """Marks for each of ``rows`` (all as long as the first) in parentheses,
+        comma-separated: a multi-row VALUES. Positional marks are the same for every row,
+        so they are made once and the values go in one flat list."""
+        if not self.positional:
+            return ", ".join(f"({self.add(row)})" for row in rows)
+        self.values += [value for row in rows for value in row]
+        return ", ".join(["(" + ", ".join("?" * len(rows[0])) + ")"] * len(rows))
+
     def params(self) -> dict[str, Any] | list[Any]:
         return self.values if self.positional else self.named
 
@@ -161,22 +169,11 @@ def _known_conversations(
     return known
 
 
-@functools.lru_cache(maxsize=_IN_CHUNK)
-def _insert_sql(rows: int) -> str:
-    """SQLite's INSERT of ``rows`` rows (positional marks), made once per row count."""
-    return _INSERT_MESSAGES.format(", ".join(["(?, ?, ?, ?, ?)"] * rows))
-
-
 def _insert_messages(conn: Connection, rows: list[tuple[bytes, bytes, int, bytes, int]]) -> None:
     """Insert (message_id, conversation_id, recipient_slot, envelope, created_at) rows."""
-    sqlite = conn.dialect.name == "sqlite"
     for start in range(0, len(rows), _IN_CHUNK):
-        chunk = rows[start : start + _IN_CHUNK]
-        if sqlite:  # the statement's text from the cache, its values in one flat list
-            _rowcount(conn, _insert_sql(len(chunk)), [v for row in chunk for v in row])
-            continue
         marks = _Marks(conn)
-        values = ", ".join(f"({marks.add(row)})" for row in chunk)
+        values = marks.add_rows(rows[start : start + _IN_CHUNK])
         _rowcount(conn, _INSERT_MESSAGES.format(values), marks.params())
 
 

@@ -261,6 +261,18 @@ def test_marks_are_positional_on_sqlite_and_named_elsewhere() -> None:
         marks = messages._Marks(SimpleNamespace(dialect=SimpleNamespace(name=dialect)))
         built = f"IN ({marks.add([b'a', b'b'])}) AND x = {marks.add((7,))}"
         assert (built, marks.params()) == (sql, params)
+    # rows for a multi-row VALUES, after other marks
+    for dialect, sql, params in (
+        ("sqlite", "x = ? VALUES (?, ?), (?, ?)", [0, 1, b"a", 2, b"b"]),
+        (
+            "postgresql",
+            "x = :p0 VALUES (:p1, :p2), (:p3, :p4)",
+            {"p0": 0, "p1": 1, "p2": b"a", "p3": 2, "p4": b"b"},
+        ),
+    ):
+        marks = messages._Marks(SimpleNamespace(dialect=SimpleNamespace(name=dialect)))
+        built = f"x = {marks.add((0,))} VALUES {marks.add_rows([(1, b'a'), (2, b'b')])}"
+        assert (built, marks.params()) == (sql, params)
 
 
 async def test_a_callback_gets_its_result_after_the_commit_and_a_failing_one_stays_its_own(

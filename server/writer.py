@@ -21,6 +21,7 @@ import logging
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from operator import attrgetter
 from typing import Any
 
 from sqlalchemy.engine import Connection, Engine
@@ -235,7 +236,7 @@ class Writer:
             groups: dict[type[Coalesced], list[int]] = {}
             for i in segment:
                 groups.setdefault(type(ops[i]), []).append(i)
-            for cls in sorted(groups, key=_rank):  # stable: ties keep their order
+            for cls in sorted(groups, key=attrgetter("rank")):  # stable: ties keep their order
                 indices = groups[cls]
                 out = cls.run_many(conn, [ops[i] for i in indices], self._memo)
                 for i, result in zip(indices, out, strict=True):
@@ -254,10 +255,6 @@ class Writer:
                 results[i] = exc
         flush()
         return results
-
-
-def _rank(cls: type[Coalesced]) -> int:
-    return cls.rank
 
 
 def _settle(future: asyncio.Future[Any], result: Any) -> None:

@@ -83,18 +83,15 @@ def create_app(settings: Settings) -> Starlette:
                 await db.checkpoint(engine)
             await engine.dispose()
 
-    sockets = WebSocketApp()
+    # In the route table (OpenAPI, tests), but reached from the middleware, not the router.
+    sockets = [WebSocketRoute("/v1/ws", WebSocketApp())]
     return Starlette(
-        routes=[
-            *ROUTES,
-            Route("/v1/openapi.json", openapi_json, methods=["GET"]),
-            WebSocketRoute("/v1/ws", sockets),  # the route table lists it (OpenAPI, tests)
-        ],
+        routes=[*ROUTES, Route("/v1/openapi.json", openapi_json, methods=["GET"]), *sockets],
         middleware=[
             Middleware(
                 RelayMiddleware,
                 relay_getter=lambda: holder["relay"],
-                websockets={"/v1/ws": sockets},  # reached from here, without the router
+                websockets={route.path: route.app for route in sockets},
             )
         ],
         exception_handlers={ApiError: _api_error, HTTPException: _http_error},

@@ -165,12 +165,7 @@ class Relay:
     def _remember_member(self, digest: bytes, member: tuple[bytes, int]) -> Principal:
         """Cache a member token's principal (forgotten when its conversation is)."""
         cid, slot = member
-        who = Principal(
-            conversation_id=cid,
-            slot=slot,
-            conversation_key=self.closed.key(cid),
-            conversation_text=b64u_encode(cid),
-        )
+        who = Principal(conversation_id=cid, slot=slot, conversation_key=self.closed.key(cid))
         self._members[digest] = who
         self._member_hashes.setdefault(cid, set()).add(digest)
         return who
@@ -449,12 +444,7 @@ class Relay:
     def deliver(self, op: messages.SendOp, sent: messages.Sent) -> list[str]:
         """After the commit: push each envelope to its recipient, remember the send (see
         :meth:`resent`); returns the ids."""
-        who = op.who
-        cid = (
-            who.conversation_text
-            if who.conversation_text and who.conversation_id == op.conversation_id
-            else b64u_encode(op.conversation_id)
-        )
+        cid = b64u_encode(op.conversation_id)
         ids = []
         for message_id, (slot, _raw), body in zip(
             sent.message_ids, op.envelopes, op.texts, strict=True

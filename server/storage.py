@@ -55,9 +55,6 @@ class Principal:
     conversation_key: bytes = field(default=b"", compare=False, repr=False)
     """A member's conversation's keyed hash (:meth:`server.limits.ClosedSet.key`) when the
     relay made it already (once per token, not once per send); else empty."""
-    conversation_text: str = field(default="", compare=False, repr=False)
-    """A member's conversation id as canonical base64url, made with the key; else empty:
-    a send naming it is not decoded again, a push of it not encoded again."""
 
     @property
     def is_program(self) -> bool:

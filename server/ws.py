@@ -470,12 +470,7 @@ def _submit(
         return
     if kind != "send":
         raise ApiError("malformed_field", "Unknown frame type.")
-    named = frame.get("conversation_id")
-    if who.conversation_text and named == who.conversation_text:
-        assert who.conversation_id is not None  # a member's own conversation
-        cid = who.conversation_id
-    else:
-        cid = path_id(named, "conversation_id")
+    cid = path_id(frame.get("conversation_id"), "conversation_id")
     op = relay.prepare_send(who, cid, frame)
     resent = relay.resent(op)
     if resent is not None:

@@ -155,13 +155,8 @@ class RecentSends:
         not by all its bytes: hashing up to 64 KiB per send would cost the hot path more
         than the rest of this check. A sender who forges two envelopes alike in these
         places only has the second answered as the first: its own message, nobody else's."""
-        head = (b"send\x00", conversation_id, bytes((sender_slot, len(sender_program))))
-        if len(envelopes) == 1:  # the usual send: one join, no list to grow
-            (envelope,) = envelopes
-            size = len(envelope).to_bytes(4, "big")
-            message = b"".join((*head, sender_program, size, envelope[:64], envelope[-16:]))
-            return self._hash.of_message(message)
-        parts = [*head, sender_program]
+        head = bytes((sender_slot, len(sender_program)))
+        parts = [b"send\x00", conversation_id, head, sender_program]
         for envelope in envelopes:
             parts += (len(envelope).to_bytes(4, "big"), envelope[:64], envelope[-16:])
         return self._hash.of_message(b"".join(parts))

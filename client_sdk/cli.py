@@ -72,11 +72,15 @@ def _open_existing(args: argparse.Namespace, passphrase: str) -> Keystore:
     try:
         ks = Keystore.open(args.keystore, passphrase)
     except CorruptKeystore:
-        raise FileExistsError(f"{args.keystore} exists and is not a keystore; "
-                              "refusing to overwrite it") from None
+        raise FileExistsError(
+            f"{args.keystore} exists and is not a keystore; refusing to overwrite it"
+        ) from None
     program = store.get_json(ks, store.PROGRAM)
-    done = program is not None and store.get_json(ks, store.PUBLISHED_PROFILE) is not None \
+    done = (
+        program is not None
+        and store.get_json(ks, store.PUBLISHED_PROFILE) is not None
         and store.get_json(ks, store.PUBLISHED_STATUS) is not None
+    )
     if done or (program is not None and program.get("relay_url") != args.relay):
         ks.close()
         if done:
@@ -85,8 +89,15 @@ def _open_existing(args: argparse.Namespace, passphrase: str) -> Keystore:
     return ks
 
 
-async def _enroll(http: RelayHTTP, identity: IdentityKeyPair, args: argparse.Namespace,
-                  origin: str, ks: Keystore, *, created: bool) -> str:
+async def _enroll(
+    http: RelayHTTP,
+    identity: IdentityKeyPair,
+    args: argparse.Namespace,
+    origin: str,
+    ks: Keystore,
+    *,
+    created: bool,
+) -> str:
     """Enroll the identity; its program id.
 
     When the relay says the token is spent or the key enrolled, an earlier try may have
@@ -140,8 +151,7 @@ async def _init(args: argparse.Namespace, passphrase: str) -> dict[str, str]:
         program = store.get_json(ks, store.PROGRAM)
         if program is None:
             program_id = await _enroll(http, identity, args, origin, ks, created=created)
-            store.put_json(ks, store.PROGRAM, {"program_id": program_id,
-                                               "relay_url": args.relay})
+            store.put_json(ks, store.PROGRAM, {"program_id": program_id, "relay_url": args.relay})
             ks.save()
         else:
             program_id = str(program["program_id"])
@@ -151,8 +161,13 @@ async def _init(args: argparse.Namespace, passphrase: str) -> dict[str, str]:
         )
         count = 0 if created else await http.one_time_prekey_count(program_id, token)
         one_time = publishing.new_prekeys(
-            ks, identity, one_time_prekeys_to_generate(count, policy), moment, system_random,
-            policy, one_time=True,
+            ks,
+            identity,
+            one_time_prekeys_to_generate(count, policy),
+            moment,
+            system_random,
+            policy,
+            one_time=True,
         )
         signed_profile = sign_profile(identity, profile)
         status = StatusKeeper().due(moment)
@@ -190,8 +205,11 @@ def _parser() -> argparse.ArgumentParser:
     init.add_argument("--relay", required=True, help="the relay's URL, e.g. https://relay.example")
     init.add_argument("--enrollment-token", required=True)
     init.add_argument("--profile", type=Path, help="JSON file with the profile content")
-    init.add_argument("--origin", help="the relay's public origin, when --relay reaches it "
-                      "another way (a tunnel, a proxy): sign-in challenges name it")
+    init.add_argument(
+        "--origin",
+        help="the relay's public origin, when --relay reaches it "
+        "another way (a tunnel, a proxy): sign-in challenges name it",
+    )
     init.add_argument("--json", action="store_true")
     info = sub.add_parser("info", help="print the program id, identity key and fingerprint")
     info.add_argument("--keystore", required=True, type=Path)
@@ -207,8 +225,7 @@ def main(argv: Sequence[str]) -> int:
         else:
             out = _info(args, _passphrase(confirm=False))
     except AlreadyInitialized as exc:
-        print(f"quietline program: {exc}; nothing to do (`info` shows its ids)",
-              file=sys.stderr)
+        print(f"quietline program: {exc}; nothing to do (`info` shows its ids)", file=sys.stderr)
         return 1
     except FileExistsError as exc:
         print(f"quietline program: {exc}", file=sys.stderr)

@@ -70,5 +70,6 @@ def load_session(raw: bytes) -> ProgramSession:
 def status_body(signed: dict[str, Any]) -> StatusBody:
     """The workflow's view of a status this node signed and stored (no need to verify)."""
     f = json.loads(b64u_decode(signed["body"]).decode("utf-8"))
-    return StatusBody(StatusState(f["state"]), str(f["message"]), int(f["issued_at"]),
-                      int(f["expires_at"]))
+    return StatusBody(
+        StatusState(f["state"]), str(f["message"]), int(f["issued_at"]), int(f["expires_at"])
+    )

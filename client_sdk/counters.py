@@ -102,8 +102,12 @@ class CounterTracker:
         del holes[:-MAX_TRACKED_HOLES]
 
     def to_json(self) -> dict[str, Any]:
-        return {"current": self.current, "next_n": self.next_n, "holes": self.holes,
-                "order": self.order}
+        return {
+            "current": self.current,
+            "next_n": self.next_n,
+            "holes": self.holes,
+            "order": self.order,
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> CounterTracker:

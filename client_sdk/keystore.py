@@ -225,8 +225,14 @@ class _Keys:
 def _derive(passphrase: bytes, salt: bytes, params: Argon2Params) -> _Keys:
     try:
         master = hash_secret_raw(
-            passphrase, salt, params.time_cost, params.memory_cost, params.parallelism,
-            32, Type.ID, 0x13,
+            passphrase,
+            salt,
+            params.time_cost,
+            params.memory_cost,
+            params.parallelism,
+            32,
+            Type.ID,
+            0x13,
         )
     except HashingError:
         raise KeystoreError("Argon2id could not run with these parameters") from None
@@ -238,8 +244,14 @@ def _derive(passphrase: bytes, salt: bytes, params: Argon2Params) -> _Keys:
 
 def _header(purpose: int, params: Argon2Params, salt: bytes) -> bytes:
     return _HEADER.pack(
-        _MAGIC, _FORMAT_VERSION, purpose, _KDF_ARGON2ID,
-        params.time_cost, params.memory_cost, params.parallelism, salt,
+        _MAGIC,
+        _FORMAT_VERSION,
+        purpose,
+        _KDF_ARGON2ID,
+        params.time_cost,
+        params.memory_cost,
+        params.parallelism,
+        salt,
     )
 
 
@@ -321,8 +333,12 @@ def _parse(data: bytes) -> _Parsed:
     if pos != body_end:
         raise CorruptKeystore("keystore has trailing bytes")
     return _Parsed(
-        header=data[:_HEADER_SIZE], purpose=purpose, params=params, salt=salt,
-        records=records, records_end=body_end,
+        header=data[:_HEADER_SIZE],
+        purpose=purpose,
+        params=params,
+        salt=salt,
+        records=records,
+        records_end=body_end,
         trailer_nonce=data[body_end : body_end + GCM_NONCE_SIZE],
         trailer=data[body_end + GCM_NONCE_SIZE : body_end + _TRAILER_SIZE],
     )
@@ -372,15 +388,23 @@ class Keystore:
 
     @classmethod
     def _new(
-        cls, path: Path, passphrase: str | bytes, purpose: int, params: Argon2Params,
+        cls,
+        path: Path,
+        passphrase: str | bytes,
+        purpose: int,
+        params: Argon2Params,
         random: RandomSource,
     ) -> Keystore:
         params.check()
         secret = _passphrase_bytes(passphrase)
         salt = random(_SALT_SIZE)
         return cls(
-            path, purpose=purpose, params=params, salt=salt,
-            keys=_derive(secret, salt, params), random=random,
+            path,
+            purpose=purpose,
+            params=params,
+            salt=salt,
+            keys=_derive(secret, salt, params),
+            random=random,
         )
 
     @classmethod
@@ -410,7 +434,9 @@ class Keystore:
         keys = _derive(secret, parsed.salt, parsed.params)
         try:
             digest = aes256gcm_decrypt(
-                keys.record_key, parsed.trailer_nonce, parsed.trailer,
+                keys.record_key,
+                parsed.trailer_nonce,
+                parsed.trailer,
                 parsed.header + _AAD_TRAILER,
             )
         except DecryptionError:
@@ -418,8 +444,12 @@ class Keystore:
         if not hmac.compare_digest(sha256(data[: parsed.records_end]), digest):
             raise CorruptKeystore("keystore records do not match its sealed digest")
         ks = cls(
-            path, purpose=purpose, params=parsed.params, salt=parsed.salt,
-            keys=keys, random=random,
+            path,
+            purpose=purpose,
+            params=parsed.params,
+            salt=parsed.salt,
+            keys=keys,
+            random=random,
         )
         for tag, nonce, sealed in parsed.records:
             name, _ = ks._open_record(tag, nonce, sealed)

@@ -49,7 +49,12 @@ class ParticipantClient:
     """One participant in one conversation. Build it with :meth:`connect`."""
 
     def __init__(
-        self, relay_url: str, bundle: VerifiedBundle, *, clock: Clock, random: RandomSource,
+        self,
+        relay_url: str,
+        bundle: VerifiedBundle,
+        *,
+        clock: Clock,
+        random: RandomSource,
         backoff: Backoff,
     ) -> None:
         self._relay_url = relay_url
@@ -127,16 +132,21 @@ class ParticipantClient:
 
     async def _start(self, first_message: str | None) -> None:
         ts = self._now_ms()
-        first: pl.Payload = (pl.System("start", ts) if first_message is None
-                             else pl.Text(first_message, ts))
+        first: pl.Payload = (
+            pl.System("start", ts) if first_message is None else pl.Text(first_message, ts)
+        )
         self._session, init = start_conversation(self._bundle, first, random=self._random)
         cid, token = await self._http.create_conversation(self.program_id, b64u_encode(init))
         if cid != conv.envelope_cid(init):
             raise VerificationFailure("malformed", "relay answered another conversation id")
         self.conversation_id, self._token = cid, token
         self._socket = RelaySocket(
-            self._relay_url, self._ws_token, self._on_frame, backoff=self._backoff,
-            on_reconnect=self._on_reconnect, on_idle=self._on_idle,
+            self._relay_url,
+            self._ws_token,
+            self._on_frame,
+            backoff=self._backoff,
+            on_reconnect=self._on_reconnect,
+            on_idle=self._on_idle,
         )
         await self._socket.start()
 
@@ -144,7 +154,9 @@ class ParticipantClient:
         return self
 
     async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
@@ -275,8 +287,10 @@ class ParticipantClient:
     async def _on_idle(self) -> None:
         acks, self._pending_acks = self._pending_acks, []
         events, self._pending_events = self._pending_events, []
-        if acks and self._token is not None and (
-            self._socket is None or not await self._socket.ack(acks)
+        if (
+            acks
+            and self._token is not None
+            and (self._socket is None or not await self._socket.ack(acks))
         ):
             with contextlib.suppress(RelayError):
                 await self._http.ack(self._token, acks)

@@ -90,16 +90,20 @@ class _Conversation:
 
     def meta(self) -> dict[str, Any]:
         return {
-            "tracker": self.tracker.to_json(), "recent_ids": self.recent_ids,
-            "opened_at": self.opened_at, "last_participant_at": self.last_participant_at,
-            "assigned_to": self.assigned_to, "participant_left": self.participant_left,
+            "tracker": self.tracker.to_json(),
+            "recent_ids": self.recent_ids,
+            "opened_at": self.opened_at,
+            "last_participant_at": self.last_participant_at,
+            "assigned_to": self.assigned_to,
+            "participant_left": self.participant_left,
             "workflow": self.workflow,
         }
 
     @classmethod
     def restore(cls, cid: str, session: ProgramSession, meta: dict[str, Any]) -> _Conversation:
         return cls(
-            cid=cid, session=session,
+            cid=cid,
+            session=session,
             tracker=CounterTracker.from_json(meta.get("tracker", {})),
             recent_ids=[str(i) for i in meta.get("recent_ids", [])],
             opened_at=float(meta.get("opened_at", 0.0)),
@@ -196,12 +200,17 @@ class ProgramClient:
         ks = await asyncio.to_thread(Keystore.open, keystore_path, passphrase)
         clock = clock or (workflow.clock if workflow is not None else wf.SystemClock())
         self = cls(
-            relay_url, ks,
+            relay_url,
+            ks,
             origin=origin or relay_origin(relay_url),
-            clock=clock, random=random, retain_transcripts=retain_transcripts,
+            clock=clock,
+            random=random,
+            retain_transcripts=retain_transcripts,
             workflow=workflow or wf.Workflow(clock=clock, status=wf.StatusKeeper()),
-            prekey_policy=prekey_policy or PrekeyPolicy(), backoff=backoff or Backoff(),
-            auto_tick=auto_tick, max_replay_tags=max_replay_tags,
+            prekey_policy=prekey_policy or PrekeyPolicy(),
+            backoff=backoff or Backoff(),
+            auto_tick=auto_tick,
+            max_replay_tags=max_replay_tags,
         )
         try:
             self._load_code_words()
@@ -210,8 +219,13 @@ class ProgramClient:
             await self.check_published()
             await self.maintain()
             self._socket = RelaySocket(
-                relay_url, self._ws_token, self._on_frame, backoff=self._backoff,
-                on_reconnect=self._on_reconnect, on_idle=self._on_idle, batch=True,
+                relay_url,
+                self._ws_token,
+                self._on_frame,
+                backoff=self._backoff,
+                on_reconnect=self._on_reconnect,
+                on_idle=self._on_idle,
+                batch=True,
             )
             await self._socket.start()
             if auto_tick:
@@ -225,7 +239,9 @@ class ProgramClient:
         return self
 
     async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
@@ -269,14 +285,15 @@ class ProgramClient:
     async def send(self, conversation_id: str, text: str) -> None:
         """Send a text message in ``conversation_id`` (staff wrote)."""
         await self._send_payload(conversation_id, pl.Text(text, self._now_ms()))
-        if conversation_id in self.workflow.open_conversations() and \
-                self.workflow.conversation(conversation_id).assigned_to is not None:
+        if (
+            conversation_id in self.workflow.open_conversations()
+            and self.workflow.conversation(conversation_id).assigned_to is not None
+        ):
             await self._run(self.workflow.staff_message(conversation_id))
 
     async def send_notice(self, conversation_id: str, kind: str, body: str) -> None:
         """Send a typed notice (``rights``, ``safety_check_in``, ``custom``, ...)."""
-        await self._send_payload(conversation_id,
-                                 pl.Notice(kind, body, self._now_ms()))
+        await self._send_payload(conversation_id, pl.Notice(kind, body, self._now_ms()))
 
     async def request_code_word(self, conversation_id: str, alias: str) -> None:
         """Ask the participant for the code word of ``alias`` (notice, then request)."""
@@ -293,8 +310,10 @@ class ProgramClient:
         self._get(conversation_id)
         actions = self._wf(lambda: self.workflow.close(conversation_id))
         if not actions:  # not known to the workflow: still send the closing notice first
-            actions = [wf.SendNotice(conversation_id, self.workflow.notices.closing_notice()),
-                       wf.CloseConversation(conversation_id, wf.CloseReason.STAFF)]
+            actions = [
+                wf.SendNotice(conversation_id, self.workflow.notices.closing_notice()),
+                wf.CloseConversation(conversation_id, wf.CloseReason.STAFF),
+            ]
         await self._run(actions, reason=reason)
 
     # -- staff (the workflow decides; the node carries it out) -------------------------
@@ -322,9 +341,7 @@ class ProgramClient:
 
     async def set_status(self, state: str | None, message: str | None = None) -> None:
         """Force ``outage``, ``closed`` or ``busy`` (None clears); re-signed at once."""
-        self._keeper().set_override(
-            None if state is None else wf.StatusState(state), message
-        )
+        self._keeper().set_override(None if state is None else wf.StatusState(state), message)
         await self.tick()
 
     async def tick(self) -> None:
@@ -377,8 +394,7 @@ class ProgramClient:
         relay_failed = (RelayError, VerificationFailure)
         if not c.participant_left:
             with contextlib.suppress(*relay_failed):
-                await self._send_payload(conversation_id,
-                                         pl.Close(reason, self._now_ms()))
+                await self._send_payload(conversation_id, pl.Close(reason, self._now_ms()))
         with contextlib.suppress(*relay_failed):
             await self._http.close_conversation(conversation_id, await self._session_token())
         await self._forget(conversation_id, by="self", reason=reason)
@@ -402,26 +418,32 @@ class ProgramClient:
         ks, ident, policy = self._ks, self._identity, self._policy
         plan = plan_signed_prekeys(publishing.prekey_records(ks, one_time=False), moment, policy)
         # a signed prekey whose replay-tag set is full takes no more inits: rotate now
-        full = plan.publish is not None and \
-            store.replay_tag_count(ks, plan.publish) >= self._max_replay_tags
+        full = (
+            plan.publish is not None
+            and store.replay_tag_count(ks, plan.publish) >= self._max_replay_tags
+        )
         if plan.generate or full:
-            [signed] = publishing.new_prekeys(ks, ident, 1, moment, self._random, policy,
-                                              one_time=False)
+            [signed] = publishing.new_prekeys(
+                ks, ident, 1, moment, self._random, policy, one_time=False
+            )
             await self._commit.commit()
             await self._http.put_signed_prekey(self.program_id, token, signed.to_json())
         publishing.delete_prekeys(ks, plan.delete, one_time=False)
         store.forget_replay_tags(ks)  # the tags go with their prekey's secret
         one_time = publishing.prekey_records(ks, one_time=True)
-        publishing.delete_prekeys(ks, expired_one_time_prekeys(one_time, moment, policy),
-                                  one_time=True)
+        publishing.delete_prekeys(
+            ks, expired_one_time_prekeys(one_time, moment, policy), one_time=True
+        )
         count = await self._http.one_time_prekey_count(self.program_id, token)
         wanted = one_time_prekeys_to_generate(count, policy)
         if wanted:
-            batch = publishing.new_prekeys(ks, ident, wanted, moment, self._random, policy,
-                                           one_time=True)
+            batch = publishing.new_prekeys(
+                ks, ident, wanted, moment, self._random, policy, one_time=True
+            )
             await self._commit.commit()
-            await self._http.post_one_time_prekeys(self.program_id, token,
-                                                   [p.to_json() for p in batch])
+            await self._http.post_one_time_prekeys(
+                self.program_id, token, [p.to_json() for p in batch]
+            )
         if store.get_json(ks, store.PUBLISHED_PROFILE) is None:
             await self.publish_profile(store.get_json(ks, store.PROFILE_CONTENT) or {})
         keeper = self._keeper()
@@ -437,8 +459,7 @@ class ProgramClient:
 
     async def prekey_count(self) -> int:
         """How many one-time prekeys the relay still holds for this program."""
-        return await self._http.one_time_prekey_count(self.program_id,
-                                                      await self._session_token())
+        return await self._http.one_time_prekey_count(self.program_id, await self._session_token())
 
     async def set_origins(self, origins: list[str]) -> None:
         """Register the web origins (scheme://host[:port]) whose pages embed the widget.
@@ -449,8 +470,7 @@ class ProgramClient:
 
     async def pending_on_relay(self) -> list[str]:
         """Ids of the messages the relay holds for this node, not yet acked."""
-        messages = await self._http.program_messages(self.program_id,
-                                                     await self._session_token())
+        messages = await self._http.program_messages(self.program_id, await self._session_token())
         return [str(m.get("id")) for m in messages]
 
     async def publish_profile(self, content: dict[str, Any]) -> None:
@@ -478,24 +498,32 @@ class ProgramClient:
             key = b64u_decode(str(record.get("identity_key", "")))
         except QuietlineError:
             key = b""
-        if not constant_time_equal(key, self._identity.public_key) or \
-                record.get("program_id") != self.program_id:
+        if (
+            not constant_time_equal(key, self._identity.public_key)
+            or record.get("program_id") != self.program_id
+        ):
             raise VerificationFailure("published_mismatch", "relay serves another identity key")
-        for name, served in ((store.PUBLISHED_PROFILE, record.get("profile")),
-                             (store.PUBLISHED_STATUS, record.get("status"))):
+        for name, served in (
+            (store.PUBLISHED_PROFILE, record.get("profile")),
+            (store.PUBLISHED_STATUS, record.get("status")),
+        ):
             ours = store.get_json(self._ks, name)
             if ours is None or served is None:
                 continue
             try:
                 theirs = SignedObject.from_json(served)
             except QuietlineError:
-                raise VerificationFailure("published_mismatch",
-                                          "relay serves a malformed record") from None
+                raise VerificationFailure(
+                    "published_mismatch", "relay serves a malformed record"
+                ) from None
             mine = SignedObject.from_json(ours)
-            if not (constant_time_equal(theirs.body, mine.body)
-                    and constant_time_equal(theirs.signature, mine.signature)):
-                raise VerificationFailure("published_mismatch",
-                                          "relay serves a profile or status we did not sign")
+            if not (
+                constant_time_equal(theirs.body, mine.body)
+                and constant_time_equal(theirs.signature, mine.signature)
+            ):
+                raise VerificationFailure(
+                    "published_mismatch", "relay serves a profile or status we did not sign"
+                )
 
     # -- sending -------------------------------------------------------------------
 
@@ -571,8 +599,9 @@ class ProgramClient:
                 c = self._conversations[cid]
                 if not c.participant_left:
                     self._pending_events.append(ev.ParticipantLeft(cid, "closed"))
-                await self._forget(cid, by="peer" if c.participant_left else "relay",
-                                   reason="closed", commit=False)
+                await self._forget(
+                    cid, by="peer" if c.participant_left else "relay", reason="closed", commit=False
+                )
 
     def _fail(self, cid: str | None, reason: str, message_id: str) -> None:
         if message_id in self._failed_ids:
@@ -615,8 +644,10 @@ class ProgramClient:
                     return
             try:
                 session, payload = accept_conversation(
-                    raw, functools.partial(publishing.prekey_secret, self._ks),
-                    program_id=self._identity.program_id, random=self._random,
+                    raw,
+                    functools.partial(publishing.prekey_secret, self._ks),
+                    program_id=self._identity.program_id,
+                    random=self._random,
                 )
             except QuietlineError as exc:
                 self._fail(cid, reason_for(exc), message_id)
@@ -669,8 +700,11 @@ class ProgramClient:
             except (wf.WorkflowError, ValueError):
                 out.append(ev.CodeWordResult(c.cid, payload.alias, False, "unknown_alias"))
             else:
-                out.append(ev.CodeWordResult(c.cid, check.alias, check.verified,
-                                             check.outcome.value, check.rotation_due))
+                out.append(
+                    ev.CodeWordResult(
+                        c.cid, check.alias, check.verified, check.outcome.value, check.rotation_due
+                    )
+                )
         elif isinstance(payload, pl.Close):
             c.participant_left = True
             self._wf(lambda: self.workflow.participant_left(c.cid))

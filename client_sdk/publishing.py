@@ -41,18 +41,19 @@ DEFAULT_PROFILE: dict[str, Any] = {
         "voluntary": "Talking with us is voluntary. You can stop at any time.",
         "choices": "You decide what to share. You can skip any question.",
         "information": "What you write is end-to-end encrypted. Only our staff can read "
-                       "it, and we delete the conversation when it ends.",
+        "it, and we delete the conversation when it ends.",
         "mandatory_reporting": "If you tell us a child or vulnerable adult is being hurt, "
-                               "the law may require us to report it. We will tell you "
-                               "before we do.",
+        "the law may require us to report it. We will tell you "
+        "before we do.",
     },
     "safety_check_in": "Before we start: is the device you are using safe? Could someone "
-                       "be monitoring it? If it is not safe, you can leave at once with "
-                       "the exit button and reach us another way.",
+    "be monitoring it? If it is not safe, you can leave at once with "
+    "the exit button and reach us another way.",
     "questions": [],
-    "hours": {"timezone": "UTC", "weekly": [
-        {"day": d, "open": "00:00", "close": "23:59"} for d in range(7)
-    ]},
+    "hours": {
+        "timezone": "UTC",
+        "weekly": [{"day": d, "open": "00:00", "close": "23:59"} for d in range(7)],
+    },
     "alternatives": [],
     "quick_exit_url": "https://www.wikipedia.org/",
 }
@@ -89,7 +90,8 @@ def enrollment_signature(identity: IdentityKeyPair, enrollment_token: str) -> by
 async def enroll(http: RelayHTTP, identity: IdentityKeyPair, enrollment_token: str) -> str:
     """Register the identity key; refuse a relay that answers another program id."""
     program_id = await http.enroll(
-        enrollment_token, b64u_encode(identity.public_key),
+        enrollment_token,
+        b64u_encode(identity.public_key),
         b64u_encode(enrollment_signature(identity, enrollment_token)),
     )
     if program_id != b64u_encode(identity.program_id):
@@ -135,14 +137,21 @@ def _record_name(one_time: bool, prekey_id: int) -> str:
 
 
 def new_prekeys(
-    ks: Keystore, identity: IdentityKeyPair, count: int, moment: datetime, random: RandomSource,
-    policy: PrekeyPolicy, *, one_time: bool,
+    ks: Keystore,
+    identity: IdentityKeyPair,
+    count: int,
+    moment: datetime,
+    random: RandomSource,
+    policy: PrekeyPolicy,
+    *,
+    one_time: bool,
 ) -> list[SignedObject]:
     """Make ``count`` prekeys; their secrets are put in the keystore (save before publishing)."""
     out = []
     for prekey_id in _take_ids(ks, count):
-        made = make_prekey(identity, prekey_id, moment, one_time=one_time, policy=policy,
-                           random=random)
+        made = make_prekey(
+            identity, prekey_id, moment, one_time=one_time, policy=policy, random=random
+        )
         ks.put(_record_name(one_time, prekey_id), made.record.to_bytes())
         out.append(made.signed)
     return out

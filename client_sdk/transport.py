@@ -79,8 +79,9 @@ class RelayHTTP:
     async def aclose(self) -> None:
         await self._client.aclose()
 
-    async def _send(self, method: str, path: str, body: JSON | None, token: str | None
-                    ) -> httpx.Response:
+    async def _send(
+        self, method: str, path: str, body: JSON | None, token: str | None
+    ) -> httpx.Response:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         try:
             return await self._client.request(method, path, json=body, headers=headers)
@@ -112,7 +113,10 @@ class RelayHTTP:
     # -- program routes ----------------------------------------------------------
 
     async def enroll(
-        self, enrollment_token: str, identity_key: str, signature: str,
+        self,
+        enrollment_token: str,
+        identity_key: str,
+        signature: str,
         origins: list[str] | None = None,
     ) -> str:
         body: JSON = {
@@ -131,7 +135,8 @@ class RelayHTTP:
 
     async def session(self, program_id: str, challenge: str, signature: str) -> tuple[str, int]:
         data = await self.request(
-            "POST", f"/v1/programs/{program_id}/session",
+            "POST",
+            f"/v1/programs/{program_id}/session",
             body={"challenge": challenge, "signature": signature},
         )
         return _str(data, "session_token"), _int(data, "expires_in", 0)
@@ -146,12 +151,12 @@ class RelayHTTP:
             "PUT", f"/v1/programs/{program_id}/signed-prekey", body=signed, token=token
         )
 
-    async def post_one_time_prekeys(
-        self, program_id: str, token: str, prekeys: list[JSON]
-    ) -> int:
+    async def post_one_time_prekeys(self, program_id: str, token: str, prekeys: list[JSON]) -> int:
         data = await self.request(
-            "POST", f"/v1/programs/{program_id}/one-time-prekeys",
-            body={"prekeys": prekeys}, token=token,
+            "POST",
+            f"/v1/programs/{program_id}/one-time-prekeys",
+            body={"prekeys": prekeys},
+            token=token,
         )
         return _int(data, "count", 0)
 
@@ -194,8 +199,10 @@ class RelayHTTP:
         self, conversation_id: str, token: str, envelopes: list[str]
     ) -> list[str]:
         data = await self.request(
-            "POST", f"/v1/conversations/{conversation_id}/messages",
-            body={"envelopes": envelopes}, token=token,
+            "POST",
+            f"/v1/conversations/{conversation_id}/messages",
+            body={"envelopes": envelopes},
+            token=token,
         )
         return [str(i) for i in data.get("message_ids", [])]
 
@@ -309,8 +316,11 @@ class RelaySocket:
             with contextlib.suppress(Exception):
                 await self._ws.close()
         self._frames.put_nowait(None)  # wakes the consumer even if a cancel is swallowed
-        tasks = [t for t in (self._runner, self._consumer)
-                 if t is not None and t is not asyncio.current_task() and not t.done()]
+        tasks = [
+            t
+            for t in (self._runner, self._consumer)
+            if t is not None and t is not asyncio.current_task() and not t.done()
+        ]
         for task in tasks:
             task.cancel()
         if tasks:
@@ -322,8 +332,9 @@ class RelaySocket:
     async def wait_connected(self, timeout: float) -> None:
         await asyncio.wait_for(self._ready.wait(), timeout)
 
-    async def send(self, conversation_id: str, envelopes: list[str], timeout: float = 15.0
-                   ) -> list[str]:
+    async def send(
+        self, conversation_id: str, envelopes: list[str], timeout: float = 15.0
+    ) -> list[str]:
         """Send envelopes over the socket; return the relay's message ids."""
         ws = self._ws
         if ws is None or not self._ready.is_set():
@@ -331,8 +342,12 @@ class RelaySocket:
         request_id = str(next(self._ids))
         future: asyncio.Future[list[str]] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = future
-        frame = {"type": "send", "request_id": request_id,
-                 "conversation_id": conversation_id, "envelopes": envelopes}
+        frame = {
+            "type": "send",
+            "request_id": request_id,
+            "conversation_id": conversation_id,
+            "envelopes": envelopes,
+        }
         try:
             await ws.send(json.dumps(frame))
             return await asyncio.wait_for(future, timeout)
@@ -393,8 +408,14 @@ class RelaySocket:
                 if self._first is not None and not self._first.done():
                     self._first.set_exception(exc)
                     return
-            except (ConnectionClosed, OSError, InvalidHandshake, InvalidURI, TimeoutError,
-                    ValueError) as exc:
+            except (
+                ConnectionClosed,
+                OSError,
+                InvalidHandshake,
+                InvalidURI,
+                TimeoutError,
+                ValueError,
+            ) as exc:
                 if self._first is not None and not self._first.done():
                     self._first.set_exception(RelayUnavailable(type(exc).__name__))
                     return
@@ -422,9 +443,11 @@ class RelaySocket:
                 if kind == "sent":
                     future.set_result([str(i) for i in frame.get("message_ids", [])])
                 else:
-                    future.set_exception(RelayError(
-                        400, str(frame.get("code", "unknown")), str(frame.get("message", ""))
-                    ))
+                    future.set_exception(
+                        RelayError(
+                            400, str(frame.get("code", "unknown")), str(frame.get("message", ""))
+                        )
+                    )
             return
         if kind == "messages":
             items = frame.get("messages")

@@ -78,9 +78,26 @@ class EnrolledProgram:
 def init_program(relay_url: str, token: str, keystore: Path, *extra: str) -> EnrolledProgram:
     env = dict(os.environ, QUIETLINE_PASSPHRASE=PASSPHRASE)
     result = subprocess.run(
-        [sys.executable, "-m", "quietline", "program", "init", "--keystore", str(keystore),
-         "--relay", relay_url, f"--enrollment-token={token}", "--json", *extra],
-        capture_output=True, text=True, env=env, cwd=ROOT, timeout=120, check=False,
+        [
+            sys.executable,
+            "-m",
+            "quietline",
+            "program",
+            "init",
+            "--keystore",
+            str(keystore),
+            "--relay",
+            relay_url,
+            f"--enrollment-token={token}",
+            "--json",
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=120,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     out = json.loads(result.stdout)
@@ -116,8 +133,12 @@ def shared_program(relay: Relay, tmp_path_factory: pytest.TempPathFactory) -> En
     return init_program(relay.url, relay.add_program(), path)
 
 
-async def wait_for(events: AsyncIterator[Any], predicate: Callable[[Any], bool],
-                   timeout: float = 15.0, seen: list[Any] | None = None) -> Any:
+async def wait_for(
+    events: AsyncIterator[Any],
+    predicate: Callable[[Any], bool],
+    timeout: float = 15.0,
+    seen: list[Any] | None = None,
+) -> Any:
     """The first event matching ``predicate`` (others are appended to ``seen``)."""
 
     async def scan() -> Any:
@@ -177,11 +198,16 @@ class TamperingProxy:
         self._server: uvicorn.Server | None = None
         self._task: asyncio.Task[None] | None = None
         self._client = httpx.AsyncClient(base_url=upstream, timeout=30)
-        self.app = Starlette(routes=[
-            WebSocketRoute("/v1/ws", self._ws),
-            Route("/{path:path}", self._http,
-                  methods=["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]),
-        ])
+        self.app = Starlette(
+            routes=[
+                WebSocketRoute("/v1/ws", self._ws),
+                Route(
+                    "/{path:path}",
+                    self._http,
+                    methods=["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"],
+                ),
+            ]
+        )
 
     # -- switches ---------------------------------------------------------------
 
@@ -254,8 +280,14 @@ class TamperingProxy:
 
     async def start(self) -> None:
         config = uvicorn.Config(
-            self.app, host="127.0.0.1", port=self.port, log_level="warning",
-            http="h11", ws="websockets-sansio", lifespan="off", ws_per_message_deflate=False,
+            self.app,
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            http="h11",
+            ws="websockets-sansio",
+            lifespan="off",
+            ws_per_message_deflate=False,
         )
         self._server = uvicorn.Server(config)
         self._task = asyncio.create_task(self._server.serve())
@@ -277,10 +309,16 @@ class TamperingProxy:
         if self.http_down is not None and self.http_down(request.method, request.url.path):
             body = {"error": {"code": "unavailable", "message": "Try again."}}
             return Response(json.dumps(body), status_code=503, media_type="application/json")
-        headers = {k: v for k, v in request.headers.items()
-                   if k.lower() in {"authorization", "content-type", "host"}}
+        headers = {
+            k: v
+            for k, v in request.headers.items()
+            if k.lower() in {"authorization", "content-type", "host"}
+        }
         upstream = await self._client.request(
-            request.method, request.url.path, content=await request.body(), headers=headers,
+            request.method,
+            request.url.path,
+            content=await request.body(),
+            headers=headers,
             params=request.query_params,
         )
         if self.http_lost is not None and self.http_lost(request.method, request.url.path):

@@ -67,12 +67,17 @@ def test_the_search_finds_every_form(tmp_path: Path) -> None:
     assert leaks([clean], [canary]) == []
 
 
-async def test_canaries_never_reach_the_relays_files(fresh_relay: Any, enroll: Any,
-                                                     waiter: Any) -> None:
+async def test_canaries_never_reach_the_relays_files(
+    fresh_relay: Any, enroll: Any, waiter: Any
+) -> None:
     relay = fresh_relay
     enrolled = enroll(relay)
-    files = [relay.db_path, relay.db_path.with_name(relay.db_path.name + "-wal"),
-             relay.db_path.with_name(relay.db_path.name + "-shm"), relay.log_path]
+    files = [
+        relay.db_path,
+        relay.db_path.with_name(relay.db_path.name + "-wal"),
+        relay.db_path.with_name(relay.db_path.name + "-shm"),
+        relay.log_path,
+    ]
     canaries = {
         "participant_first": f"pCANARY1-{uuid.uuid4().hex}",
         "participant": f"pCANARY2-{uuid.uuid4().hex} مرحبا 你好",
@@ -81,23 +86,27 @@ async def test_canaries_never_reach_the_relays_files(fresh_relay: Any, enroll: A
         "answer": f"pCANARY5-{uuid.uuid4().hex}",
     }
     every = list(canaries.values())
-    program = await ProgramClient.connect(relay.url, enrolled.keystore, PASSPHRASE,
-                                          auto_tick=False)
+    program = await ProgramClient.connect(relay.url, enrolled.keystore, PASSPHRASE, auto_tick=False)
     try:
         pev = program.events()
         async with await ParticipantClient.connect(
-            relay.url, enrolled.program_id, enrolled.identity_key,
+            relay.url,
+            enrolled.program_id,
+            enrolled.identity_key,
             first_message=canaries["participant_first"],
         ) as participant:
             qev = participant.events()
-            cid = (await waiter(pev, lambda e: isinstance(e, events.NewConversation))
-                   ).conversation_id
+            cid = (
+                await waiter(pev, lambda e: isinstance(e, events.NewConversation))
+            ).conversation_id
             await participant.send(canaries["participant"])
-            await waiter(pev, lambda e: isinstance(e, events.Message)
-                         and e.text == canaries["participant"])
+            await waiter(
+                pev, lambda e: isinstance(e, events.Message) and e.text == canaries["participant"]
+            )
             await program.send(cid, canaries["program"])
-            await waiter(qev, lambda e: isinstance(e, events.Message)
-                         and e.text == canaries["program"])
+            await waiter(
+                qev, lambda e: isinstance(e, events.Message) and e.text == canaries["program"]
+            )
             await participant.send_answers({"q1": canaries["answer"]})
             await waiter(pev, lambda e: isinstance(e, events.Answers))
 
@@ -106,11 +115,13 @@ async def test_canaries_never_reach_the_relays_files(fresh_relay: Any, enroll: A
             await participant.send(canaries["held"])
             assert leaks(files, every) == []
 
-            program = await ProgramClient.connect(relay.url, enrolled.keystore, PASSPHRASE,
-                                                  auto_tick=False)
+            program = await ProgramClient.connect(
+                relay.url, enrolled.keystore, PASSPHRASE, auto_tick=False
+            )
             pev = program.events()
-            await waiter(pev, lambda e: isinstance(e, events.Message)
-                         and e.text == canaries["held"])
+            await waiter(
+                pev, lambda e: isinstance(e, events.Message) and e.text == canaries["held"]
+            )
             assert leaks(files, every) == []
             await program.close(cid)
             await waiter(qev, lambda e: isinstance(e, events.ConversationClosedEvent))

@@ -27,19 +27,38 @@ def run(*args: str, passphrase: str | None = PASSPHRASE) -> subprocess.Completed
     env.pop("QUIETLINE_PASSPHRASE", None)
     if passphrase is not None:
         env["QUIETLINE_PASSPHRASE"] = passphrase
-    return subprocess.run([sys.executable, "-m", "quietline", "program", *args],
-                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=120,
-                          check=False, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [sys.executable, "-m", "quietline", "program", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=120,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def test_init_prints_exactly_the_ids_and_publishes_the_bundle(relay: Any, tmp_path: Path) -> None:
     profile = tmp_path / "profile.json"
-    profile.write_text(json.dumps({"name": "Línea de apoyo", "alternatives": [
-        {"label": "Phone", "value": "+1 555 0100"}]}), encoding="utf-8")
+    profile.write_text(
+        json.dumps(
+            {"name": "Línea de apoyo", "alternatives": [{"label": "Phone", "value": "+1 555 0100"}]}
+        ),
+        encoding="utf-8",
+    )
     keystore = tmp_path / "p.qlks"
-    result = run("init", "--keystore", str(keystore), "--relay", relay.url,
-                 f"--enrollment-token={relay.add_program()}", "--profile", str(profile),
-                 "--json")
+    result = run(
+        "init",
+        "--keystore",
+        str(keystore),
+        "--relay",
+        relay.url,
+        f"--enrollment-token={relay.add_program()}",
+        "--profile",
+        str(profile),
+        "--json",
+    )
     assert result.returncode == 0, result.stderr
     out = json.loads(result.stdout)
     assert list(out) == ["program_id", "identity_key"]
@@ -59,8 +78,15 @@ def test_init_prints_exactly_the_ids_and_publishes_the_bundle(relay: Any, tmp_pa
 def test_init_refuses_to_overwrite_a_keystore(relay: Any, tmp_path: Path) -> None:
     keystore = tmp_path / "p.qlks"
     keystore.write_bytes(b"precious")
-    result = run("init", "--keystore", str(keystore), "--relay", relay.url,
-                 f"--enrollment-token={relay.add_program()}", "--json")
+    result = run(
+        "init",
+        "--keystore",
+        str(keystore),
+        "--relay",
+        relay.url,
+        f"--enrollment-token={relay.add_program()}",
+        "--json",
+    )
     assert result.returncode == 1
     assert keystore.read_bytes() == b"precious"
 
@@ -70,22 +96,40 @@ async def run_async(*args: str) -> tuple[int, str, str]:
     env = dict(os.environ)
     env["QUIETLINE_PASSPHRASE"] = PASSPHRASE
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "quietline", "program", *args, env=env, cwd=ROOT,
-        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE)
+        sys.executable,
+        "-m",
+        "quietline",
+        "program",
+        *args,
+        env=env,
+        cwd=ROOT,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     out, err = await asyncio.wait_for(proc.communicate(), 120)
     assert proc.returncode is not None
     return proc.returncode, out.decode(), err.decode()
 
 
 async def test_init_that_stopped_after_enrolling_is_finished_by_running_it_again(
-        proxy: Any, relay: Any, tmp_path: Path) -> None:
+    proxy: Any, relay: Any, tmp_path: Path
+) -> None:
     """The relay fails after the enrollment: the keystore stays (the identity is
     enrolled); the same command again finishes the job with that identity, and a third
     run has nothing to do and changes nothing."""
     keystore = tmp_path / "p.qlks"
-    args = ("init", "--keystore", str(keystore), "--relay", proxy.url, "--origin", relay.url,
-            f"--enrollment-token={relay.add_program()}", "--json")
+    args = (
+        "init",
+        "--keystore",
+        str(keystore),
+        "--relay",
+        proxy.url,
+        "--origin",
+        relay.url,
+        f"--enrollment-token={relay.add_program()}",
+        "--json",
+    )
     proxy.http_down = lambda method, path: method == "PUT" and path.endswith("/profile")
     code, _out, err = await run_async(*args)
     assert code == 1 and "unavailable" in err
@@ -111,12 +155,22 @@ async def test_init_that_stopped_after_enrolling_is_finished_by_running_it_again
 
 
 async def test_init_whose_enrollment_answer_was_lost_keeps_the_keystore_and_finishes(
-        proxy: Any, relay: Any, tmp_path: Path) -> None:
+    proxy: Any, relay: Any, tmp_path: Path
+) -> None:
     """The relay enrolled the key but its answer never came: the keystore (the enrolled
     identity) stays, and running again signs in with it instead of enrolling anew."""
     keystore = tmp_path / "p.qlks"
-    args = ("init", "--keystore", str(keystore), "--relay", proxy.url, "--origin", relay.url,
-            f"--enrollment-token={relay.add_program()}", "--json")
+    args = (
+        "init",
+        "--keystore",
+        str(keystore),
+        "--relay",
+        proxy.url,
+        "--origin",
+        relay.url,
+        f"--enrollment-token={relay.add_program()}",
+        "--json",
+    )
     proxy.http_lost = lambda method, path: method == "POST" and path == "/v1/programs"
     code, _out, err = await run_async(*args)
     assert code == 1 and "quietline program:" in err
@@ -135,17 +189,32 @@ async def test_init_whose_enrollment_answer_was_lost_keeps_the_keystore_and_fini
 
 def test_init_with_a_bad_token_leaves_nothing(relay: Any, tmp_path: Path) -> None:
     keystore = tmp_path / "p.qlks"
-    result = run("init", "--keystore", str(keystore), "--relay", relay.url,
-                 "--enrollment-token=not-a-real-token", "--json")
+    result = run(
+        "init",
+        "--keystore",
+        str(keystore),
+        "--relay",
+        relay.url,
+        "--enrollment-token=not-a-real-token",
+        "--json",
+    )
     assert result.returncode == 1
     assert "quietline program:" in result.stderr
     assert not keystore.exists()
 
 
-def test_init_without_a_passphrase_and_no_terminal_fails_cleanly(relay: Any,
-                                                                tmp_path: Path) -> None:
-    result = run("init", "--keystore", str(tmp_path / "p.qlks"), "--relay", relay.url,
-                 "--enrollment-token=x", passphrase=None)
+def test_init_without_a_passphrase_and_no_terminal_fails_cleanly(
+    relay: Any, tmp_path: Path
+) -> None:
+    result = run(
+        "init",
+        "--keystore",
+        str(tmp_path / "p.qlks"),
+        "--relay",
+        relay.url,
+        "--enrollment-token=x",
+        passphrase=None,
+    )
     assert result.returncode != 0
     assert "no passphrase" in result.stderr  # refused for that, not for the bad token
     assert not (tmp_path / "p.qlks").exists()

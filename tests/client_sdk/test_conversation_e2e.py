@@ -18,8 +18,9 @@ TEXTS = [
 ]
 
 
-async def test_texts_in_every_script_arrive_byte_identical(program_factory: Any, relay: Any,
-                                                          waiter: Any) -> None:
+async def test_texts_in_every_script_arrive_byte_identical(
+    program_factory: Any, relay: Any, waiter: Any
+) -> None:
     enrolled = program_factory()
     async with await ProgramClient.connect(relay.url, enrolled.keystore, PASSPHRASE) as program:
         pev = program.events()

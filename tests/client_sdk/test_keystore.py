@@ -294,8 +294,13 @@ def test_no_secret_in_the_clear(tmp_path: Path) -> None:
     ks.save()
     ks.write_backup(tmp_path / "backup", "backup words")
     needles: list[bytes] = []
-    for raw in (secret_key, canary.encode("utf-8"), conversation.encode("utf-8"),
-                PASS.encode("utf-8"), b"identity-key-seed-record"):
+    for raw in (
+        secret_key,
+        canary.encode("utf-8"),
+        conversation.encode("utf-8"),
+        PASS.encode("utf-8"),
+        b"identity-key-seed-record",
+    ):
         needles += [raw, raw.hex().encode(), raw.hex().upper().encode()]
         for shift in range(3):
             chunk = raw[shift:]
@@ -344,8 +349,13 @@ def test_closed_keystore_refuses_use(ks_path: Path) -> None:
     with make(ks_path, {"a": b"x"}) as ks:
         assert ks.get("a") == b"x"
     assert "closed" in repr(ks)
-    for call in (lambda: ks.get("a"), lambda: ks.put("a", b"y"), ks.save,
-                 lambda: ks.names(), lambda: ks.delete("a")):
+    for call in (
+        lambda: ks.get("a"),
+        lambda: ks.put("a", b"y"),
+        ks.save,
+        lambda: ks.names(),
+        lambda: ks.delete("a"),
+    ):
         with pytest.raises(KeystoreError):
             call()
 

@@ -35,15 +35,18 @@ def record_names(path: Any, prefix: str) -> list[str]:
         return ks.names(prefix)
 
 
-async def test_one_time_prekeys_are_used_once_and_replenished(program_factory: Any,
-                                                              relay: Any, waiter: Any) -> None:
+async def test_one_time_prekeys_are_used_once_and_replenished(
+    program_factory: Any, relay: Any, waiter: Any
+) -> None:
     enrolled = program_factory()
-    async with await ProgramClient.connect(relay.url, enrolled.keystore, PASSPHRASE,
-                                           auto_tick=False) as program:
+    async with await ProgramClient.connect(
+        relay.url, enrolled.keystore, PASSPHRASE, auto_tick=False
+    ) as program:
         full = await program.prekey_count()
         assert full >= 20
-        async with await ParticipantClient.connect(relay.url, enrolled.program_id,
-                                                   enrolled.identity_key):
+        async with await ParticipantClient.connect(
+            relay.url, enrolled.program_id, enrolled.identity_key
+        ):
             await waiter(program.events(), lambda e: isinstance(e, events.NewConversation))
         # its secret was deleted right after its one use
         assert len(record_names(enrolled.keystore, "prekey/one-time/")) == full - 1
@@ -56,18 +59,21 @@ async def test_one_time_prekeys_are_used_once_and_replenished(program_factory: A
         assert await program.prekey_count() >= 20
 
 
-async def test_status_is_re_signed_before_it_expires_and_on_demand(program_factory: Any,
-                                                                   relay: Any) -> None:
+async def test_status_is_re_signed_before_it_expires_and_on_demand(
+    program_factory: Any, relay: Any
+) -> None:
     enrolled = program_factory()
     clock = ManualClock(datetime.now(UTC).replace(microsecond=0))
     keeper = StatusKeeper()
     # with nobody on shift the workflow says "busy"; one staff member makes it "open"
     now = clock.now()
-    staff = StaffMember("ana", "Ana", shifts=(Shift(now - timedelta(hours=1),
-                                                    now + timedelta(days=1)),))
+    staff = StaffMember(
+        "ana", "Ana", shifts=(Shift(now - timedelta(hours=1), now + timedelta(days=1)),)
+    )
     workflow = Workflow(clock=clock, status=keeper, staff=[staff])
-    async with await ProgramClient.connect(relay.url, enrolled.keystore, PASSPHRASE,
-                                           workflow=workflow, auto_tick=False) as program:
+    async with await ProgramClient.connect(
+        relay.url, enrolled.keystore, PASSPHRASE, workflow=workflow, auto_tick=False
+    ) as program:
         first = await published_status(relay, enrolled.program_id)
         assert first.state == "open"
         clock.advance(minutes=1)
@@ -81,19 +87,23 @@ async def test_status_is_re_signed_before_it_expires_and_on_demand(program_facto
         down = await published_status(relay, enrolled.program_id)
         assert down.state == "outage" and down.message.startswith("Our chat is down")
         async with await ParticipantClient.connect(
-            relay.url, enrolled.program_id, enrolled.identity_key,
+            relay.url,
+            enrolled.program_id,
+            enrolled.identity_key,
             clock=lambda: clock.now().timestamp(),
         ) as participant:
             assert participant.status is not None and participant.status.state == "outage"
 
 
 async def test_signed_prekey_rotates_and_old_secrets_go_after_the_grace(
-        program_factory: Any, relay: Any) -> None:
+    program_factory: Any, relay: Any
+) -> None:
     enrolled = program_factory()
     clock = ManualClock(datetime.now(UTC).replace(microsecond=0))
     workflow = Workflow(clock=clock, status=StatusKeeper())
-    async with await ProgramClient.connect(relay.url, enrolled.keystore, PASSPHRASE,
-                                           workflow=workflow, auto_tick=False) as program:
+    async with await ProgramClient.connect(
+        relay.url, enrolled.keystore, PASSPHRASE, workflow=workflow, auto_tick=False
+    ) as program:
         first = await signed_prekey_id(relay, enrolled.program_id)
         clock.advance(days=7)
         await program.maintain()

@@ -30,8 +30,9 @@ PARTICIPANT, PROGRAM = 0, 1
 
 
 @contextlib.asynccontextmanager
-async def pair(proxy: Any, relay: Any, enrolled: Any, waiter: Any
-               ) -> AsyncIterator[tuple[ProgramClient, ParticipantClient, Any, Any, str]]:
+async def pair(
+    proxy: Any, relay: Any, enrolled: Any, waiter: Any
+) -> AsyncIterator[tuple[ProgramClient, ParticipantClient, Any, Any, str]]:
     async with await ProgramClient.connect(
         proxy.url, enrolled.keystore, PASSPHRASE, origin=relay.url
     ) as program:
@@ -46,8 +47,9 @@ async def pair(proxy: Any, relay: Any, enrolled: Any, waiter: Any
             yield program, participant, pev, qev, new.conversation_id
 
 
-async def say(program: ProgramClient, participant: ParticipantClient, cid: str, sender: int,
-              text: str) -> None:
+async def say(
+    program: ProgramClient, participant: ParticipantClient, cid: str, sender: int, text: str
+) -> None:
     if sender == PARTICIPANT:
         await participant.send(text)
     else:
@@ -66,13 +68,16 @@ def failures(seen: list[Any]) -> list[str]:
     return [e.reason for e in seen if isinstance(e, events.VerificationFailed)]
 
 
-DIRECTIONS = [pytest.param(PARTICIPANT, id="participant-to-program"),
-              pytest.param(PROGRAM, id="program-to-participant")]
+DIRECTIONS = [
+    pytest.param(PARTICIPANT, id="participant-to-program"),
+    pytest.param(PROGRAM, id="program-to-participant"),
+]
 
 
 @pytest.mark.parametrize("sender", DIRECTIONS)
-async def test_tampered_ciphertext_is_refused(proxy: Any, relay: Any, program_factory: Any,
-                                              waiter: Any, sender: int) -> None:
+async def test_tampered_ciphertext_is_refused(
+    proxy: Any, relay: Any, program_factory: Any, waiter: Any, sender: int
+) -> None:
     async with pair(proxy, relay, program_factory(), waiter) as (prog, part, pev, qev, cid):
         receiver = qev if sender == PROGRAM else pev
         proxy.arm("tamper", sender)
@@ -89,8 +94,9 @@ async def test_tampered_ciphertext_is_refused(proxy: Any, relay: Any, program_fa
 
 
 @pytest.mark.parametrize("sender", DIRECTIONS)
-async def test_replayed_envelope_is_refused(proxy: Any, relay: Any, program_factory: Any,
-                                            waiter: Any, sender: int) -> None:
+async def test_replayed_envelope_is_refused(
+    proxy: Any, relay: Any, program_factory: Any, waiter: Any, sender: int
+) -> None:
     async with pair(proxy, relay, program_factory(), waiter) as (prog, part, pev, qev, cid):
         receiver = qev if sender == PROGRAM else pev
         await say(prog, part, cid, sender, "first")
@@ -107,7 +113,8 @@ async def test_replayed_envelope_is_refused(proxy: Any, relay: Any, program_fact
 
 @pytest.mark.parametrize("sender", DIRECTIONS)
 async def test_a_send_repeated_after_its_answer_was_lost_arrives_once(
-        proxy: Any, relay: Any, program_factory: Any, waiter: Any, sender: int) -> None:
+    proxy: Any, relay: Any, program_factory: Any, waiter: Any, sender: int
+) -> None:
     """The socket dies after the relay committed a send but before its answer came: the
     SDK sends the same envelope again over HTTP, and the relay recognizes it (same ids,
     stored once), so the recipient sees the message once and no false replay alarm."""
@@ -124,8 +131,9 @@ async def test_a_send_repeated_after_its_answer_was_lost_arrives_once(
 
 
 @pytest.mark.parametrize("sender", DIRECTIONS)
-async def test_reordered_messages_are_flagged(proxy: Any, relay: Any, program_factory: Any,
-                                              waiter: Any, sender: int) -> None:
+async def test_reordered_messages_are_flagged(
+    proxy: Any, relay: Any, program_factory: Any, waiter: Any, sender: int
+) -> None:
     async with pair(proxy, relay, program_factory(), waiter) as (prog, part, pev, qev, cid):
         receiver = qev if sender == PROGRAM else pev
         await say(prog, part, cid, sender, "zero")
@@ -142,8 +150,9 @@ async def test_reordered_messages_are_flagged(proxy: Any, relay: Any, program_fa
 
 
 @pytest.mark.parametrize("sender", DIRECTIONS)
-async def test_dropped_message_is_reported(proxy: Any, relay: Any, program_factory: Any,
-                                           waiter: Any, sender: int) -> None:
+async def test_dropped_message_is_reported(
+    proxy: Any, relay: Any, program_factory: Any, waiter: Any, sender: int
+) -> None:
     async with pair(proxy, relay, program_factory(), waiter) as (prog, part, pev, qev, cid):
         receiver = qev if sender == PROGRAM else pev
         await say(prog, part, cid, sender, "zero")
@@ -186,23 +195,28 @@ def edit_bundle(field: str, program_id: str) -> Any:
         elif field == "profile":
             body = json.loads(b64u_decode(data["profile"]["body"]))
             body["safety_check_in"] = "Your device is safe. Tell us everything."
-            encoded = json.dumps(body, sort_keys=True, separators=(",", ":"),
-                                 ensure_ascii=False).encode()
+            encoded = json.dumps(
+                body, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+            ).encode()
             data["profile"] = dict(data["profile"], body=b64u_encode(encoded))
         return data
 
     return hook
 
 
-@pytest.mark.parametrize(("field", "reason"), [
-    ("identity_key", "untrusted_key"),
-    ("signed_prekey", "bad_signature"),
-    ("one_time_prekey", "bad_signature"),
-    ("prekey_swap", "bad_signature"),
-    ("profile", "bad_signature"),
-])
-async def test_participant_refuses_a_doctored_bundle(proxy: Any, shared_program: Any,
-                                                     field: str, reason: str) -> None:
+@pytest.mark.parametrize(
+    ("field", "reason"),
+    [
+        ("identity_key", "untrusted_key"),
+        ("signed_prekey", "bad_signature"),
+        ("one_time_prekey", "bad_signature"),
+        ("prekey_swap", "bad_signature"),
+        ("profile", "bad_signature"),
+    ],
+)
+async def test_participant_refuses_a_doctored_bundle(
+    proxy: Any, shared_program: Any, field: str, reason: str
+) -> None:
     enrolled = shared_program
     proxy.http_hook = edit_bundle(field, enrolled.program_id)
     with pytest.raises(VerificationFailure) as info:
@@ -211,7 +225,8 @@ async def test_participant_refuses_a_doctored_bundle(proxy: Any, shared_program:
 
 
 async def test_participant_refuses_a_program_id_not_derived_from_the_pinned_key(
-        proxy: Any, shared_program: Any, program_factory: Any) -> None:
+    proxy: Any, shared_program: Any, program_factory: Any
+) -> None:
     enrolled, other = shared_program, program_factory()
     with pytest.raises(VerificationFailure):
         # the relay answers for `other` while the snippet pins `enrolled`'s key
@@ -237,7 +252,8 @@ def edit_public_record(field: str) -> Any:
 
 @pytest.mark.parametrize("field", ["identity_key", "profile", "status"])
 async def test_program_detects_the_relay_serving_a_doctored_record(
-        proxy: Any, relay: Any, shared_program: Any, field: str) -> None:
+    proxy: Any, relay: Any, shared_program: Any, field: str
+) -> None:
     enrolled = shared_program
     proxy.http_hook = edit_public_record(field)
     with pytest.raises(VerificationFailure) as info:
@@ -277,7 +293,8 @@ def other_enc(raw: bytes) -> bytes:
 
 @pytest.mark.parametrize("edit", [other_prekey_id, other_enc])
 async def test_program_refuses_an_init_pointing_at_another_prekey(
-        proxy: Any, relay: Any, program_factory: Any, waiter: Any, edit: Any) -> None:
+    proxy: Any, relay: Any, program_factory: Any, waiter: Any, edit: Any
+) -> None:
     enrolled = program_factory()
     async with await ProgramClient.connect(
         proxy.url, enrolled.keystore, PASSPHRASE, origin=relay.url
@@ -288,15 +305,17 @@ async def test_program_refuses_an_init_pointing_at_another_prekey(
             proxy.url, enrolled.program_id, enrolled.identity_key
         ):
             seen: list[Any] = []
-            failed = await waiter(pev, lambda e: isinstance(e, events.VerificationFailed),
-                                  seen=seen)
+            failed = await waiter(
+                pev, lambda e: isinstance(e, events.VerificationFailed), seen=seen
+            )
             assert failed.reason == "decryption"
             assert not [e for e in seen if isinstance(e, events.NewConversation)]
             assert program.conversations == []
 
 
-async def test_reconnects_after_the_socket_drops(proxy: Any, relay: Any, program_factory: Any,
-                                                 waiter: Any) -> None:
+async def test_reconnects_after_the_socket_drops(
+    proxy: Any, relay: Any, program_factory: Any, waiter: Any
+) -> None:
     async with pair(proxy, relay, program_factory(), waiter) as (prog, part, pev, qev, cid):
         await proxy.kick()
         await waiter(pev, lambda e: isinstance(e, events.Reconnected))
@@ -308,7 +327,8 @@ async def test_reconnects_after_the_socket_drops(proxy: Any, relay: Any, program
 
 
 async def test_replayed_init_cannot_resurrect_a_closed_conversation(
-        proxy: Any, relay: Any, program_factory: Any, waiter: Any) -> None:
+    proxy: Any, relay: Any, program_factory: Any, waiter: Any
+) -> None:
     async with pair(proxy, relay, program_factory(), waiter) as (prog, _, pev, _, cid):
         init = proxy.seen[PARTICIPANT][0]
         assert b64u_decode(init["envelope"])[1] == 1  # kind: init
@@ -316,8 +336,7 @@ async def test_replayed_init_cannot_resurrect_a_closed_conversation(
         await waiter(pev, lambda e: isinstance(e, events.ConversationClosedEvent))
         await proxy.inject(dict(init, id=b64u_encode(b"\x07" * 16)))
         seen: list[Any] = []
-        failed = await waiter(pev, lambda e: isinstance(e, events.VerificationFailed),
-                              seen=seen)
+        failed = await waiter(pev, lambda e: isinstance(e, events.VerificationFailed), seen=seen)
         assert (failed.conversation_id, failed.reason) == (cid, "replay")
         assert not [e for e in seen if isinstance(e, events.NewConversation)]
         assert prog.conversations == []
@@ -348,18 +367,23 @@ def without_one_time_prekey(method: str, path: str, data: Any) -> Any:
     return data
 
 
-@pytest.mark.parametrize("restart", [pytest.param(False, id="same-node"),
-                                     pytest.param(True, id="after-node-restart")])
+@pytest.mark.parametrize(
+    "restart", [pytest.param(False, id="same-node"), pytest.param(True, id="after-node-restart")]
+)
 async def test_replayed_signed_prekey_init_cannot_open_a_ghost_conversation(
-        proxy: Any, relay: Any, program_factory: Any, waiter: Any, restart: bool) -> None:
+    proxy: Any, relay: Any, program_factory: Any, waiter: Any, restart: bool
+) -> None:
     enrolled = program_factory()
     proxy.http_hook = without_one_time_prekey
     async with contextlib.AsyncExitStack() as stack:
-        program = await stack.enter_async_context(await ProgramClient.connect(
-            proxy.url, enrolled.keystore, PASSPHRASE, origin=relay.url))
+        program = await stack.enter_async_context(
+            await ProgramClient.connect(proxy.url, enrolled.keystore, PASSPHRASE, origin=relay.url)
+        )
         pev = program.events()
         async with await ParticipantClient.connect(
-            proxy.url, enrolled.program_id, enrolled.identity_key,
+            proxy.url,
+            enrolled.program_id,
+            enrolled.identity_key,
             first_message="my first message",
         ):
             new = await waiter(pev, lambda e: isinstance(e, events.NewConversation))
@@ -372,13 +396,21 @@ async def test_replayed_signed_prekey_init_cannot_open_a_ghost_conversation(
             await waiter(pev, lambda e: isinstance(e, events.ConversationClosedEvent))
         if restart:  # a new process on the same keystore: nothing in memory survives
             await stack.aclose()
-            program = await stack.enter_async_context(await ProgramClient.connect(
-                proxy.url, enrolled.keystore, PASSPHRASE, origin=relay.url))
+            program = await stack.enter_async_context(
+                await ProgramClient.connect(
+                    proxy.url, enrolled.keystore, PASSPHRASE, origin=relay.url
+                )
+            )
             pev = program.events()
         await proxy.inject(dict(init, id=b64u_encode(b"\x09" * 16)))
         seen: list[Any] = []
-        first = await waiter(pev, lambda e: isinstance(
-            e, events.VerificationFailed | events.NewConversation | events.Message), seen=seen)
+        first = await waiter(
+            pev,
+            lambda e: isinstance(
+                e, events.VerificationFailed | events.NewConversation | events.Message
+            ),
+            seen=seen,
+        )
         assert isinstance(first, events.VerificationFailed)
         assert (first.conversation_id, first.reason) == (cid, "replay")
         assert not [e for e in seen if isinstance(e, events.NewConversation | events.Message)]

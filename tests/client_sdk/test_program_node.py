@@ -30,11 +30,11 @@ def kind_is(cls: type, **fields: Any) -> Any:
     return lambda e: isinstance(e, cls) and all(getattr(e, k) == v for k, v in fields.items())
 
 
-async def test_program_node_restart_mid_conversation(program_factory: Any, relay: Any,
-                                                     waiter: Any) -> None:
+async def test_program_node_restart_mid_conversation(
+    program_factory: Any, relay: Any, waiter: Any
+) -> None:
     enrolled = program_factory()
-    program = await ProgramClient.connect(relay.url, enrolled.keystore, PASSPHRASE,
-                                          auto_tick=False)
+    program = await ProgramClient.connect(relay.url, enrolled.keystore, PASSPHRASE, auto_tick=False)
     try:
         pev = program.events()
         async with await ParticipantClient.connect(
@@ -52,19 +52,26 @@ async def test_program_node_restart_mid_conversation(program_factory: Any, relay
             await participant.send("while you were away")
             await participant.send("and again")
 
-            program = await ProgramClient.connect(relay.url, enrolled.keystore, PASSPHRASE,
-                                                  auto_tick=False)
+            program = await ProgramClient.connect(
+                relay.url, enrolled.keystore, PASSPHRASE, auto_tick=False
+            )
             pev = program.events()
             assert program.conversations == [cid]
             seen: list[Any] = []
             await waiter(pev, kind_is(events.Message, text="and again"), seen=seen)
             assert [e.text for e in seen if isinstance(e, events.Message)] == [
-                "while you were away"]
-            assert not [e for e in seen if isinstance(e, events.NewConversation | events.
-                                                      VerificationFailed)]
+                "while you were away"
+            ]
+            assert not [
+                e for e in seen if isinstance(e, events.NewConversation | events.VerificationFailed)
+            ]
             bodies = [entry.get("body") for entry in program.transcript(cid)]
-            assert bodies[-4:] == ["before the restart", "we are here", "while you were away",
-                                   "and again"]
+            assert bodies[-4:] == [
+                "before the restart",
+                "we are here",
+                "while you were away",
+                "and again",
+            ]
             await program.send(cid, "after the restart")
             await waiter(qev, kind_is(events.Message, text="after the restart"))
             await program.close(cid)
@@ -74,12 +81,17 @@ async def test_program_node_restart_mid_conversation(program_factory: Any, relay
 
 
 def on_shift(staff_id: str, now: datetime, role: Role = Role.STAFF) -> StaffMember:
-    return StaffMember(staff_id, staff_id.title(), role,
-                       (Shift(now - timedelta(hours=1), now + timedelta(hours=8)),))
+    return StaffMember(
+        staff_id,
+        staff_id.title(),
+        role,
+        (Shift(now - timedelta(hours=1), now + timedelta(hours=8)),),
+    )
 
 
-async def test_a_restart_resumes_the_workflow_as_it_was(program_factory: Any, relay: Any,
-                                                        waiter: Any) -> None:
+async def test_a_restart_resumes_the_workflow_as_it_was(
+    program_factory: Any, relay: Any, waiter: Any
+) -> None:
     """Queue order, opening times, assignments and urgency survive a restart of the node
     (they are saved in the keystore with the sessions); the restart is later on the
     clock, and nothing is re-queued behind it."""
@@ -92,17 +104,17 @@ async def test_a_restart_resumes_the_workflow_as_it_was(program_factory: Any, re
         return Workflow(clock=clock, status=StatusKeeper(), staff=team)
 
     first = workflow()
-    program = await ProgramClient.connect(relay.url, enrolled.keystore, PASSPHRASE,
-                                          workflow=first, auto_tick=False)
+    program = await ProgramClient.connect(
+        relay.url, enrolled.keystore, PASSPHRASE, workflow=first, auto_tick=False
+    )
     try:
         pev = program.events()
-        one = await ParticipantClient.connect(relay.url, enrolled.program_id,
-                                              enrolled.identity_key)
+        one = await ParticipantClient.connect(relay.url, enrolled.program_id, enrolled.identity_key)
         clock.advance(timedelta(minutes=1))
-        two = await ParticipantClient.connect(relay.url, enrolled.program_id,
-                                              enrolled.identity_key)
-        three = await ParticipantClient.connect(relay.url, enrolled.program_id,
-                                                enrolled.identity_key)
+        two = await ParticipantClient.connect(relay.url, enrolled.program_id, enrolled.identity_key)
+        three = await ParticipantClient.connect(
+            relay.url, enrolled.program_id, enrolled.identity_key
+        )
         async with one, two, three:
             ids = {one.conversation_id, two.conversation_id, three.conversation_id}
             while set(first.open_conversations()) != ids:
@@ -117,8 +129,9 @@ async def test_a_restart_resumes_the_workflow_as_it_was(program_factory: Any, re
             await program.aclose()
             clock.advance(timedelta(minutes=30))
             second = workflow()
-            program = await ProgramClient.connect(relay.url, enrolled.keystore, PASSPHRASE,
-                                                  workflow=second, auto_tick=False)
+            program = await ProgramClient.connect(
+                relay.url, enrolled.keystore, PASSPHRASE, workflow=second, auto_tick=False
+            )
             assert sorted(program.conversations) == sorted(ids)
             assert {cid: second.conversation(cid) for cid in ids} == before
             assert second.waiting() == queue
@@ -132,8 +145,9 @@ async def test_a_restart_resumes_the_workflow_as_it_was(program_factory: Any, re
             # staff registered only after connect (set_staff): alice's conversation waits
             # in its place, not made urgent; the urgent one stays first
             third = workflow(staff=False)
-            program = await ProgramClient.connect(relay.url, enrolled.keystore, PASSPHRASE,
-                                                  workflow=third, auto_tick=False)
+            program = await ProgramClient.connect(
+                relay.url, enrolled.keystore, PASSPHRASE, workflow=third, auto_tick=False
+            )
             assert two.conversation_id not in third.open_conversations()
             assert third.waiting() == [three.conversation_id, one.conversation_id]
             assert not third.conversation(one.conversation_id).urgent
@@ -145,26 +159,33 @@ async def test_a_restart_resumes_the_workflow_as_it_was(program_factory: Any, re
         await program.aclose()
 
 
-async def test_two_participants_two_staff_and_workflow_timers(program_factory: Any, relay: Any,
-                                                             waiter: Any) -> None:
+async def test_two_participants_two_staff_and_workflow_timers(
+    program_factory: Any, relay: Any, waiter: Any
+) -> None:
     enrolled = program_factory()
     start = datetime.now(UTC).replace(microsecond=0)
     clock = ManualClock(start)
-    workflow = Workflow(clock=clock, status=StatusKeeper(),
-                        staff=[on_shift("alice", start), on_shift("bob", start),
-                               on_shift("sam", start, Role.SUPERVISOR)])
+    workflow = Workflow(
+        clock=clock,
+        status=StatusKeeper(),
+        staff=[
+            on_shift("alice", start),
+            on_shift("bob", start),
+            on_shift("sam", start, Role.SUPERVISOR),
+        ],
+    )
     async with await ProgramClient.connect(
         relay.url, enrolled.keystore, PASSPHRASE, workflow=workflow, auto_tick=False
     ) as program:
         pev = program.events()
-        one = await ParticipantClient.connect(relay.url, enrolled.program_id,
-                                              enrolled.identity_key)
-        two = await ParticipantClient.connect(relay.url, enrolled.program_id,
-                                              enrolled.identity_key)
+        one = await ParticipantClient.connect(relay.url, enrolled.program_id, enrolled.identity_key)
+        two = await ParticipantClient.connect(relay.url, enrolled.program_id, enrolled.identity_key)
         async with one, two:
             e1, e2 = one.events(), two.events()
-            opened = {(await waiter(pev, kind_is(events.NewConversation))).conversation_id
-                      for _ in range(2)}
+            opened = {
+                (await waiter(pev, kind_is(events.NewConversation))).conversation_id
+                for _ in range(2)
+            }
             assert opened == {one.conversation_id, two.conversation_id}
             c1, c2 = one.conversation_id, two.conversation_id
             # the safety check-in went out automatically, before anyone typed
@@ -181,8 +202,10 @@ async def test_two_participants_two_staff_and_workflow_timers(program_factory: A
             assert (await waiter(e2, kind_is(events.Message))).text == "bob here"
             await one.send("one speaking")
             await two.send("two speaking")
-            got = {(m.conversation_id, m.text) for m in
-                   [await waiter(pev, kind_is(events.Message)) for _ in range(2)]}
+            got = {
+                (m.conversation_id, m.text)
+                for m in [await waiter(pev, kind_is(events.Message)) for _ in range(2)]
+            }
             assert got == {(c1, "one speaking"), (c2, "two speaking")}
 
             # transfer with a notice to the participant that someone new is answering
@@ -193,8 +216,10 @@ async def test_two_participants_two_staff_and_workflow_timers(program_factory: A
             # duress reaches the program as an urgent event
             await two.send_duress()
             await waiter(pev, kind_is(events.Duress, conversation_id=c2))
-            alert = await waiter(pev, lambda e: isinstance(e, events.WorkflowEvent)
-                                 and isinstance(e.action, UrgentAlert))
+            alert = await waiter(
+                pev,
+                lambda e: isinstance(e, events.WorkflowEvent) and isinstance(e.action, UrgentAlert),
+            )
             assert "sam" in alert.action.notify
 
             # code word: asked, answered, checked, never shown
@@ -233,8 +258,9 @@ async def test_two_participants_two_staff_and_workflow_timers(program_factory: A
 
 
 @pytest.mark.parametrize("retain", [False, True])
-async def test_close_deletes_state_unless_retention_is_on(program_factory: Any, relay: Any,
-                                                          waiter: Any, retain: bool) -> None:
+async def test_close_deletes_state_unless_retention_is_on(
+    program_factory: Any, relay: Any, waiter: Any, retain: bool
+) -> None:
     enrolled = program_factory()
     async with await ProgramClient.connect(
         relay.url, enrolled.keystore, PASSPHRASE, retain_transcripts=retain, auto_tick=False
@@ -256,12 +282,14 @@ async def test_close_deletes_state_unless_retention_is_on(program_factory: Any, 
         assert (ks.get(f"retained/{cid}") is not None) is retain
 
 
-async def test_both_sides_reconnect_after_a_relay_restart(fresh_relay: Any, enroll: Any,
-                                                          waiter: Any) -> None:
+async def test_both_sides_reconnect_after_a_relay_restart(
+    fresh_relay: Any, enroll: Any, waiter: Any
+) -> None:
     relay = fresh_relay
     enrolled = enroll(relay)
-    async with await ProgramClient.connect(relay.url, enrolled.keystore, PASSPHRASE,
-                                           auto_tick=False) as program:
+    async with await ProgramClient.connect(
+        relay.url, enrolled.keystore, PASSPHRASE, auto_tick=False
+    ) as program:
         pev = program.events()
         async with await ParticipantClient.connect(
             relay.url, enrolled.program_id, enrolled.identity_key

@@ -20,24 +20,36 @@ def example() -> str:
     return match.group(1)
 
 
-def test_docs_example_runs_against_a_real_relay(shared_program: Any, relay: Any,
-                                                tmp_path: Path) -> None:
+def test_docs_example_runs_against_a_real_relay(
+    shared_program: Any, relay: Any, tmp_path: Path
+) -> None:
     script = tmp_path / "example.py"
     script.write_text(example(), encoding="utf-8")
-    env = dict(os.environ, QUIETLINE_RELAY_URL=relay.url,
-               QUIETLINE_KEYSTORE=str(shared_program.keystore),
-               QUIETLINE_PASSPHRASE=PASSPHRASE,
-               QUIETLINE_PROGRAM_ID=shared_program.program_id,
-               QUIETLINE_IDENTITY_KEY=shared_program.identity_key,
-               PYTHONPATH=str(ROOT))
-    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                            env=env, timeout=120, check=False)
+    env = dict(
+        os.environ,
+        QUIETLINE_RELAY_URL=relay.url,
+        QUIETLINE_KEYSTORE=str(shared_program.keystore),
+        QUIETLINE_PASSPHRASE=PASSPHRASE,
+        QUIETLINE_PROGRAM_ID=shared_program.program_id,
+        QUIETLINE_IDENTITY_KEY=shared_program.identity_key,
+        PYTHONPATH=str(ROOT),
+    )
+    result = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     # the two sides print concurrently: compare without their interleaving
-    assert sorted(result.stdout.splitlines()) == sorted([
-        "participant sees: Support line",
-        "program: new conversation",
-        "program got: Hello, مرحبا, 你好",
-        "participant got: We are here. You are safe to talk.",
-        "program: participant left",
-    ])
+    assert sorted(result.stdout.splitlines()) == sorted(
+        [
+            "participant sees: Support line",
+            "program: new conversation",
+            "program got: Hello, مرحبا, 你好",
+            "participant got: We are here. You are safe to talk.",
+            "program: participant left",
+        ]
+    )

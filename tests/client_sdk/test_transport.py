@@ -86,8 +86,9 @@ async def test_a_messages_frame_is_handed_on_as_its_message_frames_in_order(capl
     sock = RelaySocket("http://127.0.0.1:9", token, _ignore, batch=True)
     one = {"type": "message", "id": "a", "conversation_id": "c", "envelope": "e"}
     two = {"type": "message", "id": "b", "conversation_id": "c", "envelope": "f"}
-    sock._dispatch(json.dumps({"type": "messages", "messages": [one, "junk", two,
-                                                                {"type": "closed"}]}))
+    sock._dispatch(
+        json.dumps({"type": "messages", "messages": [one, "junk", two, {"type": "closed"}]})
+    )
     sock._dispatch(json.dumps({"type": "messages", "messages": {"not": "a list"}}))
     sock._dispatch(json.dumps({"type": "closed", "conversation_id": "c"}))
     handed = [sock._frames.get_nowait() for _ in range(sock._frames.qsize())]

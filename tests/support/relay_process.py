@@ -69,7 +69,11 @@ class RelayProcess:
         full_env = dict(os.environ, QUIETLINE_DATABASE_URL=self.database_url, **(env or {}))
         return subprocess.run(
             [sys.executable, "-m", "quietline", *args],
-            capture_output=True, text=True, env=full_env, cwd=ROOT, timeout=timeout,
+            capture_output=True,
+            text=True,
+            env=full_env,
+            cwd=ROOT,
+            timeout=timeout,
             check=False,
         )
 
@@ -105,9 +109,23 @@ def _spawn(
     env.update(PYTHONUNBUFFERED="1", QUIETLINE_DATABASE_URL=database_url, **extra_env)
     with log_path.open("ab") as log:
         return subprocess.Popen(
-            [sys.executable, "-m", "quietline", "relay", "serve", "--host", "127.0.0.1",
-             "--port", str(port), "--database-url", database_url],
-            stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT,
+            [
+                sys.executable,
+                "-m",
+                "quietline",
+                "relay",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--database-url",
+                database_url,
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=ROOT,
         )
 
 

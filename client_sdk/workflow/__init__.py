@@ -1,7 +1,8 @@
 """The support-line workflow of the program node: pure logic, no I/O, injectable clock.
 
-Everything here follows the program guide (shared/reference/online-chat-guide.txt) and
-is used by the program node and the console; nothing here touches the network or disk.
+Everything here follows the online chat practice guide for anti-violence programs that
+the project works from, and is used by the program node and the console; nothing here
+touches the network or disk.
 
 Modules (one idea each):
 

@@ -4,21 +4,19 @@ from __future__ import annotations
 
 import json
 import random
-from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pyhpke import AEADId, CipherSuite, KDFId, KEMId
+from third_party_vectors import HPKE_RFC9180
 
 from e2ee import hpke
 from e2ee.errors import DecryptionError, InvalidKey, LocalProtocolError, SequenceOverflow
 
-# shared/vectors sits beside the checkout (see the vectors_dir fixture in conftest.py);
-# it is read at import time because the vectors parametrize the tests.
-_VECTORS = Path(__file__).resolve().parents[3] / "shared" / "vectors"
-_ALL = json.loads((_VECTORS / "hpke-rfc9180-x25519.json").read_text(encoding="utf-8"))
+# Read at import time because the vectors parametrize the tests.
+_ALL = json.loads(HPKE_RFC9180.read_text(encoding="utf-8"))
 _SUITE = [
     v
     for v in _ALL

@@ -19,15 +19,15 @@ Policy, decided per the files' flags:
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
+from third_party_vectors import WYCHEPROOF
 
 from e2ee import primitives
 from e2ee.errors import DecryptionError, InvalidKey, InvalidSignature, LocalProtocolError
 
-_WYCHEPROOF = Path(__file__).resolve().parents[3] / "shared" / "vectors" / "wycheproof"
+_WYCHEPROOF = WYCHEPROOF
 
 
 def _cases(name: str, keep: Any = lambda group: True) -> list[Any]:

@@ -1,7 +1,7 @@
 """The widget's HPKE (widget/protocol/hpke.js) in Chromium against RFC 9180's own vectors.
 
 Suite 0x0020/0x0001/0x0002, base mode: every intermediate value, all 257 encryptions
-(sender seals, recipient opens) and the exports, from /work/shared/vectors.
+(sender seals, recipient opens) and the exports, from the copy in tests/vectors/third_party.
 """
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import Page
+from third_party_vectors import HPKE_RFC9180
 
-VECTORS = Path("/work/shared/vectors/hpke-rfc9180-x25519.json")
+VECTORS = HPKE_RFC9180
 
 
 def _base_aes256_vector() -> dict[str, Any]:

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from playwright.sync_api import Page
+from third_party_vectors import WYCHEPROOF
 
-WYCHEPROOF = Path("/work/shared/vectors/wycheproof")
 
 
 def _cases(name: str) -> list[dict[str, Any]]:

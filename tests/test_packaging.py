@@ -215,6 +215,11 @@ def test_relay_program_and_widget_commands_run_from_the_wheel(
         if p.suffix in {".js", ".css"} and "sample" not in p.parts
     }
     assert pinned == checkout  # every widget file shipped, pinned by its hash
+    folder = Path(_run(quietline, "widget", "path", cwd=tmp_path, env=env).strip())
+    assert folder.resolve().is_relative_to(installed.parent.resolve())
+    assert (folder / "quietline-widget.js").read_bytes() == (
+        ROOT / "widget" / "quietline-widget.js"
+    ).read_bytes()
 
     port = free_port()
     with (tmp_path / "widget.log").open("ab") as out:

@@ -17,6 +17,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
 
 
 def migrations_dir() -> Path:
@@ -59,9 +61,9 @@ def _state(conn: Connection) -> SchemaState:
 
 
 async def _read_state(database_url: str) -> SchemaState:
-    from server.db import create_engine
-
-    engine = create_engine(database_url)
+    # A plain engine: the relay's SQLite pragmas (WAL mode) would change a file that may
+    # not be the relay's.
+    engine = create_async_engine(database_url, poolclass=NullPool)
     try:
         async with engine.connect() as conn:
             return await conn.run_sync(_state)

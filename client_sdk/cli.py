@@ -335,7 +335,9 @@ def _report(args: argparse.Namespace, exc: Exception) -> None:
     elif isinstance(exc, RelayError):
         _say(f"the relay at {relay} refused: {exc.message or exc.code} ({exc.code})")
     elif isinstance(exc, ProfileError):
-        _say(f"the profile {args.profile} is refused: {exc}; nothing was created")
+        where = args.profile if args.profile else "stored in the keystore"
+        kept = getattr(args, "keystore_in_use", False)
+        _say(f"the profile {where} is refused: {exc}" + ("" if kept else "; nothing was created"))
     else:
         detail = exc.code if isinstance(exc, SDKError) and hasattr(exc, "code") else None
         _say(f"{detail or type(exc).__name__}: {exc}")

@@ -61,6 +61,13 @@ def _run(*args: str | Path, cwd: Path, env: dict[str, str], timeout: float = 300
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A fresh virtual environment with the wheel installed; its ``bin`` folder."""
+    import setuptools
+
+    major, minor = (int(x) for x in setuptools.__version__.split(".")[:2])
+    assert (major, minor) >= (70, 1), (
+        "building the wheel offline needs the test extras' setuptools>=70.1: "
+        "pip install -e '.[test]'"
+    )
     tmp = tmp_path_factory.mktemp("packaging")
     src = tmp / "src"
     src.mkdir()

@@ -9,6 +9,12 @@ Run again on the keystore of an ``init`` that stopped half-way (the relay failed
 the enrollment), it finishes the job: the same identity, enrolled once.
 With ``--json`` the output is exactly ``{"program_id": ..., "identity_key": ...}``.
 
+Before it creates any file, ``init`` checks what it can: the relay URL (http or https,
+with a host), the profile (every refusal names the key), the keystore's folder, and
+that the relay can be reached at all ("could not connect" is told apart from a
+refusal by the relay, which is quoted). When a failure leaves the keystore for a
+re-run, it says so and prints the command that continues.
+
 ``quietline program info --keystore PATH [--json]`` prints the same from an existing
 keystore, with the fingerprint to write into the embed snippet.
 """
@@ -21,10 +27,15 @@ import contextlib
 import getpass
 import json
 import os
+import shlex
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
 
 from client_sdk import publishing, store
 from client_sdk.errors import (
@@ -36,6 +47,7 @@ from client_sdk.errors import (
     VerificationFailure,
 )
 from client_sdk.keystore import Keystore
+from client_sdk.profile_content import ProfileError
 from client_sdk.transport import RelayHTTP
 from client_sdk.workflow.prekeys import PrekeyPolicy, one_time_prekeys_to_generate
 from client_sdk.workflow.status import StatusKeeper
@@ -64,6 +76,74 @@ def _passphrase(confirm: bool) -> str:
 
 class AlreadyInitialized(Exception):
     """``init`` on a keystore that is enrolled and published already: nothing to do."""
+
+
+class Refused(Exception):
+    """An argument ``init`` refuses before it creates anything; the message says why."""
+
+
+class CouldNotConnect(Exception):
+    """No connection to the relay at all: nothing was sent, nothing created."""
+
+
+TOKEN_CODES = frozenset({"bad_token", "enrollment_used", "expired"})
+
+
+def _check_url(value: str, option: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise Refused(
+            f"{option} must be an http:// or https:// URL with a host, "
+            f"e.g. https://relay.example.org (got {value!r})"
+        )
+    if parts.username or parts.password:
+        raise Refused(f"{option} must not carry a user name or password")
+    if parts.path not in {"", "/"} or parts.query or parts.fragment:
+        raise Refused(f"{option} must be the relay's origin only, e.g. https://relay.example.org")
+    try:
+        parts.port  # noqa: B018 - raises on a port that is not a number in range
+    except ValueError:
+        raise Refused(f"{option} has a port that is not a number from 0 to 65535") from None
+    return value
+
+
+def _check_keystore_path(path: Path) -> None:
+    if path.is_dir():
+        raise Refused(f"--keystore {path} is a folder; give the path of a file")
+    folder = path.absolute().parent
+    if not folder.is_dir():
+        raise Refused(f"--keystore: the folder {folder} does not exist")
+    if not path.exists() and not os.access(folder, os.W_OK | os.X_OK):
+        raise Refused(f"--keystore: cannot create a file in {folder} (no permission)")
+
+
+def _check_init(args: argparse.Namespace) -> dict[str, Any] | None:
+    """Everything ``init`` can check before it asks for a passphrase or creates a file;
+    the profile file's content, checked (defaults filled in only when signing)."""
+    _check_url(args.relay, "--relay")
+    if args.origin:
+        _check_url(args.origin, "--origin")
+    if not args.enrollment_token:
+        raise Refused("--enrollment-token is empty")
+    _check_keystore_path(args.keystore)
+    if args.profile is None:
+        return None
+    try:
+        content = publishing.read_profile_file(args.profile)
+    except OSError as exc:
+        raise Refused(f"--profile {args.profile}: {exc.strerror or exc}") from None
+    publishing.profile_from_content(content, int(datetime.now(UTC).timestamp()))
+    return content
+
+
+async def _check_reachable(relay: str) -> None:
+    """One request before anything is created: a relay that cannot be reached at all
+    is "could not connect", never a half-made keystore."""
+    try:
+        async with httpx.AsyncClient(timeout=15.0) as client:
+            await client.get(relay.rstrip("/") + "/v1/health")
+    except httpx.HTTPError as exc:
+        raise CouldNotConnect(str(exc) or type(exc).__name__) from None
 
 
 def _open_existing(args: argparse.Namespace, passphrase: str) -> Keystore:
@@ -121,17 +201,17 @@ async def _enroll(
         raise
 
 
-async def _init(args: argparse.Namespace, passphrase: str) -> dict[str, str]:
+async def _init(
+    args: argparse.Namespace, passphrase: str, content: dict[str, Any] | None
+) -> dict[str, str]:
     """Create, enroll, publish. A keystore left by an ``init`` that stopped half-way (the
     relay failed after the enrollment, say) is finished instead: it is enrolled only if
     it was not, and everything is published again (a fresh signed prekey, one-time
     prekeys up to the policy's supply, the profile and status)."""
-    content = publishing.read_profile_file(args.profile) if args.profile else None
     moment = datetime.now(UTC)
     now = int(moment.timestamp())
     policy = PrekeyPolicy()
-    if content is not None:
-        publishing.profile_from_content(content, now)  # refuse a bad file before anything
+    await _check_reachable(args.relay)
     created = not args.keystore.exists()
     if created:
         ks = Keystore.create(args.keystore, passphrase)
@@ -140,6 +220,7 @@ async def _init(args: argparse.Namespace, passphrase: str) -> dict[str, str]:
     else:
         ks = _open_existing(args, passphrase)
         identity = publishing.load_identity(ks)
+    args.keystore_in_use = True
     if content is None:
         content = store.get_json(ks, store.PROFILE_CONTENT) or {}
     profile = publishing.profile_from_content(content, now)
@@ -217,22 +298,75 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _say(text: str) -> None:
+    print(f"quietline program: {text}", file=sys.stderr)
+
+
+def _continue_hint(args: argparse.Namespace, argv: Sequence[str], exc: Exception) -> None:
+    """When a failed ``init`` leaves its keystore, say so and how to continue."""
+    if not getattr(args, "keystore_in_use", False) or not args.keystore.exists():
+        return
+    command = ["quietline", "program", *argv]
+    new_token = isinstance(exc, RelayError) and exc.code in TOKEN_CODES
+    if new_token:
+        command = [
+            "--enrollment-token=NEW_TOKEN" if a.startswith("--enrollment-token") else a
+            for a in command
+        ]
+        if "--enrollment-token" in command:  # the token was the next argument
+            at = command.index("--enrollment-token")
+            command[at : at + 2] = ["--enrollment-token=NEW_TOKEN"]
+    _say(
+        f"the keystore {args.keystore} is kept for a re-run: it holds this program's "
+        "identity, which the relay may have enrolled already. To continue, run (with "
+        "the same passphrase"
+        + (", and a new token from `quietline relay add-program`" if new_token else "")
+        + "):\n    "
+        + shlex.join(command)
+    )
+
+
+def _report(args: argparse.Namespace, exc: Exception) -> None:
+    relay = getattr(args, "relay", "")
+    if isinstance(exc, RelayUnavailable):
+        _say(f"the relay at {relay} stopped answering: {exc.message}")
+    elif isinstance(exc, RelayError) and exc.status >= 500:
+        _say(f"the relay at {relay} failed ({exc.status} {exc.code}): {exc.message}")
+    elif isinstance(exc, RelayError):
+        _say(f"the relay at {relay} refused: {exc.message or exc.code} ({exc.code})")
+    elif isinstance(exc, ProfileError):
+        where = args.profile if args.profile else "stored in the keystore"
+        kept = getattr(args, "keystore_in_use", False)
+        _say(f"the profile {where} is refused: {exc}" + ("" if kept else "; nothing was created"))
+    else:
+        detail = exc.code if isinstance(exc, SDKError) and hasattr(exc, "code") else None
+        _say(f"{detail or type(exc).__name__}: {exc}")
+
+
 def main(argv: Sequence[str]) -> int:
     args = _parser().parse_args(list(argv))
     try:
         if args.command == "init":
-            out = asyncio.run(_init(args, _passphrase(confirm=not args.keystore.exists())))
+            content = _check_init(args)
+            passphrase = _passphrase(confirm=not args.keystore.exists())
+            out = asyncio.run(_init(args, passphrase, content))
         else:
             out = _info(args, _passphrase(confirm=False))
     except AlreadyInitialized as exc:
-        print(f"quietline program: {exc}; nothing to do (`info` shows its ids)", file=sys.stderr)
+        _say(f"{exc}; nothing to do (`info` shows its ids)")
         return 1
-    except FileExistsError as exc:
-        print(f"quietline program: {exc}", file=sys.stderr)
+    except (FileExistsError, Refused) as exc:
+        _say(str(exc))
+        return 1 if isinstance(exc, FileExistsError) else 2
+    except CouldNotConnect as exc:
+        _say(
+            f"could not connect to {args.relay} ({exc}): is the relay running there, and "
+            "is the URL right? Nothing was created."
+        )
         return 1
     except (SDKError, KeystoreError, QuietlineError, OSError, ValueError) as exc:
-        detail = exc.code if isinstance(exc, RelayError) else type(exc).__name__
-        print(f"quietline program: {detail}: {exc}", file=sys.stderr)
+        _report(args, exc)
+        _continue_hint(args, argv, exc)
         return 1
     if args.json:
         print(json.dumps(out))

@@ -13,12 +13,11 @@ this module carries the decisions out. Prekey ids are never reused.
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from client_sdk import store
+from client_sdk import profile_content, store
 from client_sdk.errors import VerificationFailure
 from client_sdk.keystore import Keystore
 from client_sdk.transport import RelayHTTP
@@ -31,7 +30,6 @@ from e2ee.identity import (
     IdentityKeyPair,
     Profile,
     SignedObject,
-    parse_profile,
 )
 from e2ee.primitives import RandomSource, sha256
 
@@ -67,18 +65,21 @@ def load_identity(ks: Keystore) -> IdentityKeyPair:
 
 
 def profile_from_content(content: dict[str, Any], now: int) -> Profile:
-    """A :class:`Profile` from editable content (``v`` and ``issued_at`` are set here)."""
-    obj = dict(DEFAULT_PROFILE)
-    obj.update(content)
-    obj["v"] = 1
-    obj["issued_at"] = now
-    return parse_profile(json.dumps(obj, ensure_ascii=False).encode("utf-8"))
+    """A :class:`Profile` from editable content (``v`` and ``issued_at`` are set here).
+
+    Missing keys, and missing keys inside ``notice`` and ``hours``, get the defaults of
+    :data:`DEFAULT_PROFILE`; anything refused is a
+    :class:`~client_sdk.profile_content.ProfileError` naming the key."""
+    return profile_content.to_profile(
+        profile_content.complete_content(content, DEFAULT_PROFILE, now), now
+    )
 
 
 def read_profile_file(path: Path) -> dict[str, Any]:
-    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    """The JSON object of a profile file (:class:`ProfileError` when it is not one)."""
+    data = profile_content.parse_file_text(Path(path).read_text(encoding="utf-8"))
     if not isinstance(data, dict):
-        raise ValueError("a profile file must hold a JSON object")
+        raise profile_content.ProfileError("(the file)", "must hold a JSON object")
     return data
 
 

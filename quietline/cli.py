@@ -13,7 +13,7 @@ USAGE = """usage: quietline {relay,program,widget} ...
 
   relay     run and operate the relay (serve, migrate, add-program, audit, export)
   program   the program node (init, ...)
-  widget    the participant widget (snippet, serve)
+  widget    the participant widget (snippet, serve, path)
 """
 
 

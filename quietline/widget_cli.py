@@ -10,7 +10,8 @@ response headers that page should send, among them a Content-Security-Policy who
 `connect-src` names only the relay.
 
 `serve` runs a sample program page with the widget on 127.0.0.1 for previewing and for
-the browser tests, with exactly those headers.
+the browser tests, with exactly those headers. `path` prints the folder holding the
+widget's files (package data when installed), for the program to copy to its site.
 """
 
 from __future__ import annotations
@@ -342,6 +343,7 @@ def _parser() -> argparse.ArgumentParser:
     serve_p = sub.add_parser("serve", help="serve a sample page with the widget on 127.0.0.1")
     common(serve_p, required=False)
     serve_p.add_argument("--port", type=int, default=8080)
+    sub.add_parser("path", help="print the folder holding the widget's files, to copy them")
     return parser
 
 
@@ -371,6 +373,9 @@ def _config(args: argparse.Namespace, base_url: str, exit_default: str) -> Widge
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    if args.command == "path":
+        print(WIDGET_DIR)
+        return 0
     try:
         if args.command == "snippet":
             snippet = build_snippet(_config(args, args.base_url, DEFAULT_EXIT_URL))

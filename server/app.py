@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
-from server import db, openapi
+from server import db, health, openapi
 from server.errors import ApiError
 from server.http import ROUTES
 from server.middleware import RelayMiddleware
@@ -67,6 +67,7 @@ def create_app(settings: Settings) -> Starlette:
         relay = Relay(settings, engine)
         holder["relay"] = relay
         app.state.relay = relay
+        app.state.readiness = health.Readiness(settings.database_url)
         await relay.start()
         # Everything loaded so far lives as long as the process: keep it out of the
         # cyclic collector's way, so a full collection does not stall the relay.
@@ -82,11 +83,17 @@ def create_app(settings: Settings) -> Starlette:
             with contextlib.suppress(Exception):
                 await db.checkpoint(engine)
             await engine.dispose()
+            await app.state.readiness.close()
 
     # In the route table (OpenAPI, tests), but reached from the middleware, not the router.
     sockets = [WebSocketRoute("/v1/ws", WebSocketApp())]
     return Starlette(
-        routes=[*ROUTES, Route("/v1/openapi.json", openapi_json, methods=["GET"]), *sockets],
+        routes=[
+            *ROUTES,
+            *health.ROUTES,
+            Route("/v1/openapi.json", openapi_json, methods=["GET"]),
+            *sockets,
+        ],
         middleware=[
             Middleware(
                 RelayMiddleware,

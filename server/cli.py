@@ -1,7 +1,11 @@
 """``quietline relay {serve,migrate,add-program,audit,export}``.
 
-Every subcommand takes ``--database-url`` (else ``QUIETLINE_DATABASE_URL``, else
-``sqlite+aiosqlite:///relay.db``).
+Every subcommand finds its database the same way (``--database-url``, ``--data-dir``,
+``$QUIETLINE_DATABASE_URL``, ``$QUIETLINE_DATA_DIR``, else the default data directory:
+:mod:`server.location`) and says on standard error which one it uses. Only ``serve`` and
+``migrate upgrade`` create a database; the others refuse one no relay has created. A
+database driver that is not installed, or any other problem with the database, is one
+line on standard error and a non-zero exit, never a traceback.
 """
 
 from __future__ import annotations
@@ -16,8 +20,11 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from e2ee.encoding import b64u_encode
 from server import migrate
+from server.location import DATA_DIR_ENV, DatabaseProblem, Location, check_driver, resolve
 from server.settings import Settings
 
 LOG_CONFIG: dict[str, Any] = {
@@ -42,8 +49,44 @@ LOG_CONFIG: dict[str, Any] = {
 
 
 def _settings(args: argparse.Namespace, **extra: object) -> Settings:
-    overrides: dict[str, object] = {"database_url": args.database_url, **extra}
+    overrides: dict[str, object] = {"database_url": args.location.url, **extra}
     return Settings.from_env(environ=None, **overrides)
+
+
+def _create_parent(location: Location) -> None:
+    """The data directory of a SQLite database, made readable by its owner only."""
+    if location.sqlite_path is not None:
+        location.sqlite_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+
+def _existing_schema(location: Location) -> migrate.SchemaState:
+    """The schema of a database a relay created; refuse anything else, creating nothing."""
+    advice = (
+        "Start the relay with `quietline relay serve` (or create its database with "
+        "`quietline relay migrate`), or name the relay's database with --data-dir or "
+        "--database-url"
+    )
+    if location.sqlite_path is not None and not location.sqlite_path.is_file():
+        raise DatabaseProblem(
+            f"no relay database at {location.describe()}: no relay has created one there. " + advice
+        )
+    state = migrate.schema_state(location.url)
+    if state.revision is None:
+        raise DatabaseProblem(
+            f"the database at {location.describe()} holds no relay tables: no relay has "
+            "created them there. " + advice
+        )
+    return state
+
+
+def _require_head(location: Location) -> None:
+    state = _existing_schema(location)
+    head = migrate.head_revision()
+    if state.revision != head:
+        raise DatabaseProblem(
+            f"the database at {location.describe()} has schema revision {state.revision}, "
+            f"not the latest ({head}): run `quietline relay migrate` first"
+        )
 
 
 def tune_gc(settings: Settings) -> None:
@@ -59,6 +102,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     origin = args.public_origin or f"http://{args.host}:{args.port}"
     settings = _settings(args, public_origin=origin)
+    _create_parent(args.location)
     migrate.upgrade(settings.database_url)
     # With writer_in_thread, the writer thread and the event loop hand the GIL back and
     # forth for every statement; the default 5 ms switch interval would add that much.
@@ -85,15 +129,44 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _downgrade(args: argparse.Namespace, settings: Settings) -> int:
+    """Undo schema revisions: only with ``--yes``, after saying what that deletes."""
+    revision = args.revision or "base"
+    state = _existing_schema(args.location)
+    assert state.revision is not None
+    undone = migrate.revisions_between(state.revision, revision)
+    if not undone:
+        print(f"nothing to undo: the database is at {state.revision}")
+        return 0
+    names = ", ".join(f"{rev} ({doc})" if doc else rev for rev, doc in undone)
+    what = (
+        f"every table of the relay ({', '.join(state.tables)}) with every row in them: "
+        "enrolled programs, their keys, profiles and statuses, enrollment tokens, "
+        "conversations and undelivered messages"
+        if revision == "base"
+        else "what those revisions added, with the data in it"
+    )
+    if not args.yes:
+        print(
+            f"quietline relay: `migrate downgrade {revision}` undoes {names} on "
+            f"{args.location.describe()} and deletes {what}; nothing was changed. "
+            "Run it again with --yes to do it.",
+            file=sys.stderr,
+        )
+        return 2
+    migrate.downgrade(settings.database_url, revision)
+    print(f"migrated: downgrade {revision} (undid {names})")
+    return 0
+
+
 def cmd_migrate(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if args.direction == "downgrade":
-        revision = args.revision or "base"
-        migrate.downgrade(settings.database_url, revision)
-    else:
-        revision = args.revision or "head"
-        migrate.upgrade(settings.database_url, revision)
-    print(f"migrated: {args.direction} {revision}")
+        return _downgrade(args, settings)
+    revision = args.revision or "head"
+    _create_parent(args.location)
+    migrate.upgrade(settings.database_url, revision)
+    print(f"migrated: upgrade {revision}")
     return 0
 
 
@@ -112,7 +185,7 @@ def cmd_add_program(args: argparse.Namespace) -> int:
     from server.relay import token_hash
 
     settings = _settings(args)
-    migrate.upgrade(settings.database_url)
+    _require_head(args.location)
     token = b64u_encode(secrets.token_bytes(32))
     while token.startswith("-"):  # a leading '-' reads as an option on a command line
         token = b64u_encode(secrets.token_bytes(32))
@@ -129,6 +202,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
     from server.audit import format_report, run_audit
 
     settings = _settings(args)
+    _existing_schema(args.location)
     report = asyncio.run(run_audit(settings))
     print(json.dumps(report, indent=2) if args.json else format_report(report))
     return 0 if report["ok"] else 1
@@ -138,6 +212,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from server.audit import run_export
 
     settings = _settings(args)
+    _existing_schema(args.location)
     data = asyncio.run(run_export(settings))
     text = json.dumps(data, indent=2)
     if args.output:
@@ -152,8 +227,13 @@ def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="quietline relay", description="Run and operate the relay.")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
+        "--data-dir",
+        help=f"the relay's data directory, holding relay.db (default: ${DATA_DIR_ENV}, "
+        "else $XDG_DATA_HOME/quietline/relay or ~/.local/share/quietline/relay)",
+    )
+    common.add_argument(
         "--database-url",
-        help="SQLAlchemy URL (default: $QUIETLINE_DATABASE_URL or sqlite+aiosqlite:///relay.db)",
+        help="SQLAlchemy URL, instead of --data-dir (default: $QUIETLINE_DATABASE_URL)",
     )
     sub = top.add_subparsers(dest="command", required=True)
 
@@ -166,6 +246,9 @@ def parser() -> argparse.ArgumentParser:
     mig = sub.add_parser("migrate", parents=[common], help="run database migrations")
     mig.add_argument("direction", nargs="?", choices=["upgrade", "downgrade"], default="upgrade")
     mig.add_argument("revision", nargs="?", help="default: head (upgrade) or base (downgrade)")
+    mig.add_argument(
+        "--yes", action="store_true", help="downgrade: yes, delete what it says it deletes"
+    )
     mig.set_defaults(func=cmd_migrate)
 
     add = sub.add_parser("add-program", parents=[common], help="print a one-time enrollment token")
@@ -187,7 +270,18 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str]) -> int:
     args = parser().parse_args(list(argv))
     try:
+        args.location = resolve(args.database_url, args.data_dir)
+        check_driver(args.location.url, writer=args.command == "serve")
+        print(f"quietline relay: database {args.location.describe()}", file=sys.stderr)
         return int(args.func(args))
-    except ValueError as exc:
+    except DatabaseProblem as exc:
+        print(f"quietline relay: {exc}", file=sys.stderr)
+        return 2
+    except SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", None) or type(exc).__name__).splitlines()[0]
+        where = args.location.describe() if hasattr(args, "location") else "the database"
+        print(f"quietline relay: the database {where} cannot be used: {reason}", file=sys.stderr)
+        return 2
+    except (ValueError, OSError) as exc:
         print(f"quietline relay: {exc}", file=sys.stderr)
         return 2

@@ -78,7 +78,7 @@ def create_writer_engine(
         raise ValueError(f"no synchronous driver known for {backend}")
     engine = create_sync_engine(parsed.set(drivername=sync_driver), pool_size=1, max_overflow=0)
     if backend == "sqlite":
-        pragmas = (*SQLITE_PRAGMAS, f"PRAGMA synchronous={synchronous}")
+        pragmas: tuple[str, ...] = (*SQLITE_PRAGMAS, f"PRAGMA synchronous={synchronous}")
         if autocheckpoint is not None:
             pragmas += (f"PRAGMA wal_autocheckpoint={int(autocheckpoint)}",)
 

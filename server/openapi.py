@@ -243,6 +243,25 @@ OPERATIONS: list[tuple[str, str, str, str, Any, int, Any]] = [
     ("get", "/v1/openapi.json", "public", "This document", None, 200, {"type": "object"}),
     (
         "get",
+        "/v1/health",
+        "public",
+        "Liveness: the process answers (no data in the answer)",
+        None,
+        200,
+        _obj(["status"], status={"const": "ok"}),
+    ),
+    (
+        "get",
+        "/v1/health/ready",
+        "public",
+        "Readiness: the database answers a new connection (503 when it does not; no data "
+        "in the answer)",
+        None,
+        200,
+        _obj(["status"], status={"const": "ready"}),
+    ),
+    (
+        "get",
         "/v1/ws",
         "token in the first frame",
         "WebSocket upgrade (see docs/api.md)",
@@ -284,6 +303,10 @@ def document() -> dict[str, Any]:
                 "content": {"application/json": {"schema": request}},
             }
         paths.setdefault(path, {})[method] = op
+    paths["/v1/health/ready"]["get"]["responses"]["503"] = {
+        "description": "The database does not answer",
+        "content": {"application/json": {"schema": ERROR}},
+    }
     return {
         "openapi": "3.1.0",
         "info": {"title": "Quietline relay", "version": "1"},

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from relay_process import free_port
 
 from client_sdk import ProgramClient, WrongPassphrase, publishing
 from client_sdk.keystore import Keystore
@@ -134,9 +136,12 @@ async def test_init_that_stopped_after_enrolling_is_finished_by_running_it_again
     code, _out, err = await run_async(*args)
     assert code == 1 and "unavailable" in err
     assert keystore.exists()
+    assert f"the keystore {keystore} is kept for a re-run" in err
+    continued = shlex.split(err.strip().splitlines()[-1])  # the command to continue
+    assert continued == ["quietline", "program", *args]
 
     proxy.http_down = None
-    code, out, err = await run_async(*args)  # the token is spent: not needed again
+    code, out, err = await run_async(*continued[2:])  # the token is spent: not needed again
     assert code == 0, err
     ids = json.loads(out)
     assert program_id_for(b64u_decode(ids["identity_key"])) == b64u_decode(ids["program_id"])
@@ -199,8 +204,97 @@ def test_init_with_a_bad_token_leaves_nothing(relay: Any, tmp_path: Path) -> Non
         "--json",
     )
     assert result.returncode == 1
-    assert "quietline program:" in result.stderr
+    assert f"the relay at {relay.url} refused: " in result.stderr
+    assert "(bad_token)" in result.stderr
+    assert "could not connect" not in result.stderr and "kept" not in result.stderr
     assert not keystore.exists()
+
+
+def test_init_that_cannot_connect_says_so_and_creates_nothing(tmp_path: Path) -> None:
+    keystore = tmp_path / "p.qlks"
+    url = f"http://127.0.0.1:{free_port()}"  # nobody listens there
+    result = run("init", "--keystore", str(keystore), "--relay", url, "--enrollment-token=x")
+    assert result.returncode == 1
+    assert f"could not connect to {url}" in result.stderr
+    assert "refused" not in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("relay_url", "problem"),
+    [
+        ("127.0.0.1:8000", "must be an http:// or https:// URL with a host"),
+        ("relay.example.org", "must be an http:// or https:// URL with a host"),
+        ("http://", "must be an http:// or https:// URL with a host"),
+        ("ftp://relay.example.org", "must be an http:// or https:// URL with a host"),
+        ("https://relay.example.org/v1", "origin only"),
+    ],
+)
+def test_init_checks_the_relay_url_before_creating_a_file(
+    tmp_path: Path, relay_url: str, problem: str
+) -> None:
+    result = run(
+        "init", "--keystore", str(tmp_path / "p.qlks"), "--relay", relay_url, "--enrollment-token=x"
+    )
+    assert result.returncode == 2
+    assert problem in result.stderr and "Traceback" not in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_init_checks_the_keystore_folder_first(relay: Any, tmp_path: Path) -> None:
+    keystore = tmp_path / "missing" / "p.qlks"
+    result = run("init", "--keystore", str(keystore), "--relay", relay.url, "--enrollment-token=x")
+    assert result.returncode == 2 and "does not exist" in result.stderr
+    result = run("init", "--keystore", str(tmp_path), "--relay", relay.url, "--enrollment-token=x")
+    assert result.returncode == 2 and "is a folder" in result.stderr
+
+
+def test_a_refused_profile_sends_nothing_and_creates_nothing(relay: Any, tmp_path: Path) -> None:
+    """The profile is refused, key named, before the token is spent or a file made: the
+    same token then enrolls, and a partial notice keeps the other defaults."""
+    token = relay.add_program()
+    keystore = tmp_path / "p.qlks"
+    profile = tmp_path / "profile.json"
+    bad = [
+        ({"name": "Line", "nmae": "typo"}, "profile key nmae: unknown key (did you mean name?)"),
+        ({"hours": {"timezone": "Mars/Base", "weekly": []}}, "profile key hours.timezone: "),
+        ({"hours": {"timezone": "UTC", "weekly": []}}, "closed at every hour"),
+    ]
+    for content, message in bad:
+        profile.write_text(json.dumps(content), encoding="utf-8")
+        result = run(
+            "init",
+            "--keystore",
+            str(keystore),
+            "--relay",
+            relay.url,
+            f"--enrollment-token={token}",
+            "--profile",
+            str(profile),
+        )
+        assert result.returncode != 0
+        assert message in result.stderr, result.stderr
+        assert not keystore.exists()
+
+    profile.write_text(json.dumps({"notice": {"voluntary": "Only if you want to."}}))
+    result = run(
+        "init",
+        "--keystore",
+        str(keystore),
+        "--relay",
+        relay.url,
+        f"--enrollment-token={token}",
+        "--profile",
+        str(profile),
+        "--json",
+    )
+    assert result.returncode == 0, result.stderr  # the token was not spent
+    out = json.loads(result.stdout)
+    key = b64u_decode(out["identity_key"])
+    record = httpx.get(f"{relay.url}/v1/programs/{out['program_id']}").json()
+    published = verify_profile(key, program_id_for(key), SignedObject.from_json(record["profile"]))
+    assert published.notice.voluntary == "Only if you want to."
+    assert published.notice.choices == publishing.DEFAULT_PROFILE["notice"]["choices"]
 
 
 def test_init_without_a_passphrase_and_no_terminal_fails_cleanly(

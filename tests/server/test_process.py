@@ -311,6 +311,7 @@ async def test_audit_passes_on_a_busy_database_and_fails_on_a_planted_value(rela
 
 def test_add_program_prints_a_token_and_stores_only_its_hash(tmp_path) -> None:
     url = sqlite_url(tmp_path / "fresh.db")
+    assert _cli("migrate", url=url).returncode == 0
     result = _cli("add-program", "--json", url=url)
     assert result.returncode == 0, result.stderr
     token = json.loads(result.stdout)["enrollment_token"]
@@ -319,7 +320,7 @@ def test_add_program_prints_a_token_and_stores_only_its_hash(tmp_path) -> None:
     human = _cli("add-program", url=url)
     assert human.returncode == 0 and "shown once" in human.stdout
     assert _cli("audit", url=url).returncode == 0
-    assert _cli("migrate", "downgrade", "base", url=url).returncode == 0
+    assert _cli("migrate", "downgrade", "base", "--yes", url=url).returncode == 0
     assert _cli("migrate", url=url).returncode == 0
 
 

@@ -240,3 +240,11 @@ def test_preview_handler_in_process() -> None:
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
+
+
+def test_path_prints_the_folder_of_the_widget_files() -> None:
+    result = run("path")
+    assert result.returncode == 0, result.stderr
+    folder = Path(result.stdout.strip())
+    assert folder.resolve() == WIDGET.resolve()
+    assert (folder / "quietline-widget.js").is_file()

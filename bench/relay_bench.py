@@ -73,7 +73,7 @@ UVICORN_SETTINGS: dict[str, Any] = {
     "log_level": "warning",
     "lifespan": "on",
 }
-ENVELOPE_BLOCKS = 4  # 60 + 4*256 + 16 = 1,100 bytes
+ENVELOPE_BLOCKS = 4  # 60 + 12 + 4*256 + 16 = 1,112 bytes
 
 
 # -- the echo baseline (run as a child process) ----------------------------------------------
@@ -176,7 +176,7 @@ def envelope(cid: bytes, sender: int, recipient: int, n: int, init: bool = False
             sender_slot=sender,
             recipient_slot=recipient,
             header=Header(dh=os.urandom(32), pn=0, n=n),
-            ciphertext=os.urandom(256 * ENVELOPE_BLOCKS + 16),
+            ciphertext=os.urandom(12 + 256 * ENVELOPE_BLOCKS + 16),
             init=InitFields(prekey_kind=1, prekey_id=1, enc=os.urandom(32)) if init else None,
         ).to_bytes()
     )
@@ -559,7 +559,7 @@ async def main_async(args: argparse.Namespace, work: Path) -> None:
 
     print(
         f"{args.conversations} conversations x {args.messages} messages of "
-        f"{60 + 256 * ENVELOPE_BLOCKS + 16} bytes; {args.connections} idle connections"
+        f"{60 + 12 + 256 * ENVELOPE_BLOCKS + 16} bytes; {args.connections} idle connections"
     )
     print(line("plain", plain_tput, plain_lat, echo_mem) + "  (round trip on one socket)")
     print(f"medians over {len(rounds)} rounds:")

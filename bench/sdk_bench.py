@@ -168,10 +168,14 @@ def raw_crypto_per_message(rounds: int = 400) -> float:
     )
     spent = 0.0
     for i in range(rounds):
-        participant, envelope = participant.encrypt(pl.Text(f"message {i} " + "x" * 40, ts))
+        participant, envelope = participant.encrypt(
+            pl.Text(f"message {i} " + "x" * 40, ts), random=system_random
+        )
         t0 = time.process_time()
         program, _, _ = program.decrypt(envelope, random=system_random)
-        program, reply = program.encrypt(pl.Text(f"echo: message {i} " + "x" * 40, ts))
+        program, reply = program.encrypt(
+            pl.Text(f"echo: message {i} " + "x" * 40, ts), random=system_random
+        )
         spent += time.process_time() - t0
         participant, _, _ = participant.decrypt(reply, random=system_random)
     return spent / (2 * rounds)

@@ -217,7 +217,7 @@ class ParticipantClient:
             raise UsageError("the client is closed")
         if self._ended or self._session is None:
             raise ConversationClosed("the conversation is closed")
-        self._session, sealed = self._session.encrypt(payload)
+        self._session, sealed = self._session.encrypt(payload, random=self._random)
         envelope = b64u_encode(sealed)
         if self._socket is not None and self._socket.connected:
             with contextlib.suppress(RelayUnavailable):

@@ -555,7 +555,7 @@ class ProgramClient:
         if self._closed:
             raise UsageError("the client is closed")
         c = self._get(conversation_id)
-        c.session, envelope = c.session.encrypt(payload)
+        c.session, envelope = c.session.encrypt(payload, random=self._random)
         self._ks.put(store.session_name(c.cid), c.session.to_bytes())
         self._append_transcript(c.cid, "program", payload)
         await self._commit.commit()  # state on disk before the envelope leaves

@@ -3,7 +3,7 @@
 Byte layout (docs/protocol.md, "Envelope"; all integers big-endian)::
 
     offset size field
-    0      1    version = 1
+    0      1    version = 2
     1      1    kind: 1 = init (first message of a conversation), 2 = message
     2      16   conversation_id
     18     1    sender_slot        (0 participant, 1 program, 2..7 invited parties)
@@ -14,18 +14,24 @@ Byte layout (docs/protocol.md, "Envelope"; all integers big-endian)::
     25     32   enc (HPKE encapsulated key)
     -- always --
     20/57  40   ratchet header: dh (32) || pn u32 || n u32
-    60/97  rest ciphertext: AES-256-GCM(padded payload), 256*k + 16 bytes, k >= 1
+    60/97  rest ciphertext, ENCRYPT's output:
+                  12    nonce (random, fresh for every encryption)
+                  rest  AES-256-GCM(padded payload), 256*k + 16 bytes, k >= 1
 
 The associated data of the AEAD (:attr:`Envelope.aad`) is every byte before the
-ciphertext. Each kind has a fixed prefix length, so the encoding is unique: one
-envelope has exactly one byte string, and flipping any bit either makes it unparsable
-(:class:`~e2ee.errors.MalformedInput`) or changes the AAD or the ciphertext, which the
-AEAD refuses.
+ciphertext, hence before the nonce. Each kind has a fixed prefix length, so the encoding
+is unique: one envelope has exactly one byte string, and flipping any bit either makes
+it unparsable (:class:`~e2ee.errors.MalformedInput`) or changes the AAD, the nonce or
+the GCM ciphertext, which the AEAD refuses (GCM authenticates its nonce input: the tag
+is masked with the encryption of the nonce block).
+
+Version 2 is the layout with the nonce; version 1 (a constant all-zero nonce, no nonce
+field) is refused like any unknown version.
 
 What the relay learns from an envelope: the version, whether it opens a conversation,
 the conversation id, the two slots, which prekey was used (init), the sender's current
-ratchet public key and counters, and the padded length. Never a key it could use, the
-plaintext, or the sender's clock.
+ratchet public key and counters, 12 random bytes, and the padded length. Never a key it
+could use, the plaintext, or the sender's clock.
 
 :meth:`Envelope.from_bytes` raises only :class:`~e2ee.errors.OversizedInput` (more than
 :data:`MAX_ENVELOPE_SIZE` bytes) or :class:`~e2ee.errors.MalformedInput`. Constructing an
@@ -36,12 +42,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from e2ee import PROTOCOL_VERSION
 from e2ee.errors import LocalProtocolError, MalformedInput, OversizedInput
 from e2ee.padding import PADDING_BLOCK
-from e2ee.primitives import GCM_TAG_SIZE, X25519_KEY_SIZE
+from e2ee.primitives import GCM_NONCE_SIZE, GCM_TAG_SIZE, X25519_KEY_SIZE
 
-ENVELOPE_VERSION = PROTOCOL_VERSION
+ENVELOPE_VERSION = 2
+"""The envelope layout's own version: 2 since ENCRYPT sends a random nonce."""
 KIND_INIT = 1
 KIND_MESSAGE = 2
 KINDS = (KIND_INIT, KIND_MESSAGE)
@@ -62,7 +68,10 @@ COMMON_PREFIX_SIZE = 20
 INIT_FIELDS_SIZE = 1 + 4 + ENC_SIZE
 MESSAGE_AAD_SIZE = COMMON_PREFIX_SIZE + HEADER_SIZE
 INIT_AAD_SIZE = COMMON_PREFIX_SIZE + INIT_FIELDS_SIZE + HEADER_SIZE
-MIN_CIPHERTEXT_SIZE = PADDING_BLOCK + GCM_TAG_SIZE
+NONCE_SIZE = GCM_NONCE_SIZE
+CIPHERTEXT_OVERHEAD = NONCE_SIZE + GCM_TAG_SIZE
+"""The ciphertext field is the padded payload plus the nonce in front and the tag behind."""
+MIN_CIPHERTEXT_SIZE = PADDING_BLOCK + CIPHERTEXT_OVERHEAD
 MAX_ENVELOPE_SIZE = 64 * 1024
 """Envelopes longer than this are refused (:class:`~e2ee.errors.OversizedInput`)."""
 
@@ -85,8 +94,8 @@ def _check_slot(value: object, what: str) -> None:
 
 
 def valid_ciphertext_size(size: int) -> bool:
-    """Whether ``size`` is ``256*k + 16`` with ``k >= 1``."""
-    return size >= MIN_CIPHERTEXT_SIZE and (size - GCM_TAG_SIZE) % PADDING_BLOCK == 0
+    """Whether ``size`` is ``12 + 256*k + 16`` (nonce, padded payload, tag) with ``k >= 1``."""
+    return size >= MIN_CIPHERTEXT_SIZE and (size - CIPHERTEXT_OVERHEAD) % PADDING_BLOCK == 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,7 +173,7 @@ class Envelope:
         if not isinstance(self.ciphertext, bytes) or not valid_ciphertext_size(
             len(self.ciphertext)
         ):
-            raise LocalProtocolError("ciphertext must be 256*k + 16 bytes, k >= 1")
+            raise LocalProtocolError("ciphertext must be 12 + 256*k + 16 bytes, k >= 1")
         prefix = MESSAGE_AAD_SIZE if self.init is None else INIT_AAD_SIZE
         if prefix + len(self.ciphertext) > MAX_ENVELOPE_SIZE:
             raise LocalProtocolError("envelope larger than MAX_ENVELOPE_SIZE")
@@ -172,6 +181,11 @@ class Envelope:
     @property
     def kind(self) -> int:
         return KIND_MESSAGE if self.init is None else KIND_INIT
+
+    @property
+    def nonce(self) -> bytes:
+        """The AES-256-GCM nonce: the ciphertext's first 12 bytes."""
+        return self.ciphertext[:NONCE_SIZE]
 
     @property
     def aad(self) -> bytes:

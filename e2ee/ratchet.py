@@ -6,12 +6,18 @@ Instantiation (docs/protocol.md, "Double Ratchet"):
 - ``KDF_RK(rk, dh_out) = HKDF-SHA256(salt=rk, ikm=dh_out, info="quietline/v1/kdf-rk", L=64)``,
   first half the new root key, second half the new chain key.
 - ``KDF_CK(ck)``: ``message_key = HMAC-SHA256(ck, 0x01)``, ``chain_key = HMAC-SHA256(ck, 0x02)``.
-- ``ENCRYPT(mk, pt, aad)``: AES-256-GCM with key ``mk`` (the 32-byte message key of
-  ``KDF_CK``) and the constant nonce :data:`MESSAGE_NONCE` (12 zero bytes). The
-  specification allows a constant nonce "because each message key is only used once"
-  (section 3.1): every message key encrypts exactly one message and is deleted after
-  its single use (a skipped key too). The caller's ``aad`` must contain the header
-  bytes (the envelope's AAD does: every byte before the ciphertext).
+- ``ENCRYPT(mk, pt, aad)``: ``nonce || AES-256-GCM(key=mk, nonce, pt, aad)`` where
+  ``nonce`` is 12 fresh bytes from the caller's ``random`` (:data:`NONCE_SIZE`), and mk
+  the 32-byte message key of ``KDF_CK``. The specification lets the nonce be "chosen
+  randomly and transmitted" (section 3.1); we do so because a message key can be used
+  twice after all: a state restored from a backup or a snapshot encrypts again with the
+  keys it already used. With a random nonce that costs nothing (two GCM encryptions
+  under one key and two independent nonces are GCM's normal use, and the peer refuses
+  the second as a replay); with a constant nonce the relay would get ``pt1 XOR pt2``.
+  The nonce needs no place in the AAD: it is GCM's nonce input, which GCM's tag
+  already binds (docs/protocol.md, "Why the nonce is authenticated"). The caller's
+  ``aad`` must contain the header bytes (the envelope's AAD does: every byte before the
+  nonce).
 
 State invariants (:class:`RatchetState`, immutable; every transition returns a new one):
 
@@ -22,6 +28,14 @@ State invariants (:class:`RatchetState`, immutable; every transition returns a n
 - ``previous_dhr`` remembers the last :data:`PREVIOUS_RATCHET_KEYS` receiving ratchet
   public keys (public values only) so that a message from an old chain whose key is
   gone is recognised as a replay instead of triggering a DH step.
+- ``send_guard`` (a :class:`SendGuard`, never serialised or compared) stands for one
+  position of the sending chain: :func:`encrypt` spends it, and every state at that
+  position (the state itself, ``_replace`` copies, states :func:`decrypt` returns
+  without a DH step) shares it, so a second encryption from any of them is a
+  :class:`~e2ee.errors.LocalProtocolError` instead of a second message under the same
+  message key (which the peer would refuse as a replay). A state parsed by
+  :meth:`RatchetState.from_bytes` gets a fresh guard: a restored copy is the case the
+  random nonce makes harmless.
 
 Security properties: forward secrecy and post-compromise security of the Double Ratchet.
 :func:`decrypt` computes on a copy and returns a new state only when the AEAD tag
@@ -49,6 +63,8 @@ Serialised state (:meth:`RatchetState.to_bytes`), version 1, big-endian::
     [32 recv_chain_key] | u32 ns | u32 nr | u32 pn
     u32 count | count * (32 dh | u32 n | 32 message_key)
     u8 count | count * 32 previous_dhr
+
+The random nonce changed nothing in the state or its serialised form.
 """
 
 from __future__ import annotations
@@ -68,6 +84,7 @@ from e2ee.errors import (
 )
 from e2ee.primitives import (
     GCM_NONCE_SIZE,
+    GCM_TAG_SIZE,
     RandomSource,
     aes256gcm_decrypt,
     aes256gcm_encrypt,
@@ -93,8 +110,11 @@ COUNTER_LIMIT = 0xFFFFFFFF
 """No message uses this counter (u32 on the wire), so ``n + 1`` always fits a u32."""
 
 KDF_RK_INFO = b"quietline/v1/kdf-rk"
-MESSAGE_NONCE = bytes(GCM_NONCE_SIZE)
-"""ENCRYPT's AES-256-GCM nonce: constant, since each message key encrypts one message."""
+NONCE_SIZE = GCM_NONCE_SIZE
+"""ENCRYPT's AES-256-GCM nonce: 12 fresh random bytes, sent in front of the GCM output."""
+ENCRYPTED_OVERHEAD = NONCE_SIZE + GCM_TAG_SIZE
+"""ENCRYPT's output is this much longer than its plaintext (nonce and tag)."""
+_ALREADY_SENT = "this state already encrypted a message: encrypt from the state that call returned"
 _CK_MESSAGE = b"\x01"
 _CK_CHAIN = b"\x02"
 
@@ -158,6 +178,34 @@ class SkippedKey:
         return constant_time_equal(self._bytes(), other._bytes())
 
 
+class SendGuard:
+    """One position of a sending chain; the one encryption allowed from it spends it.
+
+    Spending is a single ``list.pop``, atomic under the GIL, so of two threads encrypting
+    from the same state at once exactly one succeeds.
+    """
+
+    __slots__ = ("_unspent",)
+
+    def __init__(self) -> None:
+        self._unspent = [True]
+
+    @property
+    def spent(self) -> bool:
+        return not self._unspent
+
+    def spend(self) -> bool:
+        """Spend the guard; False if it was already spent."""
+        try:
+            self._unspent.pop()
+        except IndexError:
+            return False
+        return True
+
+    def __repr__(self) -> str:
+        return f"SendGuard(spent={self.spent})"
+
+
 class _RatchetFields(NamedTuple):
     dhs_secret: bytes
     dhs_public: bytes
@@ -170,6 +218,7 @@ class _RatchetFields(NamedTuple):
     pn: int = 0
     skipped: tuple[SkippedKey, ...] = ()
     previous_dhr: tuple[bytes, ...] = ()
+    send_guard: SendGuard | None = None
 
 
 class RatchetState(_RatchetFields):
@@ -182,6 +231,40 @@ class RatchetState(_RatchetFields):
     """
 
     __slots__ = ()
+
+    def __new__(
+        cls,
+        dhs_secret: bytes,
+        dhs_public: bytes,
+        dhr: bytes | None,
+        root_key: bytes,
+        send_chain_key: bytes | None,
+        recv_chain_key: bytes | None,
+        ns: int = 0,
+        nr: int = 0,
+        pn: int = 0,
+        skipped: tuple[SkippedKey, ...] = (),
+        previous_dhr: tuple[bytes, ...] = (),
+        send_guard: SendGuard | None = None,
+    ) -> RatchetState:
+        """Without ``send_guard``, the state gets a fresh one (a new sending position)."""
+        return tuple.__new__(
+            cls,
+            (
+                dhs_secret,
+                dhs_public,
+                dhr,
+                root_key,
+                send_chain_key,
+                recv_chain_key,
+                ns,
+                nr,
+                pn,
+                skipped,
+                previous_dhr,
+                SendGuard() if send_guard is None else send_guard,
+            ),
+        )
 
     def __repr__(self) -> str:
         return (
@@ -373,16 +456,23 @@ class Encrypted(NamedTuple):
 
 
 def encrypt(
-    state: RatchetState, plaintext: bytes, aad_for_header: Callable[[Header], bytes]
+    state: RatchetState,
+    plaintext: bytes,
+    aad_for_header: Callable[[Header], bytes],
+    random: RandomSource,
 ) -> Encrypted:
     """``RatchetEncrypt``. ``aad_for_header(header)`` must return AAD containing the header.
 
+    ``random`` gives the 12-byte nonce (the only randomness sending uses). The returned
+    ``ciphertext`` is ENCRYPT's output, ``nonce || GCM ciphertext || tag``.
     ``plaintext`` must be bytes (or a bytes-like buffer); anything else is the caller's
     mistake (:class:`~e2ee.errors.LocalProtocolError`), never silently converted.
 
-    Keep the returned state and never encrypt again from ``state``: its message key, and
-    so the AES-GCM (key, nonce) pair, would be used a second time, which GCM does not
-    survive (the same holds for any nonce derived deterministically from the chain).
+    Keep the returned state: ``state`` (and any state sharing its sending position, see
+    ``send_guard``) refuses a second encryption with :class:`~e2ee.errors.LocalProtocolError`.
+    A copy restored from bytes does not know it was used; its next message reuses the
+    message key but under a fresh random nonce, so nothing leaks, and the peer refuses it
+    as a replay.
     """
     if type(plaintext) is not bytes:
         if not isinstance(plaintext, bytes | bytearray | memoryview):
@@ -394,10 +484,19 @@ def encrypt(
     ns = state.ns
     if ns >= COUNTER_LIMIT:
         raise LocalProtocolError("sending chain exhausted")
+    guard = state.send_guard
+    if guard is None or guard.spent:
+        raise LocalProtocolError(_ALREADY_SENT)
     header = Header(state.dhs_public, state.pn, ns)
-    # KDF_CK written out (see kdf_ck); ENCRYPT(mk, plaintext, aad) with the constant nonce.
+    aad = aad_for_header(header)
+    nonce = random(NONCE_SIZE)
+    if type(nonce) is not bytes or len(nonce) != NONCE_SIZE:
+        raise LocalProtocolError("random must return the bytes asked for")
+    if not guard.spend():  # another thread encrypted from this state meanwhile
+        raise LocalProtocolError(_ALREADY_SENT)
+    # KDF_CK written out (see kdf_ck); ENCRYPT(mk, plaintext, aad) with the fresh nonce.
     message_key = hmac_sha256(chain_key, _CK_MESSAGE)
-    ciphertext = aes256gcm_encrypt(message_key, MESSAGE_NONCE, plaintext, aad_for_header(header))
+    ciphertext = nonce + aes256gcm_encrypt(message_key, nonce, plaintext, aad)
     new_state = RatchetState(
         state.dhs_secret,
         state.dhs_public,
@@ -437,8 +536,13 @@ class Decrypted(NamedTuple):
 
 
 def _open(message_key: bytes, ciphertext: bytes, aad: bytes) -> bytes:
-    """DECRYPT(mk, ciphertext, aad); ``bytes()`` of a ``bytes`` object is that object."""
-    return aes256gcm_decrypt(message_key, MESSAGE_NONCE, bytes(ciphertext), bytes(aad))
+    """DECRYPT(mk, nonce || ciphertext, aad); a wrong nonce fails like any forgery."""
+    ciphertext = bytes(ciphertext)  # ``bytes()`` of a ``bytes`` object is that object
+    if len(ciphertext) < ENCRYPTED_OVERHEAD:
+        raise DecryptionError()
+    return aes256gcm_decrypt(
+        message_key, ciphertext[:NONCE_SIZE], ciphertext[NONCE_SIZE:], bytes(aad)
+    )
 
 
 def decrypt(
@@ -490,6 +594,7 @@ def decrypt(
                 state.pn,
                 state.skipped,
                 state.previous_dhr,
+                state.send_guard,  # the same sending position
             )
             return Decrypted(new_state, plaintext)
     elif any(constant_time_equal(header.dh, k) for k in state.previous_dhr):
@@ -565,5 +670,7 @@ def _decrypt_with_skips(
         pn=pn,
         skipped=tuple(skipped[overflow:]),
         previous_dhr=previous_dhr,
+        # a DH step starts a new sending chain; without one the position is unchanged
+        send_guard=state.send_guard if current_chain else None,
     )
     return Decrypted(new_state, plaintext, tuple(new_ids), False, discarded)

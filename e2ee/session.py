@@ -12,13 +12,18 @@ API::
     #   After success, delete a one-time prekey's secret (kind 2): it is used once.
 
     # both ends, any number of times, in any order
-    session, envelope = session.encrypt(payload)
+    session, envelope = session.encrypt(payload, random=random)
     session, payload, skipped = session.decrypt(envelope, random=random)
     data = session.to_bytes(); session = Session.from_bytes(data)
 
 Sessions are immutable: every call returns a new session and the caller keeps it, so a
 call that raises leaves the caller's old session valid and unchanged (nothing is
-half-written). :meth:`Session.decrypt` raises:
+half-written). A session encrypts once: calling :meth:`Session.encrypt` again on the
+same session (or on one decrypted from it before a new ratchet step) is a
+:class:`~e2ee.errors.LocalProtocolError`, never a second message under the same message
+key. A session restored from bytes cannot know what it sent before it was saved: its
+next message reuses a message key, under a fresh random nonce, so the relay learns
+nothing and the peer refuses it as a replay. :meth:`Session.decrypt` raises:
 
 - :class:`~e2ee.errors.OversizedInput` / :class:`~e2ee.errors.MalformedInput`: the bytes
   are not an envelope, or (from an authenticated peer) the payload does not parse;
@@ -121,21 +126,18 @@ class Session:
             return NotImplemented
         return constant_time_equal(self.to_bytes(), other.to_bytes())
 
-    def encrypt(
-        self, payload: Payload, *, random: RandomSource | None = None
-    ) -> tuple[Self, bytes]:
+    def encrypt(self, payload: Payload, *, random: RandomSource) -> tuple[Self, bytes]:
         """Encrypt one payload; returns the new session and the envelope's bytes.
 
-        Sending never needs randomness in the Double Ratchet (new ratchet keys are made on
-        receipt); ``random`` is accepted for symmetry with :meth:`decrypt` and unused.
+        ``random`` gives the message's 12-byte AES-GCM nonce. Raises
+        :class:`~e2ee.errors.LocalProtocolError` if this session already encrypted.
         """
-        del random
         plaintext = pad(encode_payload(payload))
 
         def aad_for_header(header: Header) -> bytes:
             return envelope_aad(self.conversation_id, self.local_slot, self.remote_slot, header)
 
-        out = ratchet_encrypt(self.ratchet, plaintext, aad_for_header)
+        out = ratchet_encrypt(self.ratchet, plaintext, aad_for_header, random)
         envelope = Envelope(
             conversation_id=self.conversation_id,
             sender_slot=self.local_slot,
@@ -240,8 +242,8 @@ def start_conversation(
 ) -> tuple[ParticipantSession, bytes]:
     """Open a conversation to the bundle's program: the session and the init envelope.
 
-    ``random`` gives the conversation id (16 bytes), HPKE's ``ikm_e`` (32) and the first
-    ratchet secret (32), in that order.
+    ``random`` gives the conversation id (16 bytes), HPKE's ``ikm_e`` (32), the first
+    ratchet secret (32) and the first message's nonce (12), in that order.
     """
     started = handshake.initiate(bundle, random=random)
     conversation_id, init = started.conversation_id, started.init
@@ -250,7 +252,7 @@ def start_conversation(
         return envelope_aad(conversation_id, PARTICIPANT_SLOT, recipient_slot, header, init)
 
     plaintext = pad(encode_payload(first_payload))
-    out = ratchet_encrypt(started.ratchet, plaintext, aad_for_header)
+    out = ratchet_encrypt(started.ratchet, plaintext, aad_for_header, random)
     envelope = Envelope(
         conversation_id=conversation_id,
         sender_slot=PARTICIPANT_SLOT,

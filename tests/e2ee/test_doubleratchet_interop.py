@@ -5,7 +5,14 @@ Configured to docs/protocol.md's choices (KDF_RK = HKDF-SHA256 with the root key
 salt and info "quietline/v1/kdf-rk"; KDF_CK = HMAC-SHA256 with 0x02 for the next chain
 key and 0x01 for the message key), its Diffie-Hellman ratchet must produce the message
 keys our ratchet uses, both when it plays Bob against our Alice and the other way round.
-Only the message keys come from the package; encryption uses the spec's ENCRYPT.
+
+Only the message keys come from the package; encryption uses docs/protocol.md's ENCRYPT,
+written out here independently of e2ee.ratchet: ``nonce || AES-256-GCM(mk, nonce, pt, ad)``
+with a fresh random 12-byte nonce. That is one of the nonce handlings the specification
+lists for ENCRYPT (section 3.1: "chosen randomly and transmitted"); the package's own
+recommended AEAD (AES-256-CBC with HMAC, section 5.2) is not used by Quietline, since
+WebCrypto has AES-GCM and no SIV, so there is nothing of it to compare. The nonces here
+come from a seeded stream, so the test is repeatable.
 """
 
 from __future__ import annotations
@@ -75,15 +82,17 @@ def aad(header: Header) -> bytes:
     return b"interop" + header.to_bytes()
 
 
-NONCE = bytes(12)  # ENCRYPT: AES-256-GCM with key = message key, constant nonce
+_nonces: Callable[[int], bytes] = stdlib_random.Random(5).randbytes
 
 
 def _seal(message_key: bytes, plaintext: bytes, header: Header) -> bytes:
-    return aes256gcm_encrypt(message_key, NONCE, plaintext, aad(header))
+    """ENCRYPT: a fresh 12-byte nonce, sent in front of AES-256-GCM under the message key."""
+    nonce = _nonces(12)
+    return nonce + aes256gcm_encrypt(message_key, nonce, plaintext, aad(header))
 
 
 def _open(message_key: bytes, ciphertext: bytes, header: Header) -> bytes:
-    return aes256gcm_decrypt(message_key, NONCE, ciphertext, aad(header))
+    return aes256gcm_decrypt(message_key, ciphertext[:12], ciphertext[12:], aad(header))
 
 
 def _ours(header: TheirHeader) -> Header:
@@ -105,7 +114,7 @@ async def test_their_bob_against_our_alice() -> None:
     for round_ in range(6):
         for i in range(round_ % 3 + 1):  # Alice sends 1-3 messages
             text = b"a%d.%d" % (round_, i)
-            alice, header, ciphertext = encrypt(alice, text, aad)
+            alice, header, ciphertext = encrypt(alice, text, aad, rnd)
             if bob is None:
                 bob = await _their_ratchet(bob_secret, header.dh)
             message_key, skipped = await bob.next_decryption_key(_theirs(header))
@@ -138,7 +147,7 @@ async def test_their_alice_against_our_bob_with_reordering() -> None:
             out = decrypt(bob, header, ciphertext, aad(header), rnd)
             bob = out.state
             assert out.plaintext == text
-        bob, header, ciphertext = encrypt(bob, b"reply %d" % round_, aad)
+        bob, header, ciphertext = encrypt(bob, b"reply %d" % round_, aad, rnd)
         message_key, skipped = await alice.next_decryption_key(_theirs(header))
         assert not skipped
         assert _open(message_key, ciphertext, header) == b"reply %d" % round_

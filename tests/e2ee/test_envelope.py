@@ -24,6 +24,7 @@ from e2ee.errors import LocalProtocolError, MalformedInput, OversizedInput
 CID = bytes(range(16))
 DH = bytes(range(100, 132))
 ENC = bytes(range(200, 232))
+NONCE = bytes(range(50, 62))
 
 
 def message(ciphertext_blocks: int = 1) -> Envelope:
@@ -32,7 +33,7 @@ def message(ciphertext_blocks: int = 1) -> Envelope:
         sender_slot=0,
         recipient_slot=1,
         header=Header(dh=DH, pn=7, n=0x01020304),
-        ciphertext=b"\xaa" * (256 * ciphertext_blocks + 16),
+        ciphertext=NONCE + b"\xaa" * (256 * ciphertext_blocks + 16),
     )
 
 
@@ -42,7 +43,7 @@ def init() -> Envelope:
         sender_slot=0,
         recipient_slot=1,
         header=Header(dh=DH, pn=0, n=0),
-        ciphertext=b"\xbb" * 272,
+        ciphertext=NONCE + b"\xbb" * 272,
         init=InitFields(prekey_kind=2, prekey_id=0xDEADBEEF, enc=ENC),
     )
 
@@ -51,13 +52,14 @@ def test_message_layout() -> None:
     env = message()
     data = env.to_bytes()
     assert env.kind == KIND_MESSAGE
-    assert data[:2] == b"\x01\x02"
+    assert data[:2] == b"\x02\x02"
     assert data[2:18] == CID
     assert data[18:20] == b"\x00\x01"
     assert data[20:52] == DH
     assert data[52:56] == (7).to_bytes(4, "big")
     assert data[56:60] == bytes([1, 2, 3, 4])
     assert data[60:] == env.ciphertext
+    assert data[60:72] == env.nonce == NONCE
     assert env.aad == data[:MESSAGE_AAD_SIZE] == data[:60]
     assert Envelope.from_bytes(data) == env
 
@@ -66,11 +68,12 @@ def test_init_layout() -> None:
     env = init()
     data = env.to_bytes()
     assert env.kind == KIND_INIT
-    assert data[:2] == b"\x01\x01"
+    assert data[:2] == b"\x02\x01"
     assert data[20] == 2
     assert data[21:25] == bytes.fromhex("deadbeef")
     assert data[25:57] == ENC
     assert data[57:97] == env.header.to_bytes()
+    assert data[97:109] == env.nonce == NONCE
     assert env.aad == data[:INIT_AAD_SIZE] == data[:97]
     assert Envelope.from_bytes(data) == env
     assert envelope_aad(CID, 0, 1, env.header, env.init) == env.aad
@@ -86,18 +89,18 @@ def test_header_round_trip_and_size() -> None:
         Header.from_bytes("not bytes")  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("size", [272, 528, 256 * 10 + 16])
+@pytest.mark.parametrize("size", [284, 540, 12 + 256 * 10 + 16])
 def test_valid_ciphertext_sizes(size: int) -> None:
     assert valid_ciphertext_size(size)
 
 
-@pytest.mark.parametrize("size", [0, 16, 256, 271, 273, 512])
+@pytest.mark.parametrize("size", [0, 16, 28, 256, 272, 283, 285, 524, 528])
 def test_invalid_ciphertext_sizes(size: int) -> None:
     assert not valid_ciphertext_size(size)
 
 
 def test_largest_envelope_fits_and_one_more_block_is_oversized() -> None:
-    blocks = (MAX_ENVELOPE_SIZE - MESSAGE_AAD_SIZE - 16) // 256
+    blocks = (MAX_ENVELOPE_SIZE - MESSAGE_AAD_SIZE - 12 - 16) // 256
     env = message(blocks)
     assert len(env.to_bytes()) <= MAX_ENVELOPE_SIZE
     assert Envelope.from_bytes(env.to_bytes()) == env
@@ -117,7 +120,8 @@ def _mutate(data: bytes, index: int, value: int) -> bytes:
     [
         b"",
         b"\x01\x02",
-        _mutate(message().to_bytes(), 0, 2),  # version
+        _mutate(message().to_bytes(), 0, 1),  # version 1: the constant nonce, no nonce field
+        _mutate(message().to_bytes(), 0, 3),  # version
         _mutate(message().to_bytes(), 0, 0),
         _mutate(message().to_bytes(), 1, 3),  # kind
         _mutate(message().to_bytes(), 1, 0),
@@ -129,7 +133,8 @@ def _mutate(data: bytes, index: int, value: int) -> bytes:
         _mutate(init().to_bytes(), 20, 3),
         message().to_bytes()[:-1],  # ciphertext length
         message().to_bytes() + b"\x00",
-        message().to_bytes()[:-256],  # ciphertext of 16 bytes: no block
+        message().to_bytes()[:-256],  # ciphertext of 28 bytes: no block
+        message().to_bytes()[:-12],  # a version 1 length: no nonce
         "text",
     ],
 )
@@ -148,7 +153,7 @@ def test_from_bytes_refuses(bad: bytes) -> None:
         {"ciphertext": b"\x00" * 100},
         {"header": b"\x00" * 40},
         {"init": "x"},
-        {"version": 2},
+        {"version": 1},
     ],
 )
 def test_constructor_refuses(kwargs: dict[str, object]) -> None:
@@ -157,7 +162,7 @@ def test_constructor_refuses(kwargs: dict[str, object]) -> None:
         "sender_slot": 0,
         "recipient_slot": 1,
         "header": Header(dh=DH, pn=0, n=0),
-        "ciphertext": b"\x00" * 272,
+        "ciphertext": b"\x00" * 284,
     }
     fields.update(kwargs)
     with pytest.raises(LocalProtocolError):
@@ -203,7 +208,7 @@ envelopes = st.builds(
         n=st.integers(0, 2**32 - 1),
     ),
     ciphertext=st.integers(1, 4).flatmap(
-        lambda k: st.binary(min_size=256 * k + 16, max_size=256 * k + 16)
+        lambda k: st.binary(min_size=12 + 256 * k + 16, max_size=12 + 256 * k + 16)
     ),
     init=st.none()
     | st.builds(

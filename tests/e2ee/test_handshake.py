@@ -100,7 +100,7 @@ def test_both_sides_agree(one_time: bool, kind: int, prekey_id: int) -> None:
     assert started.init.enc == hpke.derive_key_pair(ikm_e)[1]
     assert started.ratchet.dhs_secret == ratchet_secret
     bob = respond(verified.program_id, cid, started.init, secrets[(kind, prekey_id)])
-    out = encrypt(started.ratchet, b"hello", aad)
+    out = encrypt(started.ratchet, b"hello", aad, rnd)
     assert decrypt(bob, out.header, out.ciphertext, aad(out.header), rnd).plaintext == b"hello"
     assert "hidden" in repr(started)
 
@@ -109,7 +109,7 @@ def test_info_binds_conversation_and_prekey() -> None:
     verified, secrets = bundle(True)
     rnd = seeded(2)
     started = initiate(verified, random=rnd)
-    out = encrypt(started.ratchet, b"hello", aad)
+    out = encrypt(started.ratchet, b"hello", aad, rnd)
     wrong = [
         respond(verified.program_id, bytes(16), started.init, secrets[(2, 8)]),
         respond(bytes(16), started.conversation_id, started.init, secrets[(2, 8)]),

@@ -143,7 +143,9 @@ def test_conversation_over_a_misbehaving_link(seed: int) -> None:
             for _ in range(rng.randrange(0, 4)):
                 counter += 1
                 text = f"m{counter}"
-                endpoint.session, envelope = endpoint.session.encrypt(Text(body=text, ts=1))
+                endpoint.session, envelope = endpoint.session.encrypt(
+                    Text(body=text, ts=1), random=endpoint.random
+                )
                 endpoint.sent[envelope] = text
                 links[id(endpoint)][0].send(envelope)
         # deliver part of what is in flight, in a random order; keep the rest for later
@@ -157,7 +159,9 @@ def test_conversation_over_a_misbehaving_link(seed: int) -> None:
 
     # drain, then one reliable last message each way so that every gap is reported
     for endpoint in (participant, program):
-        endpoint.session, envelope = endpoint.session.encrypt(Text(body="last", ts=1))
+        endpoint.session, envelope = endpoint.session.encrypt(
+            Text(body="last", ts=1), random=endpoint.random
+        )
         endpoint.sent[envelope] = "last"
         links[id(endpoint)][0].send(envelope, reliable=True)
     for link, receiver in ((to_program, program), (to_participant, participant)):
@@ -184,7 +188,9 @@ def test_link_without_losses_delivers_everything_once() -> None:
     participant, program, _ = _open(7)
     link = InMemoryLink(rng, drop=0.0, duplicate=0.5)
     for i in range(30):
-        participant.session, envelope = participant.session.encrypt(Text(body=f"{i}", ts=1))
+        participant.session, envelope = participant.session.encrypt(
+            Text(body=f"{i}", ts=1), random=participant.random
+        )
         participant.sent[envelope] = f"{i}"
         link.send(envelope)
     for envelope in link.take(reorder=True):
@@ -207,7 +213,9 @@ def test_any_schedule_delivers_every_message_once(data: st.DataObject) -> None:
             sender, receiver = (
                 (participant, program) if action == "send_p" else (program, participant)
             )
-            sender.session, envelope = sender.session.encrypt(Text(body=f"{step}", ts=1))
+            sender.session, envelope = sender.session.encrypt(
+                Text(body=f"{step}", ts=1), random=sender.random
+            )
             sender.sent[envelope] = f"{step}"
             in_flight.append((sender, receiver, envelope))
         elif action == "deliver" and in_flight:

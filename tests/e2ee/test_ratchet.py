@@ -41,6 +41,10 @@ def aad(header: Header) -> bytes:
     return b"AD" + header.to_bytes()
 
 
+NONCES = seeded(12)
+"""The senders' nonces in these tests: fixed, and no assertion depends on their values."""
+
+
 def pair(seed: int = 1) -> tuple[RatchetState, RatchetState, Callable[[int], bytes]]:
     rnd = seeded(seed)
     bob_secret, bob_public = x25519_generate(rnd)
@@ -51,7 +55,7 @@ Message = tuple[Header, bytes]
 
 
 def send(state: RatchetState, text: bytes) -> tuple[RatchetState, Message]:
-    out = encrypt(state, text, aad)
+    out = encrypt(state, text, aad, NONCES)
     return out.state, (out.header, out.ciphertext)
 
 
@@ -70,15 +74,23 @@ def test_kdfs_match_the_spec_definitions() -> None:
     )
     ck = bytes([3]) * 32
     assert ratchet.kdf_ck(ck) == (hmac_sha256(ck, b"\x02"), hmac_sha256(ck, b"\x01"))
-    assert bytes(12) == ratchet.MESSAGE_NONCE
+    assert ratchet.NONCE_SIZE == 12 and ratchet.ENCRYPTED_OVERHEAD == 28
 
 
-def test_encrypt_is_aes256gcm_with_the_message_key_and_a_zero_nonce() -> None:
+def test_encrypt_is_a_random_nonce_then_aes256gcm_with_the_message_key() -> None:
     alice, _, _ = pair()
     assert alice.send_chain_key is not None
     message_key = hmac_sha256(alice.send_chain_key, b"\x01")
-    out = encrypt(alice, b"spec", aad)
-    assert out.ciphertext == aes256gcm_encrypt(message_key, bytes(12), b"spec", aad(out.header))
+    drawn: list[bytes] = []
+
+    def random(n: int) -> bytes:
+        drawn.append(seeded(5)(n))
+        return drawn[-1]
+
+    out = encrypt(alice, b"spec", aad, random)
+    [nonce] = drawn
+    assert len(nonce) == 12
+    assert out.ciphertext == nonce + aes256gcm_encrypt(message_key, nonce, b"spec", aad(out.header))
 
 
 def test_ping_pong_with_dh_steps() -> None:
@@ -99,7 +111,7 @@ def test_ping_pong_with_dh_steps() -> None:
 def test_bob_cannot_send_first() -> None:
     _, bob, _ = pair()
     with pytest.raises(LocalProtocolError):
-        encrypt(bob, b"x", aad)
+        encrypt(bob, b"x", aad, NONCES)
 
 
 def test_out_of_order_within_and_across_chains() -> None:
@@ -259,7 +271,8 @@ def test_counter_limits() -> None:
     # and n + 1 would not fit the state's u32) is refused though its tag is good.
     for n, accepted in ((COUNTER_LIMIT - 1, True), (COUNTER_LIMIT, False)):
         header = Header(dh=alice.dhs_public, pn=0, n=n)
-        ct = aes256gcm_encrypt(message_key, bytes(12), b"last", aad(header))
+        nonce = NONCES(12)
+        ct = nonce + aes256gcm_encrypt(message_key, nonce, b"last", aad(header))
         at_limit = bob._replace(nr=n)
         if accepted:
             out = decrypt(at_limit, header, ct, aad(header), rnd)
@@ -272,7 +285,7 @@ def test_counter_limits() -> None:
     exhausted = alice._replace(ns=COUNTER_LIMIT)
     assert RatchetState.from_bytes(exhausted.to_bytes()).ns == COUNTER_LIMIT
     with pytest.raises(LocalProtocolError):
-        encrypt(exhausted, b"x", aad)
+        encrypt(exhausted, b"x", aad, NONCES)
 
 
 def test_init_checks() -> None:
@@ -500,13 +513,118 @@ def test_state_parser_enforces_the_bounds() -> None:
 def test_encrypt_refuses_a_plaintext_that_is_not_bytes(plaintext: object) -> None:
     alice, _, _ = pair()
     with pytest.raises(LocalProtocolError):
-        encrypt(alice, plaintext, aad)  # type: ignore[arg-type]
+        encrypt(alice, plaintext, aad, NONCES)  # type: ignore[arg-type]
 
 
 def test_encrypt_accepts_bytes_like_plaintext() -> None:
     alice, bob, rnd = pair()
     for plaintext in (bytearray(b"ba"), memoryview(b"mv")):
-        alice, header, ct = encrypt(alice, plaintext, aad)  # type: ignore[arg-type]
+        alice, header, ct = encrypt(alice, plaintext, aad, NONCES)  # type: ignore[arg-type]
         out = decrypt(bob, header, ct, aad(header), rnd)
         assert out.plaintext == bytes(plaintext)
         bob = out.state
+
+
+# -- issue 18: a random nonce per encryption, and one encryption per state ----------------
+
+
+def test_a_second_encryption_from_one_state_is_refused() -> None:
+    alice, bob, rnd = pair()
+    first = encrypt(alice, b"one", aad, NONCES)
+    with pytest.raises(LocalProtocolError, match="already encrypted"):
+        encrypt(alice, b"two", aad, NONCES)
+    with pytest.raises(LocalProtocolError):  # a _replace copy is the same sending position
+        encrypt(alice._replace(nr=alice.nr), b"two", aad, NONCES)
+    out = decrypt(bob, first.header, first.ciphertext, aad(first.header), rnd)
+    assert out.plaintext == b"one"
+    assert encrypt(first.state, b"two", aad, NONCES).header.n == 1  # the returned state sends
+
+
+def test_a_state_decrypted_without_a_dh_step_shares_the_sending_position() -> None:
+    alice, bob, rnd = pair()
+    alice, m0 = send(alice, b"0")
+    bob = recv(bob, m0, rnd).state
+    bob_sent = encrypt(bob, b"r0", aad, NONCES)  # Bob encrypts from `bob` ...
+    alice, m1 = send(alice, b"1")
+    same_chain = recv(bob, m1, rnd).state  # ... then decrypts from it: no DH step
+    assert same_chain.send_chain_key == bob.send_chain_key
+    with pytest.raises(LocalProtocolError):
+        encrypt(same_chain, b"r0 again", aad, NONCES)
+    # A late message opened with a stored key keeps the position too.
+    alice, m2 = send(alice, b"2")
+    alice, m3 = send(alice, b"3")
+    ahead = recv(bob_sent.state, m3, rnd).state
+    sent_again = encrypt(ahead, b"r1", aad, NONCES)
+    late = recv(ahead, m2, rnd)
+    assert late.late and late.plaintext == b"2"
+    with pytest.raises(LocalProtocolError):
+        encrypt(late.state, b"r1 again", aad, NONCES)
+    assert recv(alice, (sent_again.header, sent_again.ciphertext), rnd).plaintext == b"r1"
+
+
+def test_a_dh_step_starts_a_new_sending_position() -> None:
+    alice, bob, rnd = pair()
+    alice, m0 = send(alice, b"0")
+    bob = recv(bob, m0, rnd).state
+    bob_out = encrypt(bob, b"r", aad, NONCES)
+    stepped = recv(alice, (bob_out.header, bob_out.ciphertext), rnd).state
+    encrypt(alice, b"x", aad, NONCES)  # spends alice's position, not stepped's
+    assert encrypt(stepped, b"y", aad, NONCES).header.dh == stepped.dhs_public
+
+
+def test_a_refused_or_failed_encryption_spends_nothing() -> None:
+    alice, bob, rnd = pair()
+
+    def broken(header: Header) -> bytes:
+        raise LocalProtocolError("no aad")
+
+    with pytest.raises(LocalProtocolError, match="no aad"):
+        encrypt(alice, b"x", broken, NONCES)
+    with pytest.raises(LocalProtocolError, match="random"):
+        encrypt(alice, b"x", aad, lambda n: bytes(n - 1))
+    out = encrypt(alice, b"x", aad, NONCES)
+    assert recv(bob, (out.header, out.ciphertext), rnd).plaintext == b"x"
+
+
+def test_the_nonce_is_authenticated() -> None:
+    alice, bob, rnd = pair()
+    alice, (header, ct) = send(alice, b"0")
+    for index in range(12):  # every bit of the nonce
+        for bit in range(8):
+            tampered = ct[:index] + bytes([ct[index] ^ (1 << bit)]) + ct[index + 1 :]
+            with pytest.raises(DecryptionError) as refused:
+                decrypt(bob, header, tampered, aad(header), rnd)
+            assert type(refused.value) is DecryptionError
+    with pytest.raises(DecryptionError):  # shorter than a nonce and a tag
+        decrypt(bob, header, ct[:27], aad(header), rnd)
+    assert recv(bob, (header, ct), rnd).plaintext == b"0"
+
+
+def test_a_restored_state_sends_under_a_fresh_nonce_and_the_peer_refuses_it() -> None:
+    """A copy of a state (a backup, a snapshot) encrypts again with its used message key.
+
+    With the old constant nonce, both ciphertexts were the same key stream XOR two
+    plaintexts: ``ct1 XOR ct2 == pt1 XOR pt2`` (see tests/e2ee/test_session.py for the
+    relation checked in full). With a fresh nonce each, the key streams are unrelated.
+    """
+    alice, bob, rnd = pair()
+    saved = alice.to_bytes()
+    pt1, pt2 = b"meet me at the library at 5pm", b"I am at my sister's place now"
+    first = encrypt(alice, pt1, aad, NONCES)
+    again = encrypt(RatchetState.from_bytes(saved), pt2, aad, NONCES)
+    assert first.header == again.header  # the same message key: counter 0 of one chain
+    assert first.ciphertext[:12] != again.ciphertext[:12]
+    body1, body2 = first.ciphertext[12:-16], again.ciphertext[12:-16]
+    xor_ct = bytes(a ^ b for a, b in zip(body1, body2, strict=True))
+    assert xor_ct != bytes(a ^ b for a, b in zip(pt1, pt2, strict=True))
+    out = decrypt(bob, first.header, first.ciphertext, aad(first.header), rnd)
+    assert out.plaintext == pt1
+    with pytest.raises(ReplayedMessage):
+        decrypt(out.state, again.header, again.ciphertext, aad(again.header), rnd)
+
+
+def test_send_guard_spends_once() -> None:
+    guard = ratchet.SendGuard()
+    assert not guard.spent and "spent=False" in repr(guard)
+    assert guard.spend() and guard.spent
+    assert not guard.spend()

@@ -175,17 +175,21 @@ def test_every_message_from_first_principles(vectors: Any) -> None:
             hs = vectors["handshake"]
             init = bytes([2]) + hs["prekey_id"].to_bytes(4, "big") + h(hs["hpke"]["enc"])
         kind = 1 if init else 2
-        aad = bytes([1, kind]) + cid + bytes([sender, recipient]) + init + h(message["header"])
+        aad = bytes([2, kind]) + cid + bytes([sender, recipient]) + init + h(message["header"])
         assert h(message["aad"]) == aad
         padded = h(message["padded"])
         text = message["payload_text"].encode()
         assert (
             padded == text + b"\x80" + bytes(len(padded) - len(text) - 1) and len(padded) % 256 == 0
         )
-        nonce = h(vectors["encrypt"]["nonce"])
-        assert nonce == bytes(12)
-        assert aes256gcm_decrypt(mk, nonce, h(message["ciphertext"]), aad) == padded
-        assert h(message["envelope"]) == aad + h(message["ciphertext"])
+        nonce = h(message["nonce"])
+        ciphertext = h(message["ciphertext"])
+        assert len(nonce) == 12 and h(message["random"]) == nonce == ciphertext[:12]
+        assert aes256gcm_decrypt(mk, nonce, ciphertext[12:], aad) == padded
+        assert h(message["envelope"]) == aad + ciphertext
+    nonces = [message["nonce"] for message in vectors["messages"]]
+    assert len(set(nonces)) == len(nonces)
+    assert vectors["envelope_version"] == 2
 
 
 def _replaying(data: bytes) -> Callable[[int], bytes]:
@@ -238,11 +242,12 @@ def test_the_session_api_decrypts_every_envelope(vectors: Any) -> None:
             message = messages[sent]
             payload = decode_payload(message["payload_text"].encode())
             if sent == 0:
-                random = _replaying(h(vectors["handshake"]["random"]))
+                random = _replaying(h(vectors["handshake"]["random"]) + h(message["random"]))
                 session, envelope = start_conversation(bundle, payload, random=random)
-                assert not random.remaining  # type: ignore[attr-defined]
             else:
-                session, envelope = sessions[message["from"]].encrypt(payload)
+                random = _replaying(h(message["random"]))
+                session, envelope = sessions[message["from"]].encrypt(payload, random=random)
+            assert not random.remaining  # type: ignore[attr-defined]
             assert envelope.hex() == message["envelope"]
             sessions[message["from"]] = session
             sent += 1

@@ -44,19 +44,19 @@ def make_envelope(
     blocks: int = 1,
     n: int = 0,
 ) -> bytes:
-    """A well-formed envelope with a random 'ciphertext' of ``blocks`` * 256 + 16 bytes.
+    """A well-formed envelope with a random 'ciphertext' of 12 + ``blocks`` * 256 + 16 bytes.
 
     Past MAX_ENVELOPE_SIZE the bytes are put together by hand (Envelope refuses them)."""
-    if 60 + 256 * blocks + 16 > MAX_ENVELOPE_SIZE:
+    if 60 + 12 + 256 * blocks + 16 > MAX_ENVELOPE_SIZE:
         header = Header(dh=os.urandom(32), pn=0, n=n)
         aad = envelope_aad(conversation_id, sender, recipient, header)
-        return aad + os.urandom(256 * blocks + 16)
+        return aad + os.urandom(12 + 256 * blocks + 16)
     return Envelope(
         conversation_id=conversation_id,
         sender_slot=sender,
         recipient_slot=recipient,
         header=Header(dh=os.urandom(32), pn=0, n=n),
-        ciphertext=os.urandom(256 * blocks + 16),
+        ciphertext=os.urandom(12 + 256 * blocks + 16),
         init=InitFields(prekey_kind=1, prekey_id=1, enc=os.urandom(32)) if init else None,
     ).to_bytes()
 

@@ -271,7 +271,7 @@ async def test_audit_passes_on_a_busy_database_and_fails_on_a_planted_value(rela
     # plant a readable value: a well-formed envelope whose "ciphertext" is a sentence
     cid = convs[0][0]
     plain = b"Meet me at the shelter on Elm Street at five, he is watching my phone. " * 4
-    fake = make_envelope(cid, 0, 1)[:60] + (plain + b"\x00" * 272)[:272]
+    fake = make_envelope(cid, 0, 1)[:60] + (plain + b"\x00" * 284)[:284]
     conn = sqlite3.connect(relay_process.db_path)
     try:
         conn.execute(

@@ -85,7 +85,7 @@ def _envelope(rnd: random.Random) -> bytes:
         sender_slot=rnd.randint(0, 3),
         recipient_slot=4,
         header=Header(dh=rnd.randbytes(32), pn=rnd.randint(0, 9), n=rnd.randint(0, 9)),
-        ciphertext=rnd.randbytes(256 * rnd.randint(1, 3) + 16),
+        ciphertext=rnd.randbytes(12 + 256 * rnd.randint(1, 3) + 16),
         init=InitFields(prekey_kind=1, prekey_id=5, enc=rnd.randbytes(32)) if init else None,
     ).to_bytes()
 
@@ -136,7 +136,7 @@ def test_parse_envelope_refuses_oversized(limit: int) -> None:
         sender_slot=0,
         recipient_slot=1,
         header=Header(dh=rnd.randbytes(32), pn=0, n=0),
-        ciphertext=rnd.randbytes(256 * 255 + 16),
+        ciphertext=rnd.randbytes(12 + 256 * 255 + 16),
     ).to_bytes()
     big = env + rnd.randbytes(MAX_ENVELOPE_SIZE + 256 - len(env))
     with pytest.raises(ApiError) as caught:

@@ -19,7 +19,7 @@ from typing import Any
 
 from e2ee import hpke
 from e2ee.encoding import b64u_encode
-from e2ee.envelope import Envelope, Header
+from e2ee.envelope import ENVELOPE_VERSION, Envelope, Header
 from e2ee.handshake import RATCHET_ROOT_LABEL, handshake_info
 from e2ee.identity import (
     LABEL_ONE_TIME_PREKEY,
@@ -56,7 +56,7 @@ from e2ee.payload import (
 )
 from e2ee.payload import Notice as NoticePayload
 from e2ee.primitives import x25519, x25519_public
-from e2ee.ratchet import MESSAGE_NONCE, RatchetState, kdf_ck, kdf_rk
+from e2ee.ratchet import NONCE_SIZE, RatchetState, kdf_ck, kdf_rk
 from e2ee.session import Session, accept_conversation, start_conversation
 
 OUTPUT = Path(__file__).with_name("protocol-v1.json")
@@ -80,9 +80,11 @@ DESCRIPTION = [
     "messages[i]: what the sender computed, in send order (chain_key_before -> KDF_CK ->",
     "chain_key_after, message_key; header; aad = every envelope byte before the ciphertext;",
     "payload_text -> padded -> ENCRYPT -> ciphertext; envelope). ENCRYPT (see 'encrypt') is",
-    "AES-256-GCM with key = message_key itself and the constant nonce of 12 zero bytes (each",
-    "message key encrypts exactly one message). The init (messages[0]) is the participant's",
-    "first message. payload_text is the canonical form the Python sender writes (keys sorted,",
+    "nonce || AES-256-GCM(key = message_key itself, nonce, padded, aad), the nonce being the",
+    "12 random bytes the sender consumed for this message ('random', equal to 'nonce'); the",
+    "envelope's ciphertext field is that whole output. The init (messages[0]) is the",
+    "participant's first message: its nonce is drawn after the handshake's 80 bytes.",
+    "payload_text is the canonical form the Python sender writes (keys sorted,",
     "no spaces, non-ASCII unescaped:",
     "JSON.stringify of an object built with sorted keys gives the same bytes); receivers accept",
     "any key order and whitespace.",
@@ -281,6 +283,7 @@ def build() -> dict[str, Any]:
     out: dict[str, Any] = {
         "description": DESCRIPTION,
         "protocol_version": 1,
+        "envelope_version": ENVELOPE_VERSION,
         "now": NOW,
         "labels": {
             "program_id": "quietline/v1/program-id",
@@ -293,8 +296,9 @@ def build() -> dict[str, Any]:
         "encrypt": {
             "aead": "AES-256-GCM",
             "key": "the message's message_key (32 bytes, from KDF_CK)",
-            "nonce": MESSAGE_NONCE.hex(),
-            "aad": "every envelope byte before the ciphertext",
+            "nonce": f"{NONCE_SIZE} random bytes, fresh for every encryption, sent first",
+            "output": "nonce || AES-256-GCM ciphertext || 16-byte tag",
+            "aad": "every envelope byte before the ciphertext (so before the nonce)",
         },
         "identity": {
             "seed": identity.seed.hex(),
@@ -352,6 +356,7 @@ def build() -> dict[str, Any]:
             if not envelopes:
                 session, envelope = start_conversation(verified, payload, random=participant_random)
                 hs_random = participant_random.take()
+                hs_random, consumed = hs_random[:-NONCE_SIZE], hs_random[-NONCE_SIZE:]
                 out["handshake"] = _handshake(
                     hs_random, program_id, otk, otk_secret, session, verified.one_time_prekey
                 )
@@ -361,12 +366,13 @@ def build() -> dict[str, Any]:
                 previous = sessions[sender]
                 assert previous.ratchet.send_chain_key is not None
                 before = previous.ratchet.send_chain_key
-                session, envelope = previous.encrypt(payload)
-                assert randoms[sender].take() == b""
+                session, envelope = previous.encrypt(payload, random=randoms[sender])
+                consumed = randoms[sender].take()
             sessions[sender] = session
             after, message_key = kdf_ck(before)
             assert after == session.ratchet.send_chain_key
             parsed = Envelope.from_bytes(envelope)
+            assert parsed.nonce == consumed and len(consumed) == NONCE_SIZE
             messages.append(
                 {
                     "index": len(envelopes),
@@ -384,6 +390,8 @@ def build() -> dict[str, Any]:
                         "n": parsed.header.n,
                     },
                     "aad": parsed.aad.hex(),
+                    "random": consumed.hex(),
+                    "nonce": parsed.nonce.hex(),
                     "ciphertext": parsed.ciphertext.hex(),
                     "envelope": envelope.hex(),
                 }

@@ -144,6 +144,7 @@ class Program:
             self.state,
             padding.pad(payload.encode_payload(p)),
             lambda h: env.envelope_aad(cid, env.PROGRAM_SLOT, env.PARTICIPANT_SLOT, h),
+            self.random,
         )
         self.state = out.state
         return env.Envelope(
@@ -353,7 +354,7 @@ def test_js_pair_bit_flip_leaves_state_unchanged(page: Page) -> None:
     assert got["before"] == got["after"]
     assert got["ok"] == "m0"
     # Every single-bit flip of the envelope is refused with a typed error.
-    assert len(got["results"]) == 8 * (env.MESSAGE_AAD_SIZE + 256 + 16)
+    assert len(got["results"]) == 8 * (env.MESSAGE_AAD_SIZE + 12 + 256 + 16)
     assert set(got["results"]) <= {"DecryptionError", "TooManySkipped", "MalformedInput"}
     assert "DecryptionError" in got["results"]
 
@@ -490,13 +491,18 @@ def test_precomputed_step_is_kdf_ck_and_encrypts_once(page: Page) -> None:
           out.aesKey = [k.type, k.extractable, k.algorithm.name, k.algorithm.length, [...k.usages].sort().join()];
           out.exportable = await crypto.subtle.exportKey("raw", k).then(() => true, () => false);
           const pt = random(256), aad = random(60);
-          out.isMessageKey = hex(await Q.aes256gcmEncrypt(k, Q.messageNonce(), pt, aad)) === hex(await Q.aes256gcmEncrypt(mk, Q.messageNonce(), pt, aad));
+          const n12 = random(12);
+          out.isMessageKey = hex(await Q.aes256gcmEncrypt(k, n12, pt, aad)) === hex(await Q.aes256gcmEncrypt(mk, n12, pt, aad));
           // Two encrypts from one state: the second is refused, concurrently or later.
-          const [r1, r2] = await Promise.allSettled([Q.ratchetEncrypt(alice, pt, toBob), Q.ratchetEncrypt(alice, pt, toBob)]);
+          const drawn = [];
+          const recording = (n) => { const b = random(n); drawn.push(b); return b; };
+          const [r1, r2] = await Promise.allSettled([Q.ratchetEncrypt(alice, pt, toBob, recording), Q.ratchetEncrypt(alice, pt, toBob, recording)]);
+          out.nonces = drawn.map((b) => b.length);
           out.concurrent = [r1.status, r2.status, r2.reason && r2.reason.name];
           out.again = await errName(() => Q.ratchetEncrypt(alice, pt, toBob));
           const s1 = r1.value.state;
-          out.ciphertext = hex(r1.value.ciphertext) === hex(await Q.aes256gcmEncrypt(mk, Q.messageNonce(), pt, toBob(r1.value.header)));
+          // ENCRYPT = nonce || AES-256-GCM(mk, nonce, pt, aad), the nonce from `random`.
+          out.ciphertext = hex(r1.value.ciphertext) === hex(Q.concatBytes(drawn[0], await Q.aes256gcmEncrypt(mk, drawn[0], pt, toBob(r1.value.header))));
           out.advanced = hex(s1.sendChainKey) === hex(next) && s1.sendChain.key === s1.sendChainKey && s1.sendChain !== alice.sendChain;
           out.nextStep = hex((await s1.sendChain.step).next) === hex((await Q.kdfCk(next))[0]);
           // A failure before sealing (the AAD callback) releases the chain: nothing was encrypted.
@@ -504,6 +510,7 @@ def test_precomputed_step_is_kdf_ck_and_encrypts_once(page: Page) -> None:
             await errName(() => Q.ratchetEncrypt(s1, pt, () => { throw new Q.LocalProtocolError("no aad"); })),
             await errName(() => Q.ratchetEncrypt(s1, pt, () => "not bytes")),
             await errName(() => Q.ratchetEncrypt(s1, "not bytes", toBob)),
+            await errName(() => Q.ratchetEncrypt(s1, pt, toBob, (n) => new Uint8Array(n - 1))),
           ];
           const e = await Q.ratchetEncrypt(s1, pt, toBob);
           out.afterRelease = [e.header.n, await errName(() => Q.ratchetEncrypt(s1, pt, toBob))];
@@ -521,7 +528,8 @@ def test_precomputed_step_is_kdf_ck_and_encrypts_once(page: Page) -> None:
         "ciphertext": True,
         "advanced": True,
         "nextStep": True,
-        "aadThrows": ["LocalProtocolError"] * 3,
+        "nonces": [12],
+        "aadThrows": ["LocalProtocolError"] * 4,
         "afterRelease": [1, "LocalProtocolError"],
     }
 
@@ -751,7 +759,8 @@ def test_counter_limits_match_e2ee(page: Page) -> None:
           const out = {};
           for (const [n, pn] of [[LIMIT - 1, 0], [LIMIT, 0], [LIMIT - 1, LIMIT]]) {
             const header = Q.makeHeader(alice.dhs.publicKey, pn, n);
-            const ct = await Q.aes256gcmEncrypt(mk, Q.messageNonce(), random(256), toBob(header));
+            const nonce = random(12);
+            const ct = Q.concatBytes(nonce, await Q.aes256gcmEncrypt(mk, nonce, random(256), toBob(header)));
             const atLimit = Object.freeze({ ...bob, nr: n });
             out[`${n}/${pn}`] = await Q.ratchetDecrypt(atLimit, header, ct, toBob(header), random)
               .then((d) => "ok nr=" + d.state.nr, (e) => e.name);

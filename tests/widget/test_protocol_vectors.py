@@ -6,8 +6,9 @@ Two passes over the same vectors, both in the page:
 1. Every intermediate value, primitive by primitive: identity (program id, fingerprint,
    signed messages, signatures, bodies, the bundle), the handshake (info, HPKE ikm_e ->
    sk_e/pk_e/enc, shared secret, key schedule, exporter, SK), both ratchet
-   initialisations, and for each of the 26 messages KDF_CK, the message key's AES key
-   and nonce, header, AAD, payload JSON, padding, ciphertext and envelope. Then the whole
+   initialisations, and for each of the 26 messages KDF_CK, the message key's AES key,
+   the nonce (the random bytes the sender consumed), header, AAD, payload JSON, padding,
+   ciphertext (nonce || AES-GCM output) and envelope. Then the whole
    conversation at the ratchet layer in the vectors' delivery order (out of order, one
    duplicate): each DH ratchet step's values, skipped ids, late flags, payloads, replay
    refusal and the receiver's full ratchet state after each delivery.
@@ -162,8 +163,9 @@ VALUES = (
     const [after, mk] = await Q.kdfCk(h(m.chain_key_before));
     eq(tag + "chain_key_after", x(after), m.chain_key_after);
     eq(tag + "message_key", x(mk), m.message_key);
-    const nonce = Q.messageNonce();
-    eq(tag + "nonce", x(nonce), V.encrypt.nonce);
+    const nonce = h(m.nonce);
+    eq(tag + "nonce is the random consumed", m.nonce, m.random);
+    eq(tag + "nonce size", nonce.length, Q.NONCE_SIZE);
     const hf = m.header_fields;
     const header = Q.makeHeader(h(hf.dh), hf.pn, hf.n);
     eq(tag + "header", x(Q.encodeHeader(header)), m.header);
@@ -173,12 +175,12 @@ VALUES = (
     const payload = Q.decodePayload(utf8(m.payload_text));
     eq(tag + "payload", x(Q.encodePayload(payload)), x(utf8(m.payload_text)));
     eq(tag + "padded", x(Q.pad(Q.encodePayload(payload))), m.padded);
-    const ct = await Q.aes256gcmEncrypt(mk, nonce, h(m.padded), aad);
+    const ct = Q.concatBytes(nonce, await Q.aes256gcmEncrypt(mk, nonce, h(m.padded), aad));
     eq(tag + "ciphertext", x(ct), m.ciphertext);
     eq(tag + "envelope", x(Q.concatBytes(aad, ct)), m.envelope);
     const parsed = Q.parseEnvelope(h(m.envelope));
-    eq(tag + "parsed", [parsed.kind, parsed.senderSlot, parsed.header.n, parsed.header.pn, x(parsed.ciphertext)].join(),
-       [m.kind === "init" ? 1 : 2, slot(m.from), hf.n, hf.pn, m.ciphertext].join());
+    eq(tag + "parsed", [parsed.version, parsed.kind, parsed.senderSlot, parsed.header.n, parsed.header.pn, x(parsed.nonce), x(parsed.ciphertext)].join(),
+       [V.envelope_version, m.kind === "init" ? 1 : 2, slot(m.from), hf.n, hf.pn, m.nonce, m.ciphertext].join());
   }
 
   // -- the conversation at the ratchet layer, in delivery order ----------------------
@@ -188,7 +190,9 @@ VALUES = (
     if (what === "send") {
       const m = ev, st = states[m.from];
       const init = m.kind === "init" ? Q.makeInitFields(hs.prekey_kind, hs.prekey_id, h(hp.enc)) : null;
-      const out = await Q.ratchetEncrypt(st, h(m.padded), (hd) => Q.envelopeAad(cid, slot(m.from), slot(other(m.from)), hd, init));
+      const nonces = stream(m.random);
+      const out = await Q.ratchetEncrypt(st, h(m.padded), (hd) => Q.envelopeAad(cid, slot(m.from), slot(other(m.from)), hd, init), nonces);
+      eq("send " + m.index + " random used", nonces.left(), 0);
       eq("send " + m.index + " header", x(Q.encodeHeader(out.header)), m.header);
       eq("send " + m.index + " ciphertext", x(out.ciphertext), m.ciphertext);
       states[m.from] = out.state;
@@ -251,8 +255,12 @@ SESSIONS = (
   const ik = h(V.identity.identity_key);
   const verified = await Q.verifyBundle(V.bundle, { identityKey: V.bundle.identity_key, programId: V.identity.program_id_b64u, now: V.now });
   // Each party's randomness: exactly the bytes the vectors say it consumed, in order.
-  const feeds = { participant: [hs.random], program: [] };
-  for (const [what, ev] of timeline) if (what === "deliver") feeds[ev.to].push(ev.random);
+  // A send consumes its nonce (the init: after the handshake's 80 bytes).
+  const feeds = { participant: [], program: [] };
+  for (const [what, ev] of timeline) {
+    if (what === "deliver") feeds[ev.to].push(ev.random);
+    else feeds[ev.from].push(ev.index === 0 ? hs.random + ev.random : ev.random);
+  }
   const random = { participant: stream(feeds.participant.join("")), program: stream(feeds.program.join("")) };
   const sessions = {};
   const first = V.messages[0];
@@ -320,7 +328,7 @@ SESSIONS = (
 @pytest.fixture(scope="module")
 def vectors() -> dict[str, Any]:
     data: dict[str, Any] = json.loads(VECTORS.read_text())
-    assert data["protocol_version"] == 1
+    assert data["protocol_version"] == 1 and data["envelope_version"] == 2
     assert len(data["messages"]) >= 24
     assert any(d["expected"] == "replayed" for d in data["deliveries"])
     assert any(d["late"] for d in data["deliveries"] if d["expected"] == "ok")

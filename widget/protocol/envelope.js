@@ -1,7 +1,7 @@
 // The envelope: the only bytes of a conversation the relay sees (mirrors e2ee/envelope.py).
 //
 //   offset size field
-//   0      1    version = 1
+//   0      1    version = 2
 //   1      1    kind: 1 = init (first message of a conversation), 2 = message
 //   2      16   conversation_id
 //   18     1    sender_slot        (0 participant, 1 program, 2..7 invited parties)
@@ -12,18 +12,22 @@
 //   25     32   enc (HPKE encapsulated key)
 //   -- always --
 //   20/57  40   ratchet header: dh (32) || pn u32 || n u32
-//   60/97  rest ciphertext: AES-256-GCM(padded payload), 256*k + 16 bytes, k >= 1
+//   60/97  rest ciphertext, ENCRYPT's output:
+//                12    nonce (random, fresh for every encryption)
+//                rest  AES-256-GCM(padded payload), 256*k + 16 bytes, k >= 1
 //
-// The AEAD's associated data is every byte before the ciphertext; each kind has a fixed
-// prefix, so the encoding is unique and flipping any bit of an envelope either makes it
-// unparsable (MalformedInput) or makes decryption fail. parseEnvelope raises only
+// The AEAD's associated data is every byte before the ciphertext (hence before the
+// nonce, which GCM authenticates as its nonce input); each kind has a fixed prefix, so
+// the encoding is unique and flipping any bit of an envelope either makes it unparsable
+// (MalformedInput) or makes decryption fail. Version 1 (a constant nonce, no nonce field)
+// is refused like any unknown version. parseEnvelope raises only
 // OversizedInput or MalformedInput; building one with bad fields is LocalProtocolError.
 
 import { LocalProtocolError, MalformedInput, OversizedInput } from "./errors.js";
 import { PADDING_BLOCK } from "./padding.js";
-import { GCM_TAG_SIZE } from "./primitives.js";
+import { GCM_NONCE_SIZE, GCM_TAG_SIZE } from "./primitives.js";
 
-export const ENVELOPE_VERSION = 1;
+export const ENVELOPE_VERSION = 2;
 export const KIND_INIT = 1;
 export const KIND_MESSAGE = 2;
 export const PREKEY_KIND_SIGNED = 1;
@@ -38,7 +42,9 @@ export const COMMON_PREFIX_SIZE = 20;
 export const INIT_FIELDS_SIZE = 1 + 4 + ENC_SIZE;
 export const MESSAGE_AAD_SIZE = COMMON_PREFIX_SIZE + HEADER_SIZE;
 export const INIT_AAD_SIZE = COMMON_PREFIX_SIZE + INIT_FIELDS_SIZE + HEADER_SIZE;
-export const MIN_CIPHERTEXT_SIZE = PADDING_BLOCK + GCM_TAG_SIZE;
+export const NONCE_FIELD_SIZE = GCM_NONCE_SIZE;
+export const CIPHERTEXT_OVERHEAD = NONCE_FIELD_SIZE + GCM_TAG_SIZE;
+export const MIN_CIPHERTEXT_SIZE = PADDING_BLOCK + CIPHERTEXT_OVERHEAD;
 export const MAX_ENVELOPE_SIZE = 64 * 1024;
 const U32_MAX = 0xffffffff;
 
@@ -52,8 +58,9 @@ function checkSlot(value, what) {
   if (!Number.isInteger(value) || value < 0 || value > MAX_SLOT) throw new LocalProtocolError(`${what} must be a slot 0..${MAX_SLOT}`);
 }
 
+/** Whether `size` is 12 + 256*k + 16 (nonce, padded payload, tag) with k >= 1. */
 export function validCiphertextSize(size) {
-  return size >= MIN_CIPHERTEXT_SIZE && (size - GCM_TAG_SIZE) % PADDING_BLOCK === 0;
+  return size >= MIN_CIPHERTEXT_SIZE && (size - CIPHERTEXT_OVERHEAD) % PADDING_BLOCK === 0;
 }
 
 /** The Double Ratchet header {dh, pn, n}. */
@@ -135,12 +142,13 @@ export function envelopeAad(conversationId, senderSlot, recipientSlot, header, i
 
 /**
  * A parsed or built envelope (frozen): {version, kind, conversationId, senderSlot,
- * recipientSlot, init|null, header, ciphertext, aad}. `toBytes(envelope)` gives the wire form.
+ * recipientSlot, init|null, header, ciphertext, nonce, aad}; `nonce` is the ciphertext's
+ * first 12 bytes. `envelopeToBytes(envelope)` gives the wire form.
  */
 export function makeEnvelope({ conversationId, senderSlot, recipientSlot, header, ciphertext, init = null }) {
   const aad = envelopeAad(conversationId, senderSlot, recipientSlot, header, init);
   if (!(ciphertext instanceof Uint8Array) || !validCiphertextSize(ciphertext.length)) {
-    throw new LocalProtocolError("ciphertext must be 256*k + 16 bytes, k >= 1");
+    throw new LocalProtocolError("ciphertext must be 12 + 256*k + 16 bytes, k >= 1");
   }
   if (aad.length + ciphertext.length > MAX_ENVELOPE_SIZE) throw new LocalProtocolError("envelope larger than MAX_ENVELOPE_SIZE");
   return frozenEnvelope(conversationId, senderSlot, recipientSlot, init, header, ciphertext, aad);
@@ -156,6 +164,7 @@ function frozenEnvelope(conversationId, senderSlot, recipientSlot, init, header,
     init,
     header,
     ciphertext,
+    nonce: ciphertext.slice(0, NONCE_FIELD_SIZE),
     aad,
   });
 }

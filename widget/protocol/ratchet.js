@@ -6,11 +6,13 @@
 // - KDF_RK(rk, dh_out) = HKDF-SHA256(salt=rk, ikm=dh_out, info="quietline/v1/kdf-rk", L=64):
 //   first half the new root key, second half the new chain key.
 // - KDF_CK(ck): message_key = HMAC-SHA256(ck, 0x01), chain_key = HMAC-SHA256(ck, 0x02).
-// - ENCRYPT(mk, pt, aad): AES-256-GCM with key = mk (the 32-byte message key of KDF_CK) and
-//   a constant nonce of 12 zero bytes, which the spec allows because each message key is
-//   used once (section 3.1): every message key encrypts exactly one message and is
-//   deleted after its single use. The aad contains the header bytes (the envelope's AAD:
-//   every byte before the ciphertext).
+// - ENCRYPT(mk, pt, aad) = nonce || AES-256-GCM(key = mk, nonce, pt, aad), where mk is the
+//   32-byte message key of KDF_CK and nonce 12 fresh bytes from the caller's `random`
+//   (crypto.getRandomValues by default). The spec lets the nonce be "chosen randomly and
+//   transmitted" (section 3.1); a random one keeps a message key used twice (a state
+//   restored from a copy) from giving away pt1 XOR pt2. GCM authenticates its nonce input,
+//   so the nonce needs no place in the aad. The aad contains the header bytes (the
+//   envelope's AAD: every byte before the ciphertext, hence before the nonce).
 //
 // States are frozen objects; every transition returns a new one and never mutates the
 // old one, so decryption works on a copy: ratchetDecrypt returns a new state only when
@@ -43,7 +45,7 @@
 // under the same (key, nonce). Decryption marks nothing: a failed decrypt leaves the
 // state, and its precomputed step, as they were and usable.
 
-import { asBytes, constantTimeEqual, utf8Encode } from "./encoding.js";
+import { asBytes, concatBytes, constantTimeEqual, utf8Encode } from "./encoding.js";
 import { DecryptionError, InvalidKey, LocalProtocolError, ReplayedMessage, TooManySkipped } from "./errors.js";
 import { makeHeader } from "./envelope.js";
 import {
@@ -51,6 +53,7 @@ import {
   aes256gcmDecrypt,
   aes256gcmEncrypt,
   GCM_NONCE_SIZE,
+  GCM_TAG_SIZE,
   hkdf,
   hmacSign,
   importAesKey,
@@ -92,9 +95,21 @@ export async function kdfCk(chainKey) {
   return [next, mk];
 }
 
-/** ENCRYPT's AES-256-GCM nonce: constant (12 zero bytes); a fresh copy on every call. */
-export function messageNonce() {
-  return new Uint8Array(GCM_NONCE_SIZE);
+/** ENCRYPT's nonce: 12 random bytes, sent in front of the AES-256-GCM output. */
+export const NONCE_SIZE = GCM_NONCE_SIZE;
+/** ENCRYPT's output is this much longer than its plaintext (nonce and tag). */
+export const ENCRYPTED_OVERHEAD = NONCE_SIZE + GCM_TAG_SIZE;
+
+function freshNonce(random) {
+  const nonce = random(NONCE_SIZE);
+  if (!(nonce instanceof Uint8Array) || nonce.length !== NONCE_SIZE) throw new LocalProtocolError("random must return the bytes asked for");
+  return nonce;
+}
+
+/** DECRYPT(key, nonce || ciphertext, aad): a wrong nonce fails like any forgery. */
+function openMessage(key, ciphertext, aad) {
+  if (!(ciphertext instanceof Uint8Array) || ciphertext.length < ENCRYPTED_OVERHEAD) return Promise.reject(new DecryptionError());
+  return aes256gcmDecrypt(key, ciphertext.subarray(0, NONCE_SIZE), ciphertext.subarray(NONCE_SIZE), aad);
 }
 
 /** One KDF_CK step as the ratchet uses it: {aesKey, next}; the message key's bytes are zeroed once imported. */
@@ -212,29 +227,31 @@ export function retireState(old, next) {
 // -- encryption ------------------------------------------------------------------------
 
 /**
- * RatchetEncrypt. `aadForHeader(header)` returns AAD containing the header's bytes.
- * Returns {state, header, ciphertext}; the input state is left as it was but cannot
- * encrypt again (LocalProtocolError): encrypt from the returned state.
+ * RatchetEncrypt. `aadForHeader(header)` returns AAD containing the header's bytes;
+ * `random` gives the 12-byte nonce. Returns {state, header, ciphertext} with ciphertext =
+ * nonce || AES-GCM output; the input state is left as it was but cannot encrypt again
+ * (LocalProtocolError): encrypt from the returned state.
  */
-export async function ratchetEncrypt(s, plaintext, aadForHeader) {
+export async function ratchetEncrypt(s, plaintext, aadForHeader, random = systemRandom) {
   const chain = s.sendChain;
   if (chain === null) throw new LocalProtocolError("no sending chain yet: Bob sends after his first message");
   if (s.ns >= COUNTER_LIMIT) throw new LocalProtocolError("sending chain exhausted");
   if (usedSendChains.has(chain)) throw new LocalProtocolError("this state already encrypted a message: encrypt from the state that call returned");
   asBytes(plaintext, "plaintext");
   usedSendChains.add(chain);
-  let step, header, aad;
+  let step, header, aad, nonce;
   try {
     step = await chain.step;
     header = makeHeader(s.dhs.publicKey, s.pn, s.ns);
     aad = asBytes(aadForHeader(header), "aad");
+    nonce = freshNonce(random);
   } catch (err) {
     usedSendChains.delete(chain); // nothing was encrypted with this chain's message key
     throw err;
   }
-  const sealing = aes256gcmEncrypt(step.aesKey, messageNonce(), plaintext, aad);
+  const sealing = aes256gcmEncrypt(step.aesKey, nonce, plaintext, aad);
   const sendChain = startChain(step.next);
-  const ciphertext = await sealing;
+  const ciphertext = concatBytes(nonce, await sealing);
   return { state: state({ ...s, sendChain, ns: s.ns + 1 }), header, ciphertext };
 }
 
@@ -253,7 +270,7 @@ export async function ratchetDecrypt(s, header, ciphertext, aad, random = system
   for (let i = 0; i < s.skipped.length; i++) {
     const key = s.skipped[i];
     if (key.n === header.n && constantTimeEqual(key.dh, header.dh)) {
-      const plaintext = await aes256gcmDecrypt(key.messageKey, messageNonce(), ciphertext, aad);
+      const plaintext = await openMessage(key.messageKey, ciphertext, aad);
       const remaining = s.skipped.filter((_, j) => j !== i);
       return { state: state({ ...s, skipped: remaining }), plaintext, skipped: [], late: true, discarded: [] };
     }
@@ -334,7 +351,7 @@ async function advance(s, header, ciphertext, aad, random, { maxSkip, maxStoredS
   }
   // The chain's precomputed step: usually resolved already, so AES-GCM is all that is left.
   const step = await recvChain.step;
-  const opening = aes256gcmDecrypt(step.aesKey, messageNonce(), ciphertext, aad);
+  const opening = openMessage(step.aesKey, ciphertext, aad);
   recvChain = startChain(step.next); // dropped with the new state if the tag does not verify
   const plaintext = await opening;
 

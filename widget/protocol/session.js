@@ -12,7 +12,8 @@
 // RatchetInitBob with the prekey pair (acceptConversation, used by tests and tools).
 //
 // Security properties:
-// - Calls are serialised: two concurrent encrypt() calls can never reuse a message key.
+// - Calls are serialised: two concurrent encrypt() calls can never reuse a message key,
+//   and every message gets a fresh 12-byte AES-GCM nonce from `random` (ratchet.js).
 // - decrypt() works on a copy; the session's state changes only when the envelope's tag
 //   verified and its payload decoded. Any failure leaves the session exactly as it was.
 // - drop() overwrites the byte keys it holds and forgets every CryptoKey; the session is
@@ -123,14 +124,14 @@ export class Session {
       let aad = null;
       let out;
       try {
-        out = await ratchetEncrypt(state, plaintext, (header) => (aad = envelopeAad(this.conversationId, this.localSlot, this.remoteSlot, header, init)));
+        out = await ratchetEncrypt(state, plaintext, (header) => (aad = envelopeAad(this.conversationId, this.localSlot, this.remoteSlot, header, init)), this.#random);
       } finally {
         plaintext.fill(0); // AES-GCM copied it
       }
       this.#commit(state, out.state);
       this.#pendingInit = null;
       // An envelope is its AAD (every byte before the ciphertext, built once, above) then
-      // the ciphertext: exactly what the tag covers.
+      // the ciphertext (nonce || GCM output): the tag covers all of it.
       return concatBytes(aad, out.ciphertext);
     });
   }
@@ -198,7 +199,7 @@ function checkVerifiedBundle(verified) {
  * Options: random (n -> Uint8Array; default the CSPRNG), maxSkip, maxStoredSkipped.
  * Returns {session, envelope (Uint8Array | null), conversationId}.
  * Randomness is drawn in this order: conversation_id (16), HPKE ikmE (32), the first
- * ratchet key (32).
+ * ratchet key (32), then the first message's nonce (12) if `firstPayload` is given.
  */
 export async function startConversation(verified, firstPayload = null, options = {}) {
   checkVerifiedBundle(verified);

@@ -3,8 +3,10 @@
 ``quietline program init --keystore PATH --relay URL --enrollment-token TOKEN
 [--profile FILE] [--origin ORIGIN] [--json]`` creates the keystore (passphrase from
 ``QUIETLINE_PASSPHRASE`` or a prompt, never an argument: arguments show in process
-lists), enrolls the identity with the relay, publishes the bundle (signed prekey,
-one-time prekeys, signed profile and status) and prints the program id and identity key.
+lists; a new passphrase needs at least 15 characters, e.g. a few unrelated words, and
+the prompt asks again, up to three times, saying why), enrolls the identity with the
+relay, publishes the bundle (signed prekey, one-time prekeys, signed profile and status)
+and prints the program id and identity key.
 Run again on the keystore of an ``init`` that stopped half-way (the relay failed after
 the enrollment), it finishes the job: the same identity, enrolled once.
 With ``--json`` the output is exactly ``{"program_id": ..., "identity_key": ...}``.
@@ -46,7 +48,7 @@ from client_sdk.errors import (
     SDKError,
     VerificationFailure,
 )
-from client_sdk.keystore import Keystore
+from client_sdk.keystore import Keystore, WeakPassphrase, check_passphrase_strength
 from client_sdk.profile_content import ProfileError
 from client_sdk.transport import RelayHTTP
 from client_sdk.workflow.prekeys import PrekeyPolicy, one_time_prekeys_to_generate
@@ -59,19 +61,44 @@ from e2ee.primitives import system_random
 PASSPHRASE_ENV = "QUIETLINE_PASSPHRASE"  # noqa: S105 - the variable name, not a secret
 
 
+PROMPT_ATTEMPTS = 3
+
+
 def _passphrase(confirm: bool) -> str:
+    """The keystore passphrase. ``confirm``: a new one, asked twice and held to the
+    keystore's strength rule (a weak one from the prompt is asked again, with the reason;
+    a weak one from the environment ends the command before anything is created)."""
     value = os.environ.get(PASSPHRASE_ENV)
     if value:
+        if confirm:
+            try:
+                check_passphrase_strength(value)
+            except WeakPassphrase as exc:
+                raise SystemExit(f"quietline program: {PASSPHRASE_ENV}: {exc}") from None
         return value
-    try:
-        first = getpass.getpass("Keystore passphrase: ")
-        if confirm and getpass.getpass("Repeat the passphrase: ") != first:
-            raise SystemExit("quietline program: the passphrases differ")
-    except (EOFError, KeyboardInterrupt):
-        raise SystemExit(f"quietline program: no passphrase (set {PASSPHRASE_ENV})") from None
-    if not first:
-        raise SystemExit("quietline program: an empty passphrase is not allowed")
-    return first
+    for attempt in range(1, PROMPT_ATTEMPTS + 1):
+        try:
+            first = getpass.getpass(
+                "New keystore passphrase (at least 15 characters, e.g. a few words): "
+                if confirm
+                else "Keystore passphrase: "
+            )
+            if not first:
+                raise SystemExit("quietline program: an empty passphrase is not allowed")
+            if confirm:
+                try:
+                    check_passphrase_strength(first)
+                except WeakPassphrase as exc:
+                    if attempt == PROMPT_ATTEMPTS:
+                        raise SystemExit(f"quietline program: {exc}") from None
+                    print(f"quietline program: {exc}. Try again.", file=sys.stderr)
+                    continue
+                if getpass.getpass("Repeat the passphrase: ") != first:
+                    raise SystemExit("quietline program: the passphrases differ")
+        except (EOFError, KeyboardInterrupt):
+            raise SystemExit(f"quietline program: no passphrase (set {PASSPHRASE_ENV})") from None
+        return first
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 class AlreadyInitialized(Exception):

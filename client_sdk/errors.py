@@ -14,6 +14,7 @@ websockets, the protocol core) are translated at the boundary::
 
     KeystoreError                   (re-exported from :mod:`client_sdk.keystore`)
      +-- WrongPassphrase
+     +-- WeakPassphrase             a new passphrase the strength rule refuses (says why)
      +-- CorruptKeystore
      +-- KeystoreExists
      +-- KeystoreNotFound           (in :mod:`client_sdk.keystore` only)
@@ -27,7 +28,13 @@ malicious relay produces, and the caller must show it, never a forged message.
 
 from __future__ import annotations
 
-from client_sdk.keystore import CorruptKeystore, KeystoreError, KeystoreExists, WrongPassphrase
+from client_sdk.keystore import (
+    CorruptKeystore,
+    KeystoreError,
+    KeystoreExists,
+    WeakPassphrase,
+    WrongPassphrase,
+)
 from e2ee import errors as _core
 
 __all__ = [
@@ -40,6 +47,7 @@ __all__ = [
     "SDKError",
     "UsageError",
     "VerificationFailure",
+    "WeakPassphrase",
     "WrongPassphrase",
     "reason_for",
 ]

@@ -61,14 +61,22 @@ the same directory, ``fsync``, ``os.replace``, ``fsync`` of the directory), mode
 Call ``save()`` after every change that must survive a crash (e.g. a ratchet step).
 One process at a time: the keystore does not lock the file.
 
-Argon2id defaults (:data:`DEFAULT_ARGON2`) are sized for a server: ``time_cost`` 3,
-``memory_cost`` 64 MiB, ``parallelism`` 1 (about a quarter of a second per open on
-a current core). Limits on what a file may ask for are :data:`MAX_ARGON2`.
+Policy (docs/sdk.md, "Keystore passphrase and Argon2id cost"): a keystore, a backup or
+a new passphrase is never made with Argon2id parameters under :data:`ARGON2_FLOOR`
+(``time_cost`` 3, ``memory_cost`` 64 MiB: RFC 9106's second recommended option, which
+argon2-cffi ships as its ``RFC_9106_LOW_MEMORY`` profile and its default); the default,
+:data:`DEFAULT_ARGON2`, is that profile exactly (4 lanes). A file found under the floor
+(written by an older version) is re-sealed at the default the first time it opens.
+Only tests may go lower, inside :func:`weak_argon2_for_tests`. A passphrase chosen for
+a keystore or a backup must pass :func:`check_passphrase_strength` (at least
+:data:`MIN_PASSPHRASE_LENGTH` characters): :class:`WeakPassphrase` says why otherwise.
+Limits on what a file may ask for are :data:`MAX_ARGON2`.
 
 Errors::
 
     KeystoreError            anything wrong with a keystore (also misuse: bad name, closed)
      +-- WrongPassphrase     the passphrase does not open this file
+     +-- WeakPassphrase      a new passphrase too short to protect a stolen file
      +-- CorruptKeystore     damaged, truncated, tampered with or not a keystore at all
      +-- KeystoreExists      create() or restore_backup() would overwrite a file
      +-- KeystoreNotFound    open() of a path where there is no file
@@ -85,6 +93,7 @@ import contextlib
 import hmac
 import os
 import struct
+import threading
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -108,17 +117,22 @@ from e2ee.primitives import (
 )
 
 __all__ = [
+    "ARGON2_FLOOR",
     "DEFAULT_ARGON2",
     "MAX_ARGON2",
     "MAX_NAME_SIZE",
     "MAX_VALUE_SIZE",
+    "MIN_PASSPHRASE_LENGTH",
     "Argon2Params",
     "CorruptKeystore",
     "Keystore",
     "KeystoreError",
     "KeystoreExists",
     "KeystoreNotFound",
+    "WeakPassphrase",
     "WrongPassphrase",
+    "check_passphrase_strength",
+    "weak_argon2_for_tests",
 ]
 
 
@@ -131,6 +145,10 @@ class WrongPassphrase(KeystoreError):
 
     def __init__(self, message: str = "wrong passphrase for this keystore") -> None:
         super().__init__(message)
+
+
+class WeakPassphrase(KeystoreError):
+    """A new passphrase is refused by :func:`check_passphrase_strength`; the message says why."""
 
 
 class CorruptKeystore(KeystoreError):
@@ -162,9 +180,84 @@ class Argon2Params:
         if not (8 * self.parallelism <= self.memory_cost <= MAX_ARGON2.memory_cost):
             raise KeystoreError("Argon2 memory_cost out of range")
 
+    def meets(self, floor: Argon2Params) -> bool:
+        """Whether these parameters cost an attacker at least what ``floor`` does.
 
-DEFAULT_ARGON2 = Argon2Params(time_cost=3, memory_cost=64 * 1024, parallelism=1)
-"""Sized for a server: 64 MiB, three passes, one lane."""
+        Lanes (``parallelism``) split the same memory and passes across threads: they
+        change the defender's wall time, not the attacker's work, so they are not compared.
+        """
+        return self.time_cost >= floor.time_cost and self.memory_cost >= floor.memory_cost
+
+
+DEFAULT_ARGON2 = Argon2Params(time_cost=3, memory_cost=64 * 1024, parallelism=4)
+"""argon2-cffi's ``RFC_9106_LOW_MEMORY`` profile (its default): 64 MiB, three passes, 4 lanes."""
+
+ARGON2_FLOOR = Argon2Params(time_cost=3, memory_cost=64 * 1024, parallelism=1)
+"""The least any keystore or backup is made with (:func:`weak_argon2_for_tests` aside)."""
+
+MIN_PASSPHRASE_LENGTH = 15
+"""Characters (Unicode code points after NFC) a new keystore or backup passphrase needs."""
+
+_MIN_DISTINCT_CHARACTERS = 5
+
+_weak_argon2_lock = threading.Lock()
+_weak_argon2_depth = 0
+
+
+@contextlib.contextmanager
+def weak_argon2_for_tests() -> Iterator[None]:
+    """TESTS ONLY: allow Argon2id parameters under :data:`ARGON2_FLOOR` in this process.
+
+    Inside the block a keystore may be created with Argon2's own minimum (1 pass, 8 KiB)
+    and opening such a file does not re-seal it at the default; the suite uses it to stay
+    fast. Never use it in a program: a stolen keystore made under it falls to a guessing
+    attack in no time. The passphrase rule is not relaxed.
+    """
+    global _weak_argon2_depth
+    with _weak_argon2_lock:
+        _weak_argon2_depth += 1
+    try:
+        yield
+    finally:
+        with _weak_argon2_lock:
+            _weak_argon2_depth -= 1
+
+
+def _check_floor(params: Argon2Params) -> None:
+    if not params.meets(ARGON2_FLOOR) and not _weak_argon2_depth:
+        raise KeystoreError(
+            f"Argon2id parameters under the floor (time_cost >= {ARGON2_FLOOR.time_cost}, "
+            f"memory_cost >= {ARGON2_FLOOR.memory_cost} KiB)"
+        )
+
+
+def check_passphrase_strength(passphrase: str | bytes) -> None:
+    """Raise :class:`WeakPassphrase`, with a message a person can act on, unless the
+    passphrase has at least :data:`MIN_PASSPHRASE_LENGTH` characters, not nearly all
+    the same.
+
+    Length is what resists guessing once the file is stolen; rules about symbols and
+    digits do not help people choose well (NIST SP 800-63B), so there are none: a
+    sentence or a few unrelated words are the easiest strong passphrases to remember.
+    """
+    if isinstance(passphrase, bytes):
+        try:
+            passphrase = passphrase.decode("utf-8")
+        except UnicodeDecodeError:
+            raise WeakPassphrase("the passphrase must be text (UTF-8)") from None
+    if not isinstance(passphrase, str):
+        raise WeakPassphrase("the passphrase must be text")
+    text = unicodedata.normalize("NFC", passphrase)
+    if len(text) < MIN_PASSPHRASE_LENGTH:
+        raise WeakPassphrase(
+            f"the passphrase has {len(text)} characters; use at least "
+            f"{MIN_PASSPHRASE_LENGTH}, for example four or five unrelated words"
+        )
+    if len(set(text)) < _MIN_DISTINCT_CHARACTERS:
+        raise WeakPassphrase(
+            "the passphrase repeats a few characters; use words or a sentence instead"
+        )
+
 
 MAX_ARGON2 = Argon2Params(time_cost=64, memory_cost=4 * 1024 * 1024, parallelism=64)
 """The most a keystore file may ask for (4 GiB); anything above is refused as corrupt."""
@@ -395,6 +488,21 @@ class Keystore:
         params: Argon2Params,
         random: RandomSource,
     ) -> Keystore:
+        """A keystore under a newly chosen passphrase: the floor and the strength rule hold."""
+        params.check()
+        _check_floor(params)
+        check_passphrase_strength(passphrase)
+        return cls._new_unchecked(path, passphrase, purpose, params, random)
+
+    @classmethod
+    def _new_unchecked(
+        cls,
+        path: Path,
+        passphrase: str | bytes,
+        purpose: int,
+        params: Argon2Params,
+        random: RandomSource,
+    ) -> Keystore:
         params.check()
         secret = _passphrase_bytes(passphrase)
         salt = random(_SALT_SIZE)
@@ -415,8 +523,25 @@ class Keystore:
         *,
         random: RandomSource = system_random,
     ) -> Keystore:
-        """Open an existing keystore; the whole file is authenticated before it returns."""
-        return cls._load(Path(path), passphrase, _PURPOSE_KEYSTORE, random)
+        """Open an existing keystore; the whole file is authenticated before it returns.
+
+        A file made under :data:`ARGON2_FLOOR` (by an older version) is re-sealed at
+        :data:`DEFAULT_ARGON2` under the same passphrase and saved before this returns.
+        """
+        ks = cls._load(Path(path), passphrase, _PURPOSE_KEYSTORE, random)
+        if not ks._params.meets(ARGON2_FLOOR) and not _weak_argon2_depth:
+            ks._strengthen(passphrase)
+        return ks
+
+    def _strengthen(self, passphrase: str | bytes) -> None:
+        """Re-seal under the same passphrase at :data:`DEFAULT_ARGON2` and save."""
+        new = Keystore._new_unchecked(
+            self._path, passphrase, self._purpose, DEFAULT_ARGON2, self._random
+        )
+        self._reseal_into(new)
+        new._write(exclusive=False)
+        self._params, self._header = new._params, new._header
+        self._keys, self._sealed, self._dirty = new._keys, new._sealed, False
 
     @classmethod
     def _load(
@@ -639,8 +764,11 @@ class Keystore:
         """
         backup = cls._load(Path(backup_path), backup_passphrase, _PURPOSE_BACKUP, random)
         try:
+            inherited = backup._params
+            if not inherited.meets(ARGON2_FLOOR) and not _weak_argon2_depth:
+                inherited = DEFAULT_ARGON2  # a backup an older version made under the floor
             ks = cls._new(
-                Path(new_path), passphrase, _PURPOSE_KEYSTORE, params or backup._params, random
+                Path(new_path), passphrase, _PURPOSE_KEYSTORE, params or inherited, random
             )
             backup._reseal_into(ks)
             ks._write(exclusive=True)

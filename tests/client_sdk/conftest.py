@@ -39,9 +39,23 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed
 
+from client_sdk.keystore import weak_argon2_for_tests
 from e2ee.encoding import b64u_decode, b64u_encode
 
 PASSPHRASE = "correct horse battery staple (test only)"
+
+
+@pytest.fixture
+def weak_argon2() -> Iterator[None]:
+    """Keystores with Argon2id under the floor, to keep tests that make many of them fast.
+
+    The explicit, test-only switch of :func:`client_sdk.keystore.weak_argon2_for_tests`;
+    modules that want it say ``pytestmark = pytest.mark.usefixtures("weak_argon2")``.
+    """
+    with weak_argon2_for_tests():
+        yield
+
+
 ROOT = Path(__file__).resolve().parents[2]
 
 # The real relay process lives in tests/support/relay_process.py (shared with the relay

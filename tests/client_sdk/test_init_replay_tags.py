@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from client_sdk import ParticipantClient, ProgramClient, events, store
 from client_sdk.keystore import Argon2Params, Keystore
@@ -17,6 +18,7 @@ from e2ee.encoding import b64u_decode
 
 PASSPHRASE = "correct horse battery staple (test only)"
 FAST = Argon2Params(time_cost=1, memory_cost=8, parallelism=1)
+pytestmark = pytest.mark.usefixtures("weak_argon2")
 
 
 def fixed_random(byte: int) -> Any:
@@ -26,8 +28,8 @@ def fixed_random(byte: int) -> Any:
 def test_tags_are_keyed_per_keystore_and_found_only_under_their_prekey(tmp_path: Path) -> None:
     enc, other = b"\x01" * 32, b"\x02" * 32
     with (
-        Keystore.create(tmp_path / "a", "pw", params=FAST) as a,
-        Keystore.create(tmp_path / "b", "pw", params=FAST) as b,
+        Keystore.create(tmp_path / "a", PASSPHRASE, params=FAST) as a,
+        Keystore.create(tmp_path / "b", PASSPHRASE, params=FAST) as b,
     ):
         tag = store.replay_tag(a, enc, fixed_random(0xAA))
         assert store.replay_tag(a, enc, fixed_random(0xBB)) == tag  # the key is made once
@@ -42,7 +44,7 @@ def test_tags_are_keyed_per_keystore_and_found_only_under_their_prekey(tmp_path:
 
 
 def test_tags_go_when_their_signed_prekey_secret_is_gone(tmp_path: Path) -> None:
-    with Keystore.create(tmp_path / "k", "pw", params=FAST) as ks:
+    with Keystore.create(tmp_path / "k", PASSPHRASE, params=FAST) as ks:
         ks.put(f"{store.SIGNED_PREKEY}1", b"secret record")
         for prekey_id in (1, 2):
             store.remember_init(ks, prekey_id, store.replay_tag(ks, b"\x03" * 32, fixed_random(1)))

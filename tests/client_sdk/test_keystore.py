@@ -26,6 +26,9 @@ from client_sdk.keystore import (
 
 FAST = Argon2Params(time_cost=1, memory_cost=8, parallelism=1)
 PASS = "correct horse battery staple"
+NEW = "new words for the keystore"
+BACKUP = "backup words for the safe"
+pytestmark = pytest.mark.usefixtures("weak_argon2")  # FAST is under the floor
 
 
 def seeded(seed: int) -> Callable[[int], bytes]:
@@ -53,7 +56,7 @@ def make(path: Path, records: dict[str, bytes] | None = None, seed: int = 1) -> 
 
 
 def test_defaults_are_sized_for_a_server() -> None:
-    assert Argon2Params(time_cost=3, memory_cost=65536, parallelism=1) == DEFAULT_ARGON2
+    assert Argon2Params(time_cost=3, memory_cost=65536, parallelism=4) == DEFAULT_ARGON2
 
 
 def test_round_trip(ks_path: Path) -> None:
@@ -96,8 +99,8 @@ def test_changes_are_in_memory_until_save(ks_path: Path) -> None:
 
 
 def test_unicode_names_and_nfc_passphrase(ks_path: Path) -> None:
-    composed = "caf\u00e9 m\u00e9lange"
-    decomposed = "cafe\u0301 me\u0301lange"
+    composed = "caf\u00e9 m\u00e9lange au lait"
+    decomposed = "cafe\u0301 me\u0301lange au lait"
     ks = Keystore.create(ks_path, composed, params=FAST)
     ks.put("conversation/\u0645\u0631\u062d\u0628\u0627/state", b"x")
     ks.save()
@@ -254,33 +257,31 @@ def test_change_passphrase(ks_path: Path) -> None:
 def test_change_passphrase_can_raise_the_cost(ks_path: Path) -> None:
     ks = make(ks_path, {"identity": b"k" * 32})
     stronger = Argon2Params(time_cost=2, memory_cost=32, parallelism=1)
-    ks.change_passphrase("new words", params=stronger)
+    ks.change_passphrase(NEW, params=stronger)
     assert ks.params == stronger
-    reopened = Keystore.open(ks_path, "new words")
+    reopened = Keystore.open(ks_path, NEW)
     assert reopened.params == stronger and reopened.get("identity") == b"k" * 32
 
 
 def test_backup_and_restore(tmp_path: Path) -> None:
     ks = make(tmp_path / "ks", {"identity": b"k" * 32, "prekey/1": b"p" * 32})
-    ks.write_backup(tmp_path / "backup", "backup words")
+    ks.write_backup(tmp_path / "backup", BACKUP)
     with pytest.raises(KeystoreExists):
-        ks.write_backup(tmp_path / "backup", "backup words")
+        ks.write_backup(tmp_path / "backup", BACKUP)
     with pytest.raises(CorruptKeystore):
-        Keystore.open(tmp_path / "backup", "backup words")  # a backup is not a keystore
+        Keystore.open(tmp_path / "backup", BACKUP)  # a backup is not a keystore
     with pytest.raises(WrongPassphrase):
-        Keystore.restore_backup(tmp_path / "backup", PASS, tmp_path / "new", "new words")
+        Keystore.restore_backup(tmp_path / "backup", PASS, tmp_path / "new", NEW)
     assert not (tmp_path / "new").exists()
-    restored = Keystore.restore_backup(
-        tmp_path / "backup", "backup words", tmp_path / "new", "new words"
-    )
+    restored = Keystore.restore_backup(tmp_path / "backup", BACKUP, tmp_path / "new", NEW)
     assert restored.get("identity") == b"k" * 32
-    reopened = Keystore.open(tmp_path / "new", "new words")
+    reopened = Keystore.open(tmp_path / "new", NEW)
     assert reopened.names() == ["identity", "prekey/1"]
     assert reopened.get("prekey/1") == b"p" * 32
     with pytest.raises(KeystoreExists):
-        Keystore.restore_backup(tmp_path / "backup", "backup words", tmp_path / "ks", "x")
+        Keystore.restore_backup(tmp_path / "backup", BACKUP, tmp_path / "ks", NEW)
     with pytest.raises(CorruptKeystore):
-        Keystore.restore_backup(tmp_path / "ks", PASS, tmp_path / "other", "x")
+        Keystore.restore_backup(tmp_path / "ks", PASS, tmp_path / "other", NEW)
 
 
 def test_no_secret_in_the_clear(tmp_path: Path) -> None:
@@ -292,7 +293,7 @@ def test_no_secret_in_the_clear(tmp_path: Path) -> None:
     ks.put("identity-key-seed-record", secret_key)
     ks.put(conversation, canary.encode("utf-8"))
     ks.save()
-    ks.write_backup(tmp_path / "backup", "backup words")
+    ks.write_backup(tmp_path / "backup", BACKUP)
     needles: list[bytes] = []
     for raw in (
         secret_key,
@@ -411,7 +412,7 @@ def test_failed_passphrase_change_keeps_the_old_one(
 
     monkeypatch.setattr(os, "replace", crash)
     with pytest.raises(OSError):
-        ks.change_passphrase("new words")
+        ks.change_passphrase(NEW)
     monkeypatch.undo()
     assert Keystore.open(ks_path, PASS).get("identity") == b"k" * 32
     ks.put("more", b"m")

@@ -11,10 +11,12 @@ from client_sdk import store
 from client_sdk.keystore import Argon2Params, Keystore
 
 FAST = Argon2Params(time_cost=1, memory_cost=8, parallelism=1)
+PASSPHRASE = "correct horse battery staple (test only)"
+pytestmark = pytest.mark.usefixtures("weak_argon2")
 
 
 def test_forget_conversation_deletes_everything_unless_retained(tmp_path: Path) -> None:
-    with Keystore.create(tmp_path / "k", "pw", params=FAST) as ks:
+    with Keystore.create(tmp_path / "k", PASSPHRASE, params=FAST) as ks:
         for cid in ("a", "b"):
             ks.put(store.session_name(cid), b"session")
             store.put_json(ks, store.meta_name(cid), {"x": 1})

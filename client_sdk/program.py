@@ -43,6 +43,7 @@ from client_sdk import workflow as wf
 from client_sdk.counters import FailedIds
 from client_sdk.errors import UsageError
 from client_sdk.keystore import Keystore
+from client_sdk.lock import KeystoreLock
 from client_sdk.node.actions import MAINTAIN_SECONDS, TICK_SECONDS
 from client_sdk.node.receive import MAX_RECENT_IDS, NodeReceiver
 from client_sdk.node.state import OpenConversation
@@ -112,6 +113,7 @@ class ProgramClient(NodeReceiver):
         self._maintainer: asyncio.Task[None] | None = None
         self._maintaining = asyncio.Lock()
         self._closed = False
+        self._lock: KeystoreLock | None = None
 
     @classmethod
     async def connect(
@@ -129,8 +131,9 @@ class ProgramClient(NodeReceiver):
         backoff: Backoff | None = None,
         auto_tick: bool = True,
         max_replay_tags: int = store.MAX_REPLAY_TAGS_PER_PREKEY,
+        lock: KeystoreLock | None = None,
     ) -> ProgramClient:
-        """Open the keystore, authenticate, check and top up the bundle, open the socket.
+        """Lock and open the keystore, authenticate, check and top up the bundle, open the socket.
 
         ``origin`` is the relay's public origin when it differs from the URL this node
         reaches it by (e.g. behind a reverse proxy). ``workflow`` carries the support
@@ -140,22 +143,38 @@ class ProgramClient(NodeReceiver):
         :meth:`tick` every few seconds and :meth:`maintain` every few minutes.
         ``max_replay_tags`` bounds the inits accepted under one signed prekey (see
         :mod:`client_sdk.store`); when reached, the prekey is rotated at once.
+
+        One process per keystore: the keystore's lock file (:mod:`client_sdk.lock`) is
+        taken first, before the passphrase is even tried, and held until :meth:`aclose`;
+        when another node holds it this raises :class:`~client_sdk.lock.KeystoreInUse`
+        at once. A caller that took the lock itself (to read the keystore first) passes
+        it as ``lock``; the client then owns it and releases it at close or on failure.
         """
-        ks = await asyncio.to_thread(Keystore.open, keystore_path, passphrase)
-        clock = clock or (workflow.clock if workflow is not None else wf.SystemClock())
-        self = cls(
-            relay_url,
-            ks,
-            origin=origin or relay_origin(relay_url),
-            clock=clock,
-            random=random,
-            retain_transcripts=retain_transcripts,
-            workflow=workflow or wf.Workflow(clock=clock, status=wf.StatusKeeper()),
-            prekey_policy=prekey_policy or PrekeyPolicy(),
-            backoff=backoff or Backoff(),
-            auto_tick=auto_tick,
-            max_replay_tags=max_replay_tags,
-        )
+        lock = lock or KeystoreLock.acquire(keystore_path)
+        try:
+            ks = await asyncio.to_thread(Keystore.open, keystore_path, passphrase)
+            clock = clock or (workflow.clock if workflow is not None else wf.SystemClock())
+            try:
+                self = cls(
+                    relay_url,
+                    ks,
+                    origin=origin or relay_origin(relay_url),
+                    clock=clock,
+                    random=random,
+                    retain_transcripts=retain_transcripts,
+                    workflow=workflow or wf.Workflow(clock=clock, status=wf.StatusKeeper()),
+                    prekey_policy=prekey_policy or PrekeyPolicy(),
+                    backoff=backoff or Backoff(),
+                    auto_tick=auto_tick,
+                    max_replay_tags=max_replay_tags,
+                )
+            except BaseException:
+                ks.close()
+                raise
+        except BaseException:
+            lock.release()
+            raise
+        self._lock = lock
         try:
             self._load_code_words()
             self._restore_conversations()
@@ -205,9 +224,13 @@ class ProgramClient(NodeReceiver):
             await self._socket.close()
         await self._http.aclose()
         self._stash_workflow()
-        if self._ks.dirty:
-            self._ks.save()
-        self._ks.close()
+        try:
+            if self._ks.dirty:
+                self._ks.save()
+            self._ks.close()
+        finally:
+            if self._lock is not None:
+                self._lock.release()  # only now: every write of this node is done
         self._events.end()
 
     @property

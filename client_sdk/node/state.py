@@ -27,6 +27,7 @@ from client_sdk import workflow as wf
 from client_sdk.counters import CounterTracker, FailedIds
 from client_sdk.errors import ConversationClosed
 from client_sdk.keystore import Keystore
+from client_sdk.lock import KeystoreLock
 from client_sdk.transport import Backoff, RelayHTTP, RelaySocket
 from client_sdk.workflow.prekeys import PrekeyPolicy
 from e2ee import payload as pl
@@ -115,6 +116,18 @@ class NodeState:
     _maintainer: asyncio.Task[None] | None
     _maintaining: asyncio.Lock
     _closed: bool
+    _lock: KeystoreLock | None
+
+    @property
+    def keystore(self) -> Keystore:
+        """The open keystore, for the records of a layer above the SDK (the console's
+        staff accounts and saved replies). Change it with ``put``/``delete``, then
+        :meth:`save`; never save it by hand and never open the file a second time."""
+        return self._ks
+
+    async def save(self) -> None:
+        """Write the keystore now (grouped with the node's own saves, atomic)."""
+        await self._commit.commit()
 
     def _get(self, conversation_id: str) -> OpenConversation:
         c = self._conversations.get(conversation_id)

@@ -168,14 +168,25 @@ function renderConversation() {
 
 function renderTimeline() {
   const entries = state.timelines.get(state.open) || [];
-  $("timeline").replaceChildren(...entries.map((e) => entryNode(e, state.me?.name)));
+  $("entries").replaceChildren(...entries.map((e) => entryNode(e, state.me?.name)));
   scrollTimeline();
 }
+
+// The timeline stays at its newest entry unless the worker scrolled up to read.
+let stickToEnd = true;
 
 function scrollTimeline() {
   const box = $("timeline");
   box.scrollTop = box.scrollHeight;
+  stickToEnd = true;
 }
+
+$("timeline").addEventListener("scroll", () => {
+  const box = $("timeline");
+  stickToEnd = box.scrollHeight - box.scrollTop - box.clientHeight < 40;
+});
+new ResizeObserver(() => { if (stickToEnd) $("timeline").scrollTop = $("timeline").scrollHeight; })
+  .observe($("timeline"));
 
 function addEntry(cid, entry) {
   const list = state.timelines.get(cid);
@@ -216,7 +227,7 @@ function closeView(cid, message) {
   if (state.open === cid) {
     state.open = null;
     $("reply").value = "";
-    $("timeline").replaceChildren();
+    $("entries").replaceChildren();
     renderConversation();
     $("conversation-status").textContent = message;
   }
@@ -433,10 +444,8 @@ function onEntry(frame) {
   const fromParticipant = entry.kind === "message" && entry.from === "participant";
   if (cid === state.open) {
     if (added) {
-      const box = $("timeline");
-      const near = box.scrollHeight - box.scrollTop - box.clientHeight < 120;
-      box.append(entryNode(entry, state.me?.name));
-      if (near || entry.from === "staff") box.scrollTop = box.scrollHeight;
+      $("entries").append(entryNode(entry, state.me?.name));
+      if (stickToEnd || entry.from === "staff") scrollTimeline();
     }
     if (fromParticipant && document.hidden) {
       state.unread.set(cid, (state.unread.get(cid) || 0) + 1);
@@ -488,7 +497,7 @@ function onUpdate(frame) {
 function wipe() {
   for (const map of [state.timelines, state.unread, state.drafts, state.codeWords]) map.clear();
   state.waiting = state.mine = state.others = state.alerts = [];
-  for (const id of ["timeline", "waiting-list", "mine-list", "alerts", "banners", "announce",
+  for (const id of ["entries", "waiting-list", "mine-list", "alerts", "banners", "announce",
     "conversation-status", "code-word-result", "saved-replies-list"]) $(id)?.replaceChildren();
   $("reply").value = "";
 }

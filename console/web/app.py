@@ -50,6 +50,13 @@ def create_app(
     sign-in throttling (tests pass a ``ManualClock``); ``poll_seconds`` is how often an
     open socket checks that its session is still live."""
     clock = clock or SystemClock()
+    if limits is None and settings is not None:
+        attempts = int(getattr(settings, "signin_attempts", SignInLimits.per_name))
+        limits = SignInLimits(
+            per_name=attempts,
+            per_client=attempts * 4,
+            window=timedelta(seconds=getattr(settings, "signin_window_seconds", 900)),
+        )
     minutes = getattr(settings, "idle_signout_minutes", DEFAULT_IDLE_MINUTES)
     name = program_name or getattr(node, "program_name", None) or "Quietline"
     web = WebState(

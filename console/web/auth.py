@@ -4,7 +4,7 @@
   ``SameSite=Strict`` cookie and in a hidden field; both must match), so no other site
   can sign a browser in to an account of its choosing.
 - Attempts are throttled per account name and per client (:mod:`console.web.throttle`)
-  before the password is checked; the password check (Argon2id, in the node's accounts)
+  before the password is checked; the password check (``ConsoleNode.sign_in``: Argon2id)
   runs off the event loop. Every refusal says the same for an unknown name, a wrong
   password and a disabled account.
 - A successful sign-in always starts a new session (a fresh 256-bit id), ending any the
@@ -19,7 +19,6 @@ import hmac
 import secrets
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
@@ -117,7 +116,7 @@ async def signin_submit(request: Request) -> Response:
         return _render_signin(
             request, web, status=429, errors=[{"field": "name", "text": text}], name=name
         )
-    account = await run_in_threadpool(web.node.accounts.verify, name, password)
+    account = await web.node.sign_in(name, password)
     if account is None:
         web.throttle.failed(name, client)
         text = "The name or the password is not right. Check them and try again."

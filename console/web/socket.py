@@ -8,13 +8,14 @@ Checks before anything is read or sent:
    within ``HELLO_SECONDS``.
 
 Then the socket carries the node's updates for that account (``ConsoleNode.subscribe``,
-bounded by the node) and the browser's actions, each answered by a ``result`` frame with
-the same ``req``. Every action names its account to the node, which decides what it may
-see: an id the account may not see is "not found", the same as an unknown one. A session
-that ends (sign-out in another tab, idle time, a disabled account) closes its sockets at
-once with a ``signed_out`` frame. Errors that are not the node's own plain-words errors
-are logged by type only (never a message, which could hold content) and answered with a
-generic sentence.
+bounded by the node, starting with a snapshot; the web side adds the account's
+colleagues to each snapshot, for the transfer choice) and the browser's actions, each
+answered by a ``result`` frame with the same ``req``. Every action names its account to
+the node, which decides what it may see: an id the account may not see is "not found",
+the same as an unknown one. A session that ends (sign-out in another tab, idle time, a
+disabled account) closes its sockets at once with a ``signed_out`` frame. Errors that
+are not the node's own plain-words errors are logged by type only (never a message,
+which could hold content) and answered with a generic sentence.
 """
 
 from __future__ import annotations
@@ -103,12 +104,6 @@ async def _hello(ws: WebSocket, session: Session) -> bool:
         and frame.get("op") == "hello"
         and session.csrf_ok(frame.get("csrf"))
     )
-
-
-async def _snapshot_frame(web: WebState, who: Any) -> dict[str, Any]:
-    snapshot = await maybe_await(web.node.snapshot(who))
-    colleagues = await maybe_await(web.node.colleagues(who))
-    return {"type": "snapshot", **snapshot, "colleagues": colleagues}
 
 
 async def _act(web: WebState, session: Session, frame: dict[str, Any]) -> dict[str, Any]:
@@ -239,7 +234,6 @@ async def console_socket(ws: WebSocket) -> None:
             "idle_minutes": int(web.sessions.idle.total_seconds() // 60),
         }
     )
-    await link.send(await _snapshot_frame(web, who))
     tasks = {
         asyncio.create_task(_read(ws, web, session, link), name="read"),
         asyncio.create_task(_forward(web, who, link), name="forward"),

@@ -44,8 +44,8 @@ class WebState:
 
     def account_of(self, session: Session) -> Any:
         """The session's account, or None (and the session ends) if it is gone or disabled."""
-        account = self.node.accounts.get(session.staff_id)
-        if account is None or getattr(account, "disabled", False):
+        account = self.node.account(session.staff_id)
+        if account is None or account.disabled:
             self.sessions.end(session, "disabled")
             return None
         return account

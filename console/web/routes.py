@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 
-from console.web.state import web_state
+from console.web.state import SESSION_COOKIE, web_state
 
 __all__ = ["favicon", "healthz", "shift_screen"]
 
@@ -18,7 +18,7 @@ async def shift_screen(request: Request) -> Response:
     web = web_state(request)
     session = web.session_of(request)
     if session is None:
-        reason = "expired" if request.cookies else None
+        reason = web.sessions.ended_reason(request.cookies.get(SESSION_COOKIE))
         return RedirectResponse("/signin" + (f"?reason={reason}" if reason else ""), 303)
     account = web.account_of(session)
     if account is None:

@@ -23,6 +23,8 @@ from client_sdk.workflow.clock import Clock
 
 __all__ = ["Session", "SessionStore"]
 
+MAX_REMEMBERED = 1000
+
 
 @dataclass(eq=False)
 class Session:
@@ -51,6 +53,7 @@ class SessionStore:
         self._clock = clock
         self.idle = idle
         self._by_id: dict[str, Session] = {}
+        self._ended: dict[str, str] = {}  # recently ended ids -> why (to tell the person)
 
     def create(self, staff_id: str) -> Session:
         session = Session(staff_id=staff_id, last_active=self._clock.now())
@@ -82,6 +85,13 @@ class SessionStore:
         if self._by_id.pop(session.sid, None) is not None or not session.ended.is_set():
             session.end_reason = session.end_reason or reason
             session.ended.set()
+            self._ended[session.sid] = session.end_reason
+            while len(self._ended) > MAX_REMEMBERED:
+                del self._ended[next(iter(self._ended))]
+
+    def ended_reason(self, sid: str | None) -> str | None:
+        """Why the session with this id ended ("idle", "signed_out", ...), if it did lately."""
+        return self._ended.get(sid) if sid else None
 
     def end_for_staff(self, staff_id: str, reason: str) -> None:
         for session in [s for s in self._by_id.values() if s.staff_id == staff_id]:

@@ -218,12 +218,9 @@ async def console_socket(ws: WebSocket) -> None:
         await ws.close(code=CLOSE_POLICY)
         return
     await ws.accept()
-    if not await _hello(ws, session):
-        await ws.close(code=CLOSE_POLICY)
-        return
-    who = web.account_of(session)
-    if who is None:
-        await ws.close(code=CLOSE_POLICY)
+    if not await _hello(ws, session) or (who := web.account_of(session)) is None:
+        with contextlib.suppress(Exception):
+            await ws.close(code=CLOSE_POLICY)
         return
     link = _Link(ws)
     await link.send(

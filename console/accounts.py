@@ -171,6 +171,7 @@ class StaffAccounts:
         except NotAllowed:
             record = None
         stored = record["hash"] if record is not None else self._dummy_hash()
+        ok: bool
         try:
             ok = self._hasher.verify(stored, unicodedata.normalize("NFC", password))
         except (VerifyMismatchError, VerificationError, InvalidHashError):

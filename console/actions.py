@@ -33,8 +33,11 @@ class ConsoleActions(ConsoleUpdates):
     """What staff do: shifts, claim, take next, send, code word, transfer, escalate, end,"""
 
     async def sign_in(self, name: str, password: str) -> Account | None:
-        """The account if the password is right and it is enabled (Argon2id, off the loop)."""
-        account = await asyncio.to_thread(self.accounts.verify, name, password)
+        """The account if the password is right and it is enabled. Argon2id runs in a
+        thread; the keystore is read and written on the loop only (it is not thread-safe)."""
+        record = self.accounts.lookup(name)
+        ok = await asyncio.to_thread(self.accounts.check, record, password)
+        account = self.accounts.conclude(record, ok, password)
         if self.program.keystore.dirty:  # an old hash was upgraded
             await self.program.save()
         return account

@@ -80,6 +80,7 @@ class Alert:
     text: str
     at_ms: int
     notify: frozenset[str]
+    label: str | None = None  # kept: a duress alert outlives its conversation
 
 
 class ConsoleNode:
@@ -344,7 +345,7 @@ class ConsoleNode:
             "id": alert.id,
             "kind": alert.kind,
             "conversation_id": cid,
-            "label": self._labels.get(cid) if cid is not None else None,
+            "label": alert.label or (self._labels.get(cid) if cid is not None else None),
             "text": alert.text,
             "at_ms": alert.at_ms,
         }
@@ -451,7 +452,10 @@ class ConsoleNode:
             notify = tuple(a.staff_id for a in self._staff.values() if a.role.supervises)
         self._alert_numbers += 1
         alert_id = f"a{self._alert_numbers}"
-        self._alerts[alert_id] = Alert(alert_id, kind, cid, text, self._now_ms(), frozenset(notify))
+        label = self._labels.get(cid) if cid is not None else None
+        self._alerts[alert_id] = Alert(
+            alert_id, kind, cid, text, self._now_ms(), frozenset(notify), label
+        )
         self._changed()
 
     # -- the event stream (single consumer) ----------------------------------------------
@@ -540,7 +544,13 @@ class ConsoleNode:
         self._holders.pop(cid, None)
         for shown in self._shown_waiting.values():
             shown.discard(cid)
-        for alert_id in [a.id for a in self._alerts.values() if a.conversation_id == cid]:
+        # A duress or urgent alert stays until someone acknowledges it, even when the
+        # conversation is gone (the widget leaves at once after "someone is here").
+        for alert_id in [
+            a.id
+            for a in self._alerts.values()
+            if a.conversation_id == cid and a.kind not in {"duress", "urgent"}
+        ]:
             del self._alerts[alert_id]
         self._changed()
 

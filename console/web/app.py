@@ -23,6 +23,7 @@ from starlette.middleware import Middleware
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
+from client_sdk import store
 from client_sdk.workflow.clock import Clock, SystemClock
 from console.web.auth import signin_form, signin_submit, signout
 from console.web.headers import SecurityHeaders
@@ -35,6 +36,16 @@ from console.web.throttle import SignInLimits, SignInThrottle
 __all__ = ["create_app"]
 
 DEFAULT_IDLE_MINUTES = 30
+
+
+def _program_name(node: Any) -> str:
+    """The name in the program's profile (what participants see), for the page titles."""
+    try:
+        content = store.get_json(node.program.keystore, store.PROFILE_CONTENT) or {}
+    except (AttributeError, KeyError, ValueError):
+        content = {}
+    name = content.get("name") if isinstance(content, dict) else None
+    return name if isinstance(name, str) and name.strip() else "Quietline"
 
 
 def create_app(
@@ -58,7 +69,7 @@ def create_app(
             window=timedelta(seconds=getattr(settings, "signin_window_seconds", 900)),
         )
     minutes = getattr(settings, "idle_signout_minutes", DEFAULT_IDLE_MINUTES)
-    name = program_name or getattr(node, "program_name", None) or "Quietline"
+    name = program_name or _program_name(node)
     web = WebState(
         node=node,
         settings=settings,

@@ -51,6 +51,7 @@ function renderHeader() {
   const toggle = $("shift-toggle");
   toggle.disabled = false;
   toggle.textContent = me.on_shift ? "Go off shift" : "Go on shift";
+  $("shift-until-field").hidden = me.on_shift;
   $("shift-state").textContent = me.on_shift
     ? `On shift${me.shift_ends_at_ms ? ` until ${clockTime(me.shift_ends_at_ms)}` : ""}`
     : "Off shift";
@@ -334,6 +335,8 @@ async function conversationAction(op, args, done) {
   const message = done(label);
   if (op !== "ask_code_word") {
     closeView(cid, message);
+    // The node's snapshot may have closed the view first: say what happened anyway.
+    if (state.open === null) $("conversation-status").textContent = message;
     $("mine-heading").focus();
   } else {
     $("action-message").textContent = message;
@@ -379,6 +382,17 @@ async function endConversation(block) {
     (l) => (block ? `${l} ended and blocked.` : `${l} ended.`));
 }
 
+// "Until 17:00": today at that time, or tomorrow if that time has passed today.
+function untilMs() {
+  const value = $("shift-until").value;
+  if (!/^\d{2}:\d{2}$/.test(value)) return {};
+  const [hours, minutes] = value.split(":").map(Number);
+  const end = new Date();
+  end.setHours(hours, minutes, 0, 0);
+  if (end.getTime() <= Date.now()) end.setDate(end.getDate() + 1);
+  return { until_ms: end.getTime() };
+}
+
 async function toggleShift() {
   const me = state.me;
   if (!me) return;
@@ -395,7 +409,7 @@ async function toggleShift() {
     const answer = await link.request("go_off_shift");
     announce(answer.ok ? "You are off shift." : answer.error);
   } else {
-    const answer = await link.request("go_on_shift");
+    const answer = await link.request("go_on_shift", untilMs());
     announce(answer.ok ? "You are on shift." : answer.error);
   }
   $("shift-toggle").focus();
@@ -565,7 +579,7 @@ if (supervisor) {
   $("block").addEventListener("click", () => endConversation(true));
   $("take-over").addEventListener("click", async () => {
     const cid = state.open;
-    const answer = await link.request("transfer", { conversation_id: cid, to_staff_id: state.me.staff_id });
+    const answer = await link.request("claim", { conversation_id: cid });
     if (!answer.ok) { $("action-message").textContent = answer.error; return; }
     await openConversation(cid);
     announce(`You took over ${find(cid)?.label || "the conversation"}.`);

@@ -127,6 +127,25 @@ def go_on_shift(page: Page) -> None:
     expect(page.get_by_role("button", name="Go off shift")).to_be_visible()
 
 
+STORAGE_PROBE = """async () => ({
+  local: localStorage.length, session: sessionStorage.length,
+  idb: (await indexedDB.databases()).map((d) => d.name), caches: await caches.keys(),
+  workers: (await navigator.serviceWorker.getRegistrations()).length,
+})"""
+
+
+def assert_nothing_stored(page: Page) -> None:
+    """No local or session storage, IndexedDB, Cache Storage or service worker, and no
+    cookie but the sign-in form's own random token (never the session's)."""
+    probe = page.evaluate(STORAGE_PROBE)
+    assert probe == {"local": 0, "session": 0, "idb": [], "caches": [], "workers": 0}, probe
+    state = page.context.storage_state()
+    assert [c["name"] for c in state["cookies"]] in ([], ["quietline_signin"]), state
+    for entry in state["origins"]:
+        assert entry.get("localStorage", []) == [], entry
+        assert entry.get("indexedDB", []) in ([], None), entry
+
+
 def tones(page: Page) -> int:
     return int(page.evaluate("window.__tones"))
 
@@ -492,7 +511,7 @@ def test_sign_out_leaves_nothing_readable(browser: Browser, stack: Any) -> None:
         expect(page).to_have_url(stack.url + "/signin?reason=signed_out")
         expect(page.locator(".notice-box")).to_have_text("You have signed out.")
         shot(page, "signed-out")
-        widget.assert_nothing_stored(page)
+        assert_nothing_stored(page)
         page.go_back()
         expect(page).to_have_url(stack.url + "/signin")
         body = page.inner_text("body")
@@ -517,7 +536,7 @@ def test_idle_sign_out_wipes_the_screen(browser: Browser, stack: Any) -> None:
         expect(page).to_have_url(stack.url + "/signin?reason=idle")
         expect(page.locator(".notice-box")).to_contain_text("not used for 30 minutes")
         assert label not in page.inner_text("body")
-        widget.assert_nothing_stored(page)
+        assert_nothing_stored(page)
         assert errors == []
     finally:
         context.close()

@@ -437,8 +437,8 @@ def test_a_whole_shift(browser: Browser, stack: Any, site: str) -> None:
         )
         alex.get_by_label("Until").fill(soon)
         alex.get_by_role("button", name="Go on shift").click()
-        banner = alex.locator("#banners")
-        expect(banner).to_contain_text("You will not be given new conversations now")
+        expect(alex.locator("#alerts, #banners").first).to_contain_text("Your shift ends")
+        expect(alex.get_by_role("button", name="Go off shift and hand off")).to_have_count(1)
         fifth = stack.participant()
         label5 = stack.conversation_of(fifth)["label"]
         expect(alex.locator("#waiting-list")).to_contain_text(label5)

@@ -84,7 +84,8 @@ function renderLists() {
 function renderBanners() {
   const me = state.me;
   const banners = [];
-  if (me?.on_shift && me.last_30) {
+  const ending = state.alerts.some((a) => a.kind === "shift_ending");
+  if (me?.on_shift && me.last_30 && !ending) {
     banners.push(el("div", { class: "banner", role: "status" },
       el("p", {}, `Your shift ends${me.shift_ends_at_ms ? ` at ${clockTime(me.shift_ends_at_ms)}` : " soon"}. `
         + "You will not be given new conversations now. When you go off shift, your conversations "
@@ -114,7 +115,7 @@ function renderAlerts() {
   const shown = new Set([...box.children].map((n) => n.getAttribute("data-alert-id")));
   for (const alert of state.alerts) {
     if (shown.has(alert.id)) continue;
-    box.append(alertNode(alert, { onAck: ackAlert, onOpen: openConversation }));
+    box.append(alertNode(alert, { onAck: ackAlert, onOpen: openConversation, onHandOff: toggleShift }));
     beep(alert.kind === "duress" || alert.kind === "urgent" ? "duress" : "message");
   }
   const loud = state.alerts.some((a) => a.kind === "duress" || a.kind === "urgent");
@@ -143,7 +144,7 @@ function renderConversation() {
   $("timeline").hidden = !cid;
   $("conversation-empty").hidden = Boolean(cid);
   $("composer").hidden = !mine;
-  $("about").hidden = !cid;
+  $("about-content").hidden = !cid;
   document.body.classList.toggle("has-open", Boolean(cid));
   if (!cid) {
     heading.textContent = "No conversation open";
@@ -451,11 +452,18 @@ function onSnapshot(frame) {
   if (state.open) renderConversation();
 }
 
+
 function onEntry(frame) {
   const cid = frame.conversation_id;
   const entry = frame.entry;
   const added = addEntry(cid, entry);
   const fromParticipant = entry.kind === "message" && entry.from === "participant";
+  if (fromParticipant) {  // the silence timer restarts now, before the next snapshot
+    for (const summary of [...state.mine, ...state.others]) {
+      if (summary.id === cid) summary.last_participant_at_ms = entry.at_ms;
+    }
+    if (cid === state.open) renderConversation();
+  }
   if (cid === state.open) {
     if (added) {
       $("entries").append(entryNode(entry, state.me?.name));

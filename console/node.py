@@ -201,6 +201,12 @@ class ConsoleNode:
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
+    @property
+    def program_name(self) -> str:
+        """The program's name, from its profile (shown in the console's header)."""
+        content = store.get_json(self.program.keystore, store.PROFILE_CONTENT) or {}
+        return str(content.get("name") or "Support line")
+
     # -- accounts ----------------------------------------------------------------------
 
     def _reload_staff(self) -> None:

@@ -29,6 +29,11 @@ log = logging.getLogger("client_sdk.program")
 class NodeTransport(NodeState):
     """The node's relay session and the sending of envelopes."""
 
+    @property
+    def connected(self) -> bool:
+        """Whether the node's WebSocket to the relay is up now (it reconnects by itself)."""
+        return self._socket is not None and self._socket.connected
+
     async def _session_token(self, refresh: bool = False) -> str:
         if refresh or self._token is None or time.monotonic() >= self._token_expires:
             token, expires_in = await publishing.authenticate(

@@ -23,7 +23,6 @@ from starlette.middleware import Middleware
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
-from client_sdk import store
 from client_sdk.workflow.clock import Clock, SystemClock
 from console.web.auth import signin_form, signin_submit, signout
 from console.web.headers import SecurityHeaders
@@ -39,12 +38,8 @@ DEFAULT_IDLE_MINUTES = 30
 
 
 def _program_name(node: Any) -> str:
-    """The name in the program's profile (what participants see), for the page titles."""
-    try:
-        content = store.get_json(node.program.keystore, store.PROFILE_CONTENT) or {}
-    except (AttributeError, KeyError, ValueError):
-        content = {}
-    name = content.get("name") if isinstance(content, dict) else None
+    """The program's name as participants see it (``ConsoleNode.program_name``)."""
+    name = getattr(node, "program_name", None)
     return name if isinstance(name, str) and name.strip() else "Quietline"
 
 

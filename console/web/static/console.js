@@ -118,6 +118,11 @@ function renderAlerts() {
     box.append(alertNode(alert, { onAck: ackAlert, onOpen: openConversation, onHandOff: toggleShift }));
     beep(alert.kind === "duress" || alert.kind === "urgent" ? "duress" : "message");
   }
+  // "Open" only while the conversation is still there (the widget may have left at once).
+  const visible = new Set([...state.mine, ...state.others].map((s) => s.id));
+  for (const button of box.querySelectorAll("[data-open-cid]")) {
+    button.hidden = !visible.has(button.getAttribute("data-open-cid"));
+  }
   const loud = state.alerts.some((a) => a.kind === "duress" || a.kind === "urgent");
   document.body.classList.toggle("has-loud-alert", loud);
   if (loud && !duressTimer) duressTimer = setInterval(() => beep("duress"), 20000);

@@ -146,6 +146,16 @@ def assert_nothing_stored(page: Page) -> None:
         assert entry.get("indexedDB", []) in ([], None), entry
 
 
+def session_alive(stack: Any, page: Page) -> bool:
+    """Whether the console still has this browser's session (checked without touching it)."""
+    sid = next(c["value"] for c in page.context.cookies() if c["name"] == "quietline_console")
+
+    async def check() -> bool:
+        return stack.server.config.app.state.web.sessions.get(sid) is not None
+
+    return bool(stack.run(check()))
+
+
 def tones(page: Page) -> int:
     return int(page.evaluate("window.__tones"))
 
@@ -537,6 +547,28 @@ def test_idle_sign_out_wipes_the_screen(browser: Browser, stack: Any) -> None:
         expect(page.locator(".notice-box")).to_contain_text("not used for 30 minutes")
         assert label not in page.inner_text("body")
         assert_nothing_stored(page)
+        assert errors == []
+    finally:
+        context.close()
+
+
+def test_idle_warning_and_a_key_press_keeps_the_session(browser: Browser, stack: Any) -> None:
+    context, page, errors = open_context(browser)
+    try:
+        page.clock.install()
+        sign_in(page, stack, "Alex")
+        expect(page.locator("#banners")).to_be_empty()
+        page.clock.fast_forward("28:30")  # the browser's own clock; the server's is apart
+        warning = page.locator("#banners [role=alert]")
+        expect(warning).to_contain_text("You will be signed out in about 2 minutes")
+        shot(page, "idle-warning")
+        stack.clock.advance(minutes=28, seconds=30)
+        page.keyboard.press("Shift")
+        expect(page.locator("#banners")).to_be_empty()
+        stack.clock.advance(minutes=29)  # 57.5 minutes after sign-in, 29 after the key
+        assert session_alive(stack, page)
+        stack.clock.advance(minutes=1)
+        expect(page).to_have_url(stack.url + "/signin?reason=idle")
         assert errors == []
     finally:
         context.close()

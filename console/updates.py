@@ -86,7 +86,10 @@ class ConsoleUpdates(ConsoleView):
             notify = tuple(a.staff_id for a in self._staff.values() if a.role.supervises)
         self._alert_numbers += 1
         alert_id = f"a{self._alert_numbers}"
-        self._alerts[alert_id] = Alert(alert_id, kind, cid, text, self._now_ms(), frozenset(notify))
+        label = self._labels.get(cid) if cid is not None else None
+        self._alerts[alert_id] = Alert(
+            alert_id, kind, cid, text, self._now_ms(), frozenset(notify), label
+        )
         self._changed()
 
     async def _consume(self) -> None:
@@ -173,7 +176,13 @@ class ConsoleUpdates(ConsoleView):
         self._holders.pop(cid, None)
         for shown in self._shown_waiting.values():
             shown.discard(cid)
-        for alert_id in [a.id for a in self._alerts.values() if a.conversation_id == cid]:
+        # A duress or urgent alert stays until someone acknowledges it, even when the
+        # conversation is gone (the widget leaves at once after "someone is here").
+        for alert_id in [
+            a.id
+            for a in self._alerts.values()
+            if a.conversation_id == cid and a.kind not in {"duress", "urgent"}
+        ]:
             del self._alerts[alert_id]
         self._changed()
 

@@ -43,6 +43,7 @@ class Alert:
     text: str
     at_ms: int
     notify: frozenset[str]
+    label: str | None = None  # kept: a duress alert outlives its conversation
 
 
 class ConsoleView:
@@ -180,7 +181,7 @@ class ConsoleView:
             "id": alert.id,
             "kind": alert.kind,
             "conversation_id": cid,
-            "label": self._labels.get(cid) if cid is not None else None,
+            "label": alert.label or (self._labels.get(cid) if cid is not None else None),
             "text": alert.text,
             "at_ms": alert.at_ms,
         }

@@ -37,6 +37,7 @@ from client_sdk.events import (
     Reconnected,
     VerificationFailed,
 )
+from client_sdk.lock import KeystoreInUse
 from client_sdk.participant import ParticipantClient
 from client_sdk.program import ProgramClient
 
@@ -52,6 +53,7 @@ __all__ = [
     "Event",
     "KeystoreError",
     "KeystoreExists",
+    "KeystoreInUse",
     "Message",
     "NewConversation",
     "Notice",

@@ -18,6 +18,8 @@ websockets, the protocol core) are translated at the boundary::
      +-- CorruptKeystore
      +-- KeystoreExists
      +-- KeystoreNotFound           (in :mod:`client_sdk.keystore` only)
+     +-- KeystoreInUse              another node holds the keystore's lock
+                                    (:mod:`client_sdk.lock`; exported by ``client_sdk``)
 
 :class:`VerificationFailure` never says which cryptographic check failed beyond a
 coarse ``reason`` (``untrusted_key``, ``bad_signature``, ``expired``, ``decryption``,

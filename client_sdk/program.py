@@ -23,98 +23,45 @@ Security properties and assumptions:
   origin (label ``relay-auth``), so a signature made for one relay is useless at another.
 - On connect, the node fetches its own public record from the relay and checks that the
   relay serves the identity key, profile and status it signed.
+
+The node is built in layers, each its own module under :mod:`client_sdk.node` (state,
+transport, bundle, actions, receive); this module puts them together.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
-import time
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
 from pathlib import Path
 from types import TracebackType
-from typing import Any
 
-from client_sdk import conversation as conv
 from client_sdk import events as ev
 from client_sdk import publishing, store
 from client_sdk import workflow as wf
-from client_sdk.counters import CounterTracker, FailedIds
-from client_sdk.errors import (
-    ConversationClosed,
-    RelayError,
-    RelayUnavailable,
-    SDKError,
-    UsageError,
-    VerificationFailure,
-    reason_for,
-)
+from client_sdk.counters import FailedIds
+from client_sdk.errors import UsageError
 from client_sdk.keystore import Keystore
+from client_sdk.lock import KeystoreLock
+from client_sdk.node.actions import MAINTAIN_SECONDS, TICK_SECONDS
+from client_sdk.node.receive import MAX_RECENT_IDS, NodeReceiver
+from client_sdk.node.state import OpenConversation
 from client_sdk.transport import Backoff, RelayHTTP, RelaySocket, relay_origin
-from client_sdk.workflow.prekeys import (
-    PrekeyPolicy,
-    expired_one_time_prekeys,
-    one_time_prekeys_to_generate,
-    plan_signed_prekeys,
-)
-from e2ee import payload as pl
-from e2ee.encoding import b64u_decode, b64u_encode
-from e2ee.errors import QuietlineError
-from e2ee.identity import SignedObject, fingerprint, sign_profile, sign_status
-from e2ee.primitives import RandomSource, constant_time_equal, system_random
-from e2ee.session import ProgramSession, accept_conversation
+from client_sdk.workflow.prekeys import PrekeyPolicy
+from e2ee.encoding import b64u_encode
+from e2ee.identity import fingerprint
+from e2ee.primitives import RandomSource, system_random
 
 log = logging.getLogger("client_sdk.program")
 
-MAX_RECENT_IDS = 64
-TICK_SECONDS = 5.0
-MAINTAIN_SECONDS = 300.0
+__all__ = ["MAINTAIN_SECONDS", "MAX_RECENT_IDS", "TICK_SECONDS", "ProgramClient"]
+
+# The old private name of an open conversation's record.
+_Conversation = OpenConversation
 
 
-@dataclass
-class _Conversation:
-    """In-memory view of one open conversation (mirrored to the keystore)."""
-
-    cid: str
-    session: ProgramSession
-    tracker: CounterTracker = field(default_factory=CounterTracker)
-    recent_ids: list[str] = field(default_factory=list)
-    opened_at: float = 0.0
-    last_participant_at: float = 0.0
-    assigned_to: str | None = None
-    participant_left: bool = False
-    workflow: dict[str, Any] = field(default_factory=dict)
-
-    def meta(self) -> dict[str, Any]:
-        return {
-            "tracker": self.tracker.to_json(),
-            "recent_ids": self.recent_ids,
-            "opened_at": self.opened_at,
-            "last_participant_at": self.last_participant_at,
-            "assigned_to": self.assigned_to,
-            "participant_left": self.participant_left,
-            "workflow": self.workflow,
-        }
-
-    @classmethod
-    def restore(cls, cid: str, session: ProgramSession, meta: dict[str, Any]) -> _Conversation:
-        return cls(
-            cid=cid,
-            session=session,
-            tracker=CounterTracker.from_json(meta.get("tracker", {})),
-            recent_ids=[str(i) for i in meta.get("recent_ids", [])],
-            opened_at=float(meta.get("opened_at", 0.0)),
-            last_participant_at=float(meta.get("last_participant_at", 0.0)),
-            assigned_to=meta.get("assigned_to"),
-            participant_left=bool(meta.get("participant_left", False)),
-            workflow=dict(meta.get("workflow", {})),
-        )
-
-
-class ProgramClient:
+class ProgramClient(NodeReceiver):
     """The program node. Build it with :meth:`connect`; use it as an async context manager."""
 
     def __init__(
@@ -155,7 +102,7 @@ class ProgramClient:
         self._token: str | None = None
         self._token_expires = 0.0
         self._commit = store.GroupCommit(self._save)
-        self._conversations: dict[str, _Conversation] = {}
+        self._conversations: dict[str, OpenConversation] = {}
         self._events = ev.EventStream()
         self._pending_events: list[ev.Event] = []
         self._pending_acks: list[str] = []
@@ -166,8 +113,7 @@ class ProgramClient:
         self._maintainer: asyncio.Task[None] | None = None
         self._maintaining = asyncio.Lock()
         self._closed = False
-
-    # -- lifetime ------------------------------------------------------------------
+        self._lock: KeystoreLock | None = None
 
     @classmethod
     async def connect(
@@ -185,8 +131,9 @@ class ProgramClient:
         backoff: Backoff | None = None,
         auto_tick: bool = True,
         max_replay_tags: int = store.MAX_REPLAY_TAGS_PER_PREKEY,
+        lock: KeystoreLock | None = None,
     ) -> ProgramClient:
-        """Open the keystore, authenticate, check and top up the bundle, open the socket.
+        """Lock and open the keystore, authenticate, check and top up the bundle, open the socket.
 
         ``origin`` is the relay's public origin when it differs from the URL this node
         reaches it by (e.g. behind a reverse proxy). ``workflow`` carries the support
@@ -196,22 +143,38 @@ class ProgramClient:
         :meth:`tick` every few seconds and :meth:`maintain` every few minutes.
         ``max_replay_tags`` bounds the inits accepted under one signed prekey (see
         :mod:`client_sdk.store`); when reached, the prekey is rotated at once.
+
+        One process per keystore: the keystore's lock file (:mod:`client_sdk.lock`) is
+        taken first, before the passphrase is even tried, and held until :meth:`aclose`;
+        when another node holds it this raises :class:`~client_sdk.lock.KeystoreInUse`
+        at once. A caller that took the lock itself (to read the keystore first) passes
+        it as ``lock``; the client then owns it and releases it at close or on failure.
         """
-        ks = await asyncio.to_thread(Keystore.open, keystore_path, passphrase)
-        clock = clock or (workflow.clock if workflow is not None else wf.SystemClock())
-        self = cls(
-            relay_url,
-            ks,
-            origin=origin or relay_origin(relay_url),
-            clock=clock,
-            random=random,
-            retain_transcripts=retain_transcripts,
-            workflow=workflow or wf.Workflow(clock=clock, status=wf.StatusKeeper()),
-            prekey_policy=prekey_policy or PrekeyPolicy(),
-            backoff=backoff or Backoff(),
-            auto_tick=auto_tick,
-            max_replay_tags=max_replay_tags,
-        )
+        lock = lock or KeystoreLock.acquire(keystore_path)
+        try:
+            ks = await asyncio.to_thread(Keystore.open, keystore_path, passphrase)
+            clock = clock or (workflow.clock if workflow is not None else wf.SystemClock())
+            try:
+                self = cls(
+                    relay_url,
+                    ks,
+                    origin=origin or relay_origin(relay_url),
+                    clock=clock,
+                    random=random,
+                    retain_transcripts=retain_transcripts,
+                    workflow=workflow or wf.Workflow(clock=clock, status=wf.StatusKeeper()),
+                    prekey_policy=prekey_policy or PrekeyPolicy(),
+                    backoff=backoff or Backoff(),
+                    auto_tick=auto_tick,
+                    max_replay_tags=max_replay_tags,
+                )
+            except BaseException:
+                ks.close()
+                raise
+        except BaseException:
+            lock.release()
+            raise
+        self._lock = lock
         try:
             self._load_code_words()
             self._restore_conversations()
@@ -261,12 +224,14 @@ class ProgramClient:
             await self._socket.close()
         await self._http.aclose()
         self._stash_workflow()
-        if self._ks.dirty:
-            self._ks.save()
-        self._ks.close()
+        try:
+            if self._ks.dirty:
+                self._ks.save()
+            self._ks.close()
+        finally:
+            if self._lock is not None:
+                self._lock.release()  # only now: every write of this node is done
         self._events.end()
-
-    # -- public API ------------------------------------------------------------------
 
     @property
     def conversations(self) -> list[str]:
@@ -276,6 +241,7 @@ class ProgramClient:
     def events(self) -> AsyncIterator[ev.Event]:
         """Typed events, in order, until the client is closed."""
         return aiter(self._events)
+<<<<<<< HEAD
 
     def transcript(self, conversation_id: str) -> list[dict[str, Any]]:
         """The open conversation's messages (from the keystore; gone after close)."""
@@ -821,3 +787,5 @@ class ProgramClient:
         # a reconnect may follow a relay restart that forgot our session: sign in again
         reconnecting = self._socket is not None and self._socket.connections > 0
         return await self._session_token(refresh=reconnecting)
+=======
+>>>>>>> node

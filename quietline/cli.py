@@ -1,4 +1,4 @@
-"""`quietline relay ...`, `quietline program ...`, `quietline widget ...`.
+"""`quietline relay ...`, `quietline program ...`, `quietline widget ...`, `quietline demo`.
 
 Each part's CLI is imported only when asked for, so running the relay never loads
 key-holding code.
@@ -9,12 +9,26 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-USAGE = """usage: quietline {relay,program,widget} ...
+USAGE = """usage: quietline {demo,relay,program,widget} ...
 
+  demo      a whole demo on this machine: relay, program, console and widget page
   relay     run and operate the relay (serve, migrate, add-program, audit, export)
-  program   the program node (init, ...)
+  program   the program node (init, info, run, staff, replies, codewords)
   widget    the participant widget (snippet, serve, path)
 """
+
+PROGRAM_USAGE = """usage: quietline program {init,info,run,staff,replies,codewords} ...
+
+  init      create the keystore, enroll with the relay and publish the bundle
+  info      print the program id, identity key and fingerprint
+  run       run the program node with the staff console (127.0.0.1:8100)
+  staff     staff accounts: add, list, disable, enable, passwd, role
+  replies   saved replies: add, list, remove
+  codewords code words staff can check: add, list, remove
+"""
+
+# `program` commands of the console (console/cli.py); the rest are the SDK's.
+CONSOLE_COMMANDS = {"run", "staff", "replies", "codewords"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -27,6 +41,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         from server.cli import main as relay_main
 
         return relay_main(rest)
+    if part == "program" and rest in ([], ["-h"], ["--help"]):
+        print(PROGRAM_USAGE, end="")
+        return 0 if rest else 2
+    if part == "program" and rest[:1] and rest[0] in CONSOLE_COMMANDS:
+        from console.cli import main as console_main
+
+        return console_main(rest)
+    if part == "demo":
+        from console.demo import main as demo_main
+
+        return demo_main(rest)
     if part == "program":
         from client_sdk.cli import main as program_main
 

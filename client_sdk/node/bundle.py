@@ -1,0 +1,159 @@
+"""What the node publishes on the relay: prekeys, profile and status, and their check.
+
+Security properties:
+
+- Prekey secrets are saved in the keystore before their public halves are published;
+  the decisions are the workflow's (:mod:`client_sdk.workflow.prekeys`).
+- On connect, the node fetches its own public record from the relay and checks that the
+  relay serves the identity key, profile and status it signed (constant-time compare).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from client_sdk import conversation as conv
+from client_sdk import publishing, store
+from client_sdk import workflow as wf
+from client_sdk.errors import VerificationFailure
+from client_sdk.node.transport import NodeTransport
+from client_sdk.workflow.prekeys import (
+    expired_one_time_prekeys,
+    one_time_prekeys_to_generate,
+    plan_signed_prekeys,
+)
+from e2ee.encoding import b64u_decode
+from e2ee.errors import QuietlineError
+from e2ee.identity import SignedObject, sign_profile, sign_status
+from e2ee.primitives import constant_time_equal
+
+log = logging.getLogger("client_sdk.program")
+
+
+class NodeBundle(NodeTransport):
+    """Prekeys, profile and status on the relay."""
+
+    async def maintain(self) -> None:
+        """Rotate the signed prekey, replenish one-time prekeys, re-sign the status.
+
+        The decisions are the workflow's (:mod:`client_sdk.workflow.prekeys`); secrets
+        are saved in the keystore before their public halves are published. Runs are
+        serialized (the timer, the check after new conversations and a caller's call
+        never interleave), so when this returns every decision so far is published.
+        """
+        async with self._maintaining:
+            await self._maintain()
+
+    async def _maintain(self) -> None:
+        moment = self.workflow.clock.now()
+        token = await self._session_token()
+        ks, ident, policy = self._ks, self._identity, self._policy
+        plan = plan_signed_prekeys(publishing.prekey_records(ks, one_time=False), moment, policy)
+        # a signed prekey whose replay-tag set is full takes no more inits: rotate now
+        full = (
+            plan.publish is not None
+            and store.replay_tag_count(ks, plan.publish) >= self._max_replay_tags
+        )
+        if plan.generate or full:
+            [signed] = publishing.new_prekeys(
+                ks, ident, 1, moment, self._random, policy, one_time=False
+            )
+            await self._commit.commit()
+            await self._http.put_signed_prekey(self.program_id, token, signed.to_json())
+        publishing.delete_prekeys(ks, plan.delete, one_time=False)
+        store.forget_replay_tags(ks)  # the tags go with their prekey's secret
+        one_time = publishing.prekey_records(ks, one_time=True)
+        publishing.delete_prekeys(
+            ks, expired_one_time_prekeys(one_time, moment, policy), one_time=True
+        )
+        count = await self._http.one_time_prekey_count(self.program_id, token)
+        wanted = one_time_prekeys_to_generate(count, policy)
+        if wanted:
+            batch = publishing.new_prekeys(
+                ks, ident, wanted, moment, self._random, policy, one_time=True
+            )
+            await self._commit.commit()
+            await self._http.post_one_time_prekeys(
+                self.program_id, token, [p.to_json() for p in batch]
+            )
+        if store.get_json(ks, store.PUBLISHED_PROFILE) is None:
+            await self.publish_profile(store.get_json(ks, store.PROFILE_CONTENT) or {})
+        keeper = self._keeper()
+        if keeper.current is None:
+            published = store.get_json(ks, store.PUBLISHED_STATUS)
+            if published is not None:
+                keeper.published(conv.status_body(published))
+        body = keeper.due(moment, at_capacity=self.workflow.at_capacity(moment))
+        if body is not None:
+            await self._publish_status(body)
+        if ks.dirty:
+            await self._commit.commit()
+
+    async def prekey_count(self) -> int:
+        """How many one-time prekeys the relay still holds for this program."""
+        return await self._http.one_time_prekey_count(self.program_id, await self._session_token())
+
+    async def set_origins(self, origins: list[str]) -> None:
+        """Register the web origins (scheme://host[:port]) whose pages embed the widget.
+
+        The relay admits browser requests (CORS) only from these origins.
+        """
+        await self._http.put_origins(self.program_id, await self._session_token(), origins)
+
+    async def pending_on_relay(self) -> list[str]:
+        """Ids of the messages the relay holds for this node, not yet acked."""
+        messages = await self._http.program_messages(self.program_id, await self._session_token())
+        return [str(m.get("id")) for m in messages]
+
+    async def publish_profile(self, content: dict[str, Any]) -> None:
+        """Sign and publish the profile (``content`` as in ``--profile FILE``)."""
+        profile = publishing.profile_from_content(content, int(self._clock()))
+        signed = sign_profile(self._identity, profile)
+        token = await self._session_token()
+        await self._http.put_profile(self.program_id, token, signed.to_json())
+        store.put_json(self._ks, store.PROFILE_CONTENT, content)
+        store.put_json(self._ks, store.PUBLISHED_PROFILE, signed.to_json())
+        await self._commit.commit()
+
+    async def _publish_status(self, body: wf.StatusBody) -> None:
+        signed = sign_status(self._identity, body.to_status())
+        token = await self._session_token()
+        await self._http.put_status(self.program_id, token, signed.to_json())
+        self._keeper().published(body)
+        store.put_json(self._ks, store.PUBLISHED_STATUS, signed.to_json())
+        await self._commit.commit()
+
+    async def check_published(self) -> None:
+        """Raise :class:`VerificationFailure` unless the relay serves what we signed."""
+        record = await self._http.get_program(self.program_id)
+        try:
+            key = b64u_decode(str(record.get("identity_key", "")))
+        except QuietlineError:
+            key = b""
+        if (
+            not constant_time_equal(key, self._identity.public_key)
+            or record.get("program_id") != self.program_id
+        ):
+            raise VerificationFailure("published_mismatch", "relay serves another identity key")
+        for name, served in (
+            (store.PUBLISHED_PROFILE, record.get("profile")),
+            (store.PUBLISHED_STATUS, record.get("status")),
+        ):
+            ours = store.get_json(self._ks, name)
+            if ours is None or served is None:
+                continue
+            try:
+                theirs = SignedObject.from_json(served)
+            except QuietlineError:
+                raise VerificationFailure(
+                    "published_mismatch", "relay serves a malformed record"
+                ) from None
+            mine = SignedObject.from_json(ours)
+            if not (
+                constant_time_equal(theirs.body, mine.body)
+                and constant_time_equal(theirs.signature, mine.signature)
+            ):
+                raise VerificationFailure(
+                    "published_mismatch", "relay serves a profile or status we did not sign"
+                )

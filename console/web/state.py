@@ -1,0 +1,60 @@
+"""What the console's web app holds: the node, sessions, sign-in throttle, templates."""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from starlette.requests import HTTPConnection
+from starlette.templating import Jinja2Templates
+
+from client_sdk.workflow.clock import Clock
+from console.web.sessions import Session, SessionStore
+from console.web.throttle import SignInThrottle
+
+__all__ = ["SESSION_COOKIE", "SIGNIN_COOKIE", "WebState", "maybe_await", "web_state"]
+
+HERE = Path(__file__).resolve().parent
+SESSION_COOKIE = "quietline_console"
+SIGNIN_COOKIE = "quietline_signin"
+
+
+async def maybe_await(value: Any) -> Any:
+    """The node may answer a read synchronously or as a coroutine; take either."""
+    if inspect.isawaitable(value):
+        return await value
+    return value
+
+
+@dataclass
+class WebState:
+    node: Any
+    settings: Any
+    clock: Clock
+    sessions: SessionStore
+    throttle: SignInThrottle
+    templates: Jinja2Templates
+    poll_seconds: float
+    program_name: str
+
+    def session_of(self, conn: HTTPConnection) -> Session | None:
+        return self.sessions.get(conn.cookies.get(SESSION_COOKIE))
+
+    def account_of(self, session: Session) -> Any:
+        """The session's account, or None (and the session ends) if it is gone or disabled."""
+        account = self.node.account(session.staff_id)
+        if account is None or account.disabled:
+            self.sessions.end(session, "disabled")
+            return None
+        return account
+
+
+def web_state(conn: HTTPConnection) -> WebState:
+    state: WebState = conn.app.state.web
+    return state
+
+
+def make_templates() -> Jinja2Templates:
+    return Jinja2Templates(directory=str(HERE / "templates"))

@@ -1,0 +1,16 @@
+// Plain-words times for the console: "4 min", "1 h 5 min", "14:02".
+
+const timeFormat = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
+
+export function duration(fromMs, nowMs = Date.now()) {
+  const minutes = Math.max(0, Math.floor((nowMs - fromMs) / 60000));
+  if (minutes < 1) return "less than 1 min";
+  if (minutes < 60) return `${minutes} min`;
+  const hours = Math.floor(minutes / 60);
+  const rest = minutes % 60;
+  return rest ? `${hours} h ${rest} min` : `${hours} h`;
+}
+
+export function clockTime(ms) {
+  return timeFormat.format(new Date(ms));
+}

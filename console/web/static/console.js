@@ -570,8 +570,10 @@ $("reply").addEventListener("keydown", (event) => {
     $("composer").requestSubmit();
   }
 });
+setEnabled($("sound").checked);
 $("sound").addEventListener("change", (event) => {
   setEnabled(event.target.checked);
+  link.request("sound", { on: event.target.checked });
   announce(event.target.checked ? "Sound on." : "Sound off.");
 });
 $("ask-code-word").addEventListener("click", () => {

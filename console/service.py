@@ -159,5 +159,7 @@ def run(
     keystore: Path, passphrase: str, settings: ConsoleSettings, *, relay_url: str | None = None
 ) -> None:
     """``serve`` on a fresh event loop, logging to stderr."""
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # the console's own INFO lines; libraries only warn (httpx's INFO names every URL)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("console").setLevel(logging.INFO)
     asyncio.run(serve(keystore, passphrase, settings, relay_url=relay_url))

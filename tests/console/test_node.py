@@ -8,13 +8,17 @@ from typing import Any
 
 import httpx
 import pytest
+from argon2 import PasswordHasher
 
 from client_sdk import ParticipantClient, events
 from console.errors import Conflict, Forbidden, NotAllowed, NotFound
 from console.node import ConsoleNode
+from console.settings import ConsoleSettings
 from e2ee.identity import SignedObject
 
 TIMEOUT = 15.0
+PASSPHRASE = "correct horse battery staple (test only)"
+FAST = PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1)
 
 
 async def published_status(node: ConsoleNode, relay_url: str) -> str:
@@ -253,3 +257,42 @@ async def test_disabled_account_is_signed_out(node: ConsoleNode, staff: Any) -> 
     with pytest.raises(Forbidden):
         node.snapshot(sam)
     assert await node.sign_in("sam", "sam's password 1") is None
+
+
+async def test_a_restarted_node_resumes_shifts_assignments_and_timelines(program: Any) -> None:
+    async def start() -> ConsoleNode:
+        return await ConsoleNode.open(
+            program.keystore, PASSPHRASE, ConsoleSettings(), hasher=FAST, auto_tick=False
+        )
+
+    node = await start()
+    sam = node.accounts.find("Sam")
+    assert sam is not None
+    try:
+        await node.go_on_shift(sam)
+        async with await ParticipantClient.connect(
+            program.relay_url, program.program_id, program.identity_key
+        ) as participant:
+            pev = participant.events()
+            cid = participant.conversation_id
+            await participant.send("before the restart")
+            await until(lambda: node.line()["waiting"] == 1)
+            await node.claim(sam, cid)
+            await node.send(sam, cid, "we are here")
+            await asyncio.wait_for(_first(pev, kind_is(events.Message)), TIMEOUT)
+            await node.aclose()
+
+            node = await start()
+            snap = node.snapshot(sam)
+            assert snap["me"]["on_shift"] and [s["id"] for s in snap["mine"]] == [cid]
+            texts = [(e["from"], e["text"]) for e in node.timeline(sam, cid)]
+            assert ("participant", "before the restart") in texts
+            assert ("staff", "we are here") in texts
+            async with node.subscribe(sam) as updates:
+                await participant.send("after the restart")
+                got = await next_update(
+                    updates, lambda u: u["type"] == "entry" and u["entry"]["from"] == "participant"
+                )
+                assert got["entry"]["text"] == "after the restart"
+    finally:
+        await node.aclose()

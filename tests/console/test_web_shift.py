@@ -611,6 +611,7 @@ def test_markers_and_notices_are_shown_as_such(browser: Browser, stack: Any) -> 
         assert "Possibly missing: A message may be missing here." in texts[1]
         assert "Verification failed: A message could not be verified" in texts[2]
         assert "entry-from-participant" in kinds[3] and "שלום" in texts[3]
+        assert "arrived late, out of order" in texts[3]
         hebrew = page.locator(".entry-text", has_text="שלום")
         assert hebrew.evaluate("n => getComputedStyle(n).direction") == "rtl"
         assert "Sam is answering now." in texts[4]

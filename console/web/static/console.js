@@ -318,8 +318,13 @@ function renderSavedReplies() {
   $("ask-code-word").disabled = state.aliases.length === 0;
 }
 
+let transferKey = "";
+
 function renderTransferChoices() {
   const select = $("transfer-to");
+  const key = JSON.stringify([state.me?.staff_id, state.colleagues]);
+  if (key === transferKey) return;  // unchanged: leave the list (and the person's choice) alone
+  transferKey = key;
   const chosen = select.value;
   const options = state.colleagues
     .filter((c) => c.staff_id !== state.me?.staff_id && c.on_shift && c.eligible)
@@ -577,7 +582,9 @@ $("sound").addEventListener("change", (event) => {
   announce(event.target.checked ? "Sound on." : "Sound off.");
 });
 $("ask-code-word").addEventListener("click", () => {
-  $("code-word-result").textContent = "Asked. Waiting for the participant's answer…";
+  const asked = "Asked. Waiting for the participant's answer…";
+  state.codeWords.set(state.open, asked);
+  $("code-word-result").textContent = asked;
   conversationAction("ask_code_word", { alias: $("alias").value },
     (l) => `Code word asked in ${l}. Only "matches" or "does not match" will show.`);
 });

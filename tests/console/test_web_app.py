@@ -255,6 +255,8 @@ def test_refusals_have_an_error_summary_and_say_the_same_for_any_wrong_pair(
     said = [re.search(r'<li><a href="#name">([^<]+)</a>', r.text) for r in (wrong, nobody)]
     assert said[0] is not None and said[1] is not None
     assert said[0].group(1) == said[1].group(1)
+    hostile = signin(http, '"><script>alert(1)</script>', "not the password at all")
+    assert "<script>alert(1)" not in hostile.text and "&lt;script&gt;" in hostile.text
     stack.clock.advance(minutes=10)  # let these failures leave the throttle's window
 
 

@@ -66,14 +66,17 @@ function renderLists() {
   const now = Date.now();
   redraw(() => {
     $("waiting-count").textContent = String(state.waiting.length);
-    $("waiting-list").replaceChildren(...state.waiting.map((s) => waitingItem(s, claim, now)));
+    const empty = (text) => [el("li", { class: "item item-empty", text })];
+    $("waiting-list").replaceChildren(...(state.waiting.length
+      ? state.waiting.map((s) => waitingItem(s, claim, now)) : empty("Nobody is waiting.")));
     $("mine-count").textContent = String(state.mine.length);
-    $("mine-list").replaceChildren(...state.mine.map((s) => mineItem(s, {
-      unread: state.unread.get(s.id) || 0, current: s.id === state.open, onOpen: openConversation, now })));
+    $("mine-list").replaceChildren(...(state.mine.length ? state.mine.map((s) => mineItem(s, {
+      unread: state.unread.get(s.id) || 0, current: s.id === state.open, onOpen: openConversation, now }))
+      : empty("None at the moment.")));
     if (supervisor) {
       $("others-count").textContent = String(state.others.length);
-      $("others-list").replaceChildren(...state.others.map((s) => othersItem(s, {
-        current: s.id === state.open, onOpen: openConversation, now })));
+      $("others-list").replaceChildren(...(state.others.length ? state.others.map((s) => othersItem(s, {
+        current: s.id === state.open, onOpen: openConversation, now })) : empty("None at the moment.")));
     }
   });
   const unread = [...state.unread.values()].reduce((a, b) => a + b, 0);

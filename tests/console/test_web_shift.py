@@ -518,11 +518,17 @@ def test_sign_out_leaves_nothing_readable(browser: Browser, stack: Any) -> None:
         go_on_shift(page)
         p = stack.participant()
         label = stack.conversation_of(p)["label"]
-        page.get_by_role("button", name=f"Take {label}").click()
+        expect(page.locator("#waiting-list")).to_contain_text(label)
+        take = f'[data-key="take:{p.cid}"]'
+        widget.tab_to_selector(page, take)  # keyboard only, from the top of the page
+        expect(page.locator(take)).to_have_accessible_name(f"Take {label}")
+        page.keyboard.press("Enter")
+        expect(page.locator("#conversation-heading")).to_be_focused()
         secret = "لا أحد يعرف أنني هنا 秘密"
         p.call("send", secret)
         expect(page.locator("#entries")).to_contain_text(secret)
-        page.get_by_label(f"Your reply to {label}").fill("a draft not sent")
+        widget.tab_to_selector(page, "#reply")
+        page.keyboard.type("a draft not sent")
         page.get_by_role("button", name="Sign out").click()
         expect(page).to_have_url(stack.url + "/signin?reason=signed_out")
         expect(page.locator(".notice-box")).to_have_text("You have signed out.")

@@ -17,17 +17,18 @@ USAGE = """usage: quietline {demo,relay,program,widget} ...
   widget    the participant widget (snippet, serve)
 """
 
-PROGRAM_USAGE = """usage: quietline program {init,info,run,staff,replies} ...
+PROGRAM_USAGE = """usage: quietline program {init,info,run,staff,replies,codewords} ...
 
   init      create the keystore, enroll with the relay and publish the bundle
   info      print the program id, identity key and fingerprint
   run       run the program node with the staff console (127.0.0.1:8100)
   staff     staff accounts: add, list, disable, enable, passwd, role
   replies   saved replies: add, list, remove
+  codewords code words staff can check: add, list, remove
 """
 
 # `program` commands of the console (console/cli.py); the rest are the SDK's.
-CONSOLE_COMMANDS = {"run", "staff", "replies"}
+CONSOLE_COMMANDS = {"run", "staff", "replies", "codewords"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -296,3 +296,51 @@ async def test_a_restarted_node_resumes_shifts_assignments_and_timelines(program
                 assert got["entry"]["text"] == "after the restart"
     finally:
         await node.aclose()
+
+
+async def test_a_duress_alert_outlives_its_conversation(
+    node: ConsoleNode, staff: Any, program: Any
+) -> None:
+    sam, kim, ali = staff["Sam"], staff["Kim"], staff["Ali"]
+    await node.go_on_shift(sam)
+    await node.go_on_shift(kim)
+    async with await ParticipantClient.connect(
+        program.relay_url, program.program_id, program.identity_key
+    ) as participant:
+        cid = participant.conversation_id
+        await until(lambda: node.line()["waiting"] == 1)
+        await node.claim(sam, cid)
+        label = node.snapshot(sam)["mine"][0]["label"]
+        await participant.send_duress()
+        await participant.close()  # "someone is here": the widget leaves at once
+    await until(lambda: not node.snapshot(sam)["mine"])  # the conversation is gone
+    [alert] = node.snapshot(sam)["alerts"]
+    assert alert["kind"] == "duress" and alert["label"] == label
+    assert [a["id"] for a in node.snapshot(kim)["alerts"]] == [alert["id"]]
+    assert node.snapshot(ali)["alerts"] == []  # off shift, not the holder
+    with pytest.raises(NotFound):
+        await node.ack_alert(ali, alert["id"])
+    await node.ack_alert(kim, alert["id"])
+    assert node.snapshot(sam)["alerts"] == []
+
+
+async def test_a_hand_off_nobody_can_take_returns_it_to_the_queue_with_an_alert(
+    node: ConsoleNode, staff: Any, program: Any
+) -> None:
+    sam, kim, ada = staff["Sam"], staff["Kim"], staff["Ada"]
+    await node.go_on_shift(sam)
+    async with await ParticipantClient.connect(
+        program.relay_url, program.program_id, program.identity_key
+    ):
+        await until(lambda: node.line()["waiting"] == 1)
+        cid = await node.take_next(sam)
+        assert cid is not None
+        await node.go_off_shift(sam)  # nobody else is on shift
+        await until(lambda: bool(node.snapshot(kim)["alerts"]))
+        [alert] = node.snapshot(kim)["alerts"]
+        assert alert["kind"] == "handoff_needed" and alert["conversation_id"] == cid
+        assert [a["id"] for a in node.snapshot(ada)["alerts"]] == [alert["id"]]
+        assert [s["id"] for s in node.snapshot(kim)["waiting"]] == [cid]
+        assert node.snapshot(kim)["waiting"][0]["urgent"]  # back at the head of the queue
+        assert node.line() == {"status": "busy", "waiting": 1, "on_shift": 0}
+        assert any("back in the queue" in e["text"] for e in node.timeline(kim, cid))

@@ -83,3 +83,43 @@ async def test_program_run(program: Any, relay: Any, tmp_path: Path) -> None:
         if node.returncode is None:
             node.kill()
             await node.wait()
+
+
+@pytest.mark.slow
+async def test_program_run_waits_for_an_unreachable_relay(
+    program: Any, relay: Any, tmp_path: Path
+) -> None:
+    relay.stop()
+    port, log = free_port(), tmp_path / "node.log"
+    node = await run_node(program.keystore, port, log)
+    try:
+        await wait_log(log, "relay unreachable; retrying in", node)
+        relay.restart()
+        await wait_log(log, "console ready at", node)
+        assert "connected to the relay" in log.read_text()
+        node.send_signal(signal.SIGINT)
+        assert await asyncio.wait_for(node.wait(), 30) == 0
+    finally:
+        if node.returncode is None:
+            node.kill()
+            await node.wait()
+
+
+@pytest.mark.slow
+async def test_program_run_stops_while_the_relay_is_unreachable(
+    program: Any, relay: Any, tmp_path: Path
+) -> None:
+    relay.stop()
+    log = tmp_path / "node.log"
+    node = await run_node(program.keystore, free_port(), log)
+    try:
+        await wait_log(log, "relay unreachable; retrying in", node)
+        node.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(node.wait(), 30) == 0
+        assert "stopping" in log.read_text()
+        KeystoreLock.acquire(program.keystore).release()
+    finally:
+        if node.returncode is None:
+            node.kill()
+            await node.wait()
+        relay.restart()

@@ -4,6 +4,8 @@
 // dialog.js, view.js (DOM), link.js (socket), sound.js, format.js.
 
 import { renderAlerts } from "./alerts.js";
+import { confirmDialog } from "./dialog.js";
+import { clockTime } from "./format.js";
 import { Link } from "./link.js";
 import { renderBanners, renderHeader, renderLists, takeNext, toggleShift } from "./lists.js";
 import {
@@ -196,7 +198,24 @@ if (supervisor) {
     announce(`You took over ${find(cid)?.label || "the conversation"}.`);
   });
 }
-$("signout-form").addEventListener("submit", () => {
+// Signing out does not end a shift: say so while conversations are still yours.
+let signOutConfirmed = false;
+$("signout-form").addEventListener("submit", async (event) => {
+  if (!signOutConfirmed && state.me?.on_shift && state.mine.length) {
+    event.preventDefault();
+    const n = state.mine.length;
+    const until = state.me.shift_ends_at_ms ? ` until ${clockTime(state.me.shift_ends_at_ms)}` : "";
+    const ok = await confirmDialog({
+      title: "Sign out while on shift?",
+      text: `You stay on shift${until} and your ${n} ${n === 1 ? "conversation stays" : "conversations stay"} `
+        + "yours. To pass them on, go off shift first.",
+      yes: "Sign out", no: "Stay signed in",
+    });
+    if (!ok) return;
+    signOutConfirmed = true;
+    $("signout-form").requestSubmit();
+    return;
+  }
   link.stop();
   wipe();
 });

@@ -75,6 +75,7 @@ class ConsoleNode(ConsoleActions):
         self._timelines: dict[str, Timeline] = {}
         self._labels: dict[str, str] = {}
         self._holders: dict[str, str | None] = {}
+        self._queued_at: dict[str, int] = {}
         self._shown_waiting: dict[str, set[str]] = {}
         self._alerts: dict[str, Alert] = {}
         self._alert_numbers = 0

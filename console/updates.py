@@ -104,6 +104,7 @@ class ConsoleUpdates(ConsoleView):
             self._timelines[event.conversation_id] = Timeline()
             self._label(event.conversation_id)
             self._holders[event.conversation_id] = None
+            self._queued_at[event.conversation_id] = self._now_ms()
             self._changed()
         elif isinstance(event, ev.Message):
             marker = "late" if event.late else None
@@ -174,6 +175,7 @@ class ConsoleUpdates(ConsoleView):
         del self._timelines[cid]
         self._labels.pop(cid, None)
         self._holders.pop(cid, None)
+        self._queued_at.pop(cid, None)
         for shown in self._shown_waiting.values():
             shown.discard(cid)
         # A duress or urgent alert stays until someone acknowledges it, even when the
@@ -208,6 +210,7 @@ class ConsoleUpdates(ConsoleView):
             self._alert("shift_ending", None, text, (action.staff_id,))
         elif isinstance(action, wf.ReturnedToQueue):
             self._holders[action.conversation_id] = None
+            self._queued_at[action.conversation_id] = self._now_ms()
             text = "Nobody holds this conversation now; it is back in the queue."
             self._entry(action.conversation_id, "event", "program", text)
             self._changed()

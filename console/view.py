@@ -63,6 +63,7 @@ class ConsoleView:
     _timelines: dict[str, Timeline]
     _labels: dict[str, str]
     _holders: dict[str, str | None]
+    _queued_at: dict[str, int]
     _shown_waiting: dict[str, set[str]]
     _alerts: dict[str, Alert]
     _alert_numbers: int
@@ -134,7 +135,11 @@ class ConsoleView:
             "assigned_to": holder,
             "assigned_name": account.name if account is not None else None,
             "opened_at_ms": _ms(view.opened_at),
-            "waiting_since_ms": _ms(view.opened_at) if holder is None else None,
+            "waiting_since_ms": (
+                self._queued_at.get(view.conversation_id, _ms(view.opened_at))
+                if holder is None
+                else None
+            ),
             "last_participant_at_ms": _ms(view.last_participant_at),
             "urgent": view.urgent,
         }

@@ -335,12 +335,15 @@ async def test_a_hand_off_nobody_can_take_returns_it_to_the_queue_with_an_alert(
         await until(lambda: node.line()["waiting"] == 1)
         cid = await node.take_next(sam)
         assert cid is not None
+        handed_off_at = int(node.workflow.clock.now().timestamp() * 1000)
         await node.go_off_shift(sam)  # nobody else is on shift
         await until(lambda: bool(node.snapshot(kim)["alerts"]))
         [alert] = node.snapshot(kim)["alerts"]
         assert alert["kind"] == "handoff_needed" and alert["conversation_id"] == cid
         assert [a["id"] for a in node.snapshot(ada)["alerts"]] == [alert["id"]]
         assert [s["id"] for s in node.snapshot(kim)["waiting"]] == [cid]
-        assert node.snapshot(kim)["waiting"][0]["urgent"]  # back at the head of the queue
+        [back] = node.snapshot(kim)["waiting"]
+        assert back["urgent"]  # back at the head of the queue
+        assert back["waiting_since_ms"] >= handed_off_at > back["opened_at_ms"]
         assert node.line() == {"status": "busy", "waiting": 1, "on_shift": 0}
         assert any("back in the queue" in e["text"] for e in node.timeline(kim, cid))

@@ -34,6 +34,7 @@ async def shift_screen(request: Request) -> Response:
         "role_words": ROLE_WORDS.get(role, role),
         "supervisor": role in {"supervisor", "admin"},
         "idle_minutes": int(web.sessions.idle.total_seconds() // 60),
+        "sound": session.sound,
     }
     return web.templates.TemplateResponse(request, "shift.html", context)
 

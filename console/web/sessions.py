@@ -36,6 +36,7 @@ class Session:
     csrf: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
     ended: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
     end_reason: str | None = None
+    sound: bool = True  # the worker's choice for this session (never stored anywhere)
 
     def csrf_ok(self, token: object) -> bool:
         """The token sent with a state change is this session's (constant time)."""

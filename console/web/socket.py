@@ -117,6 +117,10 @@ async def _act(web: WebState, session: Session, frame: dict[str, Any]) -> dict[s
     if op == "touch":
         reply["ok"] = True
         return reply
+    if op == "sound":  # the sound switch holds for the session, across reloads
+        session.sound = frame.get("on") is not False
+        reply["ok"] = True
+        return reply
     if not isinstance(op, str) or op not in OPS:
         reply.update(error="That action is not known.", reason="bad_request")
         return reply

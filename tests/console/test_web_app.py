@@ -38,7 +38,13 @@ def _load(name: str, file: str) -> Any:
 
 harness = _load("quietline_console_web_harness", "web_harness.py")
 PASSWORD: str = harness.PASSWORD
-STAFF = [("Sam", "worker"), ("Alex", "worker"), ("Kim", "supervisor")]
+STAFF = [
+    ("Sam", "worker"),
+    ("Alex", "worker"),
+    ("Kim", "supervisor"),
+    ("Ada", "admin"),
+    ("Lee", "worker"),
+]
 pytestmark = pytest.mark.slow
 
 
@@ -255,6 +261,8 @@ def test_refusals_have_an_error_summary_and_say_the_same_for_any_wrong_pair(
     said = [re.search(r'<li><a href="#name">([^<]+)</a>', r.text) for r in (wrong, nobody)]
     assert said[0] is not None and said[1] is not None
     assert said[0].group(1) == said[1].group(1)
+    hostile = signin(http, '"><script>alert(1)</script>', "not the password at all")
+    assert "<script>alert(1)" not in hostile.text and "&lt;script&gt;" in hostile.text
     stack.clock.advance(minutes=10)  # let these failures leave the throttle's window
 
 
@@ -322,6 +330,27 @@ def test_idle_session_ends_and_its_socket_is_told(stack: Any) -> None:
         assert "not used for 30 minutes" in told
     finally:
         sock.close()
+        client.close()
+
+
+def test_a_disabled_account_is_signed_out_at_once_everywhere(stack: Any) -> None:
+    client, sock = signed_in_socket(stack, "Lee")
+    other_tab = Socket(stack, client)
+    other_tab.hello(csrf_of(client))
+    try:
+        assert other_tab.wait(lambda f: f["type"] == "snapshot")["me"]["name"] == "Lee"
+        stack.run(stack.node.disable_account(stack.staff["Ada"], stack.staff["Lee"].staff_id))
+        for s in (sock, other_tab):
+            assert s.wait(lambda f: f["type"] == "signed_out")["reason"] == "disabled"
+            with pytest.raises(ConnectionClosed) as closed:
+                s.recv(5)
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+        page = client.get("/")
+        assert page.status_code == 303 and page.headers["location"] == "/signin?reason=disabled"
+        assert signin(client, "Lee").status_code == 400  # the same words as a wrong password
+    finally:
+        sock.close()
+        other_tab.close()
         client.close()
 
 

@@ -123,7 +123,9 @@ def sign_in(page: Page, stack: Any, name: str) -> None:
 
 
 def go_on_shift(page: Page) -> None:
-    page.get_by_role("button", name="Go on shift").click()
+    """On shift (a test before may have left this account on shift already)."""
+    if page.locator("#shift-toggle").inner_text() == "Go on shift":
+        page.get_by_role("button", name="Go on shift").click()
     expect(page.get_by_role("button", name="Go off shift")).to_be_visible()
 
 
@@ -334,6 +336,10 @@ def test_a_whole_shift(browser: Browser, stack: Any, site: str) -> None:
         second.call("send", "one more")
         expect(sam.locator("#mine-list")).to_contain_text("1 new")
         assert tones(sam) == quiet
+        again = contexts[0].new_page()  # the choice holds for the session, across pages
+        again.goto(stack.url + "/")
+        expect(again.get_by_label("Sound")).not_to_be_checked()
+        again.close()
         sam.get_by_label("Sound").check()
 
         # 6. transfer to Alex: the participant is told, Alex sees the conversation so far
@@ -512,12 +518,21 @@ def test_sign_out_leaves_nothing_readable(browser: Browser, stack: Any) -> None:
         go_on_shift(page)
         p = stack.participant()
         label = stack.conversation_of(p)["label"]
-        page.get_by_role("button", name=f"Take {label}").click()
+        expect(page.locator("#waiting-list")).to_contain_text(label)
+        take = f'[data-key="take:{p.cid}"]'
+        widget.tab_to_selector(page, take)  # keyboard only, from the top of the page
+        expect(page.locator(take)).to_have_accessible_name(f"Take {label}")
+        page.keyboard.press("Enter")
+        expect(page.locator("#conversation-heading")).to_be_focused()
         secret = "لا أحد يعرف أنني هنا 秘密"
         p.call("send", secret)
         expect(page.locator("#entries")).to_contain_text(secret)
-        page.get_by_label(f"Your reply to {label}").fill("a draft not sent")
+        widget.tab_to_selector(page, "#reply")
+        page.keyboard.type("a draft not sent")
         page.get_by_role("button", name="Sign out").click()
+        expect(page.locator("#confirm-heading")).to_have_text("Sign out while on shift?")
+        expect(page.locator("#confirm-text")).to_contain_text("1 conversation stays yours")
+        page.get_by_role("button", name="Sign out", exact=True).last.click()
         expect(page).to_have_url(stack.url + "/signin?reason=signed_out")
         expect(page.locator(".notice-box")).to_have_text("You have signed out.")
         shot(page, "signed-out")
@@ -569,6 +584,46 @@ def test_idle_warning_and_a_key_press_keeps_the_session(browser: Browser, stack:
         assert session_alive(stack, page)
         stack.clock.advance(minutes=1)
         expect(page).to_have_url(stack.url + "/signin?reason=idle")
+        assert errors == []
+    finally:
+        context.close()
+
+
+def test_markers_and_notices_are_shown_as_such(browser: Browser, stack: Any) -> None:
+    """How the page shows the node's timeline entries of each kind (``view.js``)."""
+    context, page, errors = open_context(browser)
+    try:
+        page.goto(stack.url + "/signin")
+        html = page.evaluate(
+            """async () => {
+              const { entryNode } = await import("/static/view.js");
+              const at_ms = Date.now();
+              const base = { from: "program", staff_name: null, notice_kind: null,
+                             marker: null, at_ms };
+              const list = document.createElement("ol");
+              for (const e of [
+                { ...base, seq: 1, kind: "notice", notice_kind: "rights", text: "Your rights" },
+                { ...base, seq: 2, kind: "marker", marker: "possibly_missing", text: "" },
+                { ...base, seq: 3, kind: "marker", marker: "verification_failed",
+                  text: "A message could not be verified. It is not shown." },
+                { ...base, seq: 4, kind: "message", from: "participant", text: "שלום",
+                  marker: "late" },
+                { ...base, seq: 5, kind: "event", text: "Sam is answering now." },
+              ]) list.append(entryNode(e, "Sam"));
+              document.body.append(list);
+              return [...list.children].map((li) => [li.className, li.innerText]);
+            }"""
+        )
+        kinds = [cls for cls, _ in html]
+        texts = [text for _, text in html]
+        assert "entry-notice" in kinds[0] and "Rights notice, seen by the participant" in texts[0]
+        assert "Possibly missing: A message may be missing here." in texts[1]
+        assert "Verification failed: A message could not be verified" in texts[2]
+        assert "entry-from-participant" in kinds[3] and "שלום" in texts[3]
+        assert "arrived late, out of order" in texts[3]
+        hebrew = page.locator(".entry-text", has_text="שלום")
+        assert hebrew.evaluate("n => getComputedStyle(n).direction") == "rtl"
+        assert "Sam is answering now." in texts[4]
         assert errors == []
     finally:
         context.close()

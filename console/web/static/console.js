@@ -1,425 +1,22 @@
 // The shift screen: shows the node's state as it comes over the socket, and sends the
 // worker's actions. Everything it knows is in memory (never in browser storage) and is
-// wiped at sign-out.
+// wiped at sign-out. The parts: shared.js (state), lists.js, pane.js, alerts.js,
+// dialog.js, view.js (DOM), link.js (socket), sound.js, format.js.
 
-import { clockTime, duration } from "./format.js";
+import { renderAlerts } from "./alerts.js";
+import { confirmDialog } from "./dialog.js";
+import { clockTime } from "./format.js";
 import { Link } from "./link.js";
+import { renderBanners, renderHeader, renderLists, takeNext, toggleShift } from "./lists.js";
+import {
+  addEntry, closeView, conversationAction, endConversation, openConversation,
+  renderConversation, renderSavedReplies, send, showEntry,
+} from "./pane.js";
+import { $, announce, ctx, find, state, supervisor } from "./shared.js";
 import { beep, setEnabled, unlock } from "./sound.js";
-import { alertNode, el, entryNode, mineItem, othersItem, waitingItem } from "./view.js";
 
-const $ = (id) => document.getElementById(id);
 const csrf = document.querySelector('meta[name="csrf-token"]').content;
-const supervisor = $("others-list") !== null;
 const TOUCH_EVERY_MS = 60000;
-const WARN_BEFORE_MS = 2 * 60000;
-
-const state = {
-  me: null, line: null, waiting: [], mine: [], others: [], alerts: [], colleagues: [],
-  savedReplies: [], aliases: [], idleMinutes: 30, first: true,
-  open: null, timelines: new Map(), unread: new Map(), drafts: new Map(), codeWords: new Map(),
-  lastActivity: Date.now(), lastTouch: 0,
-};
-
-function announce(text) {
-  const region = $("announce");
-  region.textContent = "";
-  setTimeout(() => { region.textContent = text; }, 50);
-}
-
-function find(cid) {
-  return state.mine.find((s) => s.id === cid) || state.others.find((s) => s.id === cid)
-    || state.waiting.find((s) => s.id === cid) || null;
-}
-
-function isMine(cid) {
-  return state.mine.some((s) => s.id === cid);
-}
-
-// -- keeping focus where it was when a list is drawn again ------------------------------
-
-function redraw(draw) {
-  const key = document.activeElement?.getAttribute("data-key");
-  draw();
-  if (key) document.querySelector(`[data-key="${CSS.escape(key)}"]`)?.focus();
-}
-
-// -- header, queue, lists --------------------------------------------------------------
-
-function renderHeader() {
-  const me = state.me;
-  if (!me) return;
-  const toggle = $("shift-toggle");
-  toggle.disabled = false;
-  toggle.textContent = me.on_shift ? "Go off shift" : "Go on shift";
-  $("shift-until-field").hidden = me.on_shift;
-  $("shift-state").textContent = me.on_shift
-    ? `On shift${me.shift_ends_at_ms ? ` until ${clockTime(me.shift_ends_at_ms)}` : ""}`
-    : "Off shift";
-  const line = state.line || {};
-  const words = { open: "open", busy: "busy", closed: "closed", outage: "out of service" };
-  $("line-state").textContent =
-    `Line ${words[line.status] || line.status || "unknown"} · ${line.on_shift ?? 0} on shift`;
-  $("take-next").disabled = !me.on_shift || state.waiting.length === 0;
-}
-
-function renderLists() {
-  const now = Date.now();
-  redraw(() => {
-    $("waiting-count").textContent = String(state.waiting.length);
-    $("waiting-list").replaceChildren(...state.waiting.map((s) => waitingItem(s, claim, now)));
-    $("mine-count").textContent = String(state.mine.length);
-    $("mine-list").replaceChildren(...state.mine.map((s) => mineItem(s, {
-      unread: state.unread.get(s.id) || 0, current: s.id === state.open, onOpen: openConversation, now })));
-    if (supervisor) {
-      $("others-count").textContent = String(state.others.length);
-      $("others-list").replaceChildren(...state.others.map((s) => othersItem(s, {
-        current: s.id === state.open, onOpen: openConversation, now })));
-    }
-  });
-  const unread = [...state.unread.values()].reduce((a, b) => a + b, 0);
-  const base = document.title.replace(/^\(\d+\) /, "");
-  document.title = unread ? `(${unread}) ${base}` : base;
-}
-
-function renderBanners() {
-  const me = state.me;
-  const banners = [];
-  const ending = state.alerts.some((a) => a.kind === "shift_ending");
-  if (me?.on_shift && me.last_30 && !ending) {
-    banners.push(el("div", { class: "banner", role: "status" },
-      el("p", {}, `Your shift ends${me.shift_ends_at_ms ? ` at ${clockTime(me.shift_ends_at_ms)}` : " soon"}. `
-        + "You will not be given new conversations now. When you go off shift, your conversations "
-        + "are passed to colleagues on shift."),
-      el("button", { type: "button", class: "button button-secondary", onclick: toggleShift },
-        "Go off shift and hand off")));
-  }
-  const idleLeft = state.idleMinutes * 60000 - (Date.now() - state.lastActivity);
-  if (idleLeft < WARN_BEFORE_MS) {
-    banners.push(el("div", { class: "banner", role: "alert" },
-      el("p", {}, "You will be signed out in about 2 minutes because the console has not been used. "
-        + "Press a key or click anywhere to stay signed in.")));
-  }
-  $("banners").replaceChildren(...banners);
-}
-
-// -- alerts ------------------------------------------------------------------------------
-
-let duressTimer = null;
-
-function renderAlerts() {
-  const box = $("alerts");
-  const ids = new Set(state.alerts.map((a) => a.id));
-  for (const node of [...box.children]) {
-    if (!ids.has(node.getAttribute("data-alert-id"))) node.remove();
-  }
-  const shown = new Set([...box.children].map((n) => n.getAttribute("data-alert-id")));
-  for (const alert of state.alerts) {
-    if (shown.has(alert.id)) continue;
-    box.append(alertNode(alert, { onAck: ackAlert, onOpen: openConversation, onHandOff: toggleShift }));
-    beep(alert.kind === "duress" || alert.kind === "urgent" ? "duress" : "message");
-  }
-  // "Open" only while the conversation is still there (the widget may have left at once).
-  const visible = new Set([...state.mine, ...state.others].map((s) => s.id));
-  for (const button of box.querySelectorAll("[data-open-cid]")) {
-    button.hidden = !visible.has(button.getAttribute("data-open-cid"));
-  }
-  const loud = state.alerts.some((a) => a.kind === "duress" || a.kind === "urgent");
-  document.body.classList.toggle("has-loud-alert", loud);
-  if (loud && !duressTimer) duressTimer = setInterval(() => beep("duress"), 20000);
-  if (!loud && duressTimer) { clearInterval(duressTimer); duressTimer = null; }
-}
-
-async function ackAlert(alert) {
-  const answer = await link.request("ack_alert", { alert_id: alert.id });
-  if (!answer.ok) { announce(answer.error); return; }
-  state.alerts = state.alerts.filter((a) => a.id !== alert.id);
-  renderAlerts();
-  const next = document.querySelector("#alerts [data-ack]");
-  (next || $("conversation-heading")).focus();
-  announce("Alert acknowledged.");
-}
-
-// -- the open conversation ----------------------------------------------------------------
-
-function renderConversation() {
-  const cid = state.open;
-  const summary = cid ? find(cid) : null;
-  const heading = $("conversation-heading");
-  const mine = cid && isMine(cid);
-  $("timeline").hidden = !cid;
-  $("conversation-empty").hidden = Boolean(cid);
-  $("composer").hidden = !mine;
-  $("about-content").hidden = !cid;
-  document.body.classList.toggle("has-open", Boolean(cid));
-  if (!cid) {
-    heading.textContent = "No conversation open";
-    return;
-  }
-  const label = summary?.label || "Conversation";
-  heading.textContent = mine ? `${label} · yours`
-    : `${label} · held by ${summary?.assigned_name || "someone else"}`;
-  $("reply-label").textContent = `Your reply to ${label}`;
-  $("send").textContent = `Send to ${label}`;
-  $("mine-actions").hidden = !mine;
-  if (supervisor) {
-    $("supervisor-actions").hidden = false;
-    $("take-over").hidden = Boolean(mine);
-  }
-  $("fact-started").textContent = summary ? `${clockTime(summary.opened_at_ms)} (${duration(summary.opened_at_ms)} ago)` : "";
-  $("fact-silence").textContent = summary?.last_participant_at_ms
-    ? `${duration(summary.last_participant_at_ms)} ago` : "No message yet";
-  $("fact-holder").textContent = mine ? "You" : summary?.assigned_name || "Nobody";
-  $("code-word-result").textContent = state.codeWords.get(cid) || "";
-  renderTransferChoices();
-}
-
-function renderTimeline() {
-  const entries = state.timelines.get(state.open) || [];
-  $("entries").replaceChildren(...entries.map((e) => entryNode(e, state.me?.name)));
-  scrollTimeline();
-}
-
-// The timeline stays at its newest entry unless the worker scrolled up to read.
-let stickToEnd = true;
-
-function scrollTimeline() {
-  const box = $("timeline");
-  box.scrollTop = box.scrollHeight;
-  stickToEnd = true;
-}
-
-$("timeline").addEventListener("scroll", () => {
-  const box = $("timeline");
-  stickToEnd = box.scrollHeight - box.scrollTop - box.clientHeight < 40;
-});
-new ResizeObserver(() => { if (stickToEnd) $("timeline").scrollTop = $("timeline").scrollHeight; })
-  .observe($("timeline"));
-
-function addEntry(cid, entry) {
-  const list = state.timelines.get(cid);
-  if (!list) return false;
-  if (list.some((e) => e.seq === entry.seq)) return false;
-  list.push(entry);
-  list.sort((a, b) => a.seq - b.seq);
-  return true;
-}
-
-async function openConversation(cid, { focus = true } = {}) {
-  const previous = state.open;
-  if (previous && previous !== cid) state.drafts.set(previous, $("reply").value);
-  const answer = await link.request("open", { conversation_id: cid });
-  if (!answer.ok) {
-    announce(answer.error);
-    $("queue-message").textContent = answer.error;
-    return;
-  }
-  state.open = cid;
-  state.timelines.set(cid, [...answer.timeline].sort((a, b) => a.seq - b.seq));
-  state.unread.delete(cid);
-  $("reply").value = state.drafts.get(cid) || "";
-  $("reply-error").hidden = true;
-  $("action-message").textContent = "";
-  $("conversation-status").textContent = "";
-  renderConversation();
-  renderTimeline();
-  renderLists();
-  if (focus) $("conversation-heading").focus();
-}
-
-function closeView(cid, message) {
-  state.timelines.delete(cid);
-  state.unread.delete(cid);
-  state.drafts.delete(cid);
-  state.codeWords.delete(cid);
-  if (state.open === cid) {
-    state.open = null;
-    $("reply").value = "";
-    $("entries").replaceChildren();
-    renderConversation();
-    $("conversation-status").textContent = message;
-  }
-}
-
-// -- actions ----------------------------------------------------------------------------
-
-async function claim(summary) {
-  const answer = await link.request("claim", { conversation_id: summary.id });
-  if (!answer.ok) {
-    $("queue-message").textContent = answer.error;
-    $("waiting-heading").focus();
-    return;
-  }
-  $("queue-message").textContent = "";
-  await openConversation(summary.id);
-}
-
-async function takeNext() {
-  const answer = await link.request("take_next");
-  if (!answer.ok) { $("queue-message").textContent = answer.error; return; }
-  if (!answer.conversation_id) { $("queue-message").textContent = "Nobody is waiting."; return; }
-  $("queue-message").textContent = "";
-  await openConversation(answer.conversation_id);
-}
-
-async function send(event) {
-  event.preventDefault();
-  const cid = state.open;
-  const box = $("reply");
-  const text = box.value;
-  const error = $("reply-error");
-  if (!text.trim()) {
-    error.textContent = "Write a reply before sending.";
-    error.hidden = false;
-    box.setAttribute("aria-invalid", "true");
-    box.focus();
-    return;
-  }
-  const answer = await link.request("send", { conversation_id: cid, text });
-  if (!answer.ok) {
-    error.textContent = answer.error;
-    error.hidden = false;
-    box.focus();
-    return;
-  }
-  error.hidden = true;
-  box.removeAttribute("aria-invalid");
-  if (state.open === cid) box.value = "";
-  state.drafts.delete(cid);
-  box.focus();
-}
-
-function insertSavedReply(reply) {
-  const box = $("reply");
-  const start = box.selectionStart ?? box.value.length;
-  const end = box.selectionEnd ?? box.value.length;
-  box.value = box.value.slice(0, start) + reply.text + box.value.slice(end);
-  $("saved-replies").open = false;
-  box.focus();
-  box.setSelectionRange(start + reply.text.length, start + reply.text.length);
-  announce(`Saved reply "${reply.title}" put in your reply. It is not sent yet.`);
-}
-
-function renderSavedReplies() {
-  const groups = new Map();
-  for (const reply of state.savedReplies) {
-    if (!groups.has(reply.group)) groups.set(reply.group, []);
-    groups.get(reply.group).push(reply);
-  }
-  const parts = [];
-  for (const [group, replies] of groups) {
-    parts.push(el("h3", { class: "saved-group", text: group || "Saved replies" }));
-    parts.push(el("ul", { class: "saved-list" }, ...replies.map((reply) => el("li", {},
-      el("button", { type: "button", class: "button button-small button-secondary",
-        onclick: () => insertSavedReply(reply) }, reply.title)))));
-  }
-  if (!parts.length) parts.push(el("p", { class: "hint", text: "No saved replies yet." }));
-  $("saved-replies-list").replaceChildren(...parts);
-  $("alias").replaceChildren(...state.aliases.map((a) => el("option", { value: a, text: a })));
-  $("ask-code-word").disabled = state.aliases.length === 0;
-}
-
-function renderTransferChoices() {
-  const select = $("transfer-to");
-  const chosen = select.value;
-  const options = state.colleagues
-    .filter((c) => c.staff_id !== state.me?.staff_id && c.on_shift && c.eligible)
-    .map((c) => el("option", { value: c.staff_id, text: `${c.name} (${c.role === "worker" ? "support worker" : c.role})` }));
-  if (!options.length) options.push(el("option", { value: "", text: "Nobody else is on shift" }));
-  select.replaceChildren(...options);
-  if (chosen) select.value = chosen;
-  $("transfer").disabled = !select.value;
-}
-
-async function conversationAction(op, args, done) {
-  const cid = state.open;
-  const label = find(cid)?.label || "the conversation";
-  const answer = await link.request(op, { conversation_id: cid, ...args });
-  if (!answer.ok) {
-    $("action-message").textContent = answer.error;
-    return;
-  }
-  const message = done(label);
-  if (op !== "ask_code_word") {
-    closeView(cid, message);
-    // The node's snapshot may have closed the view first: say what happened anyway.
-    if (state.open === null) $("conversation-status").textContent = message;
-    $("mine-heading").focus();
-  } else {
-    $("action-message").textContent = message;
-  }
-  announce(message);
-}
-
-function confirmDialog({ title, text, yes, no }) {
-  const dialog = $("confirm");
-  $("confirm-heading").textContent = title;
-  $("confirm-text").textContent = text;
-  $("confirm-yes").textContent = yes;
-  $("confirm-no").textContent = no;
-  return new Promise((resolve) => {
-    const finish = (value) => {
-      $("confirm-yes").onclick = null;
-      $("confirm-no").onclick = null;
-      dialog.oncancel = null;
-      dialog.close();
-      resolve(value);
-    };
-    $("confirm-yes").onclick = () => finish(true);
-    $("confirm-no").onclick = () => finish(false);
-    dialog.oncancel = (event) => { event.preventDefault(); finish(false); };
-    dialog.showModal();
-    $("confirm-no").focus();
-  });
-}
-
-async function endConversation(block) {
-  const label = find(state.open)?.label || "this conversation";
-  const ok = await confirmDialog(block ? {
-    title: `End and block ${label}?`,
-    text: "The participant sees the closing notice, the conversation ends, and nothing more is taken from them.",
-    yes: `End and block ${label}`, no: "Keep it open",
-  } : {
-    title: `End ${label}?`,
-    text: "The participant sees the closing notice first, then the conversation ends. This cannot be undone.",
-    yes: `End ${label}`, no: "Keep it open",
-  });
-  if (!ok) return;
-  await conversationAction(block ? "block" : "end", {},
-    (l) => (block ? `${l} ended and blocked.` : `${l} ended.`));
-}
-
-// "Until 17:00": today at that time, or tomorrow if that time has passed today.
-function untilMs() {
-  const value = $("shift-until").value;
-  if (!/^\d{2}:\d{2}$/.test(value)) return {};
-  const [hours, minutes] = value.split(":").map(Number);
-  const end = new Date();
-  end.setHours(hours, minutes, 0, 0);
-  if (end.getTime() <= Date.now()) end.setDate(end.getDate() + 1);
-  return { until_ms: end.getTime() };
-}
-
-async function toggleShift() {
-  const me = state.me;
-  if (!me) return;
-  if (me.on_shift) {
-    if (state.mine.length) {
-      const n = state.mine.length;
-      const ok = await confirmDialog({
-        title: "Go off shift?",
-        text: `Your ${n} ${n === 1 ? "conversation is" : "conversations are"} passed to colleagues on shift, or back to the queue for a supervisor.`,
-        yes: "Go off shift", no: "Stay on shift",
-      });
-      if (!ok) return;
-    }
-    const answer = await link.request("go_off_shift");
-    announce(answer.ok ? "You are off shift." : answer.error);
-  } else {
-    const answer = await link.request("go_on_shift", untilMs());
-    announce(answer.ok ? "You are on shift." : answer.error);
-  }
-  $("shift-toggle").focus();
-}
 
 // -- updates from the node -----------------------------------------------------------
 
@@ -471,8 +68,7 @@ function onEntry(frame) {
   }
   if (cid === state.open) {
     if (added) {
-      $("entries").append(entryNode(entry, state.me?.name));
-      if (stickToEnd || entry.from === "staff") scrollTimeline();
+      showEntry(entry);
     }
     if (fromParticipant && document.hidden) {
       state.unread.set(cid, (state.unread.get(cid) || 0) + 1);
@@ -570,12 +166,16 @@ $("reply").addEventListener("keydown", (event) => {
     $("composer").requestSubmit();
   }
 });
+setEnabled($("sound").checked);
 $("sound").addEventListener("change", (event) => {
   setEnabled(event.target.checked);
+  link.request("sound", { on: event.target.checked });
   announce(event.target.checked ? "Sound on." : "Sound off.");
 });
 $("ask-code-word").addEventListener("click", () => {
-  $("code-word-result").textContent = "Asked. Waiting for the participant's answer…";
+  const asked = "Asked. Waiting for the participant's answer…";
+  state.codeWords.set(state.open, asked);
+  $("code-word-result").textContent = asked;
   conversationAction("ask_code_word", { alias: $("alias").value },
     (l) => `Code word asked in ${l}. Only "matches" or "does not match" will show.`);
 });
@@ -598,7 +198,24 @@ if (supervisor) {
     announce(`You took over ${find(cid)?.label || "the conversation"}.`);
   });
 }
-$("signout-form").addEventListener("submit", () => {
+// Signing out does not end a shift: say so while conversations are still yours.
+let signOutConfirmed = false;
+$("signout-form").addEventListener("submit", async (event) => {
+  if (!signOutConfirmed && state.me?.on_shift && state.mine.length) {
+    event.preventDefault();
+    const n = state.mine.length;
+    const until = state.me.shift_ends_at_ms ? ` until ${clockTime(state.me.shift_ends_at_ms)}` : "";
+    const ok = await confirmDialog({
+      title: "Sign out while on shift?",
+      text: `You stay on shift${until} and your ${n} ${n === 1 ? "conversation stays" : "conversations stay"} `
+        + "yours. To pass them on, go off shift first.",
+      yes: "Sign out", no: "Stay signed in",
+    });
+    if (!ok) return;
+    signOutConfirmed = true;
+    $("signout-form").requestSubmit();
+    return;
+  }
   link.stop();
   wipe();
 });
@@ -612,4 +229,5 @@ document.addEventListener("visibilitychange", () => {
 window.addEventListener("pageshow", (event) => { if (event.persisted) location.reload(); });
 setInterval(() => { renderLists(); renderBanners(); if (state.open) renderConversation(); }, 15000);
 
+ctx.link = link;
 link.connect();

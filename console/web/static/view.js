@@ -31,6 +31,7 @@ const NOTICE_NAMES = {
   shift_change: "Shift change notice",
   transfer: "Transfer notice",
   code_word_request: "Code word request",
+  answers: "Answers to the questions",
   custom: "Notice",
 };
 
@@ -45,8 +46,9 @@ export function entryNode(entry, myName) {
   const attrs = { "data-seq": entry.seq };
   if (entry.kind === "notice") {
     const name = NOTICE_NAMES[entry.notice_kind] || "Notice";
+    const whose = entry.from === "participant" ? "from the participant" : "seen by the participant";
     return el("li", { ...attrs, class: "entry entry-notice" },
-      el("p", { class: "entry-meta" }, `${name}, seen by the participant · ${at}`),
+      el("p", { class: "entry-meta" }, `${name}, ${whose} · ${at}`),
       el("p", { class: "entry-text", dir: "auto", text: entry.text }));
   }
   if (entry.kind === "marker") {
@@ -68,8 +70,9 @@ export function entryNode(entry, myName) {
     side = "program";
     who = "Program";
   }
+  const late = entry.marker === "late" ? " · arrived late, out of order" : "";
   return el("li", { ...attrs, class: `entry entry-message entry-from-${side}` },
-    el("p", { class: "entry-meta" }, `${who} · ${at}`),
+    el("p", { class: "entry-meta" }, `${who} · ${at}${late}`),
     el("p", { class: "entry-text", dir: "auto", text: entry.text }));
 }
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
@@ -32,11 +32,16 @@ async def read_json(request: Request) -> dict[str, Any]:
         raise ApiError("oversized", f"The body is larger than {limit} bytes.")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise ApiError("oversized", f"The body is larger than {limit} bytes.")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise ApiError("oversized", f"The body is larger than {limit} bytes.")
+            chunks.append(chunk)
+    except ClientDisconnect:
+        # The client went away mid-body: its fault, not the relay's, and nobody is left
+        # to read an answer. Nothing was written.
+        raise ApiError("incomplete_body", "The body ended before its end.") from None
     return parse_json(b"".join(chunks))
 
 

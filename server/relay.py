@@ -44,6 +44,7 @@ from server.writer import Writer, WriterStopped
 log = logging.getLogger("quietline.relay")
 PROGRAM_SLOT = storage.PROGRAM_SLOT
 PARTICIPANT_SLOT = storage.PARTICIPANT_SLOT
+FIRST_INVITED_SLOT = 2
 TOKEN_BYTES = 32
 
 
@@ -140,7 +141,7 @@ class Relay:
 
     async def principal(self, token: str | None) -> Principal:
         """Resolve a session token or capability token; refuse anything else."""
-        if not token or len(token) > 100:
+        if not token or len(token) > 100 or not token.isascii():
             raise ApiError("bad_token", "A valid bearer token is required.")
         digest = token_hash(token)
         now = self.now()
@@ -409,6 +410,15 @@ class Relay:
                 raise ApiError("malformed_envelope", "An envelope names another conversation.")
             if env.sender_slot != who.slot:
                 raise ApiError("wrong_slot", "An envelope's sender slot is not the caller's.")
+            if env.kind == KIND_INIT and (
+                env.sender_slot != PARTICIPANT_SLOT or env.recipient_slot < FIRST_INVITED_SLOT
+            ):
+                # An init to the program opens a conversation (create_conversation) and
+                # nothing else: in a send it would make the node try its prekeys again.
+                raise ApiError(
+                    "wrong_kind",
+                    "An init envelope only goes from the participant to an invited slot.",
+                )
             out.append((env.recipient_slot, env.raw))
             texts.append(env.text)
         if len(out) > 1 and len({slot for slot, _ in out}) != len(out):

@@ -8,6 +8,7 @@ a bad value stops the relay before it starts, never half-way through a request.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import math
 import os
 from collections.abc import Mapping
@@ -82,6 +83,32 @@ class Settings:
     (bench/relay_bench.py), for cycles that are rare here. Older generations keep
     CPython's ratios."""
 
+    # Connections (server.guard, server.ws).
+    max_connections: int = 4000
+    """Open connections in all (HTTP and WebSocket); never more than the process's
+    open-file limit less the files the relay keeps for itself (lowered at start). A
+    connection over the cap is answered 503 at once and closed."""
+    max_connections_per_source: int = 200
+    """Open connections from one address (a keyed hash of it, in memory); 429 beyond.
+    A trusted proxy's own address is not capped (its clients' are, per request)."""
+    header_timeout_seconds: float = 10.0
+    """A request's head must arrive within this long, or the connection is closed."""
+    body_timeout_seconds: float = 30.0
+    """A request's body must arrive within this long after its head (1 MiB at most)."""
+    keep_alive_seconds: int = 5
+    """An idle HTTP connection is closed after this long between requests."""
+    ws_auth_timeout_seconds: float = 10.0
+    """A WebSocket's first (auth) frame must arrive within this long (closed 4401)."""
+    max_socket_queue_bytes: int = 4 * 1024 * 1024
+    """Text queued for one WebSocket that does not read its frames fast enough; past
+    it the socket is closed with 4008 (its messages wait in the database for the next
+    connection). A push batch is 256 KiB: this is sixteen of them."""
+    max_bad_frames: int = 10
+    """Frames one WebSocket may have refused as malformed before it is closed (4400)."""
+    trusted_proxy: str = ""
+    """Addresses (comma-separated) of reverse proxies whose ``X-Forwarded-For`` names
+    the client. Empty: forwarded headers are ignored, the peer's address counts."""
+
     # Abuse limits: events per key per minute, counted in memory on keyed hashes.
     limit_conversations_per_program: int = 120
     limit_sends_per_conversation: int = 600
@@ -116,8 +143,16 @@ class Settings:
             )
         if self.max_recipients > 7:
             raise ValueError("setting max_recipients cannot exceed 7 (slots 0..7)")
+        for address in self.trusted_proxy_list():
+            try:
+                ipaddress.ip_address(address)
+            except ValueError:
+                raise ValueError("setting trusted_proxy must list IP addresses") from None
         if not self.public_origin.startswith(("http://", "https://")):
             raise ValueError("setting public_origin must start with http:// or https://")
+
+    def trusted_proxy_list(self) -> list[str]:
+        return [a.strip() for a in self.trusted_proxy.split(",") if a.strip()]
 
     def replace(self, **changes: object) -> Settings:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]

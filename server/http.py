@@ -11,12 +11,19 @@ from starlette.routing import Route
 from e2ee.encoding import b64u_encode
 from server.errors import ApiError
 from server.relay import Relay
+from server.sources import source_key
 from server.wire import parse_json, path_id
 
 
 def relay_of(request: Request) -> Relay:
     relay: Relay = request.app.state.relay
     return relay
+
+
+def source_of(request: Request) -> bytes:
+    """The keyed hash of where the request comes from (never the address itself)."""
+    relay = relay_of(request)
+    return source_key(request.scope, relay.trusted_proxies, relay.hasher)
 
 
 def bearer(request: Request) -> str | None:
@@ -123,7 +130,7 @@ async def count_one_time_prekeys(request: Request) -> JSONResponse:
 
 
 async def bundle(request: Request) -> JSONResponse:
-    return answer(await relay_of(request).bundle(pid_of(request)))
+    return answer(await relay_of(request).bundle(pid_of(request), source_of(request)))
 
 
 async def queue(request: Request) -> JSONResponse:
@@ -143,7 +150,8 @@ def _strip(event: dict[str, Any]) -> dict[str, Any]:
 
 
 async def create_conversation(request: Request) -> JSONResponse:
-    cid, token = await relay_of(request).create_conversation(await read_json(request))
+    relay = relay_of(request)
+    cid, token = await relay.create_conversation(await read_json(request), source_of(request))
     return answer({"conversation_id": b64u_encode(cid), "token": token}, 201)
 
 
@@ -151,7 +159,7 @@ async def send(request: Request) -> JSONResponse:
     relay, cid = relay_of(request), cid_of(request)
     who = await relay.principal(bearer(request))
     body = await read_json(request)
-    ids = await relay.send(who, cid, body)
+    ids = await relay.send(who, cid, body, source_of(request))
     return answer({"message_ids": ids}, 201)
 
 

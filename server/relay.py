@@ -27,6 +27,7 @@ from server.db import create_writer_engine, is_sqlite
 from server.errors import ApiError
 from server.limits import Challenges, ClosedSet, KeyedHasher, RateLimiter, RecentSends
 from server.models import hour_ceiling, minute_ceiling
+from server.quota import Ledger
 from server.settings import Settings
 from server.storage import Principal
 from server.wire import (
@@ -103,7 +104,15 @@ class Relay:
             else None,
         )
         hasher = KeyedHasher()
+        self.hasher = hasher
+        self.trusted_proxies = frozenset(settings.trusted_proxy_list())
         self.limits = RateLimiter(hasher)
+        self.ledger = Ledger(
+            conversation_messages=settings.quota_messages_per_conversation,
+            conversation_bytes=settings.quota_bytes_per_conversation,
+            program_messages=settings.quota_messages_per_program,
+            program_bytes=settings.quota_bytes_per_program,
+        )
         self.closed = ClosedSet(hasher, settings.closed_memory)
         self.recent_sends = RecentSends(
             hasher, settings.resend_memory, settings.resend_memory_seconds
@@ -121,6 +130,7 @@ class Relay:
     async def start(self) -> None:
         async with self.engine.connect() as conn:
             self._set_origins(await conn.run_sync(storage.all_origins))
+            await conn.run_sync(self.ledger.load)
         self.writer.start()
 
     async def stop(self) -> None:
@@ -311,7 +321,12 @@ class Relay:
         del info["signed_prekey"]
         return info
 
-    async def bundle(self, program_id: bytes) -> dict[str, Any]:
+    def hit_source(self, what: bytes, source: bytes, limit: int) -> None:
+        """Count one ``what`` from ``source`` (a keyed hash, server.sources)."""
+        self.limits.hit_key(what + source, limit)
+
+    async def bundle(self, program_id: bytes, source: bytes = b"") -> dict[str, Any]:
+        self.hit_source(b"bundle", source, self.settings.limit_bundles_per_source)
         self.limits.hit("bundle", program_id, self.settings.limit_bundles_per_program)
         row = await self.program_row(program_id)
         if row.signed_prekey_body is None or row.profile_body is None:
@@ -352,7 +367,9 @@ class Relay:
         if conversation_id in self.closed:
             raise ApiError("closed_conversation", "This conversation was closed.")
 
-    async def create_conversation(self, body: dict[str, Any]) -> tuple[bytes, str]:
+    async def create_conversation(
+        self, body: dict[str, Any], source: bytes = b""
+    ) -> tuple[bytes, str]:
         program_id = path_id(body.get("program_id"), "program_id")
         env = parse_envelope(body.get("envelope"), self.settings.max_envelope_size)
         if (
@@ -364,7 +381,9 @@ class Relay:
                 "wrong_slot", "The first envelope must be an init from slot 0 to slot 1."
             )
         self._refuse_closed(env.conversation_id)
+        self.hit_source(b"create", source, self.settings.limit_conversations_per_source)
         self.limits.hit("create", program_id, self.settings.limit_conversations_per_program)
+        self.ledger.check(program_id, env.conversation_id, 1, len(env.raw))
         token = new_token()
         digest, now = token_hash(token), self.now()
         cid = env.conversation_id
@@ -373,6 +392,7 @@ class Relay:
             return storage.create_conversation(conn, cid, program_id, digest, env.raw, now)
 
         message_id = await self.write(op)
+        self.ledger.sent(program_id, cid, [message_id], [PROGRAM_SLOT], [(PROGRAM_SLOT, env.raw)])
         self._remember_member(digest, (cid, PARTICIPANT_SLOT))
         channel = program_channel(program_id)
         self.broker.publish(channel, {"type": "conversation", "conversation_id": b64u_encode(cid)})
@@ -426,7 +446,7 @@ class Relay:
         return out, texts
 
     def prepare_send(
-        self, who: Principal, conversation_id: bytes, body: dict[str, Any]
+        self, who: Principal, conversation_id: bytes, body: dict[str, Any], source: bytes = b""
     ) -> messages.SendOp:
         """Check a send without waiting on anything; raises ApiError on a refusal."""
         conversation_key = (
@@ -441,6 +461,11 @@ class Relay:
         envelopes, texts = self.parse_envelopes(who, conversation_id, body)
         # The send limit counts under the same keyed hash (one hash per send for both).
         self.limits.hit_key(conversation_key, self.settings.limit_sends_per_conversation)
+        if source and not who.is_program:
+            self.hit_source(b"send", source, self.settings.limit_sends_per_source)
+        self.ledger.check(
+            who.program_id, conversation_id, len(envelopes), sum(len(raw) for _, raw in envelopes)
+        )
         key = self.recent_sends.key(
             conversation_id, who.slot, [raw for _, raw in envelopes], who.program_id or b""
         )
@@ -468,10 +493,15 @@ class Relay:
             ids.append(event["id"])
             self.broker.publish(channel, event)
         self.recent_sends.remember(op.resend_key, ids)
+        self.ledger.sent(
+            sent.program_id, op.conversation_id, sent.message_ids, sent.recipients, op.envelopes
+        )
         return ids
 
-    async def send(self, who: Principal, conversation_id: bytes, body: dict[str, Any]) -> list[str]:
-        op = self.prepare_send(who, conversation_id, body)
+    async def send(
+        self, who: Principal, conversation_id: bytes, body: dict[str, Any], source: bytes = b""
+    ) -> list[str]:
+        op = self.prepare_send(who, conversation_id, body, source)
         ids = self.resent(op)
         if ids is not None:
             return ids
@@ -489,7 +519,14 @@ class Relay:
         return messages.AckOp(who, ids)
 
     async def ack(self, who: Principal, body: dict[str, Any]) -> int:
-        return int(await self.write(self.prepare_ack(who, body, "message_ids")))
+        op = self.prepare_ack(who, body, "message_ids")
+        count = int(await self.write(op))
+        self.acked(op)
+        return count
+
+    def acked(self, op: messages.AckOp) -> None:
+        """After an ack committed: its rows no longer count toward the quotas."""
+        self.ledger.acked(op.who, op.message_ids)
 
     async def pending(self, who: Principal, after: int = 0) -> tuple[list[Event], int]:
         """A page of the caller's undelivered messages, and the cursor for the next page."""
@@ -514,6 +551,7 @@ class Relay:
         """Forget the conversations' tokens and tell every side (the closer gets it too)."""
         for c in closed:
             self.closed.add(c.conversation_id)
+            self.ledger.forget(c.conversation_id)
             self._forget_conversation(c.conversation_id)
             event = {"type": "closed", "conversation_id": b64u_encode(c.conversation_id)}
             self.broker.publish(program_channel(c.program_id), event)
@@ -531,7 +569,9 @@ class Relay:
         now = self.now()
 
         def op(conn: Any) -> list[storage.Closed]:
-            return storage.sweep(conn, now, ttls)
+            closed = storage.sweep(conn, now, ttls)
+            self.ledger.load(conn)  # also drops the rows past their TTL
+            return closed
 
         closed = await self.write(op)
         self.announce_closed(closed)

@@ -116,6 +116,22 @@ class Settings:
     limit_bundles_per_program: int = 240
     limit_challenges_per_program: int = 60
     limit_enrollments_per_token: int = 30
+    limit_bundles_per_source: int = 30
+    limit_conversations_per_source: int = 20
+    limit_sends_per_source: int = 3000
+    """Per source (a keyed hash of the client's address, see server.sources), per minute:
+    bundle fetches, conversations opened and participants' sends. A shelter or library
+    behind one address has room for a dozen people starting a conversation at once; a
+    program node's own sends are not counted here."""
+
+    # Storage quotas (server.quota): what may wait undelivered.
+    quota_messages_per_conversation: int = 1000
+    quota_bytes_per_conversation: int = 8 * 1024 * 1024
+    quota_messages_per_program: int = 50_000
+    quota_bytes_per_program: int = 256 * 1024 * 1024
+    """A busy line: a few hundred conversations at once with a few hundred messages each
+    waiting while the node is offline. A send past a quota is refused 429
+    ``quota_exceeded`` and goes through once the recipient acks."""
     closed_memory: int = 100_000
     """How many recently closed conversation ids (as keyed hashes) the process remembers."""
     resend_memory: int = 50_000

@@ -21,6 +21,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from server.broker import Event, member_channel, program_channel
 from server.errors import ApiError
 from server.relay import Relay, dumps, token_hash
+from server.sources import source_key
 from server.storage import Principal
 from server.wire import parse_json, path_id
 from server.writer import WriterStopped
@@ -119,6 +120,8 @@ async def websocket_endpoint(ws: WebSocket, receive: Receive, send: Send) -> Non
             assert who.conversation_id is not None
             channel = member_channel(who.conversation_id, who.slot)
         outbox = Mailbox(ws, relay, who, send=send, batch=batch)
+        if not who.is_program:  # a participant's sends count per source too
+            outbox.source = source_key(ws.scope, relay.trusted_proxies, relay.hasher)
         relay.broker.subscribe(channel, outbox)
         outbox.start()
         inflight: Inflight | None = None  # made on the first frame
@@ -190,6 +193,7 @@ class Mailbox:
         "closed",
         "overflowed",
         "queued",
+        "source",
     )
 
     def __init__(
@@ -209,6 +213,7 @@ class Mailbox:
         self.queued = 0
         """About how much text waits in ``_items`` (bounded by ``max_socket_queue_bytes``)."""
         self.bad_frames = 0
+        self.source = b""
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(initial=True))
@@ -534,19 +539,22 @@ def _submit(
     answers right after the batch committed and counts it off ``inflight``."""
     kind = frame.get("type")
     if kind == "ack":
+        ack = relay.prepare_ack(who, frame, "ids")
 
         def acked(result: Any) -> None:
             inflight.done()
             if isinstance(result, Exception):
                 outbox.put_nowait(_failed(request_id, result))
+            else:
+                relay.acked(ack)
 
-        relay.writer.submit_with(relay.prepare_ack(who, frame, "ids"), acked)
+        relay.writer.submit_with(ack, acked)
         inflight.add()
         return
     if kind != "send":
         raise ApiError("malformed_field", "Unknown frame type.")
     cid = path_id(frame.get("conversation_id"), "conversation_id")
-    op = relay.prepare_send(who, cid, frame)
+    op = relay.prepare_send(who, cid, frame, outbox.source)
     resent = relay.resent(op)
     if resent is not None:
         outbox.put_nowait(_sent_frame(request_id, resent))

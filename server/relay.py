@@ -23,7 +23,7 @@ from e2ee.envelope import KIND_INIT
 from server import messages, storage, verify
 from server.broker import Broker, Event, LocalBroker, member_channel, program_channel
 from server.checkpointer import BACKSTOP_PAGES, Checkpointer
-from server.db import create_writer_engine, is_sqlite
+from server.db import checkpoint, create_writer_engine, is_sqlite
 from server.errors import ApiError
 from server.limits import Challenges, ClosedSet, KeyedHasher, RateLimiter, RecentSends
 from server.models import hour_ceiling, minute_ceiling
@@ -128,6 +128,10 @@ class Relay:
         return int(self.clock())
 
     async def start(self) -> None:
+        # Forget before serving: a close committed just before a crash may have left its
+        # envelopes in the WAL's older frames (the close is answered only after they are
+        # gone, but a crash can come between the two).
+        await checkpoint(self.engine)
         async with self.engine.connect() as conn:
             self._set_origins(await conn.run_sync(storage.all_origins))
             await conn.run_sync(self.ledger.load)
@@ -545,7 +549,21 @@ class Relay:
         def op(conn: Any) -> storage.Closed:
             return storage.close(conn, who, conversation_id)
 
-        self.announce_closed([await self.write(op)])
+        closed = await self.write(op)
+        await self.forget_on_disk()
+        self.announce_closed([closed])
+
+    async def forget_on_disk(self) -> None:
+        """Return once no file of the database holds what the last commits deleted: on
+        SQLite, once a TRUNCATE checkpoint that started after them emptied the WAL
+        (``secure_delete`` already zeroed the rows in the pages it copies back). Closes
+        that come together share one. On a database server this is the server's
+        business (its own WAL and vacuum)."""
+        checkpointer = self.writer.checkpointer
+        if checkpointer is None:
+            return
+        if not await checkpointer.truncate():
+            log.warning("the WAL could not be emptied after a close; the sweeper will")
 
     def announce_closed(self, closed: Sequence[storage.Closed]) -> None:
         """Forget the conversations' tokens and tell every side (the closer gets it too)."""

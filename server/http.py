@@ -26,6 +26,12 @@ def source_of(request: Request) -> bytes:
     return source_key(request.scope, relay.trusted_proxies, relay.hasher)
 
 
+def proof_of(request: Request) -> str | None:
+    """The ``Quietline-Proof`` header (server.pow), if any."""
+    value = request.headers.get("quietline-proof")
+    return None if value is None else value.strip()
+
+
 def bearer(request: Request) -> str | None:
     value = request.headers.get("authorization", "")
     scheme, _, token = value.partition(" ")
@@ -130,7 +136,14 @@ async def count_one_time_prekeys(request: Request) -> JSONResponse:
 
 
 async def bundle(request: Request) -> JSONResponse:
-    return answer(await relay_of(request).bundle(pid_of(request), source_of(request)))
+    relay = relay_of(request)
+    return answer(await relay.bundle(pid_of(request), source_of(request), proof_of(request)))
+
+
+async def puzzle(request: Request) -> JSONResponse:
+    relay = relay_of(request)
+    relay.hit_source(b"puzzle", source_of(request), relay.settings.limit_bundles_per_source * 4)
+    return answer(await relay.puzzle(pid_of(request)))
 
 
 async def queue(request: Request) -> JSONResponse:
@@ -151,7 +164,8 @@ def _strip(event: dict[str, Any]) -> dict[str, Any]:
 
 async def create_conversation(request: Request) -> JSONResponse:
     relay = relay_of(request)
-    cid, token = await relay.create_conversation(await read_json(request), source_of(request))
+    body = await read_json(request)
+    cid, token = await relay.create_conversation(body, source_of(request), proof_of(request))
     return answer({"conversation_id": b64u_encode(cid), "token": token}, 201)
 
 
@@ -211,6 +225,7 @@ ROUTES = [
     Route(PROGRAM + "/profile", put_profile, methods=["PUT"]),
     Route(PROGRAM + "/status", put_status, methods=["PUT"]),
     Route(PROGRAM + "/bundle", bundle, methods=["POST"]),
+    Route(PROGRAM + "/puzzle", puzzle, methods=["POST"]),
     Route(PROGRAM + "/queue", queue, methods=["GET"]),
     Route(PROGRAM + "/messages", program_messages, methods=["GET"]),
     Route("/v1/conversations", create_conversation, methods=["POST"]),

@@ -35,7 +35,7 @@ SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
 ]
 ALLOW_METHODS = b"GET, POST, PUT, OPTIONS"
-ALLOW_HEADERS = b"authorization, content-type"
+ALLOW_HEADERS = b"authorization, content-type, quietline-proof"
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

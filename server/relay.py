@@ -27,6 +27,7 @@ from server.db import checkpoint, create_writer_engine, is_sqlite
 from server.errors import ApiError
 from server.limits import Challenges, ClosedSet, KeyedHasher, RateLimiter, RecentSends
 from server.models import hour_ceiling, minute_ceiling
+from server.pow import Pressure, Puzzles
 from server.quota import Ledger
 from server.settings import Settings
 from server.storage import Principal
@@ -118,6 +119,11 @@ class Relay:
             hasher, settings.resend_memory, settings.resend_memory_seconds
         )
         self.challenges = Challenges(settings.challenge_ttl_seconds)
+        self.pressure = Pressure(settings)
+        self.puzzles = Puzzles(settings)
+        self.unconfirmed: dict[bytes, float] = {}
+        """Conversations whose participant has not used its token yet, and when they
+        were opened (monotonic): not waiting in the queue, dropped by the sweeper."""
         self._sessions: dict[bytes, tuple[bytes, int]] = {}
         self._members: dict[bytes, Principal] = {}
         self._member_hashes: dict[bytes, set[bytes]] = {}
@@ -163,6 +169,8 @@ class Relay:
         if session is None:
             known = self._members.get(digest)
             if known is not None:
+                if self.unconfirmed and known.slot == PARTICIPANT_SLOT:
+                    self.unconfirmed.pop(known.conversation_id, None)  # type: ignore[arg-type]
                 return known
             async with self.engine.connect() as conn:
                 session = await conn.run_sync(storage.lookup_session, digest)
@@ -329,9 +337,38 @@ class Relay:
         """Count one ``what`` from ``source`` (a keyed hash, server.sources)."""
         self.limits.hit_key(what + source, limit)
 
-    async def bundle(self, program_id: bytes, source: bytes = b"") -> dict[str, Any]:
+    def admit_anonymous(
+        self, what: str, program_id: bytes, allowance: int, proof: str | None
+    ) -> None:
+        """A bundle fetch or a conversation opened for ``program_id``: free while the
+        program is not under pressure (counted toward its ``allowance``), else only with
+        a proof of work (server.pow), which the allowance does not count."""
+        if proof is not None:
+            self.puzzles.redeem(program_id, proof)
+            return
+        if self.pressure.difficulty(program_id, allowance):
+            raise ApiError(
+                "proof_required",
+                "This program is busy: solve a puzzle (POST .../puzzle) and send its proof.",
+            )
+        self.limits.hit(what, program_id, allowance)
+        self.pressure.took_free(program_id)
+
+    async def puzzle(self, program_id: bytes) -> dict[str, object]:
+        await self.program_row(program_id)
+        s = self.settings
+        difficulty = max(
+            s.pow_difficulty,
+            self.pressure.difficulty(program_id, s.limit_bundles_per_program),
+            self.pressure.difficulty(program_id, s.limit_conversations_per_program),
+        )
+        return self.puzzles.answer(program_id, difficulty)
+
+    async def bundle(
+        self, program_id: bytes, source: bytes = b"", proof: str | None = None
+    ) -> dict[str, Any]:
         self.hit_source(b"bundle", source, self.settings.limit_bundles_per_source)
-        self.limits.hit("bundle", program_id, self.settings.limit_bundles_per_program)
+        self.admit_anonymous("bundle", program_id, self.settings.limit_bundles_per_program, proof)
         row = await self.program_row(program_id)
         if row.signed_prekey_body is None or row.profile_body is None:
             raise ApiError("not_found", "The program has not published its prekey and profile.")
@@ -348,6 +385,9 @@ class Relay:
                     return body, signature
 
         one_time = await self.write(op)
+        if one_time is not None and self.pressure.handed_prekey(program_id):
+            # The pool is being drained: the program node replenishes early.
+            self.broker.publish(program_channel(program_id), {"type": "prekeys_draining"})
         info["one_time_prekey"] = (
             None
             if one_time is None
@@ -358,6 +398,8 @@ class Relay:
     async def queue(self, program_id: bytes) -> dict[str, Any]:
         async with self.engine.connect() as conn:
             waiting, active = await conn.run_sync(storage.queue, program_id)
+        # a conversation nobody came back to (no WebSocket, send or fetch) is not waiting
+        waiting = [c for c in waiting if c not in self.unconfirmed]
         return {
             "waiting": [b64u_encode(c) for c in waiting],
             "active": [b64u_encode(c) for c in active],
@@ -372,7 +414,7 @@ class Relay:
             raise ApiError("closed_conversation", "This conversation was closed.")
 
     async def create_conversation(
-        self, body: dict[str, Any], source: bytes = b""
+        self, body: dict[str, Any], source: bytes = b"", proof: str | None = None
     ) -> tuple[bytes, str]:
         program_id = path_id(body.get("program_id"), "program_id")
         env = parse_envelope(body.get("envelope"), self.settings.max_envelope_size)
@@ -386,7 +428,9 @@ class Relay:
             )
         self._refuse_closed(env.conversation_id)
         self.hit_source(b"create", source, self.settings.limit_conversations_per_source)
-        self.limits.hit("create", program_id, self.settings.limit_conversations_per_program)
+        self.admit_anonymous(
+            "create", program_id, self.settings.limit_conversations_per_program, proof
+        )
         self.ledger.check(program_id, env.conversation_id, 1, len(env.raw))
         token = new_token()
         digest, now = token_hash(token), self.now()
@@ -398,6 +442,7 @@ class Relay:
         message_id = await self.write(op)
         self.ledger.sent(program_id, cid, [message_id], [PROGRAM_SLOT], [(PROGRAM_SLOT, env.raw)])
         self._remember_member(digest, (cid, PARTICIPANT_SLOT))
+        self.unconfirmed[cid] = time.monotonic()
         channel = program_channel(program_id)
         self.broker.publish(channel, {"type": "conversation", "conversation_id": b64u_encode(cid)})
         self.broker.publish(channel, message_event(message_id, cid, env.raw))
@@ -570,6 +615,7 @@ class Relay:
         for c in closed:
             self.closed.add(c.conversation_id)
             self.ledger.forget(c.conversation_id)
+            self.unconfirmed.pop(c.conversation_id, None)
             self._forget_conversation(c.conversation_id)
             event = {"type": "closed", "conversation_id": b64u_encode(c.conversation_id)}
             self.broker.publish(program_channel(c.program_id), event)
@@ -585,9 +631,12 @@ class Relay:
             enrollment=s.enrollment_token_ttl_hours * 3600,
         )
         now = self.now()
+        cutoff = time.monotonic() - s.unconfirmed_conversation_seconds
+        junk = [cid for cid, opened in self.unconfirmed.items() if opened <= cutoff]
 
         def op(conn: Any) -> list[storage.Closed]:
             closed = storage.sweep(conn, now, ttls)
+            closed += storage.delete_conversations(conn, junk)
             self.ledger.load(conn)  # also drops the rows past their TTL
             return closed
 

@@ -124,6 +124,24 @@ class Settings:
     behind one address has room for a dozen people starting a conversation at once; a
     program node's own sends are not counted here."""
 
+    # Proof of work under pressure (server.pow).
+    pow_pressure_fraction: float = 0.5
+    """A program is under pressure once its free anonymous requests this minute reach
+    this share of its allowance (limit_bundles_per_program, _conversations_per_program)."""
+    pow_prekeys_per_minute: int = 30
+    """...or once this many of its one-time prekeys were handed out this minute (the
+    program is then told: a ``prekeys_draining`` push)."""
+    pow_difficulty: int = 12
+    """Zero bits a proof must have under pressure (about 4,000 SHA-256 hashes)."""
+    pow_difficulty_max: int = 16
+    """...once the free allowance is spent or prekeys go twice as fast (about 65,000:
+    a second or two on a phone in the widget)."""
+    pow_puzzle_ttl_seconds: int = 120
+    unconfirmed_conversation_seconds: int = 300
+    """A conversation whose participant never used its token (no WebSocket, no send, no
+    fetch) within this long is dropped by the sweeper, and until then is not counted as
+    waiting in the program's queue (a junk init from a script)."""
+
     # Storage quotas (server.quota): what may wait undelivered.
     quota_messages_per_conversation: int = 1000
     quota_bytes_per_conversation: int = 8 * 1024 * 1024
@@ -157,6 +175,10 @@ class Settings:
                 "setting max_push_batch_bytes with max_envelope_size makes pushes larger "
                 f"than the {PUSH_FRAME_LIMIT} bytes a client takes in one frame"
             )
+        if not 0 < self.pow_pressure_fraction <= 1:
+            raise ValueError("setting pow_pressure_fraction must be in (0, 1]")
+        if not self.pow_difficulty <= self.pow_difficulty_max <= 32:
+            raise ValueError("settings pow_difficulty <= pow_difficulty_max <= 32")
         if self.max_recipients > 7:
             raise ValueError("setting max_recipients cannot exceed 7 (slots 0..7)")
         for address in self.trusted_proxy_list():

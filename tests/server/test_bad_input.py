@@ -355,18 +355,36 @@ async def test_conversation_refusals_write_nothing(relay) -> None:
     assert r.json() == {"acked": 0}
 
 
-async def test_rate_limit_on_conversation_creation(db_path) -> None:
-    async with in_process(
-        make_settings(db_path, limit_conversations_per_program=2), db_path
-    ) as relay:
+async def test_past_the_free_allowance_a_conversation_needs_a_proof_of_work(db_path) -> None:
+    from server import pow
+
+    settings = make_settings(db_path, limit_conversations_per_program=2, pow_pressure_fraction=1.0)
+    async with in_process(settings, db_path) as relay:
         program = await enroll_program(relay.client, relay.db, relay.origin, prekeys=0)
         await open_conversation(relay.client, program)
         await open_conversation(relay.client, program)
-        env = make_envelope(os.urandom(16), 0, 1, init=True)
+        body = {
+            "program_id": program.pid,
+            "envelope": b64(make_envelope(os.urandom(16), 0, 1, init=True)),
+        }
+        r = await relay.client.post("/v1/conversations", json=body)
+        assert r.status_code == 428 and error_code(r) == "proof_required"
+        r = await relay.client.post(f"/v1/programs/{program.pid}/puzzle")
+        puzzle = r.json()
+        assert puzzle["difficulty"] == settings.pow_difficulty_max
+        raw = b64u_decode(puzzle["puzzle"])
+        proof = puzzle["puzzle"] + "." + b64(pow.solve(raw, puzzle["difficulty"]))
+        headers = {"quietline-proof": proof}
+        r = await relay.client.post("/v1/conversations", json=body, headers=headers)
+        assert r.status_code == 201, r.text
+        body["envelope"] = b64(make_envelope(os.urandom(16), 0, 1, init=True))
+        r = await relay.client.post("/v1/conversations", json=body, headers=headers)
+        assert error_code(r) == "bad_proof"  # each proof is used once
+        bad = puzzle["puzzle"] + "." + b64(bytes(8))
         r = await relay.client.post(
-            "/v1/conversations", json={"program_id": program.pid, "envelope": b64(env)}
+            "/v1/conversations", json=body, headers={"quietline-proof": bad}
         )
-        assert r.status_code == 429 and error_code(r) == "rate_limited"
+        assert error_code(r) == "bad_proof"
 
 
 def test_every_code_is_documented_and_only_the_relays_own_trouble_is_5xx() -> None:

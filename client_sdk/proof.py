@@ -13,6 +13,7 @@ import hashlib
 
 from client_sdk.errors import RelayUnavailable
 from e2ee.encoding import b64u_decode, b64u_encode
+from e2ee.errors import MalformedInput
 
 HEADER = "Quietline-Proof"
 MAX_DIFFICULTY = 28
@@ -54,6 +55,6 @@ def proof_header(answer: dict[str, object]) -> str:
         raise RelayUnavailable("relay asked for an unreasonable proof of work")
     try:
         raw = b64u_decode(puzzle)
-    except ValueError:
+    except MalformedInput:
         raise RelayUnavailable("relay answer is not a puzzle") from None
     return puzzle + "." + b64u_encode(solve(raw, difficulty))

@@ -28,6 +28,7 @@ import asyncio
 import json
 import logging
 import resource
+from collections.abc import Coroutine
 from typing import Any, ClassVar
 
 import h11
@@ -197,27 +198,32 @@ class GuardedWebSocketProtocol(WebSocketsSansIOProtocol):
             return
         super().handle_ping()
 
-    async def send(self, message: Any) -> None:
+    def send(self, message: Any) -> Coroutine[Any, Any, None]:  # type: ignore[override]
         """A close from the app never waits for a client that does not read: the close
         frame goes behind what it has not read, and the connection is cut
-        :data:`CLOSE_GRACE` seconds later if the client has not closed by then."""
+        :data:`CLOSE_GRACE` seconds later if the client has not closed by then. Any
+        other message is uvicorn's own send, its coroutine returned as it is (no await
+        of ours in between: this is on every frame's path)."""
+        if message["type"] == "websocket.close" and not self.writable.is_set():
+            return self._close_now(message)
+        return super().send(message)
+
+    async def _close_now(self, message: Any) -> None:
         if (
-            message["type"] == "websocket.close"
-            and not self.writable.is_set()
-            and self.handshake_complete
-            and not self.close_sent
-            and not self.disconnected
-            and not self.transport.is_closing()
+            not self.handshake_complete
+            or self.close_sent
+            or self.disconnected
+            or self.transport.is_closing()
         ):
-            code = message.get("code", 1000)
-            reason = message.get("reason", "") or ""
-            self.queue.put_nowait({"type": "websocket.disconnect", "code": code, "reason": reason})
-            self.conn.send_close(code, reason)
-            self.transport.write(b"".join(self.conn.data_to_send()))
-            self.close_sent = True
-            self.close_timer = self.loop.call_later(CLOSE_GRACE, self.transport.abort)
+            await super().send(message)
             return
-        await super().send(message)
+        code = message.get("code", 1000)
+        reason = message.get("reason", "") or ""
+        self.queue.put_nowait({"type": "websocket.disconnect", "code": code, "reason": reason})
+        self.conn.send_close(code, reason)
+        self.transport.write(b"".join(self.conn.data_to_send()))
+        self.close_sent = True
+        self.close_timer = self.loop.call_later(CLOSE_GRACE, self.transport.abort)
 
 
 def protocols(guard: ConnectionGuard) -> tuple[type[H11Protocol], type[WebSocketsSansIOProtocol]]:

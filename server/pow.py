@@ -19,7 +19,8 @@ A proven request does not count toward the program's allowance (it was paid for)
 still counts toward its source's.
 
 The difficulty is ``pow_difficulty`` bits under pressure, ``pow_difficulty_max`` once
-the free allowance is spent or prekeys go twice as fast as the threshold: SHA-256 is in
+the free allowance is spent, as many requests were refused for want of a proof in the
+minute, or prekeys go twice as fast as the threshold: SHA-256 is in
 WebCrypto, and 16 bits take a phone a second or two in the widget.
 """
 
@@ -71,6 +72,7 @@ class Pressure:
         self._clock = clock
         self._window = -1
         self._free: dict[bytes, int] = {}
+        self._refused: dict[bytes, int] = {}
         self._prekeys: dict[bytes, int] = {}
         self._signalled: set[bytes] = set()
 
@@ -78,7 +80,7 @@ class Pressure:
         window = int(self._clock() // _WINDOW)
         if window != self._window:
             self._window = window
-            self._free, self._prekeys, self._signalled = {}, {}, set()
+            self._free, self._refused, self._prekeys, self._signalled = {}, {}, {}, set()
 
     def difficulty(self, program_id: bytes, allowance: int) -> int:
         """Zero bits a request for this program must prove now (0: no puzzle)."""
@@ -86,11 +88,16 @@ class Pressure:
         s = self.settings
         free = self._free.get(program_id, 0)
         prekeys = self._prekeys.get(program_id, 0)
-        if free >= allowance or prekeys >= 2 * s.pow_prekeys_per_minute:
+        refused = self._refused.get(program_id, 0)
+        if free >= allowance or refused >= allowance or prekeys >= 2 * s.pow_prekeys_per_minute:
             return s.pow_difficulty_max
         if free >= allowance * s.pow_pressure_fraction or prekeys >= s.pow_prekeys_per_minute:
             return s.pow_difficulty
         return 0
+
+    def refused(self, program_id: bytes) -> None:
+        """A request refused for want of a proof: a flood this strong raises the work."""
+        self._refused[program_id] = self._refused.get(program_id, 0) + 1
 
     def took_free(self, program_id: bytes) -> None:
         self._roll()

@@ -347,6 +347,7 @@ class Relay:
             self.puzzles.redeem(program_id, proof)
             return
         if self.pressure.difficulty(program_id, allowance):
+            self.pressure.refused(program_id)
             raise ApiError(
                 "proof_required",
                 "This program is busy: solve a puzzle (POST .../puzzle) and send its proof.",

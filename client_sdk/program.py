@@ -53,6 +53,7 @@ from client_sdk.errors import (
     reason_for,
 )
 from client_sdk.keystore import Keystore
+from client_sdk.outbox import Delivery, Outbox
 from client_sdk.transport import Backoff, RelayHTTP, RelaySocket, relay_origin
 from client_sdk.workflow.prekeys import (
     PrekeyPolicy,
@@ -155,6 +156,7 @@ class ProgramClient:
         self._token: str | None = None
         self._token_expires = 0.0
         self._commit = store.GroupCommit(self._save)
+        self._outbox = Outbox(ks, self._commit.commit, self._deliver)
         self._conversations: dict[str, _Conversation] = {}
         self._events = ev.EventStream()
         self._pending_events: list[ev.Event] = []
@@ -228,6 +230,7 @@ class ProgramClient:
                 batch=True,
             )
             await self._socket.start()
+            self._outbox.kick()  # what a relay outage left queued, even before a restart
             if auto_tick:
                 self._ticker = asyncio.create_task(self._tick_loop())
         except BaseException:
@@ -257,6 +260,7 @@ class ProgramClient:
         if tasks:
             # bounded: on Python 3.11 wait_for can swallow a cancellation (gh-86296)
             await asyncio.wait(tasks, timeout=5)
+        await self._outbox.aclose()
         if self._socket is not None:
             await self._socket.close()
         await self._http.aclose()
@@ -282,18 +286,20 @@ class ProgramClient:
         self._get(conversation_id)
         return list(store.get_json(self._ks, store.transcript_name(conversation_id)) or [])
 
-    async def send(self, conversation_id: str, text: str) -> None:
-        """Send a text message in ``conversation_id`` (staff wrote)."""
-        await self._send_payload(conversation_id, pl.Text(text, self._now_ms()))
+    async def send(self, conversation_id: str, text: str) -> Delivery:
+        """Send a text message in ``conversation_id`` (staff wrote): ``"delivered"``, or
+        ``"queued"`` when the relay is unavailable (sent when it is back: outbox.py)."""
+        delivery = await self._send_payload(conversation_id, pl.Text(text, self._now_ms()))
         if (
             conversation_id in self.workflow.open_conversations()
             and self.workflow.conversation(conversation_id).assigned_to is not None
         ):
             await self._run(self.workflow.staff_message(conversation_id))
+        return delivery
 
-    async def send_notice(self, conversation_id: str, kind: str, body: str) -> None:
+    async def send_notice(self, conversation_id: str, kind: str, body: str) -> Delivery:
         """Send a typed notice (``rights``, ``safety_check_in``, ``custom``, ...)."""
-        await self._send_payload(conversation_id, pl.Notice(kind, body, self._now_ms()))
+        return await self._send_payload(conversation_id, pl.Notice(kind, body, self._now_ms()))
 
     async def request_code_word(self, conversation_id: str, alias: str) -> None:
         """Ask the participant for the code word of ``alias`` (notice, then request)."""
@@ -551,7 +557,7 @@ class ProgramClient:
     def _now_ms(self) -> int:
         return int(self._clock() * 1000)
 
-    async def _send_payload(self, conversation_id: str, payload: pl.Payload) -> None:
+    async def _send_payload(self, conversation_id: str, payload: pl.Payload) -> Delivery:
         if self._closed:
             raise UsageError("the client is closed")
         c = self._get(conversation_id)
@@ -559,7 +565,7 @@ class ProgramClient:
         self._ks.put(store.session_name(c.cid), c.session.to_bytes())
         self._append_transcript(c.cid, "program", payload)
         await self._commit.commit()  # state on disk before the envelope leaves
-        await self._deliver(conversation_id, [b64u_encode(envelope)])
+        return await self._outbox.send(conversation_id, [b64u_encode(envelope)])
 
     async def _deliver(self, conversation_id: str, envelopes: list[str]) -> None:
         if self._socket is not None and self._socket.connected:
@@ -747,6 +753,7 @@ class ProgramClient:
 
     async def _on_reconnect(self, attempts: int) -> None:
         self._events.put(ev.Reconnected(attempts))
+        self._outbox.kick()
 
     async def _forget(self, cid: str, *, by: str, reason: str, commit: bool = True) -> None:
         self._conversations.pop(cid, None)

@@ -51,7 +51,7 @@ class Outbox:
         self._commit = commit
         self._deliver = deliver
         self._lock = asyncio.Lock()
-        self._task: asyncio.Task[None] | None = None
+        self._task: asyncio.Task[int] | None = None
         names = sorted(ks.names(PREFIX))
         self._next = int(names[-1][len(PREFIX) :]) + 1 if names else 0
 

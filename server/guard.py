@@ -198,7 +198,7 @@ class GuardedWebSocketProtocol(WebSocketsSansIOProtocol):
             return
         super().handle_ping()
 
-    def send(self, message: Any) -> Coroutine[Any, Any, None]:  # type: ignore[override]
+    def send(self, message: Any) -> Coroutine[Any, Any, None]:
         """A close from the app never waits for a client that does not read: the close
         frame goes behind what it has not read, and the connection is cut
         :data:`CLOSE_GRACE` seconds later if the client has not closed by then. Any

@@ -477,8 +477,14 @@ async def main_async(args: argparse.Namespace, work: Path) -> None:
         "SENDS_PER_CONVERSATION",
         "CONNECTIONS_PER_TOKEN",
         "BUNDLES_PER_PROGRAM",
+        "CONVERSATIONS_PER_SOURCE",
+        "SENDS_PER_SOURCE",
+        "BUNDLES_PER_SOURCE",
     ):
         env[f"QUIETLINE_LIMIT_{name}"] = big
+    # Every client here is one source (127.0.0.1), with more connections than one address
+    # may hold by default; the total cap stays as the open-file limit sets it.
+    env["QUIETLINE_MAX_CONNECTIONS_PER_SOURCE"] = big
     for item in args.set:
         key, _, value = item.partition("=")
         env[f"QUIETLINE_{key.upper()}"] = value

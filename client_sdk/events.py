@@ -33,6 +33,7 @@ __all__ = [
     "NoticeSent",
     "ParticipantLeft",
     "PossiblyMissingMessage",
+    "PrekeysDraining",
     "Reconnected",
     "VerificationFailed",
     "WorkflowEvent",
@@ -187,6 +188,13 @@ class Reconnected:
     attempts: int
 
 
+@dataclass(frozen=True)
+class PrekeysDraining:
+    """The relay says the program's one-time prekeys are being handed out fast (a
+    script may be draining them); the node publishes more at once. Participants still
+    connect when none is left (through the signed prekey)."""
+
+
 Event = (
     NewConversation
     | Message
@@ -203,6 +211,7 @@ Event = (
     | PossiblyMissingMessage
     | WorkflowEvent
     | Reconnected
+    | PrekeysDraining
 )
 
 

@@ -30,6 +30,7 @@ import httpx
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
+from client_sdk import proof
 from client_sdk.errors import RelayError, RelayUnavailable, SDKError, UsageError
 
 __all__ = ["Backoff", "RelayHTTP", "RelaySocket", "relay_origin", "ws_url"]
@@ -80,20 +81,32 @@ class RelayHTTP:
         await self._client.aclose()
 
     async def _send(
-        self, method: str, path: str, body: JSON | None, token: str | None
+        self,
+        method: str,
+        path: str,
+        body: JSON | None,
+        token: str | None,
+        extra: dict[str, str] | None = None,
     ) -> httpx.Response:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
+        headers.update(extra or {})
         try:
             return await self._client.request(method, path, json=body, headers=headers)
         except httpx.HTTPError as exc:
             raise RelayUnavailable(f"{method} {path}: {type(exc).__name__}") from None
 
     async def request(
-        self, method: str, path: str, *, body: JSON | None = None, token: str | None = None
+        self,
+        method: str,
+        path: str,
+        *,
+        body: JSON | None = None,
+        token: str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> JSON:
         """The answer's JSON object; :class:`RelayError` for a refusal, else
         :class:`RelayUnavailable` (unreachable, or an answer that is not an object)."""
-        response = await self._send(method, path, body, token)
+        response = await self._send(method, path, body, token, headers)
         if response.status_code == 401 and token and self.refresh_token is not None:
             # the session expired or the relay restarted: sign in again, once
             response = await self._send(method, path, body, await self.refresh_token())
@@ -185,13 +198,37 @@ class RelayHTTP:
         return await self.request("GET", f"/v1/programs/{program_id}")
 
     async def bundle(self, program_id: str) -> JSON:
-        return await self.request("POST", f"/v1/programs/{program_id}/bundle")
+        return await self.proven(program_id, "POST", f"/v1/programs/{program_id}/bundle")
+
+    async def proven(
+        self, program_id: str, method: str, path: str, *, body: JSON | None = None
+    ) -> JSON:
+        """An anonymous request for ``program_id``; when the relay asks a proof of work
+        (``proof_required``: the program is under pressure), solve its puzzle on a
+        worker thread and send it again with the proof (client_sdk.proof)."""
+        for attempt in range(3):
+            try:
+                return await self.request(method, path, body=body)
+            except RelayError as exc:
+                if exc.code not in ("proof_required", "bad_proof") or attempt == 2:
+                    raise
+            puzzle = await self.request("POST", f"/v1/programs/{program_id}/puzzle")
+            header = await asyncio.to_thread(proof.proof_header, puzzle)
+            try:
+                return await self.request(method, path, body=body, headers={proof.HEADER: header})
+            except RelayError as exc:
+                if exc.code not in ("proof_required", "bad_proof") or attempt == 2:
+                    raise
+        raise RelayUnavailable("no proof of work was accepted")  # pragma: no cover
 
     # -- conversations -----------------------------------------------------------
 
     async def create_conversation(self, program_id: str, envelope: str) -> tuple[str, str]:
-        data = await self.request(
-            "POST", "/v1/conversations", body={"program_id": program_id, "envelope": envelope}
+        data = await self.proven(
+            program_id,
+            "POST",
+            "/v1/conversations",
+            body={"program_id": program_id, "envelope": envelope},
         )
         return _str(data, "conversation_id"), _str(data, "token")
 

@@ -4,7 +4,9 @@ The audit checks a live database against the kinds declared on every column
 (:mod:`server.models`): no table or column it does not know, every id and key of the
 right length, every signature valid under the program's identity key, every
 ciphertext an envelope whose encrypted part looks random, every time coarse, and
-nothing past its TTL (allowing two sweep intervals for the sweeper to catch up).
+nothing past its TTL (allowing two sweep intervals for the sweeper to catch up). On
+SQLite it also reads the database file (free pages included) and its WAL for envelope
+bytes of conversations that no longer exist (:mod:`server.leftovers`).
 Any finding makes the command exit non-zero.
 """
 
@@ -16,12 +18,13 @@ from collections import Counter
 from typing import Any
 
 from sqlalchemy import inspect, select
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, make_url
 
 from e2ee import identity
 from e2ee.encoding import b64u_encode
 from e2ee.envelope import Envelope
 from e2ee.errors import QuietlineError
+from server import leftovers
 from server.db import create_engine
 from server.models import KINDS, Base, hour_bucket
 from server.settings import Settings
@@ -210,22 +213,47 @@ class _Audit:
             pass  # a non-integer time was already reported
 
 
+def _live_conversations(conn: Connection) -> set[bytes]:
+    table = Base.metadata.tables["conversations"]
+    try:
+        return {bytes(r[0]) for r in conn.execute(select(table.c.conversation_id))}
+    except Exception:  # a database that is not migrated: reported by the schema check
+        return set()
+
+
 async def run_audit(settings: Settings, now: int | None = None) -> dict[str, Any]:
     audit = _Audit(settings, int(time.time()) if now is None else now)
     engine = create_engine(settings.database_url)
+    url = make_url(settings.database_url)
+    files: dict[str, int] = {}
     try:
         async with engine.connect() as conn:
             tables = await conn.run_sync(audit.schema)
             counts = await conn.run_sync(audit.rows, tables)
+            if url.get_backend_name() == "sqlite" and url.database:
+                # The files are read between two reads of the live conversations: one
+                # opened or closed meanwhile by a running relay is not a leftover.
+                live = await conn.run_sync(_live_conversations)
+                await conn.rollback()
+                files = leftovers.scan(url.database, live)
+                live |= await conn.run_sync(_live_conversations)
+                files = leftovers.scan(url.database, live) if any(files.values()) else files
+                for name, n in files.items():
+                    if n:
+                        audit.find(
+                            name, "*", f"envelope bytes of {n} closed conversation(s) left on disk"
+                        )
     finally:
         await engine.dispose()
-    return {"ok": not audit.findings, "findings": audit.findings, "rows": counts}
+    return {"ok": not audit.findings, "findings": audit.findings, "rows": counts, "files": files}
 
 
 def format_report(report: dict[str, Any]) -> str:
     lines = ["Quietline relay audit", ""]
     for table, n in sorted(report["rows"].items()):
         lines.append(f"  {table}: {n} rows checked")
+    for name, n in sorted(report.get("files", {}).items()):
+        lines.append(f"  file {name}: scanned, {n} closed conversation(s) with bytes left")
     lines.append("")
     if report["ok"]:
         lines.append(

@@ -14,15 +14,24 @@ the writer's next transaction starts the WAL from its beginning again, so the fi
 small. The writer still checkpoints by itself past ``BACKSTOP_PAGES``: only if this
 thread fell far behind or failed.
 
-This changes nothing about forgetting: deleted rows are zeroed by ``secure_delete``, and
-the sweeper's and shutdown's ``TRUNCATE`` checkpoints (:func:`server.db.checkpoint`)
-still empty the WAL.
+Forgetting: deleted rows are zeroed by ``secure_delete`` in the database file, but the
+WAL still holds the frames that wrote them. A close asks :meth:`Checkpointer.truncate`
+before it is answered: this thread then runs ``PRAGMA wal_checkpoint(TRUNCATE)``, which
+copies every frame into the database file (the zeroed pages over the old ones) and cuts
+the WAL to nothing, so neither file holds any byte of the closed conversation's
+envelopes. Closes that come together share one truncation (one that started after each
+of them committed). The sweeper's and shutdown's ``TRUNCATE`` checkpoints
+(:func:`server.db.checkpoint`) do the same for what TTLs delete.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import threading
+import time
+from typing import Any
 
 from sqlalchemy.engine import Engine
 
@@ -43,6 +52,9 @@ class Checkpointer:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self.runs = 0
+        self.truncations = 0
+        self._lock = threading.Lock()
+        self._truncate_waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[bool]]] = []
 
     def start(self) -> None:
         self._thread = threading.Thread(
@@ -54,6 +66,16 @@ class Checkpointer:
         """Called after a commit: a checkpoint is due soon. Cheap when one is already due."""
         if not self._wake.is_set():
             self._wake.set()
+
+    def truncate(self) -> asyncio.Future[bool]:
+        """A future that turns True once a ``TRUNCATE`` checkpoint that started after this
+        call has emptied the WAL (False if it could not within TRUNCATE_PATIENCE)."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[bool] = loop.create_future()
+        with self._lock:
+            self._truncate_waiters.append((loop, future))
+        self._wake.set()
+        return future
 
     def stop(self) -> None:
         """Stop the thread (blocks for at most one checkpoint) and close its connection."""
@@ -72,9 +94,17 @@ class Checkpointer:
                 if self._stopping.is_set():
                     return
                 self._wake.clear()
+                with self._lock:
+                    waiters, self._truncate_waiters = self._truncate_waiters, []
                 try:
                     if conn is None:
                         conn = self._engine.raw_connection()
+                    if waiters:
+                        done = _truncate(conn)
+                        self.truncations += 1
+                        _resolve(waiters, done)
+                        waiters = []
+                        continue  # another close may be waiting: no pause
                     cursor = conn.cursor()
                     try:
                         cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
@@ -84,11 +114,50 @@ class Checkpointer:
                     self.runs += 1
                 except Exception as exc:  # the writer's backstop takes over; try again later
                     log.error("checkpoint failed: %s", type(exc).__name__)
+                    _resolve(waiters, False)
                     if conn is not None:
                         conn.invalidate()
                         conn = None
                 if self._stopping.wait(self.interval):
                     return
         finally:
+            with self._lock:
+                waiters, self._truncate_waiters = self._truncate_waiters, []
+            _resolve(waiters, False)
             if conn is not None:
                 conn.close()
+
+
+TRUNCATE_PATIENCE = 5.0
+"""How long the thread keeps trying a TRUNCATE checkpoint that readers or the writer hold
+up (each try already waits up to the connection's busy timeout)."""
+
+
+def _truncate(conn: Any) -> bool:
+    """``PRAGMA wal_checkpoint(TRUNCATE)`` until it reports the WAL emptied."""
+    deadline = time.monotonic() + TRUNCATE_PATIENCE
+    while True:
+        cursor = conn.cursor()
+        try:
+            cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            busy = cursor.fetchall()[0][0]
+        finally:
+            cursor.close()
+        if not busy:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.001)
+
+
+def _resolve(
+    waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[bool]]], ok: bool
+) -> None:
+    for loop, future in waiters:
+
+        def settle(f: asyncio.Future[bool] = future) -> None:
+            if not f.done():
+                f.set_result(ok)
+
+        with contextlib.suppress(RuntimeError):  # the loop closed first (shutting down)
+            loop.call_soon_threadsafe(settle)

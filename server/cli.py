@@ -99,9 +99,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from server.app import create_app
+    from server.guard import ConnectionGuard, protocols
 
     origin = args.public_origin or f"http://{args.host}:{args.port}"
-    settings = _settings(args, public_origin=origin)
+    proxies = ",".join(args.trusted_proxy) if args.trusted_proxy else None
+    settings = _settings(args, public_origin=origin, trusted_proxy=proxies)
     _create_parent(args.location)
     migrate.upgrade(settings.database_url)
     # With writer_in_thread, the writer thread and the event loop hand the GIL back and
@@ -109,11 +111,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if settings.writer_in_thread:
         sys.setswitchinterval(0.0005)
     tune_gc(settings)
+    guard = ConnectionGuard(settings)
+    http_protocol, ws_protocol = protocols(guard)
     print(
-        f"quietline relay: serving on http://{args.host}:{args.port}", file=sys.stderr, flush=True
+        f"quietline relay: serving on http://{args.host}:{args.port} "
+        f"(at most {guard.max_total} connections)",
+        file=sys.stderr,
+        flush=True,
     )
     uvicorn.run(
         create_app(settings),
+        http=http_protocol,
+        ws=ws_protocol,
+        timeout_keep_alive=settings.keep_alive_seconds,
         host=args.host,
         port=args.port,
         access_log=False,
@@ -241,6 +251,13 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--public-origin", help="origin clients use (default http://HOST:PORT)")
+    serve.add_argument(
+        "--trusted-proxy",
+        action="append",
+        metavar="ADDRESS",
+        help="a reverse proxy whose X-Forwarded-For names the client (repeatable; "
+        "default: none, forwarded headers are ignored)",
+    )
     serve.set_defaults(func=cmd_serve)
 
     mig = sub.add_parser("migrate", parents=[common], help="run database migrations")

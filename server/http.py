@@ -4,19 +4,32 @@ from __future__ import annotations
 
 from typing import Any
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from e2ee.encoding import b64u_encode
 from server.errors import ApiError
 from server.relay import Relay
+from server.sources import source_key
 from server.wire import parse_json, path_id
 
 
 def relay_of(request: Request) -> Relay:
     relay: Relay = request.app.state.relay
     return relay
+
+
+def source_of(request: Request) -> bytes:
+    """The keyed hash of where the request comes from (never the address itself)."""
+    relay = relay_of(request)
+    return source_key(request.scope, relay.trusted_proxies, relay.hasher)
+
+
+def proof_of(request: Request) -> str | None:
+    """The ``Quietline-Proof`` header (server.pow), if any."""
+    value = request.headers.get("quietline-proof")
+    return None if value is None else value.strip()
 
 
 def bearer(request: Request) -> str | None:
@@ -32,11 +45,16 @@ async def read_json(request: Request) -> dict[str, Any]:
         raise ApiError("oversized", f"The body is larger than {limit} bytes.")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise ApiError("oversized", f"The body is larger than {limit} bytes.")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise ApiError("oversized", f"The body is larger than {limit} bytes.")
+            chunks.append(chunk)
+    except ClientDisconnect:
+        # The client went away mid-body: its fault, not the relay's, and nobody is left
+        # to read an answer. Nothing was written.
+        raise ApiError("incomplete_body", "The body ended before its end.") from None
     return parse_json(b"".join(chunks))
 
 
@@ -118,7 +136,14 @@ async def count_one_time_prekeys(request: Request) -> JSONResponse:
 
 
 async def bundle(request: Request) -> JSONResponse:
-    return answer(await relay_of(request).bundle(pid_of(request)))
+    relay = relay_of(request)
+    return answer(await relay.bundle(pid_of(request), source_of(request), proof_of(request)))
+
+
+async def puzzle(request: Request) -> JSONResponse:
+    relay = relay_of(request)
+    relay.hit_source(b"puzzle", source_of(request), relay.settings.limit_bundles_per_source * 4)
+    return answer(await relay.puzzle(pid_of(request)))
 
 
 async def queue(request: Request) -> JSONResponse:
@@ -138,7 +163,9 @@ def _strip(event: dict[str, Any]) -> dict[str, Any]:
 
 
 async def create_conversation(request: Request) -> JSONResponse:
-    cid, token = await relay_of(request).create_conversation(await read_json(request))
+    relay = relay_of(request)
+    body = await read_json(request)
+    cid, token = await relay.create_conversation(body, source_of(request), proof_of(request))
     return answer({"conversation_id": b64u_encode(cid), "token": token}, 201)
 
 
@@ -146,7 +173,7 @@ async def send(request: Request) -> JSONResponse:
     relay, cid = relay_of(request), cid_of(request)
     who = await relay.principal(bearer(request))
     body = await read_json(request)
-    ids = await relay.send(who, cid, body)
+    ids = await relay.send(who, cid, body, source_of(request))
     return answer({"message_ids": ids}, 201)
 
 
@@ -198,6 +225,7 @@ ROUTES = [
     Route(PROGRAM + "/profile", put_profile, methods=["PUT"]),
     Route(PROGRAM + "/status", put_status, methods=["PUT"]),
     Route(PROGRAM + "/bundle", bundle, methods=["POST"]),
+    Route(PROGRAM + "/puzzle", puzzle, methods=["POST"]),
     Route(PROGRAM + "/queue", queue, methods=["GET"]),
     Route(PROGRAM + "/messages", program_messages, methods=["GET"]),
     Route("/v1/conversations", create_conversation, methods=["POST"]),

@@ -21,6 +21,7 @@ import logging
 from collections.abc import Awaitable, Mapping
 from typing import Any
 
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from e2ee.encoding import b64u_decode
@@ -34,7 +35,7 @@ SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
 ]
 ALLOW_METHODS = b"GET, POST, PUT, OPTIONS"
-ALLOW_HEADERS = b"authorization, content-type"
+ALLOW_HEADERS = b"authorization, content-type, quietline-proof"
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -101,6 +102,10 @@ class RelayMiddleware:
 
         try:
             await self.app(scope, receive, send_with_headers)
+        except (ClientDisconnect, OSError):
+            # The client went away (mid-body, or before its answer): not the relay's
+            # failure, and nobody is left to read an answer.
+            log.debug("client went away")
         except Exception as exc:
             log.error("request failed: %s", type(exc).__name__)
             if not started:

@@ -162,6 +162,20 @@ OPERATIONS: list[tuple[str, str, str, str, Any, int, Any]] = [
         BUNDLE,
     ),
     (
+        "post",
+        "/v1/programs/{pid}/puzzle",
+        "public",
+        "A proof-of-work puzzle, for a program under pressure (header Quietline-Proof)",
+        None,
+        200,
+        _obj(
+            ["puzzle", "difficulty", "expires_in"],
+            puzzle=B64U,
+            difficulty={"type": "integer"},
+            expires_in={"type": "integer"},
+        ),
+    ),
+    (
         "get",
         "/v1/programs/{pid}/queue",
         "program session",
@@ -271,6 +285,16 @@ OPERATIONS: list[tuple[str, str, str, str, Any, int, Any]] = [
     ),
 ]
 
+PROVEN = {"/v1/programs/{pid}/bundle", "/v1/conversations"}
+"""Anonymous routes that take a proof of work when the program is under pressure."""
+PROOF_HEADER = {
+    "name": "Quietline-Proof",
+    "in": "header",
+    "required": False,
+    "description": "<puzzle>.<solution>, base64url (see docs/api.md, proof of work)",
+    "schema": {"type": "string"},
+}
+
 ERROR = _obj(
     ["error"],
     error=_obj(["code", "message"], code={"type": "string"}, message={"type": "string"}),
@@ -297,6 +321,8 @@ def document() -> dict[str, Any]:
             op["parameters"] = [
                 {"name": p, "in": "path", "required": True, "schema": B64U} for p in params
             ]
+        if path in PROVEN:
+            op.setdefault("parameters", []).append(PROOF_HEADER)
         if request is not None:
             op["requestBody"] = {
                 "required": True,

@@ -23,10 +23,12 @@ from e2ee.envelope import KIND_INIT
 from server import messages, storage, verify
 from server.broker import Broker, Event, LocalBroker, member_channel, program_channel
 from server.checkpointer import BACKSTOP_PAGES, Checkpointer
-from server.db import create_writer_engine, is_sqlite
+from server.db import checkpoint, create_writer_engine, is_sqlite
 from server.errors import ApiError
 from server.limits import Challenges, ClosedSet, KeyedHasher, RateLimiter, RecentSends
 from server.models import hour_ceiling, minute_ceiling
+from server.pow import Pressure, Puzzles
+from server.quota import Ledger
 from server.settings import Settings
 from server.storage import Principal
 from server.wire import (
@@ -44,6 +46,7 @@ from server.writer import Writer, WriterStopped
 log = logging.getLogger("quietline.relay")
 PROGRAM_SLOT = storage.PROGRAM_SLOT
 PARTICIPANT_SLOT = storage.PARTICIPANT_SLOT
+FIRST_INVITED_SLOT = 2
 TOKEN_BYTES = 32
 
 
@@ -102,12 +105,25 @@ class Relay:
             else None,
         )
         hasher = KeyedHasher()
+        self.hasher = hasher
+        self.trusted_proxies = frozenset(settings.trusted_proxy_list())
         self.limits = RateLimiter(hasher)
+        self.ledger = Ledger(
+            conversation_messages=settings.quota_messages_per_conversation,
+            conversation_bytes=settings.quota_bytes_per_conversation,
+            program_messages=settings.quota_messages_per_program,
+            program_bytes=settings.quota_bytes_per_program,
+        )
         self.closed = ClosedSet(hasher, settings.closed_memory)
         self.recent_sends = RecentSends(
             hasher, settings.resend_memory, settings.resend_memory_seconds
         )
         self.challenges = Challenges(settings.challenge_ttl_seconds)
+        self.pressure = Pressure(settings)
+        self.puzzles = Puzzles(settings)
+        self.unconfirmed: dict[bytes, float] = {}
+        """Conversations whose participant has not used its token yet, and when they
+        were opened (monotonic): not waiting in the queue, dropped by the sweeper."""
         self._sessions: dict[bytes, tuple[bytes, int]] = {}
         self._members: dict[bytes, Principal] = {}
         self._member_hashes: dict[bytes, set[bytes]] = {}
@@ -118,8 +134,13 @@ class Relay:
         return int(self.clock())
 
     async def start(self) -> None:
+        # Forget before serving: a close committed just before a crash may have left its
+        # envelopes in the WAL's older frames (the close is answered only after they are
+        # gone, but a crash can come between the two).
+        await checkpoint(self.engine)
         async with self.engine.connect() as conn:
             self._set_origins(await conn.run_sync(storage.all_origins))
+            await conn.run_sync(self.ledger.load)
         self.writer.start()
 
     async def stop(self) -> None:
@@ -140,7 +161,7 @@ class Relay:
 
     async def principal(self, token: str | None) -> Principal:
         """Resolve a session token or capability token; refuse anything else."""
-        if not token or len(token) > 100:
+        if not token or len(token) > 100 or not token.isascii():
             raise ApiError("bad_token", "A valid bearer token is required.")
         digest = token_hash(token)
         now = self.now()
@@ -148,6 +169,8 @@ class Relay:
         if session is None:
             known = self._members.get(digest)
             if known is not None:
+                if self.unconfirmed and known.slot == PARTICIPANT_SLOT:
+                    self.unconfirmed.pop(known.conversation_id, None)  # type: ignore[arg-type]
                 return known
             async with self.engine.connect() as conn:
                 session = await conn.run_sync(storage.lookup_session, digest)
@@ -310,8 +333,43 @@ class Relay:
         del info["signed_prekey"]
         return info
 
-    async def bundle(self, program_id: bytes) -> dict[str, Any]:
-        self.limits.hit("bundle", program_id, self.settings.limit_bundles_per_program)
+    def hit_source(self, what: bytes, source: bytes, limit: int) -> None:
+        """Count one ``what`` from ``source`` (a keyed hash, server.sources)."""
+        self.limits.hit_key(what + source, limit)
+
+    def admit_anonymous(
+        self, what: str, program_id: bytes, allowance: int, proof: str | None
+    ) -> None:
+        """A bundle fetch or a conversation opened for ``program_id``: free while the
+        program is not under pressure (counted toward its ``allowance``), else only with
+        a proof of work (server.pow), which the allowance does not count."""
+        if proof is not None:
+            self.puzzles.redeem(program_id, proof)
+            return
+        if self.pressure.difficulty(program_id, allowance):
+            self.pressure.refused(program_id)
+            raise ApiError(
+                "proof_required",
+                "This program is busy: solve a puzzle (POST .../puzzle) and send its proof.",
+            )
+        self.limits.hit(what, program_id, allowance)
+        self.pressure.took_free(program_id)
+
+    async def puzzle(self, program_id: bytes) -> dict[str, object]:
+        await self.program_row(program_id)
+        s = self.settings
+        difficulty = max(
+            s.pow_difficulty,
+            self.pressure.difficulty(program_id, s.limit_bundles_per_program),
+            self.pressure.difficulty(program_id, s.limit_conversations_per_program),
+        )
+        return self.puzzles.answer(program_id, difficulty)
+
+    async def bundle(
+        self, program_id: bytes, source: bytes = b"", proof: str | None = None
+    ) -> dict[str, Any]:
+        self.hit_source(b"bundle", source, self.settings.limit_bundles_per_source)
+        self.admit_anonymous("bundle", program_id, self.settings.limit_bundles_per_program, proof)
         row = await self.program_row(program_id)
         if row.signed_prekey_body is None or row.profile_body is None:
             raise ApiError("not_found", "The program has not published its prekey and profile.")
@@ -328,6 +386,9 @@ class Relay:
                     return body, signature
 
         one_time = await self.write(op)
+        if one_time is not None and self.pressure.handed_prekey(program_id):
+            # The pool is being drained: the program node replenishes early.
+            self.broker.publish(program_channel(program_id), {"type": "prekeys_draining"})
         info["one_time_prekey"] = (
             None
             if one_time is None
@@ -338,6 +399,8 @@ class Relay:
     async def queue(self, program_id: bytes) -> dict[str, Any]:
         async with self.engine.connect() as conn:
             waiting, active = await conn.run_sync(storage.queue, program_id)
+        # a conversation nobody came back to (no WebSocket, send or fetch) is not waiting
+        waiting = [c for c in waiting if c not in self.unconfirmed]
         return {
             "waiting": [b64u_encode(c) for c in waiting],
             "active": [b64u_encode(c) for c in active],
@@ -351,7 +414,9 @@ class Relay:
         if conversation_id in self.closed:
             raise ApiError("closed_conversation", "This conversation was closed.")
 
-    async def create_conversation(self, body: dict[str, Any]) -> tuple[bytes, str]:
+    async def create_conversation(
+        self, body: dict[str, Any], source: bytes = b"", proof: str | None = None
+    ) -> tuple[bytes, str]:
         program_id = path_id(body.get("program_id"), "program_id")
         env = parse_envelope(body.get("envelope"), self.settings.max_envelope_size)
         if (
@@ -363,7 +428,11 @@ class Relay:
                 "wrong_slot", "The first envelope must be an init from slot 0 to slot 1."
             )
         self._refuse_closed(env.conversation_id)
-        self.limits.hit("create", program_id, self.settings.limit_conversations_per_program)
+        self.hit_source(b"create", source, self.settings.limit_conversations_per_source)
+        self.admit_anonymous(
+            "create", program_id, self.settings.limit_conversations_per_program, proof
+        )
+        self.ledger.check(program_id, env.conversation_id, 1, len(env.raw))
         token = new_token()
         digest, now = token_hash(token), self.now()
         cid = env.conversation_id
@@ -372,7 +441,9 @@ class Relay:
             return storage.create_conversation(conn, cid, program_id, digest, env.raw, now)
 
         message_id = await self.write(op)
+        self.ledger.sent(program_id, cid, [message_id], [PROGRAM_SLOT], [(PROGRAM_SLOT, env.raw)])
         self._remember_member(digest, (cid, PARTICIPANT_SLOT))
+        self.unconfirmed[cid] = time.monotonic()
         channel = program_channel(program_id)
         self.broker.publish(channel, {"type": "conversation", "conversation_id": b64u_encode(cid)})
         self.broker.publish(channel, message_event(message_id, cid, env.raw))
@@ -409,6 +480,15 @@ class Relay:
                 raise ApiError("malformed_envelope", "An envelope names another conversation.")
             if env.sender_slot != who.slot:
                 raise ApiError("wrong_slot", "An envelope's sender slot is not the caller's.")
+            if env.kind == KIND_INIT and (
+                env.sender_slot != PARTICIPANT_SLOT or env.recipient_slot < FIRST_INVITED_SLOT
+            ):
+                # An init to the program opens a conversation (create_conversation) and
+                # nothing else: in a send it would make the node try its prekeys again.
+                raise ApiError(
+                    "wrong_kind",
+                    "An init envelope only goes from the participant to an invited slot.",
+                )
             out.append((env.recipient_slot, env.raw))
             texts.append(env.text)
         if len(out) > 1 and len({slot for slot, _ in out}) != len(out):
@@ -416,7 +496,7 @@ class Relay:
         return out, texts
 
     def prepare_send(
-        self, who: Principal, conversation_id: bytes, body: dict[str, Any]
+        self, who: Principal, conversation_id: bytes, body: dict[str, Any], source: bytes = b""
     ) -> messages.SendOp:
         """Check a send without waiting on anything; raises ApiError on a refusal."""
         conversation_key = (
@@ -431,6 +511,11 @@ class Relay:
         envelopes, texts = self.parse_envelopes(who, conversation_id, body)
         # The send limit counts under the same keyed hash (one hash per send for both).
         self.limits.hit_key(conversation_key, self.settings.limit_sends_per_conversation)
+        if source and not who.is_program:
+            self.hit_source(b"send", source, self.settings.limit_sends_per_source)
+        self.ledger.check(
+            who.program_id, conversation_id, len(envelopes), sum(len(raw) for _, raw in envelopes)
+        )
         key = self.recent_sends.key(
             conversation_id, who.slot, [raw for _, raw in envelopes], who.program_id or b""
         )
@@ -458,10 +543,15 @@ class Relay:
             ids.append(event["id"])
             self.broker.publish(channel, event)
         self.recent_sends.remember(op.resend_key, ids)
+        self.ledger.sent(
+            sent.program_id, op.conversation_id, sent.message_ids, sent.recipients, op.envelopes
+        )
         return ids
 
-    async def send(self, who: Principal, conversation_id: bytes, body: dict[str, Any]) -> list[str]:
-        op = self.prepare_send(who, conversation_id, body)
+    async def send(
+        self, who: Principal, conversation_id: bytes, body: dict[str, Any], source: bytes = b""
+    ) -> list[str]:
+        op = self.prepare_send(who, conversation_id, body, source)
         ids = self.resent(op)
         if ids is not None:
             return ids
@@ -479,7 +569,14 @@ class Relay:
         return messages.AckOp(who, ids)
 
     async def ack(self, who: Principal, body: dict[str, Any]) -> int:
-        return int(await self.write(self.prepare_ack(who, body, "message_ids")))
+        op = self.prepare_ack(who, body, "message_ids")
+        count = int(await self.write(op))
+        self.acked(op)
+        return count
+
+    def acked(self, op: messages.AckOp) -> None:
+        """After an ack committed: its rows no longer count toward the quotas."""
+        self.ledger.acked(op.who, op.message_ids)
 
     async def pending(self, who: Principal, after: int = 0) -> tuple[list[Event], int]:
         """A page of the caller's undelivered messages, and the cursor for the next page."""
@@ -498,12 +595,28 @@ class Relay:
         def op(conn: Any) -> storage.Closed:
             return storage.close(conn, who, conversation_id)
 
-        self.announce_closed([await self.write(op)])
+        closed = await self.write(op)
+        await self.forget_on_disk()
+        self.announce_closed([closed])
+
+    async def forget_on_disk(self) -> None:
+        """Return once no file of the database holds what the last commits deleted: on
+        SQLite, once a TRUNCATE checkpoint that started after them emptied the WAL
+        (``secure_delete`` already zeroed the rows in the pages it copies back). Closes
+        that come together share one. On a database server this is the server's
+        business (its own WAL and vacuum)."""
+        checkpointer = self.writer.checkpointer
+        if checkpointer is None:
+            return
+        if not await checkpointer.truncate():
+            log.warning("the WAL could not be emptied after a close; the sweeper will")
 
     def announce_closed(self, closed: Sequence[storage.Closed]) -> None:
         """Forget the conversations' tokens and tell every side (the closer gets it too)."""
         for c in closed:
             self.closed.add(c.conversation_id)
+            self.ledger.forget(c.conversation_id)
+            self.unconfirmed.pop(c.conversation_id, None)
             self._forget_conversation(c.conversation_id)
             event = {"type": "closed", "conversation_id": b64u_encode(c.conversation_id)}
             self.broker.publish(program_channel(c.program_id), event)
@@ -519,9 +632,14 @@ class Relay:
             enrollment=s.enrollment_token_ttl_hours * 3600,
         )
         now = self.now()
+        cutoff = time.monotonic() - s.unconfirmed_conversation_seconds
+        junk = [cid for cid, opened in self.unconfirmed.items() if opened <= cutoff]
 
         def op(conn: Any) -> list[storage.Closed]:
-            return storage.sweep(conn, now, ttls)
+            closed = storage.sweep(conn, now, ttls)
+            closed += storage.delete_conversations(conn, junk)
+            self.ledger.load(conn)  # also drops the rows past their TTL
+            return closed
 
         closed = await self.write(op)
         self.announce_closed(closed)

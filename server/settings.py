@@ -8,6 +8,7 @@ a bad value stops the relay before it starts, never half-way through a request.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import math
 import os
 from collections.abc import Mapping
@@ -82,6 +83,32 @@ class Settings:
     (bench/relay_bench.py), for cycles that are rare here. Older generations keep
     CPython's ratios."""
 
+    # Connections (server.guard, server.ws).
+    max_connections: int = 4000
+    """Open connections in all (HTTP and WebSocket); never more than the process's
+    open-file limit less the files the relay keeps for itself (lowered at start). A
+    connection over the cap is answered 503 at once and closed."""
+    max_connections_per_source: int = 200
+    """Open connections from one address (a keyed hash of it, in memory); 429 beyond.
+    A trusted proxy's own address is not capped (its clients' are, per request)."""
+    header_timeout_seconds: float = 10.0
+    """A request's head must arrive within this long, or the connection is closed."""
+    body_timeout_seconds: float = 30.0
+    """A request's body must arrive within this long after its head (1 MiB at most)."""
+    keep_alive_seconds: int = 5
+    """An idle HTTP connection is closed after this long between requests."""
+    ws_auth_timeout_seconds: float = 10.0
+    """A WebSocket's first (auth) frame must arrive within this long (closed 4401)."""
+    max_socket_queue_bytes: int = 4 * 1024 * 1024
+    """Text queued for one WebSocket that does not read its frames fast enough; past
+    it the socket is closed with 4008 (its messages wait in the database for the next
+    connection). A push batch is 256 KiB: this is sixteen of them."""
+    max_bad_frames: int = 10
+    """Frames one WebSocket may have refused as malformed before it is closed (4400)."""
+    trusted_proxy: str = ""
+    """Addresses (comma-separated) of reverse proxies whose ``X-Forwarded-For`` names
+    the client. Empty: forwarded headers are ignored, the peer's address counts."""
+
     # Abuse limits: events per key per minute, counted in memory on keyed hashes.
     limit_conversations_per_program: int = 120
     limit_sends_per_conversation: int = 600
@@ -89,6 +116,40 @@ class Settings:
     limit_bundles_per_program: int = 240
     limit_challenges_per_program: int = 60
     limit_enrollments_per_token: int = 30
+    limit_bundles_per_source: int = 30
+    limit_conversations_per_source: int = 20
+    limit_sends_per_source: int = 3000
+    """Per source (a keyed hash of the client's address, see server.sources), per minute:
+    bundle fetches, conversations opened and participants' sends. A shelter or library
+    behind one address has room for a dozen people starting a conversation at once; a
+    program node's own sends are not counted here."""
+
+    # Proof of work under pressure (server.pow).
+    pow_pressure_fraction: float = 0.5
+    """A program is under pressure once its free anonymous requests this minute reach
+    this share of its allowance (limit_bundles_per_program, _conversations_per_program)."""
+    pow_prekeys_per_minute: int = 30
+    """...or once this many of its one-time prekeys were handed out this minute (the
+    program is then told: a ``prekeys_draining`` push)."""
+    pow_difficulty: int = 12
+    """Zero bits a proof must have under pressure (about 4,000 SHA-256 hashes)."""
+    pow_difficulty_max: int = 16
+    """...once the free allowance is spent or prekeys go twice as fast (about 65,000:
+    a second or two on a phone in the widget)."""
+    pow_puzzle_ttl_seconds: int = 120
+    unconfirmed_conversation_seconds: int = 300
+    """A conversation whose participant never used its token (no WebSocket, no send, no
+    fetch) within this long is dropped by the sweeper, and until then is not counted as
+    waiting in the program's queue (a junk init from a script)."""
+
+    # Storage quotas (server.quota): what may wait undelivered.
+    quota_messages_per_conversation: int = 1000
+    quota_bytes_per_conversation: int = 8 * 1024 * 1024
+    quota_messages_per_program: int = 50_000
+    quota_bytes_per_program: int = 256 * 1024 * 1024
+    """A busy line: a few hundred conversations at once with a few hundred messages each
+    waiting while the node is offline. A send past a quota is refused 429
+    ``quota_exceeded`` and goes through once the recipient acks."""
     closed_memory: int = 100_000
     """How many recently closed conversation ids (as keyed hashes) the process remembers."""
     resend_memory: int = 50_000
@@ -114,10 +175,22 @@ class Settings:
                 "setting max_push_batch_bytes with max_envelope_size makes pushes larger "
                 f"than the {PUSH_FRAME_LIMIT} bytes a client takes in one frame"
             )
+        if not 0 < self.pow_pressure_fraction <= 1:
+            raise ValueError("setting pow_pressure_fraction must be in (0, 1]")
+        if not self.pow_difficulty <= self.pow_difficulty_max <= 32:
+            raise ValueError("settings pow_difficulty <= pow_difficulty_max <= 32")
         if self.max_recipients > 7:
             raise ValueError("setting max_recipients cannot exceed 7 (slots 0..7)")
+        for address in self.trusted_proxy_list():
+            try:
+                ipaddress.ip_address(address)
+            except ValueError:
+                raise ValueError("setting trusted_proxy must list IP addresses") from None
         if not self.public_origin.startswith(("http://", "https://")):
             raise ValueError("setting public_origin must start with http:// or https://")
+
+    def trusted_proxy_list(self) -> list[str]:
+        return [a.strip() for a in self.trusted_proxy.split(",") if a.strip()]
 
     def replace(self, **changes: object) -> Settings:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]

@@ -337,6 +337,18 @@ def _delete_conversation(conn: Connection, conversation_id: bytes, program_id: b
     return Closed(conversation_id=conversation_id, program_id=program_id, member_slots=slots)
 
 
+def delete_conversations(conn: Connection, conversation_ids: list[bytes]) -> list[Closed]:
+    """Delete these conversations (those that still exist) with every row they have."""
+    closed = []
+    for cid in conversation_ids:
+        pid = conn.execute(
+            select(conversations_t.c.program_id).where(conversations_t.c.conversation_id == cid)
+        ).scalar()
+        if pid is not None:
+            closed.append(_delete_conversation(conn, cid, pid))
+    return closed
+
+
 def queue(conn: Connection, program_id: bytes) -> tuple[list[bytes], list[bytes]]:
     rows = conn.execute(
         select(conversations_t.c.conversation_id, conversations_t.c.state)

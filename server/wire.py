@@ -58,9 +58,21 @@ def parse_json(raw: bytes | str, what: str = "body") -> dict[str, Any]:
 
 def field_str(obj: dict[str, Any], name: str, *, max_len: int = 4096) -> str:
     value = obj.get(name)
-    if not isinstance(value, str) or not value or len(value) > max_len:
+    if not isinstance(value, str) or not value or len(value) > max_len or not _utf8(value):
         raise ApiError("malformed_field", f"Field {name!r} must be a non-empty string.")
     return value
+
+
+def _utf8(value: str) -> bool:
+    """Whether ``value`` is text UTF-8 can carry: JSON's ``\\ud800`` escape makes a lone
+    surrogate, which no hash or database column takes (refused here, not failed there)."""
+    if value.isascii():
+        return True
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 _TO_STANDARD = bytes.maketrans(b"-_+/=", b"+/!!!")
@@ -141,6 +153,8 @@ def field_list(
 
 def origin_ok(origin: str) -> bool:
     """A web origin as a browser sends it: ``http(s)://host[:port]``, lower-case host."""
+    if not origin.isascii():  # a browser sends a non-ASCII host as punycode
+        return False
     scheme, sep, rest = origin.partition("://")
     if not sep or scheme not in ("http", "https") or not rest or len(origin) > 255:
         return False

@@ -21,24 +21,43 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from server.broker import Event, member_channel, program_channel
 from server.errors import ApiError
 from server.relay import Relay, dumps, token_hash
+from server.sources import source_key
 from server.storage import Principal
 from server.wire import parse_json, path_id
 from server.writer import WriterStopped
 
 log = logging.getLogger("quietline.relay")
 
-AUTH_TIMEOUT = 10.0
 PUSH_OVERHEAD = 100
 """A message push's text besides its envelope (type, id and conversation id, JSON)."""
 MAX_INFLIGHT = 64
 CLOSE_BAD_AUTH = 4401
 CLOSE_RATE_LIMITED = 4429
+CLOSE_SLOW_READER = 4008
+"""The socket did not read its frames: its queue (``max_socket_queue_bytes``) was full."""
+CLOSE_BAD_FRAMES = 4400
+"""The socket sent more than ``max_bad_frames`` frames refused as malformed."""
+BAD_FRAME_CODES = frozenset(
+    {
+        "malformed_json",
+        "malformed_field",
+        "bad_base64",
+        "bad_key_length",
+        "malformed_envelope",
+        "oversized",
+        "too_many_recipients",
+        "wrong_slot",
+        "wrong_kind",
+    }
+)
+"""Refusals that count as a bad frame: the sender's bug or attack, never the relay's
+state (a closed conversation or a rate limit does not count)."""
 
 
 async def _authenticate(ws: WebSocket, relay: Relay) -> tuple[Principal, bool] | None:
     """The caller named by the first frame, and whether it asked for batched pushes."""
     try:
-        first = await asyncio.wait_for(ws.receive_text(), AUTH_TIMEOUT)
+        first = await asyncio.wait_for(ws.receive_text(), relay.settings.ws_auth_timeout_seconds)
         frame = json.loads(first)
         if not isinstance(frame, dict) or frame.get("type") != "auth":
             raise ApiError("malformed_field", "The first frame must be an auth frame.")
@@ -101,6 +120,8 @@ async def websocket_endpoint(ws: WebSocket, receive: Receive, send: Send) -> Non
             assert who.conversation_id is not None
             channel = member_channel(who.conversation_id, who.slot)
         outbox = Mailbox(ws, relay, who, send=send, batch=batch)
+        if not who.is_program:  # a participant's sends count per source too
+            outbox.source = source_key(ws.scope, relay.trusted_proxies, relay.hasher)
         relay.broker.subscribe(channel, outbox)
         outbox.start()
         inflight: Inflight | None = None  # made on the first frame
@@ -110,13 +131,21 @@ async def websocket_endpoint(ws: WebSocket, receive: Receive, send: Send) -> Non
                 return
             text = message.get("text")
             if text is None:  # a binary frame: refused like any frame that is not JSON
-                outbox.put_nowait(_error(None, ApiError("malformed_json", "A frame is JSON text.")))
-                continue
-            if inflight is None:
-                inflight = Inflight()
-            elif inflight.count >= MAX_INFLIGHT:
-                await inflight.below(MAX_INFLIGHT)
-            if not _take(relay, who, text, outbox, inflight):
+                outbox.refuse(None, ApiError("malformed_json", "A frame is JSON text."))
+            else:
+                if inflight is None:
+                    inflight = Inflight()
+                elif inflight.count >= MAX_INFLIGHT:
+                    await inflight.below(MAX_INFLIGHT)
+                if not _take(relay, who, text, outbox, inflight):
+                    return
+            if outbox.bad_frames > relay.settings.max_bad_frames:
+                await outbox.stop()
+                await send(
+                    {"type": "websocket.close", "code": CLOSE_BAD_FRAMES, "reason": "bad_frames"}
+                )
+                return
+            if outbox.overflowed:
                 return
     except Exception as exc:  # the last guard for this socket
         log.error("websocket failed: %s", type(exc).__name__)
@@ -160,7 +189,11 @@ class Mailbox:
         "_task",
         "_who",
         "_ws",
+        "bad_frames",
         "closed",
+        "overflowed",
+        "queued",
+        "source",
     )
 
     def __init__(
@@ -176,6 +209,11 @@ class Mailbox:
         self._batch: list[Event] | None = [] if batch else None
         self._batch_size = 0
         self.closed = False
+        self.overflowed = False
+        self.queued = 0
+        """About how much text waits in ``_items`` (bounded by ``max_socket_queue_bytes``)."""
+        self.bad_frames = 0
+        self.source = b""
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(initial=True))
@@ -222,8 +260,38 @@ class Mailbox:
         if self._items is None:
             self._items = deque()
         self._items.append(item)
+        self.queued += _item_size(item)
+        if self.queued > self._relay.settings.max_socket_queue_bytes:
+            self._overflow()
+            return
         if self._task is None:
             self._task = asyncio.create_task(self._run())
+
+    def refuse(self, request_id: Any, exc: ApiError) -> None:
+        """Answer a refused frame; a malformed one counts toward ``max_bad_frames``."""
+        if exc.code in BAD_FRAME_CODES:
+            self.bad_frames += 1
+        self.put_nowait(_error(request_id, exc))
+
+    def _overflow(self) -> None:
+        """The client does not read: drop what waits (its messages stay in the database
+        until acked) and close the socket with CLOSE_SLOW_READER."""
+        self.closed = self.overflowed = True
+        self._items = None
+        self.queued = 0
+        task = self._task
+        if task is not None:
+            task.cancel()
+        self._task = asyncio.create_task(self._close_slow(task))
+
+    async def _close_slow(self, previous: asyncio.Task[None] | None) -> None:
+        if previous is not None:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await previous
+        with contextlib.suppress(Exception):
+            await self._asgi_send(
+                {"type": "websocket.close", "code": CLOSE_SLOW_READER, "reason": "queue_full"}
+            )
 
     def _send_now(self, item: Item) -> None:
         frame = self._frame(item)
@@ -263,8 +331,11 @@ class Mailbox:
             if suspended is not None:
                 await _resume(*suspended)
             while self._items and not self.closed:
-                await self._send(self._items.popleft())
+                item = self._items.popleft()
+                self.queued -= _item_size(item)
+                await self._send(item)
             self._items = None
+            self.queued = 0
         except (WebSocketDisconnect, RuntimeError, OSError):
             self.closed = True
         finally:
@@ -345,6 +416,15 @@ def _split(events: list[Event], limit: int) -> list[list[Event]]:
     return parts
 
 
+def _item_size(item: Item) -> int:
+    """About how much text an item queued in a mailbox will be."""
+    if isinstance(item, str):
+        return len(item)
+    if isinstance(item, list):
+        return sum(_push_size(e) for e in item)
+    return PUSH_OVERHEAD + len(item.get("envelope") or item.get("message") or "")
+
+
 def _push_size(event: Event) -> int:
     """About how much text a message adds to a ``messages`` frame."""
     return len(event["envelope"]) + PUSH_OVERHEAD
@@ -410,7 +490,7 @@ def _take(relay: Relay, who: Principal, text: str, outbox: Mailbox, inflight: In
     try:
         frame = parse_json(text, "frame")
     except ApiError as exc:
-        outbox.put_nowait(_error(None, exc))
+        outbox.refuse(None, exc)
         return True
     request_id = frame.get("request_id")
     if not isinstance(request_id, str | int | None) or isinstance(request_id, bool):
@@ -418,7 +498,7 @@ def _take(relay: Relay, who: Principal, text: str, outbox: Mailbox, inflight: In
     try:
         _submit(relay, who, frame, request_id, outbox, inflight)
     except ApiError as exc:
-        outbox.put_nowait(_error(request_id, exc))
+        outbox.refuse(request_id, exc)
     except WriterStopped:
         return False
     return True
@@ -459,19 +539,22 @@ def _submit(
     answers right after the batch committed and counts it off ``inflight``."""
     kind = frame.get("type")
     if kind == "ack":
+        ack = relay.prepare_ack(who, frame, "ids")
 
         def acked(result: Any) -> None:
             inflight.done()
             if isinstance(result, Exception):
                 outbox.put_nowait(_failed(request_id, result))
+            else:
+                relay.acked(ack)
 
-        relay.writer.submit_with(relay.prepare_ack(who, frame, "ids"), acked)
+        relay.writer.submit_with(ack, acked)
         inflight.add()
         return
     if kind != "send":
         raise ApiError("malformed_field", "Unknown frame type.")
     cid = path_id(frame.get("conversation_id"), "conversation_id")
-    op = relay.prepare_send(who, cid, frame)
+    op = relay.prepare_send(who, cid, frame, outbox.source)
     resent = relay.resent(op)
     if resent is not None:
         outbox.put_nowait(_sent_frame(request_id, resent))

@@ -21,6 +21,7 @@ from client_sdk.errors import (
     VerificationFailure,
 )
 from client_sdk.node.bundle import NodeBundle
+from client_sdk.outbox import Delivery
 from e2ee import payload as pl
 
 log = logging.getLogger("client_sdk.program")
@@ -32,18 +33,20 @@ MAINTAIN_SECONDS = 300.0
 class NodeActions(NodeBundle):
     """Staff actions and the workflow's actions, carried out."""
 
-    async def send(self, conversation_id: str, text: str) -> None:
-        """Send a text message in ``conversation_id`` (staff wrote)."""
-        await self._send_payload(conversation_id, pl.Text(text, self._now_ms()))
+    async def send(self, conversation_id: str, text: str) -> Delivery:
+        """Send a text message in ``conversation_id`` (staff wrote): ``"delivered"``, or
+        ``"queued"`` when the relay is unavailable (sent when it is back: outbox.py)."""
+        delivery = await self._send_payload(conversation_id, pl.Text(text, self._now_ms()))
         if (
             conversation_id in self.workflow.open_conversations()
             and self.workflow.conversation(conversation_id).assigned_to is not None
         ):
             await self._run(self.workflow.staff_message(conversation_id))
+        return delivery
 
-    async def send_notice(self, conversation_id: str, kind: str, body: str) -> None:
+    async def send_notice(self, conversation_id: str, kind: str, body: str) -> Delivery:
         """Send a typed notice (``rights``, ``safety_check_in``, ``custom``, ...)."""
-        await self._send_payload(conversation_id, pl.Notice(kind, body, self._now_ms()))
+        return await self._send_payload(conversation_id, pl.Notice(kind, body, self._now_ms()))
 
     async def request_code_word(self, conversation_id: str, alias: str) -> None:
         """Ask the participant for the code word of ``alias`` (notice, then request)."""

@@ -50,6 +50,10 @@ class NodeReceiver(NodeActions):
         kind = frame.get("type")
         if kind == "message":
             await self._on_message(frame)
+        elif kind == "prekeys_draining":  # replenish now, not at the next maintenance
+            self._events.put(ev.PrekeysDraining())
+            if self._maintainer is None or self._maintainer.done():
+                self._maintainer = asyncio.create_task(self._maintain_quietly())
         elif kind == "closed":
             cid = str(frame.get("conversation_id", ""))
             if cid in self._conversations:
@@ -204,3 +208,4 @@ class NodeReceiver(NodeActions):
 
     async def _on_reconnect(self, attempts: int) -> None:
         self._events.put(ev.Reconnected(attempts))
+        self._outbox.kick()

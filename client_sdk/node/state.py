@@ -28,6 +28,7 @@ from client_sdk.counters import CounterTracker, FailedIds
 from client_sdk.errors import ConversationClosed
 from client_sdk.keystore import Keystore
 from client_sdk.lock import KeystoreLock
+from client_sdk.outbox import Outbox
 from client_sdk.transport import Backoff, RelayHTTP, RelaySocket
 from client_sdk.workflow.prekeys import PrekeyPolicy
 from e2ee import payload as pl
@@ -105,6 +106,7 @@ class NodeState:
     _token: str | None
     _token_expires: float
     _commit: store.GroupCommit
+    _outbox: Outbox
     _conversations: dict[str, OpenConversation]
     _events: ev.EventStream
     _pending_events: list[ev.Event]

@@ -20,6 +20,7 @@ from client_sdk.errors import (
     UsageError,
 )
 from client_sdk.node.state import NodeState
+from client_sdk.outbox import Delivery
 from e2ee import payload as pl
 from e2ee.encoding import b64u_encode
 
@@ -48,15 +49,15 @@ class NodeTransport(NodeState):
         reconnecting = self._socket is not None and self._socket.connections > 0
         return await self._session_token(refresh=reconnecting)
 
-    async def _send_payload(self, conversation_id: str, payload: pl.Payload) -> None:
+    async def _send_payload(self, conversation_id: str, payload: pl.Payload) -> Delivery:
         if self._closed:
             raise UsageError("the client is closed")
         c = self._get(conversation_id)
-        c.session, envelope = c.session.encrypt(payload)
+        c.session, envelope = c.session.encrypt(payload, random=self._random)
         self._ks.put(store.session_name(c.cid), c.session.to_bytes())
         self._append_transcript(c.cid, "program", payload)
         await self._commit.commit()  # state on disk before the envelope leaves
-        await self._deliver(conversation_id, [b64u_encode(envelope)])
+        return await self._outbox.send(conversation_id, [b64u_encode(envelope)])
 
     async def _deliver(self, conversation_id: str, envelopes: list[str]) -> None:
         if self._socket is not None and self._socket.connected:

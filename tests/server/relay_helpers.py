@@ -223,8 +223,19 @@ class InProcess:
         return self.app.state.relay
 
 
+UNLIMITED_SOURCES = {
+    "limit_bundles_per_source": 1_000_000,
+    "limit_conversations_per_source": 1_000_000,
+    "limit_sends_per_source": 1_000_000,
+}
+"""Every in-process request comes from one source: the per-source limits are tested on a
+real relay (tests/server/test_abuse_sources.py), not in every test that opens many
+conversations."""
+
+
 def make_settings(db: Path, **overrides: Any) -> Settings:
-    return Settings(database_url=sqlite_url(db), public_origin=IN_PROCESS_ORIGIN, **overrides)
+    values = {**UNLIMITED_SOURCES, **overrides}
+    return Settings(database_url=sqlite_url(db), public_origin=IN_PROCESS_ORIGIN, **values)
 
 
 @contextlib.asynccontextmanager

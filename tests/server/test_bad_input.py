@@ -355,18 +355,36 @@ async def test_conversation_refusals_write_nothing(relay) -> None:
     assert r.json() == {"acked": 0}
 
 
-async def test_rate_limit_on_conversation_creation(db_path) -> None:
-    async with in_process(
-        make_settings(db_path, limit_conversations_per_program=2), db_path
-    ) as relay:
+async def test_past_the_free_allowance_a_conversation_needs_a_proof_of_work(db_path) -> None:
+    from server import pow
+
+    settings = make_settings(db_path, limit_conversations_per_program=2, pow_pressure_fraction=1.0)
+    async with in_process(settings, db_path) as relay:
         program = await enroll_program(relay.client, relay.db, relay.origin, prekeys=0)
         await open_conversation(relay.client, program)
         await open_conversation(relay.client, program)
-        env = make_envelope(os.urandom(16), 0, 1, init=True)
+        body = {
+            "program_id": program.pid,
+            "envelope": b64(make_envelope(os.urandom(16), 0, 1, init=True)),
+        }
+        r = await relay.client.post("/v1/conversations", json=body)
+        assert r.status_code == 428 and error_code(r) == "proof_required"
+        r = await relay.client.post(f"/v1/programs/{program.pid}/puzzle")
+        puzzle = r.json()
+        assert puzzle["difficulty"] == settings.pow_difficulty_max
+        raw = b64u_decode(puzzle["puzzle"])
+        proof = puzzle["puzzle"] + "." + b64(pow.solve(raw, puzzle["difficulty"]))
+        headers = {"quietline-proof": proof}
+        r = await relay.client.post("/v1/conversations", json=body, headers=headers)
+        assert r.status_code == 201, r.text
+        body["envelope"] = b64(make_envelope(os.urandom(16), 0, 1, init=True))
+        r = await relay.client.post("/v1/conversations", json=body, headers=headers)
+        assert error_code(r) == "bad_proof"  # each proof is used once
+        bad = puzzle["puzzle"] + "." + b64(bytes(8))
         r = await relay.client.post(
-            "/v1/conversations", json={"program_id": program.pid, "envelope": b64(env)}
+            "/v1/conversations", json=body, headers={"quietline-proof": bad}
         )
-        assert r.status_code == 429 and error_code(r) == "rate_limited"
+        assert error_code(r) == "bad_proof"
 
 
 def test_every_code_is_documented_and_only_the_relays_own_trouble_is_5xx() -> None:
@@ -374,3 +392,93 @@ def test_every_code_is_documented_and_only_the_relays_own_trouble_is_5xx() -> No
     for code in CODES:
         assert f"`{code}`" in doc, code
     assert {code for code in CODES if STATUS[code] >= 500} == {"unavailable", "internal"}
+
+
+async def test_init_envelope_in_an_ordinary_send_is_refused(relay) -> None:
+    c = relay.client
+    program = await enroll_program(c, relay.db, relay.origin, prekeys=0)
+    cid, token = await open_conversation(c, program)
+    before = snapshot(relay.db)
+    url = f"/v1/conversations/{b64(cid)}/messages"
+    ph = {"authorization": f"Bearer {token}"}
+    for env, headers in [
+        (make_envelope(cid, 0, 1, init=True), ph),  # a second init to the program
+        (make_envelope(cid, 1, 0, init=True), program.auth_headers()),  # from the program
+    ]:
+        r = await c.post(url, json={"envelopes": [b64(env)]}, headers=headers)
+        assert error_code(r) == "wrong_kind", r.text
+    assert snapshot(relay.db) == before
+
+
+# -- against a real relay process: what used to be a 5xx -------------------------------
+
+
+def _raw_post(port: int, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+    """One HTTP/1.1 POST over a plain socket (httpx would refuse to encode the body)."""
+    import socket
+
+    head = f"POST {path} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-length: {len(body)}\r\n"
+    head += "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(head.encode() + b"content-type: application/json\r\n\r\n" + body)
+        data = b""
+        while True:
+            head_end = data.find(b"\r\n\r\n")
+            if head_end >= 0:
+                lines = data[:head_end].lower().split(b"\r\n")
+                length = next(
+                    int(x.split(b":")[1]) for x in lines if x.startswith(b"content-length")
+                )
+                if len(data) >= head_end + 4 + length:
+                    break
+            chunk = s.recv(65536)
+            assert chunk, data
+            data += chunk
+    status = int(data.split(b" ", 2)[1])
+    return status, data[head_end + 4 :]
+
+
+@pytest.mark.slow
+async def test_lone_surrogates_and_a_client_leaving_mid_body_are_4xx(relay_process) -> None:
+    import json
+    import socket
+
+    import httpx
+
+    port = relay_process.port
+    token = relay_process.add_program()
+    program = ProgramActor()
+    good = program.enrollment(token)
+    # a lone surrogate in the enrollment token: JSON carries it as an escape
+    body = json.dumps({**good, "enrollment_token": "\ud800abc"}).encode()
+    status, answer = _raw_post(port, "/v1/programs", body, {})
+    assert status == 400 and json.loads(answer)["error"]["code"] == "malformed_field"
+    # a lone surrogate in an origin
+    body = json.dumps({**good, "origins": ["https://a\ud800.example"]}).encode()
+    status, answer = _raw_post(port, "/v1/programs", body, {})
+    assert status == 400 and json.loads(answer)["error"]["code"] == "malformed_field"
+    body = json.dumps({**good, "origins": ["https://é.example"]}).encode()
+    status, answer = _raw_post(port, "/v1/programs", body, {})
+    assert status == 400 and json.loads(answer)["error"]["code"] == "malformed_field"
+    # a WebSocket auth frame holding one
+    import websockets
+
+    async with websockets.connect(relay_process.url.replace("http", "ws") + "/v1/ws") as ws:
+        await ws.send('{"type":"auth","token":"\\ud800"}')
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await ws.recv()
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+    # a client that sends half its body, then goes away
+    for _ in range(3):
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+            s.sendall(
+                b"POST /v1/programs HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+                b'content-length: 1000\r\n\r\n{"enrollment_token": '
+            )
+    # the enrollment token was not used up by any of this, and the relay still serves
+    async with httpx.AsyncClient(base_url=relay_process.url, timeout=10) as c:
+        r = await c.post("/v1/programs", json=good)
+        assert r.status_code == 201, r.text
+    relay_process.stop()
+    log = relay_process.log_path.read_text(errors="replace")
+    assert "ERROR" not in log and "Traceback" not in log, log

@@ -23,6 +23,11 @@ async def test_full_conversation_over_http(relay) -> None:
 
     cid, token = await open_conversation(c, program)
     ph = {"authorization": f"Bearer {token}"}
+    # not waiting until the participant comes back with its token (a script's junk
+    # conversation never does)
+    q = (await c.get(f"/v1/programs/{program.pid}/queue", headers=h)).json()
+    assert q == {"waiting": [], "active": [], "waiting_count": 0, "active_count": 0}
+    await c.get(f"/v1/conversations/{b64(cid)}/messages", headers=ph)
     q = (await c.get(f"/v1/programs/{program.pid}/queue", headers=h)).json()
     assert q == {"waiting": [b64(cid)], "active": [], "waiting_count": 1, "active_count": 0}
 

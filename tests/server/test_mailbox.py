@@ -39,6 +39,9 @@ class Socket:
         self.fail = fail
 
     async def send(self, message: dict[str, Any]) -> None:
+        if message["type"] == "websocket.close":  # the mailbox closes a slow reader itself
+            self.closed_with = message["code"]
+            return
         assert message.keys() == {"type", "text"} and message["type"] == "websocket.send"
         if self.fail is not None:
             raise self.fail
@@ -50,8 +53,9 @@ class Socket:
         self.closed_with = code
 
 
-def mailbox(ws: Socket, who: Principal = PARTICIPANT) -> Mailbox:
-    return Mailbox(ws, None, who, send=ws.send)  # type: ignore[arg-type]  # the relay serves only start()
+def mailbox(ws: Socket, who: Principal = PARTICIPANT, **settings: Any) -> Mailbox:
+    relay = SimpleNamespace(settings=Settings(**settings))  # the relay serves only start()
+    return Mailbox(ws, relay, who, send=ws.send)  # type: ignore[arg-type]
 
 
 async def task_waiting(box: Mailbox) -> None:
@@ -309,3 +313,21 @@ async def test_batched_pending_pages_and_live_duplicates(relay) -> None:
     box.put_nowait(fresh)
     await next_turn()
     assert ws.sent[-1] == batch_of(fresh) and len(ws.sent) == 3
+
+
+async def test_a_socket_that_does_not_read_is_closed_once_its_queue_is_full() -> None:
+    ws = Socket(gated=True)
+    box = mailbox(ws, max_socket_queue_bytes=100_000)
+    frame = '{"type":"error","message":"' + "x" * 10_000 + '"}'
+    box.put_nowait(frame)  # written at once: suspends on the gate, in a task
+    await task_waiting(box)
+    for _ in range(9):
+        box.put_nowait(frame)
+    assert not box.overflowed and box.queued > 80_000
+    box.put_nowait(frame)
+    box.put_nowait(frame)
+    assert box.overflowed and box.closed and box._items is None and box.queued == 0
+    await idle(box)
+    assert ws.closed_with == 4008
+    box.put_nowait(frame)  # nothing more is queued
+    assert box._items is None

@@ -129,7 +129,13 @@ export class WidgetApp {
   }
 
   async startChat(answers) {
-    this.show(connectingScreen());
+    const screen = connectingScreen();
+    this.show(screen);
+    // The relay may ask for a proof of work first (a busy line): say what is happening.
+    this.relay.onProof = () => {
+      const status = screen.querySelector("[data-proof-status]");
+      if (status) status.textContent = TEXT.connectingSecurely;
+    };
     let conversation;
     try {
       conversation = await Conversation.open(this.relay, this.config);

@@ -5,6 +5,8 @@
 // cookie, no referrer and no cached copy; the capability token travels only in the
 // Authorization header or the WebSocket's first frame, never in a URL.
 
+import { proofHeader } from "./proof.js";
+
 export const REQUEST_TIMEOUT_MS = 15000;
 
 /** The relay could not be reached, or answered something other than the contract. */
@@ -21,10 +23,35 @@ export class RelayClient {
   constructor(origin) {
     this.origin = origin.replace(/\/+$/, "");
     this.token = null;
+    /** Called when the relay asks for a proof of work (the page says so meanwhile). */
+    this.onProof = null;
   }
 
-  async request(method, path, body, { keepalive = false } = {}) {
-    const headers = { Accept: "application/json" };
+  /**
+   * An anonymous request for a program: when the relay answers `proof_required` (the
+   * program is under pressure), solve its puzzle and send the request again, once.
+   */
+  async proven(programId, method, path, body) {
+    try {
+      return await this.request(method, path, body);
+    } catch (error) {
+      if (!(error instanceof RelayUnavailable) || error.code !== "proof_required") throw error;
+    }
+    this.onProof?.();
+    const puzzle = await this.request(
+      "POST", `/v1/programs/${encodeURIComponent(programId)}/puzzle`, {},
+    );
+    let proof;
+    try {
+      proof = await proofHeader(puzzle);
+    } catch {
+      throw new RelayUnavailable("The chat service answered something unexpected.", "malformed");
+    }
+    return this.request(method, path, body, { extraHeaders: { "Quietline-Proof": proof } });
+  }
+
+  async request(method, path, body, { keepalive = false, extraHeaders = {} } = {}) {
+    const headers = { Accept: "application/json", ...extraHeaders };
     if (body !== undefined) headers["Content-Type"] = "application/json";
     if (this.token) headers.Authorization = `Bearer ${this.token}`;
     const abort = new AbortController();
@@ -71,12 +98,14 @@ export class RelayClient {
 
   /** A bundle for a new conversation (takes one one-time prekey). */
   bundle(programId) {
-    return this.request("POST", `/v1/programs/${encodeURIComponent(programId)}/bundle`, {});
+    return this.proven(
+      programId, "POST", `/v1/programs/${encodeURIComponent(programId)}/bundle`, {},
+    );
   }
 
   /** Open the conversation with its init envelope; remembers the capability token. */
   async createConversation(programId, envelopeB64) {
-    const data = await this.request("POST", "/v1/conversations", {
+    const data = await this.proven(programId, "POST", "/v1/conversations", {
       program_id: programId, envelope: envelopeB64,
     });
     if (typeof data.conversation_id !== "string" || typeof data.token !== "string") {

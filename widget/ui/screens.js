@@ -172,6 +172,7 @@ export function connectingScreen() {
   return el("div", { class: "quietline-screen", "data-screen": "connecting" }, [
     heading(TEXT.connecting),
     para(TEXT.oneMoment),
+    el("p", { "data-proof-status": "", role: "status", "aria-live": "polite" }, []),
   ]);
 }
 

@@ -50,6 +50,7 @@ export const TEXT = Object.freeze({
   yourAnswer: "Your answer (optional)",
   // Chat
   connecting: "Connecting you securely",
+  connectingSecurely: "connecting securely...",
   chatHeading: "Chat",
   conversation: "Conversation",
   waiting: "Waiting for a support worker. You can start writing now.",

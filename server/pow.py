@@ -1,0 +1,169 @@
+"""Proof of work for anonymous requests to a program under pressure.
+
+A program is **under pressure** when, in the current minute, the anonymous requests it
+took for free (bundle fetches, conversations opened) reached ``pow_pressure_fraction``
+of its per-minute allowance, or when its one-time prekeys are handed out faster than
+``pow_prekeys_per_minute``. Then a bundle fetch or a conversation opened for it must
+carry a proof (header ``Quietline-Proof``); without one it is refused with 428
+``proof_required``, which costs the program's allowance nothing. Without pressure no
+puzzle is asked.
+
+A puzzle is ``POST /v1/programs/{pid}/puzzle``: 32 bytes the relay makes without
+keeping them (a random part, the program, the expiry and the difficulty, under an HMAC
+tag keyed per process). The client finds an 8-byte ``solution`` such that
+``SHA-256(puzzle || solution)`` starts with ``difficulty`` zero bits (about
+``2**difficulty`` hashes) and sends ``Quietline-Proof: <puzzle>.<solution>``
+(base64url). The relay checks the tag, the program, the expiry and the zero bits, and
+remembers the puzzle's random part until it expires so that each proof is used once.
+A proven request does not count toward the program's allowance (it was paid for); it
+still counts toward its source's.
+
+The difficulty is ``pow_difficulty`` bits under pressure, ``pow_difficulty_max`` once
+the free allowance is spent, as many requests were refused for want of a proof in the
+minute, or prekeys go twice as fast as the threshold: SHA-256 is in
+WebCrypto, and 16 bits take a phone a second or two in the widget.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import struct
+import time
+from collections.abc import Callable
+
+from e2ee.encoding import b64u_encode
+from server.errors import ApiError
+from server.settings import Settings
+from server.wire import decode_b64u
+
+PUZZLE_SIZE = 32
+SOLUTION_SIZE = 8
+_RANDOM = 10
+_WINDOW = 60.0
+
+
+def leading_zero_bits(digest: bytes) -> int:
+    bits = 0
+    for byte in digest:
+        if byte:
+            return bits + 8 - byte.bit_length()
+        bits += 8
+    return bits
+
+
+def solve(puzzle: bytes, difficulty: int) -> bytes:
+    """A solution to ``puzzle`` (for clients and tests; the relay only checks)."""
+    n = 0
+    while True:
+        solution = n.to_bytes(SOLUTION_SIZE, "big")
+        if leading_zero_bits(hashlib.sha256(puzzle + solution).digest()) >= difficulty:
+            return solution
+        n += 1
+
+
+class Pressure:
+    """Per program and per minute: free anonymous requests and one-time prekeys handed
+    out. Program ids are public; the counts are in memory only and reset each minute."""
+
+    def __init__(self, settings: Settings, clock: Callable[[], float] = time.monotonic) -> None:
+        self.settings = settings
+        self._clock = clock
+        self._window = -1
+        self._free: dict[bytes, int] = {}
+        self._refused: dict[bytes, int] = {}
+        self._prekeys: dict[bytes, int] = {}
+        self._signalled: set[bytes] = set()
+
+    def _roll(self) -> None:
+        window = int(self._clock() // _WINDOW)
+        if window != self._window:
+            self._window = window
+            self._free, self._refused, self._prekeys, self._signalled = {}, {}, {}, set()
+
+    def difficulty(self, program_id: bytes, allowance: int) -> int:
+        """Zero bits a request for this program must prove now (0: no puzzle)."""
+        self._roll()
+        s = self.settings
+        free = self._free.get(program_id, 0)
+        prekeys = self._prekeys.get(program_id, 0)
+        refused = self._refused.get(program_id, 0)
+        if free >= allowance or refused >= allowance or prekeys >= 2 * s.pow_prekeys_per_minute:
+            return s.pow_difficulty_max
+        if free >= allowance * s.pow_pressure_fraction or prekeys >= s.pow_prekeys_per_minute:
+            return s.pow_difficulty
+        return 0
+
+    def refused(self, program_id: bytes) -> None:
+        """A request refused for want of a proof: a flood this strong raises the work."""
+        self._refused[program_id] = self._refused.get(program_id, 0) + 1
+
+    def took_free(self, program_id: bytes) -> None:
+        self._roll()
+        self._free[program_id] = self._free.get(program_id, 0) + 1
+
+    def handed_prekey(self, program_id: bytes) -> bool:
+        """Count a one-time prekey handed out; True the first time in this minute that
+        they go faster than ``pow_prekeys_per_minute`` (tell the program once)."""
+        self._roll()
+        count = self._prekeys.get(program_id, 0) + 1
+        self._prekeys[program_id] = count
+        if count >= self.settings.pow_prekeys_per_minute and program_id not in self._signalled:
+            self._signalled.add(program_id)
+            return True
+        return False
+
+
+class Puzzles:
+    """Issues puzzles without storing them; redeems each proof once."""
+
+    def __init__(self, settings: Settings, clock: Callable[[], float] = time.time) -> None:
+        self._key = secrets.token_bytes(32)
+        self._ttl = settings.pow_puzzle_ttl_seconds
+        self._clock = clock
+        self._used: dict[bytes, float] = {}
+
+    def __repr__(self) -> str:
+        return "Puzzles(<hidden>)"
+
+    def _tag(self, program_id: bytes, body: bytes) -> bytes:
+        return hmac.new(self._key, program_id + body, "sha256").digest()[:16]
+
+    def issue(self, program_id: bytes, difficulty: int) -> bytes:
+        expires = int(self._clock() + self._ttl)
+        body = secrets.token_bytes(_RANDOM) + struct.pack(">IB", expires, difficulty)
+        body += bytes(PUZZLE_SIZE - 16 - len(body))
+        return body + self._tag(program_id, body)
+
+    def redeem(self, program_id: bytes, proof: str) -> int:
+        """Check ``<puzzle>.<solution>`` for this program; returns its difficulty."""
+        puzzle_text, _, solution_text = proof.partition(".")
+        puzzle = decode_b64u(puzzle_text, "Quietline-Proof")
+        solution = decode_b64u(solution_text, "Quietline-Proof")
+        if len(puzzle) != PUZZLE_SIZE or len(solution) != SOLUTION_SIZE:
+            raise ApiError("bad_proof", "The proof of work is not a puzzle and its solution.")
+        body, tag = puzzle[:16], puzzle[16:]
+        if not hmac.compare_digest(tag, self._tag(program_id, body)):
+            raise ApiError("bad_proof", "The puzzle was not made by this relay for this program.")
+        expires, difficulty = struct.unpack(">IB", body[_RANDOM : _RANDOM + 5])
+        now = self._clock()
+        if expires < now:
+            raise ApiError("bad_proof", "The puzzle expired; ask for a new one.")
+        digest = hashlib.sha256(puzzle + solution).digest()
+        if leading_zero_bits(digest) < difficulty:
+            raise ApiError("bad_proof", "The solution does not solve the puzzle.")
+        key = body[:_RANDOM]
+        if key in self._used:
+            raise ApiError("bad_proof", "This proof was already used.")
+        if len(self._used) > 100_000:
+            self._used = {k: t for k, t in self._used.items() if t >= now}
+        self._used[key] = expires
+        return int(difficulty)
+
+    def answer(self, program_id: bytes, difficulty: int) -> dict[str, object]:
+        return {
+            "puzzle": b64u_encode(self.issue(program_id, difficulty)),
+            "difficulty": difficulty,
+            "expires_in": self._ttl,
+        }

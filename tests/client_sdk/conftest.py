@@ -30,7 +30,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
-from relay_process import RelayProcess, free_port, start_relay
+from relay_process import FUNCTIONAL_LIMITS, RelayProcess, free_port, start_relay
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -65,7 +65,7 @@ Relay = RelayProcess
 
 @pytest.fixture(scope="module")
 def relay(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Relay]:
-    r = start_relay(tmp_path_factory.mktemp("relay"))
+    r = start_relay(tmp_path_factory.mktemp("relay"), **FUNCTIONAL_LIMITS)
     try:
         yield r
     finally:

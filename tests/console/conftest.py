@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 from argon2 import PasswordHasher
-from relay_process import RelayProcess, start_relay
+from relay_process import FUNCTIONAL_LIMITS, RelayProcess, start_relay
 
 from client_sdk.keystore import Keystore
 from console.accounts import Account, StaffAccounts
@@ -47,7 +47,7 @@ ROLES = {"Sam": "worker", "Ali": "worker", "Kim": "supervisor", "Ada": "admin"}
 
 @pytest.fixture(scope="module")
 def relay(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RelayProcess]:
-    r = start_relay(tmp_path_factory.mktemp("relay"))
+    r = start_relay(tmp_path_factory.mktemp("relay"), **FUNCTIONAL_LIMITS)
     try:
         yield r
     finally:

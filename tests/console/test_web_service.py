@@ -28,7 +28,14 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from playwright.sync_api import Browser, Playwright, expect, sync_playwright
-from relay_process import ROOT, RelayProcess, free_port, start_relay, stop_process
+from relay_process import (
+    FUNCTIONAL_LIMITS,
+    ROOT,
+    RelayProcess,
+    free_port,
+    start_relay,
+    stop_process,
+)
 
 
 def _load(name: str, path: Path) -> Any:
@@ -98,7 +105,7 @@ class Service:
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     tmp = tmp_path_factory.mktemp("console-service")
-    relay = start_relay(tmp)
+    relay = start_relay(tmp, **FUNCTIONAL_LIMITS)
     proc: subprocess.Popen[bytes] | None = None
     log = tmp / "service.log"
     try:

@@ -29,7 +29,7 @@ from typing import Any
 
 import uvicorn
 from argon2 import PasswordHasher
-from relay_process import RelayProcess, free_port, start_relay
+from relay_process import FUNCTIONAL_LIMITS, RelayProcess, free_port, start_relay
 
 from client_sdk import ParticipantClient
 from client_sdk.keystore import Keystore
@@ -189,7 +189,7 @@ def console_stack(
     limits: SignInLimits | None = None,
     poll_seconds: float = 0.2,
 ) -> Iterator[Stack]:
-    relay = start_relay(tmp)
+    relay = start_relay(tmp, **FUNCTIONAL_LIMITS)
     loop = live_mod.LoopThread()
     node: ConsoleNode | None = None
     server: uvicorn.Server | None = None

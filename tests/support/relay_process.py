@@ -100,6 +100,21 @@ class RelayProcess:
         _wait_ready(self.url, self.process, self.log_path)
 
 
+# Suites that are not about abuse (the SDK, the console, the widget) send everything
+# from one address, 127.0.0.1, and many conversations a minute to one long-lived relay:
+# the per-source and per-program limits and the proof-of-work trigger are lifted for
+# them here. tests/server/test_abuse_*.py and the proof tests keep the defaults or set
+# their own.
+FUNCTIONAL_LIMITS: dict[str, str] = {
+    "QUIETLINE_LIMIT_BUNDLES_PER_SOURCE": "100000",
+    "QUIETLINE_LIMIT_CONVERSATIONS_PER_SOURCE": "100000",
+    "QUIETLINE_LIMIT_SENDS_PER_SOURCE": "1000000",
+    "QUIETLINE_LIMIT_BUNDLES_PER_PROGRAM": "100000",
+    "QUIETLINE_LIMIT_CONVERSATIONS_PER_PROGRAM": "100000",
+    "QUIETLINE_POW_PREKEYS_PER_MINUTE": "100000",
+}
+
+
 def _spawn(
     db_path: Path, log_path: Path, port: int, extra_env: dict[str, str]
 ) -> subprocess.Popen[bytes]:

@@ -98,7 +98,7 @@ class Live:
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     tmp = tmp_path_factory.mktemp("widget-live")
-    relay = live_mod.start_relay(tmp)
+    relay = live_mod.start_relay(tmp, **live_mod.FUNCTIONAL_LIMITS)
     loop = live_mod.LoopThread()
     program = None
     hostile = None

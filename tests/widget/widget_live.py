@@ -31,6 +31,7 @@ from typing import Any, TypeVar
 
 import httpx
 import uvicorn
+from relay_process import FUNCTIONAL_LIMITS as FUNCTIONAL_LIMITS  # re-exported
 from relay_process import RelayProcess, free_port
 from relay_process import start_relay as start_relay  # re-exported for the tests
 from starlette.applications import Starlette

@@ -485,15 +485,17 @@ def encrypt(
     if ns >= COUNTER_LIMIT:
         raise LocalProtocolError("sending chain exhausted")
     guard = state.send_guard
-    if guard is None or guard.spent:
+    if guard is None or not guard._unspent:  # SendGuard.spent, inlined: every message
         raise LocalProtocolError(_ALREADY_SENT)
     header = Header(state.dhs_public, state.pn, ns)
     aad = aad_for_header(header)
     nonce = random(NONCE_SIZE)
     if type(nonce) is not bytes or len(nonce) != NONCE_SIZE:
         raise LocalProtocolError("random must return the bytes asked for")
-    if not guard.spend():  # another thread encrypted from this state meanwhile
-        raise LocalProtocolError(_ALREADY_SENT)
+    try:
+        guard._unspent.pop()  # SendGuard.spend, inlined
+    except IndexError:  # another thread encrypted from this state meanwhile
+        raise LocalProtocolError(_ALREADY_SENT) from None
     # KDF_CK written out (see kdf_ck); ENCRYPT(mk, plaintext, aad) with the fresh nonce.
     message_key = hmac_sha256(chain_key, _CK_MESSAGE)
     ciphertext = nonce + aes256gcm_encrypt(message_key, nonce, plaintext, aad)

@@ -821,8 +821,12 @@ def test_two_states_with_one_message_key_never_reuse_a_nonce(page: Page) -> None
           const e2 = await Q.ratchetEncrypt(copy, pt2, toBob);
           const xor = (a, b) => a.map((v, i) => v ^ b[i]);
           const body = (e) => e.ciphertext.slice(12, 12 + pt1.length);
+          const short = await errName(() => Q.ratchetDecrypt(bob, e1.header, e1.ciphertext.slice(0, 27), toBob(e1.header), random));
+          const otherNonce = e1.ciphertext.slice(); otherNonce[11] ^= 1;
+          const tampered = await errName(() => Q.ratchetDecrypt(bob, e1.header, otherNonce, toBob(e1.header), random));
           const d1 = await Q.ratchetDecrypt(bob, e1.header, e1.ciphertext, toBob(e1.header), random);
           return {
+            refused: [short, tampered],
             sameKey: hex(alice.sendChainKey) === hex(copy.sendChainKey),
             sameHeader: hex(Q.encodeHeader(e1.header)) === hex(Q.encodeHeader(e2.header)),
             nonces: hex(e1.ciphertext.slice(0, 12)) !== hex(e2.ciphertext.slice(0, 12)),
@@ -834,6 +838,7 @@ def test_two_states_with_one_message_key_never_reuse_a_nonce(page: Page) -> None
         }"""
     )
     assert got == {
+        "refused": ["DecryptionError", "DecryptionError"],
         "sameKey": True,
         "sameHeader": True,
         "nonces": True,

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import secrets
+import os
 from collections.abc import Callable
 
 import nacl.bindings as _sodium
@@ -37,8 +37,12 @@ HASH_SIZE = 32
 
 
 def system_random(n: int) -> bytes:
-    """The operating system's CSPRNG."""
-    return secrets.token_bytes(n)
+    """The operating system's CSPRNG (``getrandom``), asked afresh at every call.
+
+    ``os.urandom`` directly: ``secrets.token_bytes`` ends in the same call after two more
+    Python layers, which every message now pays for its nonce.
+    """
+    return os.urandom(n)
 
 
 def constant_time_equal(a: bytes, b: bytes) -> bool:

@@ -28,7 +28,7 @@ State invariants (:class:`RatchetState`, immutable; every transition returns a n
 - ``previous_dhr`` remembers the last :data:`PREVIOUS_RATCHET_KEYS` receiving ratchet
   public keys (public values only) so that a message from an old chain whose key is
   gone is recognised as a replay instead of triggering a DH step.
-- ``send_guard`` (a :class:`SendGuard`, never serialised or compared) stands for one
+- ``send_guard`` (a :data:`SendGuard`, never serialised or compared) stands for one
   position of the sending chain: :func:`encrypt` spends it, and every state at that
   position (the state itself, ``_replace`` copies, states :func:`decrypt` returns
   without a DH step) shares it, so a second encryption from any of them is a
@@ -178,32 +178,17 @@ class SkippedKey:
         return constant_time_equal(self._bytes(), other._bytes())
 
 
-class SendGuard:
-    """One position of a sending chain; the one encryption allowed from it spends it.
+SendGuard = bytearray
+"""One position of a sending chain: ``bytearray(b"\\x01")`` until the one encryption
+allowed from it spends it with ``pop()``, a single C call, atomic under the GIL, so of
+two threads encrypting from one state exactly one succeeds. A plain bytearray rather
+than a class of ours because every message makes one and a bytearray is not tracked by
+the garbage collector (bench/crypto_bench.py saw the difference)."""
 
-    Spending is a single ``list.pop``, atomic under the GIL, so of two threads encrypting
-    from the same state at once exactly one succeeds.
-    """
 
-    __slots__ = ("_unspent",)
-
-    def __init__(self) -> None:
-        self._unspent = [True]
-
-    @property
-    def spent(self) -> bool:
-        return not self._unspent
-
-    def spend(self) -> bool:
-        """Spend the guard; False if it was already spent."""
-        try:
-            self._unspent.pop()
-        except IndexError:
-            return False
-        return True
-
-    def __repr__(self) -> str:
-        return f"SendGuard(spent={self.spent})"
+def new_send_guard() -> SendGuard:
+    """A fresh, unspent :data:`SendGuard`."""
+    return bytearray(b"\x01")
 
 
 class _RatchetFields(NamedTuple):
@@ -262,7 +247,7 @@ class RatchetState(_RatchetFields):
                 pn,
                 skipped,
                 previous_dhr,
-                SendGuard() if send_guard is None else send_guard,
+                bytearray(b"\x01") if send_guard is None else send_guard,
             ),
         )
 
@@ -485,15 +470,17 @@ def encrypt(
     if ns >= COUNTER_LIMIT:
         raise LocalProtocolError("sending chain exhausted")
     guard = state.send_guard
-    if guard is None or guard.spent:
+    if not guard:  # None, or spent (empty)
         raise LocalProtocolError(_ALREADY_SENT)
     header = Header(state.dhs_public, state.pn, ns)
     aad = aad_for_header(header)
     nonce = random(NONCE_SIZE)
     if type(nonce) is not bytes or len(nonce) != NONCE_SIZE:
         raise LocalProtocolError("random must return the bytes asked for")
-    if not guard.spend():  # another thread encrypted from this state meanwhile
-        raise LocalProtocolError(_ALREADY_SENT)
+    try:
+        guard.pop()
+    except IndexError:  # another thread encrypted from this state meanwhile
+        raise LocalProtocolError(_ALREADY_SENT) from None
     # KDF_CK written out (see kdf_ck); ENCRYPT(mk, plaintext, aad) with the fresh nonce.
     message_key = hmac_sha256(chain_key, _CK_MESSAGE)
     ciphertext = nonce + aes256gcm_encrypt(message_key, nonce, plaintext, aad)

@@ -84,7 +84,7 @@ class CodeWordPolicy:
     min_length: int = 4
     time_cost: int = 3
     memory_cost: int = 64 * 1024
-    parallelism: int = 1
+    parallelism: int = 4  # argon2-cffi's RFC_9106_LOW_MEMORY profile, like the keystore
 
     def __post_init__(self) -> None:
         if self.max_attempts_per_conversation < 1 or self.max_attempts_per_alias < 1:

@@ -623,8 +623,11 @@ def test_a_restored_state_sends_under_a_fresh_nonce_and_the_peer_refuses_it() ->
         decrypt(out.state, again.header, again.ciphertext, aad(again.header), rnd)
 
 
-def test_send_guard_spends_once() -> None:
-    guard = ratchet.SendGuard()
-    assert not guard.spent and "spent=False" in repr(guard)
-    assert guard.spend() and guard.spent
-    assert not guard.spend()
+def test_send_guard_is_shared_by_copies_and_fresh_after_parsing() -> None:
+    alice, _, _ = pair()
+    assert alice.send_guard == ratchet.new_send_guard() == b"\x01"
+    copy = alice._replace(nr=0)
+    assert copy.send_guard is alice.send_guard
+    assert RatchetState.from_bytes(alice.to_bytes()).send_guard is not alice.send_guard
+    encrypt(alice, b"x", aad, NONCES)
+    assert alice.send_guard == b"" and not copy.send_guard  # spent for both

@@ -798,3 +798,52 @@ def test_a_message_on_alices_first_remote_key_is_a_forgery_not_a_replay(page: Pa
         }"""
     )
     assert got == "DecryptionError"
+
+
+def test_two_states_with_one_message_key_never_reuse_a_nonce(page: Page) -> None:
+    """The widget's side of issue 18: two states holding the same sending chain (as a
+    restored copy would) encrypt under the same message key, each with its own nonce from
+    crypto.getRandomValues (ratchetEncrypt's default); the XOR of the ciphertexts is not
+    the XOR of the plaintexts, and the receiver refuses the second as a replay."""
+    page.evaluate(RATCHET_PAIR, "restored")
+    got = page.evaluate(
+        """async () => {
+          const { alice, bob, toBob, random, errName, hex } = R;
+          const seed = await seeded("restored");  // the same stream again: the same keys
+          const sk = seed(32);
+          const bobKey = await Q.X25519PrivateKey.fromSecret(seed(32));
+          seed(16);
+          const copy = await Q.initAlice(sk, bobKey.publicKey, seed);
+          const enc = new TextEncoder();
+          const pt1 = enc.encode("meet me at the library at 5pm");
+          const pt2 = enc.encode("I am at my sister's place now");
+          const e1 = await Q.ratchetEncrypt(alice, pt1, toBob);
+          const e2 = await Q.ratchetEncrypt(copy, pt2, toBob);
+          const xor = (a, b) => a.map((v, i) => v ^ b[i]);
+          const body = (e) => e.ciphertext.slice(12, 12 + pt1.length);
+          const short = await errName(() => Q.ratchetDecrypt(bob, e1.header, e1.ciphertext.slice(0, 27), toBob(e1.header), random));
+          const otherNonce = e1.ciphertext.slice(); otherNonce[11] ^= 1;
+          const tampered = await errName(() => Q.ratchetDecrypt(bob, e1.header, otherNonce, toBob(e1.header), random));
+          const d1 = await Q.ratchetDecrypt(bob, e1.header, e1.ciphertext, toBob(e1.header), random);
+          return {
+            refused: [short, tampered],
+            sameKey: hex(alice.sendChainKey) === hex(copy.sendChainKey),
+            sameHeader: hex(Q.encodeHeader(e1.header)) === hex(Q.encodeHeader(e2.header)),
+            nonces: hex(e1.ciphertext.slice(0, 12)) !== hex(e2.ciphertext.slice(0, 12)),
+            lengths: [pt1.length, pt2.length],
+            relation: hex(xor(body(e1), body(e2))) === hex(xor(pt1, pt2)),
+            first: new TextDecoder().decode(d1.plaintext),
+            second: await errName(() => Q.ratchetDecrypt(d1.state, e2.header, e2.ciphertext, toBob(e2.header), random)),
+          };
+        }"""
+    )
+    assert got == {
+        "refused": ["DecryptionError", "DecryptionError"],
+        "sameKey": True,
+        "sameHeader": True,
+        "nonces": True,
+        "lengths": [29, 29],
+        "relation": False,
+        "first": "meet me at the library at 5pm",
+        "second": "ReplayedMessage",
+    }

@@ -15,6 +15,7 @@ scanned with axe-core and photographed into test-artifacts/console/.
 
 from __future__ import annotations
 
+import datetime
 import importlib.util
 import sys
 from collections.abc import Iterator
@@ -627,5 +628,21 @@ def test_markers_and_notices_are_shown_as_such(browser: Browser, stack: Any) -> 
         assert hebrew.evaluate("n => getComputedStyle(n).direction") == "rtl"
         assert "Sam is answering now." in texts[4]
         assert errors == []
+    finally:
+        context.close()
+
+
+def test_times_are_in_the_programs_time_zone(browser: Browser, stack: Any) -> None:
+    """The program posts its hours in UTC; a console on a computer set to Tokyo time
+    still says when the shift ends in the program's time."""
+    context = browser.new_context(timezone_id="Asia/Tokyo", locale="en-GB")
+    try:
+        page = context.new_page()
+        sign_in(page, stack, "Kim")
+        go_on_shift(page)
+        ends = stack.snapshot("Kim")["me"]["shift_ends_at_ms"]
+        utc = datetime.datetime.fromtimestamp(ends / 1000, datetime.UTC).strftime("%H:%M")
+        expect(page.locator("#shift-state")).to_have_text(f"On shift until {utc}")
+        assert page.evaluate("document.body.dataset.timezone") == "UTC"
     finally:
         context.close()

@@ -24,6 +24,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
+from client_sdk import store
 from client_sdk.workflow.clock import Clock, SystemClock
 from console.web.auth import signin_form, signin_submit, signout
 from console.web.headers import SecurityHeaders
@@ -43,6 +44,21 @@ def _program_name(node: Any) -> str:
     """The program's name as participants see it (``ConsoleNode.program_name``)."""
     name = getattr(node, "program_name", None)
     return name if isinstance(name, str) and name.strip() else "Quietline"
+
+
+def _program_timezone(node: Any) -> str | None:
+    """The IANA time zone of the program's posted hours, for the times the page shows."""
+    try:
+        content = store.get_json(node.program.keystore, store.PROFILE_CONTENT) or {}
+        zone = content["hours"]["timezone"]
+    except (AttributeError, KeyError, TypeError, ValueError):
+        return None
+    return (
+        zone
+        if isinstance(zone, str)
+        and zone.replace("/", "").replace("_", "").replace("-", "").replace("+", "").isalnum()
+        else None
+    )
 
 
 def create_app(
@@ -76,6 +92,7 @@ def create_app(
         templates=make_templates(),
         poll_seconds=poll_seconds,
         program_name=str(name),
+        timezone=_program_timezone(node),
     )
     middleware = [Middleware(SecurityHeaders)]
     host = getattr(settings, "host", "127.0.0.1")

@@ -69,6 +69,7 @@ def _render_signin(
         message = REASONS[reason].format(minutes=int(web.sessions.idle.total_seconds() // 60))
     context: dict[str, Any] = {
         "program_name": web.program_name,
+        "timezone": web.timezone,
         "errors": errors or [],
         "name": name,
         "token": token,

@@ -27,6 +27,7 @@ async def shift_screen(request: Request) -> Response:
     role = str(getattr(account.role, "value", account.role))
     context = {
         "program_name": web.program_name,
+        "timezone": web.timezone,
         "title": "Shift",
         "csrf": session.csrf,
         "name": account.name,

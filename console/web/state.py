@@ -38,6 +38,7 @@ class WebState:
     templates: Jinja2Templates
     poll_seconds: float
     program_name: str
+    timezone: str | None = None
 
     def session_of(self, conn: HTTPConnection) -> Session | None:
         return self.sessions.get(conn.cookies.get(SESSION_COOKIE))

@@ -187,6 +187,21 @@ def test_a_name_made_to_point_at_loopback_gets_nothing(stack: Any, http: httpx.C
     assert http.get("/signin", headers={"Host": "localhost"}).status_code == 200
 
 
+def test_the_console_scripts_never_store_nor_parse_html() -> None:
+    """No browser storage API, no HTML parsing of text, no inline style from script: the
+    page's text goes in with textContent only (a transcript can hold any markup)."""
+    forbidden = re.compile(
+        r"localStorage|sessionStorage|indexedDB|caches\.|serviceWorker|innerHTML|outerHTML"
+        r"|insertAdjacentHTML|document\.write|eval\(|new Function|\.style\.|cookie"
+    )
+    static = Path(__file__).resolve().parents[2] / "console" / "web" / "static"
+    scripts = sorted(static.glob("*.js"))
+    assert len(scripts) >= 8
+    for script in scripts:
+        found = forbidden.findall(script.read_text(encoding="utf-8"))
+        assert found == [], (script.name, found)
+
+
 # -- sign-in, cookies, throttling ---------------------------------------------------------
 
 

@@ -1,6 +1,17 @@
-// Plain-words times for the console: "4 min", "1 h 5 min", "14:02".
+// Plain-words times for the console: "4 min", "1 h 5 min", "14:02", in the program's
+// time zone (the one its posted hours are in), whatever the computer's own.
 
-const timeFormat = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
+function makeFormat() {
+  const options = { hour: "2-digit", minute: "2-digit" };
+  const zone = document.body.dataset.timezone;
+  try {
+    return new Intl.DateTimeFormat(undefined, zone ? { ...options, timeZone: zone } : options);
+  } catch {
+    return new Intl.DateTimeFormat(undefined, options);  // a zone this browser does not know
+  }
+}
+
+const timeFormat = makeFormat();
 
 export function duration(fromMs, nowMs = Date.now()) {
   const minutes = Math.max(0, Math.floor((nowMs - fromMs) / 60000));

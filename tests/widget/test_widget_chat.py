@@ -337,7 +337,7 @@ def test_participant_ends_the_chat(desktop_tab: Page, live: Live) -> None:
     tab = desktop_tab
     cid = open_chat(tab, live)
     send_from_widget(tab, "I have to go now")
-    tab.click("text=End chat")
+    harness.end_chat(tab)
     harness.screen(tab, "ended")
     left = live.program.wait(lambda e: isinstance(e, ev.ParticipantLeft)
                              and e.conversation_id == cid)
@@ -388,8 +388,9 @@ def test_ending_drops_messages_from_memory(desktop_tab: Page, live: Live,
     # Control: while the chat is on, the snapshot does find the decrypted text.
     assert _heap_strings_contain(tab, [marker_in])[marker_in] is True
     if who_ends == "participant":
-        tab.evaluate("() => { [...document.querySelectorAll('button')]"
-                     ".find((b) => b.textContent === 'End chat').click(); }")
+        tab.evaluate("() => { const b = [...document.querySelectorAll('button')];"
+                     " b.find((x) => x.textContent === 'End chat').click();"
+                     " b.find((x) => x.textContent === 'Yes, end the chat').click(); }")
         live.program.wait(lambda e: isinstance(e, ev.ParticipantLeft)
                           and e.conversation_id == cid)
     else:
@@ -411,7 +412,7 @@ def test_skip_all_questions_sends_no_answers(desktop_tab: Page, live: Live) -> N
 
     live.program.wait(note)
     assert not any(isinstance(e, ev.Answers) for e in seen)
-    tab.click("text=End chat")
+    harness.end_chat(tab)
     harness.screen(tab, "ended")
 
 
@@ -429,7 +430,7 @@ def test_code_word_is_asked_and_checked(desktop_tab: Page, live: Live) -> None:
     assert result.verified is True
     tab.wait_for_selector("[data-flag=codeword-sent]")
     assert tab.query_selector("[data-kind=codeword]") is None
-    tab.click("text=End chat")
+    harness.end_chat(tab)
     harness.screen(tab, "ended")
 
 
@@ -483,6 +484,9 @@ def test_whole_flow_by_keyboard(tab: Page, live: Live) -> None:
     got = live.program.wait(lambda e: isinstance(e, ev.Message) and e.conversation_id == cid)
     assert got.text == "typed with the keyboard"
     harness.tab_to(tab, "End chat")
+    tab.keyboard.press("Enter")
+    # It asks first; the confirmation takes focus.
+    assert harness.active_name(tab) == "Yes, end the chat"
     tab.keyboard.press("Enter")
     harness.screen(tab, "ended")
 
@@ -581,7 +585,7 @@ def test_requests_carry_no_referrer_cookie_or_token_in_urls(desktop_tab: Page,
     cid = _open_hostile_chat(tab, live)
     send_from_widget(tab, "checking what the relay sees")
     live.program.wait(lambda e: isinstance(e, ev.Message) and e.conversation_id == cid)
-    tab.click("text=End chat")
+    harness.end_chat(tab)
     harness.screen(tab, "ended")
     live.program.wait(lambda e: isinstance(e, ev.ParticipantLeft) and e.conversation_id == cid)
     live.hostile.wait_request("POST", f"{cid}/close")
@@ -660,5 +664,5 @@ def test_dropped_message_is_flagged(desktop_tab: Page, live: Live) -> None:
     assert kinds[flag + 1] == ("program", "third")
     assert all("second" not in t for _, t in kinds)
     harness.assert_accessible(tab, "chat with a missing-message flag")
-    tab.click("text=End chat")
+    harness.end_chat(tab)
     harness.screen(tab, "ended")

@@ -50,7 +50,7 @@ export class WidgetApp {
     this.exitButton.addEventListener("click", () => this.quickExit());
     this.screen = el("div", { class: "quietline-body" });
     this.app = el("div", { class: "quietline-app" }, [
-      this.exitButton,
+      el("div", { class: "quietline-exit-bar" }, [this.exitButton]),
       this.screen,
       el("p", { class: "quietline-small quietline-exit-hint", text: TEXT.quickExitHint }),
     ]);
@@ -148,6 +148,8 @@ export class WidgetApp {
       onDuress: () => this.duress(),
     });
     this.show(this.chat.node);
+    // The whole chat (log, message box, Send) fits the viewport below the exit bar.
+    this.chat.node.scrollIntoView?.({ block: "start" });
     // The program's safety check-in, from the signed profile, always comes first.
     if (this.verified.profile.safety_check_in) {
       this.chat.addNotice("safety_check_in", String(this.verified.profile.safety_check_in));

@@ -30,8 +30,7 @@ export class ChatView {
     this.sendButton = el("button", { type: "submit", class: "quietline-button quietline-primary", text: TEXT.send });
     this.form = el("form", { class: "quietline-compose", "aria-label": TEXT.yourMessage }, [
       el("label", { for: boxId, text: TEXT.yourMessage }),
-      this.box,
-      this.sendButton,
+      el("div", { class: "quietline-compose-row" }, [this.box, this.sendButton]),
     ]);
     this.form.addEventListener("submit", (event) => {
       event.preventDefault();
@@ -43,25 +42,55 @@ export class ChatView {
         this.submit();
       }
     });
-    const end = el("button", { type: "button", class: "quietline-button", text: TEXT.endChat });
-    end.addEventListener("click", () => actions.onEnd());
     const duress = el("button", {
       type: "button", class: "quietline-button quietline-duress", text: TEXT.duress,
       "aria-describedby": duressHintId,
     });
     duress.addEventListener("click", () => actions.onDuress());
+    this.endButton = el("button", {
+      type: "button", class: "quietline-link-button quietline-end", text: TEXT.endChat,
+      "aria-expanded": "false",
+    });
+    this.confirm = this.#confirmEnd(actions);
+    this.endButton.addEventListener("click", () => this.#askToEnd(true));
     this.node = el("div", { class: "quietline-screen quietline-chat", "data-screen": "chat" }, [
       el("h2", { class: "quietline-heading", tabindex: "-1", text: `${TEXT.chatHeading}: ${profile.name}`, dir: "auto" }),
       this.log,
       this.status,
       this.form,
       el("div", { class: "quietline-chat-actions" }, [
-        end,
-        duress,
-        el("p", { id: duressHintId, class: "quietline-small", text: TEXT.duressHint }),
+        el("div", { class: "quietline-duress-block" }, [
+          duress,
+          el("p", { id: duressHintId, class: "quietline-small", text: TEXT.duressHint }),
+        ]),
+        this.endButton,
+        this.confirm,
       ]),
     ]);
     this.sending = false;
+  }
+
+  /** "End chat" asks first: a mis-tap must not end a conversation someone needed. */
+  #confirmEnd(actions) {
+    const questionId = uid("confirm");
+    const yes = el("button", { type: "button", class: "quietline-button quietline-primary", text: TEXT.endConfirmYes });
+    const no = el("button", { type: "button", class: "quietline-button", text: TEXT.endConfirmNo });
+    yes.addEventListener("click", () => actions.onEnd());
+    no.addEventListener("click", () => {
+      this.#askToEnd(false);
+      this.endButton.focus();
+    });
+    this.confirmYes = yes;
+    return el("div", {
+      class: "quietline-confirm", role: "group", "aria-labelledby": questionId, hidden: true,
+      "data-kind": "confirm-end",
+    }, [el("p", { id: questionId, text: TEXT.endConfirmQuestion }), yes, no]);
+  }
+
+  #askToEnd(open) {
+    this.confirm.hidden = !open;
+    this.endButton.setAttribute("aria-expanded", String(open));
+    if (open) this.confirmYes.focus();
   }
 
   async submit() {

@@ -99,9 +99,12 @@ export function noticeScreen(profile, onAcknowledge) {
     try {
       const url = new URL(n.more_url);
       if (url.protocol === "https:" || url.protocol === "http:") {
-        more = el("p", {}, [el("a", {
-          href: url.href, text: TEXT.moreAbout, rel: "noopener noreferrer", target: "_blank",
-        })]);
+        // Same tab, never a new one: a tab the widget did not open stays behind a quick
+        // exit. (A dialog cannot show another page: the CSP says frame-src 'none'.)
+        more = el("p", {}, [
+          el("a", { href: url.href, text: TEXT.moreAbout, rel: "noreferrer" }),
+          el("span", { class: "quietline-small", text: ` ${TEXT.sameTab}` }),
+        ]);
       }
     } catch {
       more = null;

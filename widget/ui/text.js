@@ -35,6 +35,7 @@ export const TEXT = Object.freeze({
   information: "How we handle information",
   mandatoryReporting: "When we must report",
   moreAbout: "More about how we handle information",
+  sameTab: "(opens in this tab, in place of this page)",
   acknowledge: "I have read this, continue",
   // Questions
   questionsHeading: "Some optional questions",
@@ -76,6 +77,9 @@ export const TEXT = Object.freeze({
     `The support worker asked to add someone${role ? ` (${role})` : ""} to this chat. ` +
     "This chat window cannot add anyone, so the conversation stays between you and the program.",
   endChat: "End chat",
+  endConfirmQuestion: "End this chat now? The conversation will be erased from this page.",
+  endConfirmYes: "Yes, end the chat",
+  endConfirmNo: "No, keep chatting",
   duress: "Someone is here",
   duressHint: "Leaves at once and quietly tells the support worker you cannot talk.",
   // Ending

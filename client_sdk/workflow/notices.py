@@ -208,7 +208,11 @@ class CannedNotices:
         return Notice(NoticeKind.SAFETY_CHECK_IN, self.safety_check_in)
 
     def inactivity_notice(self, minutes_left: int) -> Notice:
-        body = self.inactivity.replace("{minutes}", str(minutes_left))
+        # "in 1 minute", never "in 1 minutes": the default text's "{minutes} minutes"
+        # takes the singular for one; a program's own wording is left as written.
+        unit = "minute" if minutes_left == 1 else "minutes"
+        body = self.inactivity.replace("{minutes} minutes", f"{minutes_left} {unit}")
+        body = body.replace("{minutes}", str(minutes_left))
         return Notice(NoticeKind.INACTIVITY, body)
 
     def closing_notice(self) -> Notice:

@@ -48,8 +48,9 @@ SIZE_IDS = ["320x568", "390x844", "1280x800"]
 @pytest.fixture(params=SIZES, ids=SIZE_IDS)
 def sized_tab(browser: Browser, live: Any, request: pytest.FixtureRequest) -> Iterator[Page]:
     size = request.param
-    with chat._open_tab(browser, live, ViewportSize(width=size["width"],
-                                                    height=size["height"])) as page:
+    with chat._open_tab(
+        browser, live, ViewportSize(width=size["width"], height=size["height"])
+    ) as page:
         yield page
 
 
@@ -165,8 +166,9 @@ def test_text_at_200_percent_reflows_at_320_px(small_tab: Page, live: Any) -> No
     page.goto(live.site + "/")
     harness.screen(page, "start")
     page.evaluate("() => { document.documentElement.style.fontSize = '200%'; }")
-    size = page.evaluate("() => getComputedStyle(document.querySelector('.quietline-exit'))"
-                         ".fontSize")
+    size = page.evaluate(
+        "() => getComputedStyle(document.querySelector('.quietline-exit')).fontSize"
+    )
     assert size == "32px"  # the widget's text did follow
 
     def check(what: str) -> None:
@@ -237,3 +239,163 @@ def test_rights_link_opens_in_the_same_tab(desktop_tab: Page, live: Any) -> None
         assert len(page.context.pages) == pages_before  # no tab left behind a quick exit
     finally:
         live.program.call(live.program.client.publish_profile, live.profile)
+
+
+# -- item 7: plain words ------------------------------------------------------------------
+
+MODULES = """async () => {
+  window.H = await import('/widget/ui/hours.js');
+  window.T = await import('/widget/ui/text.js');
+}"""
+
+
+@pytest.fixture
+def modules_page(page: Page, widget_static_server: str) -> Page:
+    page.goto(f"{widget_static_server}/pages/protocol.html")
+    page.wait_for_function("window.__ready === true", timeout=10_000)
+    page.evaluate(MODULES)
+    return page
+
+
+def _describe(page: Page, hours: dict[str, Any], lang: str = "en") -> list[str]:
+    return list(
+        page.evaluate(
+            "([h, lang]) => H.describeHours(H.parseHours(h), T.LANGUAGES[lang])", [hours, lang]
+        )
+    )
+
+
+def test_hours_are_said_as_people_say_them(modules_page: Page) -> None:
+    page = modules_page
+    assert _describe(page, chat.ALWAYS_OPEN) == ["Open 24 hours, every day"]
+    office = {
+        "timezone": "America/New_York",
+        "weekly": [
+            *({"day": d, "open": "09:00", "close": "17:00"} for d in range(5)),
+            {"day": 5, "open": "10:00", "close": "12:00"},
+            {"day": 6, "open": "18:30", "close": "24:00"},
+        ],
+    }
+    assert _describe(page, office) == [
+        "Monday to Friday: 9 am to 5 pm",
+        "Saturday: 10 am to midday",
+        "Sunday: 6:30 pm to midnight",
+    ]
+    weekend = {
+        "timezone": "UTC",
+        "weekly": [
+            {"day": 5, "open": "00:00", "close": "24:00"},
+            {"day": 6, "open": "00:00", "close": "24:00"},
+        ],
+    }
+    assert _describe(page, weekend) == [
+        "Monday to Friday: closed",
+        "Saturday and Sunday: open 24 hours",
+    ]
+    assert _describe(page, office, "fr")[0] == "Du lundi au vendredi : de 09:00 à 17:00"
+    assert _describe(page, office, "es")[0] == "De lunes a viernes: de 09:00 a 17:00"
+    names = page.evaluate(
+        "() => ['America/New_York', 'Europe/London', 'UTC'].map((z) => H.zoneName('en', z))"
+    )
+    assert names[0] == "Eastern Time"
+    assert "Europe/London" not in names[1] and "Time" in names[1]
+    assert names[2] == "Coordinated Universal Time"
+
+
+def test_every_language_has_every_text(modules_page: Page) -> None:
+    result = modules_page.evaluate("""() => {
+      const langs = Object.keys(T.LANGUAGES);
+      const keys = (o) => Object.keys(o).sort().join(',');
+      const en = T.LANGUAGES.en;
+      return {langs, same: langs.every((l) => keys(T.LANGUAGES[l]) === keys(en)),
+              kinds: langs.every((l) => Object.keys(en).every(
+                (k) => typeof T.LANGUAGES[l][k] === typeof en[k])),
+              picked: ['fr-CA', 'es', 'de', '', 'ES-mx'].map((t) => T.chooseLanguage(t)),
+              one: T.plural('en', 1, {one: '{n} person', other: '{n} people'}),
+              two: T.plural('en', 2, {one: '{n} person', other: '{n} people'})};
+    }""")
+    assert result["langs"] == ["en", "fr", "es"]
+    assert result["same"] and result["kinds"]
+    assert result["picked"] == ["fr", "es", "en", "en", "es"]
+    assert (result["one"], result["two"]) == ("1 person", "2 people")
+
+
+@pytest.mark.parametrize(
+    ("lang", "start", "exit_label"),
+    [
+        ("fr", "Commencer la discussion", "Sortie rapide"),
+        ("es", "Empezar un chat", "Salida rápida"),
+    ],
+)
+def test_widget_speaks_the_pages_language(
+    desktop_tab: Page, live: Any, lang: str, start: str, exit_label: str
+) -> None:
+    page = desktop_tab
+
+    # The page's own <html lang> as a program would write it (set before the widget runs).
+    page.add_init_script(
+        "new MutationObserver((_, o) => { if (document.documentElement) {"
+        f" document.documentElement.lang = '{lang}'; o.disconnect(); }} }})"
+        ".observe(document, {childList: true});"
+    )
+    page.goto(live.site + "/")
+    harness.screen(page, "start")
+    assert page.inner_text("[data-quietline-exit]") == exit_label
+    assert page.is_visible(f"button:has-text('{start}')")
+    assert "Harbour Support Line" in page.inner_text("[data-screen=start]")  # the program's own
+    harness.assert_accessible(page, f"start ({lang})")
+
+
+def test_mistyped_key_tells_the_admin_not_the_participant(desktop_tab: Page, live: Any) -> None:
+    """A snippet whose identity key was edited by hand (one character wrong): the console
+    tells the page's admin, the participant sees the other ways to reach the program,
+    and no request goes to the relay. (``quietline widget snippet`` itself refuses a key
+    that does not match the program id, so the page is changed the way a hand edit would.)"""
+    page = desktop_tab
+    key = bytearray(chat.live_mod.b64u_decode(live.program.enrolled.identity_key))
+    key[5] ^= 0x20
+    mistyped = chat.live_mod.b64u_encode(bytes(key))
+    page.add_init_script(
+        "document.addEventListener('readystatechange', () => {"
+        " if (document.readyState !== 'interactive') return;"
+        f" document.querySelector('[data-quietline]').dataset.identityKey = '{mistyped}'; }});"
+    )
+    messages: list[str] = []
+    page.on("console", lambda m: messages.append(f"{m.type}: {m.text}"))
+    page.goto(live.site + "/")
+    harness.screen(page, "unavailable")
+    assert page.get_attribute("[data-quietline]", "data-identity-key") == mistyped
+    assert page.get_attribute("[data-screen=unavailable]", "data-reason") == "setup"
+    text = page.inner_text("body")
+    assert "interfering" not in text and "protect" not in text
+    for line in harness.FALLBACK_LINES:
+        assert line in text
+    assert any(m.startswith("error: Quietline widget: data-program-id") for m in messages)
+    urls = page.urls  # type: ignore[attr-defined]
+    assert not any(u.startswith(live.relay.url) for u in urls)  # found before asking
+    harness.assert_accessible(page, "setup problem")
+
+
+# -- item 3: busy means you can wait ------------------------------------------------------
+
+
+def test_busy_lets_the_participant_start_and_wait(desktop_tab: Page, live: Any) -> None:
+    page = desktop_tab
+    program = live.program
+    program.call(program.client.set_status, "busy")
+    try:
+        page.goto(live.site + "/")
+        harness.screen(page, "start")
+        text = page.inner_text("[data-screen=start]")
+        assert "You can start the chat and wait" in text
+        assert "The chat is open now." not in text  # one status, the one that applies
+        assert "Check again" not in text
+        harness.assert_accessible(page, "start (busy)")
+        cid = chat.open_chat(page, live)
+        chat.send_from_widget(page, "waiting in the queue")
+        got = program.wait(lambda e: isinstance(e, ev.Message) and e.conversation_id == cid)
+        assert got.text == "waiting in the queue"
+        harness.end_chat(page)
+        harness.screen(page, "ended")
+    finally:
+        program.call(program.client.set_status, None)

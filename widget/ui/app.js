@@ -1,7 +1,8 @@
 // The participant's path through the widget:
 //
 //   loading -> start ------------> notice -> questions -> connecting -> chat -> ended
-//          \-> unavailable (outside hours, closed, busy, outage, unknown, unreachable)
+//          \-> unavailable (outside hours, closed, outage, unknown, unreachable, setup)
+//   "busy" is not unavailable: the participant can start and wait in the queue.
 //   any step after loading -> warning (verification failed: stop, alternatives)
 //   any step -> quick exit (button or Shift x3); chat -> duress -> quick exit
 //
@@ -13,7 +14,7 @@
 //   drops them and removes every message node. Nothing is written to any storage.
 // - The message box does not exist before the rights notice is acknowledged.
 
-import { Conversation, checkProgram } from "./conversation.js";
+import { Conversation, checkProgram, snippetProblem } from "./conversation.js";
 import { ChatView } from "./chat-view.js";
 import { clear, el } from "./dom.js";
 import { isOpenAt, parseHours } from "./hours.js";
@@ -23,7 +24,7 @@ import {
   connectingScreen, endedScreen, loadingScreen, noticeScreen, questionsScreen, startScreen,
   unavailableScreen, warningScreen,
 } from "./screens.js";
-import { TEXT } from "./text.js";
+import { TEXT, setLanguage } from "./text.js";
 
 export class WidgetApp {
   /**
@@ -42,6 +43,8 @@ export class WidgetApp {
   }
 
   mount() {
+    // The widget's own words follow the language of the page around it (its `lang`).
+    setLanguage(this.root.closest("[lang]")?.getAttribute("lang") ?? "");
     const fallback = this.root.querySelector("[data-quietline-fallback]");
     if (fallback) fallback.hidden = true;
     this.exitButton = el("button", {
@@ -79,6 +82,13 @@ export class WidgetApp {
 
   async load() {
     this.show(loadingScreen());
+    const problem = await snippetProblem(this.config);
+    if (problem !== null) {
+      // For the page's admin, in the browser console; the participant sees other ways.
+      console.error(`Quietline widget: ${problem}. Paste the snippet again, as printed by "quietline widget snippet".`);
+      this.show(unavailableScreen("setup", null, this.fallbackNodes, null));
+      return;
+    }
     this.relay = new RelayClient(this.config.relay);
     let verified;
     try {
@@ -91,6 +101,11 @@ export class WidgetApp {
       }
     } catch (error) {
       if (error instanceof RelayUnavailable) {
+        console.warn(
+          `Quietline widget: the relay ${this.config.relay} did not answer (${error.code}). ` +
+          "If it is running, check that it lists this page's origin for the program " +
+          `(PUT /v1/programs/${this.config.programId}/origins).`,
+        );
         this.show(unavailableScreen("unreachable", null, this.fallbackNodes, () => this.load()));
       } else {
         this.fail();
@@ -110,7 +125,8 @@ export class WidgetApp {
   unavailableReason() {
     const { status, hours } = this.verified;
     if (!status) return "unknown";
-    if (status.state !== "open") return ["closed", "busy", "outage"].includes(status.state) ? status.state : "unknown";
+    if (status.state === "closed" || status.state === "outage") return status.state;
+    if (status.state !== "open" && status.state !== "busy") return "unknown";
     if (hours && !isOpenAt(hours, Date.now())) return "outside_hours";
     return null;
   }
@@ -190,7 +206,7 @@ export class WidgetApp {
         // Adding a third party needs the participant's consent and a session to the
         // newcomer; this widget does not open one, so it says so and declines: nothing
         // is ever encrypted to anyone but the program.
-        this.chat.addNotice("custom", TEXT.inviteDeclined(String(payload.role ?? "")));
+        this.chat.addFlag(TEXT.inviteDeclined(String(payload.role ?? "")), "invite-declined");
         this.conversation
           ?.send({ t: "consent", slot: payload.slot, accept: false, ts: Date.now() })
           .catch(() => {});

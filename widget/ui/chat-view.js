@@ -15,6 +15,7 @@ export class ChatView {
    */
   constructor(profile, actions) {
     this.actions = actions;
+    this.programName = String(profile.name);
     const logId = uid("log");
     const boxId = uid("box");
     const duressHintId = uid("duress");
@@ -121,17 +122,19 @@ export class ChatView {
   /** A message: `who` is "program" or "me". */
   addMessage(who, text) {
     this.#append(el("div", { class: `quietline-msg quietline-from-${who}`, "data-kind": who }, [
-      el("span", { class: "quietline-sender", text: `${TEXT.from[who]}: ` }),
+      el("span", { class: "quietline-sender", text: who === "program" ? TEXT.supportWorker : TEXT.you }),
       el("span", { class: "quietline-text", dir: "auto", text }),
     ]));
     if (who === "program") this.status.textContent = "";
   }
 
-  /** A notice from the program, shown apart from messages, with its kind named. */
+  /**
+   * A notice from the program, shown apart from messages (its own colour and border),
+   * signed with the program's name: no internal label such as the notice's kind.
+   */
   addNotice(kind, text) {
-    const label = TEXT.noticeKinds[kind] ?? TEXT.noticeKinds.custom;
     this.#append(el("div", { class: "quietline-notice", "data-kind": "notice", "data-notice": kind }, [
-      el("span", { class: "quietline-sender", text: `${TEXT.from.notice} (${label}): ` }),
+      el("span", { class: "quietline-sender", dir: "auto", text: this.programName }),
       el("span", { class: "quietline-text", dir: "auto", text }),
     ]));
     this.status.textContent = "";

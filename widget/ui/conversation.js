@@ -13,6 +13,29 @@ export const DURESS_TIMEOUT_MS = 2000;
 export const RECONNECT_DELAYS_MS = Object.freeze([500, 1500, 4000]);
 
 /**
+ * Whether the snippet is consistent in itself: the identity key is 32 bytes and the
+ * program id is the one derived from it. A mismatch is a mistake in the page (a
+ * mistyped or mixed-up snippet), found before any request; nothing a relay does can
+ * cause it, so it is no sign of an attack and is told to the page's admin, not to the
+ * participant.
+ * @returns {Promise<string | null>} null when consistent, else what is wrong (for admins)
+ */
+export async function snippetProblem(config) {
+  let key;
+  try {
+    key = P.b64uDecode(config.identityKey);
+  } catch {
+    return "data-identity-key is not base64url";
+  }
+  if (key.length !== 32) return "data-identity-key is not 32 bytes";
+  const derived = P.b64uEncode(await P.programIdFor(key));
+  if (derived !== config.programId) {
+    return "data-program-id is not the id of data-identity-key (one of them is mistyped)";
+  }
+  return null;
+}
+
+/**
  * Fetch the public program record and verify it against the pinned key.
  * @returns {Promise<{profile: object, status: object | null}>} status null if expired/absent
  */

@@ -6,7 +6,7 @@
 // pinned key; `fallback` nodes come from the program's own page (the snippet).
 
 import { el, uid } from "./dom.js";
-import { describeHours } from "./hours.js";
+import { describeHours, zoneName } from "./hours.js";
 import { TEXT } from "./text.js";
 
 function heading(text) {
@@ -28,8 +28,8 @@ function hoursBlock(hours) {
   const id = uid("hours");
   return el("div", { class: "quietline-hours" }, [
     el("h3", { id, text: TEXT.hoursHeading }),
-    el("ul", { "aria-labelledby": id }, describeHours(hours).map((line) => el("li", { text: line }))),
-    para(TEXT.timezone(hours.timezone), "quietline-small"),
+    el("ul", { "aria-labelledby": id }, describeHours(hours, TEXT).map((line) => el("li", { text: line }))),
+    para(TEXT.timezone(zoneName(TEXT.lang, hours.timezone)), "quietline-small"),
   ]);
 }
 
@@ -56,21 +56,23 @@ export function loadingScreen() {
 export function startScreen({ profile, hours, status }, onStart) {
   return el("div", { class: "quietline-screen", "data-screen": "start" }, [
     heading(profile.name),
-    para(TEXT.openNow, "quietline-live-status"),
+    para(status?.state === "busy" ? TEXT.busyNow : TEXT.openNow, "quietline-live-status"),
     status?.message ? para(status.message) : null,
     hoursBlock(hours),
     para(TEXT.safetyBeforeStart, "quietline-safety"),
+    para(TEXT.privateWindow, "quietline-small"),
     button(TEXT.startChat, onStart, { cls: "quietline-button quietline-primary" }),
   ]);
 }
 
+// Read when a screen is made (TEXT is the language chosen at mount).
 const REASONS = {
-  outside_hours: [TEXT.outsideHours, TEXT.outsideHoursBody],
-  closed: [TEXT.closed, null],
-  busy: [TEXT.busy, TEXT.busyBody],
-  outage: [TEXT.outage, null],
-  unknown: [TEXT.unknownStatus, null],
-  unreachable: [TEXT.unreachable, TEXT.unreachableBody],
+  outside_hours: () => [TEXT.outsideHours, TEXT.outsideHoursBody],
+  closed: () => [TEXT.closed, TEXT.closedBody],
+  outage: () => [TEXT.outage, TEXT.outageBody],
+  unknown: () => [TEXT.unknownStatus, TEXT.unknownBody],
+  unreachable: () => [TEXT.unreachable, TEXT.unreachableBody],
+  setup: () => [TEXT.setup, TEXT.setupBody],
 };
 
 /**
@@ -78,11 +80,13 @@ const REASONS = {
  * `verified` is null when nothing from the relay could be verified.
  */
 export function unavailableScreen(reason, verified, fallbackNodes, onRetry) {
-  const [title, body] = REASONS[reason] ?? REASONS.unknown;
+  const [title, body] = (REASONS[reason] ?? REASONS.unknown)();
   return el("div", { class: "quietline-screen", "data-screen": "unavailable", "data-reason": reason }, [
     heading(title),
     verified ? para(verified.profile.name, "quietline-program-name") : null,
-    verified?.status?.message ? para(verified.status.message) : null,
+    // The program's status message only on the screen of that status: a closed screen
+    // never says "Chat is open", whatever the hours or the connection did.
+    verified?.status?.message && verified.status.state === reason ? para(verified.status.message) : null,
     body ? para(body) : null,
     alternativesBlock(verified?.profile.alternatives, fallbackNodes),
     verified ? hoursBlock(verified.hours) : null,

@@ -34,6 +34,7 @@ from client_sdk import events as ev  # noqa: E402
 
 live = chat.live  # the module-scoped live pieces (fixtures, re-used by name)
 desktop_tab = chat.desktop_tab
+tab = chat.tab
 Live = chat.Live
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -72,7 +73,7 @@ UNCOVERED = """() => {
   for (const c of controls) {
     if (c.closest('[hidden]') || c.getClientRects().length === 0) continue;
     c.scrollIntoView({block: 'center', inline: 'nearest'});
-    const r = c.getBoundingClientRect();
+    const r = c.getClientRects()[0];  // the first line of a link that wraps
     const name = (c.textContent || c.tagName).trim().slice(0, 40);
     if (r.left < 0 || r.right > innerWidth + 1) problems.push(`${name}: off screen sideways`);
     const x = r.left + r.width / 2;
@@ -399,3 +400,56 @@ def test_busy_lets_the_participant_start_and_wait(desktop_tab: Page, live: Any) 
         harness.screen(page, "ended")
     finally:
         program.call(program.client.set_status, None)
+
+
+# -- item 4: a useful ending --------------------------------------------------------------
+
+
+def test_alternatives_become_tappable_links(modules_page: Page) -> None:
+    got = modules_page.evaluate("""async () => {
+      const S = await import('/widget/ui/screens.js');
+      return [['Phone, 24 hours', '1-800-555-0199'], ['Text us', '+1 555 0101'],
+              ['Email', 'help@example.org'], ['Office', '12 Harbour Street'],
+              ['Web', 'https://example.org/help']]
+        .map(([l, v]) => S.alternativeHref(l, v));
+    }""")
+    assert got == ["tel:18005550199", "sms:+15550101", "mailto:help@example.org", None, None]
+
+
+@pytest.mark.parametrize(
+    ("reason", "said"),
+    [
+        ("done", "The support worker ended the chat."),
+        ("inactivity", "The chat ended because we had not heard from you for a while."),
+    ],
+)
+def test_ending_says_why_and_what_next(tab: Page, live: Any, reason: str, said: str) -> None:
+    page = tab
+    cid = chat.open_chat(page, live)
+    live.program.call(live.program.client.send, cid, "a message that must not stay")
+    chat.wait_log_text(page, "a message that must not stay")
+    live.program.call(live.program.client.close, cid, reason)
+    harness.screen(page, "ended")
+    text = page.inner_text("[data-screen=ended]")
+    assert said in text
+    closing = chat.wf.CannedNotices().closing
+    assert closing in text  # the program's closing text stays on screen
+    assert "a message that must not stay" not in page.inner_text("body")
+    assert page.query_selector(".quietline-log") is None
+    assert page.get_attribute("a:has-text('1-800-555-0199')", "href") == "tel:18005550199"
+    assert "History" in text and "private window" in text
+    harness.assert_accessible(page, "ended (by the program)")
+    page.click("button:has-text('Start a new chat')")
+    harness.screen(page, "start")
+    page.click("text=Start a chat")
+    harness.screen(page, "notice")
+
+
+def test_participant_ending_says_so(desktop_tab: Page, live: Any) -> None:
+    page = desktop_tab
+    chat.open_chat(page, live)
+    harness.end_chat(page)
+    harness.screen(page, "ended")
+    text = page.inner_text("[data-screen=ended]")
+    assert "You ended the chat." in text
+    assert page.is_visible("button:has-text('Start a new chat')")

@@ -40,6 +40,7 @@ export class WidgetApp {
     this.chat = null;
     this.stopped = false;
     this.engaged = false;
+    this.closingText = null; // the program's closing notice, kept for the ended screen
   }
 
   mount() {
@@ -194,6 +195,8 @@ export class WidgetApp {
         this.chat.addMessage("program", String(payload.body));
         break;
       case "notice":
+        // The closing text is kept (only it, a canned notice) for the ended screen.
+        if (payload.kind === "closing") this.closingText = String(payload.body);
         // `kind` is one of the protocol's NOTICE_KINDS (decodePayload refuses any other).
         // The check-in from the signed profile is already first in the log.
         if (payload.kind === "safety_check_in" && payload.body === this.verified.profile.safety_check_in) break;
@@ -212,7 +215,7 @@ export class WidgetApp {
           .catch(() => {});
         break;
       case "close":
-        this.endByProgram();
+        this.endByProgram(payload.reason === "inactivity" ? "inactivity" : "staff");
         break;
       default:
         // system events and invitations carry nothing to show here.
@@ -247,16 +250,26 @@ export class WidgetApp {
   async endByParticipant() {
     const conversation = this.conversation;
     this.wipe();
-    this.show(endedScreen());
+    this.showEnded("participant");
     if (conversation) await conversation.closeAndDrop("participant");
   }
 
-  endByProgram() {
+  /** `by`: "staff", "inactivity" (from the close payload) or "relay" (its closed frame). */
+  endByProgram(by = "relay") {
     if (!this.conversation) return;
     const conversation = this.conversation;
     this.wipe();
     conversation.drop();
-    this.show(endedScreen());
+    this.showEnded(by);
+  }
+
+  showEnded(by) {
+    const closing = this.closingText;
+    this.closingText = null;
+    this.show(endedScreen({
+      by, closing, verified: this.verified, fallbackNodes: this.fallbackNodes,
+      onStartNew: () => this.load(),
+    }));
   }
 
   /** Cover the page, tell the program quietly, leave. */

@@ -135,7 +135,11 @@ export class Conversation {
           });
         },
         onClosed: (conversationId) => {
-          if (conversationId === this.conversationId && !this.closed) onClosed();
+          // After every message already received: the closing notice the program sent
+          // just before is decrypted and shown first.
+          this.queue = this.queue.then(() => {
+            if (conversationId === this.conversationId && !this.closed) onClosed();
+          });
         },
         onDown: () => {
           if (this.closed) return;

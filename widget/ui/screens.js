@@ -33,12 +33,33 @@ function hoursBlock(hours) {
   ]);
 }
 
+const EMAIL = /^[^\s@<>()]+@[^\s@<>()]+\.[^\s@<>()]+$/;
+const PHONE = /^\+?[\d\s().-]{3,}$/;
+const TEXTING = /\b(text|sms|texto|mensaje|whatsapp)/i;
+
+/**
+ * The link an alternative's value can be tapped as: mailto: for an address, sms: for a
+ * number whose label speaks of texting, tel: for any other number; null for anything
+ * else (a street address, a web page stays text: the widget opens nothing else).
+ */
+export function alternativeHref(label, value) {
+  const v = String(value).trim();
+  if (EMAIL.test(v)) return `mailto:${v}`;
+  if (PHONE.test(v) && /\d{3}/.test(v.replace(/\D/g, ""))) {
+    const number = v.replace(/[^\d+]/g, "");
+    return `${TEXTING.test(String(label)) ? "sms" : "tel"}:${number}`;
+  }
+  return null;
+}
+
 /** Alternatives: verified ones from the profile, then the page's own fallback text. */
 export function alternativesBlock(alternatives, fallbackNodes) {
   const id = uid("alternatives");
-  const items = (alternatives ?? []).map((a) =>
-    el("li", { dir: "auto" }, [el("strong", { text: `${a.label}: ` }), String(a.value)]),
-  );
+  const items = (alternatives ?? []).map((a) => {
+    const href = alternativeHref(a.label, a.value);
+    const value = href ? el("a", { href, text: String(a.value), dir: "auto" }) : String(a.value);
+    return el("li", { dir: "auto" }, [el("strong", { text: `${a.label}: ` }), value]);
+  });
   return el("div", { class: "quietline-alternatives" }, [
     el("h3", { id, text: TEXT.otherWays }),
     items.length ? el("ul", { "aria-labelledby": id }, items) : null,
@@ -182,10 +203,25 @@ export function connectingScreen() {
   ]);
 }
 
-export function endedScreen() {
-  return el("div", { class: "quietline-screen", "data-screen": "ended" }, [
+/**
+ * The end: why it ended, the program's closing text if it sent one, the other ways to
+ * reach it, "Start a new chat" and a word on browser History. The conversation itself
+ * is gone from the page; only the closing text (a canned notice) is kept.
+ */
+export function endedScreen({ by, closing, verified, fallbackNodes, onStartNew }) {
+  return el("div", { class: "quietline-screen", "data-screen": "ended", "data-ended-by": by }, [
     heading(TEXT.endedHeading),
+    para(TEXT.endedBy[by] ?? TEXT.endedBy.relay, "quietline-live-status"),
+    closing
+      ? el("div", { class: "quietline-closing" }, [
+        el("h3", { text: TEXT.closingFromProgram }),
+        para(closing),
+      ])
+      : null,
     para(TEXT.endedBody),
+    alternativesBlock(verified?.profile.alternatives, fallbackNodes),
+    onStartNew ? button(TEXT.startNew, onStartNew, { cls: "quietline-button quietline-primary" }) : null,
+    para(TEXT.historyAdvice, "quietline-safety"),
   ]);
 }
 

@@ -106,6 +106,17 @@ const en = {
   // Ending
   endedHeading: "This chat has ended",
   endedBody: "Nothing from it is kept on this page.",
+  endedBy: {
+    participant: "You ended the chat.",
+    staff: "The support worker ended the chat.",
+    inactivity: "The chat ended because we had not heard from you for a while.",
+    relay: "The chat was closed.",
+  },
+  closingFromProgram: "The program's last message",
+  startNew: "Start a new chat",
+  historyAdvice:
+    "Your browser's History may still list this page. If someone could look, you can " +
+    "delete it from History. Next time, a private window keeps no History.",
   // Verification failure
   warningHeading: "We stopped this chat to protect you",
   warningBody:
@@ -209,6 +220,18 @@ const fr = {
   duressHint: "Quitte tout de suite et signale discrètement que vous ne pouvez pas parler.",
   endedHeading: "La discussion est terminée",
   endedBody: "Rien n'en est gardé sur cette page.",
+  endedBy: {
+    participant: "Vous avez terminé la discussion.",
+    staff: "L'intervenant·e a terminé la discussion.",
+    inactivity: "La discussion s'est terminée parce que nous n'avions plus de nouvelles de vous.",
+    relay: "La discussion a été fermée.",
+  },
+  closingFromProgram: "Le dernier message de l'organisme",
+  startNew: "Commencer une nouvelle discussion",
+  historyAdvice:
+    "L'historique de votre navigateur peut encore montrer cette page. Si quelqu'un risque " +
+    "de regarder, vous pouvez l'effacer de l'historique. La prochaine fois, une fenêtre de " +
+    "navigation privée ne garde pas d'historique.",
   warningHeading: "Nous avons arrêté la discussion pour vous protéger",
   warningBody:
     "Nous n'avons pas pu confirmer que cette discussion est vraiment reliée à l'organisme. " +
@@ -307,6 +330,18 @@ const es = {
   duressHint: "Sale enseguida y avisa en silencio de que no puede hablar.",
   endedHeading: "El chat ha terminado",
   endedBody: "No queda nada de él en esta página.",
+  endedBy: {
+    participant: "Usted terminó el chat.",
+    staff: "La persona que le atendía terminó el chat.",
+    inactivity: "El chat terminó porque no supimos de usted durante un rato.",
+    relay: "El chat se cerró.",
+  },
+  closingFromProgram: "El último mensaje de la organización",
+  startNew: "Empezar un chat nuevo",
+  historyAdvice:
+    "El historial de su navegador puede seguir mostrando esta página. Si alguien podría " +
+    "mirarlo, puede borrarla del historial. La próxima vez, una ventana privada no guarda " +
+    "historial.",
   warningHeading: "Detuvimos este chat para protegerle",
   warningBody:
     "No pudimos confirmar que este chat esté realmente conectado con la organización. " +

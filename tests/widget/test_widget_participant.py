@@ -453,3 +453,32 @@ def test_participant_ending_says_so(desktop_tab: Page, live: Any) -> None:
     text = page.inner_text("[data-screen=ended]")
     assert "You ended the chat." in text
     assert page.is_visible("button:has-text('Start a new chat')")
+
+
+# -- item 8: leaving ends it ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("how", ["navigate", "close tab"])
+def test_leaving_the_page_tells_the_program(browser: Browser, live: Any, how: str) -> None:
+    context = browser.new_context(viewport=ViewportSize(width=1280, height=800))
+    try:
+        page = context.new_page()
+        live.program.drain()
+        cid = chat.open_chat(page, live)
+        chat.send_from_widget(page, "I have to go")
+        live.program.wait(lambda e: isinstance(e, ev.Message) and e.conversation_id == cid)
+        if how == "navigate":
+            page.goto(live.site + "/neutral.html")
+        else:
+            page.close()
+        left = live.program.wait(
+            lambda e: isinstance(e, ev.ParticipantLeft) and e.conversation_id == cid,
+            timeout=10,
+        )
+        assert left.reason == "closed"
+        live.program.wait(
+            lambda e: isinstance(e, ev.ConversationClosedEvent) and e.conversation_id == cid
+        )
+        assert cid not in live.program.client.conversations
+    finally:
+        context.close()

@@ -68,6 +68,12 @@ export class WidgetApp {
     this.root.classList.add("quietline-ready");
     document.documentElement.classList.add("quietline-mounted");
     watchTripleShift(() => this.quickExit()); // for the page's lifetime: never removed
+    // Leaving the page (closing the tab, navigating away, the browser putting the page
+    // aside) ends the conversation for the program at once: the relay is asked to
+    // delete it with a keepalive request, which outlives the page (best effort; there
+    // is no time left to seal an encrypted close), and the program hears that the
+    // participant left. Keys and messages are dropped as on any ending.
+    window.addEventListener("pagehide", () => this.leavePage());
     this.load();
   }
 
@@ -288,6 +294,14 @@ export class WidgetApp {
       this.wipe();
       conversation?.abandon();
     });
+  }
+
+  leavePage() {
+    const conversation = this.conversation;
+    if (!conversation) return;
+    this.wipe();
+    conversation.abandon();
+    this.showEnded("participant"); // what a Back to a page kept in memory shows
   }
 
   exitTarget() {

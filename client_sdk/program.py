@@ -54,6 +54,7 @@ from client_sdk.errors import (
 )
 from client_sdk.keystore import Keystore
 from client_sdk.transport import Backoff, RelayHTTP, RelaySocket, relay_origin
+from client_sdk.workflow.checkin import use_profile_check_in
 from client_sdk.workflow.prekeys import (
     PrekeyPolicy,
     expired_one_time_prekeys,
@@ -446,6 +447,7 @@ class ProgramClient:
             )
         if store.get_json(ks, store.PUBLISHED_PROFILE) is None:
             await self.publish_profile(store.get_json(ks, store.PROFILE_CONTENT) or {})
+        use_profile_check_in(self.workflow, store.get_json(ks, store.PROFILE_CONTENT))
         keeper = self._keeper()
         if keeper.current is None:
             published = store.get_json(ks, store.PUBLISHED_STATUS)
@@ -481,6 +483,7 @@ class ProgramClient:
         await self._http.put_profile(self.program_id, token, signed.to_json())
         store.put_json(self._ks, store.PROFILE_CONTENT, content)
         store.put_json(self._ks, store.PUBLISHED_PROFILE, signed.to_json())
+        use_profile_check_in(self.workflow, content)
         await self._commit.commit()
 
     async def _publish_status(self, body: wf.StatusBody) -> None:

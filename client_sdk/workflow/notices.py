@@ -159,11 +159,15 @@ class CannedNotices:
     """Every standard text a program sends; edit with :meth:`replace`."""
 
     rights: RightsNotice = RightsNotice()
+    # Names the widget's controls as it labels them ("Quick exit", "Someone is here").
+    # The default of a new profile's check-in (client_sdk.publishing); a published
+    # profile's own text replaces it on the node (client_sdk.workflow.checkin).
     safety_check_in: str = (
         "Before we start: are you somewhere safe to chat? Could someone be watching "
         "this device or your screen? If you are worried, we can talk another way: by "
-        "phone, from another device such as a library computer, or in person. If you "
-        "want to leave quickly, use the Exit button."
+        "phone, from another device such as a library computer, or in person. To leave "
+        "at once, use Quick exit or press Shift three times. If someone comes near, use "
+        "Someone is here: you leave, and we know you cannot talk."
     )
     inactivity: str = (
         "We have not heard from you for a while. If you are still there, send any "

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -482,3 +483,103 @@ def test_leaving_the_page_tells_the_program(browser: Browser, live: Any, how: st
         assert cid not in live.program.client.conversations
     finally:
         context.close()
+
+
+# -- item 1: survive a dead spot ------------------------------------------------------------
+
+
+def _hold_down(live: Any, start: float, seconds: float) -> None:
+    """Keep the relay down until ``seconds`` after ``start`` (monotonic), then bring it
+    back right after the widget's next reconnection attempt (the wait follows the
+    widget's own attempts)."""
+    seen = live.hostile.refused_sockets
+    while time.monotonic() - start < seconds:
+        seen = live.hostile.wait_refused_socket(seen, timeout=seconds + 30)
+    live.hostile.arm(None)
+
+
+def _dead_spot(page: Page, live: Any, seconds: float) -> None:
+    cid = chat._open_hostile_chat(page, live)
+    live.program.call(live.program.client.send, cid, "before the dead spot")
+    chat.wait_log_text(page, "before the dead spot")
+    try:
+        down_at = time.monotonic()
+        live.loop.run(live.hostile.go_down())
+        page.wait_for_selector("[data-connection=reconnecting]", timeout=15_000)
+        assert "Reconnecting" in page.inner_text("[data-screen=chat]")
+        written = [f"written in the dead spot {i}" for i in range(3)]
+        for text in written:
+            page.fill("textarea", text)
+            page.click("button:has-text('Send')")
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('.quietline-from-me')]"
+            ".filter((n) => n.dataset.state === 'waiting').length === 3",
+            timeout=30_000,
+        )
+        assert "Waiting to send" in page.inner_text(".quietline-log")
+        page.fill("textarea", "a draft not sent yet")
+        # The program writes meanwhile; the relay keeps it for the participant.
+        live.program.call(live.program.client.send, cid, "are you still there?")
+        if seconds > 130:
+            # Past the two-minute window: the widget stops retrying and offers Try again,
+            # keeping everything; the messages are marked as not sent yet.
+            page.wait_for_selector("[data-connection=lost]", timeout=160_000)
+            assert page.is_visible("button:has-text('Try again')")
+            assert "Not sent yet" in page.inner_text(".quietline-log")
+            assert page.input_value("textarea") == "a draft not sent yet"
+            harness.assert_accessible(page, "connection lost")
+            page.click("button:has-text('Try again')")
+            page.wait_for_selector("[data-connection=reconnecting]", timeout=15_000)
+        _hold_down(live, down_at, seconds)
+    finally:
+        live.hostile.arm(None)
+    page.wait_for_selector("[data-connection=online]", timeout=30_000, state="attached")
+    got = [
+        live.program.wait(lambda e: isinstance(e, ev.Message) and e.conversation_id == cid).text
+        for _ in written
+    ]
+    assert got == written  # in order, each once
+    chat.wait_log_text(page, "are you still there?")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.quietline-from-me')]"
+        ".every((n) => n.dataset.state === 'sent')",
+        timeout=15_000,
+    )
+    assert "before the dead spot" in page.inner_text(".quietline-log")
+    assert page.input_value("textarea") == "a draft not sent yet"  # the draft survived
+    assert cid in live.program.client.conversations  # the program kept it too
+    assert not page.is_visible("text=Reconnecting")
+    chat.send_from_widget(page, "back again")
+    got_back = live.program.wait(lambda e: isinstance(e, ev.Message) and e.conversation_id == cid)
+    assert got_back.text == "back again"
+    harness.end_chat(page)
+    harness.screen(page, "ended")
+
+
+@pytest.mark.parametrize("seconds", [5, 60])
+def test_chat_survives_a_dead_spot(desktop_tab: Page, live: Any, seconds: int) -> None:
+    _dead_spot(desktop_tab, live, seconds)
+
+
+@pytest.mark.slow  # three minutes without the relay, past the two-minute window
+@pytest.mark.timeout(420)
+def test_chat_survives_three_minutes_without_the_relay(desktop_tab: Page, live: Any) -> None:
+    _dead_spot(desktop_tab, live, 180)
+
+
+# -- item 5: one safety check-in -------------------------------------------------------------
+
+
+def test_one_safety_check_in(desktop_tab: Page, live: Any) -> None:
+    """The widget shows the profile's check-in first; the node sends the same text (not
+    its built-in one), so the participant reads it once."""
+    page = desktop_tab
+    cid = chat.open_chat(page, live)
+    # The node sent its check-in when the conversation arrived; a message after it shows
+    # that everything before it has been received and handled.
+    live.program.call(live.program.client.send, cid, "after the check-in")
+    chat.wait_log_text(page, "after the check-in")
+    check_ins = [i for i in chat.log_items(page) if i["notice"] == "safety_check_in"]
+    assert [i["text"] for i in check_ins] == [live.profile["safety_check_in"]]
+    harness.end_chat(page)
+    harness.screen(page, "ended")

@@ -166,7 +166,8 @@ export class WidgetApp {
     }
     this.conversation = conversation;
     this.chat = new ChatView(this.verified.profile, {
-      onSend: (text) => this.sendText(text),
+      onSend: (text, onState) => this.sendText(text, onState),
+      onRetry: () => this.conversation?.retry?.(),
       onEnd: () => this.endByParticipant(),
       onDuress: () => this.duress(),
     });
@@ -177,19 +178,16 @@ export class WidgetApp {
     if (this.verified.profile.safety_check_in) {
       this.chat.addNotice("safety_check_in", String(this.verified.profile.safety_check_in));
     }
-    // Answers travel end-to-end, inside the session, or not at all.
+    // Answers travel end-to-end, inside the session, or not at all (first in the outbox).
     if (Object.keys(answers).length > 0) {
-      try {
-        await conversation.send({ t: "answers", answers, ts: Date.now() });
-      } catch (error) {
-        this.handleError(error);
-        return;
-      }
+      conversation.enqueue({ t: "answers", answers, ts: Date.now() });
     }
     conversation.listen({
       onPayload: (payload, missing) => this.receive(payload, missing),
       onClosed: () => this.endByProgram(),
       onError: (error) => this.handleError(error),
+      onConnection: (state) => this.chat?.setConnection(state),
+      reconnectMs: this.config.reconnectMs,
     });
   }
 
@@ -216,9 +214,7 @@ export class WidgetApp {
         // newcomer; this widget does not open one, so it says so and declines: nothing
         // is ever encrypted to anyone but the program.
         this.chat.addFlag(TEXT.inviteDeclined(String(payload.role ?? "")), "invite-declined");
-        this.conversation
-          ?.send({ t: "consent", slot: payload.slot, accept: false, ts: Date.now() })
-          .catch(() => {});
+        this.conversation?.enqueue({ t: "consent", slot: payload.slot, accept: false, ts: Date.now() });
         break;
       case "close":
         this.endByProgram(payload.reason === "inactivity" ? "inactivity" : "staff");
@@ -229,28 +225,14 @@ export class WidgetApp {
     }
   }
 
-  async sendText(body) {
-    if (!this.conversation) return false;
-    try {
-      await this.conversation.send({ t: "text", body, ts: Date.now() });
-      return true;
-    } catch (error) {
-      if (error instanceof RelayUnavailable) return false;
-      this.handleError(error);
-      return false;
-    }
+  /** Into the outbox: sent in order, through a dead spot; `onState` follows it. */
+  sendText(body, onState) {
+    this.conversation?.enqueue({ t: "text", body, ts: Date.now() }, onState);
   }
 
-  async sendCodeWord(alias, word) {
-    if (!this.conversation) return false;
-    try {
-      await this.conversation.send({ t: "code_word_answer", alias, word, ts: Date.now() });
-      return true;
-    } catch (error) {
-      if (error instanceof RelayUnavailable) return false;
-      this.handleError(error);
-      return false;
-    }
+  sendCodeWord(alias, word) {
+    if (!this.conversation) return Promise.resolve(false);
+    return this.conversation.enqueue({ t: "code_word_answer", alias, word, ts: Date.now() });
   }
 
   async endByParticipant() {

@@ -11,7 +11,8 @@ import { TEXT } from "./text.js";
 export class ChatView {
   /**
    * @param {{name: string}} profile
-   * @param {{onSend(text: string): Promise<boolean>, onEnd(): void, onDuress(): void}} actions
+   * @param {{onSend(text: string, onState: (state: string) => void): void, onEnd(): void,
+   *   onDuress(): void, onRetry(): void}} actions
    */
   constructor(profile, actions) {
     this.actions = actions;
@@ -24,6 +25,15 @@ export class ChatView {
       "aria-label": TEXT.conversation, tabindex: "0",
     });
     this.status = el("p", { class: "quietline-chat-status", role: "status", text: TEXT.waiting });
+    // The connection through a dead spot: a live line, and "Try again" once the
+    // widget has stopped retrying by itself.
+    this.connectionText = el("p", { class: "quietline-connection-text", role: "status" });
+    this.tryAgain = el("button", { type: "button", class: "quietline-button", text: TEXT.tryAgain, hidden: true });
+    this.tryAgain.addEventListener("click", () => actions.onRetry?.());
+    this.connection = el("div", { class: "quietline-connection", "data-connection": "online" }, [
+      this.connectionText, this.tryAgain,
+    ]);
+    this.pending = new Set(); // my messages not yet taken by the relay
     this.box = el("textarea", {
       id: boxId, class: "quietline-box", rows: "3", dir: "auto", autocomplete: "off",
       spellcheck: "false", maxlength: "4000",
@@ -58,6 +68,7 @@ export class ChatView {
       el("h2", { class: "quietline-heading", tabindex: "-1", text: `${TEXT.chatHeading}: ${profile.name}`, dir: "auto" }),
       this.log,
       this.status,
+      this.connection,
       this.form,
       el("div", { class: "quietline-chat-actions" }, [
         el("div", { class: "quietline-duress-block" }, [
@@ -94,23 +105,40 @@ export class ChatView {
     if (open) this.confirmYes.focus();
   }
 
-  async submit() {
+  /**
+   * Send what is in the box: it shows in the log at once and goes into the outbox, which
+   * sends it in order as soon as the relay can be reached (through a dead spot too).
+   */
+  submit() {
     const text = this.box.value.trim();
-    if (!text || this.sending) return;
-    this.sending = true;
-    this.sendButton.disabled = true;
-    try {
-      const ok = await this.actions.onSend(text);
-      if (ok) {
-        this.box.value = "";
-        this.addMessage("me", text);
-      } else {
-        this.addFlag(TEXT.notSent, "not-sent");
-      }
-    } finally {
-      this.sending = false;
-      if (this.sendButton.isConnected) this.sendButton.disabled = false;
-      if (this.box.isConnected) this.box.focus();
+    if (!text) return;
+    this.box.value = "";
+    const node = this.addMessage("me", text);
+    this.pending.add(node);
+    this.actions.onSend(text, (state) => this.#messageState(node, state));
+    this.box.focus();
+  }
+
+  #messageState(node, state) {
+    node.dataset.state = state;
+    const label = node.querySelector(".quietline-msg-state");
+    if (state === "sent") {
+      this.pending.delete(node);
+      label.textContent = "";
+    } else if (state === "waiting") {
+      label.textContent = this.connection.dataset.connection === "lost" ? TEXT.notSentYet : TEXT.waitingToSend;
+    }
+  }
+
+  /** "online", "reconnecting" or "lost" (keys, messages and draft stay in every case). */
+  setConnection(state) {
+    this.connection.dataset.connection = state;
+    this.connectionText.textContent = state === "reconnecting"
+      ? TEXT.reconnecting
+      : state === "lost" ? TEXT.connectionLost : "";
+    this.tryAgain.hidden = state !== "lost";
+    for (const node of this.pending) {
+      if (node.dataset.state === "waiting") this.#messageState(node, "waiting");
     }
   }
 
@@ -119,13 +147,16 @@ export class ChatView {
     item.scrollIntoView?.({ block: "nearest" });
   }
 
-  /** A message: `who` is "program" or "me". */
+  /** A message: `who` is "program" or "me". Returns its node. */
   addMessage(who, text) {
-    this.#append(el("div", { class: `quietline-msg quietline-from-${who}`, "data-kind": who }, [
+    const node = el("div", { class: `quietline-msg quietline-from-${who}`, "data-kind": who }, [
       el("span", { class: "quietline-sender", text: who === "program" ? TEXT.supportWorker : TEXT.you }),
       el("span", { class: "quietline-text", dir: "auto", text }),
-    ]));
+      who === "me" ? el("span", { class: "quietline-msg-state quietline-small" }) : null,
+    ]);
+    this.#append(node);
     if (who === "program") this.status.textContent = "";
+    return node;
   }
 
   /**
@@ -182,6 +213,7 @@ export class ChatView {
   /** Remove every message from the page. */
   wipe() {
     this.box.value = "";
+    this.pending.clear();
     while (this.log.firstChild) this.log.removeChild(this.log.firstChild);
     this.node.remove();
   }

@@ -91,6 +91,13 @@ const en = {
   yourMessage: "Your message",
   send: "Send",
   notSent: "Your last message could not be sent. Please try again.",
+  reconnecting:
+    "Reconnecting... You can keep writing: your messages will be sent when the connection is back.",
+  connectionLost:
+    "The connection is still lost. Your conversation and your messages are kept on this page.",
+  tryAgain: "Try again",
+  waitingToSend: "Waiting to send",
+  notSentYet: "Not sent yet",
   codeWordLabel: "Your code word",
   codeWordSend: "Send code word",
   codeWordSent: "Code word sent.",
@@ -205,6 +212,14 @@ const fr = {
   yourMessage: "Votre message",
   send: "Envoyer",
   notSent: "Votre dernier message n'a pas pu être envoyé. Veuillez réessayer.",
+  reconnecting:
+    "Reconnexion en cours... Vous pouvez continuer à écrire : vos messages partiront dès " +
+    "que la connexion sera rétablie.",
+  connectionLost:
+    "La connexion est toujours coupée. La conversation et vos messages restent sur cette page.",
+  tryAgain: "Réessayer",
+  waitingToSend: "En attente d'envoi",
+  notSentYet: "Pas encore envoyé",
   codeWordLabel: "Votre mot de code",
   codeWordSend: "Envoyer le mot de code",
   codeWordSent: "Mot de code envoyé.",
@@ -316,6 +331,13 @@ const es = {
   yourMessage: "Su mensaje",
   send: "Enviar",
   notSent: "Su último mensaje no se pudo enviar. Inténtelo de nuevo.",
+  reconnecting:
+    "Reconectando... Puede seguir escribiendo: sus mensajes se enviarán cuando vuelva la conexión.",
+  connectionLost:
+    "La conexión sigue perdida. La conversación y sus mensajes se mantienen en esta página.",
+  tryAgain: "Intentar de nuevo",
+  waitingToSend: "Pendiente de envío",
+  notSentYet: "Todavía no enviado",
   codeWordLabel: "Su palabra clave",
   codeWordSend: "Enviar palabra clave",
   codeWordSent: "Palabra clave enviada.",

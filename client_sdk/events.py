@@ -33,6 +33,7 @@ __all__ = [
     "NoticeSent",
     "ParticipantLeft",
     "PossiblyMissingMessage",
+    "Progress",
     "Reconnected",
     "VerificationFailed",
     "WorkflowEvent",
@@ -187,6 +188,17 @@ class Reconnected:
     attempts: int
 
 
+@dataclass(frozen=True)
+class Progress:
+    """What the program says is happening (participant side): ``kind`` is ``queue``
+    (``value``: place, 1 = next), ``joined`` (the support worker's chosen name),
+    ``typing`` (bool) or ``delivered`` (how many of our text messages it received)."""
+
+    conversation_id: str
+    kind: str
+    value: int | str | bool
+
+
 Event = (
     NewConversation
     | Message
@@ -203,6 +215,7 @@ Event = (
     | PossiblyMissingMessage
     | WorkflowEvent
     | Reconnected
+    | Progress
 )
 
 

@@ -40,7 +40,7 @@ from typing import Any
 
 from client_sdk import conversation as conv
 from client_sdk import events as ev
-from client_sdk import publishing, store
+from client_sdk import progress, publishing, store
 from client_sdk import workflow as wf
 from client_sdk.counters import CounterTracker, FailedIds
 from client_sdk.errors import (
@@ -388,6 +388,7 @@ class ProgramClient:
                 self._events.put(ev.Assigned(action.conversation_id, action.staff_id))
             else:
                 self._events.put(ev.WorkflowEvent(action))
+        await progress.after_actions(self, actions)
 
     async def _close_now(self, conversation_id: str, reason: str) -> None:
         c = self._get(conversation_id)
@@ -730,6 +731,7 @@ class ProgramClient:
                 await self._http.ack(await self._session_token(), acks)
         for event in events:
             self._events.put(event)
+        await progress.after_events(self, events)
         opened, self._opened = self._opened, []
         for cid in opened:
             if cid in self._conversations:

@@ -583,3 +583,72 @@ def test_one_safety_check_in(desktop_tab: Page, live: Any) -> None:
     assert [i["text"] for i in check_ins] == [live.profile["safety_check_in"]]
     harness.end_chat(page)
     harness.screen(page, "ended")
+
+
+# -- item 2: what is happening, end to end encrypted -------------------------------------------
+
+
+def _status(page: Page) -> str:
+    return str(page.inner_text(".quietline-chat-status"))
+
+
+def test_queue_joined_typing_and_delivered(browser: Browser, desktop_tab: Page, live: Any) -> None:
+    from client_sdk import progress
+
+    first = desktop_tab
+    cid_a = chat.open_chat(first, live)
+    first.wait_for_function(
+        "() => document.querySelector('.quietline-chat-status').textContent"
+        ".includes('You are next')",
+        timeout=15_000,
+    )
+    second_context = browser.new_context(viewport=ViewportSize(width=390, height=844))
+    try:
+        second = second_context.new_page()
+        cid_b = chat.open_chat(second, live)
+        second.wait_for_function(
+            "() => document.querySelector('.quietline-chat-status').textContent"
+            ".includes('There is 1 person ahead of you')",
+            timeout=15_000,
+        )
+        harness.assert_accessible(second, "chat, waiting in the queue")
+        # The check-in (a notice) did not take the waiting line away.
+        assert "You are next" in _status(first)
+
+        live.program.call(live.program.client.claim, cid_a, "sam")
+        chat.wait_log_text(first, "Sam has joined the chat.")
+        second.wait_for_function(
+            "() => document.querySelector('.quietline-chat-status').textContent"
+            ".includes('You are next')",
+            timeout=15_000,
+        )
+        assert "You are next" not in _status(first)
+
+        assert live.program.call(progress.send_typing, live.program.client, cid_a) is True
+        first.wait_for_function(
+            "() => document.querySelector('.quietline-chat-status').textContent"
+            " === 'Sam is writing...'",
+            timeout=15_000,
+        )
+        live.program.call(live.program.client.send, cid_a, "Hello, I'm here.")
+        chat.wait_log_text(first, "Hello, I'm here.")
+        assert "writing" not in _status(first)
+        sender = first.eval_on_selector_all(
+            ".quietline-from-program .quietline-sender", "nodes => nodes.map((n) => n.textContent)"
+        )
+        assert sender == ["Sam"]
+
+        chat.send_from_widget(first, "thank you")
+        first.wait_for_function(
+            "() => [...document.querySelectorAll('.quietline-from-me')]"
+            ".every((n) => n.dataset.delivered === 'true'"
+            " && n.querySelector('.quietline-msg-state').textContent === 'Delivered')",
+            timeout=15_000,
+        )
+        harness.assert_accessible(first, "chat, joined and delivered")
+        harness.end_chat(second)
+        live.program.wait(
+            lambda e: isinstance(e, ev.ParticipantLeft) and e.conversation_id == cid_b
+        )
+    finally:
+        second_context.close()

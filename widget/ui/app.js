@@ -219,6 +219,19 @@ export class WidgetApp {
       case "close":
         this.endByProgram(payload.reason === "inactivity" ? "inactivity" : "staff");
         break;
+      // What is happening, from the node, end to end encrypted like every message.
+      case "queue":
+        this.chat.setQueue(payload.position);
+        break;
+      case "joined":
+        this.chat.joined(String(payload.name));
+        break;
+      case "typing":
+        this.chat.setTyping(payload.active);
+        break;
+      case "delivered":
+        this.chat.markDelivered(payload.count);
+        break;
       default:
         // system events and invitations carry nothing to show here.
         break;

@@ -6,7 +6,9 @@
 // `wipe()` removes every message node; the app then drops its references.
 
 import { el, uid } from "./dom.js";
-import { TEXT } from "./text.js";
+import { TEXT, plural } from "./text.js";
+
+const TYPING_SHOWN_MS = 8000; // a typing line that is not renewed goes away
 
 export class ChatView {
   /**
@@ -34,6 +36,9 @@ export class ChatView {
       this.connectionText, this.tryAgain,
     ]);
     this.pending = new Set(); // my messages not yet taken by the relay
+    this.mine = []; // my text messages, in the order sent (for "delivered")
+    this.workerName = null; // the name the support worker chose, once they joined
+    this.typingTimer = null;
     this.box = el("textarea", {
       id: boxId, class: "quietline-box", rows: "3", dir: "auto", autocomplete: "off",
       spellcheck: "false", maxlength: "4000",
@@ -115,6 +120,7 @@ export class ChatView {
     this.box.value = "";
     const node = this.addMessage("me", text);
     this.pending.add(node);
+    this.mine.push(node);
     this.actions.onSend(text, (state) => this.#messageState(node, state));
     this.box.focus();
   }
@@ -124,7 +130,7 @@ export class ChatView {
     const label = node.querySelector(".quietline-msg-state");
     if (state === "sent") {
       this.pending.delete(node);
-      label.textContent = "";
+      label.textContent = node.dataset.delivered ? TEXT.delivered : "";
     } else if (state === "waiting") {
       label.textContent = this.connection.dataset.connection === "lost" ? TEXT.notSentYet : TEXT.waitingToSend;
     }
@@ -150,13 +156,66 @@ export class ChatView {
   /** A message: `who` is "program" or "me". Returns its node. */
   addMessage(who, text) {
     const node = el("div", { class: `quietline-msg quietline-from-${who}`, "data-kind": who }, [
-      el("span", { class: "quietline-sender", text: who === "program" ? TEXT.supportWorker : TEXT.you }),
+      el("span", {
+        class: "quietline-sender", dir: "auto",
+        text: who === "program" ? (this.workerName ?? TEXT.supportWorker) : TEXT.you,
+      }),
       el("span", { class: "quietline-text", dir: "auto", text }),
       who === "me" ? el("span", { class: "quietline-msg-state quietline-small" }) : null,
     ]);
     this.#append(node);
-    if (who === "program") this.status.textContent = "";
+    if (who === "program") this.#clearTyping(true);
     return node;
+  }
+
+  /** The node says where the participant waits (1 = next). */
+  setQueue(position) {
+    if (this.workerName !== null) return;
+    this.status.textContent = position <= 1
+      ? TEXT.queueNext
+      : plural(TEXT.lang, position - 1, TEXT.queueAhead);
+  }
+
+  /** A support worker took the conversation, under the name they chose. */
+  joined(name) {
+    this.workerName = name;
+    this.status.textContent = "";
+    this.#append(el("div", { class: "quietline-event", "data-kind": "event", "data-event": "joined" }, [
+      el("span", { class: "quietline-text", dir: "auto", text: TEXT.joined(name) }),
+    ]));
+  }
+
+  /** The support worker is writing (or stopped). */
+  setTyping(active) {
+    clearTimeout(this.typingTimer);
+    if (!active) {
+      this.#clearTyping();
+      return;
+    }
+    this.status.textContent = TEXT.typing(this.workerName ?? TEXT.supportWorker);
+    this.status.dataset.typing = "true";
+    this.typingTimer = setTimeout(() => this.#clearTyping(), TYPING_SHOWN_MS);
+  }
+
+  /**
+   * Take the typing line away. `answered`: a support worker wrote, so the waiting or
+   * queue line goes too; a notice (the check-in, say) leaves it in place.
+   */
+  #clearTyping(answered = false) {
+    clearTimeout(this.typingTimer);
+    if (this.status.dataset.typing || answered) {
+      delete this.status.dataset.typing;
+      this.status.textContent = "";
+    }
+  }
+
+  /** The program has received my first `count` text messages. */
+  markDelivered(count) {
+    for (const node of this.mine.slice(0, count)) {
+      if (node.dataset.delivered) continue;
+      node.dataset.delivered = "true";
+      if (node.dataset.state === "sent") node.querySelector(".quietline-msg-state").textContent = TEXT.delivered;
+    }
   }
 
   /**
@@ -164,11 +223,11 @@ export class ChatView {
    * signed with the program's name: no internal label such as the notice's kind.
    */
   addNotice(kind, text) {
+    this.#clearTyping();
     this.#append(el("div", { class: "quietline-notice", "data-kind": "notice", "data-notice": kind }, [
       el("span", { class: "quietline-sender", dir: "auto", text: this.programName }),
       el("span", { class: "quietline-text", dir: "auto", text }),
     ]));
-    this.status.textContent = "";
   }
 
   /** A flag from the widget itself (a possibly missing message, a failed send). */
@@ -214,6 +273,8 @@ export class ChatView {
   wipe() {
     this.box.value = "";
     this.pending.clear();
+    this.mine = [];
+    clearTimeout(this.typingTimer);
     while (this.log.firstChild) this.log.removeChild(this.log.firstChild);
     this.node.remove();
   }

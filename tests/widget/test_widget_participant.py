@@ -652,3 +652,40 @@ def test_queue_joined_typing_and_delivered(browser: Browser, desktop_tab: Page, 
         )
     finally:
         second_context.close()
+
+
+def test_chat_survives_the_relay_process_restarting(desktop_tab: Page, live: Any) -> None:
+    """The real relay process stops (both the widget and the program node lose it) and
+    starts again on the same port and database: the conversation goes on, in order."""
+    page = desktop_tab
+    cid = chat.open_chat(page, live)
+    live.program.call(live.program.client.send, cid, "before the restart")
+    chat.wait_log_text(page, "before the restart")
+    live.relay.stop()
+    try:
+        page.wait_for_selector("[data-connection=reconnecting]", timeout=15_000)
+        written = ["written while the relay was stopped", "and a second one"]
+        for text in written:
+            page.fill("textarea", text)
+            page.click("button:has-text('Send')")
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('.quietline-from-me')]"
+            ".filter((n) => n.dataset.state === 'waiting').length === 2",
+            timeout=30_000,
+        )
+    finally:
+        live.relay.restart()
+    live.program.wait(lambda e: isinstance(e, ev.Reconnected), timeout=60)
+    page.wait_for_selector("[data-connection=online]", timeout=60_000, state="attached")
+    got = [
+        live.program.wait(
+            lambda e: isinstance(e, ev.Message) and e.conversation_id == cid, timeout=60
+        ).text
+        for _ in written
+    ]
+    assert got == written
+    live.program.call(live.program.client.send, cid, "after the restart")
+    chat.wait_log_text(page, "after the restart")
+    assert "before the restart" in page.inner_text(".quietline-log")
+    harness.end_chat(page)
+    harness.screen(page, "ended")

@@ -34,6 +34,7 @@ __all__ = [
     "ParticipantLeft",
     "PossiblyMissingMessage",
     "PrekeysDraining",
+    "Progress",
     "Reconnected",
     "VerificationFailed",
     "WorkflowEvent",
@@ -195,6 +196,17 @@ class PrekeysDraining:
     connect when none is left (through the signed prekey)."""
 
 
+@dataclass(frozen=True)
+class Progress:
+    """What the program says is happening (participant side): ``kind`` is ``queue``
+    (``value``: place, 1 = next), ``joined`` (the support worker's chosen name),
+    ``typing`` (bool) or ``delivered`` (how many of our text messages it received)."""
+
+    conversation_id: str
+    kind: str
+    value: int | str | bool
+
+
 Event = (
     NewConversation
     | Message
@@ -212,6 +224,7 @@ Event = (
     | WorkflowEvent
     | Reconnected
     | PrekeysDraining
+    | Progress
 )
 
 

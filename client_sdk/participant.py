@@ -280,6 +280,14 @@ class ParticipantClient:
             self._pending_events.append(ev.Notice(cid, payload.kind, payload.body, payload.ts))
         elif isinstance(payload, pl.CodeWordRequest):
             self._pending_events.append(ev.CodeWordRequest(cid, payload.alias))
+        elif isinstance(payload, pl.Queue):
+            self._pending_events.append(ev.Progress(cid, "queue", payload.position))
+        elif isinstance(payload, pl.Joined):
+            self._pending_events.append(ev.Progress(cid, "joined", payload.name))
+        elif isinstance(payload, pl.Typing):
+            self._pending_events.append(ev.Progress(cid, "typing", payload.active))
+        elif isinstance(payload, pl.Delivered):
+            self._pending_events.append(ev.Progress(cid, "delivered", payload.count))
         elif isinstance(payload, pl.Close):
             await self._on_idle()
             self._end("peer", payload.reason)

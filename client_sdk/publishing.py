@@ -21,6 +21,7 @@ from client_sdk import profile_content, store
 from client_sdk.errors import VerificationFailure
 from client_sdk.keystore import Keystore
 from client_sdk.transport import RelayHTTP
+from client_sdk.workflow.notices import CannedNotices
 from client_sdk.workflow.prekeys import PrekeyPolicy, PrekeyRecord, make_prekey, next_prekey_ids
 from e2ee.encoding import b64u_decode, b64u_encode
 from e2ee.errors import QuietlineError
@@ -44,9 +45,7 @@ DEFAULT_PROFILE: dict[str, Any] = {
         "the law may require us to report it. We will tell you "
         "before we do.",
     },
-    "safety_check_in": "Before we start: is the device you are using safe? Could someone "
-    "be monitoring it? If it is not safe, you can leave at once with "
-    "the exit button and reach us another way.",
+    "safety_check_in": CannedNotices.safety_check_in,
     "questions": [],
     "hours": {
         "timezone": "UTC",

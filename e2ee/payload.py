@@ -18,7 +18,14 @@ answers              answers (question id -> string), ts (:class:`Answers`)
 invite               slot, role, identity_key (b64u), prekey, invite (signed objects), ts
 consent              slot, accept (bool), ts (:class:`Consent`)
 close                reason, ts (:class:`Close`)
+queue                position (1 = next), ts (:class:`Queue`)
+joined               name (the support worker's first name or alias), ts (:class:`Joined`)
+typing               active (bool), ts (:class:`Typing`)
+delivered            count (text messages received so far), ts (:class:`Delivered`)
 ==================== ===============================================================
+
+``queue``, ``joined``, ``typing`` and ``delivered`` tell the participant what is happening
+(docs/threat-model.md says what their timing shows the relay).
 
 ``repr`` of a payload shows its type and the sizes of its fields, never their contents
 (a transcript must not leak into logs or tracebacks); :class:`CodeWordAnswer` compares
@@ -62,6 +69,8 @@ MAX_CODE_WORD_SIZE = 256
 MAX_REASON_SIZE = 1000
 MAX_ANSWER_SIZE = 1000
 MAX_ANSWERS = 20
+MAX_QUEUE_POSITION = 100_000
+MAX_DELIVERED_COUNT = 2**31 - 1
 
 NOTICE_KINDS = frozenset(
     {
@@ -320,6 +329,68 @@ class Close:
         _check_ts(self.ts)
 
 
+def _check_int(value: object, what: str, low: int, high: int) -> None:
+    if type(value) is not int or not low <= value <= high:
+        raise LocalProtocolError(f"{what} must be an integer in [{low}, {high}]")
+
+
+@dataclass(frozen=True)
+class Queue:
+    """The participant's place in the queue (program to participant); 1 is next."""
+
+    T: ClassVar[str] = "queue"
+    __repr__ = _hidden_repr
+    position: int
+    ts: int
+
+    def __post_init__(self) -> None:
+        _check_int(self.position, "position", 1, MAX_QUEUE_POSITION)
+        _check_ts(self.ts)
+
+
+@dataclass(frozen=True)
+class Joined:
+    """A support worker took the conversation; ``name`` is the one they chose to show."""
+
+    T: ClassVar[str] = "joined"
+    __repr__ = _hidden_repr
+    name: str
+    ts: int
+
+    def __post_init__(self) -> None:
+        _check_label(self.name, "name")
+        _check_ts(self.ts)
+
+
+@dataclass(frozen=True)
+class Typing:
+    """The sender started (``active``) or stopped writing."""
+
+    T: ClassVar[str] = "typing"
+    __repr__ = _hidden_repr
+    active: bool
+    ts: int
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.active, bool):
+            raise LocalProtocolError("active must be a boolean")
+        _check_ts(self.ts)
+
+
+@dataclass(frozen=True)
+class Delivered:
+    """The sender has received the first ``count`` text messages of the other side."""
+
+    T: ClassVar[str] = "delivered"
+    __repr__ = _hidden_repr
+    count: int
+    ts: int
+
+    def __post_init__(self) -> None:
+        _check_int(self.count, "count", 0, MAX_DELIVERED_COUNT)
+        _check_ts(self.ts)
+
+
 Payload = (
     Text
     | Notice
@@ -331,6 +402,10 @@ Payload = (
     | Invite
     | Consent
     | Close
+    | Queue
+    | Joined
+    | Typing
+    | Delivered
 )
 
 PAYLOAD_TYPES: Mapping[str, type[Payload]] = MappingProxyType(
@@ -347,6 +422,10 @@ PAYLOAD_TYPES: Mapping[str, type[Payload]] = MappingProxyType(
             Invite,
             Consent,
             Close,
+            Queue,
+            Joined,
+            Typing,
+            Delivered,
         )
     }
 )

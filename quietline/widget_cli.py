@@ -49,6 +49,13 @@ class SnippetError(ValueError):
     """A snippet option is malformed; the message says which and why."""
 
 
+# How long the widget keeps trying to reconnect through a dead spot before it offers
+# "Try again" (it never ends the chat by itself); at least two minutes.
+DEFAULT_RECONNECT_SECONDS = 120
+MIN_RECONNECT_SECONDS = 120
+MAX_RECONNECT_SECONDS = 3600
+
+
 @dataclass(frozen=True)
 class WidgetConfig:
     """What the program pins into its own page. Nothing here is secret."""
@@ -59,6 +66,7 @@ class WidgetConfig:
     fallback: tuple[str, ...] = DEFAULT_FALLBACK
     base_url: str = DEFAULT_BASE_URL
     exit_url: str = DEFAULT_EXIT_URL
+    reconnect_seconds: int = DEFAULT_RECONNECT_SECONDS
 
 
 @dataclass(frozen=True)
@@ -113,8 +121,19 @@ def validate(config: WidgetConfig) -> WidgetConfig:
     fallback = tuple(line.strip() for line in config.fallback if line.strip())
     if not fallback:
         raise SnippetError("--fallback must give at least one other way to reach the program")
+    if not MIN_RECONNECT_SECONDS <= config.reconnect_seconds <= MAX_RECONNECT_SECONDS:
+        raise SnippetError(
+            f"--reconnect-seconds must be between {MIN_RECONNECT_SECONDS} and "
+            f"{MAX_RECONNECT_SECONDS}"
+        )
     return WidgetConfig(
-        relay, config.program_id, config.identity_key, fallback, base, config.exit_url
+        relay,
+        config.program_id,
+        config.identity_key,
+        fallback,
+        base,
+        config.exit_url,
+        config.reconnect_seconds,
     )
 
 
@@ -205,6 +224,7 @@ def build_snippet(config: WidgetConfig, root: Path = WIDGET_DIR) -> Snippet:
         f'  data-program-id="{a(config.program_id)}"',
         f'  data-identity-key="{a(config.identity_key)}"',
         f'  data-exit-url="{a(config.exit_url)}"',
+        f'  data-reconnect-seconds="{config.reconnect_seconds}"',
         '  aria-label="Chat with a support worker">',
         '  <div class="quietline-fallback" data-quietline-fallback>',
         "    <h2>Other ways to reach us</h2>",
@@ -333,6 +353,13 @@ def _parser() -> argparse.ArgumentParser:
             default=None,
             help="neutral site the quick exit goes to before the profile loads",
         )
+        p.add_argument(
+            "--reconnect-seconds",
+            type=int,
+            default=DEFAULT_RECONNECT_SECONDS,
+            help="how long the chat keeps reconnecting through a dead spot before it "
+            f"offers 'Try again' (at least {MIN_RECONNECT_SECONDS})",
+        )
 
     snippet = sub.add_parser("snippet", help="print the HTML and headers for the chat page")
     common(snippet, required=True)
@@ -368,6 +395,7 @@ def _config(args: argparse.Namespace, base_url: str, exit_default: str) -> Widge
         fallback=tuple(args.fallback) if args.fallback else DEFAULT_FALLBACK,
         base_url=base_url,
         exit_url=args.exit_url or exit_default,
+        reconnect_seconds=args.reconnect_seconds,
     )
 
 

@@ -26,11 +26,15 @@ function readConfig(root) {
   }
   if (relayUrl.protocol !== "https:" && relayUrl.protocol !== "http:") return null;
   if (!B64U.test(programId) || !B64U.test(identityKey)) return null;
+  // How long to keep reconnecting through a dead spot: the snippet's setting, never
+  // under two minutes.
+  const seconds = Number.parseInt(root.dataset.reconnectSeconds ?? "", 10);
   return {
     relay: relayUrl.origin,
     programId,
     identityKey,
     exitUrl: root.dataset.exitUrl ?? "",
+    reconnectMs: Math.max(Number.isFinite(seconds) ? seconds : 120, 120) * 1000,
   };
 }
 

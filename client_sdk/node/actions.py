@@ -13,6 +13,7 @@ import logging
 import time
 
 from client_sdk import events as ev
+from client_sdk import progress
 from client_sdk import store
 from client_sdk import workflow as wf
 from client_sdk.errors import (
@@ -138,6 +139,7 @@ class NodeActions(NodeBundle):
                 self._events.put(ev.Assigned(action.conversation_id, action.staff_id))
             else:
                 self._events.put(ev.WorkflowEvent(action))
+        await progress.after_actions(self, actions)
 
     async def _close_now(self, conversation_id: str, reason: str) -> None:
         c = self._get(conversation_id)

@@ -18,6 +18,7 @@ from client_sdk import publishing, store
 from client_sdk import workflow as wf
 from client_sdk.errors import VerificationFailure
 from client_sdk.node.transport import NodeTransport
+from client_sdk.workflow.checkin import use_profile_check_in
 from client_sdk.workflow.prekeys import (
     expired_one_time_prekeys,
     one_time_prekeys_to_generate,
@@ -79,6 +80,7 @@ class NodeBundle(NodeTransport):
             )
         if store.get_json(ks, store.PUBLISHED_PROFILE) is None:
             await self.publish_profile(store.get_json(ks, store.PROFILE_CONTENT) or {})
+        use_profile_check_in(self.workflow, store.get_json(ks, store.PROFILE_CONTENT))
         keeper = self._keeper()
         if keeper.current is None:
             published = store.get_json(ks, store.PUBLISHED_STATUS)
@@ -114,6 +116,7 @@ class NodeBundle(NodeTransport):
         await self._http.put_profile(self.program_id, token, signed.to_json())
         store.put_json(self._ks, store.PROFILE_CONTENT, content)
         store.put_json(self._ks, store.PUBLISHED_PROFILE, signed.to_json())
+        use_profile_check_in(self.workflow, content)
         await self._commit.commit()
 
     async def _publish_status(self, body: wf.StatusBody) -> None:

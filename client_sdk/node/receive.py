@@ -23,7 +23,7 @@ from typing import Any
 
 from client_sdk import conversation as conv
 from client_sdk import events as ev
-from client_sdk import publishing, store
+from client_sdk import progress, publishing, store
 from client_sdk import workflow as wf
 from client_sdk.errors import (
     RelayError,
@@ -188,6 +188,7 @@ class NodeReceiver(NodeActions):
                 await self._http.ack(await self._session_token(), acks)
         for event in events:
             self._events.put(event)
+        await progress.after_events(self, events)
         opened, self._opened = self._opened, []
         for cid in opened:
             if cid in self._conversations:

@@ -159,11 +159,15 @@ class CannedNotices:
     """Every standard text a program sends; edit with :meth:`replace`."""
 
     rights: RightsNotice = RightsNotice()
+    # Names the widget's controls as it labels them ("Quick exit", "Someone is here").
+    # The default of a new profile's check-in (client_sdk.publishing); a published
+    # profile's own text replaces it on the node (client_sdk.workflow.checkin).
     safety_check_in: str = (
         "Before we start: are you somewhere safe to chat? Could someone be watching "
         "this device or your screen? If you are worried, we can talk another way: by "
-        "phone, from another device such as a library computer, or in person. If you "
-        "want to leave quickly, use the Exit button."
+        "phone, from another device such as a library computer, or in person. To leave "
+        "at once, use Quick exit or press Shift three times. If someone comes near, use "
+        "Someone is here: you leave, and we know you cannot talk."
     )
     inactivity: str = (
         "We have not heard from you for a while. If you are still there, send any "
@@ -208,7 +212,11 @@ class CannedNotices:
         return Notice(NoticeKind.SAFETY_CHECK_IN, self.safety_check_in)
 
     def inactivity_notice(self, minutes_left: int) -> Notice:
-        body = self.inactivity.replace("{minutes}", str(minutes_left))
+        # "in 1 minute", never "in 1 minutes": the default text's "{minutes} minutes"
+        # takes the singular for one; a program's own wording is left as written.
+        unit = "minute" if minutes_left == 1 else "minutes"
+        body = self.inactivity.replace("{minutes} minutes", f"{minutes_left} {unit}")
+        body = body.replace("{minutes}", str(minutes_left))
         return Notice(NoticeKind.INACTIVITY, body)
 
     def closing_notice(self) -> Notice:

@@ -42,8 +42,10 @@ async def pair(
         ) as participant:
             new = await waiter(pev, lambda e: isinstance(e, events.NewConversation))
             qev = participant.events()
-            # the workflow's automatic safety check-in comes first; let it pass untouched
+            # the workflow's automatic safety check-in comes first, then the place in the
+            # queue; let them pass untouched
             await waiter(qev, lambda e: isinstance(e, events.Notice))
+            await waiter(qev, lambda e: isinstance(e, events.Progress) and e.kind == "queue")
             yield program, participant, pev, qev, new.conversation_id
 
 

@@ -17,6 +17,7 @@ from e2ee.payload import (
     MAX_ANSWERS,
     MAX_LABEL_SIZE,
     MAX_PLAINTEXT_SIZE,
+    MAX_QUEUE_POSITION,
     MAX_TIMESTAMP_MS,
     NOTICE_KINDS,
     PAYLOAD_TYPES,
@@ -25,12 +26,16 @@ from e2ee.payload import (
     CodeWordAnswer,
     CodeWordRequest,
     Consent,
+    Delivered,
     Duress,
     Invite,
+    Joined,
     Notice,
     Payload,
+    Queue,
     System,
     Text,
+    Typing,
     decode_payload,
     encode_payload,
 )
@@ -51,6 +56,10 @@ EXAMPLES: list[Payload] = [
     ),
     Consent(slot=2, accept=True, ts=TS),
     Close(reason="ended by worker", ts=0),
+    Queue(position=3, ts=TS),
+    Joined(name="Sam", ts=TS),
+    Typing(active=True, ts=TS),
+    Delivered(count=2, ts=TS),
 ]
 
 
@@ -139,6 +148,14 @@ BAD_DECODES = [
     _mutated(EXAMPLES[7], invite="x"),
     _mutated(EXAMPLES[8], accept=1),
     _mutated(EXAMPLES[9], reason="r" * 1001),
+    _mutated(EXAMPLES[10], position=0),
+    _mutated(EXAMPLES[10], position=True),
+    _mutated(EXAMPLES[10], position=MAX_QUEUE_POSITION + 1),
+    _mutated(EXAMPLES[11], name=""),
+    _mutated(EXAMPLES[11], name="n" * (MAX_LABEL_SIZE + 1)),
+    _mutated(EXAMPLES[12], active=1),
+    _mutated(EXAMPLES[13], count=-1),
+    _mutated(EXAMPLES[13], count=False),
 ]
 
 

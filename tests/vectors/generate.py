@@ -48,10 +48,14 @@ from e2ee.payload import (
     Close,
     CodeWordAnswer,
     CodeWordRequest,
+    Delivered,
     Duress,
+    Joined,
     Payload,
+    Queue,
     System,
     Text,
+    Typing,
     encode_payload,
 )
 from e2ee.payload import Notice as NoticePayload
@@ -243,10 +247,20 @@ def _script() -> list[tuple[str, Any, Any]]:
         ("deliver", 22, None),
         ("send", P, Text(body="Knowing my options.", ts=ts(23))),
         ("deliver", 23, None),
-        ("send", W, NoticePayload(kind="closing", body="We can talk again any time.", ts=ts(24))),
-        ("send", W, Close(reason="ended by participant's request", ts=ts(25))),
-        ("deliver", 25, None),
+        ("send", W, Queue(position=2, ts=ts(24))),
+        ("send", W, Joined(name="Sam", ts=ts(25))),
         ("deliver", 24, None),
+        ("deliver", 25, None),
+        ("send", W, Typing(active=True, ts=ts(26))),
+        ("send", P, Text(body="Are you still there?", ts=ts(27))),
+        ("deliver", 27, None),
+        ("send", W, Delivered(count=11, ts=ts(28))),
+        ("deliver", 28, None),
+        ("deliver", 26, None),
+        ("send", W, NoticePayload(kind="closing", body="We can talk again any time.", ts=ts(29))),
+        ("send", W, Close(reason="ended by participant's request", ts=ts(30))),
+        ("deliver", 30, None),
+        ("deliver", 29, None),
     ]
 
 

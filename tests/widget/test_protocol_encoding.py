@@ -178,6 +178,18 @@ PAYLOAD_TEXTS = [
     '{"answers":{"constructor":"a","toString":"b","__proto__":"c"},"t":"answers","ts":1}',
     '{"answers":{"a":"x","a":"y"},"t":"answers","ts":1}',
     '{"body":"x","t":"te\\"xt","ts":1}',
+    '{"position":3,"t":"queue","ts":1}',
+    '{"position":0,"t":"queue","ts":1}',
+    '{"position":true,"t":"queue","ts":1}',
+    '{"position":100001,"t":"queue","ts":1}',
+    '{"name":"Sam","t":"joined","ts":1}',
+    '{"name":"","t":"joined","ts":1}',
+    '{"name":"' + "n" * 65 + '","t":"joined","ts":1}',
+    '{"active":false,"t":"typing","ts":1}',
+    '{"active":0,"t":"typing","ts":1}',
+    '{"count":0,"t":"delivered","ts":1}',
+    '{"count":-1,"t":"delivered","ts":1}',
+    '{"count":2147483648,"t":"delivered","ts":1}',
 ]
 
 

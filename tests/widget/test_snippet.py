@@ -248,3 +248,12 @@ def test_path_prints_the_folder_of_the_widget_files() -> None:
     folder = Path(result.stdout.strip())
     assert folder.resolve() == WIDGET.resolve()
     assert (folder / "quietline-widget.js").is_file()
+
+
+def test_reconnect_window_is_a_snippet_setting_of_at_least_two_minutes() -> None:
+    default = run(*snippet_args(), "--fallback", "Call 555-0100")
+    assert 'data-reconnect-seconds="120"' in default.stdout
+    longer = run(*snippet_args(), "--fallback", "Call 555-0100", "--reconnect-seconds", "300")
+    assert longer.returncode == 0 and 'data-reconnect-seconds="300"' in longer.stdout
+    short = run(*snippet_args(), "--fallback", "Call 555-0100", "--reconnect-seconds", "60")
+    assert short.returncode == 2 and "--reconnect-seconds" in short.stderr

@@ -246,7 +246,7 @@ def test_complete_conversation_both_ways(tab: Page, live: Live) -> None:
     start = page.inner_text("[data-screen=start]")
     assert "Harbour Support Line" in start
     assert "The chat is open now." in start
-    assert "Monday: 00:00 to 24:00" in start and "UTC" in start
+    assert "Open 24 hours, every day" in start and "Coordinated Universal Time" in start
     harness.assert_accessible(page, "start")
     harness.assert_exit_visible(page)
     assert page.query_selector("textarea") is None
@@ -316,8 +316,10 @@ def test_complete_conversation_both_ways(tab: Page, live: Live) -> None:
         page.wait_for_selector(f"[data-notice={kind}]", timeout=15_000)
         assert body in page.inner_text(f"[data-notice={kind}]")
     labels = page.inner_text(".quietline-log")
-    assert "Notice (New support worker)" in labels and "Notice (Inactivity)" in labels
-    assert "Notice (Closing)" in labels
+    assert "Notice (" not in labels and "shift_change" not in labels  # no internal labels
+    senders = page.eval_on_selector_all(
+        ".quietline-notice .quietline-sender", "nodes => nodes.map((n) => n.textContent)")
+    assert set(senders) == {"Harbour Support Line"}
     harness.assert_accessible(page, "chat with messages")
 
     program.call(program.client.close, cid, "done")
@@ -337,7 +339,7 @@ def test_participant_ends_the_chat(desktop_tab: Page, live: Live) -> None:
     tab = desktop_tab
     cid = open_chat(tab, live)
     send_from_widget(tab, "I have to go now")
-    tab.click("text=End chat")
+    harness.end_chat(tab)
     harness.screen(tab, "ended")
     left = live.program.wait(lambda e: isinstance(e, ev.ParticipantLeft)
                              and e.conversation_id == cid)
@@ -379,17 +381,24 @@ def test_ending_drops_messages_from_memory(desktop_tab: Page, live: Live,
     live.program.call(live.program.client.send, cid, marker_in)
     tab.wait_for_function("() => document.querySelectorAll('.quietline-from-program').length"
                           " === 1", timeout=15_000)
+    # Control: the snapshot does find a string the page holds. (Whether the decrypted
+    # text itself is still referenced from the heap at this moment is incidental: the
+    # node now also sends "queue" and "delivered" messages, which replace the engine's
+    # last-match subject at times the test does not control.)
+    control = "control-" + secrets.token_hex(12)
+    tab.evaluate("(c) => { window.__quietlineControl = [c].join(''); }", control)
+    assert _heap_strings_contain(tab, [control])[control] is True
+    tab.evaluate("() => { delete window.__quietlineControl; }")
     tab.evaluate("() => { document.querySelector('textarea').focus(); }")
     tab.keyboard.type(marker_out)
     tab.keyboard.press("Enter")
     tab.wait_for_function("() => document.querySelectorAll('.quietline-from-me').length"
                           " === 1", timeout=15_000)
     live.program.wait(lambda e: isinstance(e, ev.Message) and e.conversation_id == cid)
-    # Control: while the chat is on, the snapshot does find the decrypted text.
-    assert _heap_strings_contain(tab, [marker_in])[marker_in] is True
     if who_ends == "participant":
-        tab.evaluate("() => { [...document.querySelectorAll('button')]"
-                     ".find((b) => b.textContent === 'End chat').click(); }")
+        tab.evaluate("() => { const b = [...document.querySelectorAll('button')];"
+                     " b.find((x) => x.textContent === 'End chat').click();"
+                     " b.find((x) => x.textContent === 'Yes, end the chat').click(); }")
         live.program.wait(lambda e: isinstance(e, ev.ParticipantLeft)
                           and e.conversation_id == cid)
     else:
@@ -411,7 +420,7 @@ def test_skip_all_questions_sends_no_answers(desktop_tab: Page, live: Live) -> N
 
     live.program.wait(note)
     assert not any(isinstance(e, ev.Answers) for e in seen)
-    tab.click("text=End chat")
+    harness.end_chat(tab)
     harness.screen(tab, "ended")
 
 
@@ -429,7 +438,7 @@ def test_code_word_is_asked_and_checked(desktop_tab: Page, live: Live) -> None:
     assert result.verified is True
     tab.wait_for_selector("[data-flag=codeword-sent]")
     assert tab.query_selector("[data-kind=codeword]") is None
-    tab.click("text=End chat")
+    harness.end_chat(tab)
     harness.screen(tab, "ended")
 
 
@@ -484,14 +493,16 @@ def test_whole_flow_by_keyboard(tab: Page, live: Live) -> None:
     assert got.text == "typed with the keyboard"
     harness.tab_to(tab, "End chat")
     tab.keyboard.press("Enter")
+    # It asks first; the confirmation takes focus.
+    assert harness.active_name(tab) == "Yes, end the chat"
+    tab.keyboard.press("Enter")
     harness.screen(tab, "ended")
 
 
 # -- 1: when the program cannot take a chat ------------------------------------------------
 
 
-@pytest.mark.parametrize(("state", "reason"), [("busy", "busy"), ("closed", "closed"),
-                                               ("outage", "outage")])
+@pytest.mark.parametrize(("state", "reason"), [("closed", "closed"), ("outage", "outage")])
 def test_status_shows_alternatives(tab: Page, live: Live, state: str, reason: str) -> None:
     program = live.program
     program.call(program.client.set_status, state, f"Status message for {state}")
@@ -522,8 +533,11 @@ def test_outside_hours_shows_hours_and_alternatives(tab: Page, live: Live) -> No
         harness.screen(tab, "unavailable")
         assert tab.get_attribute("[data-screen=unavailable]", "data-reason") == "outside_hours"
         text = tab.inner_text("[data-screen=unavailable]")
-        assert "10:00 to 11:00" in text
+        assert "10 am to 11 am" in text
         assert "1-800-555-0199" in text
+        # The status is "open" (staff are on shift) but this screen is about the hours:
+        # its "Chat is open" message would contradict the heading.
+        assert "Chat is open" not in text
         harness.assert_accessible(tab, "outside hours")
     finally:
         program.call(program.client.publish_profile, live.profile)
@@ -581,7 +595,7 @@ def test_requests_carry_no_referrer_cookie_or_token_in_urls(desktop_tab: Page,
     cid = _open_hostile_chat(tab, live)
     send_from_widget(tab, "checking what the relay sees")
     live.program.wait(lambda e: isinstance(e, ev.Message) and e.conversation_id == cid)
-    tab.click("text=End chat")
+    harness.end_chat(tab)
     harness.screen(tab, "ended")
     live.program.wait(lambda e: isinstance(e, ev.ParticipantLeft) and e.conversation_id == cid)
     live.hostile.wait_request("POST", f"{cid}/close")
@@ -627,22 +641,24 @@ def test_replayed_message_stops_the_chat(desktop_tab: Page, live: Live) -> None:
     assert tab.query_selector("textarea") is None
 
 
-def test_relay_lost_mid_chat_shows_alternatives(desktop_tab: Page, live: Live) -> None:
-    """The socket drops and every reconnect fails: alternatives, not a dead box."""
+def test_relay_lost_mid_chat_keeps_the_chat(desktop_tab: Page, live: Live) -> None:
+    """The socket drops and reconnects fail: the chat stays, saying it is reconnecting
+    (test_widget_participant.py takes the relay down for 5 s, 60 s and 3 minutes)."""
     tab = desktop_tab
     cid = _open_hostile_chat(tab, live)
     live.program.call(live.program.client.send, cid, "before the outage")
     wait_log_text(tab, "before the outage")
     try:
         live.loop.run(live.hostile.go_down())
-        harness.screen(tab, "unavailable", timeout=30_000)
-        assert tab.get_attribute("[data-screen=unavailable]", "data-reason") == "unreachable"
-        text = tab.inner_text("body")
-        assert "before the outage" not in text
-        assert "1-800-555-0199" in text and harness.FALLBACK_LINES[0] in text
-        assert tab.query_selector("textarea") is None
+        tab.wait_for_selector("[data-connection=reconnecting]", timeout=15_000)
+        assert "Reconnecting" in tab.inner_text("[data-screen=chat]")
+        assert "before the outage" in tab.inner_text(".quietline-log")
+        assert tab.query_selector("textarea") is not None
     finally:
         live.hostile.arm(None)
+    tab.wait_for_selector("[data-connection=online]", timeout=30_000, state="attached")
+    harness.end_chat(tab)
+    harness.screen(tab, "ended")
 
 
 def test_dropped_message_is_flagged(desktop_tab: Page, live: Live) -> None:
@@ -660,5 +676,5 @@ def test_dropped_message_is_flagged(desktop_tab: Page, live: Live) -> None:
     assert kinds[flag + 1] == ("program", "third")
     assert all("second" not in t for _, t in kinds)
     harness.assert_accessible(tab, "chat with a missing-message flag")
-    tab.click("text=End chat")
+    harness.end_chat(tab)
     harness.screen(tab, "ended")

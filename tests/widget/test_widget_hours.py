@@ -69,10 +69,12 @@ def test_hours_are_listed_in_week_order(protocol_page: Page) -> None:
     lines = protocol_page.evaluate(
         """async (hours) => {
           const H = await import('/widget/ui/hours.js');
-          return H.describeHours(H.parseHours(hours));
+          const T = await import('/widget/ui/text.js');
+          return H.describeHours(H.parseHours(hours), T.LANGUAGES.en);
         }""", {"timezone": "UTC", "weekly": [{"day": 6, "open": "10:00", "close": "12:00"},
                                              {"day": 0, "open": "09:00", "close": "24:00"}]})
-    assert lines == ["Monday: 09:00 to 24:00", "Sunday: 10:00 to 12:00"]
+    assert lines == ["Monday: 9 am to midnight", "Tuesday to Saturday: closed",
+                     "Sunday: 10 am to midday"]
 
 
 @pytest.mark.parametrize("bad", [

@@ -163,6 +163,7 @@ def assert_exit_visible(page: Page) -> None:
     overflow = page.evaluate("() => document.documentElement.scrollWidth - innerWidth")
     assert overflow <= 0, f"page is {overflow}px wider than the viewport"
     box = page.locator("[data-quietline-exit]").bounding_box()
+    assert box is not None and box["y"] < 16, "quick exit is not at the top"
     size = page.viewport_size
     assert box is not None and size is not None
     assert box["x"] >= 0 and box["y"] >= 0
@@ -197,6 +198,12 @@ def tab_to_selector(page: Page, selector: str, limit: int = 40) -> None:
         if page.evaluate("s => document.activeElement?.matches(s) ?? false", selector):
             return
     raise AssertionError(f"nothing matching {selector!r} reachable with Tab")
+
+
+def end_chat(page: Page) -> None:
+    """Select "End chat", then confirm it (the widget asks first)."""
+    page.click("button:has-text('End chat')")
+    page.click("button:has-text('Yes, end the chat')")
 
 
 def screen(page: Page, name: str, timeout: float = 15_000) -> None:

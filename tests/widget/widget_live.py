@@ -190,6 +190,7 @@ class HostileRelay:
         # capability token the real relay handed out.
         self.requests: list[tuple[str, str, dict[str, str]]] = []
         self.tokens: list[str] = []
+        self.refused_sockets = 0  # WebSockets refused while down (reconnection attempts)
         self._arrived = threading.Condition()
         self.attacker = IdentityKeyPair.from_seed(bytes(range(100, 132)))
         self._client = httpx.AsyncClient(base_url=upstream, timeout=30)
@@ -314,9 +315,19 @@ class HostileRelay:
         raw[-1] ^= 0x01
         return [dict(frame, envelope=b64u_encode(bytes(raw)))]
 
+    def wait_refused_socket(self, after: int, timeout: float) -> int:
+        """Block until more than ``after`` sockets were refused while down; the count."""
+        with self._arrived:
+            refused = self._arrived.wait_for(lambda: self.refused_sockets > after, timeout)
+            assert refused, "no reconnection attempt in time"
+            return self.refused_sockets
+
     async def _ws(self, websocket: WebSocket) -> None:
         if self.mode == "down":
             self.fired.set()
+            with self._arrived:
+                self.refused_sockets += 1
+                self._arrived.notify_all()
             await websocket.close(code=1011)
             return
         await websocket.accept()

@@ -16,6 +16,10 @@
 //   invite             slot, role, identity_key (b64u), prekey, invite (signed objects), ts
 //   consent            slot, accept (bool), ts
 //   close              reason, ts
+//   queue              position (1 = next), ts
+//   joined             name (the support worker's chosen first name or alias), ts
+//   typing             active (bool), ts
+//   delivered          count (text messages received from the other side so far), ts
 //
 // In JavaScript a payload is a frozen plain object {t, ...fields}; for `invite`,
 // identity_key is a Uint8Array and prekey/invite are {body, signature} byte pairs.
@@ -37,6 +41,8 @@ export const MAX_CODE_WORD_SIZE = 256;
 export const MAX_REASON_SIZE = 1000;
 export const MAX_ANSWER_SIZE = 1000;
 export const MAX_ANSWERS = 20;
+export const MAX_QUEUE_POSITION = 100000;
+export const MAX_DELIVERED_COUNT = 2 ** 31 - 1;
 export const FIRST_INVITED_SLOT = PROGRAM_SLOT + 1;
 export const NOTICE_KINDS = Object.freeze(["rights", "safety_check_in", "inactivity", "closing", "shift_change", "transfer", "code_word_request", "custom"]);
 
@@ -58,6 +64,9 @@ function checkQuestionId(v) {
 }
 function checkInvitedSlot(v) {
   if (!Number.isInteger(v) || v < FIRST_INVITED_SLOT || v > MAX_SLOT) throw new LocalProtocolError(`slot must be an invited party's slot ${FIRST_INVITED_SLOT}..7`);
+}
+function checkInt(v, what, low, high) {
+  if (!Number.isInteger(v) || v < low || v > high) throw new LocalProtocolError(`${what} must be an integer in [${low}, ${high}]`);
 }
 function checkSigned(v, what) {
   if (!v || !(v.body instanceof Uint8Array) || !(v.signature instanceof Uint8Array) || v.signature.length !== 64) {
@@ -109,6 +118,15 @@ const TYPES = {
     ts: checkTs,
   },
   close: { reason: (v) => checkStr(v, "reason", MAX_REASON_SIZE), ts: checkTs },
+  queue: { position: (v) => checkInt(v, "position", 1, MAX_QUEUE_POSITION), ts: checkTs },
+  joined: { name: (v) => checkLabel(v, "name"), ts: checkTs },
+  typing: {
+    active: (v) => {
+      if (typeof v !== "boolean") throw new LocalProtocolError("active must be a boolean");
+    },
+    ts: checkTs,
+  },
+  delivered: { count: (v) => checkInt(v, "count", 0, MAX_DELIVERED_COUNT), ts: checkTs },
 };
 export const PAYLOAD_TYPES = Object.freeze(Object.keys(TYPES));
 

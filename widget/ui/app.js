@@ -1,7 +1,8 @@
 // The participant's path through the widget:
 //
 //   loading -> start ------------> notice -> questions -> connecting -> chat -> ended
-//          \-> unavailable (outside hours, closed, busy, outage, unknown, unreachable)
+//          \-> unavailable (outside hours, closed, outage, unknown, unreachable, setup)
+//   "busy" is not unavailable: the participant can start and wait in the queue.
 //   any step after loading -> warning (verification failed: stop, alternatives)
 //   any step -> quick exit (button or Shift x3); chat -> duress -> quick exit
 //
@@ -13,7 +14,7 @@
 //   drops them and removes every message node. Nothing is written to any storage.
 // - The message box does not exist before the rights notice is acknowledged.
 
-import { Conversation, checkProgram } from "./conversation.js";
+import { Conversation, checkProgram, snippetProblem } from "./conversation.js";
 import { ChatView } from "./chat-view.js";
 import { clear, el } from "./dom.js";
 import { isOpenAt, parseHours } from "./hours.js";
@@ -23,7 +24,7 @@ import {
   connectingScreen, endedScreen, loadingScreen, noticeScreen, questionsScreen, startScreen,
   unavailableScreen, warningScreen,
 } from "./screens.js";
-import { TEXT } from "./text.js";
+import { TEXT, setLanguage } from "./text.js";
 
 export class WidgetApp {
   /**
@@ -39,9 +40,12 @@ export class WidgetApp {
     this.chat = null;
     this.stopped = false;
     this.engaged = false;
+    this.closingText = null; // the program's closing notice, kept for the ended screen
   }
 
   mount() {
+    // The widget's own words follow the language of the page around it (its `lang`).
+    setLanguage(this.root.closest("[lang]")?.getAttribute("lang") ?? "");
     const fallback = this.root.querySelector("[data-quietline-fallback]");
     if (fallback) fallback.hidden = true;
     this.exitButton = el("button", {
@@ -50,7 +54,7 @@ export class WidgetApp {
     this.exitButton.addEventListener("click", () => this.quickExit());
     this.screen = el("div", { class: "quietline-body" });
     this.app = el("div", { class: "quietline-app" }, [
-      this.exitButton,
+      el("div", { class: "quietline-exit-bar" }, [this.exitButton]),
       this.screen,
       el("p", { class: "quietline-small quietline-exit-hint", text: TEXT.quickExitHint }),
     ]);
@@ -64,6 +68,12 @@ export class WidgetApp {
     this.root.classList.add("quietline-ready");
     document.documentElement.classList.add("quietline-mounted");
     watchTripleShift(() => this.quickExit()); // for the page's lifetime: never removed
+    // Leaving the page (closing the tab, navigating away, the browser putting the page
+    // aside) ends the conversation for the program at once: the relay is asked to
+    // delete it with a keepalive request, which outlives the page (best effort; there
+    // is no time left to seal an encrypted close), and the program hears that the
+    // participant left. Keys and messages are dropped as on any ending.
+    window.addEventListener("pagehide", () => this.leavePage());
     this.load();
   }
 
@@ -79,6 +89,13 @@ export class WidgetApp {
 
   async load() {
     this.show(loadingScreen());
+    const problem = await snippetProblem(this.config);
+    if (problem !== null) {
+      // For the page's admin, in the browser console; the participant sees other ways.
+      console.error(`Quietline widget: ${problem}. Paste the snippet again, as printed by "quietline widget snippet".`);
+      this.show(unavailableScreen("setup", null, this.fallbackNodes, null));
+      return;
+    }
     this.relay = new RelayClient(this.config.relay);
     let verified;
     try {
@@ -91,6 +108,11 @@ export class WidgetApp {
       }
     } catch (error) {
       if (error instanceof RelayUnavailable) {
+        console.warn(
+          `Quietline widget: the relay ${this.config.relay} did not answer (${error.code}). ` +
+          "If it is running, check that it lists this page's origin for the program " +
+          `(PUT /v1/programs/${this.config.programId}/origins).`,
+        );
         this.show(unavailableScreen("unreachable", null, this.fallbackNodes, () => this.load()));
       } else {
         this.fail();
@@ -110,7 +132,8 @@ export class WidgetApp {
   unavailableReason() {
     const { status, hours } = this.verified;
     if (!status) return "unknown";
-    if (status.state !== "open") return ["closed", "busy", "outage"].includes(status.state) ? status.state : "unknown";
+    if (status.state === "closed" || status.state === "outage") return status.state;
+    if (status.state !== "open" && status.state !== "busy") return "unknown";
     if (hours && !isOpenAt(hours, Date.now())) return "outside_hours";
     return null;
   }
@@ -149,28 +172,28 @@ export class WidgetApp {
     }
     this.conversation = conversation;
     this.chat = new ChatView(this.verified.profile, {
-      onSend: (text) => this.sendText(text),
+      onSend: (text, onState) => this.sendText(text, onState),
+      onRetry: () => this.conversation?.retry?.(),
       onEnd: () => this.endByParticipant(),
       onDuress: () => this.duress(),
     });
     this.show(this.chat.node);
+    // The whole chat (log, message box, Send) fits the viewport below the exit bar.
+    this.chat.node.scrollIntoView?.({ block: "start" });
     // The program's safety check-in, from the signed profile, always comes first.
     if (this.verified.profile.safety_check_in) {
       this.chat.addNotice("safety_check_in", String(this.verified.profile.safety_check_in));
     }
-    // Answers travel end-to-end, inside the session, or not at all.
+    // Answers travel end-to-end, inside the session, or not at all (first in the outbox).
     if (Object.keys(answers).length > 0) {
-      try {
-        await conversation.send({ t: "answers", answers, ts: Date.now() });
-      } catch (error) {
-        this.handleError(error);
-        return;
-      }
+      conversation.enqueue({ t: "answers", answers, ts: Date.now() });
     }
     conversation.listen({
       onPayload: (payload, missing) => this.receive(payload, missing),
       onClosed: () => this.endByProgram(),
       onError: (error) => this.handleError(error),
+      onConnection: (state) => this.chat?.setConnection(state),
+      reconnectMs: this.config.reconnectMs,
     });
   }
 
@@ -182,6 +205,8 @@ export class WidgetApp {
         this.chat.addMessage("program", String(payload.body));
         break;
       case "notice":
+        // The closing text is kept (only it, a canned notice) for the ended screen.
+        if (payload.kind === "closing") this.closingText = String(payload.body);
         // `kind` is one of the protocol's NOTICE_KINDS (decodePayload refuses any other).
         // The check-in from the signed profile is already first in the log.
         if (payload.kind === "safety_check_in" && payload.body === this.verified.profile.safety_check_in) break;
@@ -194,13 +219,24 @@ export class WidgetApp {
         // Adding a third party needs the participant's consent and a session to the
         // newcomer; this widget does not open one, so it says so and declines: nothing
         // is ever encrypted to anyone but the program.
-        this.chat.addNotice("custom", TEXT.inviteDeclined(String(payload.role ?? "")));
-        this.conversation
-          ?.send({ t: "consent", slot: payload.slot, accept: false, ts: Date.now() })
-          .catch(() => {});
+        this.chat.addFlag(TEXT.inviteDeclined(String(payload.role ?? "")), "invite-declined");
+        this.conversation?.enqueue({ t: "consent", slot: payload.slot, accept: false, ts: Date.now() });
         break;
       case "close":
-        this.endByProgram();
+        this.endByProgram(payload.reason === "inactivity" ? "inactivity" : "staff");
+        break;
+      // What is happening, from the node, end to end encrypted like every message.
+      case "queue":
+        this.chat.setQueue(payload.position);
+        break;
+      case "joined":
+        this.chat.joined(String(payload.name));
+        break;
+      case "typing":
+        this.chat.setTyping(payload.active);
+        break;
+      case "delivered":
+        this.chat.markDelivered(payload.count);
         break;
       default:
         // system events and invitations carry nothing to show here.
@@ -208,43 +244,39 @@ export class WidgetApp {
     }
   }
 
-  async sendText(body) {
-    if (!this.conversation) return false;
-    try {
-      await this.conversation.send({ t: "text", body, ts: Date.now() });
-      return true;
-    } catch (error) {
-      if (error instanceof RelayUnavailable) return false;
-      this.handleError(error);
-      return false;
-    }
+  /** Into the outbox: sent in order, through a dead spot; `onState` follows it. */
+  sendText(body, onState) {
+    this.conversation?.enqueue({ t: "text", body, ts: Date.now() }, onState);
   }
 
-  async sendCodeWord(alias, word) {
-    if (!this.conversation) return false;
-    try {
-      await this.conversation.send({ t: "code_word_answer", alias, word, ts: Date.now() });
-      return true;
-    } catch (error) {
-      if (error instanceof RelayUnavailable) return false;
-      this.handleError(error);
-      return false;
-    }
+  sendCodeWord(alias, word) {
+    if (!this.conversation) return Promise.resolve(false);
+    return this.conversation.enqueue({ t: "code_word_answer", alias, word, ts: Date.now() });
   }
 
   async endByParticipant() {
     const conversation = this.conversation;
     this.wipe();
-    this.show(endedScreen());
+    this.showEnded("participant");
     if (conversation) await conversation.closeAndDrop("participant");
   }
 
-  endByProgram() {
+  /** `by`: "staff", "inactivity" (from the close payload) or "relay" (its closed frame). */
+  endByProgram(by = "relay") {
     if (!this.conversation) return;
     const conversation = this.conversation;
     this.wipe();
     conversation.drop();
-    this.show(endedScreen());
+    this.showEnded(by);
+  }
+
+  showEnded(by) {
+    const closing = this.closingText;
+    this.closingText = null;
+    this.show(endedScreen({
+      by, closing, verified: this.verified, fallbackNodes: this.fallbackNodes,
+      onStartNew: () => this.load(),
+    }));
   }
 
   /** Cover the page, tell the program quietly, leave. */
@@ -263,6 +295,14 @@ export class WidgetApp {
       this.wipe();
       conversation?.abandon();
     });
+  }
+
+  leavePage() {
+    const conversation = this.conversation;
+    if (!conversation) return;
+    this.wipe();
+    conversation.abandon();
+    this.showEnded("participant"); // what a Back to a page kept in memory shows
   }
 
   exitTarget() {

@@ -10,7 +10,37 @@ import * as P from "../protocol/index.js";
 import { RelayUnavailable } from "./relay.js";
 
 export const DURESS_TIMEOUT_MS = 2000;
-export const RECONNECT_DELAYS_MS = Object.freeze([500, 1500, 4000]);
+// Waits between reconnection attempts through a dead spot: growing, then every 10 s,
+// until the snippet's reconnect window (at least two minutes) has passed.
+export const RECONNECT_DELAYS_MS = Object.freeze([500, 1000, 2000, 4000, 8000, 10000]);
+export const DEFAULT_RECONNECT_MS = 120_000;
+
+function reconnectDelay(attempt) {
+  return RECONNECT_DELAYS_MS[Math.min(attempt, RECONNECT_DELAYS_MS.length - 1)];
+}
+
+/**
+ * Whether the snippet is consistent in itself: the identity key is 32 bytes and the
+ * program id is the one derived from it. A mismatch is a mistake in the page (a
+ * mistyped or mixed-up snippet), found before any request; nothing a relay does can
+ * cause it, so it is no sign of an attack and is told to the page's admin, not to the
+ * participant.
+ * @returns {Promise<string | null>} null when consistent, else what is wrong (for admins)
+ */
+export async function snippetProblem(config) {
+  let key;
+  try {
+    key = P.b64uDecode(config.identityKey);
+  } catch {
+    return "data-identity-key is not base64url";
+  }
+  if (key.length !== 32) return "data-identity-key is not 32 bytes";
+  const derived = P.b64uEncode(await P.programIdFor(key));
+  if (derived !== config.programId) {
+    return "data-program-id is not the id of data-identity-key (one of them is mistyped)";
+  }
+  return null;
+}
 
 /**
  * Fetch the public program record and verify it against the pinned key.
@@ -33,6 +63,13 @@ export class Conversation {
     this.socket = null;
     this.queue = Promise.resolve();
     this.closed = false;
+    // Messages to send, in the order written. Each is sealed once (the ratchet moves on
+    // exactly once per message) and its envelope kept until the relay took it: sending
+    // the same envelope again is safe (the relay answers a repeat with the first send's
+    // ids, docs/api.md), so a dead spot never reorders, duplicates or loses one.
+    this.outbox = [];
+    this.flushing = false;
+    this.online = false;
   }
 
   /** Fetch a bundle, verify it, run the handshake, create the conversation on the relay. */
@@ -62,6 +99,50 @@ export class Conversation {
     await this.relay.send(this.conversationId, [P.b64uEncode(envelope)], options);
   }
 
+  /**
+   * Queue `payload` to be sent in order, through any dead spot. `onState` hears
+   * "sending", "waiting" (the relay cannot be reached; it will be sent when the
+   * connection is back) and "sent". Returns a promise settled once it is sent.
+   */
+  enqueue(payload, onState = () => {}) {
+    let resolve;
+    const done = new Promise((r) => {
+      resolve = r;
+    });
+    this.outbox.push({ payload, envelope: null, onState, resolve });
+    onState("sending");
+    this.flush();
+    return done;
+  }
+
+  /** Send what waits in the outbox, oldest first; stop at the first relay failure. */
+  async flush() {
+    if (this.flushing) return;
+    this.flushing = true;
+    try {
+      while (this.outbox.length > 0 && !this.closed) {
+        const item = this.outbox[0];
+        if (item.envelope === null) item.envelope = P.b64uEncode(await this.session.encrypt(item.payload));
+        if (this.closed) return;
+        try {
+          await this.relay.send(this.conversationId, [item.envelope]);
+        } catch (error) {
+          if (!(error instanceof RelayUnavailable)) throw error;
+          for (const waiting of this.outbox) waiting.onState("waiting");
+          this.onTrouble?.();
+          return;
+        }
+        this.outbox.shift();
+        item.onState("sent");
+        item.resolve(true);
+      }
+    } catch (error) {
+      if (!this.closed) this.onError?.(error);
+    } finally {
+      this.flushing = false;
+    }
+  }
+
   /** Send the duress signal, waiting at most DURESS_TIMEOUT_MS for the relay. */
   async sendDuress() {
     const sent = this.send({ t: "duress", ts: Date.now() }, { keepalive: true });
@@ -80,16 +161,59 @@ export class Conversation {
    * Receive over the WebSocket. Envelopes are decrypted one at a time, in arrival order;
    * each is acknowledged (so the relay deletes it) only after it decrypted. A message id
    * seen before (the relay pushes pending messages again after a reconnect, if an ack
-   * was lost) is acknowledged again and not decrypted twice. A socket that drops is
-   * reopened up to RECONNECT_DELAYS_MS.length times before the chat gives up.
+   * was lost) is acknowledged again and not decrypted twice.
+   *
+   * A dead spot: when the socket drops, `onConnection("reconnecting")`, and the socket
+   * is reopened with growing waits (RECONNECT_DELAYS_MS) for `reconnectMs`; once the
+   * relay accepts it again, `onConnection("online")` and the outbox is sent, in order.
+   * When the window has passed without a connection, `onConnection("lost")`: nothing is
+   * dropped (keys, messages, draft and outbox stay); `retry()` starts a new window.
    */
-  listen({ onPayload, onClosed, onError }) {
+  listen({ onPayload, onClosed, onError, onConnection = () => {}, reconnectMs = DEFAULT_RECONNECT_MS }) {
     const seen = new Set();
     let attempt = 0;
+    let downSince = null;
+    let timer = null;
+    this.onError = onError;
+    const wentDown = () => {
+      if (this.closed) return;
+      this.online = false;
+      if (timer !== null) return; // a reconnection is already planned
+      const now = Date.now();
+      if (downSince === null) {
+        downSince = now;
+        attempt = 0;
+        onConnection("reconnecting");
+      }
+      if (now - downSince >= reconnectMs) {
+        this.socket?.close();
+        this.socket = null;
+        onConnection("lost");
+        return;
+      }
+      timer = setTimeout(() => {
+        timer = null;
+        if (!this.closed) open();
+      }, reconnectDelay(attempt));
+      attempt += 1;
+    };
+    this.onTrouble = wentDown;
+    this.retry = () => {
+      if (this.closed || timer !== null) return;
+      downSince = null;
+      this.socket?.close();
+      this.socket = null;
+      wentDown();
+    };
     const open = () => {
+      this.socket?.close();
       this.socket = this.relay.connect({
         onReady: () => {
           attempt = 0;
+          downSince = null;
+          this.online = true;
+          onConnection("online");
+          this.flush();
         },
         onMessage: (frame) => {
           this.queue = this.queue.then(async () => {
@@ -112,21 +236,18 @@ export class Conversation {
           });
         },
         onClosed: (conversationId) => {
-          if (conversationId === this.conversationId && !this.closed) onClosed();
+          // After every message already received: the closing notice the program sent
+          // just before is decrypted and shown first.
+          this.queue = this.queue.then(() => {
+            if (conversationId === this.conversationId && !this.closed) onClosed();
+          });
         },
-        onDown: () => {
-          if (this.closed) return;
-          if (attempt >= RECONNECT_DELAYS_MS.length) {
-            onError(new RelayUnavailable("The connection to the chat was lost."));
-            return;
-          }
-          const delay = RECONNECT_DELAYS_MS[attempt];
-          attempt += 1;
-          setTimeout(() => {
-            if (!this.closed) open();
-          }, delay);
-        },
+        onDown: wentDown,
       });
+    };
+    this.stopTimers = () => {
+      if (timer !== null) clearTimeout(timer);
+      timer = null;
     };
     open();
   }
@@ -179,6 +300,9 @@ export class Conversation {
   /** Drop the session's keys and the socket; the capability token stays (closeAndDrop). */
   dropKeys() {
     this.closed = true;
+    this.stopTimers?.();
+    for (const item of this.outbox) item.envelope = null;
+    this.outbox = [];
     this.socket?.close();
     this.socket = null;
     try {

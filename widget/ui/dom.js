@@ -12,8 +12,14 @@
  * @param {Array<Node | string | null | undefined | false>} [children]
  * @returns {HTMLElement}
  */
+// Blocks of text take their direction from their own first strong character, so an
+// English sentence on a right-to-left page keeps its full stop at the end, and an
+// Arabic one on a left-to-right page reads from the right.
+const TEXT_BLOCKS = new Set(["p", "h2", "h3", "li", "label"]);
+
 export function el(tag, attrs = {}, children = []) {
   const node = document.createElement(tag);
+  if (TEXT_BLOCKS.has(tag) && !("dir" in attrs)) node.setAttribute("dir", "auto");
   for (const [name, value] of Object.entries(attrs)) {
     if (value === false || value === null || value === undefined) continue;
     if (name === "text") node.textContent = String(value);

@@ -4,7 +4,6 @@
 // profile.hours = {timezone: IANA name, weekly: [{day: 0..6 (Monday = 0), open, close}]}
 // A window whose close is not after its open runs past midnight into the next day.
 
-const DAY_NAMES = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"];
 const WEEKDAY_INDEX = { Mon: 0, Tue: 1, Wed: 2, Thu: 3, Fri: 4, Sat: 5, Sun: 6 };
 const HHMM = /^([01]\d|2[0-4]):([0-5]\d)$/;
 
@@ -117,9 +116,69 @@ export function isOpenAt(hours, nowMs) {
   return false;
 }
 
-/** Lines such as "Monday: 09:00 to 17:00", one per window, in week order. */
-export function describeHours(hours) {
-  return [...hours.weekly]
-    .sort((a, b) => a.day - b.day || a.open - b.open)
-    .map((w) => `${DAY_NAMES[w.day]}: ${w.openText} to ${w.closeText}`);
+const WEEK_START = Date.UTC(2024, 0, 1); // a Monday
+
+function dayName(lang, day) {
+  return new Intl.DateTimeFormat(lang, { weekday: "long", timeZone: "UTC" })
+    .format(new Date(WEEK_START + day * 24 * 3600 * 1000));
+}
+
+/** "9 am", "5:30 pm", "midday", "midnight" (English); "09:00" etc. where 24-hour is usual. */
+export function timeOfDay(lang, minute, text) {
+  if (minute === 0 || minute === 24 * 60) return text.midnight;
+  if (minute === 12 * 60) return text.midday;
+  const at = new Date(WEEK_START + minute * 60 * 1000);
+  if (lang === "en") {
+    const options = { hour: "numeric", hour12: true, timeZone: "UTC" };
+    if (minute % 60 !== 0) options.minute = "2-digit";
+    return new Intl.DateTimeFormat("en-GB", options).format(at).replace(/\s+/g, " ").toLowerCase();
+  }
+  return new Intl.DateTimeFormat(lang, { hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZone: "UTC" })
+    .format(at);
+}
+
+/** The zone's everyday name in `lang`: "Eastern Time", "United Kingdom Time". */
+export function zoneName(lang, timezone) {
+  for (const style of ["longGeneric", "long"]) {
+    try {
+      const parts = new Intl.DateTimeFormat(lang, { timeZone: timezone, timeZoneName: style })
+        .formatToParts(new Date());
+      const name = parts.find((p) => p.type === "timeZoneName")?.value;
+      if (name && !/^(GMT|UTC)[+-]/.test(name)) return name;
+    } catch {
+      // try the next style
+    }
+  }
+  return timezone;
+}
+
+/**
+ * The posted hours as people say them: "Open 24 hours, every day", or one line per run of
+ * days with the same windows: "Monday to Friday: 9 am to 5 pm", "Saturday and Sunday:
+ * closed". `text` is the language's texts (text.js).
+ */
+export function describeHours(hours, text) {
+  const lang = text.lang;
+  const windowsOf = (day) => hours.weekly
+    .filter((w) => w.day === day)
+    .sort((a, b) => a.open - b.open)
+    .map((w) => (w.open === 0 && w.close === 24 * 60
+      ? text.open24
+      : text.timeRange(timeOfDay(lang, w.open, text), timeOfDay(lang, w.close, text))));
+  const perDay = [0, 1, 2, 3, 4, 5, 6].map((d) => windowsOf(d).join(", ") || text.closedDay);
+  if (perDay.every((d) => d === perDay[0])) {
+    return [perDay[0] === text.open24 ? text.open24EveryDay : text.dayLine(text.everyDay, perDay[0])];
+  }
+  const lines = [];
+  let first = 0;
+  for (let d = 1; d <= 7; d += 1) {
+    if (d < 7 && perDay[d] === perDay[first]) continue;
+    const last = d - 1;
+    let days = dayName(lang, first);
+    if (last === first + 1) days = text.dayPair(days, dayName(lang, last));
+    else if (last > first + 1) days = text.dayRange(days, dayName(lang, last));
+    lines.push(text.dayLine(`${days.charAt(0).toUpperCase()}${days.slice(1)}`, perDay[first]));
+    first = d;
+  }
+  return lines;
 }

@@ -6,7 +6,7 @@
 // pinned key; `fallback` nodes come from the program's own page (the snippet).
 
 import { el, uid } from "./dom.js";
-import { describeHours } from "./hours.js";
+import { describeHours, zoneName } from "./hours.js";
 import { TEXT } from "./text.js";
 
 function heading(text) {
@@ -28,17 +28,38 @@ function hoursBlock(hours) {
   const id = uid("hours");
   return el("div", { class: "quietline-hours" }, [
     el("h3", { id, text: TEXT.hoursHeading }),
-    el("ul", { "aria-labelledby": id }, describeHours(hours).map((line) => el("li", { text: line }))),
-    para(TEXT.timezone(hours.timezone), "quietline-small"),
+    el("ul", { "aria-labelledby": id }, describeHours(hours, TEXT).map((line) => el("li", { text: line }))),
+    para(TEXT.timezone(zoneName(TEXT.lang, hours.timezone)), "quietline-small"),
   ]);
+}
+
+const EMAIL = /^[^\s@<>()]+@[^\s@<>()]+\.[^\s@<>()]+$/;
+const PHONE = /^\+?[\d\s().-]{3,}$/;
+const TEXTING = /\b(text|sms|texto|mensaje|whatsapp)/i;
+
+/**
+ * The link an alternative's value can be tapped as: mailto: for an address, sms: for a
+ * number whose label speaks of texting, tel: for any other number; null for anything
+ * else (a street address, a web page stays text: the widget opens nothing else).
+ */
+export function alternativeHref(label, value) {
+  const v = String(value).trim();
+  if (EMAIL.test(v)) return `mailto:${v}`;
+  if (PHONE.test(v) && /\d{3}/.test(v.replace(/\D/g, ""))) {
+    const number = v.replace(/[^\d+]/g, "");
+    return `${TEXTING.test(String(label)) ? "sms" : "tel"}:${number}`;
+  }
+  return null;
 }
 
 /** Alternatives: verified ones from the profile, then the page's own fallback text. */
 export function alternativesBlock(alternatives, fallbackNodes) {
   const id = uid("alternatives");
-  const items = (alternatives ?? []).map((a) =>
-    el("li", { dir: "auto" }, [el("strong", { text: `${a.label}: ` }), String(a.value)]),
-  );
+  const items = (alternatives ?? []).map((a) => {
+    const href = alternativeHref(a.label, a.value);
+    const value = href ? el("a", { href, text: String(a.value), dir: "auto" }) : String(a.value);
+    return el("li", { dir: "auto" }, [el("strong", { text: `${a.label}: ` }), value]);
+  });
   return el("div", { class: "quietline-alternatives" }, [
     el("h3", { id, text: TEXT.otherWays }),
     items.length ? el("ul", { "aria-labelledby": id }, items) : null,
@@ -56,21 +77,23 @@ export function loadingScreen() {
 export function startScreen({ profile, hours, status }, onStart) {
   return el("div", { class: "quietline-screen", "data-screen": "start" }, [
     heading(profile.name),
-    para(TEXT.openNow, "quietline-live-status"),
+    para(status?.state === "busy" ? TEXT.busyNow : TEXT.openNow, "quietline-live-status"),
     status?.message ? para(status.message) : null,
     hoursBlock(hours),
     para(TEXT.safetyBeforeStart, "quietline-safety"),
+    para(TEXT.privateWindow, "quietline-small"),
     button(TEXT.startChat, onStart, { cls: "quietline-button quietline-primary" }),
   ]);
 }
 
+// Read when a screen is made (TEXT is the language chosen at mount).
 const REASONS = {
-  outside_hours: [TEXT.outsideHours, TEXT.outsideHoursBody],
-  closed: [TEXT.closed, null],
-  busy: [TEXT.busy, TEXT.busyBody],
-  outage: [TEXT.outage, null],
-  unknown: [TEXT.unknownStatus, null],
-  unreachable: [TEXT.unreachable, TEXT.unreachableBody],
+  outside_hours: () => [TEXT.outsideHours, TEXT.outsideHoursBody],
+  closed: () => [TEXT.closed, TEXT.closedBody],
+  outage: () => [TEXT.outage, TEXT.outageBody],
+  unknown: () => [TEXT.unknownStatus, TEXT.unknownBody],
+  unreachable: () => [TEXT.unreachable, TEXT.unreachableBody],
+  setup: () => [TEXT.setup, TEXT.setupBody],
 };
 
 /**
@@ -78,11 +101,13 @@ const REASONS = {
  * `verified` is null when nothing from the relay could be verified.
  */
 export function unavailableScreen(reason, verified, fallbackNodes, onRetry) {
-  const [title, body] = REASONS[reason] ?? REASONS.unknown;
+  const [title, body] = (REASONS[reason] ?? REASONS.unknown)();
   return el("div", { class: "quietline-screen", "data-screen": "unavailable", "data-reason": reason }, [
     heading(title),
     verified ? para(verified.profile.name, "quietline-program-name") : null,
-    verified?.status?.message ? para(verified.status.message) : null,
+    // The program's status message only on the screen of that status: a closed screen
+    // never says "Chat is open", whatever the hours or the connection did.
+    verified?.status?.message && verified.status.state === reason ? para(verified.status.message) : null,
     body ? para(body) : null,
     alternativesBlock(verified?.profile.alternatives, fallbackNodes),
     verified ? hoursBlock(verified.hours) : null,
@@ -99,9 +124,12 @@ export function noticeScreen(profile, onAcknowledge) {
     try {
       const url = new URL(n.more_url);
       if (url.protocol === "https:" || url.protocol === "http:") {
-        more = el("p", {}, [el("a", {
-          href: url.href, text: TEXT.moreAbout, rel: "noopener noreferrer", target: "_blank",
-        })]);
+        // Same tab, never a new one: a tab the widget did not open stays behind a quick
+        // exit. (A dialog cannot show another page: the CSP says frame-src 'none'.)
+        more = el("p", {}, [
+          el("a", { href: url.href, text: TEXT.moreAbout, rel: "noreferrer" }),
+          el("span", { class: "quietline-small", text: ` ${TEXT.sameTab}` }),
+        ]);
       }
     } catch {
       more = null;
@@ -176,10 +204,25 @@ export function connectingScreen() {
   ]);
 }
 
-export function endedScreen() {
-  return el("div", { class: "quietline-screen", "data-screen": "ended" }, [
+/**
+ * The end: why it ended, the program's closing text if it sent one, the other ways to
+ * reach it, "Start a new chat" and a word on browser History. The conversation itself
+ * is gone from the page; only the closing text (a canned notice) is kept.
+ */
+export function endedScreen({ by, closing, verified, fallbackNodes, onStartNew }) {
+  return el("div", { class: "quietline-screen", "data-screen": "ended", "data-ended-by": by }, [
     heading(TEXT.endedHeading),
+    para(TEXT.endedBy[by] ?? TEXT.endedBy.relay, "quietline-live-status"),
+    closing
+      ? el("div", { class: "quietline-closing" }, [
+        el("h3", { text: TEXT.closingFromProgram }),
+        para(closing),
+      ])
+      : null,
     para(TEXT.endedBody),
+    alternativesBlock(verified?.profile.alternatives, fallbackNodes),
+    onStartNew ? button(TEXT.startNew, onStartNew, { cls: "quietline-button quietline-primary" }) : null,
+    para(TEXT.historyAdvice, "quietline-safety"),
   ]);
 }
 

@@ -36,6 +36,8 @@ def test_every_default_notice_has_its_kind_and_plain_text() -> None:
     ]  # fmt: skip
     assert "5 minutes" in n.inactivity_notice(5).body
     assert "{minutes}" not in n.inactivity_notice(5).body
+    one = n.inactivity_notice(1).body
+    assert "in 1 minute," in one and "1 minutes" not in one
     safety = n.safety_check_in_notice().body.lower()
     assert "safe" in safety and "watching" in safety and "phone" in safety
     rights = n.rights_notice().body.lower()

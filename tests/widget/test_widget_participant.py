@@ -1,0 +1,691 @@
+"""Issue 16: the participant always knows what is happening, survives a dead spot, and is
+never turned away by mistake.
+
+The same real pieces as ``test_widget_chat.py`` (its ``live`` fixture: a relay process, a
+``ProgramClient``, the sample page from ``quietline widget serve``, a hostile relay in
+front of the real one), Debian's Chromium, at 320x568 and 390x844 (phones) and 1280x800.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, Page, ViewportSize
+
+
+def _load(name: str, file: str) -> Any:
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(file))
+    assert spec is not None and spec.loader is not None
+    if name not in sys.modules:
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+harness = _load("quietline_widget_harness", "widget_harness.py")
+chat = _load("quietline_widget_chat_module", "test_widget_chat.py")
+from client_sdk import events as ev  # noqa: E402
+
+live = chat.live  # the module-scoped live pieces (fixtures, re-used by name)
+desktop_tab = chat.desktop_tab
+tab = chat.tab
+Live = chat.Live
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+SMALL_PHONE = {"width": 320, "height": 568}
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 800}
+SIZES = [SMALL_PHONE, PHONE, DESKTOP]
+SIZE_IDS = ["320x568", "390x844", "1280x800"]
+
+
+@pytest.fixture(params=SIZES, ids=SIZE_IDS)
+def sized_tab(browser: Browser, live: Any, request: pytest.FixtureRequest) -> Iterator[Page]:
+    size = request.param
+    with chat._open_tab(
+        browser, live, ViewportSize(width=size["width"], height=size["height"])
+    ) as page:
+        yield page
+
+
+@pytest.fixture
+def small_tab(browser: Browser, live: Any) -> Iterator[Page]:
+    with chat._open_tab(browser, live, ViewportSize(width=320, height=568)) as page:
+        yield page
+
+
+# -- layout checks ----------------------------------------------------------------------
+
+UNCOVERED = """() => {
+  const barNode = document.querySelector('.quietline-exit-bar');
+  const bar = barNode.getBoundingClientRect();
+  const problems = [];
+  const controls = document.querySelectorAll(
+    '[data-quietline-exit], .quietline-body button, .quietline-body input,'
+    + ' .quietline-body textarea, .quietline-body a, .quietline-body [tabindex="0"]');
+  for (const c of controls) {
+    if (c.closest('[hidden]') || c.getClientRects().length === 0) continue;
+    c.scrollIntoView({block: 'center', inline: 'nearest'});
+    const r = c.getClientRects()[0];  // the first line of a link that wraps
+    const name = (c.textContent || c.tagName).trim().slice(0, 40);
+    if (r.left < 0 || r.right > innerWidth + 1) problems.push(`${name}: off screen sideways`);
+    const x = r.left + r.width / 2;
+    const inBar = barNode.contains(c);
+    const y = inBar ? r.top + r.height / 2
+      : Math.max(r.top, bar.bottom) + Math.min(r.height, innerHeight - bar.bottom) / 2;
+    const hit = document.elementFromPoint(x, y);
+    if (!hit || !(hit === c || c.contains(hit))) {
+      problems.push(`${name}: covered by ${hit?.className}`);
+    }
+    if (!inBar && r.top < bar.bottom - 1 && r.bottom - r.top < innerHeight - bar.bottom) {
+      problems.push(`${name}: under the quick exit bar`);
+    }
+  }
+  return {problems, count: controls.length};
+}"""
+
+
+def assert_phone_first(page: Page, what: str) -> None:
+    """Nothing sideways, quick exit at the top, every control reachable and uncovered."""
+    overflow = page.evaluate("() => document.documentElement.scrollWidth - innerWidth")
+    assert overflow <= 0, f"{what}: page is {overflow}px wider than the viewport"
+    box = page.locator("[data-quietline-exit]").bounding_box()
+    assert box is not None and box["y"] < 16, f"{what}: quick exit not at the top"
+    result = page.evaluate(UNCOVERED)
+    assert result["count"] > 0
+    assert result["problems"] == [], f"{what}: {result['problems']}"
+    page.evaluate("() => scrollTo(0, document.body.scrollHeight)")
+    after = page.locator("[data-quietline-exit]").bounding_box()
+    assert after is not None and after["y"] == box["y"], f"{what}: quick exit scrolled away"
+
+
+def assert_composer_in_view(page: Page) -> None:
+    """The message box and Send are inside the viewport, below the exit bar, as they are."""
+    state = page.evaluate("""() => {
+      const bar = document.querySelector('.quietline-exit-bar').getBoundingClientRect();
+      const inView = (el) => { const r = el.getBoundingClientRect();
+        return r.top >= bar.bottom - 1 && r.bottom <= innerHeight + 1; };
+      const send = [...document.querySelectorAll('button')].find((b) => b.textContent === 'Send');
+      return {box: inView(document.querySelector('textarea')), send: inView(send)};
+    }""")
+    assert state == {"box": True, "send": True}, state
+
+
+def walk_to_chat(page: Page, live: Any, check: Any) -> str:
+    page.goto(live.site + "/")
+    harness.screen(page, "start")
+    check("start")
+    page.click("text=Start a chat")
+    harness.screen(page, "notice")
+    check("notice")
+    page.click("text=I have read this, continue")
+    harness.screen(page, "questions")
+    check("questions")
+    page.click("text=Skip all questions and start the chat")
+    harness.screen(page, "chat")
+    return str(live.program.wait(lambda e: isinstance(e, ev.NewConversation)).conversation_id)
+
+
+# -- item 6: phone first ------------------------------------------------------------------
+
+
+def test_every_screen_fits_and_nothing_is_covered(sized_tab: Page, live: Any) -> None:
+    page = sized_tab
+
+    def check(what: str) -> None:
+        assert_phone_first(page, what)
+        harness.assert_accessible(page, what)
+
+    cid = walk_to_chat(page, live, check)
+    assert_composer_in_view(page)
+    for i in range(15):
+        live.program.call(live.program.client.send, cid, f"Message number {i} from the program.")
+    chat.wait_log_text(page, "Message number 14 from the program.")
+    # After many messages the log scrolls inside; the box and Send have not moved away.
+    assert_composer_in_view(page)
+    page.focus("textarea")
+    assert_composer_in_view(page)
+    check("chat")
+    page.click("button:has-text('End chat')")
+    check("chat, asking before ending")
+    page.click("button:has-text('Yes, end the chat')")
+    harness.screen(page, "ended")
+    check("ended")
+
+
+def test_text_at_200_percent_reflows_at_320_px(small_tab: Page, live: Any) -> None:
+    """Browser text size at 200% (the root font size the widget's rem units follow):
+    still no sideways scrolling at 320 CSS px and every control reachable."""
+    page = small_tab
+    page.goto(live.site + "/")
+    harness.screen(page, "start")
+    page.evaluate("() => { document.documentElement.style.fontSize = '200%'; }")
+    size = page.evaluate(
+        "() => getComputedStyle(document.querySelector('.quietline-exit')).fontSize"
+    )
+    assert size == "32px"  # the widget's text did follow
+
+    def check(what: str) -> None:
+        assert_phone_first(page, f"{what} at 200%")
+
+    check("start")
+    page.click("text=Start a chat")
+    harness.screen(page, "notice")
+    check("notice")
+    page.click("text=I have read this, continue")
+    page.click("text=Skip all questions and start the chat")
+    harness.screen(page, "chat")
+    live.program.wait(lambda e: isinstance(e, ev.NewConversation))
+    check("chat")
+    harness.end_chat(page)
+    harness.screen(page, "ended")
+
+
+def test_end_chat_asks_first_and_looks_unlike_duress(desktop_tab: Page, live: Any) -> None:
+    page = desktop_tab
+    cid = chat.open_chat(page, live)
+    look = page.evaluate("""() => {
+      const b = [...document.querySelectorAll('button')];
+      const end = b.find((x) => x.textContent === 'End chat');
+      const duress = b.find((x) => x.textContent === 'Someone is here');
+      const s = (x) => getComputedStyle(x);
+      const re = end.getBoundingClientRect(), rd = duress.getBoundingClientRect();
+      return {bg: [s(end).backgroundColor, s(duress).backgroundColor],
+              border: [s(end).borderTopStyle, s(duress).borderTopStyle],
+              gap: Math.max(re.left - rd.right, rd.left - re.right, re.top - rd.bottom,
+                            rd.top - re.bottom)};
+    }""")
+    assert look["bg"][0] != look["bg"][1]
+    assert look["border"][0] != look["border"][1]
+    assert look["gap"] >= 16  # not side by side
+    page.click("button:has-text('End chat')")
+    assert page.is_visible("text=End this chat now?")
+    assert harness.active_name(page) == "Yes, end the chat"
+    harness.assert_accessible(page, "asking before ending")
+    page.click("button:has-text('No, keep chatting')")
+    assert not page.is_visible("text=End this chat now?")
+    assert harness.active_name(page) == "End chat"
+    # Nothing was ended: the chat still works both ways.
+    chat.send_from_widget(page, "still here")
+    got = live.program.wait(lambda e: isinstance(e, ev.Message) and e.conversation_id == cid)
+    assert got.text == "still here"
+    assert cid in live.program.client.conversations
+    harness.end_chat(page)
+    harness.screen(page, "ended")
+    live.program.wait(lambda e: isinstance(e, ev.ParticipantLeft) and e.conversation_id == cid)
+
+
+def test_rights_link_opens_in_the_same_tab(desktop_tab: Page, live: Any) -> None:
+    page = desktop_tab
+    more = live.site + "/neutral.html?rights"
+    profile = dict(live.profile, notice=dict(live.profile["notice"], more_url=more))
+    live.program.call(live.program.client.publish_profile, profile)
+    try:
+        page.goto(live.site + "/")
+        page.click("text=Start a chat")
+        harness.screen(page, "notice")
+        link = page.locator("a:has-text('More about how we handle information')")
+        assert link.get_attribute("href") == more
+        assert link.get_attribute("target") in (None, "", "_self")
+        pages_before = len(page.context.pages)
+        link.click()
+        page.wait_for_url(more)
+        assert len(page.context.pages) == pages_before  # no tab left behind a quick exit
+    finally:
+        live.program.call(live.program.client.publish_profile, live.profile)
+
+
+# -- item 7: plain words ------------------------------------------------------------------
+
+MODULES = """async () => {
+  window.H = await import('/widget/ui/hours.js');
+  window.T = await import('/widget/ui/text.js');
+}"""
+
+
+@pytest.fixture
+def modules_page(page: Page, widget_static_server: str) -> Page:
+    page.goto(f"{widget_static_server}/pages/protocol.html")
+    page.wait_for_function("window.__ready === true", timeout=10_000)
+    page.evaluate(MODULES)
+    return page
+
+
+def _describe(page: Page, hours: dict[str, Any], lang: str = "en") -> list[str]:
+    return list(
+        page.evaluate(
+            "([h, lang]) => H.describeHours(H.parseHours(h), T.LANGUAGES[lang])", [hours, lang]
+        )
+    )
+
+
+def test_hours_are_said_as_people_say_them(modules_page: Page) -> None:
+    page = modules_page
+    assert _describe(page, chat.ALWAYS_OPEN) == ["Open 24 hours, every day"]
+    office = {
+        "timezone": "America/New_York",
+        "weekly": [
+            *({"day": d, "open": "09:00", "close": "17:00"} for d in range(5)),
+            {"day": 5, "open": "10:00", "close": "12:00"},
+            {"day": 6, "open": "18:30", "close": "24:00"},
+        ],
+    }
+    assert _describe(page, office) == [
+        "Monday to Friday: 9 am to 5 pm",
+        "Saturday: 10 am to midday",
+        "Sunday: 6:30 pm to midnight",
+    ]
+    weekend = {
+        "timezone": "UTC",
+        "weekly": [
+            {"day": 5, "open": "00:00", "close": "24:00"},
+            {"day": 6, "open": "00:00", "close": "24:00"},
+        ],
+    }
+    assert _describe(page, weekend) == [
+        "Monday to Friday: closed",
+        "Saturday and Sunday: open 24 hours",
+    ]
+    assert _describe(page, office, "fr")[0] == "Du lundi au vendredi : de 09:00 à 17:00"
+    assert _describe(page, office, "es")[0] == "De lunes a viernes: de 09:00 a 17:00"
+    names = page.evaluate(
+        "() => ['America/New_York', 'Europe/London', 'UTC'].map((z) => H.zoneName('en', z))"
+    )
+    assert names[0] == "Eastern Time"
+    assert "Europe/London" not in names[1] and "Time" in names[1]
+    assert names[2] == "Coordinated Universal Time"
+
+
+def test_every_language_has_every_text(modules_page: Page) -> None:
+    result = modules_page.evaluate("""() => {
+      const langs = Object.keys(T.LANGUAGES);
+      const keys = (o) => Object.keys(o).sort().join(',');
+      const en = T.LANGUAGES.en;
+      return {langs, same: langs.every((l) => keys(T.LANGUAGES[l]) === keys(en)),
+              kinds: langs.every((l) => Object.keys(en).every(
+                (k) => typeof T.LANGUAGES[l][k] === typeof en[k])),
+              picked: ['fr-CA', 'es', 'de', '', 'ES-mx'].map((t) => T.chooseLanguage(t)),
+              one: T.plural('en', 1, {one: '{n} person', other: '{n} people'}),
+              two: T.plural('en', 2, {one: '{n} person', other: '{n} people'})};
+    }""")
+    assert result["langs"] == ["en", "fr", "es"]
+    assert result["same"] and result["kinds"]
+    assert result["picked"] == ["fr", "es", "en", "en", "es"]
+    assert (result["one"], result["two"]) == ("1 person", "2 people")
+
+
+@pytest.mark.parametrize(
+    ("lang", "start", "exit_label"),
+    [
+        ("fr", "Commencer la discussion", "Sortie rapide"),
+        ("es", "Empezar un chat", "Salida rápida"),
+    ],
+)
+def test_widget_speaks_the_pages_language(
+    desktop_tab: Page, live: Any, lang: str, start: str, exit_label: str
+) -> None:
+    page = desktop_tab
+
+    # The page's own <html lang> as a program would write it (set before the widget runs).
+    page.add_init_script(
+        "new MutationObserver((_, o) => { if (document.documentElement) {"
+        f" document.documentElement.lang = '{lang}'; o.disconnect(); }} }})"
+        ".observe(document, {childList: true});"
+    )
+    page.goto(live.site + "/")
+    harness.screen(page, "start")
+    assert page.inner_text("[data-quietline-exit]") == exit_label
+    assert page.is_visible(f"button:has-text('{start}')")
+    assert "Harbour Support Line" in page.inner_text("[data-screen=start]")  # the program's own
+    harness.assert_accessible(page, f"start ({lang})")
+
+
+def test_mistyped_key_tells_the_admin_not_the_participant(desktop_tab: Page, live: Any) -> None:
+    """A snippet whose identity key was edited by hand (one character wrong): the console
+    tells the page's admin, the participant sees the other ways to reach the program,
+    and no request goes to the relay. (``quietline widget snippet`` itself refuses a key
+    that does not match the program id, so the page is changed the way a hand edit would.)"""
+    page = desktop_tab
+    key = bytearray(chat.live_mod.b64u_decode(live.program.enrolled.identity_key))
+    key[5] ^= 0x20
+    mistyped = chat.live_mod.b64u_encode(bytes(key))
+    page.add_init_script(
+        "document.addEventListener('readystatechange', () => {"
+        " if (document.readyState !== 'interactive') return;"
+        f" document.querySelector('[data-quietline]').dataset.identityKey = '{mistyped}'; }});"
+    )
+    messages: list[str] = []
+    page.on("console", lambda m: messages.append(f"{m.type}: {m.text}"))
+    page.goto(live.site + "/")
+    harness.screen(page, "unavailable")
+    assert page.get_attribute("[data-quietline]", "data-identity-key") == mistyped
+    assert page.get_attribute("[data-screen=unavailable]", "data-reason") == "setup"
+    text = page.inner_text("body")
+    assert "interfering" not in text and "protect" not in text
+    for line in harness.FALLBACK_LINES:
+        assert line in text
+    assert any(m.startswith("error: Quietline widget: data-program-id") for m in messages)
+    urls = page.urls  # type: ignore[attr-defined]
+    assert not any(u.startswith(live.relay.url) for u in urls)  # found before asking
+    harness.assert_accessible(page, "setup problem")
+
+
+# -- item 3: busy means you can wait ------------------------------------------------------
+
+
+def test_busy_lets_the_participant_start_and_wait(desktop_tab: Page, live: Any) -> None:
+    page = desktop_tab
+    program = live.program
+    program.call(program.client.set_status, "busy")
+    try:
+        page.goto(live.site + "/")
+        harness.screen(page, "start")
+        text = page.inner_text("[data-screen=start]")
+        assert "You can start the chat and wait" in text
+        assert "The chat is open now." not in text  # one status, the one that applies
+        assert "Check again" not in text
+        harness.assert_accessible(page, "start (busy)")
+        cid = chat.open_chat(page, live)
+        chat.send_from_widget(page, "waiting in the queue")
+        got = program.wait(lambda e: isinstance(e, ev.Message) and e.conversation_id == cid)
+        assert got.text == "waiting in the queue"
+        harness.end_chat(page)
+        harness.screen(page, "ended")
+    finally:
+        program.call(program.client.set_status, None)
+
+
+# -- item 4: a useful ending --------------------------------------------------------------
+
+
+def test_alternatives_become_tappable_links(modules_page: Page) -> None:
+    got = modules_page.evaluate("""async () => {
+      const S = await import('/widget/ui/screens.js');
+      return [['Phone, 24 hours', '1-800-555-0199'], ['Text us', '+1 555 0101'],
+              ['Email', 'help@example.org'], ['Office', '12 Harbour Street'],
+              ['Web', 'https://example.org/help']]
+        .map(([l, v]) => S.alternativeHref(l, v));
+    }""")
+    assert got == ["tel:18005550199", "sms:+15550101", "mailto:help@example.org", None, None]
+
+
+@pytest.mark.parametrize(
+    ("reason", "said"),
+    [
+        ("done", "The support worker ended the chat."),
+        ("inactivity", "The chat ended because we had not heard from you for a while."),
+    ],
+)
+def test_ending_says_why_and_what_next(tab: Page, live: Any, reason: str, said: str) -> None:
+    page = tab
+    cid = chat.open_chat(page, live)
+    live.program.call(live.program.client.send, cid, "a message that must not stay")
+    chat.wait_log_text(page, "a message that must not stay")
+    live.program.call(live.program.client.close, cid, reason)
+    harness.screen(page, "ended")
+    text = page.inner_text("[data-screen=ended]")
+    assert said in text
+    closing = chat.wf.CannedNotices().closing
+    assert closing in text  # the program's closing text stays on screen
+    assert "a message that must not stay" not in page.inner_text("body")
+    assert page.query_selector(".quietline-log") is None
+    assert page.get_attribute("a:has-text('1-800-555-0199')", "href") == "tel:18005550199"
+    assert "History" in text and "private window" in text
+    harness.assert_accessible(page, "ended (by the program)")
+    page.click("button:has-text('Start a new chat')")
+    harness.screen(page, "start")
+    page.click("text=Start a chat")
+    harness.screen(page, "notice")
+
+
+def test_participant_ending_says_so(desktop_tab: Page, live: Any) -> None:
+    page = desktop_tab
+    chat.open_chat(page, live)
+    harness.end_chat(page)
+    harness.screen(page, "ended")
+    text = page.inner_text("[data-screen=ended]")
+    assert "You ended the chat." in text
+    assert page.is_visible("button:has-text('Start a new chat')")
+
+
+# -- item 8: leaving ends it ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("how", ["navigate", "close tab"])
+def test_leaving_the_page_tells_the_program(browser: Browser, live: Any, how: str) -> None:
+    context = browser.new_context(viewport=ViewportSize(width=1280, height=800))
+    try:
+        page = context.new_page()
+        live.program.drain()
+        cid = chat.open_chat(page, live)
+        chat.send_from_widget(page, "I have to go")
+        live.program.wait(lambda e: isinstance(e, ev.Message) and e.conversation_id == cid)
+        if how == "navigate":
+            page.goto(live.site + "/neutral.html")
+        else:
+            page.close()
+        left = live.program.wait(
+            lambda e: isinstance(e, ev.ParticipantLeft) and e.conversation_id == cid,
+            timeout=10,
+        )
+        assert left.reason == "closed"
+        live.program.wait(
+            lambda e: isinstance(e, ev.ConversationClosedEvent) and e.conversation_id == cid
+        )
+        assert cid not in live.program.client.conversations
+    finally:
+        context.close()
+
+
+# -- item 1: survive a dead spot ------------------------------------------------------------
+
+
+def _hold_down(live: Any, start: float, seconds: float) -> None:
+    """Keep the relay down until ``seconds`` after ``start`` (monotonic), then bring it
+    back right after the widget's next reconnection attempt (the wait follows the
+    widget's own attempts)."""
+    seen = live.hostile.refused_sockets
+    while time.monotonic() - start < seconds:
+        seen = live.hostile.wait_refused_socket(seen, timeout=seconds + 30)
+    live.hostile.arm(None)
+
+
+def _dead_spot(page: Page, live: Any, seconds: float) -> None:
+    cid = chat._open_hostile_chat(page, live)
+    live.program.call(live.program.client.send, cid, "before the dead spot")
+    chat.wait_log_text(page, "before the dead spot")
+    try:
+        down_at = time.monotonic()
+        live.loop.run(live.hostile.go_down())
+        page.wait_for_selector("[data-connection=reconnecting]", timeout=15_000)
+        assert "Reconnecting" in page.inner_text("[data-screen=chat]")
+        written = [f"written in the dead spot {i}" for i in range(3)]
+        for text in written:
+            page.fill("textarea", text)
+            page.click("button:has-text('Send')")
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('.quietline-from-me')]"
+            ".filter((n) => n.dataset.state === 'waiting').length === 3",
+            timeout=30_000,
+        )
+        assert "Waiting to send" in page.inner_text(".quietline-log")
+        page.fill("textarea", "a draft not sent yet")
+        # The program writes meanwhile; the relay keeps it for the participant.
+        live.program.call(live.program.client.send, cid, "are you still there?")
+        if seconds > 130:
+            # Past the two-minute window: the widget stops retrying and offers Try again,
+            # keeping everything; the messages are marked as not sent yet.
+            page.wait_for_selector("[data-connection=lost]", timeout=160_000)
+            assert page.is_visible("button:has-text('Try again')")
+            assert "Not sent yet" in page.inner_text(".quietline-log")
+            assert page.input_value("textarea") == "a draft not sent yet"
+            harness.assert_accessible(page, "connection lost")
+            page.click("button:has-text('Try again')")
+            page.wait_for_selector("[data-connection=reconnecting]", timeout=15_000)
+        _hold_down(live, down_at, seconds)
+    finally:
+        live.hostile.arm(None)
+    page.wait_for_selector("[data-connection=online]", timeout=30_000, state="attached")
+    got = [
+        live.program.wait(lambda e: isinstance(e, ev.Message) and e.conversation_id == cid).text
+        for _ in written
+    ]
+    assert got == written  # in order, each once
+    chat.wait_log_text(page, "are you still there?")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.quietline-from-me')]"
+        ".every((n) => n.dataset.state === 'sent')",
+        timeout=15_000,
+    )
+    assert "before the dead spot" in page.inner_text(".quietline-log")
+    assert page.input_value("textarea") == "a draft not sent yet"  # the draft survived
+    assert cid in live.program.client.conversations  # the program kept it too
+    assert not page.is_visible("text=Reconnecting")
+    chat.send_from_widget(page, "back again")
+    got_back = live.program.wait(lambda e: isinstance(e, ev.Message) and e.conversation_id == cid)
+    assert got_back.text == "back again"
+    harness.end_chat(page)
+    harness.screen(page, "ended")
+
+
+@pytest.mark.parametrize("seconds", [5, 60])
+def test_chat_survives_a_dead_spot(desktop_tab: Page, live: Any, seconds: int) -> None:
+    _dead_spot(desktop_tab, live, seconds)
+
+
+@pytest.mark.slow  # three minutes without the relay, past the two-minute window
+@pytest.mark.timeout(420)
+def test_chat_survives_three_minutes_without_the_relay(desktop_tab: Page, live: Any) -> None:
+    _dead_spot(desktop_tab, live, 180)
+
+
+# -- item 5: one safety check-in -------------------------------------------------------------
+
+
+def test_one_safety_check_in(desktop_tab: Page, live: Any) -> None:
+    """The widget shows the profile's check-in first; the node sends the same text (not
+    its built-in one), so the participant reads it once."""
+    page = desktop_tab
+    cid = chat.open_chat(page, live)
+    # The node sent its check-in when the conversation arrived; a message after it shows
+    # that everything before it has been received and handled.
+    live.program.call(live.program.client.send, cid, "after the check-in")
+    chat.wait_log_text(page, "after the check-in")
+    check_ins = [i for i in chat.log_items(page) if i["notice"] == "safety_check_in"]
+    assert [i["text"] for i in check_ins] == [live.profile["safety_check_in"]]
+    harness.end_chat(page)
+    harness.screen(page, "ended")
+
+
+# -- item 2: what is happening, end to end encrypted -------------------------------------------
+
+
+def _status(page: Page) -> str:
+    return str(page.inner_text(".quietline-chat-status"))
+
+
+def test_queue_joined_typing_and_delivered(browser: Browser, desktop_tab: Page, live: Any) -> None:
+    from client_sdk import progress
+
+    first = desktop_tab
+    cid_a = chat.open_chat(first, live)
+    first.wait_for_function(
+        "() => document.querySelector('.quietline-chat-status').textContent"
+        ".includes('You are next')",
+        timeout=15_000,
+    )
+    second_context = browser.new_context(viewport=ViewportSize(width=390, height=844))
+    try:
+        second = second_context.new_page()
+        cid_b = chat.open_chat(second, live)
+        second.wait_for_function(
+            "() => document.querySelector('.quietline-chat-status').textContent"
+            ".includes('There is 1 person ahead of you')",
+            timeout=15_000,
+        )
+        harness.assert_accessible(second, "chat, waiting in the queue")
+        # The check-in (a notice) did not take the waiting line away.
+        assert "You are next" in _status(first)
+
+        live.program.call(live.program.client.claim, cid_a, "sam")
+        chat.wait_log_text(first, "Sam has joined the chat.")
+        second.wait_for_function(
+            "() => document.querySelector('.quietline-chat-status').textContent"
+            ".includes('You are next')",
+            timeout=15_000,
+        )
+        assert "You are next" not in _status(first)
+
+        assert live.program.call(progress.send_typing, live.program.client, cid_a) is True
+        first.wait_for_function(
+            "() => document.querySelector('.quietline-chat-status').textContent"
+            " === 'Sam is writing...'",
+            timeout=15_000,
+        )
+        live.program.call(live.program.client.send, cid_a, "Hello, I'm here.")
+        chat.wait_log_text(first, "Hello, I'm here.")
+        assert "writing" not in _status(first)
+        sender = first.eval_on_selector_all(
+            ".quietline-from-program .quietline-sender", "nodes => nodes.map((n) => n.textContent)"
+        )
+        assert sender == ["Sam"]
+
+        chat.send_from_widget(first, "thank you")
+        first.wait_for_function(
+            "() => [...document.querySelectorAll('.quietline-from-me')]"
+            ".every((n) => n.dataset.delivered === 'true'"
+            " && n.querySelector('.quietline-msg-state').textContent === 'Delivered')",
+            timeout=15_000,
+        )
+        harness.assert_accessible(first, "chat, joined and delivered")
+        harness.end_chat(second)
+        live.program.wait(
+            lambda e: isinstance(e, ev.ParticipantLeft) and e.conversation_id == cid_b
+        )
+    finally:
+        second_context.close()
+
+
+def test_chat_survives_the_relay_process_restarting(desktop_tab: Page, live: Any) -> None:
+    """The real relay process stops (both the widget and the program node lose it) and
+    starts again on the same port and database: the conversation goes on, in order."""
+    page = desktop_tab
+    cid = chat.open_chat(page, live)
+    live.program.call(live.program.client.send, cid, "before the restart")
+    chat.wait_log_text(page, "before the restart")
+    live.relay.stop()
+    try:
+        page.wait_for_selector("[data-connection=reconnecting]", timeout=15_000)
+        written = ["written while the relay was stopped", "and a second one"]
+        for text in written:
+            page.fill("textarea", text)
+            page.click("button:has-text('Send')")
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('.quietline-from-me')]"
+            ".filter((n) => n.dataset.state === 'waiting').length === 2",
+            timeout=30_000,
+        )
+    finally:
+        live.relay.restart()
+    live.program.wait(lambda e: isinstance(e, ev.Reconnected), timeout=60)
+    page.wait_for_selector("[data-connection=online]", timeout=60_000, state="attached")
+    got = [
+        live.program.wait(
+            lambda e: isinstance(e, ev.Message) and e.conversation_id == cid, timeout=60
+        ).text
+        for _ in written
+    ]
+    assert got == written
+    live.program.call(live.program.client.send, cid, "after the restart")
+    chat.wait_log_text(page, "after the restart")
+    assert "before the restart" in page.inner_text(".quietline-log")
+    harness.end_chat(page)
+    harness.screen(page, "ended")

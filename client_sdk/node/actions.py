@@ -13,8 +13,7 @@ import logging
 import time
 
 from client_sdk import events as ev
-from client_sdk import progress
-from client_sdk import store
+from client_sdk import progress, store
 from client_sdk import workflow as wf
 from client_sdk.errors import (
     RelayError,

@@ -58,14 +58,23 @@ class Ledger:
     # -- reading ----------------------------------------------------------------------
 
     def load(self, conn: Connection) -> None:
-        """Start over from the database (at start, and after each sweep)."""
-        self._rows.clear()
-        self._conversations.clear()
-        self._programs.clear()
+        """Start over from the database (at start, and after each sweep). The new state
+        is built aside and swapped in at once (the writer may run on its own thread)."""
+        fresh = Ledger(
+            conversation_messages=self.limits[0],
+            conversation_bytes=self.limits[1],
+            program_messages=self.limits[2],
+            program_bytes=self.limits[3],
+        )
         for cid, pid in conn.execute(text(_LOAD_CONVERSATIONS)):
-            self.opened(bytes(pid), bytes(cid))
+            fresh.opened(bytes(pid), bytes(cid))
         for mid, cid, slot, size, pid in conn.execute(text(_LOAD_MESSAGES)):
-            self._add(bytes(pid), bytes(cid), bytes(mid), int(slot), int(size))
+            fresh._add(bytes(pid), bytes(cid), bytes(mid), int(slot), int(size))
+        self._rows, self._conversations, self._programs = (
+            fresh._rows,
+            fresh._conversations,
+            fresh._programs,
+        )
 
     def waiting(self, conversation_id: bytes) -> tuple[int, int]:
         entry = self._conversations.get(conversation_id)
@@ -159,12 +168,19 @@ class Ledger:
         totals[1] += size
 
     def _remove(self, mid: bytes) -> None:
-        cid, _, size = self._rows.pop(mid)
-        entry = self._conversations[cid]
+        row = self._rows.pop(mid, None)
+        if row is None:
+            return
+        cid, _, size = row
+        entry = self._conversations.get(cid)
+        if entry is None:
+            return
         entry[1] -= 1
         entry[2] -= size
         entry[3].discard(mid)
-        totals = self._programs[entry[0]]
+        totals = self._programs.get(entry[0])
+        if totals is None:
+            return
         totals[0] -= 1
         totals[1] -= size
         if totals[0] <= 0:

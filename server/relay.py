@@ -7,6 +7,7 @@ token itself lives in this process just long enough to be hashed.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -47,6 +48,8 @@ log = logging.getLogger("quietline.relay")
 PROGRAM_SLOT = storage.PROGRAM_SLOT
 PARTICIPANT_SLOT = storage.PARTICIPANT_SLOT
 FIRST_INVITED_SLOT = 2
+TRUNCATE_WAIT = 15.0
+"""The longest a close waits for the WAL to be emptied before it is answered anyway."""
 TOKEN_BYTES = 32
 
 
@@ -608,7 +611,11 @@ class Relay:
         checkpointer = self.writer.checkpointer
         if checkpointer is None:
             return
-        if not await checkpointer.truncate():
+        try:
+            emptied = await asyncio.wait_for(checkpointer.truncate(), TRUNCATE_WAIT)
+        except TimeoutError:
+            emptied = False
+        if not emptied:
             log.warning("the WAL could not be emptied after a close; the sweeper will")
 
     def announce_closed(self, closed: Sequence[storage.Closed]) -> None:

@@ -35,6 +35,8 @@ CLOSE_BAD_AUTH = 4401
 CLOSE_RATE_LIMITED = 4429
 CLOSE_SLOW_READER = 4008
 """The socket did not read its frames: its queue (``max_socket_queue_bytes``) was full."""
+CLOSE_WAIT = 5.0
+"""How long a socket's end waits for its 4008 close to be written."""
 CLOSE_BAD_FRAMES = 4400
 """The socket sent more than ``max_bad_frames`` frames refused as malformed."""
 BAD_FRAME_CODES = frozenset(
@@ -315,6 +317,9 @@ class Mailbox:
         self.closed = True
         task = self._task
         if task is not None:
+            if self.overflowed:  # let the 4008 close go out (it never waits on the client)
+                with contextlib.suppress(TimeoutError, Exception):
+                    await asyncio.wait_for(asyncio.shield(task), CLOSE_WAIT)
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task

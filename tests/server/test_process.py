@@ -26,7 +26,26 @@ from e2ee.encoding import b64u_decode
 pytestmark = pytest.mark.slow
 
 
-async def test_concurrent_bundle_fetches_hand_out_each_prekey_once(relay_process) -> None:
+@pytest.fixture
+def roomy_relay(tmp_path):
+    """A relay where one source may fetch 100 bundles at once with no proof of work
+    (this test is about handing each prekey out once, not about the abuse limits)."""
+    from relay_process import start_relay
+
+    relay = start_relay(
+        tmp_path,
+        QUIETLINE_LIMIT_BUNDLES_PER_SOURCE="1000",
+        QUIETLINE_POW_PRESSURE_FRACTION="1.0",
+        QUIETLINE_POW_PREKEYS_PER_MINUTE="1000",
+    )
+    try:
+        yield relay
+    finally:
+        relay.stop()
+
+
+async def test_concurrent_bundle_fetches_hand_out_each_prekey_once(roomy_relay) -> None:
+    relay_process = roomy_relay
     origin = relay_process.url
     limits = httpx.Limits(max_connections=100)
     async with httpx.AsyncClient(base_url=origin, limits=limits, timeout=30) as c:

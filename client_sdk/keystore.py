@@ -1,4 +1,11 @@
-"""The program node's keystore: one file, every secret sealed under a passphrase.
+"""The keystore's errors and Argon2id parameters, and format 1 (:class:`KeystoreV1`).
+
+``Keystore`` (imported from here as always) is now format 2, a SQLite file of records
+sealed and padded one by one, with a key per conversation
+(:mod:`client_sdk.vault.store`). Format 1, described below, is still read: a file of
+format 1 is converted on its first open (:mod:`client_sdk.vault.migrate`).
+
+Format 1: one file, every secret sealed under a passphrase.
 
 Security property: without the passphrase the file reveals nothing but its format,
 its Argon2id parameters and salt, the number of records and their sizes. Record
@@ -90,6 +97,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING, Any
 
 from argon2.exceptions import HashingError
 from argon2.low_level import Type, hash_secret_raw
@@ -118,6 +126,7 @@ __all__ = [
     "KeystoreError",
     "KeystoreExists",
     "KeystoreNotFound",
+    "KeystoreV1",
     "WrongPassphrase",
 ]
 
@@ -344,7 +353,7 @@ def _parse(data: bytes) -> _Parsed:
     )
 
 
-class Keystore:
+class KeystoreV1:
     """An open keystore. Build one with :meth:`create`, :meth:`open` or :meth:`restore_backup`.
 
     In memory the keystore holds the derived keys and each record *sealed*; a value is
@@ -380,7 +389,7 @@ class Keystore:
         *,
         params: Argon2Params = DEFAULT_ARGON2,
         random: RandomSource = system_random,
-    ) -> Keystore:
+    ) -> KeystoreV1:
         """Create an empty keystore file at ``path`` (which must not exist) and return it."""
         ks = cls._new(Path(path), passphrase, _PURPOSE_KEYSTORE, params, random)
         ks._write(exclusive=True)
@@ -394,7 +403,7 @@ class Keystore:
         purpose: int,
         params: Argon2Params,
         random: RandomSource,
-    ) -> Keystore:
+    ) -> KeystoreV1:
         params.check()
         secret = _passphrase_bytes(passphrase)
         salt = random(_SALT_SIZE)
@@ -414,14 +423,14 @@ class Keystore:
         passphrase: str | bytes,
         *,
         random: RandomSource = system_random,
-    ) -> Keystore:
+    ) -> KeystoreV1:
         """Open an existing keystore; the whole file is authenticated before it returns."""
         return cls._load(Path(path), passphrase, _PURPOSE_KEYSTORE, random)
 
     @classmethod
     def _load(
         cls, path: Path, passphrase: str | bytes, purpose: int, random: RandomSource
-    ) -> Keystore:
+    ) -> KeystoreV1:
         secret = _passphrase_bytes(passphrase)
         try:
             data = path.read_bytes()
@@ -571,7 +580,7 @@ class Keystore:
         _write_atomic(self._path, self._serialize(), exclusive=exclusive, random=self._random)
         self._dirty = False
 
-    def _reseal_into(self, other: Keystore) -> None:
+    def _reseal_into(self, other: KeystoreV1) -> None:
         """Seal every record again under ``other``'s keys (in memory; ``other`` unsaved)."""
         for name in self.names():
             value = self.get(name)
@@ -591,7 +600,7 @@ class Keystore:
         same time. Unsaved changes are saved too. If the write fails, the file and this
         object keep the old passphrase.
         """
-        new = Keystore._new(
+        new = KeystoreV1._new(
             self._path, new_passphrase, self._purpose, params or self._params, self._random
         )
         self._reseal_into(new)
@@ -615,7 +624,7 @@ class Keystore:
         A backup has the keystore's format with purpose 2, so it cannot be opened as a
         keystore by mistake; its own salt means its keys differ from the keystore's.
         """
-        backup = Keystore._new(
+        backup = KeystoreV1._new(
             Path(path), backup_passphrase, _PURPOSE_BACKUP, params or self._params, self._random
         )
         self._reseal_into(backup)
@@ -632,7 +641,7 @@ class Keystore:
         *,
         params: Argon2Params | None = None,
         random: RandomSource = system_random,
-    ) -> Keystore:
+    ) -> KeystoreV1:
         """Open a backup and write its records as a new keystore at ``new_path``.
 
         ``new_path`` must not exist. Returns the new keystore, open.
@@ -655,7 +664,7 @@ class Keystore:
         self._keys = None
         self._sealed = {}
 
-    def __enter__(self) -> Keystore:
+    def __enter__(self) -> KeystoreV1:
         return self
 
     def __exit__(
@@ -668,4 +677,17 @@ class Keystore:
 
     def __repr__(self) -> str:
         state = "closed" if self._keys is None else f"{len(self._sealed)} records"
-        return f"Keystore({str(self._path)!r}, {state})"
+        return f"KeystoreV1({str(self._path)!r}, {state})"
+
+
+if TYPE_CHECKING:
+    from client_sdk.vault.store import Keystore
+
+
+def __getattr__(name: str) -> Any:
+    """``Keystore`` is format 2, imported on first use (it builds on this module)."""
+    if name == "Keystore":
+        from client_sdk.vault.store import Keystore
+
+        return Keystore
+    raise AttributeError(name)

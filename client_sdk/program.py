@@ -176,9 +176,11 @@ class ProgramClient(NodeReceiver):
             raise
         self._lock = lock
         try:
+            stale = self._discard_stale()
             self._load_code_words()
             self._restore_conversations()
             await self._session_token()
+            await self._close_stale(stale)
             await self.check_published()
             await self.maintain()
             self._socket = RelaySocket(

@@ -3,8 +3,13 @@
 Security properties:
 
 - At rest: ratchet state, the transcript of every open conversation and the workflow's
-  state live in the keystore (sealed under the passphrase); :meth:`NodeState._save`
-  writes it as one atomic file.
+  state live in the keystore (each conversation under its own key, wrapped under the
+  passphrase's); :meth:`NodeState._save` writes what changed in one transaction, and a
+  message adds one transcript record: its cost does not grow with the number or the
+  length of the conversations.
+- A keystore older than the newest generation its witness has seen (a copy put back)
+  is never resumed: :meth:`NodeState._discard_stale` destroys its conversations,
+  prekey secrets and replay tags before anything is loaded.
 - Code words never enter the transcript.
 - At close, the conversation's session, metadata and transcript are deleted from the
   keystore (the transcript is kept only if the program turned retention on); the ids
@@ -25,7 +30,7 @@ from client_sdk import events as ev
 from client_sdk import store
 from client_sdk import workflow as wf
 from client_sdk.counters import CounterTracker, FailedIds
-from client_sdk.errors import ConversationClosed
+from client_sdk.errors import ConversationClosed, SDKError
 from client_sdk.keystore import Keystore
 from client_sdk.lock import KeystoreLock
 from client_sdk.transport import Backoff, RelayHTTP, RelaySocket
@@ -156,14 +161,12 @@ class NodeState:
     def transcript(self, conversation_id: str) -> list[dict[str, Any]]:
         """The open conversation's messages (from the keystore; gone after close)."""
         self._get(conversation_id)
-        return list(store.get_json(self._ks, store.transcript_name(conversation_id)) or [])
+        return store.transcript(self._ks, conversation_id)
 
     def _append_transcript(self, cid: str, sender: str, payload: pl.Payload) -> None:
         """Keep what staff need to continue; code words never enter the transcript."""
         if not isinstance(payload, pl.Text | pl.Notice | pl.Answers | pl.Duress | pl.Close):
             return
-        name = store.transcript_name(cid)
-        entries = store.get_json(self._ks, name) or []
         entry: dict[str, Any] = {"from": sender, "t": payload.T, "ts": payload.ts}
         if isinstance(payload, pl.Text | pl.Notice):
             entry["body"] = payload.body
@@ -173,8 +176,7 @@ class NodeState:
             entry["answers"] = dict(payload.answers)
         if isinstance(payload, pl.Close):
             entry["reason"] = payload.reason
-        entries.append(entry)
-        store.put_json(self._ks, name, entries)
+        store.append_transcript(self._ks, cid, entry)
 
     async def _forget(self, cid: str, *, by: str, reason: str, commit: bool = True) -> None:
         self._conversations.pop(cid, None)
@@ -200,6 +202,26 @@ class NodeState:
         state = self.workflow.export_state()
         if self._ks.get(store.WORKFLOW_STATE) != state:
             self._ks.put(store.WORKFLOW_STATE, state)
+
+    def _discard_stale(self) -> list[str]:
+        """If the keystore is a rolled-back copy, destroy what must not be used again."""
+        if not self._ks.stale:
+            return []
+        closed = store.discard_stale(self._ks)
+        log.warning(
+            "the keystore is older than the newest one this program used (a copy put back):"
+            " %d conversation(s) closed, prekeys discarded",
+            len(closed),
+        )
+        return closed
+
+    async def _close_stale(self, closed: list[str]) -> None:
+        """Tell the relay to close the conversations of a stale keystore, and staff."""
+        for cid in closed:
+            self._closed_ids.add(cid)
+            with contextlib.suppress(SDKError):
+                await self._http.close_conversation(cid, await self._session_token())
+            self._events.put(ev.ConversationClosedEvent(cid, "self", "stale_keystore"))
 
     def _restore_conversations(self) -> None:
         for cid in store.open_conversations(self._ks):

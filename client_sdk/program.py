@@ -102,6 +102,7 @@ class ProgramClient(NodeReceiver):
         self._token: str | None = None
         self._token_expires = 0.0
         self._commit = store.GroupCommit(self._save)
+        self._workflow_head: bytes | None = None
         self._conversations: dict[str, OpenConversation] = {}
         self._events = ev.EventStream()
         self._pending_events: list[ev.Event] = []

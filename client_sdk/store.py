@@ -15,7 +15,10 @@ record                                holds
 ``profile/content``                   the profile JSON the program edits
 ``conversation/<cid>/session``        the ratchet session of an open conversation
 ``conversation/<cid>/meta``           JSON: counters, assignment, times, recent ids
-``conversation/<cid>/transcript``     JSON list: the open conversation's messages
+``conversation/<cid>/transcript``     the open conversation's messages, one record per
+                                      entry (read and written as a JSON list)
+``conversation/<cid>/workflow``       the workflow's row of the open conversation
+``workflow/state``                    the workflow's own state (its counter)
 ``retained/<cid>``                    a closed conversation's transcript, only when
                                       the program turned retention on
 ``codeword/<alias>``                  a code word's Argon2id hash record (workflow)
@@ -87,6 +90,11 @@ def session_name(cid: str) -> str:
 
 def meta_name(cid: str) -> str:
     return f"{CONVERSATION}{cid}/meta"
+
+
+def workflow_name(cid: str) -> str:
+    """The workflow's row of one open conversation (queue place, holder, timers)."""
+    return f"{CONVERSATION}{cid}/workflow"
 
 
 def transcript_name(cid: str) -> str:

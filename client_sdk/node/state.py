@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -110,6 +111,7 @@ class NodeState:
     _token: str | None
     _token_expires: float
     _commit: store.GroupCommit
+    _workflow_head: bytes | None
     _conversations: dict[str, OpenConversation]
     _events: ev.EventStream
     _pending_events: list[ev.Event]
@@ -197,11 +199,36 @@ class NodeState:
         self._ks.save()
 
     def _stash_workflow(self) -> None:
-        """Put the workflow's state in the keystore when it changed (saved with the next
-        write): a restart then resumes queue order, assignments, urgency and timers."""
-        state = self.workflow.export_state()
-        if self._ks.get(store.WORKFLOW_STATE) != state:
-            self._ks.put(store.WORKFLOW_STATE, state)
+        """Put what changed in the workflow's state in the keystore (saved with the next
+        write): the row of each conversation that changed, in that conversation's
+        records, so the cost does not grow with the number of open conversations. A
+        restart then resumes queue order, assignments, urgency and timers."""
+        head, rows = self.workflow.export_changes()
+        if head != self._workflow_head:
+            self._ks.put(store.WORKFLOW_STATE, head)
+            self._workflow_head = head
+        for cid, row in rows.items():
+            if row is not None and cid in self._conversations:
+                self._ks.put(store.workflow_name(cid), row)
+            elif row is None and cid in self._conversations:
+                self._ks.delete(store.workflow_name(cid))
+
+    def _saved_workflow(self) -> bytes | None:
+        """The workflow's state as saved: its own record with each conversation's row."""
+        saved = self._ks.get(store.WORKFLOW_STATE)
+        if saved is None:
+            return None
+        try:
+            state = json.loads(saved.decode("utf-8"))
+            rows = {r["id"]: r for r in state.get("conversations", [])}  # format 1: all in one
+            for cid in self._conversations:
+                raw = self._ks.get(store.workflow_name(cid))
+                if raw is not None:
+                    rows[cid] = json.loads(raw.decode("utf-8"))
+            state["conversations"] = sorted(rows.values(), key=lambda r: r["seq"])
+        except (ValueError, TypeError, KeyError, AttributeError):
+            return saved  # import_state says what is wrong with it
+        return json.dumps(state, sort_keys=True, separators=(",", ":")).encode("utf-8")
 
     def _discard_stale(self) -> list[str]:
         """If the keystore is a rolled-back copy, destroy what must not be used again."""
@@ -232,7 +259,7 @@ class NodeState:
             self._conversations[cid] = OpenConversation.restore(cid, conv.load_session(raw), meta)
         # The workflow resumes as it was saved (an urgent conversation stays urgent, the
         # queue keeps its order); its notices were sent before the restart.
-        saved = self._ks.get(store.WORKFLOW_STATE)
+        saved = self._saved_workflow()
         if saved is not None:
             try:
                 self.workflow.import_state(saved, staff_pending=True)

@@ -64,7 +64,7 @@ _SALT_SIZE = 16
 _KEY = "\x00key/"  # + cid: a conversation's key (internal names start with NUL)
 _SHRED = "\x00shred/"  # + cid: a destroyed conversation whose records remain to delete
 _CONVERSATION = "conversation/"
-_PARTS = ("session", "meta")
+_PARTS = ("session", "meta", "workflow")
 
 
 def _check_name(name: str) -> None:

@@ -11,6 +11,10 @@ With ``--json`` the output is exactly ``{"program_id": ..., "identity_key": ...}
 
 ``quietline program info --keystore PATH [--json]`` prints the same from an existing
 keystore, with the fingerprint to write into the embed snippet.
+
+``--passphrase-file FILE`` reads the passphrase from a file only its owner can read
+(for running unattended). ``backup``, ``restore`` and ``passphrase`` are in
+:mod:`client_sdk.keystore_cli`.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from client_sdk import publishing, store
+from client_sdk import keystore_cli, publishing, store
 from client_sdk.errors import (
     CorruptKeystore,
     KeystoreError,
@@ -214,16 +218,33 @@ def _parser() -> argparse.ArgumentParser:
     info = sub.add_parser("info", help="print the program id, identity key and fingerprint")
     info.add_argument("--keystore", required=True, type=Path)
     info.add_argument("--json", action="store_true")
+    for cmd in (init, info):
+        cmd.add_argument(
+            "--passphrase-file",
+            type=Path,
+            help="read the keystore passphrase from this file (mode 600, yours)",
+        )
+    keystore_cli.add_commands(sub)
     return parser
+
+
+def _passphrase_for(args: argparse.Namespace, *, confirm: bool) -> str:
+    if args.passphrase_file is not None:
+        return keystore_cli.read_passphrase_file(args.passphrase_file)
+    return _passphrase(confirm)
 
 
 def main(argv: Sequence[str]) -> int:
     args = _parser().parse_args(list(argv))
     try:
+        if args.command in ("backup", "restore", "passphrase"):
+            print(keystore_cli.run(args))
+            return 0
         if args.command == "init":
-            out = asyncio.run(_init(args, _passphrase(confirm=not args.keystore.exists())))
+            confirm = not args.keystore.exists()
+            out = asyncio.run(_init(args, _passphrase_for(args, confirm=confirm)))
         else:
-            out = _info(args, _passphrase(confirm=False))
+            out = _info(args, _passphrase_for(args, confirm=False))
     except AlreadyInitialized as exc:
         print(f"quietline program: {exc}; nothing to do (`info` shows its ids)", file=sys.stderr)
         return 1

@@ -16,13 +16,17 @@ A restored keystore starts with no open conversation and no prekey secret: the n
 publishes a fresh signed prekey and one-time prekeys when it starts. One-time prekeys
 published before the backup may still be handed out by the relay until they expire; a
 participant who gets one sees the start of the chat fail and is asked to try again.
+
+A backup written by format 1 (``KeystoreV1.write_backup``: every record) is restored
+the same way: only the records above come back.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from client_sdk.keystore import Argon2Params
+from client_sdk.keystore import Argon2Params, KeystoreV1
 from e2ee.primitives import RandomSource
 
 LEFT_OUT = ("conversation/", "prekey/signed/", "prekey/one-time/", "replay/", "workflow/state")
@@ -70,7 +74,14 @@ def restore_backup(
     """A new keystore at ``new_path`` (which must not exist) from a backup, open."""
     from client_sdk.vault.store import PURPOSE_BACKUP, Keystore
 
-    backup = Keystore.open(backup_path, backup_passphrase, random=random, purpose=PURPOSE_BACKUP)
+    with backup_path.open("rb") as f:
+        old_format = f.read(4) == b"QLKS"
+    if old_format:  # a backup of format 1 holds everything: only the safe part comes back
+        backup: Any = KeystoreV1._load(backup_path, backup_passphrase, 2, random)
+    else:
+        backup = Keystore.open(
+            backup_path, backup_passphrase, random=random, purpose=PURPOSE_BACKUP
+        )
     try:
         ks = Keystore.create(new_path, passphrase, params=params or backup.params, random=random)
         try:

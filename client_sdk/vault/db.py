@@ -125,9 +125,11 @@ class Database:
                         (tag, sealed),
                     )
             cur.execute("COMMIT")
-        except BaseException:
+        except BaseException as exc:
             with contextlib.suppress(sqlite3.Error):
                 cur.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error):  # disk full, I/O error, locked
+                raise OSError(f"the keystore could not be written: {exc}") from None
             raise
         finally:
             cur.close()

@@ -268,3 +268,17 @@ def test_change_passphrase_rekeys_everything(tmp_path: Path) -> None:
     with Keystore.open(path, "new words") as ks:
         assert ks.get("a") == b"1" and not ks.stale
         assert len(ks.transcript("c1")) == 3
+
+
+def test_a_format_1_backup_restores_only_what_is_safe(tmp_path: Path) -> None:
+    old = KeystoreV1.create(tmp_path / "old", PASS, params=FAST)
+    for name in ("identity/seed", "prekey/one-time/3", "replay/key", store.session_name("c")):
+        old.put(name, b"value")
+    old.save()
+    old.write_backup(tmp_path / "backup", "backup words")  # format 1: every record
+    old.close()
+    with Keystore.restore_backup(
+        tmp_path / "backup", "backup words", tmp_path / "new", "n"
+    ) as restored:
+        assert restored.names() == ["identity/seed"]
+        assert restored.conversations() == []

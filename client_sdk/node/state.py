@@ -31,7 +31,7 @@ from client_sdk import events as ev
 from client_sdk import store
 from client_sdk import workflow as wf
 from client_sdk.counters import CounterTracker, FailedIds
-from client_sdk.errors import ConversationClosed, SDKError
+from client_sdk.errors import ConversationClosed
 from client_sdk.keystore import Keystore
 from client_sdk.lock import KeystoreLock
 from client_sdk.transport import Backoff, RelayHTTP, RelaySocket
@@ -241,14 +241,6 @@ class NodeState:
             len(closed),
         )
         return closed
-
-    async def _close_stale(self, closed: list[str]) -> None:
-        """Tell the relay to close the conversations of a stale keystore, and staff."""
-        for cid in closed:
-            self._closed_ids.add(cid)
-            with contextlib.suppress(SDKError):
-                await self._http.close_conversation(cid, await self._session_token())
-            self._events.put(ev.ConversationClosedEvent(cid, "self", "stale_keystore"))
 
     def _restore_conversations(self) -> None:
         for cid in store.open_conversations(self._ks):

@@ -24,10 +24,13 @@ the same way: only the records above come back.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from client_sdk.keystore import Argon2Params, KeystoreV1
 from e2ee.primitives import RandomSource
+
+if TYPE_CHECKING:
+    from client_sdk.vault.store import Keystore
 
 LEFT_OUT = ("conversation/", "prekey/signed/", "prekey/one-time/", "replay/", "workflow/state")
 """Record names (prefixes) a backup never holds (see :mod:`client_sdk.store`)."""
@@ -38,12 +41,11 @@ def kept_in_backup(name: str) -> bool:
 
 
 def write_backup(
-    ks: object, path: Path, backup_passphrase: str | bytes, params: Argon2Params
+    ks: Keystore, path: Path, backup_passphrase: str | bytes, params: Argon2Params
 ) -> list[str]:
     """Write the records safe to restore to a new file; the names left out."""
     from client_sdk.vault.store import PURPOSE_BACKUP, Keystore
 
-    assert isinstance(ks, Keystore)
     backup = Keystore.create(
         path, backup_passphrase, params=params, random=ks._random, purpose=PURPOSE_BACKUP
     )
@@ -70,7 +72,7 @@ def restore_backup(
     passphrase: str | bytes,
     params: Argon2Params | None,
     random: RandomSource,
-) -> object:
+) -> Keystore:
     """A new keystore at ``new_path`` (which must not exist) from a backup, open."""
     from client_sdk.vault.store import PURPOSE_BACKUP, Keystore
 

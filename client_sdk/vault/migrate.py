@@ -20,6 +20,7 @@ import os
 from pathlib import Path
 
 from client_sdk.keystore import KeystoreV1
+from client_sdk.vault.witness import witness_path
 from e2ee.primitives import RandomSource
 
 
@@ -50,6 +51,5 @@ def migrate_v1(path: Path, passphrase: str | bytes, random: RandomSource) -> Non
         for leftover in (tmp, *(tmp.with_name(tmp.name + s) for s in ("-wal", "-shm"))):
             with contextlib.suppress(FileNotFoundError):
                 leftover.unlink()
-        witness_tmp = tmp.with_name(tmp.name + ".generation")
         with contextlib.suppress(FileNotFoundError):
-            os.replace(witness_tmp, path.with_name(path.name + ".generation"))
+            os.replace(witness_path(tmp), witness_path(path))

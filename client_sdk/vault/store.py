@@ -563,11 +563,11 @@ class Keystore:
         database.write(header, changes)
         database.shred_checkpoint()
         self._keys, self._header, self._records, self._params = keys, header, records, params
-        witness.write(
+        witness.write(  # re-sealed under the new key; a stale file's keeps the newer value
             self._path,
             keys.generation_key,
             self._store_id,
-            self.generation,
+            max(self.generation, self.witnessed),
             self._random,
             sync=True,
         )

@@ -9,6 +9,11 @@ keystore file was put back (a restored file, a copied-back directory without the
 witness's newer value), and its sessions and prekey secrets must not be used again
 (``client_sdk.node`` closes them with a notice and publishes fresh prekeys).
 
+Put the witness where copies of the keystore do not go: by default it is beside the
+keystore, so a copy of the file alone is caught but a copy of the whole directory
+brings the witness back with it; ``QUIETLINE_WITNESS_DIR`` names another directory
+(one left out of backups and snapshots of the keystore's).
+
 What it does not catch, plainly: a rollback of the whole disk or virtual machine (the
 witness goes back with the keystore), or a witness deleted with the file put back (no
 witness reads as generation 0). The witness is written after the save's commit and
@@ -20,6 +25,7 @@ when the keystore is closed.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 from pathlib import Path
 
@@ -30,8 +36,17 @@ STORE_ID_SIZE = 16
 _AAD = b"\x06"
 
 
+WITNESS_DIR_ENV = "QUIETLINE_WITNESS_DIR"
+
+
 def witness_path(keystore: Path) -> Path:
-    return keystore.with_name(keystore.name + ".generation")
+    """``<keystore>.generation`` beside it; with ``QUIETLINE_WITNESS_DIR`` set, a file in
+    that directory named after the keystore's name and a hash of its full path."""
+    directory = os.environ.get(WITNESS_DIR_ENV)
+    if not directory:
+        return keystore.with_name(keystore.name + ".generation")
+    where = hashlib.sha256(str(keystore.resolve()).encode("utf-8")).hexdigest()[:16]
+    return Path(directory) / f"{keystore.name}.{where}.generation"
 
 
 def read(path: Path, key: bytes, store_id: bytes) -> int:

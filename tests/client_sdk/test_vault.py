@@ -282,3 +282,30 @@ def test_a_format_1_backup_restores_only_what_is_safe(tmp_path: Path) -> None:
     ) as restored:
         assert restored.names() == ["identity/seed"]
         assert restored.conversations() == []
+
+
+def test_the_witness_can_live_in_another_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    elsewhere = tmp_path / "state"
+    elsewhere.mkdir()
+    monkeypatch.setenv("QUIETLINE_WITNESS_DIR", str(elsewhere))
+    (tmp_path / "keys").mkdir()
+    path = tmp_path / "keys" / "ks"
+    with Keystore.create(path, PASS, params=FAST) as ks:
+        ks.put("a", b"1")
+        ks.save()
+    copy = tmp_path / "copy-of-the-directory"
+    shutil.copytree(tmp_path / "keys", copy)  # the whole directory: no witness in it
+    with Keystore.open(path, PASS) as ks:
+        ks.put("a", b"2")
+        ks.save()
+    assert [p.name for p in (tmp_path / "keys").iterdir()] == ["ks"]
+    assert len(list(elsewhere.iterdir())) == 1
+    shutil.rmtree(tmp_path / "keys")
+    shutil.copytree(copy, tmp_path / "keys")
+    with Keystore.open(path, PASS) as ks:
+        assert ks.stale
+        ks.change_passphrase("new words")  # never lowers the witness
+    with Keystore.open(path, "new words") as ks:
+        assert ks.stale

@@ -163,22 +163,34 @@ class StaffAccounts:
         """The account when ``password`` is its password and it is not disabled; else None.
 
         An unknown name costs one Argon2id verification too (against a dummy hash), so
-        the time taken does not tell which names exist. Slow on purpose: call it off the
-        event loop (``asyncio.to_thread``).
+        the time taken does not tell which names exist. Slow on purpose; a running node
+        uses :meth:`lookup`, :meth:`check` (off the event loop) and :meth:`conclude`.
         """
+        record = self.lookup(name)
+        return self.conclude(record, self.check(record, password), password)
+
+    def lookup(self, name: str) -> dict[str, Any] | None:
+        """The stored record of ``name``, or None (reads the keystore: on its owner's loop)."""
         try:
-            record = self._by_name(name)
+            return self._by_name(name)
         except NotAllowed:
-            record = None
-        stored = record["hash"] if record is not None else self._dummy_hash()
-        ok: bool
+            return None
+
+    def check(self, record: dict[str, Any] | None, password: str) -> bool:
+        """One Argon2id verification, against the record's hash or a dummy one. Touches no
+        keystore: safe to run in a thread while the node keeps working."""
+        stored = str(record["hash"]) if record is not None else self._dummy_hash()
         try:
-            ok = self._hasher.verify(stored, unicodedata.normalize("NFC", password))
+            return bool(self._hasher.verify(stored, unicodedata.normalize("NFC", password)))
         except (VerifyMismatchError, VerificationError, InvalidHashError):
-            ok = False
+            return False
+
+    def conclude(self, record: dict[str, Any] | None, ok: bool, password: str) -> Account | None:
+        """The account after :meth:`check` (None unless right and enabled); a hash made
+        with older parameters is replaced (the caller saves the keystore)."""
         if not ok or record is None or record.get("disabled"):
             return None
-        if self._hasher.check_needs_rehash(stored):
+        if self._hasher.check_needs_rehash(str(record["hash"])):
             record["hash"] = self._hasher.hash(unicodedata.normalize("NFC", password))
             self._put(record)
         return self._account(record)

@@ -7,11 +7,14 @@
   ``staff role NAME --role ROLE``.
 - ``replies add --group G --title T (--text TEXT | --text-file F)``,
   ``replies list [--json]``, ``replies remove ID``.
+- ``codewords add ALIAS``, ``codewords list [--json]``, ``codewords remove ALIAS``: the
+  code words staff can check from the console (an Argon2id hash is kept, never the word).
 
 Secrets are never arguments (arguments show in process lists): the keystore passphrase
 comes from ``QUIETLINE_PASSPHRASE`` or a prompt, a staff password from
-``QUIETLINE_STAFF_PASSWORD`` (for scripts and tests) or a prompt, asked twice.
-``staff`` and ``replies`` take the keystore's lock: while ``program run`` runs on the
+``QUIETLINE_STAFF_PASSWORD`` (for scripts and tests) or a prompt, asked twice, and a
+code word from ``QUIETLINE_CODE_WORD`` or a prompt, asked twice.
+``staff``, ``replies`` and ``codewords`` take the keystore's lock: while ``program run`` runs on the
 keystore they refuse at once (stop it first).
 """
 
@@ -24,13 +27,17 @@ import os
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
+from client_sdk import store
+from client_sdk import workflow as wf
 from client_sdk.cli import PASSPHRASE_ENV
 from client_sdk.errors import KeystoreError, SDKError
 from client_sdk.keystore import Keystore
 from client_sdk.keystore_cli import read_passphrase_file
 from client_sdk.lock import KeystoreLock
+from client_sdk.workflow.codewords import alias_key
 from console.accounts import Account, Role, StaffAccounts
 from console.errors import ConsoleError
 from console.replies import SavedReplies
@@ -39,7 +46,8 @@ from console.settings import ConsoleSettings
 __all__ = ["COMMANDS", "main"]
 
 STAFF_PASSWORD_ENV = "QUIETLINE_STAFF_PASSWORD"  # noqa: S105 - the variable's name
-COMMANDS = {"run", "staff", "replies"}
+CODE_WORD_ENV = "QUIETLINE_CODE_WORD"
+COMMANDS = {"run", "staff", "replies", "codewords"}
 
 
 class CliError(Exception):
@@ -157,6 +165,48 @@ def _replies(args: argparse.Namespace) -> int:
     return 0
 
 
+def _codewords(args: argparse.Namespace) -> int:
+    with _keystore(args.keystore) as ks:
+        book = wf.CodeWordBook()
+        for name in ks.names(store.CODE_WORD):
+            raw = ks.get(name)
+            if raw is not None:
+                book.add_record(wf.CodeWordRecord.from_bytes(raw))
+        if args.action == "list":
+            now = datetime.now(UTC)
+            rows = [
+                {
+                    "alias": r.alias,
+                    "set_on": r.set_at.date().isoformat(),
+                    "rotation_due": r.rotation_due(now, book.policy.rotate_after),
+                }
+                for r in book.records()
+            ]
+            if args.json:
+                print(json.dumps(rows, ensure_ascii=False))
+            for row in [] if args.json else rows:
+                due = " (time to change it)" if row["rotation_due"] else ""
+                print(f"{row['alias']}\tset on {row['set_on']}{due}")
+        elif args.action == "add":
+            word = _secret(CODE_WORD_ENV, f"Code word for {args.alias}", confirm=True)
+            try:
+                record = book.set(args.alias, word, datetime.now(UTC))
+            except wf.WorkflowError as exc:
+                raise CliError(str(exc)) from None
+            ks.put(f"{store.CODE_WORD}{record.alias}", record.to_bytes())
+            print(f"set the code word of {record.alias}")
+        else:
+            try:
+                key = alias_key(args.alias)
+            except wf.WorkflowError as exc:
+                raise CliError(str(exc)) from None
+            if book.get(key) is None:
+                raise CliError(f"there is no code word named {args.alias!r}")
+            ks.delete(f"{store.CODE_WORD}{key}")
+            print(f"removed the code word of {key}")
+    return 0
+
+
 def _run(args: argparse.Namespace) -> int:
     from console import service  # uvicorn and the web pages only when serving
 
@@ -217,6 +267,19 @@ def _parser() -> argparse.ArgumentParser:
     remove.add_argument("id")
     for cmd in (add, listing, remove):
         _add_keystore(cmd)
+
+    words = sub.add_parser("codewords", help="code words staff can check")
+    words_sub = words.add_subparsers(dest="action", required=True)
+    word_add = words_sub.add_parser(
+        "add", help="set a code word (prompted, or QUIETLINE_CODE_WORD)"
+    )
+    word_add.add_argument("alias", help="the name staff ask by, e.g. main")
+    word_list = words_sub.add_parser("list", help="list the code words' names")
+    word_list.add_argument("--json", action="store_true")
+    word_remove = words_sub.add_parser("remove", help="remove a code word")
+    word_remove.add_argument("alias")
+    for cmd in (word_add, word_list, word_remove):
+        _add_keystore(cmd)
     return parser
 
 
@@ -228,6 +291,8 @@ def main(argv: Sequence[str]) -> int:
             return _run(args)
         if args.command == "staff":
             return _staff(args)
+        if args.command == "codewords":
+            return _codewords(args)
         return _replies(args)
     except (CliError, ConsoleError, KeystoreError, SDKError, OSError, ValueError) as exc:
         message = exc.message if isinstance(exc, ConsoleError) else str(exc)

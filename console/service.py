@@ -20,7 +20,7 @@ import importlib
 import importlib.util
 import logging
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -99,9 +99,11 @@ async def serve(
     settings: ConsoleSettings,
     *,
     relay_url: str | None = None,
-    started: Callable[[ConsoleNode], None] | None = None,
+    started: Callable[[ConsoleNode], Awaitable[None]] | None = None,
 ) -> None:
-    """Run until SIGINT or SIGTERM; then stop the web server, then the node."""
+    """Run until SIGINT or SIGTERM; then stop the web server, then the node.
+
+    ``started`` is awaited once the console listens (``quietline demo`` uses it)."""
     factory = load_app_factory()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -140,7 +142,7 @@ async def serve(
             raise SetupError(f"The console could not listen on {settings.url}.")
         log.info("console ready at %s", settings.url)
         if started is not None:
-            started(node)
+            await started(node)
         await asyncio.wait([stopping, server_task], return_when=asyncio.FIRST_COMPLETED)
         log.info("stopping")
         server.should_exit = True
@@ -157,5 +159,7 @@ def run(
     keystore: Path, passphrase: str, settings: ConsoleSettings, *, relay_url: str | None = None
 ) -> None:
     """``serve`` on a fresh event loop, logging to stderr."""
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # the console's own INFO lines; libraries only warn (httpx's INFO names every URL)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("console").setLevel(logging.INFO)
     asyncio.run(serve(keystore, passphrase, settings, relay_url=relay_url))

@@ -13,25 +13,26 @@ USAGE = """usage: quietline {demo,relay,program,widget} ...
 
   demo      a whole demo on this machine: relay, program, console and widget page
   relay     run and operate the relay (serve, migrate, add-program, audit, export)
-  program   the program node (init, info, run, staff, replies, backup, restore, passphrase)
+  program   the program node (init, info, run, staff, replies, codewords, backup, ...)
   widget    the participant widget (snippet, serve)
 """
 
 PROGRAM_USAGE = """usage: quietline program
-       {init,info,run,staff,replies,backup,restore,passphrase} ...
+       {init,info,run,staff,replies,codewords,backup,restore,passphrase} ...
 
   init      create the keystore, enroll with the relay and publish the bundle
   info      print the program id, identity key and fingerprint
   run       run the program node with the staff console (127.0.0.1:8100)
   staff     staff accounts: add, list, disable, enable, passwd, role
   replies   saved replies: add, list, remove
+  codewords code words staff can check: add, list, remove
   backup    write a backup that is safe to restore (no conversations, no prekey secrets)
   restore   make a new keystore from a backup (no open conversations, fresh prekeys)
   passphrase  change the keystore's passphrase
 """
 
 # `program` commands of the console (console/cli.py); the rest are the SDK's.
-CONSOLE_COMMANDS = {"run", "staff", "replies"}
+CONSOLE_COMMANDS = {"run", "staff", "replies", "codewords"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -20,6 +20,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
@@ -35,6 +36,13 @@ from console.web.throttle import SignInLimits, SignInThrottle
 __all__ = ["create_app"]
 
 DEFAULT_IDLE_MINUTES = 30
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1", "[::1]")
+
+
+def _program_name(node: Any) -> str:
+    """The program's name as participants see it (``ConsoleNode.program_name``)."""
+    name = getattr(node, "program_name", None)
+    return name if isinstance(name, str) and name.strip() else "Quietline"
 
 
 def create_app(
@@ -58,7 +66,7 @@ def create_app(
             window=timedelta(seconds=getattr(settings, "signin_window_seconds", 900)),
         )
     minutes = getattr(settings, "idle_signout_minutes", DEFAULT_IDLE_MINUTES)
-    name = program_name or getattr(node, "program_name", None) or "Quietline"
+    name = program_name or _program_name(node)
     web = WebState(
         node=node,
         settings=settings,
@@ -69,6 +77,12 @@ def create_app(
         poll_seconds=poll_seconds,
         program_name=str(name),
     )
+    middleware = [Middleware(SecurityHeaders)]
+    host = getattr(settings, "host", "127.0.0.1")
+    if host in LOOPBACK_NAMES or host.startswith("127."):
+        # On loopback only loopback names are answered: a page elsewhere whose name is
+        # made to point at 127.0.0.1 (DNS rebinding) gets 400, never the console.
+        middleware.append(Middleware(TrustedHostMiddleware, allowed_hosts=list(LOOPBACK_NAMES)))
     app = Starlette(
         routes=[
             Route("/", shift_screen, methods=["GET"]),
@@ -80,7 +94,7 @@ def create_app(
             WebSocketRoute("/ws", console_socket),
             Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
         ],
-        middleware=[Middleware(SecurityHeaders)],
+        middleware=middleware,
     )
     app.state.web = web
     return app

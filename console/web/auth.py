@@ -48,6 +48,12 @@ def _set_cookie(response: Response, request: Request, name: str, value: str) -> 
     )
 
 
+def _expire_session_cookie(response: Response, request: Request) -> None:
+    response.delete_cookie(
+        SESSION_COOKIE, path="/", httponly=True, samesite="strict", secure=_secure(request)
+    )
+
+
 def _render_signin(
     request: Request,
     web: WebState,
@@ -79,7 +85,10 @@ async def signin_form(request: Request) -> Response:
     if web.session_of(request) is not None:
         return RedirectResponse("/", status_code=303)
     reason = request.query_params.get("reason")
-    return _render_signin(request, web, reason=reason)
+    response = _render_signin(request, web, reason=reason)
+    if SESSION_COOKIE in request.cookies:  # a dead session's id: nothing to keep
+        _expire_session_cookie(response, request)
+    return response
 
 
 async def signin_submit(request: Request) -> Response:
@@ -151,8 +160,6 @@ async def signout(request: Request) -> Response:
     if session is not None:
         web.sessions.end(session, "signed_out")
     response = RedirectResponse("/signin?reason=signed_out", status_code=303)
-    response.delete_cookie(
-        SESSION_COOKIE, path="/", httponly=True, samesite="strict", secure=_secure(request)
-    )
+    _expire_session_cookie(response, request)
     response.headers["Clear-Site-Data"] = '"cache", "storage"'
     return response

@@ -121,3 +121,27 @@ def test_a_second_node_and_staff_edits_are_refused_while_a_node_runs(program: An
         if holder.poll() is None:
             holder.kill()
         holder.communicate(timeout=10)
+
+
+def test_code_word_commands(program: Any) -> None:
+    ks = str(program.keystore)
+    word = "lighthouse at dawn"
+    added = quietline(
+        "program", "codewords", "add", "Main", "--keystore", ks, QUIETLINE_CODE_WORD=word
+    )
+    assert added.returncode == 0, added.stderr
+    assert "lighthouse" not in added.stdout + added.stderr
+    short = quietline(
+        "program", "codewords", "add", "spare", "--keystore", ks, QUIETLINE_CODE_WORD="abc"
+    )
+    assert short.returncode == 1 and "at least 4 characters" in short.stderr
+    listed = quietline("program", "codewords", "list", "--json", "--keystore", ks)
+    rows = json.loads(listed.stdout)
+    assert [r["alias"] for r in rows] == ["main"] and not rows[0]["rotation_due"]
+    with Keystore.open(program.keystore, PASSPHRASE) as opened:
+        record = opened.get("codeword/main")
+        assert record is not None and b"$argon2id$" in record and b"lighthouse" not in record
+    gone = quietline("program", "codewords", "remove", "MAIN", "--keystore", ks)
+    assert gone.returncode == 0
+    again = quietline("program", "codewords", "remove", "main", "--keystore", ks)
+    assert again.returncode == 1 and "no code word named" in again.stderr

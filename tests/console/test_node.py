@@ -8,13 +8,17 @@ from typing import Any
 
 import httpx
 import pytest
+from argon2 import PasswordHasher
 
 from client_sdk import ParticipantClient, events
 from console.errors import Conflict, Forbidden, NotAllowed, NotFound
 from console.node import ConsoleNode
+from console.settings import ConsoleSettings
 from e2ee.identity import SignedObject
 
 TIMEOUT = 15.0
+PASSPHRASE = "correct horse battery staple (test only)"
+FAST = PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1)
 
 
 async def published_status(node: ConsoleNode, relay_url: str) -> str:
@@ -253,3 +257,93 @@ async def test_disabled_account_is_signed_out(node: ConsoleNode, staff: Any) -> 
     with pytest.raises(Forbidden):
         node.snapshot(sam)
     assert await node.sign_in("sam", "sam's password 1") is None
+
+
+async def test_a_restarted_node_resumes_shifts_assignments_and_timelines(program: Any) -> None:
+    async def start() -> ConsoleNode:
+        return await ConsoleNode.open(
+            program.keystore, PASSPHRASE, ConsoleSettings(), hasher=FAST, auto_tick=False
+        )
+
+    node = await start()
+    sam = node.accounts.find("Sam")
+    assert sam is not None
+    try:
+        await node.go_on_shift(sam)
+        async with await ParticipantClient.connect(
+            program.relay_url, program.program_id, program.identity_key
+        ) as participant:
+            pev = participant.events()
+            cid = participant.conversation_id
+            await participant.send("before the restart")
+            await until(lambda: node.line()["waiting"] == 1)
+            await node.claim(sam, cid)
+            await node.send(sam, cid, "we are here")
+            await asyncio.wait_for(_first(pev, kind_is(events.Message)), TIMEOUT)
+            await node.aclose()
+
+            node = await start()
+            snap = node.snapshot(sam)
+            assert snap["me"]["on_shift"] and [s["id"] for s in snap["mine"]] == [cid]
+            texts = [(e["from"], e["text"]) for e in node.timeline(sam, cid)]
+            assert ("participant", "before the restart") in texts
+            assert ("staff", "we are here") in texts
+            async with node.subscribe(sam) as updates:
+                await participant.send("after the restart")
+                got = await next_update(
+                    updates, lambda u: u["type"] == "entry" and u["entry"]["from"] == "participant"
+                )
+                assert got["entry"]["text"] == "after the restart"
+    finally:
+        await node.aclose()
+
+
+async def test_a_duress_alert_outlives_its_conversation(
+    node: ConsoleNode, staff: Any, program: Any
+) -> None:
+    sam, kim, ali = staff["Sam"], staff["Kim"], staff["Ali"]
+    await node.go_on_shift(sam)
+    await node.go_on_shift(kim)
+    async with await ParticipantClient.connect(
+        program.relay_url, program.program_id, program.identity_key
+    ) as participant:
+        cid = participant.conversation_id
+        await until(lambda: node.line()["waiting"] == 1)
+        await node.claim(sam, cid)
+        label = node.snapshot(sam)["mine"][0]["label"]
+        await participant.send_duress()
+        await participant.close()  # "someone is here": the widget leaves at once
+    await until(lambda: not node.snapshot(sam)["mine"])  # the conversation is gone
+    [alert] = node.snapshot(sam)["alerts"]
+    assert alert["kind"] == "duress" and alert["label"] == label
+    assert [a["id"] for a in node.snapshot(kim)["alerts"]] == [alert["id"]]
+    assert node.snapshot(ali)["alerts"] == []  # off shift, not the holder
+    with pytest.raises(NotFound):
+        await node.ack_alert(ali, alert["id"])
+    await node.ack_alert(kim, alert["id"])
+    assert node.snapshot(sam)["alerts"] == []
+
+
+async def test_a_hand_off_nobody_can_take_returns_it_to_the_queue_with_an_alert(
+    node: ConsoleNode, staff: Any, program: Any
+) -> None:
+    sam, kim, ada = staff["Sam"], staff["Kim"], staff["Ada"]
+    await node.go_on_shift(sam)
+    async with await ParticipantClient.connect(
+        program.relay_url, program.program_id, program.identity_key
+    ):
+        await until(lambda: node.line()["waiting"] == 1)
+        cid = await node.take_next(sam)
+        assert cid is not None
+        handed_off_at = int(node.workflow.clock.now().timestamp() * 1000)
+        await node.go_off_shift(sam)  # nobody else is on shift
+        await until(lambda: bool(node.snapshot(kim)["alerts"]))
+        [alert] = node.snapshot(kim)["alerts"]
+        assert alert["kind"] == "handoff_needed" and alert["conversation_id"] == cid
+        assert [a["id"] for a in node.snapshot(ada)["alerts"]] == [alert["id"]]
+        assert [s["id"] for s in node.snapshot(kim)["waiting"]] == [cid]
+        [back] = node.snapshot(kim)["waiting"]
+        assert back["urgent"]  # back at the head of the queue
+        assert back["waiting_since_ms"] >= handed_off_at > back["opened_at_ms"]
+        assert node.line() == {"status": "busy", "waiting": 1, "on_shift": 0}
+        assert any("back in the queue" in e["text"] for e in node.timeline(kim, cid))

@@ -172,6 +172,15 @@ def test_every_response_carries_no_store_and_the_strict_csp(stack: Any, http: ht
         assert re.search(r"<[^>]*\son[a-z]+\s*=", html) is None  # no inline handlers
 
 
+def test_a_name_made_to_point_at_loopback_gets_nothing(stack: Any, http: httpx.Client) -> None:
+    """DNS rebinding: a page at evil.example whose name now resolves to 127.0.0.1."""
+    for path in ("/signin", "/", "/static/console.js"):
+        response = http.get(path, headers={"Host": "evil.example:8100"})
+        assert response.status_code == 400, path
+        _assert_headers(response)
+    assert http.get("/signin", headers={"Host": "localhost"}).status_code == 200
+
+
 # -- sign-in, cookies, throttling ---------------------------------------------------------
 
 
@@ -214,7 +223,7 @@ def test_cookies_are_secure_when_served_over_tls(stack: Any) -> None:
 
     async def get_form() -> httpx.Response:
         transport = httpx.ASGITransport(app=stack.server.config.app)
-        async with httpx.AsyncClient(transport=transport, base_url="https://console.test") as c:
+        async with httpx.AsyncClient(transport=transport, base_url="https://127.0.0.1") as c:
             return await c.get("/signin")
 
     form = asyncio.run(get_form())

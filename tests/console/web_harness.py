@@ -62,6 +62,8 @@ ALWAYS_OPEN = {
     "timezone": "UTC",
     "weekly": [{"day": d, "open": "00:00", "close": "24:00"} for d in range(7)],
 }
+CODE_ALIAS = "main"
+CODE_WORD = "bluebird"
 SAVED_REPLIES = [
     ("Opening", "Welcome", "Hello, I'm glad you wrote to us. I'm here to listen."),
     ("Safety", "Is it safe?", "Is it safe for you to keep writing right now?"),
@@ -107,10 +109,18 @@ class Stack:
         self.participants.append(p)
         return p
 
+    def snapshot(self, name: str) -> dict[str, Any]:
+        """What the node shows ``name`` now (read in the node's own loop)."""
+
+        async def read() -> dict[str, Any]:
+            return dict(self.node.snapshot(self.staff[name]))
+
+        return dict(self.run(read()))
+
     def conversation_of(self, p: Participant) -> dict[str, Any]:
         """The summary the node shows a supervisor for ``p``'s conversation."""
         boss = next(a for a in self.staff.values() if a.role.supervises)
-        snap = self.node.snapshot(boss)
+        snap = self.snapshot(boss.name)
         for summary in snap["waiting"] + snap["mine"] + snap["others"]:
             if summary["id"] == p.cid:
                 return dict(summary)
@@ -194,6 +204,7 @@ def console_stack(
             ConsoleNode.open(enrolled.keystore, PASSPHRASE, settings, hasher=FAST), timeout=60
         )
         loop.run(node.program.set_origins([site]))
+        loop.run(node.program.set_code_word(CODE_ALIAS, CODE_WORD))
         clock = ManualClock(datetime.now(UTC))
         app = create_app(node, settings, clock=clock, limits=limits, poll_seconds=poll_seconds)
         port = free_port()

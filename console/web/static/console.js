@@ -51,6 +51,7 @@ function renderHeader() {
   const toggle = $("shift-toggle");
   toggle.disabled = false;
   toggle.textContent = me.on_shift ? "Go off shift" : "Go on shift";
+  $("shift-until-field").hidden = me.on_shift;
   $("shift-state").textContent = me.on_shift
     ? `On shift${me.shift_ends_at_ms ? ` until ${clockTime(me.shift_ends_at_ms)}` : ""}`
     : "Off shift";
@@ -83,7 +84,8 @@ function renderLists() {
 function renderBanners() {
   const me = state.me;
   const banners = [];
-  if (me?.on_shift && me.last_30) {
+  const ending = state.alerts.some((a) => a.kind === "shift_ending");
+  if (me?.on_shift && me.last_30 && !ending) {
     banners.push(el("div", { class: "banner", role: "status" },
       el("p", {}, `Your shift ends${me.shift_ends_at_ms ? ` at ${clockTime(me.shift_ends_at_ms)}` : " soon"}. `
         + "You will not be given new conversations now. When you go off shift, your conversations "
@@ -113,8 +115,13 @@ function renderAlerts() {
   const shown = new Set([...box.children].map((n) => n.getAttribute("data-alert-id")));
   for (const alert of state.alerts) {
     if (shown.has(alert.id)) continue;
-    box.append(alertNode(alert, { onAck: ackAlert, onOpen: openConversation }));
+    box.append(alertNode(alert, { onAck: ackAlert, onOpen: openConversation, onHandOff: toggleShift }));
     beep(alert.kind === "duress" || alert.kind === "urgent" ? "duress" : "message");
+  }
+  // "Open" only while the conversation is still there (the widget may have left at once).
+  const visible = new Set([...state.mine, ...state.others].map((s) => s.id));
+  for (const button of box.querySelectorAll("[data-open-cid]")) {
+    button.hidden = !visible.has(button.getAttribute("data-open-cid"));
   }
   const loud = state.alerts.some((a) => a.kind === "duress" || a.kind === "urgent");
   document.body.classList.toggle("has-loud-alert", loud);
@@ -142,7 +149,7 @@ function renderConversation() {
   $("timeline").hidden = !cid;
   $("conversation-empty").hidden = Boolean(cid);
   $("composer").hidden = !mine;
-  $("about").hidden = !cid;
+  $("about-content").hidden = !cid;
   document.body.classList.toggle("has-open", Boolean(cid));
   if (!cid) {
     heading.textContent = "No conversation open";
@@ -334,6 +341,8 @@ async function conversationAction(op, args, done) {
   const message = done(label);
   if (op !== "ask_code_word") {
     closeView(cid, message);
+    // The node's snapshot may have closed the view first: say what happened anyway.
+    if (state.open === null) $("conversation-status").textContent = message;
     $("mine-heading").focus();
   } else {
     $("action-message").textContent = message;
@@ -379,6 +388,17 @@ async function endConversation(block) {
     (l) => (block ? `${l} ended and blocked.` : `${l} ended.`));
 }
 
+// "Until 17:00": today at that time, or tomorrow if that time has passed today.
+function untilMs() {
+  const value = $("shift-until").value;
+  if (!/^\d{2}:\d{2}$/.test(value)) return {};
+  const [hours, minutes] = value.split(":").map(Number);
+  const end = new Date();
+  end.setHours(hours, minutes, 0, 0);
+  if (end.getTime() <= Date.now()) end.setDate(end.getDate() + 1);
+  return { until_ms: end.getTime() };
+}
+
 async function toggleShift() {
   const me = state.me;
   if (!me) return;
@@ -395,7 +415,7 @@ async function toggleShift() {
     const answer = await link.request("go_off_shift");
     announce(answer.ok ? "You are off shift." : answer.error);
   } else {
-    const answer = await link.request("go_on_shift");
+    const answer = await link.request("go_on_shift", untilMs());
     announce(answer.ok ? "You are on shift." : answer.error);
   }
   $("shift-toggle").focus();
@@ -437,11 +457,18 @@ function onSnapshot(frame) {
   if (state.open) renderConversation();
 }
 
+
 function onEntry(frame) {
   const cid = frame.conversation_id;
   const entry = frame.entry;
   const added = addEntry(cid, entry);
   const fromParticipant = entry.kind === "message" && entry.from === "participant";
+  if (fromParticipant) {  // the silence timer restarts now, before the next snapshot
+    for (const summary of [...state.mine, ...state.others]) {
+      if (summary.id === cid) summary.last_participant_at_ms = entry.at_ms;
+    }
+    if (cid === state.open) renderConversation();
+  }
   if (cid === state.open) {
     if (added) {
       $("entries").append(entryNode(entry, state.me?.name));
@@ -565,7 +592,7 @@ if (supervisor) {
   $("block").addEventListener("click", () => endConversation(true));
   $("take-over").addEventListener("click", async () => {
     const cid = state.open;
-    const answer = await link.request("transfer", { conversation_id: cid, to_staff_id: state.me.staff_id });
+    const answer = await link.request("claim", { conversation_id: cid });
     if (!answer.ok) { $("action-message").textContent = answer.error; return; }
     await openConversation(cid);
     announce(`You took over ${find(cid)?.label || "the conversation"}.`);

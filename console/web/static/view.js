@@ -112,7 +112,7 @@ const ALERT_TITLES = {
   shift_ending: "Your shift is ending",
 };
 
-export function alertNode(alert, { onAck, onOpen }) {
+export function alertNode(alert, { onAck, onOpen, onHandOff }) {
   const loud = alert.kind === "duress" || alert.kind === "urgent";
   const title = `${ALERT_TITLES[alert.kind] || "Alert"}${alert.label ? `: ${alert.label}` : ""}`;
   return el("div", { class: loud ? "alert alert-loud" : "alert alert-quiet", role: loud ? "alert" : "status",
@@ -122,7 +122,10 @@ export function alertNode(alert, { onAck, onOpen }) {
     el("p", { class: "alert-time", text: `Since ${clockTime(alert.at_ms)}` }),
     el("div", { class: "alert-buttons" },
       alert.conversation_id ? el("button", { type: "button", class: "button",
-        onclick: () => onOpen(alert.conversation_id) }, `Open ${alert.label || "the conversation"}`) : null,
+        "data-open-cid": alert.conversation_id, onclick: () => onOpen(alert.conversation_id) },
+        `Open ${alert.label || "the conversation"}`) : null,
+      alert.kind === "shift_ending" ? el("button", { type: "button", class: "button button-secondary",
+        onclick: onHandOff }, "Go off shift and hand off") : null,
       el("button", { type: "button", class: "button", "data-ack": alert.id, onclick: () => onAck(alert) },
         "Acknowledge", hidden(` ${title}`))));
 }

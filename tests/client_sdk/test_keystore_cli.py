@@ -112,3 +112,15 @@ def test_passphrase_file_must_be_the_owners_alone(tmp_path: Path) -> None:
     good.chmod(0o400)
     listed = quietline(*listing, "--passphrase-file", str(good))
     assert listed.returncode == 0, listed.stderr
+
+
+def test_init_refuses_a_weak_passphrase_file_before_anything(tmp_path: Path) -> None:
+    weak = tmp_path / "passphrase"
+    weak.write_text("hunter2\n")
+    weak.chmod(0o600)
+    keystore = tmp_path / "p.qlks"
+    out = quietline("init", "--keystore", str(keystore), "--relay", "http://127.0.0.1:9",
+                    "--enrollment-token=x", "--passphrase-file", str(weak))  # fmt: skip
+    assert out.returncode != 0
+    assert f"{weak}: the passphrase has 7 characters; use at least 15" in out.stderr
+    assert "could not connect" not in out.stderr and not keystore.exists()

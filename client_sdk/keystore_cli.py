@@ -11,7 +11,10 @@ Passphrases come from an environment variable, a file (``--passphrase-file`` and
 siblings: for running unattended) or a prompt, never from an argument (arguments show
 in process lists). A passphrase file must be a regular file owned by the user running
 the command and readable by nobody else (mode 0600 or 0400): anything else is refused
-with the reason, before the file is read.
+with the reason, before the file is read. A new passphrase (of a backup, a restored
+keystore, a change) must pass the keystore's strength rule
+(:func:`client_sdk.keystore.check_passphrase_strength`); the files made meet the
+Argon2id floor (:mod:`client_sdk.keystore`).
 """
 
 from __future__ import annotations

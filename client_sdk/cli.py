@@ -19,6 +19,10 @@ re-run, it says so and prints the command that continues.
 
 ``quietline program info --keystore PATH [--json]`` prints the same from an existing
 keystore, with the fingerprint to write into the embed snippet.
+
+``--passphrase-file FILE`` reads the passphrase from a file only its owner can read
+(for running unattended). ``backup``, ``restore`` and ``passphrase`` are in
+:mod:`client_sdk.keystore_cli`.
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from client_sdk import publishing, store
+from client_sdk import keystore_cli, publishing, store
 from client_sdk.errors import (
     CorruptKeystore,
     KeystoreError,
@@ -322,6 +326,13 @@ def _parser() -> argparse.ArgumentParser:
     info = sub.add_parser("info", help="print the program id, identity key and fingerprint")
     info.add_argument("--keystore", required=True, type=Path)
     info.add_argument("--json", action="store_true")
+    for cmd in (init, info):
+        cmd.add_argument(
+            "--passphrase-file",
+            type=Path,
+            help="read the keystore passphrase from this file (mode 600, yours)",
+        )
+    keystore_cli.add_commands(sub)
     return parser
 
 
@@ -370,15 +381,32 @@ def _report(args: argparse.Namespace, exc: Exception) -> None:
         _say(f"{detail or type(exc).__name__}: {exc}")
 
 
+def _passphrase_for(args: argparse.Namespace, *, confirm: bool) -> str:
+    """From ``--passphrase-file`` if given (a new one held to the strength rule before
+    anything is created), else :func:`_passphrase`."""
+    if args.passphrase_file is None:
+        return _passphrase(confirm)
+    value = keystore_cli.read_passphrase_file(args.passphrase_file)
+    if confirm:
+        try:
+            check_passphrase_strength(value)
+        except WeakPassphrase as exc:
+            raise SystemExit(f"quietline program: {args.passphrase_file}: {exc}") from None
+    return value
+
+
 def main(argv: Sequence[str]) -> int:
     args = _parser().parse_args(list(argv))
     try:
+        if args.command in ("backup", "restore", "passphrase"):
+            print(keystore_cli.run(args))
+            return 0
         if args.command == "init":
             content = _check_init(args)
-            passphrase = _passphrase(confirm=not args.keystore.exists())
+            passphrase = _passphrase_for(args, confirm=not args.keystore.exists())
             out = asyncio.run(_init(args, passphrase, content))
         else:
-            out = _info(args, _passphrase(confirm=False))
+            out = _info(args, _passphrase_for(args, confirm=False))
     except AlreadyInitialized as exc:
         _say(f"{exc}; nothing to do (`info` shows its ids)")
         return 1

@@ -142,7 +142,9 @@ class ConversationClosedEvent:
 
     ``by`` is ``"self"``, ``"peer"`` (a signed-in-ciphertext close from the other side)
     or ``"relay"`` (the relay says it is closed; unauthenticated, but a relay can always
-    refuse service).
+    refuse service). ``reason`` ``"stale_keystore"``: the node started on a keystore
+    older than one it had used (a copy put back), so the conversation could not be
+    continued safely and was closed at start (``by`` is ``"self"``).
     """
 
     conversation_id: str

@@ -1,4 +1,11 @@
-"""The program node's keystore: one file, every secret sealed under a passphrase.
+"""The keystore's errors and Argon2id parameters, and format 1 (:class:`KeystoreV1`).
+
+``Keystore`` (imported from here as always) is now format 2, a SQLite file of records
+sealed and padded one by one, with a key per conversation
+(:mod:`client_sdk.vault.store`). Format 1, described below, is still read: a file of
+format 1 is converted on its first open (:mod:`client_sdk.vault.migrate`).
+
+Format 1: one file, every secret sealed under a passphrase.
 
 Security property: without the passphrase the file reveals nothing but its format,
 its Argon2id parameters and salt, the number of records and their sizes. Record
@@ -67,8 +74,11 @@ a new passphrase is never made with Argon2id parameters under :data:`ARGON2_FLOO
 argon2-cffi ships as its ``RFC_9106_LOW_MEMORY`` profile and its default); the default,
 :data:`DEFAULT_ARGON2`, is that profile exactly (4 lanes). A file found under the floor
 (written by an older version) is re-sealed at the default the first time it opens.
-Only tests may go lower, inside :func:`weak_argon2_for_tests`. A passphrase chosen for
-a keystore or a backup must pass :func:`check_passphrase_strength` (at least
+Format 2 (:mod:`client_sdk.vault.store`) applies this policy in its ``create``,
+``change_passphrase``, ``write_backup``, ``restore_backup`` and ``open``; a format 1
+file is read whatever its parameters and converted at the floor or above. Only tests
+may go lower, inside :func:`weak_argon2_for_tests`. A passphrase chosen for a keystore
+or a backup must pass :func:`check_passphrase_strength` (at least
 :data:`MIN_PASSPHRASE_LENGTH` characters): :class:`WeakPassphrase` says why otherwise.
 Limits on what a file may ask for are :data:`MAX_ARGON2`.
 
@@ -99,6 +109,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING, Any
 
 from argon2.exceptions import HashingError
 from argon2.low_level import Type, hash_secret_raw
@@ -129,8 +140,11 @@ __all__ = [
     "KeystoreError",
     "KeystoreExists",
     "KeystoreNotFound",
+    "KeystoreV1",
     "WeakPassphrase",
     "WrongPassphrase",
+    "allowed",
+    "check_floor",
     "check_passphrase_strength",
     "weak_argon2_for_tests",
 ]
@@ -223,8 +237,15 @@ def weak_argon2_for_tests() -> Iterator[None]:
             _weak_argon2_depth -= 1
 
 
-def _check_floor(params: Argon2Params) -> None:
-    if not params.meets(ARGON2_FLOOR) and not _weak_argon2_depth:
+def allowed(params: Argon2Params) -> bool:
+    """Whether a keystore may be made, or left, with ``params``: at or above
+    :data:`ARGON2_FLOOR`, or anything inside :func:`weak_argon2_for_tests`."""
+    return params.meets(ARGON2_FLOOR) or _weak_argon2_depth > 0
+
+
+def check_floor(params: Argon2Params) -> None:
+    """Raise :class:`KeystoreError` unless :func:`allowed`."""
+    if not allowed(params):
         raise KeystoreError(
             f"Argon2id parameters under the floor (time_cost >= {ARGON2_FLOOR.time_cost}, "
             f"memory_cost >= {ARGON2_FLOOR.memory_cost} KiB)"
@@ -437,7 +458,7 @@ def _parse(data: bytes) -> _Parsed:
     )
 
 
-class Keystore:
+class KeystoreV1:
     """An open keystore. Build one with :meth:`create`, :meth:`open` or :meth:`restore_backup`.
 
     In memory the keystore holds the derived keys and each record *sealed*; a value is
@@ -473,7 +494,7 @@ class Keystore:
         *,
         params: Argon2Params = DEFAULT_ARGON2,
         random: RandomSource = system_random,
-    ) -> Keystore:
+    ) -> KeystoreV1:
         """Create an empty keystore file at ``path`` (which must not exist) and return it."""
         ks = cls._new(Path(path), passphrase, _PURPOSE_KEYSTORE, params, random)
         ks._write(exclusive=True)
@@ -487,10 +508,10 @@ class Keystore:
         purpose: int,
         params: Argon2Params,
         random: RandomSource,
-    ) -> Keystore:
+    ) -> KeystoreV1:
         """A keystore under a newly chosen passphrase: the floor and the strength rule hold."""
         params.check()
-        _check_floor(params)
+        check_floor(params)
         check_passphrase_strength(passphrase)
         return cls._new_unchecked(path, passphrase, purpose, params, random)
 
@@ -502,7 +523,7 @@ class Keystore:
         purpose: int,
         params: Argon2Params,
         random: RandomSource,
-    ) -> Keystore:
+    ) -> KeystoreV1:
         params.check()
         secret = _passphrase_bytes(passphrase)
         salt = random(_SALT_SIZE)
@@ -522,31 +543,18 @@ class Keystore:
         passphrase: str | bytes,
         *,
         random: RandomSource = system_random,
-    ) -> Keystore:
+    ) -> KeystoreV1:
         """Open an existing keystore; the whole file is authenticated before it returns.
 
-        A file made under :data:`ARGON2_FLOOR` (by an older version) is re-sealed at
-        :data:`DEFAULT_ARGON2` under the same passphrase and saved before this returns.
+        Whatever its Argon2id parameters (a format 1 file is only read, to be converted
+        by :mod:`client_sdk.vault.migrate`, which applies the floor).
         """
-        ks = cls._load(Path(path), passphrase, _PURPOSE_KEYSTORE, random)
-        if not ks._params.meets(ARGON2_FLOOR) and not _weak_argon2_depth:
-            ks._strengthen(passphrase)
-        return ks
-
-    def _strengthen(self, passphrase: str | bytes) -> None:
-        """Re-seal under the same passphrase at :data:`DEFAULT_ARGON2` and save."""
-        new = Keystore._new_unchecked(
-            self._path, passphrase, self._purpose, DEFAULT_ARGON2, self._random
-        )
-        self._reseal_into(new)
-        new._write(exclusive=False)
-        self._params, self._header = new._params, new._header
-        self._keys, self._sealed, self._dirty = new._keys, new._sealed, False
+        return cls._load(Path(path), passphrase, _PURPOSE_KEYSTORE, random)
 
     @classmethod
     def _load(
         cls, path: Path, passphrase: str | bytes, purpose: int, random: RandomSource
-    ) -> Keystore:
+    ) -> KeystoreV1:
         secret = _passphrase_bytes(passphrase)
         try:
             data = path.read_bytes()
@@ -696,7 +704,7 @@ class Keystore:
         _write_atomic(self._path, self._serialize(), exclusive=exclusive, random=self._random)
         self._dirty = False
 
-    def _reseal_into(self, other: Keystore) -> None:
+    def _reseal_into(self, other: KeystoreV1) -> None:
         """Seal every record again under ``other``'s keys (in memory; ``other`` unsaved)."""
         for name in self.names():
             value = self.get(name)
@@ -716,7 +724,7 @@ class Keystore:
         same time. Unsaved changes are saved too. If the write fails, the file and this
         object keep the old passphrase.
         """
-        new = Keystore._new(
+        new = KeystoreV1._new(
             self._path, new_passphrase, self._purpose, params or self._params, self._random
         )
         self._reseal_into(new)
@@ -740,7 +748,7 @@ class Keystore:
         A backup has the keystore's format with purpose 2, so it cannot be opened as a
         keystore by mistake; its own salt means its keys differ from the keystore's.
         """
-        backup = Keystore._new(
+        backup = KeystoreV1._new(
             Path(path), backup_passphrase, _PURPOSE_BACKUP, params or self._params, self._random
         )
         self._reseal_into(backup)
@@ -757,7 +765,7 @@ class Keystore:
         *,
         params: Argon2Params | None = None,
         random: RandomSource = system_random,
-    ) -> Keystore:
+    ) -> KeystoreV1:
         """Open a backup and write its records as a new keystore at ``new_path``.
 
         ``new_path`` must not exist. Returns the new keystore, open.
@@ -765,7 +773,7 @@ class Keystore:
         backup = cls._load(Path(backup_path), backup_passphrase, _PURPOSE_BACKUP, random)
         try:
             inherited = backup._params
-            if not inherited.meets(ARGON2_FLOOR) and not _weak_argon2_depth:
+            if not allowed(inherited):
                 inherited = DEFAULT_ARGON2  # a backup an older version made under the floor
             ks = cls._new(
                 Path(new_path), passphrase, _PURPOSE_KEYSTORE, params or inherited, random
@@ -783,7 +791,7 @@ class Keystore:
         self._keys = None
         self._sealed = {}
 
-    def __enter__(self) -> Keystore:
+    def __enter__(self) -> KeystoreV1:
         return self
 
     def __exit__(
@@ -796,4 +804,17 @@ class Keystore:
 
     def __repr__(self) -> str:
         state = "closed" if self._keys is None else f"{len(self._sealed)} records"
-        return f"Keystore({str(self._path)!r}, {state})"
+        return f"KeystoreV1({str(self._path)!r}, {state})"
+
+
+if TYPE_CHECKING:
+    from client_sdk.vault.store import Keystore
+
+
+def __getattr__(name: str) -> Any:
+    """``Keystore`` is format 2, imported on first use (it builds on this module)."""
+    if name == "Keystore":
+        from client_sdk.vault.store import Keystore
+
+        return Keystore
+    raise AttributeError(name)

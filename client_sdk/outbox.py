@@ -10,7 +10,9 @@ recipient's ratchet refuses a second copy in any case.
 
 While anything is queued, later sends queue behind it, so a conversation's messages
 never overtake each other. A queued send the relay refuses (the conversation was
-closed meanwhile) is dropped: it can never be delivered.
+closed meanwhile) is dropped: it can never be delivered. For the same reason the node
+drops a conversation's queued sends when it closes (:meth:`Outbox.drop`), so nothing
+filed under a closed conversation's id stays in the keystore.
 
 :meth:`Outbox.send` says what happened: :data:`DELIVERED` or :data:`QUEUED`.
 """
@@ -26,10 +28,11 @@ from typing import Literal
 
 from client_sdk.errors import RelayError, RelayUnavailable
 from client_sdk.keystore import Keystore
+from client_sdk.store import OUTBOX
 
 log = logging.getLogger("quietline.sdk")
 
-PREFIX = "outbox/"
+PREFIX = OUTBOX
 DELIVERED: Literal["delivered"] = "delivered"
 QUEUED: Literal["queued"] = "queued"
 Delivery = Literal["delivered", "queued"]
@@ -76,6 +79,17 @@ class Outbox:
             await self._commit()
         self.kick()
         return QUEUED
+
+    def drop(self, conversation_id: str) -> int:
+        """Forget the queued sends of a closed conversation (saved with the next commit;
+        the relay would refuse them); returns how many."""
+        dropped = 0
+        for name in self._ks.names(PREFIX):
+            raw = self._ks.get(name)
+            if raw is not None and json.loads(raw).get("cid") == conversation_id:
+                self._ks.delete(name)
+                dropped += 1
+        return dropped
 
     def kick(self) -> None:
         """Try the queue again soon (the relay may be back)."""

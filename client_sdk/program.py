@@ -104,6 +104,7 @@ class ProgramClient(NodeReceiver):
         self._token_expires = 0.0
         self._commit = store.GroupCommit(self._save)
         self._outbox = Outbox(ks, self._commit.commit, self._deliver)
+        self._workflow_head: bytes | None = None
         self._conversations: dict[str, OpenConversation] = {}
         self._events = ev.EventStream()
         self._pending_events: list[ev.Event] = []
@@ -178,9 +179,11 @@ class ProgramClient(NodeReceiver):
             raise
         self._lock = lock
         try:
+            stale = self._discard_stale()
             self._load_code_words()
             self._restore_conversations()
             await self._session_token()
+            await self._close_stale(stale)
             await self.check_published()
             await self.maintain()
             self._socket = RelaySocket(

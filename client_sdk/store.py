@@ -15,13 +15,19 @@ record                                holds
 ``profile/content``                   the profile JSON the program edits
 ``conversation/<cid>/session``        the ratchet session of an open conversation
 ``conversation/<cid>/meta``           JSON: counters, assignment, times, recent ids
-``conversation/<cid>/transcript``     JSON list: the open conversation's messages
+``conversation/<cid>/transcript``     the open conversation's messages, one record per
+                                      entry (read and written as a JSON list)
+``conversation/<cid>/workflow``       the workflow's row of the open conversation
+``workflow/state``                    the workflow's own state (its counter)
 ``retained/<cid>``                    a closed conversation's transcript, only when
                                       the program turned retention on
 ``codeword/<alias>``                  a code word's Argon2id hash record (workflow)
 ``replay/key``                        32 random bytes: this keystore's replay-tag key
 ``replay/signed/<id>``                the replay tags of the inits accepted under
                                       signed prekey ``<id>`` (32 bytes each)
+``outbox/<n>``                        JSON: envelopes of one send the relay could not
+                                      take yet (:mod:`client_sdk.outbox`); dropped
+                                      when their conversation closes
 ====================================  ===============================================
 
 Replay tags: an init sent to a signed prekey (no one-time prekey was left) can be
@@ -33,11 +39,15 @@ conversation (no id, no time, keyed by a secret that never leaves the keystore);
 are deleted with the prekey's secret when its grace period ends, and are at most
 ``MAX_REPLAY_TAGS_PER_PREKEY`` per prekey.
 
-At close, the three ``conversation/<cid>/*`` records are deleted and the keystore is
-saved: after that the node cannot decrypt anything the relay once held for it.
+The ``conversation/<cid>/*`` records are sealed under the conversation's own key
+(:mod:`client_sdk.vault.store`), and the transcript is one record per entry. At close
+the key is destroyed, then the records, and the keystore is saved: after that neither
+the node nor a copy of its keystore made after the close can decrypt anything the relay
+once held for it.
 
 Saving is grouped (:class:`GroupCommit`): changes made in the same turn of the event
-loop are written by one atomic :meth:`Keystore.save`. Ratchet state is always saved
+loop are written by one :meth:`Keystore.save` (one SQLite transaction holding only what
+changed). Ratchet state is always saved
 before an envelope leaves (a crash can never make a message key be used twice) and
 before a received message is acked (a crash can never lose a message that was acked).
 """
@@ -66,6 +76,7 @@ CODE_WORD = "codeword/"
 REPLAY_KEY = "replay/key"
 REPLAY_TAGS = "replay/signed/"
 WORKFLOW_STATE = "workflow/state"
+OUTBOX = "outbox/"
 """The workflow's open conversations and timers (``Workflow.export_state``): queue order,
 assignment, urgency, silence timers, so a restart resumes them as they were."""
 
@@ -85,6 +96,11 @@ def meta_name(cid: str) -> str:
     return f"{CONVERSATION}{cid}/meta"
 
 
+def workflow_name(cid: str) -> str:
+    """The workflow's row of one open conversation (queue place, holder, timers)."""
+    return f"{CONVERSATION}{cid}/workflow"
+
+
 def transcript_name(cid: str) -> str:
     return f"{CONVERSATION}{cid}/transcript"
 
@@ -100,21 +116,54 @@ def put_json(ks: Keystore, name: str, value: Any) -> None:
 
 def open_conversations(ks: Keystore) -> list[str]:
     """Ids of the conversations whose session is stored."""
-    out = []
-    for name in ks.names(CONVERSATION):
-        if name.endswith("/session"):
-            out.append(name[len(CONVERSATION) : -len("/session")])
-    return out
+    return [cid for cid in ks.conversations() if session_name(cid) in ks]
 
 
 def forget_conversation(ks: Keystore, cid: str, *, retain_transcript: bool) -> None:
-    """Delete a closed conversation's records (its transcript moves aside if retained)."""
+    """Destroy a closed conversation's key, then its records, at the next save (its
+    transcript is copied aside first, under the store key, if retained)."""
     if retain_transcript:
         raw = ks.get(transcript_name(cid))
         if raw is not None:
             ks.put(f"{RETAINED}{cid}", raw)
-    for name in (session_name(cid), meta_name(cid), transcript_name(cid)):
-        ks.delete(name)
+    ks.forget_conversation(cid)
+
+
+def append_transcript(ks: Keystore, cid: str, entry: dict[str, Any]) -> None:
+    """One more transcript entry: one new record, the earlier ones untouched."""
+    ks.append_transcript(
+        cid, json.dumps(entry, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    )
+
+
+def transcript(ks: Keystore, cid: str) -> list[dict[str, Any]]:
+    return [json.loads(raw.decode("utf-8")) for raw in ks.transcript(cid)]
+
+
+STALE_PREFIXES = (
+    SIGNED_PREKEY,
+    ONE_TIME_PREKEY,
+    REPLAY_TAGS,
+    REPLAY_KEY,
+    WORKFLOW_STATE,
+    OUTBOX,
+)
+
+
+def discard_stale(ks: Keystore) -> list[str]:
+    """A keystore older than its witness (a rolled-back copy): destroy every
+    conversation, prekey secret, replay tag and queued send in it, so nothing of it is
+    used again (no message key twice, no init accepted twice); the ids of the
+    conversations."""
+    closed = ks.conversations()
+    for cid in closed:
+        ks.forget_conversation(cid)
+    for name in ks.names():
+        if name.startswith(STALE_PREFIXES):
+            ks.delete(name)
+    ks.mark_fresh()
+    ks.save()
+    return closed
 
 
 def replay_tags_name(prekey_id: int) -> str:

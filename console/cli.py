@@ -35,6 +35,7 @@ from client_sdk import workflow as wf
 from client_sdk.cli import PASSPHRASE_ENV
 from client_sdk.errors import KeystoreError, SDKError
 from client_sdk.keystore import Keystore
+from client_sdk.keystore_cli import read_passphrase_file
 from client_sdk.lock import KeystoreLock
 from client_sdk.workflow.codewords import alias_key
 from console.accounts import Account, Role, StaffAccounts
@@ -68,8 +69,22 @@ def _secret(env: str, prompt: str, *, confirm: bool) -> str:
     return first
 
 
+_passphrase_file: list[Path] = []  # --passphrase-file, when given
+
+
 def _passphrase() -> str:
+    if _passphrase_file:
+        return read_passphrase_file(_passphrase_file[0])
     return _secret(PASSPHRASE_ENV, "Keystore passphrase", confirm=False)
+
+
+def _add_keystore(cmd: argparse.ArgumentParser) -> None:
+    cmd.add_argument("--keystore", required=True, type=Path)
+    cmd.add_argument(
+        "--passphrase-file",
+        type=Path,
+        help="read the keystore passphrase from this file (mode 600, yours)",
+    )
 
 
 @contextmanager
@@ -211,7 +226,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run the program node with the staff console")
-    run.add_argument("--keystore", required=True, type=Path)
+    _add_keystore(run)
     run.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1 (loopback)")
     run.add_argument("--port", default=8100, type=int, help="default 8100")
     run.add_argument("--tls-cert", type=Path, help="PEM certificate (needed off loopback)")
@@ -230,7 +245,7 @@ def _parser() -> argparse.ArgumentParser:
         ("role", "change an account's role"),
     ):
         cmd = staff_sub.add_parser(action, help=text)
-        cmd.add_argument("--keystore", required=True, type=Path)
+        _add_keystore(cmd)
         if action == "list":
             cmd.add_argument("--json", action="store_true")
         else:
@@ -251,7 +266,7 @@ def _parser() -> argparse.ArgumentParser:
     remove = replies_sub.add_parser("remove", help="remove a saved reply by its id")
     remove.add_argument("id")
     for cmd in (add, listing, remove):
-        cmd.add_argument("--keystore", required=True, type=Path)
+        _add_keystore(cmd)
 
     words = sub.add_parser("codewords", help="code words staff can check")
     words_sub = words.add_subparsers(dest="action", required=True)
@@ -264,12 +279,13 @@ def _parser() -> argparse.ArgumentParser:
     word_remove = words_sub.add_parser("remove", help="remove a code word")
     word_remove.add_argument("alias")
     for cmd in (word_add, word_list, word_remove):
-        cmd.add_argument("--keystore", required=True, type=Path)
+        _add_keystore(cmd)
     return parser
 
 
 def main(argv: Sequence[str]) -> int:
     args = _parser().parse_args(list(argv))
+    _passphrase_file[:] = [args.passphrase_file] if args.passphrase_file else []
     try:
         if args.command == "run":
             return _run(args)

@@ -13,11 +13,12 @@ USAGE = """usage: quietline {demo,relay,program,widget} ...
 
   demo      a whole demo on this machine: relay, program, console and widget page
   relay     run and operate the relay (serve, migrate, add-program, audit, export)
-  program   the program node (init, info, run, staff, replies, codewords)
+  program   the program node (init, info, run, staff, replies, codewords, backup, ...)
   widget    the participant widget (snippet, serve, path)
 """
 
-PROGRAM_USAGE = """usage: quietline program {init,info,run,staff,replies,codewords} ...
+PROGRAM_USAGE = """usage: quietline program
+       {init,info,run,staff,replies,codewords,backup,restore,passphrase} ...
 
   init      create the keystore, enroll with the relay and publish the bundle
   info      print the program id, identity key and fingerprint
@@ -25,6 +26,9 @@ PROGRAM_USAGE = """usage: quietline program {init,info,run,staff,replies,codewor
   staff     staff accounts: add, list, disable, enable, passwd, role
   replies   saved replies: add, list, remove
   codewords code words staff can check: add, list, remove
+  backup    write a backup that is safe to restore (no conversations, no prekey secrets)
+  restore   make a new keystore from a backup (no open conversations, fresh prekeys)
+  passphrase  change the keystore's passphrase
 """
 
 # `program` commands of the console (console/cli.py); the rest are the SDK's.

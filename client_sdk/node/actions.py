@@ -17,6 +17,7 @@ from client_sdk import progress, store
 from client_sdk import workflow as wf
 from client_sdk.errors import (
     RelayError,
+    RelayUnavailable,
     SDKError,
     VerificationFailure,
 )
@@ -147,6 +148,11 @@ class NodeActions(NodeBundle):
         if not c.participant_left:
             with contextlib.suppress(*relay_failed):
                 await self._send_payload(conversation_id, pl.Close(reason, self._now_ms()))
-        with contextlib.suppress(*relay_failed):
+        reachable = True  # else its queued sends (the close message) go when it is back
+        try:
             await self._http.close_conversation(conversation_id, await self._session_token())
-        await self._forget(conversation_id, by="self", reason=reason)
+        except RelayUnavailable:
+            reachable = False
+        except relay_failed:
+            pass
+        await self._forget(conversation_id, by="self", reason=reason, drop_queued=reachable)

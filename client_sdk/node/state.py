@@ -3,8 +3,13 @@
 Security properties:
 
 - At rest: ratchet state, the transcript of every open conversation and the workflow's
-  state live in the keystore (sealed under the passphrase); :meth:`NodeState._save`
-  writes it as one atomic file.
+  state live in the keystore (each conversation under its own key, wrapped under the
+  passphrase's); :meth:`NodeState._save` writes what changed in one transaction, and a
+  message adds one transcript record: its cost does not grow with the number or the
+  length of the conversations.
+- A keystore older than the newest generation its witness has seen (a copy put back)
+  is never resumed: :meth:`NodeState._discard_stale` destroys its conversations,
+  prekey secrets and replay tags before anything is loaded.
 - Code words never enter the transcript.
 - At close, the conversation's session, metadata and transcript are deleted from the
   keystore (the transcript is kept only if the program turned retention on); the ids
@@ -15,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -107,6 +113,7 @@ class NodeState:
     _token_expires: float
     _commit: store.GroupCommit
     _outbox: Outbox
+    _workflow_head: bytes | None
     _conversations: dict[str, OpenConversation]
     _events: ev.EventStream
     _pending_events: list[ev.Event]
@@ -158,14 +165,12 @@ class NodeState:
     def transcript(self, conversation_id: str) -> list[dict[str, Any]]:
         """The open conversation's messages (from the keystore; gone after close)."""
         self._get(conversation_id)
-        return list(store.get_json(self._ks, store.transcript_name(conversation_id)) or [])
+        return store.transcript(self._ks, conversation_id)
 
     def _append_transcript(self, cid: str, sender: str, payload: pl.Payload) -> None:
         """Keep what staff need to continue; code words never enter the transcript."""
         if not isinstance(payload, pl.Text | pl.Notice | pl.Answers | pl.Duress | pl.Close):
             return
-        name = store.transcript_name(cid)
-        entries = store.get_json(self._ks, name) or []
         entry: dict[str, Any] = {"from": sender, "t": payload.T, "ts": payload.ts}
         if isinstance(payload, pl.Text | pl.Notice):
             entry["body"] = payload.body
@@ -175,15 +180,21 @@ class NodeState:
             entry["answers"] = dict(payload.answers)
         if isinstance(payload, pl.Close):
             entry["reason"] = payload.reason
-        entries.append(entry)
-        store.put_json(self._ks, name, entries)
+        store.append_transcript(self._ks, cid, entry)
 
-    async def _forget(self, cid: str, *, by: str, reason: str, commit: bool = True) -> None:
+    async def _forget(
+        self, cid: str, *, by: str, reason: str, commit: bool = True, drop_queued: bool = True
+    ) -> None:
+        """Destroy a closed conversation's key and records. Its queued sends go too (the
+        relay would refuse them), unless the relay was unreachable when the node closed
+        it: then its closing message still goes when the relay is back."""
         self._conversations.pop(cid, None)
         self._closed_ids.add(cid)  # memory only: nothing of it is written down
         if cid in self.workflow.open_conversations():
             self.workflow.participant_left(cid)
         store.forget_conversation(self._ks, cid, retain_transcript=self.retain_transcripts)
+        if drop_queued:
+            self._outbox.drop(cid)
         event = ev.ConversationClosedEvent(cid, by, reason)
         if commit:
             await self._commit.commit()
@@ -197,11 +208,48 @@ class NodeState:
         self._ks.save()
 
     def _stash_workflow(self) -> None:
-        """Put the workflow's state in the keystore when it changed (saved with the next
-        write): a restart then resumes queue order, assignments, urgency and timers."""
-        state = self.workflow.export_state()
-        if self._ks.get(store.WORKFLOW_STATE) != state:
-            self._ks.put(store.WORKFLOW_STATE, state)
+        """Put what changed in the workflow's state in the keystore (saved with the next
+        write): the row of each conversation that changed, in that conversation's
+        records, so the cost does not grow with the number of open conversations. A
+        restart then resumes queue order, assignments, urgency and timers."""
+        head, rows = self.workflow.export_changes()
+        if head != self._workflow_head:
+            self._ks.put(store.WORKFLOW_STATE, head)
+            self._workflow_head = head
+        for cid, row in rows.items():
+            if row is not None and cid in self._conversations:
+                self._ks.put(store.workflow_name(cid), row)
+            elif row is None and cid in self._conversations:
+                self._ks.delete(store.workflow_name(cid))
+
+    def _saved_workflow(self) -> bytes | None:
+        """The workflow's state as saved: its own record with each conversation's row."""
+        saved = self._ks.get(store.WORKFLOW_STATE)
+        if saved is None:
+            return None
+        try:
+            state = json.loads(saved.decode("utf-8"))
+            rows = {r["id"]: r for r in state.get("conversations", [])}  # format 1: all in one
+            for cid in self._conversations:
+                raw = self._ks.get(store.workflow_name(cid))
+                if raw is not None:
+                    rows[cid] = json.loads(raw.decode("utf-8"))
+            state["conversations"] = sorted(rows.values(), key=lambda r: r["seq"])
+        except (ValueError, TypeError, KeyError, AttributeError):
+            return saved  # import_state says what is wrong with it
+        return json.dumps(state, sort_keys=True, separators=(",", ":")).encode("utf-8")
+
+    def _discard_stale(self) -> list[str]:
+        """If the keystore is a rolled-back copy, destroy what must not be used again."""
+        if not self._ks.stale:
+            return []
+        closed = store.discard_stale(self._ks)
+        log.warning(
+            "the keystore is older than the newest one this program used (a copy put back):"
+            " %d conversation(s) closed, prekeys discarded",
+            len(closed),
+        )
+        return closed
 
     def _restore_conversations(self) -> None:
         for cid in store.open_conversations(self._ks):
@@ -212,7 +260,7 @@ class NodeState:
             self._conversations[cid] = OpenConversation.restore(cid, conv.load_session(raw), meta)
         # The workflow resumes as it was saved (an urgent conversation stays urgent, the
         # queue keeps its order); its notices were sent before the restart.
-        saved = self._ks.get(store.WORKFLOW_STATE)
+        saved = self._saved_workflow()
         if saved is not None:
             try:
                 self.workflow.import_state(saved, staff_pending=True)

@@ -14,9 +14,11 @@ import contextlib
 import logging
 import time
 
+from client_sdk import events as ev
 from client_sdk import publishing, store
 from client_sdk.errors import (
     RelayUnavailable,
+    SDKError,
     UsageError,
 )
 from client_sdk.node.state import NodeState
@@ -48,6 +50,14 @@ class NodeTransport(NodeState):
         # a reconnect may follow a relay restart that forgot our session: sign in again
         reconnecting = self._socket is not None and self._socket.connections > 0
         return await self._session_token(refresh=reconnecting)
+
+    async def _close_stale(self, closed: list[str]) -> None:
+        """Tell the relay to close the conversations of a stale keystore, and staff."""
+        for cid in closed:
+            self._closed_ids.add(cid)
+            with contextlib.suppress(SDKError):
+                await self._http.close_conversation(cid, await self._session_token())
+            self._events.put(ev.ConversationClosedEvent(cid, "self", "stale_keystore"))
 
     async def _send_payload(self, conversation_id: str, payload: pl.Payload) -> Delivery:
         if self._closed:

@@ -102,6 +102,27 @@ class _Conversation:
     last_staff_at: datetime | None = None
     warned_at: datetime | None = None
 
+    def __setattr__(self, name: str, value: object) -> None:
+        # any change marks the row for the next export_changes (a save writes only it)
+        object.__setattr__(self, name, value)
+        object.__setattr__(self, "changed", True)
+
+    def row(self) -> dict[str, object]:
+        def t(moment: datetime | None) -> str | None:
+            return None if moment is None else moment.isoformat()
+
+        return {
+            "id": self.conversation_id,
+            "seq": self.seq,
+            "opened_at": t(self.opened_at),
+            "assigned_to": self.assigned_to,
+            "previous": self.previous,
+            "urgent": self.urgent,
+            "last_participant_at": t(self.last_participant_at),
+            "last_staff_at": t(self.last_staff_at),
+            "warned_at": t(self.warned_at),
+        }
+
 
 def _return_to_queue(c: _Conversation, *, urgent: bool = True) -> None:
     """Nobody holds ``c`` any more: it goes to the head of the queue (``urgent``; else
@@ -149,6 +170,7 @@ class Workflow:
         self.codewords = codewords or CodeWordBook()
         self._staff: dict[str, StaffMember] = {}
         self._conversations: dict[str, _Conversation] = {}
+        self._exported: set[str] = set()  # conversations written by export_changes
         self._seq = 0
         self._reminded: set[tuple[str, datetime]] = set()
         for member in staff:
@@ -452,26 +474,26 @@ class Workflow:
 
     def export_state(self) -> bytes:
         """Open conversations and their timers as JSON bytes (for the keystore)."""
-
-        def t(moment: datetime | None) -> str | None:
-            return None if moment is None else moment.isoformat()
-
-        rows = [
-            {
-                "id": c.conversation_id,
-                "seq": c.seq,
-                "opened_at": t(c.opened_at),
-                "assigned_to": c.assigned_to,
-                "previous": c.previous,
-                "urgent": c.urgent,
-                "last_participant_at": t(c.last_participant_at),
-                "last_staff_at": t(c.last_staff_at),
-                "warned_at": t(c.warned_at),
-            }
-            for c in sorted(self._conversations.values(), key=lambda c: c.seq)
-        ]
+        rows = [c.row() for c in sorted(self._conversations.values(), key=lambda c: c.seq)]
         state = {"v": 1, "seq": self._seq, "conversations": rows}
         return json.dumps(state, sort_keys=True, separators=(",", ":")).encode("utf-8")
+
+    def export_changes(self) -> tuple[bytes, dict[str, bytes | None]]:
+        """What changed since the last call, for a store that keeps a record per
+        conversation: the state without its conversations (``seq``), and the row of each
+        conversation that changed (``None``: it is gone). Its cost is the size of the
+        change, not the number of open conversations. :meth:`import_state` takes the
+        state with the rows put back in its ``conversations`` list."""
+        rows: dict[str, bytes | None] = {}
+        for cid, c in self._conversations.items():
+            if c.__dict__.get("changed", True):
+                rows[cid] = json.dumps(c.row(), sort_keys=True, separators=(",", ":")).encode()
+                object.__setattr__(c, "changed", False)
+        for cid in self._exported - self._conversations.keys():
+            rows[cid] = None
+        self._exported = set(self._conversations)
+        head = {"v": 1, "seq": self._seq, "conversations": []}
+        return json.dumps(head, sort_keys=True, separators=(",", ":")).encode("utf-8"), rows
 
     def import_state(self, data: bytes, *, staff_pending: bool = False) -> None:
         """Replace the open conversations with an :meth:`export_state` snapshot.

@@ -1,4 +1,6 @@
-"""Keystore: round trips, every failure the docstring names, and no secret on disk."""
+"""Format 1 (``KeystoreV1``), still read to convert old files (format 2: ``test_vault.py``).
+
+Keystore: round trips, every failure the docstring names, and no secret on disk."""
 
 from __future__ import annotations
 
@@ -17,12 +19,12 @@ from client_sdk.keystore import (
     DEFAULT_ARGON2,
     Argon2Params,
     CorruptKeystore,
-    Keystore,
     KeystoreError,
     KeystoreExists,
     KeystoreNotFound,
     WrongPassphrase,
 )
+from client_sdk.keystore import KeystoreV1 as Keystore
 
 FAST = Argon2Params(time_cost=1, memory_cost=8, parallelism=1)
 PASS = "correct horse battery staple"

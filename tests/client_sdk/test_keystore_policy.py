@@ -10,6 +10,7 @@ import contextlib
 import os
 import pty
 import select
+import sqlite3
 import subprocess
 import sys
 import time
@@ -25,6 +26,7 @@ from client_sdk.keystore import (
     Argon2Params,
     Keystore,
     KeystoreError,
+    KeystoreV1,
     WeakPassphrase,
     check_passphrase_strength,
     weak_argon2_for_tests,
@@ -36,8 +38,14 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _header_params(path: Path) -> tuple[int, int, int]:
+    """The Argon2id parameters a keystore file shows (format 2: its ``header`` table;
+    format 1: the bytes after the magic)."""
     data = path.read_bytes()
-    return tuple(int.from_bytes(data[i : i + 4], "big") for i in (7, 11, 15))  # type: ignore[return-value]
+    if data.startswith(b"QLKS"):
+        return tuple(int.from_bytes(data[i : i + 4], "big") for i in (7, 11, 15))  # type: ignore[return-value]
+    with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
+        (kdf,) = conn.execute("SELECT v FROM header WHERE k = 'kdf'").fetchone()
+    return tuple(int.from_bytes(kdf[i : i + 4], "big") for i in (0, 4, 8))  # type: ignore[return-value]
 
 
 def test_the_default_is_argon2_cffi_rfc_9106_low_memory_profile_and_the_floor() -> None:
@@ -83,21 +91,60 @@ def test_the_test_switch_is_explicit_and_ends_with_its_block(tmp_path: Path) -> 
 
 def test_a_keystore_found_under_the_floor_is_strengthened_when_it_opens(tmp_path: Path) -> None:
     """A file an older version made with Argon2's minimum: re-sealed at the default, same
-    passphrase (even one the new rule would refuse), same records."""
+    passphrase (even one the new rule would refuse), same records, conversations too."""
     path = tmp_path / "old"
     # An older version wrote it: no floor, no passphrase rule.
-    with (
-        weak_argon2_for_tests(),
-        Keystore._new_unchecked(path, "pw", 1, WEAKEST, os.urandom) as old,
-    ):
+    with weak_argon2_for_tests(), Keystore._create(path, "pw", WEAKEST, os.urandom) as old:
         old.put("identity", b"k" * 32)
-        old._write(exclusive=True)
+        old.put("conversation/c1/session", b"a ratchet state")
+        old.append_transcript("c1", b'{"body":"hello"}')
+        old.save()
     assert _header_params(path) == (1, 8, 1)
     ks = Keystore.open(path, "pw")
     assert ks.params == DEFAULT_ARGON2 and ks.get("identity") == b"k" * 32
-    assert _header_params(path) == (3, 65536, 4) and not ks.dirty
+    assert _header_params(path) == (3, 65536, 4) and not ks.dirty and not ks.stale
     ks.close()
-    assert Keystore.open(path, "pw").get("identity") == b"k" * 32
+    with Keystore.open(path, "pw") as again:
+        assert again.get("conversation/c1/session") == b"a ratchet state"
+        assert again.transcript("c1") == [b'{"body":"hello"}']
+        assert not again.stale
+
+
+def test_a_backup_found_under_the_floor_restores_at_the_default(tmp_path: Path) -> None:
+    with weak_argon2_for_tests(), Keystore.create(tmp_path / "ks", PASS, params=WEAKEST) as ks:
+        ks.put("identity/seed", b"k" * 32)
+        ks.save()
+        ks.write_backup(tmp_path / "backup", "a backup passphrase here")
+    assert _header_params(tmp_path / "backup") == (1, 8, 1)
+    with Keystore.restore_backup(
+        tmp_path / "backup", "a backup passphrase here", tmp_path / "new", PASS
+    ) as restored:
+        assert restored.params == DEFAULT_ARGON2 and restored.get("identity/seed") == b"k" * 32
+    assert _header_params(tmp_path / "new") == (3, 65536, 4)
+
+
+def test_a_format_1_file_under_the_floor_opens_and_is_converted_at_the_default(
+    tmp_path: Path,
+) -> None:
+    """Format 1 is read whatever its parameters (and its passphrase): the conversion is
+    where the floor applies."""
+    path = tmp_path / "v1"
+    with (
+        weak_argon2_for_tests(),
+        KeystoreV1._new_unchecked(path, "pw", 1, WEAKEST, os.urandom) as old,
+    ):
+        old.put("identity/seed", b"k" * 32)
+        old.put("conversation/c1/session", b"a ratchet state")
+        old._write(exclusive=True)
+    assert _header_params(path) == (1, 8, 1)
+    with KeystoreV1.open(path, "pw") as v1:  # read as it is: nothing re-sealed
+        assert v1.params == WEAKEST and v1.get("identity/seed") == b"k" * 32
+    assert _header_params(path) == (1, 8, 1)
+    with Keystore.open(path, "pw") as ks:
+        assert ks.params == DEFAULT_ARGON2 and ks.conversations() == ["c1"]
+        assert ks.get("conversation/c1/session") == b"a ratchet state"
+    assert path.read_bytes().startswith(b"SQLite format 3\x00")
+    assert _header_params(path) == (3, 65536, 4)
 
 
 @pytest.mark.parametrize(

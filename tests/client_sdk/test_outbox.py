@@ -6,9 +6,12 @@ message once."""
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 from client_sdk import ParticipantClient, ProgramClient, events
+from client_sdk.keystore import Keystore
+from client_sdk.store import OUTBOX
 
 PASSPHRASE = "correct horse battery staple (test only)"
 
@@ -62,3 +65,55 @@ async def test_sends_during_an_outage_are_queued_and_sent_in_order_once(
             assert seen == ["one", "two", "three", "four", "five", "six"]
     finally:
         await program.aclose()
+
+
+def queued_for(program: ProgramClient, cid: str) -> int:
+    """How many queued sends of the node's outbox are for ``cid``."""
+    ks = program._ks
+    return sum(json.loads(ks.get(name) or b"{}").get("cid") == cid for name in ks.names(OUTBOX))
+
+
+async def test_a_closed_conversation_takes_its_queued_sends_with_it(
+    fresh_relay: Any, enroll: Any, waiter: Any
+) -> None:
+    """Queued sends of a conversation that closes are dropped with its key (the relay
+    would refuse them, and nothing filed under its id stays in the keystore), except the
+    node's own close made while the relay is down: that one still goes when it is back."""
+    enrolled = enroll(fresh_relay)
+    program = await ProgramClient.connect(fresh_relay.url, enrolled.keystore, PASSPHRASE)
+    try:
+        pev = program.events()
+        async with (
+            await ParticipantClient.connect(
+                fresh_relay.url, enrolled.program_id, enrolled.identity_key
+            ) as first,
+            await ParticipantClient.connect(
+                fresh_relay.url, enrolled.program_id, enrolled.identity_key
+            ) as second,
+        ):
+            for _ in range(2):
+                await waiter(pev, lambda e: isinstance(e, events.NewConversation))
+            ids = [first.conversation_id, second.conversation_id]
+            fresh_relay.kill9()
+            assert await program.send(ids[0], "to the one that stays queued") == "queued"
+            assert await program.send(ids[1], "to the one the relay closes") == "queued"
+            # (progress messages to the participants may be queued too: count by id)
+            kept = queued_for(program, ids[0])
+            assert kept >= 1 and queued_for(program, ids[1]) >= 1
+            # the relay said the second one closed (as its close frame does): its sends go
+            await program._forget(ids[1], by="relay", reason="closed")
+            assert queued_for(program, ids[1]) == 0 and queued_for(program, ids[0]) == kept
+            # the node closes the first while the relay is down: the close stays queued
+            await program.close(ids[0])
+            assert queued_for(program, ids[0]) >= kept + 2  # the closing notice, the close
+            fresh_relay.restart()
+            qev = first.events()
+            seen: list[str] = []
+            await texts_until(qev, "to the one that stays queued", seen)
+            await waiter(qev, lambda e: isinstance(e, events.ConversationClosedEvent))
+            await program._outbox.flush()  # waits for the one under way; nothing is left
+            assert len(program._outbox) == 0
+    finally:
+        await program.aclose()
+    with Keystore.open(enrolled.keystore, PASSPHRASE) as ks:
+        assert ks.names(OUTBOX) == [] and ks.conversations() == []

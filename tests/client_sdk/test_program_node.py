@@ -4,7 +4,6 @@ timers on a manual clock, transcripts at rest and their deletion at close."""
 from __future__ import annotations
 
 import asyncio
-import os
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,6 +12,7 @@ import pytest
 from client_sdk import ConversationClosed, ParticipantClient, ProgramClient, events
 from client_sdk import store as records
 from client_sdk.keystore import Keystore
+from client_sdk.vault.db import Database
 from client_sdk.workflow import (
     ManualClock,
     Role,
@@ -322,16 +322,16 @@ async def test_a_failed_save_delays_messages_and_loses_none(
             await waiter(pev, kind_is(events.NewConversation))
             await waiter(participant.events(), kind_is(events.Notice, kind="safety_check_in"))
             attempted = asyncio.Event()
-            real_replace = os.replace
+            real_write = Database.write
 
             def disk_full(*args: Any) -> None:
                 attempted.set()
                 raise OSError("disk full")
 
-            monkeypatch.setattr(os, "replace", disk_full)
+            monkeypatch.setattr(Database, "write", disk_full)
             await participant.send("while the disk is full")
             await asyncio.wait_for(attempted.wait(), 15)
-            monkeypatch.setattr(os, "replace", real_replace)
+            monkeypatch.setattr(Database, "write", real_write)
             assert program._ks.dirty
             await participant.send("after")
             seen: list[Any] = []

@@ -2,24 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from argon2 import PasswordHasher
 
-from client_sdk.keystore import Argon2Params, Keystore
+from client_sdk.keystore import Argon2Params, Keystore, weak_argon2_for_tests
 from console.accounts import Role, StaffAccounts
 from console.errors import Conflict, NotAllowed, NotFound, SetupError
 from console.replies import SavedReplies
 from console.settings import ConsoleSettings, is_loopback
 
-FAST_KS = Argon2Params(time_cost=1, memory_cost=8 * 1024, parallelism=1)
+FAST_KS = Argon2Params(time_cost=1, memory_cost=8 * 1024, parallelism=1)  # under the floor
+KS_PASS = "console accounts test passphrase"
 FAST = PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1)
 
 
 @pytest.fixture
-def ks(tmp_path: Path) -> Keystore:
-    return Keystore.create(tmp_path / "k.qlks", "pass phrase", params=FAST_KS)
+def ks(tmp_path: Path) -> Iterator[Keystore]:
+    with weak_argon2_for_tests():  # the test-only switch: FAST_KS is under the floor
+        yield Keystore.create(tmp_path / "k.qlks", KS_PASS, params=FAST_KS)
 
 
 def test_accounts_are_argon2id_sealed_and_survive_a_reopen(ks: Keystore, tmp_path: Path) -> None:
@@ -31,7 +34,7 @@ def test_accounts_are_argon2id_sealed_and_survive_a_reopen(ks: Keystore, tmp_pat
     ks.save()
     raw = (tmp_path / "k.qlks").read_bytes()
     assert b"Sam" not in raw and b"argon2" not in raw  # sealed: nothing readable on disk
-    with Keystore.open(tmp_path / "k.qlks", "pass phrase") as again:
+    with Keystore.open(tmp_path / "k.qlks", KS_PASS) as again:
         reopened = StaffAccounts(again, hasher=FAST)
         assert [a.name for a in reopened.list()] == ["Alex Müller", "Sam"]
         record = again.get(f"console/staff/{sam.staff_id}")

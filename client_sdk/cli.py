@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import getpass
 import json
 import os
 import shlex
@@ -52,7 +51,7 @@ from client_sdk.errors import (
     SDKError,
     VerificationFailure,
 )
-from client_sdk.keystore import Keystore, WeakPassphrase, check_passphrase_strength
+from client_sdk.keystore import Keystore
 from client_sdk.profile_content import ProfileError
 from client_sdk.transport import RelayHTTP
 from client_sdk.workflow.prekeys import PrekeyPolicy, one_time_prekeys_to_generate
@@ -65,44 +64,14 @@ from e2ee.primitives import system_random
 PASSPHRASE_ENV = "QUIETLINE_PASSPHRASE"  # noqa: S105 - the variable name, not a secret
 
 
-PROMPT_ATTEMPTS = 3
-
-
-def _passphrase(confirm: bool) -> str:
-    """The keystore passphrase. ``confirm``: a new one, asked twice and held to the
-    keystore's strength rule (a weak one from the prompt is asked again, with the reason;
-    a weak one from the environment ends the command before anything is created)."""
-    value = os.environ.get(PASSPHRASE_ENV)
-    if value:
-        if confirm:
-            try:
-                check_passphrase_strength(value)
-            except WeakPassphrase as exc:
-                raise SystemExit(f"quietline program: {PASSPHRASE_ENV}: {exc}") from None
-        return value
-    for attempt in range(1, PROMPT_ATTEMPTS + 1):
-        try:
-            first = getpass.getpass(
-                "New keystore passphrase (at least 15 characters, e.g. a few words): "
-                if confirm
-                else "Keystore passphrase: "
-            )
-            if not first:
-                raise SystemExit("quietline program: an empty passphrase is not allowed")
-            if confirm:
-                try:
-                    check_passphrase_strength(first)
-                except WeakPassphrase as exc:
-                    if attempt == PROMPT_ATTEMPTS:
-                        raise SystemExit(f"quietline program: {exc}") from None
-                    print(f"quietline program: {exc}. Try again.", file=sys.stderr)
-                    continue
-                if getpass.getpass("Repeat the passphrase: ") != first:
-                    raise SystemExit("quietline program: the passphrases differ")
-        except (EOFError, KeyboardInterrupt):
-            raise SystemExit(f"quietline program: no passphrase (set {PASSPHRASE_ENV})") from None
-        return first
-    raise AssertionError("unreachable")  # pragma: no cover
+def _passphrase(confirm: bool, file: Path | None = None) -> str:
+    """The keystore passphrase, from ``file``, the environment or a prompt
+    (:func:`client_sdk.keystore_cli.get_passphrase`). ``confirm``: a new one, asked twice
+    and held to the keystore's strength rule (a weak one from the prompt is asked again,
+    with the reason; one from a file or the environment ends the command before anything
+    is created)."""
+    prompt = "New keystore passphrase" if confirm else "Keystore passphrase"
+    return keystore_cli.get_passphrase(PASSPHRASE_ENV, file, prompt, confirm=confirm)
 
 
 class AlreadyInitialized(Exception):
@@ -382,17 +351,8 @@ def _report(args: argparse.Namespace, exc: Exception) -> None:
 
 
 def _passphrase_for(args: argparse.Namespace, *, confirm: bool) -> str:
-    """From ``--passphrase-file`` if given (a new one held to the strength rule before
-    anything is created), else :func:`_passphrase`."""
-    if args.passphrase_file is None:
-        return _passphrase(confirm)
-    value = keystore_cli.read_passphrase_file(args.passphrase_file)
-    if confirm:
-        try:
-            check_passphrase_strength(value)
-        except WeakPassphrase as exc:
-            raise SystemExit(f"quietline program: {args.passphrase_file}: {exc}") from None
-    return value
+    """From ``--passphrase-file`` if given, else the environment or a prompt."""
+    return _passphrase(confirm, args.passphrase_file)
 
 
 def main(argv: Sequence[str]) -> int:

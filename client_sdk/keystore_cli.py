@@ -108,7 +108,7 @@ def get_passphrase(env: str, file: Path | None, prompt: str, *, confirm: bool) -
                         raise SystemExit(f"quietline program: {exc}") from None
                     print(f"quietline program: {exc}. Try again.", file=sys.stderr)
                     continue
-                if getpass.getpass("Repeat it: ") != first:
+                if getpass.getpass("Repeat the passphrase: ") != first:
                     raise SystemExit("quietline program: the passphrases differ")
         except (EOFError, KeyboardInterrupt):
             raise SystemExit(f"quietline program: no passphrase (set {env})") from None

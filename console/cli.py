@@ -15,7 +15,10 @@ comes from ``QUIETLINE_PASSPHRASE`` or a prompt, a staff password from
 ``QUIETLINE_STAFF_PASSWORD`` (for scripts and tests) or a prompt, asked twice, and a
 code word from ``QUIETLINE_CODE_WORD`` or a prompt, asked twice.
 ``staff``, ``replies`` and ``codewords`` take the keystore's lock: while ``program run`` runs on the
-keystore they refuse at once (stop it first).
+keystore they refuse at once (stop it first). Commands built on :mod:`console.admin`
+(see :func:`admin`) work either way: on a stopped keystore
+they open it; while ``program run`` runs they ask the running node over its control
+socket (no passphrase needed: the socket is the node's own user's only).
 """
 
 from __future__ import annotations
@@ -205,6 +208,13 @@ def _codewords(args: argparse.Namespace) -> int:
             ks.delete(f"{store.CODE_WORD}{key}")
             print(f"removed the code word of {key}")
     return 0
+
+
+def admin(args: argparse.Namespace, op: str, op_args: dict[str, object] | None = None) -> object:
+    """Run admin operation ``op`` on ``args.keystore`` (stopped, or through the running node)."""
+    from console.admin import runner
+
+    return runner.run(args.keystore, _passphrase, op, dict(op_args or {}))
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -165,6 +165,15 @@ class ConsoleNode(ConsoleActions):
             await asyncio.wait([self._consumer], timeout=5)
             self._consumer.cancel()
 
+    def admin_changed(self) -> None:
+        """An admin operation changed staff, settings or the profile: reload what depends
+        on them (accounts, posted hours, alternatives), re-check the status at the next
+        tick, and send every browser a fresh snapshot."""
+        self._reload_staff()
+        if self.workflow.status is not None:
+            staffing.configure_status(self.workflow.status, self.program.keystore)
+        self._changed()
+
     async def __aenter__(self) -> ConsoleNode:
         return self
 

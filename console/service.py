@@ -28,6 +28,7 @@ import uvicorn
 
 from client_sdk.errors import RelayUnavailable
 from client_sdk.transport import Backoff
+from console.admin import control, load_operations
 from console.errors import SetupError
 from console.node import ConsoleNode
 from console.settings import ConsoleSettings
@@ -141,9 +142,11 @@ async def serve(
             server_task.result()
             raise SetupError(f"The console could not listen on {settings.url}.")
         log.info("console ready at %s", settings.url)
-        if started is not None:
-            await started(node)
-        await asyncio.wait([stopping, server_task], return_when=asyncio.FIRST_COMPLETED)
+        load_operations()
+        async with control.serve(node, keystore):
+            if started is not None:
+                await started(node)
+            await asyncio.wait([stopping, server_task], return_when=asyncio.FIRST_COMPLETED)
         log.info("stopping")
         server.should_exit = True
         with contextlib.suppress(Exception):

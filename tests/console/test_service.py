@@ -6,42 +6,17 @@ SIGTERM stops it cleanly, releasing the keystore."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from node_process import run_node, wait_log
 from relay_process import free_port
 
 from client_sdk import ParticipantClient
 from client_sdk.lock import KeystoreLock
-
-PASSPHRASE = "correct horse battery staple (test only)"
-ROOT = Path(__file__).resolve().parents[2]
-
-
-async def wait_log(log: Path, text: str, process: Any, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while text not in log.read_text(errors="replace"):
-        if process.returncode is not None:
-            raise AssertionError(f"the node exited: {log.read_text()}")
-        if time.monotonic() > deadline:
-            raise AssertionError(f"no {text!r} in the log: {log.read_text()}")
-        await asyncio.sleep(0.1)
-
-
-async def run_node(keystore: Path, port: int, log: Path) -> asyncio.subprocess.Process:
-    with log.open("ab") as out:
-        return await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "quietline", "program", "run",
-            "--keystore", str(keystore), "--port", str(port),
-            stdout=out, stderr=out, cwd=ROOT,
-            env=dict(os.environ, QUIETLINE_PASSPHRASE=PASSPHRASE),
-        )  # fmt: skip
 
 
 @pytest.mark.slow

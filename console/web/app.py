@@ -26,6 +26,7 @@ from starlette.staticfiles import StaticFiles
 
 from client_sdk import store
 from client_sdk.workflow.clock import Clock, SystemClock
+from console.web.admin import admin_routes
 from console.web.auth import signin_form, signin_submit, signout
 from console.web.headers import SecurityHeaders
 from console.web.routes import favicon, healthz, shift_screen
@@ -108,6 +109,7 @@ def create_app(
             Route("/signout", signout, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/favicon.ico", favicon, methods=["GET"]),
+            *admin_routes(),
             WebSocketRoute("/ws", console_socket),
             Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
         ],

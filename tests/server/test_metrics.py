@@ -179,6 +179,8 @@ async def test_counters_follow_a_scripted_conversation(metered) -> None:
         r = await c.post("/v1/acks", content=b"{", headers=program.auth_headers())
         assert r.status_code == 400
         assert (await c.get("/v1/nothing-here")).status_code == 404
+        preflight = {"origin": "https://elsewhere.example", "access-control-request-method": "POST"}
+        assert (await c.options("/v1/conversations", headers=preflight)).status_code == 403
 
         # A puzzle handed out, solved, and its proof accepted.
         r = await c.post(f"/v1/programs/{program.pid}/puzzle")
@@ -196,6 +198,7 @@ async def test_counters_follow_a_scripted_conversation(metered) -> None:
     assert value(s, "quietline_conversations_total", event="closed") == 1
     assert value(s, "quietline_refusals_total", code="malformed_json") == 2
     assert value(s, "quietline_refusals_total", code="not_found") == 1
+    assert value(s, "quietline_refusals_total", code="forbidden_origin") == 1
     assert value(s, "quietline_refusals_total", code="rate_limited") == 0
     assert value(s, "quietline_pow_puzzles_issued_total") == 1
     assert value(s, "quietline_pow_proofs_accepted_total") == 1

@@ -223,3 +223,31 @@ def test_a_credential_others_could_read_is_refused(
     )  # fmt: skip
     assert result.returncode != 0
     assert "can be read by others" in result.stderr
+
+
+def test_a_credential_on_tmpfs_with_an_acl_is_taken(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where systemd cannot use ramfs it writes a credential on tmpfs as root's, mode
+    0400 plus an ACL entry for the service's user: the group bits then read 0440. Taken
+    from $CREDENTIALS_DIRECTORY only; never one others could read or anyone write."""
+    from client_sdk.keystore_cli import PassphraseFileError, read_passphrase_file
+
+    credentials = tmp_path / "credentials"
+    credentials.mkdir(mode=0o700)
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(credentials))
+    inside, outside = credentials / "keystore-passphrase", tmp_path / "keystore-passphrase"
+    for path in (inside, outside):
+        path.write_text(PASSPHRASE + "\n", encoding="utf-8")
+        path.chmod(0o440)
+    assert read_passphrase_file(inside) == PASSPHRASE
+    with pytest.raises(PassphraseFileError, match="can be read by others"):
+        read_passphrase_file(outside)
+    for mode in (0o444, 0o460, 0o442):
+        inside.chmod(mode)
+        with pytest.raises(PassphraseFileError, match="can be read by others"):
+            read_passphrase_file(inside)
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", "relative/folder")
+    inside.chmod(0o440)
+    with pytest.raises(PassphraseFileError, match="can be read by others"):
+        read_passphrase_file(inside)

@@ -123,6 +123,7 @@ def _clean_env(**extra: str) -> dict[str, str]:
     return {**env, **extra}
 
 
+@pytest.mark.slow
 def test_the_relay_units_command_line_runs(tmp_path: Path) -> None:
     port, metrics_port = free_port(), free_port()
     state = tmp_path / "state"
@@ -170,6 +171,7 @@ def enrolled_keystore(tmp_path: Path) -> Iterator[tuple[Path, str]]:
         relay.stop()
 
 
+@pytest.mark.slow
 def test_the_program_units_command_line_reads_its_credential(
     tmp_path: Path, enrolled_keystore: tuple[Path, str]
 ) -> None:
@@ -208,6 +210,7 @@ def test_the_program_units_command_line_reads_its_credential(
     assert PASSPHRASE not in log.read_text(errors="replace")
 
 
+@pytest.mark.slow
 def test_a_credential_others_could_read_is_refused(
     tmp_path: Path, enrolled_keystore: tuple[Path, str]
 ) -> None:

@@ -103,6 +103,7 @@ def metered(tmp_path: Path) -> Iterator[tuple[RelayProcess, str]]:
 # -- off by default --------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_metrics_are_off_by_default(relay_process: RelayProcess) -> None:
     assert listening(relay_process.process.pid) == [("127.0.0.1", relay_process.port)]
     for path in ("/metrics", "/v1/metrics"):
@@ -116,6 +117,7 @@ def test_metrics_are_off_by_default(relay_process: RelayProcess) -> None:
 # -- counters that move ------------------------------------------------------------------
 
 
+@pytest.mark.slow
 async def test_counters_follow_a_scripted_conversation(metered) -> None:
     relay, url = metered
     _text, before = scrape(url)
@@ -209,6 +211,7 @@ async def test_counters_follow_a_scripted_conversation(metered) -> None:
     assert value(s, "quietline_open_connections") >= 0
 
 
+@pytest.mark.slow
 def test_sweep_results_are_counted(tmp_path: Path) -> None:
     """A conversation whose participant never came back is dropped by the sweeper."""
     port = free_port()
@@ -243,6 +246,7 @@ def test_sweep_results_are_counted(tmp_path: Path) -> None:
         relay.stop()
 
 
+@pytest.mark.slow
 def test_connections_refused_at_the_cap_are_counted(tmp_path: Path) -> None:
     port = free_port()
     relay = start_relay(
@@ -274,6 +278,7 @@ ALLOWED_LABELS: dict[str, set[str]] = {
 }
 
 
+@pytest.mark.slow
 async def test_nothing_identifying_and_only_on_its_own_loopback_port(metered) -> None:
     relay, url = metered
     async with httpx.AsyncClient(base_url=relay.url, timeout=30) as c:
@@ -344,6 +349,7 @@ def test_metrics_settings_are_checked() -> None:
     assert Settings.from_env(environ=env).metrics_port == 9100
 
 
+@pytest.mark.slow
 def test_a_metrics_port_in_use_is_one_line(tmp_path: Path) -> None:
     import subprocess
     import sys

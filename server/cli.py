@@ -131,9 +131,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         flush=True,
     )
     if metrics_socket is not None:
+        host = settings.metrics_host
+        host = f"[{host}]" if ":" in host else host
         print(
-            f"quietline relay: metrics on http://{settings.metrics_host}:"
-            f"{settings.metrics_port}/metrics",
+            f"quietline relay: metrics on http://{host}:{settings.metrics_port}/metrics",
             file=sys.stderr,
             flush=True,
         )

@@ -11,10 +11,15 @@ Passphrases come from an environment variable, a file (``--passphrase-file`` and
 siblings: for running unattended) or a prompt, never from an argument (arguments show
 in process lists). A passphrase file must be a regular file owned by the user running
 the command and readable by nobody else (mode 0600 or 0400): anything else is refused
-with the reason, before the file is read. A new passphrase (of a backup, a restored
-keystore, a change) must pass the keystore's strength rule
-(:func:`client_sdk.keystore.check_passphrase_strength`); the files made meet the
-Argon2id floor (:mod:`client_sdk.keystore`).
+with the reason, before the file is read. One exception: a systemd credential (a file
+directly in ``$CREDENTIALS_DIRECTORY``), which systemd gives the service's user alone,
+either as its owner (on ramfs) or, where it must fall back to tmpfs, as root's file with
+an ACL entry for that user: the group bits then show the ACL's mask, so such a file may
+be root's and group-readable, never writable or readable by others.
+
+A new passphrase (of a backup, a restored keystore, a change) must pass the keystore's
+strength rule (:func:`client_sdk.keystore.check_passphrase_strength`); the files made
+meet the Argon2id floor (:mod:`client_sdk.keystore`).
 """
 
 from __future__ import annotations
@@ -56,9 +61,10 @@ def read_passphrase_file(path: Path) -> str:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise PassphraseFileError(f"the passphrase file {path} is not a regular file")
-        if info.st_uid != os.geteuid():
+        credential = _is_credential(path)
+        if info.st_uid != os.geteuid() and not (credential and info.st_uid == 0):
             raise PassphraseFileError(f"the passphrase file {path} belongs to another user")
-        if info.st_mode & 0o077:
+        if info.st_mode & (0o037 if credential else 0o077):
             raise PassphraseFileError(
                 f"the passphrase file {path} can be read by others "
                 f"(mode {stat.S_IMODE(info.st_mode):o}): run `chmod 600 {path}`"
@@ -75,6 +81,15 @@ def read_passphrase_file(path: Path) -> str:
     if not line:
         raise PassphraseFileError(f"the passphrase file {path} is empty")
     return line
+
+
+def _is_credential(path: Path) -> bool:
+    """Whether ``path`` is a file directly in systemd's credentials folder for this
+    service (``$CREDENTIALS_DIRECTORY``)."""
+    folder = os.environ.get("CREDENTIALS_DIRECTORY")
+    if not folder or not os.path.isabs(folder):
+        return False
+    return os.path.realpath(os.path.dirname(os.path.abspath(path))) == os.path.realpath(folder)
 
 
 PROMPT_ATTEMPTS = 3

@@ -6,7 +6,9 @@ import asyncio
 import contextlib
 import gc
 import logging
+import socket
 from collections.abc import AsyncIterator
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -15,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
-from server import db, health, openapi
+from server import db, health, metrics, openapi
 from server.errors import ApiError
 from server.http import ROUTES
 from server.middleware import RelayMiddleware
@@ -26,17 +28,20 @@ from server.ws import WebSocketApp
 log = logging.getLogger("quietline.relay")
 
 
-async def _api_error(_request: Request, exc: Exception) -> Response:
+async def _api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
+    request.app.state.metrics.refused(exc.code)
     return JSONResponse(exc.as_json(), status_code=exc.status)
 
 
-async def _http_error(_request: Request, exc: Exception) -> Response:
+async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code == 405:
         error = ApiError("method_not_allowed", "This method is not allowed here.")
+        request.app.state.metrics.refused(error.code)
         return JSONResponse(error.as_json(), status_code=405, headers=exc.headers)
     error = ApiError("not_found", "There is nothing at this path.")
+    request.app.state.metrics.refused(error.code)
     return JSONResponse(error.as_json(), status_code=404)
 
 
@@ -54,21 +59,33 @@ async def _sweeper(relay: Relay) -> None:
             await relay.sweep()
             await db.checkpoint(relay.engine)
         except Exception as exc:
+            relay.metrics.sweep_failures += 1
             log.error("sweep failed: %s", type(exc).__name__)
+        else:
+            relay.metrics.sweeps += 1
 
 
-def create_app(settings: Settings) -> Starlette:
-    """The app; the database must already be migrated (``server.migrate.upgrade``)."""
+def create_app(
+    settings: Settings, *, guard: Any = None, metrics_socket: socket.socket | None = None
+) -> Starlette:
+    """The app; the database must already be migrated (``server.migrate.upgrade``).
+
+    ``guard``: the serving process's ``server.guard.ConnectionGuard``, whose counts the
+    metrics show. ``metrics_socket``: a socket listening for ``GET /metrics``
+    (:func:`server.metrics.listen`); none, no metrics are served."""
     holder: dict[str, Relay] = {}
+    counts = metrics.Metrics()
+    counts.guard = guard
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         engine = db.create_engine(settings.database_url, synchronous=settings.sqlite_synchronous)
-        relay = Relay(settings, engine)
+        relay = Relay(settings, engine, metrics=counts)
         holder["relay"] = relay
         app.state.relay = relay
         app.state.readiness = health.Readiness(settings.database_url)
         await relay.start()
+        exporter = None if metrics_socket is None else await metrics.serve(counts, metrics_socket)
         # Everything loaded so far lives as long as the process: keep it out of the
         # cyclic collector's way, so a full collection does not stall the relay.
         gc.freeze()
@@ -76,6 +93,8 @@ def create_app(settings: Settings) -> Starlette:
         try:
             yield
         finally:
+            if exporter is not None:
+                exporter.close()
             sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sweeper
@@ -87,7 +106,7 @@ def create_app(settings: Settings) -> Starlette:
 
     # In the route table (OpenAPI, tests), but reached from the middleware, not the router.
     sockets = [WebSocketRoute("/v1/ws", WebSocketApp())]
-    return Starlette(
+    app = Starlette(
         routes=[
             *ROUTES,
             *health.ROUTES,
@@ -104,3 +123,5 @@ def create_app(settings: Settings) -> Starlette:
         exception_handlers={ApiError: _api_error, HTTPException: _http_error},
         lifespan=lifespan,
     )
+    app.state.metrics = counts
+    return app

@@ -103,7 +103,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     origin = args.public_origin or f"http://{args.host}:{args.port}"
     proxies = ",".join(args.trusted_proxy) if args.trusted_proxy else None
-    settings = _settings(args, public_origin=origin, trusted_proxy=proxies)
+    settings = _settings(
+        args,
+        public_origin=origin,
+        trusted_proxy=proxies,
+        metrics_port=args.metrics_port,
+        metrics_host=args.metrics_host,
+    )
     _create_parent(args.location)
     migrate.upgrade(settings.database_url)
     # With writer_in_thread, the writer thread and the event loop hand the GIL back and
@@ -113,14 +119,27 @@ def cmd_serve(args: argparse.Namespace) -> int:
     tune_gc(settings)
     guard = ConnectionGuard(settings)
     http_protocol, ws_protocol = protocols(guard)
+    metrics_socket = None
+    if settings.metrics_port:
+        from server.metrics import listen
+
+        metrics_socket = listen(settings.metrics_host, settings.metrics_port)
     print(
         f"quietline relay: serving on http://{args.host}:{args.port} "
         f"(at most {guard.max_total} connections)",
         file=sys.stderr,
         flush=True,
     )
+    if metrics_socket is not None:
+        host = settings.metrics_host
+        host = f"[{host}]" if ":" in host else host
+        print(
+            f"quietline relay: metrics on http://{host}:{settings.metrics_port}/metrics",
+            file=sys.stderr,
+            flush=True,
+        )
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, guard=guard, metrics_socket=metrics_socket),
         http=http_protocol,
         ws=ws_protocol,
         timeout_keep_alive=settings.keep_alive_seconds,
@@ -257,6 +276,19 @@ def parser() -> argparse.ArgumentParser:
         metavar="ADDRESS",
         help="a reverse proxy whose X-Forwarded-For names the client (repeatable; "
         "default: none, forwarded headers are ignored)",
+    )
+    serve.add_argument(
+        "--metrics-port",
+        type=int,
+        metavar="PORT",
+        help="also answer GET /metrics (Prometheus) on this port, never on --port "
+        "(default: $QUIETLINE_METRICS_PORT, else no metrics)",
+    )
+    serve.add_argument(
+        "--metrics-host",
+        metavar="ADDRESS",
+        help="the address of the metrics port (default: $QUIETLINE_METRICS_HOST, "
+        "else 127.0.0.1: this machine only)",
     )
     serve.set_defaults(func=cmd_serve)
 

@@ -91,6 +91,8 @@ class ConnectionGuard:
         self._hash = hasher or KeyedHasher()
         self.total = 0
         self.refused = 0
+        self.refused_per_source = 0
+        """Of ``refused``: at ``max_connections_per_source`` (server.metrics)."""
         self._per_source: dict[bytes, int] = {}
         self._open: dict[Any, bytes | None] = {}
 
@@ -105,6 +107,7 @@ class ConnectionGuard:
             count = self._per_source.get(key, 0)
             if count >= self.max_per_source:
                 self.refused += 1
+                self.refused_per_source += 1
                 return TOO_MANY_FROM_SOURCE
             self._per_source[key] = count + 1
         self.total += 1

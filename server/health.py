@@ -84,6 +84,7 @@ async def ready(request: Request) -> JSONResponse:
     if await readiness.check():
         return JSONResponse({"status": "ready"})
     error = ApiError("unavailable", "The database does not answer.")
+    request.app.state.metrics.refused(error.code)
     return JSONResponse(error.as_json(), status_code=error.status)
 
 

@@ -72,6 +72,7 @@ class RelayMiddleware:
         if scope["type"] == "websocket":
             origin = _header(scope, b"origin")
             if origin is not None and origin not in self.relay_getter().all_origins:
+                self.relay_getter().metrics.refused("forbidden_origin")
                 return send({"type": "websocket.close", "code": 4403})
             endpoint = self.websockets.get(scope["path"])
             return (endpoint or self.app)(scope, receive, send)
@@ -115,6 +116,7 @@ class RelayMiddleware:
 
     async def _preflight(self, send: Send, cors: list[tuple[bytes, bytes]]) -> None:
         if not cors:
+            self.relay_getter().metrics.refused("forbidden_origin")
             body = {
                 "error": {"code": "forbidden_origin", "message": "This origin is not registered."}
             }

@@ -84,6 +84,11 @@ class Ledger:
         entry = self._programs.get(program_id)
         return (0, 0) if entry is None else (entry[0], entry[1])
 
+    def totals(self) -> tuple[int, int]:
+        """Messages and bytes waiting in all (server.metrics)."""
+        programs = list(self._programs.values())
+        return sum(t[0] for t in programs), sum(t[1] for t in programs)
+
     def check(
         self, program_id: bytes | None, conversation_id: bytes, count: int, size: int
     ) -> None:

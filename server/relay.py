@@ -27,6 +27,7 @@ from server.checkpointer import BACKSTOP_PAGES, Checkpointer
 from server.db import checkpoint, create_writer_engine, is_sqlite
 from server.errors import ApiError
 from server.limits import Challenges, ClosedSet, KeyedHasher, RateLimiter, RecentSends
+from server.metrics import Metrics
 from server.models import hour_ceiling, minute_ceiling
 from server.pow import Pressure, Puzzles
 from server.quota import Ledger
@@ -83,8 +84,10 @@ class Relay:
         *,
         broker: Broker | None = None,
         clock: Callable[[], float] = time.time,
+        metrics: Metrics | None = None,
     ) -> None:
         self.settings = settings
+        self.metrics = metrics or Metrics()
         self.engine = engine
         self.clock = clock
         self.broker: Broker = broker or LocalBroker()
@@ -106,6 +109,7 @@ class Relay:
             )
             if sqlite
             else None,
+            batch_sizes=self.metrics.batch_sizes,
         )
         hasher = KeyedHasher()
         self.hasher = hasher
@@ -117,6 +121,7 @@ class Relay:
             program_messages=settings.quota_messages_per_program,
             program_bytes=settings.quota_bytes_per_program,
         )
+        self.metrics.waiting = self.ledger.totals
         self.closed = ClosedSet(hasher, settings.closed_memory)
         self.recent_sends = RecentSends(
             hasher, settings.resend_memory, settings.resend_memory_seconds
@@ -348,6 +353,7 @@ class Relay:
         a proof of work (server.pow), which the allowance does not count."""
         if proof is not None:
             self.puzzles.redeem(program_id, proof)
+            self.metrics.proofs_accepted += 1
             return
         if self.pressure.difficulty(program_id, allowance):
             self.pressure.refused(program_id)
@@ -366,6 +372,7 @@ class Relay:
             self.pressure.difficulty(program_id, s.limit_bundles_per_program),
             self.pressure.difficulty(program_id, s.limit_conversations_per_program),
         )
+        self.metrics.puzzles_issued += 1
         return self.puzzles.answer(program_id, difficulty)
 
     async def bundle(
@@ -447,6 +454,8 @@ class Relay:
         self.ledger.sent(program_id, cid, [message_id], [PROGRAM_SLOT], [(PROGRAM_SLOT, env.raw)])
         self._remember_member(digest, (cid, PARTICIPANT_SLOT))
         self.unconfirmed[cid] = time.monotonic()
+        self.metrics.conversations_opened += 1
+        self.metrics.messages_stored += 1
         channel = program_channel(program_id)
         self.broker.publish(channel, {"type": "conversation", "conversation_id": b64u_encode(cid)})
         self.broker.publish(channel, message_event(message_id, cid, env.raw))
@@ -546,6 +555,7 @@ class Relay:
             ids.append(event["id"])
             self.broker.publish(channel, event)
         self.recent_sends.remember(op.resend_key, ids)
+        self.metrics.messages_stored += len(ids)
         self.ledger.sent(
             sent.program_id, op.conversation_id, sent.message_ids, sent.recipients, op.envelopes
         )
@@ -574,12 +584,14 @@ class Relay:
     async def ack(self, who: Principal, body: dict[str, Any]) -> int:
         op = self.prepare_ack(who, body, "message_ids")
         count = int(await self.write(op))
-        self.acked(op)
+        self.acked(op, count)
         return count
 
-    def acked(self, op: messages.AckOp) -> None:
-        """After an ack committed: its rows no longer count toward the quotas."""
+    def acked(self, op: messages.AckOp, count: int) -> None:
+        """After an ack committed (deleting ``count`` rows): they no longer count toward
+        the quotas."""
         self.ledger.acked(op.who, op.message_ids)
+        self.metrics.messages_delivered += count
 
     async def pending(self, who: Principal, after: int = 0) -> tuple[list[Event], int]:
         """A page of the caller's undelivered messages, and the cursor for the next page."""
@@ -600,6 +612,7 @@ class Relay:
 
         closed = await self.write(op)
         await self.forget_on_disk()
+        self.metrics.conversations_closed += 1
         self.announce_closed([closed])
 
     async def forget_on_disk(self) -> None:
@@ -621,6 +634,7 @@ class Relay:
     def announce_closed(self, closed: Sequence[storage.Closed]) -> None:
         """Forget the conversations' tokens and tell every side (the closer gets it too)."""
         for c in closed:
+            self.metrics.messages_deleted_closed += c.messages
             self.closed.add(c.conversation_id)
             self.ledger.forget(c.conversation_id)
             self.unconfirmed.pop(c.conversation_id, None)
@@ -642,13 +656,15 @@ class Relay:
         cutoff = time.monotonic() - s.unconfirmed_conversation_seconds
         junk = [cid for cid, opened in self.unconfirmed.items() if opened <= cutoff]
 
-        def op(conn: Any) -> list[storage.Closed]:
-            closed = storage.sweep(conn, now, ttls)
+        def op(conn: Any) -> tuple[list[storage.Closed], int]:
+            closed, expired = storage.sweep(conn, now, ttls)
             closed += storage.delete_conversations(conn, junk)
             self.ledger.load(conn)  # also drops the rows past their TTL
-            return closed
+            return closed, expired
 
-        closed = await self.write(op)
+        closed, expired = await self.write(op)
+        self.metrics.messages_deleted_expired += expired
+        self.metrics.conversations_swept += len(closed)
         self.announce_closed(closed)
         return len(closed)
 

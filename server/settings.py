@@ -17,7 +17,7 @@ from dataclasses import dataclass, fields
 from server.db import SYNCHRONOUS
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///relay.db"
-_MAY_BE_ZERO = frozenset({"commit_interval_ms"})
+_MAY_BE_ZERO = frozenset({"commit_interval_ms", "metrics_port"})
 PUSH_FRAME_LIMIT = 1024 * 1024
 """The largest WebSocket frame a client is sure to take: the Python SDK's limit."""
 
@@ -109,6 +109,14 @@ class Settings:
     """Addresses (comma-separated) of reverse proxies whose ``X-Forwarded-For`` names
     the client. Empty: forwarded headers are ignored, the peer's address counts."""
 
+    # Monitoring (server.metrics).
+    metrics_port: int = 0
+    """The port of ``GET /metrics`` (Prometheus' text format: totals only, no label naming
+    a program, conversation, client or address); 0, the default: no metrics at all. Never
+    served on the relay's own port."""
+    metrics_host: str = "127.0.0.1"
+    """The address the metrics port listens on: this machine only, unless told otherwise."""
+
     # Abuse limits: events per key per minute, counted in memory on keyed hashes.
     limit_conversations_per_program: int = 120
     limit_sends_per_conversation: int = 600
@@ -186,6 +194,12 @@ class Settings:
                 ipaddress.ip_address(address)
             except ValueError:
                 raise ValueError("setting trusted_proxy must list IP addresses") from None
+        if self.metrics_port > 65535:
+            raise ValueError("setting metrics_port must be a port number (0: off)")
+        try:
+            ipaddress.ip_address(self.metrics_host)
+        except ValueError:
+            raise ValueError("setting metrics_host must be an IP address") from None
         if not self.public_origin.startswith(("http://", "https://")):
             raise ValueError("setting public_origin must start with http:// or https://")
 

@@ -66,6 +66,8 @@ class Closed:
     conversation_id: bytes
     program_id: bytes
     member_slots: list[int]
+    messages: int = 0
+    """Undelivered messages deleted with it (counted in server.metrics)."""
 
 
 # -- programs -----------------------------------------------------------------------
@@ -329,12 +331,14 @@ def _delete_conversation(conn: Connection, conversation_id: bytes, program_id: b
             )
         ).scalars()
     )
-    conn.execute(delete(messages_t).where(messages_t.c.conversation_id == conversation_id))
+    deleted = conn.execute(
+        delete(messages_t).where(messages_t.c.conversation_id == conversation_id)
+    ).rowcount
     conn.execute(delete(members_t).where(members_t.c.conversation_id == conversation_id))
     conn.execute(
         delete(conversations_t).where(conversations_t.c.conversation_id == conversation_id)
     )
-    return Closed(conversation_id=conversation_id, program_id=program_id, member_slots=slots)
+    return Closed(conversation_id, program_id, slots, max(deleted, 0))
 
 
 def delete_conversations(conn: Connection, conversation_ids: list[bytes]) -> list[Closed]:
@@ -373,8 +377,9 @@ class Ttls:
     enrollment: int
 
 
-def sweep(conn: Connection, now: int, ttls: Ttls) -> list[Closed]:
-    """Delete everything past its TTL. Returns the conversations deleted, to notify."""
+def sweep(conn: Connection, now: int, ttls: Ttls) -> tuple[list[Closed], int]:
+    """Delete everything past its TTL. Returns the conversations deleted, to notify, and
+    how many messages were deleted past their own TTL."""
     bucket = hour_bucket(now)
     stale = conn.execute(
         select(conversations_t.c.conversation_id, conversations_t.c.program_id).where(
@@ -386,8 +391,10 @@ def sweep(conn: Connection, now: int, ttls: Ttls) -> list[Closed]:
         )
     )
     closed = [_delete_conversation(conn, cid, pid) for cid, pid in stale.all()]
-    conn.execute(delete(messages_t).where(messages_t.c.created_at + ttls.message <= bucket))
+    expired = conn.execute(
+        delete(messages_t).where(messages_t.c.created_at + ttls.message <= bucket)
+    ).rowcount
     conn.execute(delete(sessions_t).where(sessions_t.c.expires_at <= now))
     conn.execute(delete(otp_t).where(otp_t.c.expires_at <= now))
     conn.execute(delete(tokens_t).where(tokens_t.c.created_at + ttls.enrollment <= bucket))
-    return closed
+    return closed, max(expired, 0)

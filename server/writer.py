@@ -28,6 +28,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from server.checkpointer import Checkpointer
 from server.errors import ApiError
+from server.metrics import SizeHistogram
 
 log = logging.getLogger("quietline.relay")
 
@@ -94,8 +95,10 @@ class Writer:
         max_batch: int,
         in_thread: bool = False,
         checkpointer: Checkpointer | None = None,
+        batch_sizes: SizeHistogram | None = None,
     ) -> None:
         self._engine = engine
+        self._batch_sizes = batch_sizes
         self.checkpointer = checkpointer
         self._in_thread = in_thread
         self._interval = interval
@@ -177,6 +180,8 @@ class Writer:
             batch = [queue.popleft() for _ in range(min(len(queue), self._max_batch))]
             self.batches += 1
             self.ops += len(batch)
+            if self._batch_sizes is not None:
+                self._batch_sizes.observe(len(batch))
             ops = [op for op, _ in batch]
             if self._in_thread:
                 results = await loop.run_in_executor(self._thread, self._commit, ops)

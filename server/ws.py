@@ -73,6 +73,7 @@ async def _authenticate(ws: WebSocket, relay: Relay) -> tuple[Principal, bool] |
         relay.limits.hit("connect", token_hash(token), relay.settings.limit_connections_per_token)
         return who, batch
     except ApiError as exc:
+        relay.metrics.refused(exc.code)
         code = CLOSE_RATE_LIMITED if exc.code == "rate_limited" else CLOSE_BAD_AUTH
         await ws.close(code, exc.code)
     except (TimeoutError, ValueError, KeyError, RuntimeError):
@@ -122,6 +123,7 @@ async def websocket_endpoint(ws: WebSocket, receive: Receive, send: Send) -> Non
             assert who.conversation_id is not None
             channel = member_channel(who.conversation_id, who.slot)
         outbox = Mailbox(ws, relay, who, send=send, batch=batch)
+        relay.metrics.sockets += 1
         if not who.is_program:  # a participant's sends count per source too
             outbox.source = source_key(ws.scope, relay.trusted_proxies, relay.hasher)
         relay.broker.subscribe(channel, outbox)
@@ -155,6 +157,7 @@ async def websocket_endpoint(ws: WebSocket, receive: Receive, send: Send) -> Non
             await ws.close(1011)
     finally:
         if outbox is not None:
+            relay.metrics.sockets -= 1
             relay.broker.unsubscribe(channel, outbox)
             await outbox.stop()
 
@@ -271,6 +274,7 @@ class Mailbox:
 
     def refuse(self, request_id: Any, exc: ApiError) -> None:
         """Answer a refused frame; a malformed one counts toward ``max_bad_frames``."""
+        self._relay.metrics.refused(exc.code)
         if exc.code in BAD_FRAME_CODES:
             self.bad_frames += 1
         self.put_nowait(_error(request_id, exc))
@@ -551,7 +555,7 @@ def _submit(
             if isinstance(result, Exception):
                 outbox.put_nowait(_failed(request_id, result))
             else:
-                relay.acked(ack)
+                relay.acked(ack, result)
 
         relay.writer.submit_with(ack, acked)
         inflight.add()

@@ -8,6 +8,7 @@ front of the real one), Debian's Chromium, at 320x568 and 390x844 (phones) and 1
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import sys
 import time
@@ -223,24 +224,102 @@ def test_end_chat_asks_first_and_looks_unlike_duress(desktop_tab: Page, live: An
     live.program.wait(lambda e: isinstance(e, ev.ParticipantLeft) and e.conversation_id == cid)
 
 
-def test_rights_link_opens_in_the_same_tab(desktop_tab: Page, live: Any) -> None:
-    page = desktop_tab
-    more = live.site + "/neutral.html?rights"
-    profile = dict(live.profile, notice=dict(live.profile["notice"], more_url=more))
+MORE_TEXT = (
+    "We keep no transcript of the chat.\n\n"
+    "Our staff see your messages only while the chat is open."
+)
+
+DIALOG_STATE = """() => {
+  const d = document.querySelector('[role=dialog]');
+  if (!d) return null;
+  const label = document.getElementById(d.getAttribute('aria-labelledby'));
+  return {modal: d.getAttribute('aria-modal'), label: label?.textContent,
+          focusInside: d.contains(document.activeElement),
+          links: document.querySelectorAll('.quietline-body a[href]').length,
+          text: d.innerText};
+}"""
+
+
+@contextlib.contextmanager
+def _published(live: Any, **changes: Any) -> Iterator[None]:
+    """The program publishes its profile with ``changes``; the original after the test."""
+    profile = dict(live.profile, **changes)
     live.program.call(live.program.client.publish_profile, profile)
     try:
-        page.goto(live.site + "/")
-        page.click("text=Start a chat")
-        harness.screen(page, "notice")
-        link = page.locator("a:has-text('More about how we handle information')")
-        assert link.get_attribute("href") == more
-        assert link.get_attribute("target") in (None, "", "_self")
-        pages_before = len(page.context.pages)
-        link.click()
-        page.wait_for_url(more)
-        assert len(page.context.pages) == pages_before  # no tab left behind a quick exit
+        yield
     finally:
         live.program.call(live.program.client.publish_profile, live.profile)
+
+
+def _open_more(page: Page, live: Any) -> None:
+    page.goto(live.site + "/neutral.html?before-chat")
+    page.goto(live.site + "/")
+    page.click("text=Start a chat")
+    harness.screen(page, "notice")
+    page.click("button:has-text('More about how we handle information')")
+    page.wait_for_selector("[role=dialog]")
+
+
+def test_rights_more_opens_in_a_dialog_in_the_widget(desktop_tab: Page, live: Any) -> None:
+    """The program's longer text in an accessible dialog inside the widget: no link, no
+    new tab, no frame; Tab stays inside, Escape closes and gives focus back."""
+    page = desktop_tab
+    more = live.site + "/neutral.html?rights"
+    notice = dict(live.profile["notice"], more_url=more, more_text=MORE_TEXT)
+    with _published(live, notice=notice):
+        pages_before = len(page.context.pages)
+        _open_more(page, live)
+        state = page.evaluate(DIALOG_STATE)
+        assert state["modal"] == "true"
+        assert state["label"] == "More about how we handle information"
+        assert state["focusInside"] and state["links"] == 0
+        assert "We keep no transcript of the chat." in state["text"]
+        assert "only while the chat is open" in state["text"]
+        assert more in state["text"]  # the address as text, with advice
+        assert "copy the address" in state["text"]
+        assert page.query_selector("iframe") is None
+        harness.assert_accessible(page, "rights notice, more (dialog)")
+        for _ in range(6):  # Tab and Shift+Tab stay inside the dialog
+            page.keyboard.press("Tab")
+            assert page.evaluate(DIALOG_STATE)["focusInside"]
+        page.keyboard.press("Shift+Tab")
+        assert page.evaluate(DIALOG_STATE)["focusInside"]
+        page.keyboard.press("Escape")
+        assert page.query_selector("[role=dialog]") is None
+        assert harness.active_name(page) == "More about how we handle information"
+        harness.screen(page, "notice")
+        page.keyboard.press("Enter")  # opened again by keyboard, closed with Close
+        page.wait_for_selector("[role=dialog]")
+        page.click("[role=dialog] button:has-text('Close')")
+        assert page.query_selector("[role=dialog]") is None
+        assert len(page.context.pages) == pages_before
+        assert not any(u.startswith(more) for u in page.urls)  # type: ignore[attr-defined]
+        assert page.url == live.site + "/"
+
+
+@pytest.mark.parametrize("how", ["button", "shift", "dialog_button"])
+def test_quick_exit_covers_the_rights_dialog(desktop_tab: Page, live: Any, how: str) -> None:
+    """Only an address (no longer text): shown as text, and Quick exit leaves from the
+    open dialog like from anywhere else; Back does not return."""
+    page = desktop_tab
+    more = live.site + "/neutral.html?rights"
+    with _published(live, notice=dict(live.profile["notice"], more_url=more)):
+        _open_more(page, live)
+        text = page.inner_text("[role=dialog]")
+        assert "We explain this in more detail on our website" in text
+        assert more in text
+        if how == "button":
+            page.click("[data-quietline-exit]")  # the page's bar, above the dialog
+        elif how == "dialog_button":
+            page.click("[data-quietline-dialog-exit]")
+        else:
+            for _ in range(3):
+                page.keyboard.press("Shift")
+        page.wait_for_url(live.site + "/neutral.html")
+        page.go_back()
+        assert page.url == live.site + "/neutral.html?before-chat"
+        harness.assert_nothing_stored(page)
+        assert not any(u.startswith(more) for u in page.urls)  # type: ignore[attr-defined]
 
 
 # -- item 7: plain words ------------------------------------------------------------------
@@ -346,6 +425,44 @@ def test_widget_speaks_the_pages_language(
     assert page.is_visible(f"button:has-text('{start}')")
     assert "Harbour Support Line" in page.inner_text("[data-screen=start]")  # the program's own
     harness.assert_accessible(page, f"start ({lang})")
+
+
+def _page_lang(page: Page, lang: str | None) -> None:
+    """The sample page's own ``<html lang>`` changed (or removed) before the widget runs."""
+    change = "removeAttribute('lang')" if lang is None else f"lang = '{lang}'"
+    page.add_init_script(
+        "new MutationObserver((_, o) => { if (document.documentElement) {"
+        f" document.documentElement.{change}; o.disconnect(); }} }})"
+        ".observe(document, {childList: true});"
+    )
+
+
+@pytest.mark.parametrize(
+    ("page_lang", "expected"),
+    [(None, "es"), ("fr", "fr"), ("de", "es")],
+    ids=["no-lang", "page-wins", "unshipped-page-lang"],
+)
+def test_widget_speaks_the_profiles_language_when_the_page_names_none(
+    desktop_tab: Page, live: Any, page_lang: str | None, expected: str
+) -> None:
+    page = desktop_tab
+    _page_lang(page, page_lang)
+    words = {"es": ("Salida rápida", "Empezar un chat"),
+             "fr": ("Sortie rapide", "Commencer la discussion")}
+    with _published(live, language="es"):
+        page.goto(live.site + "/")
+        harness.screen(page, "start")
+        exit_label, start = words[expected]
+        assert page.inner_text("[data-quietline-exit]") == exit_label
+        assert page.is_visible(f"button:has-text('{start}')")
+        widget_lang = page.get_attribute(".quietline-app", "lang")
+        assert widget_lang == ("es" if expected == "es" else None)
+        if page_lang is not None:  # a page without lang is the page's own axe finding
+            harness.assert_accessible(page, f"start (page {page_lang}, profile es)")
+        if expected == "es":
+            page.click(f"button:has-text('{start}')")
+            harness.screen(page, "notice")
+            assert page.is_visible("text=Lo he leído, continuar")
 
 
 def test_mistyped_key_tells_the_admin_not_the_participant(desktop_tab: Page, live: Any) -> None:

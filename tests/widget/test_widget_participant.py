@@ -295,6 +295,40 @@ def test_rights_more_opens_in_a_dialog_in_the_widget(desktop_tab: Page, live: An
         assert page.url == live.site + "/"
 
 
+def test_rights_dialog_fits_a_small_phone(small_tab: Page, live: Any) -> None:
+    """At 320x568 with a long text: the dialog scrolls inside itself, below the quick
+    exit bar, and each of its controls can be reached and is not covered."""
+    page = small_tab
+    notice = dict(live.profile["notice"], more_text="\n\n".join([MORE_TEXT] * 12))
+    with _published(live, notice=notice):
+        _open_more(page, live)
+        state = page.evaluate("""() => {
+          const bar = document.querySelector('.quietline-exit-bar').getBoundingClientRect();
+          const d = document.querySelector('[role=dialog]');
+          const box = d.getBoundingClientRect();
+          const problems = [];
+          for (const c of d.querySelectorAll('button')) {
+            c.scrollIntoView({block: 'center'});
+            const r = c.getBoundingClientRect();
+            const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+            if (hit !== c && !c.contains(hit)) problems.push(c.textContent + ': covered');
+            if (r.left < 0 || r.right > innerWidth) problems.push(c.textContent + ': sideways');
+          }
+          return {problems, below: box.top >= bar.bottom - 1, inside: box.bottom <= innerHeight,
+                  scrolls: d.scrollHeight > d.clientHeight,
+                  wide: document.documentElement.scrollWidth - innerWidth};
+        }""")
+        assert state == {
+            "problems": [],
+            "below": True,
+            "inside": True,
+            "scrolls": True,
+            "wide": 0,
+        }, state
+        harness.assert_exit_visible(page)
+        harness.assert_accessible(page, "rights dialog at 320x568")
+
+
 @pytest.mark.parametrize("how", ["button", "shift", "dialog_button"])
 def test_quick_exit_covers_the_rights_dialog(desktop_tab: Page, live: Any, how: str) -> None:
     """Only an address (no longer text): shown as text, and Quick exit leaves from the

@@ -35,8 +35,16 @@ TOP_KEYS = (
     "hours",
     "alternatives",
     "quick_exit_url",
+    "language",
 )
-NOTICE_KEYS = ("voluntary", "choices", "information", "mandatory_reporting", "more_url")
+NOTICE_KEYS = (
+    "voluntary",
+    "choices",
+    "information",
+    "mandatory_reporting",
+    "more_url",
+    "more_text",
+)
 HOURS_KEYS = ("timezone", "weekly")
 
 
@@ -83,6 +91,7 @@ _FORMATS = {
     "close": "must be a time HH:MM, 00:00 to 23:59, or 24:00",
     "timezone": "must be an IANA time zone name such as Europe/Paris",
     "id": "must be 1 to 64 letters, digits, _ or -",
+    "language": "must be a language code of two or three lowercase letters, such as fr or es",
 }
 
 
@@ -164,8 +173,9 @@ def complete_content(content: object, defaults: dict[str, Any], now: int) -> dic
         _check_keys(given, key, keys)
         out[key] = {**defaults[key], **given} if key in obj else given
     base = prof.parse_profile(prof.canonical_json({**defaults, "v": 1, "issued_at": 0}))
-    for key in ("name", "safety_check_in", "quick_exit_url"):
-        _field(key, base, key, out[key], key)
+    for key in ("name", "safety_check_in", "quick_exit_url", "language"):
+        if key in out:
+            _field(key, base, key, out[key], key)
     _check_notice(out["notice"], base.notice)
     questions = _items(out["questions"], "questions", prof.MAX_QUESTIONS, ("id", "text", "why"))
     seen: dict[str, int] = {}

@@ -1,5 +1,5 @@
-"""What staff do: shifts, claim, take next, send, code word, transfer, escalate, end,
-block, alerts, and an admin disabling an account.
+"""What staff do: shifts, claim, take next, send, typing, code word, transfer, escalate,
+end, block, alerts, and an admin disabling an account.
 
 Every action checks ``who`` first (the same :class:`~console.errors.NotFound` for an
 unknown and an invisible conversation), then asks the workflow through the
@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
+from client_sdk import progress
 from client_sdk import workflow as wf
 from client_sdk.errors import ConversationClosed, RelayError
 from console import staffing
@@ -173,6 +174,19 @@ class ConsoleActions(ConsoleUpdates):
         entry = self._entry(conversation_id, "message", "staff", text, staff_name=me.name)
         assert entry is not None
         return entry
+
+    async def typing(self, who: Account, conversation_id: str, active: bool = True) -> bool:
+        """Tell the participant that ``who`` is writing (or stopped), inside the session
+        like every message: the relay sees one more ciphertext, never what it says. Only
+        the holder's writing is told; the node sends at most one "writing" every few
+        seconds per conversation (:data:`client_sdk.progress.TYPING_MIN_INTERVAL_MS`).
+        Returns whether a message went out."""
+        me = self._current(who)
+        view = self._visible(me, conversation_id)
+        if view.assigned_to != me.staff_id:
+            return False  # reading a colleague's conversation is not writing in it
+        with self._refusals():
+            return await progress.send_typing(self.program, conversation_id, active)
 
     async def ask_code_word(self, who: Account, conversation_id: str, alias: str) -> None:
         """Ask the participant for the code word of ``alias``; the answer comes as an update."""

@@ -33,6 +33,7 @@ __all__ = [
     "MAX_ALTERNATIVES",
     "MAX_ALTERNATIVE_LENGTH",
     "MAX_HOURS_PERIODS",
+    "MAX_MORE_TEXT_LENGTH",
     "MAX_NAME_LENGTH",
     "MAX_NOTICE_TEXT_LENGTH",
     "MAX_PROFILE_SIZE",
@@ -66,6 +67,7 @@ MAX_PROFILE_SIZE = 32 * 1024
 MAX_STATUS_SIZE = 4 * 1024
 MAX_NAME_LENGTH = 200
 MAX_NOTICE_TEXT_LENGTH = 4000
+MAX_MORE_TEXT_LENGTH = 12000
 MAX_URL_LENGTH = 2048
 MAX_QUESTIONS = 20
 MAX_QUESTION_ID_LENGTH = 64
@@ -141,6 +143,7 @@ def _parse_json_object(data: bytes, limit: int) -> dict[str, Any]:
 _TIME_OF_DAY = re.compile(r"(?:[01][0-9]|2[0-3]):[0-5][0-9]")
 _TIMEZONE = re.compile(r"[A-Za-z0-9_+\-/]+")
 _QUESTION_ID = re.compile(r"[A-Za-z0-9_\-]+")
+_LANGUAGE = re.compile(r"[a-z]{2,3}")
 
 
 def _text(value: object, what: str, max_length: int, *, non_empty: bool = False) -> str:
@@ -204,12 +207,17 @@ class Notice:
     information: str
     mandatory_reporting: str
     more_url: str | None = None
+    more_text: str | None = None
+    """The program's longer text on how it handles information, shown inside the widget
+    (so that a quick exit covers it too) when the participant asks for more."""
 
     def __post_init__(self) -> None:
         for name in ("voluntary", "choices", "information", "mandatory_reporting"):
             _text(getattr(self, name), f"notice.{name}", MAX_NOTICE_TEXT_LENGTH)
         if self.more_url is not None:
             _url(self.more_url, "notice.more_url")
+        if self.more_text is not None:
+            _text(self.more_text, "notice.more_text", MAX_MORE_TEXT_LENGTH, non_empty=True)
 
     def to_json(self) -> dict[str, str]:
         out = {
@@ -220,6 +228,8 @@ class Notice:
         }
         if self.more_url is not None:
             out["more_url"] = self.more_url
+        if self.more_text is not None:
+            out["more_text"] = self.more_text
         return out
 
 
@@ -301,6 +311,9 @@ class Profile:
     alternatives: tuple[Alternative, ...]
     quick_exit_url: str
     issued_at: int
+    language: str | None = None
+    """The language the program writes its texts in, a BCP 47 primary language subtag
+    (``fr``, ``es``): the widget speaks it when the page around it names none it has."""
 
     def __post_init__(self) -> None:
         _text(self.name, "name", MAX_NAME_LENGTH, non_empty=True)
@@ -315,9 +328,11 @@ class Profile:
         _tuple_of(self.alternatives, Alternative, "alternatives", MAX_ALTERNATIVES)
         _url(self.quick_exit_url, "quick_exit_url")
         _timestamp(self.issued_at, "issued_at")
+        if self.language is not None:
+            _pattern(self.language, "language", _LANGUAGE, 8)
 
     def to_json(self) -> dict[str, object]:
-        return {
+        out: dict[str, object] = {
             "v": PROFILE_VERSION,
             "name": self.name,
             "notice": self.notice.to_json(),
@@ -328,6 +343,9 @@ class Profile:
             "quick_exit_url": self.quick_exit_url,
             "issued_at": self.issued_at,
         }
+        if self.language is not None:
+            out["language"] = self.language
+        return out
 
     def to_body(self) -> bytes:
         body = canonical_json(self.to_json())
@@ -369,6 +387,7 @@ def parse_profile(data: bytes) -> Profile:
             "v", "name", "notice", "safety_check_in", "questions", "hours",
             "alternatives", "quick_exit_url", "issued_at",
         },
+        frozenset({"language"}),
     )  # fmt: skip
     _check_version(obj, PROFILE_VERSION)
     try:
@@ -376,10 +395,13 @@ def parse_profile(data: bytes) -> Profile:
             obj["notice"],
             "notice",
             {"voluntary", "choices", "information", "mandatory_reporting"},
-            frozenset({"more_url"}),
+            frozenset({"more_url", "more_text"}),
         )
-        if "more_url" in notice and not isinstance(notice["more_url"], str):
-            raise MalformedInput("notice.more_url must be a string when present")
+        for key in ("more_url", "more_text"):
+            if key in notice and not isinstance(notice[key], str):
+                raise MalformedInput(f"notice.{key} must be a string when present")
+        if "language" in obj and not isinstance(obj["language"], str):
+            raise MalformedInput("language must be a string when present")
         hours = _object(obj["hours"], "hours", {"timezone", "weekly"})
         return Profile(
             name=obj["name"],
@@ -402,6 +424,7 @@ def parse_profile(data: bytes) -> Profile:
             ),
             quick_exit_url=obj["quick_exit_url"],
             issued_at=obj["issued_at"],
+            language=obj.get("language"),
         )
     except LocalProtocolError as exc:
         raise MalformedInput(str(exc)) from None

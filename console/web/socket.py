@@ -48,6 +48,7 @@ OPS: dict[str, tuple[str, tuple[str, ...]]] = {
     "claim": ("claim", ("conversation_id",)),
     "take_next": ("take_next", ()),
     "send": ("send", ("conversation_id", "text")),
+    "typing": ("typing", ("conversation_id",)),
     "ask_code_word": ("ask_code_word", ("conversation_id", "alias")),
     "transfer": ("transfer", ("conversation_id", "to_staff_id")),
     "escalate": ("escalate", ("conversation_id",)),
@@ -136,6 +137,8 @@ async def _act(web: WebState, session: Session, frame: dict[str, Any]) -> dict[s
             result = await maybe_await(
                 method(who, until if isinstance(until, int) and until > 0 else None)
             )
+        elif op == "typing":  # "active": false says the worker stopped writing
+            result = await maybe_await(method(who, *args, frame.get("active") is not False))
         else:
             result = await maybe_await(method(who, *args))
     except BadRequest as exc:
@@ -156,6 +159,8 @@ async def _act(web: WebState, session: Session, frame: dict[str, Any]) -> dict[s
         reply["conversation_id"] = result
     elif op == "claim":
         reply["conversation_id"] = args[0]
+    elif op == "typing":
+        reply["sent"] = bool(result)
     return reply
 
 

@@ -27,6 +27,10 @@ PARIS_WEEKDAYS = {
         ({"notice": "text"}, "notice", "must be a JSON object"),
         ({"notice": {"more_url": "ftp://x"}}, "notice.more_url", "must be an http(s) URL"),
         ({"notice": {"choices": None}}, "notice.choices", "is null"),
+        ({"notice": {"more_text": ""}}, "notice.more_text", "must not be empty"),
+        ({"language": "French"}, "language", "such as fr or es"),
+        ({"language": None}, "language", "is null"),
+        ({"langauge": "fr"}, "langauge", "did you mean language?"),
         ({"name": ""}, "name", "must not be empty"),
         ({"name": 7}, "name", "must be a string"),
         ({"name": "x" * 201}, "name", "longer than 200 characters"),
@@ -79,6 +83,17 @@ def test_a_partial_notice_keeps_the_default_of_every_other_key() -> None:
     assert profile.notice.choices == DEFAULT_PROFILE["notice"]["choices"]
     assert profile.notice.mandatory_reporting == DEFAULT_PROFILE["notice"]["mandatory_reporting"]
     assert profile.notice.more_url is None
+
+
+def test_language_and_longer_notice_text_are_kept_and_optional() -> None:
+    profile = profile_from_content(
+        {"language": "fr", "notice": {"more_text": "Nous ne gardons rien."}}, NOW
+    )
+    assert profile.language == "fr"
+    assert profile.notice.more_text == "Nous ne gardons rien."
+    assert profile.notice.voluntary == DEFAULT_PROFILE["notice"]["voluntary"]
+    older = profile_from_content({}, NOW)
+    assert older.language is None and older.notice.more_text is None
 
 
 def test_partial_hours_keep_the_other_default() -> None:

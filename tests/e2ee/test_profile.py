@@ -79,6 +79,20 @@ def test_profile_round_trip_and_canonical_form() -> None:
     assert prof.parse_profile(plain.to_body()) == plain
 
 
+def test_language_and_more_text_are_optional_and_round_trip() -> None:
+    older = make_profile()
+    obj = json.loads(older.to_body())
+    assert "language" not in obj and "more_text" not in obj["notice"]
+    assert prof.parse_profile(older.to_body()).language is None
+    newer = make_profile(
+        language="es",
+        notice=dataclasses.replace(older.notice, more_text="Guardamos muy poco.\n\nNada más."),
+    )
+    obj = json.loads(newer.to_body())
+    assert obj["language"] == "es" and obj["notice"]["more_text"].startswith("Guardamos")
+    assert prof.parse_profile(newer.to_body()) == newer
+
+
 @pytest.mark.parametrize(
     "changes",
     [
@@ -102,6 +116,12 @@ def test_profile_round_trip_and_canonical_form() -> None:
         {"issued_at": True},
         {"issued_at": 2**64},
         {"issued_at": 2**53},
+        {"language": ""},
+        {"language": "FR"},
+        {"language": "fr-CA"},
+        {"language": "f"},
+        {"language": "fren"},
+        {"language": 7},
     ],
 )
 def test_profile_refuses_bad_fields(changes: dict[str, Any]) -> None:
@@ -115,6 +135,9 @@ def test_profile_refuses_bad_fields(changes: dict[str, Any]) -> None:
         lambda: Notice(None, "", "", ""),  # type: ignore[arg-type]
         lambda: Notice("", "", "", "", more_url="javascript:alert(1)"),
         lambda: Notice("", "", "", "", more_url="https://a b"),
+        lambda: Notice("", "", "", "", more_text=""),
+        lambda: Notice("", "", "", "", more_text="x" * (prof.MAX_MORE_TEXT_LENGTH + 1)),
+        lambda: Notice("", "", "", "", more_text=3),  # type: ignore[arg-type]
         lambda: Question("", "t", "w"),
         lambda: Question("bad id", "t", "w"),
         lambda: Question("id", "", "w"),
@@ -181,6 +204,10 @@ def _mutations() -> list[Any]:
         set_path(("notice",), []),
         set_path(("notice", "extra"), "x"),
         set_path(("notice", "more_url"), None),
+        set_path(("notice", "more_text"), None),
+        set_path(("notice", "more_text"), 1),
+        set_path(("language",), None),
+        set_path(("language",), "english"),
         set_path(("notice", "choices"), 3),
         set_path(("questions",), {}),
         set_path(("questions",), [1]),

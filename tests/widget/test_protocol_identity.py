@@ -33,8 +33,9 @@ PROFILE = prof.Profile(
 def _body(**changes: Any) -> str:
     obj = PROFILE.to_json()
     notice = dict(obj["notice"])  # type: ignore[call-overload]
-    if "more_url" in changes:
-        notice["more_url"] = changes.pop("more_url")
+    for key in ("more_url", "more_text"):
+        if key in changes:
+            notice[key] = changes.pop(key)
     obj["notice"] = notice
     obj.update(changes)
     return json.dumps(obj, ensure_ascii=False)
@@ -84,3 +85,34 @@ def test_every_refused_category_is_in_the_widget_rule(protocol_page: Page) -> No
     bodies = [_body(quick_exit_url="https://example.org/" + c) for c in samples]
     assert [_python(b) for b in bodies] == ["MalformedInput"] * len(samples)
     assert _javascript(protocol_page, bodies) == ["MalformedInput"] * len(samples)
+
+
+def test_language_and_more_text_like_python(protocol_page: Page) -> None:
+    """Both optional: a profile without them (an older one) stays valid on both sides."""
+    cases = [
+        ({}, "ok"),
+        ({"language": "fr"}, "ok"),
+        ({"language": "haw"}, "ok"),
+        ({"language": "FR"}, "MalformedInput"),
+        ({"language": "fr-CA"}, "MalformedInput"),
+        ({"language": "f"}, "MalformedInput"),
+        ({"language": ""}, "MalformedInput"),
+        ({"language": None}, "MalformedInput"),
+        ({"language": 1}, "MalformedInput"),
+        ({"more_text": "Plus long.\n\nTexte."}, "ok"),
+        ({"more_text": "x" * prof.MAX_MORE_TEXT_LENGTH}, "ok"),
+        ({"more_text": "x" * (prof.MAX_MORE_TEXT_LENGTH + 1)}, "MalformedInput"),
+        ({"more_text": ""}, "MalformedInput"),
+        ({"more_text": None}, "MalformedInput"),
+        ({"more_text": ["x"]}, "MalformedInput"),
+    ]
+    bodies = [_body(**changes) for changes, _ in cases]
+    expected = [outcome for _, outcome in cases]
+    assert [_python(b) for b in bodies] == expected
+    assert _javascript(protocol_page, bodies) == expected
+    parsed = protocol_page.evaluate(
+        "(b) => { const p = Q.parseProfile(new TextEncoder().encode(b));"
+        " return [p.language, p.notice.more_text]; }",
+        _body(language="es", more_text="Más."),
+    )
+    assert parsed == ["es", "Más."]

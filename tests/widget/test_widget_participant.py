@@ -8,9 +8,9 @@ front of the real one), Debian's Chromium, at 320x568 and 390x844 (phones) and 1
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -223,24 +223,135 @@ def test_end_chat_asks_first_and_looks_unlike_duress(desktop_tab: Page, live: An
     live.program.wait(lambda e: isinstance(e, ev.ParticipantLeft) and e.conversation_id == cid)
 
 
-def test_rights_link_opens_in_the_same_tab(desktop_tab: Page, live: Any) -> None:
-    page = desktop_tab
-    more = live.site + "/neutral.html?rights"
-    profile = dict(live.profile, notice=dict(live.profile["notice"], more_url=more))
+MORE_TEXT = (
+    "We keep no transcript of the chat.\n\nOur staff see your messages only while the chat is open."
+)
+
+DIALOG_STATE = """() => {
+  const d = document.querySelector('[role=dialog]');
+  if (!d) return null;
+  const label = document.getElementById(d.getAttribute('aria-labelledby'));
+  return {modal: d.getAttribute('aria-modal'), label: label?.textContent,
+          focusInside: d.contains(document.activeElement),
+          links: document.querySelectorAll('.quietline-body a[href]').length,
+          text: d.innerText};
+}"""
+
+
+@contextlib.contextmanager
+def _published(live: Any, **changes: Any) -> Iterator[None]:
+    """The program publishes its profile with ``changes``; the original after the test."""
+    profile = dict(live.profile, **changes)
     live.program.call(live.program.client.publish_profile, profile)
     try:
-        page.goto(live.site + "/")
-        page.click("text=Start a chat")
-        harness.screen(page, "notice")
-        link = page.locator("a:has-text('More about how we handle information')")
-        assert link.get_attribute("href") == more
-        assert link.get_attribute("target") in (None, "", "_self")
-        pages_before = len(page.context.pages)
-        link.click()
-        page.wait_for_url(more)
-        assert len(page.context.pages) == pages_before  # no tab left behind a quick exit
+        yield
     finally:
         live.program.call(live.program.client.publish_profile, live.profile)
+
+
+def _open_more(page: Page, live: Any) -> None:
+    page.goto(live.site + "/neutral.html?before-chat")
+    page.goto(live.site + "/")
+    page.click("text=Start a chat")
+    harness.screen(page, "notice")
+    page.click("button:has-text('More about how we handle information')")
+    page.wait_for_selector("[role=dialog]")
+
+
+def test_rights_more_opens_in_a_dialog_in_the_widget(desktop_tab: Page, live: Any) -> None:
+    """The program's longer text in an accessible dialog inside the widget: no link, no
+    new tab, no frame; Tab stays inside, Escape closes and gives focus back."""
+    page = desktop_tab
+    more = live.site + "/neutral.html?rights"
+    notice = dict(live.profile["notice"], more_url=more, more_text=MORE_TEXT)
+    with _published(live, notice=notice):
+        pages_before = len(page.context.pages)
+        _open_more(page, live)
+        state = page.evaluate(DIALOG_STATE)
+        assert state["modal"] == "true"
+        assert state["label"] == "More about how we handle information"
+        assert state["focusInside"] and state["links"] == 0
+        assert "We keep no transcript of the chat." in state["text"]
+        assert "only while the chat is open" in state["text"]
+        assert more in state["text"]  # the address as text, with advice
+        assert "copy the address" in state["text"]
+        assert page.query_selector("iframe") is None
+        harness.assert_accessible(page, "rights notice, more (dialog)")
+        for _ in range(6):  # Tab and Shift+Tab stay inside the dialog
+            page.keyboard.press("Tab")
+            assert page.evaluate(DIALOG_STATE)["focusInside"]
+        page.keyboard.press("Shift+Tab")
+        assert page.evaluate(DIALOG_STATE)["focusInside"]
+        page.keyboard.press("Escape")
+        assert page.query_selector("[role=dialog]") is None
+        assert harness.active_name(page) == "More about how we handle information"
+        harness.screen(page, "notice")
+        page.keyboard.press("Enter")  # opened again by keyboard, closed with Close
+        page.wait_for_selector("[role=dialog]")
+        page.click("[role=dialog] button:has-text('Close')")
+        assert page.query_selector("[role=dialog]") is None
+        assert len(page.context.pages) == pages_before
+        assert not any(u.startswith(more) for u in page.urls)  # type: ignore[attr-defined]
+        assert page.url == live.site + "/"
+
+
+def test_rights_dialog_fits_a_small_phone(small_tab: Page, live: Any) -> None:
+    """At 320x568 with a long text: the dialog scrolls inside itself, below the quick
+    exit bar, and each of its controls can be reached and is not covered."""
+    page = small_tab
+    notice = dict(live.profile["notice"], more_text="\n\n".join([MORE_TEXT] * 12))
+    with _published(live, notice=notice):
+        _open_more(page, live)
+        state = page.evaluate("""() => {
+          const bar = document.querySelector('.quietline-exit-bar').getBoundingClientRect();
+          const d = document.querySelector('[role=dialog]');
+          const box = d.getBoundingClientRect();
+          const problems = [];
+          for (const c of d.querySelectorAll('button')) {
+            c.scrollIntoView({block: 'center'});
+            const r = c.getBoundingClientRect();
+            const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+            if (hit !== c && !c.contains(hit)) problems.push(c.textContent + ': covered');
+            if (r.left < 0 || r.right > innerWidth) problems.push(c.textContent + ': sideways');
+          }
+          return {problems, below: box.top >= bar.bottom - 1, inside: box.bottom <= innerHeight,
+                  scrolls: d.scrollHeight > d.clientHeight,
+                  wide: document.documentElement.scrollWidth - innerWidth};
+        }""")
+        assert state == {
+            "problems": [],
+            "below": True,
+            "inside": True,
+            "scrolls": True,
+            "wide": 0,
+        }, state
+        harness.assert_exit_visible(page)
+        harness.assert_accessible(page, "rights dialog at 320x568")
+
+
+@pytest.mark.parametrize("how", ["button", "shift", "dialog_button"])
+def test_quick_exit_covers_the_rights_dialog(desktop_tab: Page, live: Any, how: str) -> None:
+    """Only an address (no longer text): shown as text, and Quick exit leaves from the
+    open dialog like from anywhere else; Back does not return."""
+    page = desktop_tab
+    more = live.site + "/neutral.html?rights"
+    with _published(live, notice=dict(live.profile["notice"], more_url=more)):
+        _open_more(page, live)
+        text = page.inner_text("[role=dialog]")
+        assert "We explain this in more detail on our website" in text
+        assert more in text
+        if how == "button":
+            page.click("[data-quietline-exit]")  # the page's bar, above the dialog
+        elif how == "dialog_button":
+            page.click("[data-quietline-dialog-exit]")
+        else:
+            for _ in range(3):
+                page.keyboard.press("Shift")
+        page.wait_for_url(live.site + "/neutral.html")
+        page.go_back()
+        assert page.url == live.site + "/neutral.html?before-chat"
+        harness.assert_nothing_stored(page)
+        assert not any(u.startswith(more) for u in page.urls)  # type: ignore[attr-defined]
 
 
 # -- item 7: plain words ------------------------------------------------------------------
@@ -346,6 +457,46 @@ def test_widget_speaks_the_pages_language(
     assert page.is_visible(f"button:has-text('{start}')")
     assert "Harbour Support Line" in page.inner_text("[data-screen=start]")  # the program's own
     harness.assert_accessible(page, f"start ({lang})")
+
+
+def _page_lang(page: Page, lang: str | None) -> None:
+    """The sample page's own ``<html lang>`` changed (or removed) before the widget runs."""
+    change = "removeAttribute('lang')" if lang is None else f"lang = '{lang}'"
+    page.add_init_script(
+        "new MutationObserver((_, o) => { if (document.documentElement) {"
+        f" document.documentElement.{change}; o.disconnect(); }} }})"
+        ".observe(document, {childList: true});"
+    )
+
+
+@pytest.mark.parametrize(
+    ("page_lang", "expected"),
+    [(None, "es"), ("fr", "fr"), ("de", "es")],
+    ids=["no-lang", "page-wins", "unshipped-page-lang"],
+)
+def test_widget_speaks_the_profiles_language_when_the_page_names_none(
+    desktop_tab: Page, live: Any, page_lang: str | None, expected: str
+) -> None:
+    page = desktop_tab
+    _page_lang(page, page_lang)
+    words = {
+        "es": ("Salida rápida", "Empezar un chat"),
+        "fr": ("Sortie rapide", "Commencer la discussion"),
+    }
+    with _published(live, language="es"):
+        page.goto(live.site + "/")
+        harness.screen(page, "start")
+        exit_label, start = words[expected]
+        assert page.inner_text("[data-quietline-exit]") == exit_label
+        assert page.is_visible(f"button:has-text('{start}')")
+        widget_lang = page.get_attribute(".quietline-app", "lang")
+        assert widget_lang == ("es" if expected == "es" else None)
+        if page_lang is not None:  # a page without lang is the page's own axe finding
+            harness.assert_accessible(page, f"start (page {page_lang}, profile es)")
+        if expected == "es":
+            page.click(f"button:has-text('{start}')")
+            harness.screen(page, "notice")
+            assert page.is_visible("text=Lo he leído, continuar")
 
 
 def test_mistyped_key_tells_the_admin_not_the_participant(desktop_tab: Page, live: Any) -> None:
@@ -485,86 +636,7 @@ def test_leaving_the_page_tells_the_program(browser: Browser, live: Any, how: st
         context.close()
 
 
-# -- item 1: survive a dead spot ------------------------------------------------------------
-
-
-def _hold_down(live: Any, start: float, seconds: float) -> None:
-    """Keep the relay down until ``seconds`` after ``start`` (monotonic), then bring it
-    back right after the widget's next reconnection attempt (the wait follows the
-    widget's own attempts)."""
-    seen = live.hostile.refused_sockets
-    while time.monotonic() - start < seconds:
-        seen = live.hostile.wait_refused_socket(seen, timeout=seconds + 30)
-    live.hostile.arm(None)
-
-
-def _dead_spot(page: Page, live: Any, seconds: float) -> None:
-    cid = chat._open_hostile_chat(page, live)
-    live.program.call(live.program.client.send, cid, "before the dead spot")
-    chat.wait_log_text(page, "before the dead spot")
-    try:
-        down_at = time.monotonic()
-        live.loop.run(live.hostile.go_down())
-        page.wait_for_selector("[data-connection=reconnecting]", timeout=15_000)
-        assert "Reconnecting" in page.inner_text("[data-screen=chat]")
-        written = [f"written in the dead spot {i}" for i in range(3)]
-        for text in written:
-            page.fill("textarea", text)
-            page.click("button:has-text('Send')")
-        page.wait_for_function(
-            "() => [...document.querySelectorAll('.quietline-from-me')]"
-            ".filter((n) => n.dataset.state === 'waiting').length === 3",
-            timeout=30_000,
-        )
-        assert "Waiting to send" in page.inner_text(".quietline-log")
-        page.fill("textarea", "a draft not sent yet")
-        # The program writes meanwhile; the relay keeps it for the participant.
-        live.program.call(live.program.client.send, cid, "are you still there?")
-        if seconds > 130:
-            # Past the two-minute window: the widget stops retrying and offers Try again,
-            # keeping everything; the messages are marked as not sent yet.
-            page.wait_for_selector("[data-connection=lost]", timeout=160_000)
-            assert page.is_visible("button:has-text('Try again')")
-            assert "Not sent yet" in page.inner_text(".quietline-log")
-            assert page.input_value("textarea") == "a draft not sent yet"
-            harness.assert_accessible(page, "connection lost")
-            page.click("button:has-text('Try again')")
-            page.wait_for_selector("[data-connection=reconnecting]", timeout=15_000)
-        _hold_down(live, down_at, seconds)
-    finally:
-        live.hostile.arm(None)
-    page.wait_for_selector("[data-connection=online]", timeout=30_000, state="attached")
-    got = [
-        live.program.wait(lambda e: isinstance(e, ev.Message) and e.conversation_id == cid).text
-        for _ in written
-    ]
-    assert got == written  # in order, each once
-    chat.wait_log_text(page, "are you still there?")
-    page.wait_for_function(
-        "() => [...document.querySelectorAll('.quietline-from-me')]"
-        ".every((n) => n.dataset.state === 'sent')",
-        timeout=15_000,
-    )
-    assert "before the dead spot" in page.inner_text(".quietline-log")
-    assert page.input_value("textarea") == "a draft not sent yet"  # the draft survived
-    assert cid in live.program.client.conversations  # the program kept it too
-    assert not page.is_visible("text=Reconnecting")
-    chat.send_from_widget(page, "back again")
-    got_back = live.program.wait(lambda e: isinstance(e, ev.Message) and e.conversation_id == cid)
-    assert got_back.text == "back again"
-    harness.end_chat(page)
-    harness.screen(page, "ended")
-
-
-@pytest.mark.parametrize("seconds", [5, 60])
-def test_chat_survives_a_dead_spot(desktop_tab: Page, live: Any, seconds: int) -> None:
-    _dead_spot(desktop_tab, live, seconds)
-
-
-@pytest.mark.slow  # three minutes without the relay, past the two-minute window
-@pytest.mark.timeout(420)
-def test_chat_survives_three_minutes_without_the_relay(desktop_tab: Page, live: Any) -> None:
-    _dead_spot(desktop_tab, live, 180)
+# -- item 1: survive a dead spot: test_widget_outage.py (the real relay process, stopped) --
 
 
 # -- item 5: one safety check-in -------------------------------------------------------------
@@ -652,40 +724,3 @@ def test_queue_joined_typing_and_delivered(browser: Browser, desktop_tab: Page, 
         )
     finally:
         second_context.close()
-
-
-def test_chat_survives_the_relay_process_restarting(desktop_tab: Page, live: Any) -> None:
-    """The real relay process stops (both the widget and the program node lose it) and
-    starts again on the same port and database: the conversation goes on, in order."""
-    page = desktop_tab
-    cid = chat.open_chat(page, live)
-    live.program.call(live.program.client.send, cid, "before the restart")
-    chat.wait_log_text(page, "before the restart")
-    live.relay.stop()
-    try:
-        page.wait_for_selector("[data-connection=reconnecting]", timeout=15_000)
-        written = ["written while the relay was stopped", "and a second one"]
-        for text in written:
-            page.fill("textarea", text)
-            page.click("button:has-text('Send')")
-        page.wait_for_function(
-            "() => [...document.querySelectorAll('.quietline-from-me')]"
-            ".filter((n) => n.dataset.state === 'waiting').length === 2",
-            timeout=30_000,
-        )
-    finally:
-        live.relay.restart()
-    live.program.wait(lambda e: isinstance(e, ev.Reconnected), timeout=60)
-    page.wait_for_selector("[data-connection=online]", timeout=60_000, state="attached")
-    got = [
-        live.program.wait(
-            lambda e: isinstance(e, ev.Message) and e.conversation_id == cid, timeout=60
-        ).text
-        for _ in written
-    ]
-    assert got == written
-    live.program.call(live.program.client.send, cid, "after the restart")
-    chat.wait_log_text(page, "after the restart")
-    assert "before the restart" in page.inner_text(".quietline-log")
-    harness.end_chat(page)
-    harness.screen(page, "ended")

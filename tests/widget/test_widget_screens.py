@@ -53,6 +53,7 @@ LANGS: dict[str, dict[str, Any]] = {
         "question": "What is your age range?",
         "why": "It helps us know which services to suggest.",
         "alt": ("Phone, 24 hours", "1-800-555-0199"),
+        "more": "We keep no transcript.\n\nOur staff see your messages only during the chat.",
     },
     "ar": {
         "dir": "rtl",
@@ -62,6 +63,7 @@ LANGS: dict[str, dict[str, Any]] = {
         "question": "ما هي فئتك العمرية؟",
         "why": "يساعدنا ذلك على اقتراح الخدمات المناسبة.",
         "alt": ("الهاتف، على مدار الساعة", "1-800-555-0199"),
+        "more": "لا نحتفظ بأي نص للمحادثة.\n\nيرى فريقنا رسائلك فقط أثناء المحادثة.",
     },
     "zh": {
         "dir": "ltr",
@@ -71,6 +73,7 @@ LANGS: dict[str, dict[str, Any]] = {
         "question": "你的年龄段是？",
         "why": "这有助于我们推荐合适的服务。",
         "alt": ("电话，24小时", "1-800-555-0199"),
+        "more": "我们不保留聊天记录。\n\n我们的工作人员只在聊天期间看到你的消息。",
     },
 }
 
@@ -111,15 +114,17 @@ def assert_every_glyph_drawn(page: Page, where: str) -> int:
 
 def profile_in(live: Any, lang: str) -> dict[str, Any]:
     t = LANGS[lang]
+    # The rights notice's "more": the program's longer text and its page's address.
+    more = {"more_text": t["more"], "more_url": live.site + "/neutral.html?rights"}
     if lang == "en":
-        return dict(live.profile)
+        return dict(live.profile, notice=dict(live.profile["notice"], **more))
     return dict(
         live.profile,
         name=t["name"],
         safety_check_in=t["check_in"],
         questions=[{"id": "age_range", "text": t["question"], "why": t["why"]}],
         alternatives=[{"label": t["alt"][0], "value": t["alt"][1]}],
-        notice={k: f"{t['why']} ({k})" for k in live.profile["notice"]},
+        notice={**{k: f"{t['why']} ({k})" for k in live.profile["notice"]}, **more},
     )
 
 
@@ -169,6 +174,11 @@ def test_every_screen(shot_tab: tuple[Page, str], live: Any, language: str) -> N
     page.click("[data-screen=start] button.quietline-primary")
     harness.screen(page, "notice")
     snap(page, prefix, "notice", seen)
+    page.click("[data-quietline-more]")
+    page.wait_for_selector("[role=dialog]")
+    assert t["more"].split("\n")[0] in page.inner_text("[role=dialog]")
+    snap(page, prefix, "notice-more", seen)
+    page.keyboard.press("Escape")
     page.click("[data-screen=notice] button.quietline-primary")
     harness.screen(page, "questions")
     page.fill("[data-question=age_range] input", t["messages"][0][:6])

@@ -36,6 +36,7 @@ export const MAX_PROFILE_SIZE = 32 * 1024;
 export const MAX_STATUS_SIZE = 4 * 1024;
 export const MAX_NAME_LENGTH = 200;
 export const MAX_NOTICE_TEXT_LENGTH = 4000;
+export const MAX_MORE_TEXT_LENGTH = 12000;
 export const MAX_URL_LENGTH = 2048;
 export const MAX_QUESTIONS = 20;
 export const MAX_QUESTION_ID_LENGTH = 64;
@@ -139,6 +140,7 @@ export async function verifyPrekey(identityKey, programId, signed, { oneTime, no
 
 const TIME_OF_DAY = /^(?:[01][0-9]|2[0-3]):[0-5][0-9]$/;
 const TIMEZONE = /^[A-Za-z0-9_+\-/]+$/;
+const LANGUAGE = /^[a-z]{2,3}$/;
 const QUESTION_ID = /^[A-Za-z0-9_-]+$/;
 const codePoints = (s) => [...s].length;
 
@@ -202,12 +204,13 @@ const deepFreeze = (o) => {
 
 /** Parse a profile body (after its signature verified) into a frozen plain object. */
 export function parseProfile(data) {
-  const obj = object(parseJsonObject(data, MAX_PROFILE_SIZE), "profile", ["v", "name", "notice", "safety_check_in", "questions", "hours", "alternatives", "quick_exit_url", "issued_at"]);
+  const obj = object(parseJsonObject(data, MAX_PROFILE_SIZE), "profile", ["v", "name", "notice", "safety_check_in", "questions", "hours", "alternatives", "quick_exit_url", "issued_at"], ["language"]);
   checkVersion(obj);
-  const notice = object(obj.notice, "notice", ["voluntary", "choices", "information", "mandatory_reporting"], ["more_url"]);
+  const notice = object(obj.notice, "notice", ["voluntary", "choices", "information", "mandatory_reporting"], ["more_url", "more_text"]);
   const outNotice = {};
   for (const k of ["voluntary", "choices", "information", "mandatory_reporting"]) outNotice[k] = text(notice[k], `notice.${k}`, MAX_NOTICE_TEXT_LENGTH);
   outNotice.more_url = Object.hasOwn(notice, "more_url") ? url(notice.more_url, "notice.more_url") : null;
+  outNotice.more_text = Object.hasOwn(notice, "more_text") ? text(notice.more_text, "notice.more_text", MAX_MORE_TEXT_LENGTH, true) : null;
   const questions = list(obj.questions, "questions", MAX_QUESTIONS).map((q) => {
     object(q, "question", ["id", "text", "why"]);
     return {
@@ -239,6 +242,7 @@ export function parseProfile(data) {
     alternatives,
     quick_exit_url: url(obj.quick_exit_url, "quick_exit_url"),
     issued_at: timestamp(obj.issued_at, "issued_at"),
+    language: Object.hasOwn(obj, "language") ? pattern(obj.language, "language", LANGUAGE, 8) : null,
   });
 }
 

@@ -24,7 +24,7 @@ import {
   connectingScreen, endedScreen, loadingScreen, noticeScreen, questionsScreen, startScreen,
   unavailableScreen, warningScreen,
 } from "./screens.js";
-import { TEXT, setLanguage } from "./text.js";
+import { TEXT, setLanguage, shippedLanguage } from "./text.js";
 
 export class WidgetApp {
   /**
@@ -44,8 +44,11 @@ export class WidgetApp {
   }
 
   mount() {
-    // The widget's own words follow the language of the page around it (its `lang`).
-    setLanguage(this.root.closest("[lang]")?.getAttribute("lang") ?? "");
+    // The widget's own words follow the language of the snippet or page around it (its
+    // `lang`) when that is one the widget ships; otherwise the program's profile says
+    // (once verified, see useProfileLanguage); otherwise English.
+    this.pageLanguage = shippedLanguage(this.root.closest("[lang]")?.getAttribute("lang") ?? "");
+    setLanguage(this.pageLanguage ?? "en");
     const fallback = this.root.querySelector("[data-quietline-fallback]");
     if (fallback) fallback.hidden = true;
     this.exitButton = el("button", {
@@ -53,10 +56,11 @@ export class WidgetApp {
     });
     this.exitButton.addEventListener("click", () => this.quickExit());
     this.screen = el("div", { class: "quietline-body" });
+    this.exitHint = el("p", { class: "quietline-small quietline-exit-hint", text: TEXT.quickExitHint });
     this.app = el("div", { class: "quietline-app" }, [
       el("div", { class: "quietline-exit-bar" }, [this.exitButton]),
       this.screen,
-      el("p", { class: "quietline-small quietline-exit-hint", text: TEXT.quickExitHint }),
+      this.exitHint,
     ]);
     this.root.append(this.app);
     this.app.addEventListener("click", () => {
@@ -120,12 +124,28 @@ export class WidgetApp {
       return;
     }
     this.verified = verified;
+    this.useProfileLanguage(verified.profile);
     const reason = this.unavailableReason();
     if (reason) {
       this.show(unavailableScreen(reason, verified, this.fallbackNodes, () => this.load()));
       return;
     }
     this.show(startScreen(verified, () => this.showNotice()));
+  }
+
+  /**
+   * When the page named no language the widget ships, speak the one the program's
+   * verified profile names (if shipped), before the first screen that says anything.
+   */
+  useProfileLanguage(profile) {
+    if (this.pageLanguage) return;
+    const chosen = shippedLanguage(profile.language);
+    setLanguage(chosen ?? "en");
+    // The program writes in its language too: say so to screen readers and fonts.
+    if (chosen) this.app.lang = chosen;
+    else this.app.removeAttribute("lang");
+    this.exitButton.textContent = TEXT.quickExit;
+    this.exitHint.textContent = TEXT.quickExitHint;
   }
 
   /** Why a chat cannot start now, or null when it can. */
@@ -139,7 +159,7 @@ export class WidgetApp {
   }
 
   showNotice() {
-    this.show(noticeScreen(this.verified.profile, () => this.showQuestions()));
+    this.show(noticeScreen(this.verified.profile, () => this.showQuestions(), () => this.quickExit()));
   }
 
   showQuestions() {

@@ -5,6 +5,7 @@
 // alternatives come from the profile after its signature checked out against the
 // pinned key; `fallback` nodes come from the program's own page (the snippet).
 
+import { openInfoDialog } from "./dialog.js";
 import { el, uid } from "./dom.js";
 import { describeHours, zoneName } from "./hours.js";
 import { TEXT } from "./text.js";
@@ -115,25 +116,34 @@ export function unavailableScreen(reason, verified, fallbackNodes, onRetry) {
   ]);
 }
 
-export function noticeScreen(profile, onAcknowledge) {
+export function noticeScreen(profile, onAcknowledge, onQuickExit) {
   const n = profile.notice ?? {};
   const section = (title, text) =>
     text ? el("div", { class: "quietline-notice-part" }, [el("h3", { text: title }), para(text)]) : null;
-  let more = null;
+  let address = null;
   if (typeof n.more_url === "string") {
     try {
       const url = new URL(n.more_url);
-      if (url.protocol === "https:" || url.protocol === "http:") {
-        // Same tab, never a new one: a tab the widget did not open stays behind a quick
-        // exit. (A dialog cannot show another page: the CSP says frame-src 'none'.)
-        more = el("p", {}, [
-          el("a", { href: url.href, text: TEXT.moreAbout, rel: "noreferrer" }),
-          el("span", { class: "quietline-small", text: ` ${TEXT.sameTab}` }),
-        ]);
-      }
+      if (url.protocol === "https:" || url.protocol === "http:") address = url.href;
     } catch {
-      more = null;
+      address = null;
     }
+  }
+  const longer = typeof n.more_text === "string" && n.more_text !== "" ? n.more_text : null;
+  let more = null;
+  if (address || longer) {
+    // Never a link: the program's longer text (or its address, as text) opens in a
+    // dialog inside the widget, which Quick exit covers and erases (see dialog.js).
+    const opener = el("button", {
+      type: "button", class: "quietline-link-button", text: TEXT.moreAbout,
+      "aria-haspopup": "dialog", "data-quietline-more": true,
+    });
+    opener.addEventListener("click", () => {
+      openInfoDialog(opener.closest("[data-screen]") ?? opener.parentNode, {
+        title: TEXT.moreAbout, text: longer, address, opener, onQuickExit,
+      });
+    });
+    more = el("p", {}, [opener]);
   }
   return el("div", { class: "quietline-screen", "data-screen": "notice" }, [
     heading(TEXT.rightsHeading),

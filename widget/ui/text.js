@@ -66,7 +66,12 @@ const en = {
   information: "How we handle information",
   mandatoryReporting: "When we must report",
   moreAbout: "More about how we handle information",
-  sameTab: "(opens in this tab, in place of this page)",
+  close: "Close",
+  moreAddress: "We explain this in more detail on our website, at this address:",
+  moreAddressToo: "There is more on our website, at this address:",
+  moreAddressAdvice:
+    "This chat does not open it, so that Quick exit can still hide everything. If it is " +
+    "safe for you, you can copy the address and visit it later, for example in a private window.",
   acknowledge: "I have read this, continue",
   // Questions
   questionsHeading: "Some optional questions",
@@ -195,7 +200,13 @@ const fr = {
   information: "Ce que nous faisons des informations",
   mandatoryReporting: "Quand nous devons signaler",
   moreAbout: "En savoir plus sur ce que nous faisons des informations",
-  sameTab: "(s'ouvre dans cet onglet, à la place de cette page)",
+  close: "Fermer",
+  moreAddress: "Nous l'expliquons plus en détail sur notre site, à cette adresse :",
+  moreAddressToo: "Vous trouverez plus d'informations sur notre site, à cette adresse :",
+  moreAddressAdvice:
+    "Cette discussion ne l'ouvre pas, pour que Sortie rapide puisse tout cacher. Si vous " +
+    "êtes en sécurité, vous pouvez copier l'adresse et la consulter plus tard, par exemple " +
+    "dans une fenêtre de navigation privée.",
   acknowledge: "J'ai lu, continuer",
   questionsHeading: "Quelques questions facultatives",
   questionsIntro:
@@ -322,7 +333,12 @@ const es = {
   information: "Cómo tratamos la información",
   mandatoryReporting: "Cuándo debemos informar",
   moreAbout: "Más sobre cómo tratamos la información",
-  sameTab: "(se abre en esta pestaña, en lugar de esta página)",
+  close: "Cerrar",
+  moreAddress: "Lo explicamos con más detalle en nuestro sitio web, en esta dirección:",
+  moreAddressToo: "Hay más información en nuestro sitio web, en esta dirección:",
+  moreAddressAdvice:
+    "Este chat no la abre, para que Salida rápida pueda ocultarlo todo. Si es seguro para " +
+    "usted, puede copiar la dirección y visitarla más tarde, por ejemplo en una ventana privada.",
   acknowledge: "Lo he leído, continuar",
   questionsHeading: "Algunas preguntas opcionales",
   questionsIntro:
@@ -395,12 +411,18 @@ const es = {
 
 export const LANGUAGES = Object.freeze({ en, fr, es });
 
+/** The shipped language a BCP 47 tag ("fr-CA", "ES") names, or null. */
+export function shippedLanguage(tag) {
+  if (typeof tag !== "string" || tag === "") return null;
+  const base = tag.toLowerCase().split("-")[0];
+  return Object.hasOwn(LANGUAGES, base) ? base : null;
+}
+
 /** The first of `candidates` (BCP 47 tags such as "fr-CA") this file has a language for. */
 export function chooseLanguage(...candidates) {
   for (const tag of candidates) {
-    if (typeof tag !== "string" || tag === "") continue;
-    const base = tag.toLowerCase().split("-")[0];
-    if (Object.hasOwn(LANGUAGES, base)) return base;
+    const shipped = shippedLanguage(tag);
+    if (shipped) return shipped;
   }
   return "en";
 }

@@ -1,7 +1,7 @@
 // The shift screen: shows the node's state as it comes over the socket, and sends the
 // worker's actions. Everything it knows is in memory (never in browser storage) and is
 // wiped at sign-out. The parts: shared.js (state), lists.js, pane.js, alerts.js,
-// dialog.js, view.js (DOM), link.js (socket), sound.js, format.js.
+// dialog.js, view.js (DOM), link.js (socket), sound.js, format.js, typing.js.
 
 import { renderAlerts } from "./alerts.js";
 import { confirmDialog } from "./dialog.js";
@@ -14,6 +14,7 @@ import {
 } from "./pane.js";
 import { $, announce, ctx, find, state, supervisor } from "./shared.js";
 import { beep, setEnabled, unlock } from "./sound.js";
+import { replyChanged } from "./typing.js";
 
 const csrf = document.querySelector('meta[name="csrf-token"]').content;
 const TOUCH_EVERY_MS = 60000;
@@ -160,6 +161,9 @@ const link = new Link({
 $("shift-toggle").addEventListener("click", toggleShift);
 $("take-next").addEventListener("click", takeNext);
 $("composer").addEventListener("submit", send);
+$("reply").addEventListener("input", (event) => {
+  replyChanged(state.open, event.target.value.trim() === "");
+});
 $("reply").addEventListener("keydown", (event) => {
   if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
     event.preventDefault();

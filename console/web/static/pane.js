@@ -5,6 +5,7 @@ import { confirmDialog } from "./dialog.js";
 import { clockTime, duration } from "./format.js";
 import { renderLists } from "./lists.js";
 import { $, announce, ctx, find, isMine, state, supervisor } from "./shared.js";
+import { typingStopped } from "./typing.js";
 import { el, entryNode } from "./view.js";
 
 export function renderConversation() {
@@ -78,7 +79,10 @@ export function addEntry(cid, entry) {
 
 export async function openConversation(cid, { focus = true } = {}) {
   const previous = state.open;
-  if (previous && previous !== cid) state.drafts.set(previous, $("reply").value);
+  if (previous && previous !== cid) {
+    state.drafts.set(previous, $("reply").value);
+    typingStopped();
+  }
   const answer = await ctx.link.request("open", { conversation_id: cid });
   if (!answer.ok) {
     announce(answer.error);
@@ -104,6 +108,7 @@ export function closeView(cid, message) {
   state.drafts.delete(cid);
   state.codeWords.delete(cid);
   if (state.open === cid) {
+    typingStopped({ sent: true }); // the conversation is gone: nobody to tell
     state.open = null;
     $("reply").value = "";
     $("entries").replaceChildren();
@@ -125,6 +130,7 @@ export async function send(event) {
     box.focus();
     return;
   }
+  typingStopped({ sent: true }); // the message itself ends the participant's typing line
   const answer = await ctx.link.request("send", { conversation_id: cid, text });
   if (!answer.ok) {
     error.textContent = answer.error;

@@ -3,8 +3,6 @@ fetching bundles from many addresses); the node shows it as an event."""
 
 from __future__ import annotations
 
-import asyncio
-import time
 from typing import Any
 
 import httpx
@@ -21,13 +19,18 @@ async def test_a_drained_pool_is_an_event(fresh_relay: Any, enroll: Any, waiter:
     ) as program:
         pev = program.events()
         url = f"/v1/programs/{enrolled.program_id}/bundle"
-        # The relay counts in minutes of the monotonic clock (server/pow.py), which this
-        # process shares: start with half a minute left, so the 30 fetches fall in one.
-        while time.monotonic() % 60 > 30:
-            await asyncio.sleep(0.25)
-        for i in range(30):  # 30 a minute mark the pool as draining (from 3 addresses)
+        # The relay counts prekeys handed out as a count that decays over a minute (no
+        # window edge, server/pow.py): fetches in quick succession from 3 addresses reach
+        # 30 and the relay then asks for a proof of work (428) and tells the program.
+        refused = False
+        for i in range(45):
             transport = httpx.AsyncHTTPTransport(local_address=f"127.0.2.{i % 3 + 1}")
             async with httpx.AsyncClient(base_url=fresh_relay.url, transport=transport) as c:
                 r = await c.post(url)
-                assert r.status_code == 200 and r.json()["one_time_prekey"] is not None
+            if r.status_code == 428:
+                assert r.json()["error"]["code"] == "proof_required"
+                refused = True
+                break
+            assert r.status_code == 200 and r.json()["one_time_prekey"] is not None
+        assert refused
         await waiter(pev, lambda e: isinstance(e, events.PrekeysDraining))

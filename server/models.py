@@ -187,6 +187,17 @@ class Conversation(Base):
     active_at: Mapped[int] = mapped_column(
         Integer, info=hour_time("hour of the last send, for the idle TTL")
     )
+    confirm_by: Mapped[int | None] = mapped_column(
+        Integer,
+        nullable=True,
+        info=kind(
+            "coarse_time",
+            resolution=MINUTE,
+            why="a conversation whose participant never comes back is dropped minutes "
+            "after it opens (an hour would keep a script's junk an hour); null once its "
+            "participant used its token",
+        ),
+    )
 
 
 class Member(Base):

@@ -79,9 +79,10 @@ class Pressure:
     def difficulty(self, program_id: bytes, allowance: int) -> int:
         """Zero bits a request for this program must prove now (0: no puzzle)."""
         s = self.settings
-        free = self._free.get(program_id)
-        prekeys = self._prekeys.get(program_id)
-        refused = self._refused.get(program_id)
+        # a count that decays is a little under n just after n events: round it
+        free = self._free.get(program_id) + 0.5
+        prekeys = self._prekeys.get(program_id) + 0.5
+        refused = self._refused.get(program_id) + 0.5
         if free >= allowance or refused >= allowance or prekeys >= 2 * s.pow_prekeys_per_minute:
             return s.pow_difficulty_max
         if free >= allowance * s.pow_pressure_fraction or prekeys >= s.pow_prekeys_per_minute:
@@ -99,7 +100,7 @@ class Pressure:
         """Count a one-time prekey handed out; True when the count crosses
         ``pow_prekeys_per_minute`` from below (tell the program once per such rise)."""
         before, after = self._prekeys.add(program_id)
-        threshold = self.settings.pow_prekeys_per_minute
+        threshold = self.settings.pow_prekeys_per_minute - 0.5  # rounded, as difficulty
         return before < threshold <= after
 
 

@@ -124,9 +124,11 @@ class Relay:
         self.challenges = Challenges(settings.challenge_ttl_seconds)
         self.pressure = Pressure(settings)
         self.puzzles = Puzzles(settings)
-        self.unconfirmed: dict[bytes, float] = {}
-        """Conversations whose participant has not used its token yet, and when they
-        were opened (monotonic): not waiting in the queue, dropped by the sweeper."""
+        self.unconfirmed: set[bytes] = set()
+        """Conversations this process opened whose participant has not used its token
+        yet: a fast path for :meth:`confirm`. The lasting record is the conversation's
+        ``confirm_by`` minute (server.storage), which survives a restart: such a
+        conversation is not waiting in the queue and the sweeper drops it past that."""
         self._sessions: dict[bytes, tuple[bytes, int]] = {}
         self._members: dict[bytes, Principal] = {}
         self._member_hashes: dict[bytes, set[bytes]] = {}
@@ -173,20 +175,48 @@ class Relay:
             known = self._members.get(digest)
             if known is not None:
                 if self.unconfirmed and known.slot == PARTICIPANT_SLOT:
-                    self.unconfirmed.pop(known.conversation_id, None)  # type: ignore[arg-type]
+                    await self.confirm(known.conversation_id)  # type: ignore[arg-type]
                 return known
             async with self.engine.connect() as conn:
                 session = await conn.run_sync(storage.lookup_session, digest)
+                member = None
                 if session is None:
                     member = await conn.run_sync(storage.lookup_member, digest)
                     if member is None:
                         raise ApiError("bad_token", "The token is not valid.")
-                    return self._remember_member(digest, member)
+            if member is not None:
+                cid, slot, unconfirmed = member
+                if unconfirmed and slot == PARTICIPANT_SLOT:
+                    self.unconfirmed.add(cid)
+                    await self.confirm(cid)
+                return self._remember_member(digest, (cid, slot))
             self._sessions[digest] = session
         if session[1] <= now:
             self._sessions.pop(digest, None)
             raise ApiError("bad_token", "The session expired; sign a new challenge.")
         return Principal(program_id=session[0])
+
+    async def confirm(self, conversation_id: bytes) -> None:
+        """The participant came back with its token (socket, send or fetch): the
+        conversation is real, waiting in the queue, kept past ``confirm_by``, and its
+        init goes to the program only now (a script's junk init never reaches the
+        program's staff; the sweeper drops it)."""
+        if conversation_id not in self.unconfirmed:
+            return
+        self.unconfirmed.discard(conversation_id)
+
+        def op(conn: Any) -> tuple[bytes, list[tuple[bytes, bytes]]] | None:
+            return storage.confirm(conn, conversation_id)
+
+        found = await self.write(op)
+        if found is None:
+            return
+        program_id, waiting = found
+        channel = program_channel(program_id)
+        cid = b64u_encode(conversation_id)
+        self.broker.publish(channel, {"type": "conversation", "conversation_id": cid})
+        for message_id, envelope in waiting:
+            self.broker.publish(channel, message_event(message_id, cid, envelope))
 
     def _remember_member(self, digest: bytes, member: tuple[bytes, int]) -> Principal:
         """Cache a member token's principal (forgotten when its conversation is)."""
@@ -402,8 +432,6 @@ class Relay:
     async def queue(self, program_id: bytes) -> dict[str, Any]:
         async with self.engine.connect() as conn:
             waiting, active = await conn.run_sync(storage.queue, program_id)
-        # a conversation nobody came back to (no WebSocket, send or fetch) is not waiting
-        waiting = [c for c in waiting if c not in self.unconfirmed]
         return {
             "waiting": [b64u_encode(c) for c in waiting],
             "active": [b64u_encode(c) for c in active],
@@ -440,16 +468,17 @@ class Relay:
         digest, now = token_hash(token), self.now()
         cid = env.conversation_id
 
+        confirm_by = minute_ceiling(now + self.settings.unconfirmed_conversation_seconds)
+
         def op(conn: Any) -> bytes:
-            return storage.create_conversation(conn, cid, program_id, digest, env.raw, now)
+            return storage.create_conversation(
+                conn, cid, program_id, digest, env.raw, now, confirm_by
+            )
 
         message_id = await self.write(op)
         self.ledger.sent(program_id, cid, [message_id], [PROGRAM_SLOT], [(PROGRAM_SLOT, env.raw)])
         self._remember_member(digest, (cid, PARTICIPANT_SLOT))
-        self.unconfirmed[cid] = time.monotonic()
-        channel = program_channel(program_id)
-        self.broker.publish(channel, {"type": "conversation", "conversation_id": b64u_encode(cid)})
-        self.broker.publish(channel, message_event(message_id, cid, env.raw))
+        self.unconfirmed.add(cid)  # pushed to the program once confirmed (confirm)
         return cid, token
 
     async def add_member(self, who: Principal, conversation_id: bytes, body: dict[str, Any]) -> str:
@@ -623,7 +652,7 @@ class Relay:
         for c in closed:
             self.closed.add(c.conversation_id)
             self.ledger.forget(c.conversation_id)
-            self.unconfirmed.pop(c.conversation_id, None)
+            self.unconfirmed.discard(c.conversation_id)
             self._forget_conversation(c.conversation_id)
             event = {"type": "closed", "conversation_id": b64u_encode(c.conversation_id)}
             self.broker.publish(program_channel(c.program_id), event)
@@ -639,12 +668,9 @@ class Relay:
             enrollment=s.enrollment_token_ttl_hours * 3600,
         )
         now = self.now()
-        cutoff = time.monotonic() - s.unconfirmed_conversation_seconds
-        junk = [cid for cid, opened in self.unconfirmed.items() if opened <= cutoff]
 
         def op(conn: Any) -> list[storage.Closed]:
-            closed = storage.sweep(conn, now, ttls)
-            closed += storage.delete_conversations(conn, junk)
+            closed = storage.sweep(conn, now, ttls)  # also the unconfirmed past confirm_by
             self.ledger.load(conn)  # also drops the rows past their TTL
             return closed
 

@@ -114,6 +114,7 @@ class ProgramClient(NodeReceiver):
         self._closed_ids: set[str] = set()
         self._new_since_maintain = 0
         self._maintainer: asyncio.Task[None] | None = None
+        self._draining_until = 0.0
         self._maintaining = asyncio.Lock()
         self._closed = False
         self._lock: KeystoreLock | None = None

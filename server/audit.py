@@ -199,6 +199,7 @@ class _Audit:
                     row["state"] == "waiting"
                     and row["created_at"] + s.waiting_conversation_ttl_hours * 3600 <= bucket
                 )
+                or (row.get("confirm_by") is not None and row["confirm_by"] <= now)
             ),
             "program_sessions": lambda: row["expires_at"] <= now,
             "one_time_prekeys": lambda: row["expires_at"] <= now,

@@ -100,6 +100,13 @@ class NodeActions(NodeBundle):
         """Run the workflow's timers now (inactivity, shifts, status re-signing)."""
         await self._run(self.workflow.tick())
 
+    @property
+    def draining(self) -> bool:
+        """Whether the relay said lately that the one-time prekeys are being drained:
+        maintenance then runs every ``draining_maintain_every`` and keeps
+        ``draining_target`` prekeys on the relay (:class:`PrekeyPolicy`)."""
+        return time.monotonic() < self._draining_until
+
     async def _tick_loop(self) -> None:
         last_maintain = time.monotonic()
         while not self._closed:
@@ -108,7 +115,12 @@ class NodeActions(NodeBundle):
                 return
             try:
                 await self.tick()
-                if time.monotonic() - last_maintain >= MAINTAIN_SECONDS:
+                every = (
+                    self._policy.draining_maintain_every.total_seconds()
+                    if self.draining
+                    else MAINTAIN_SECONDS
+                )
+                if time.monotonic() - last_maintain >= every:
                     last_maintain = time.monotonic()
                     await self.maintain()
             except (SDKError, OSError, wf.WorkflowError) as exc:  # retried at the next tick

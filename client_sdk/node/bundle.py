@@ -11,6 +11,7 @@ Security properties:
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from client_sdk import conversation as conv
@@ -69,7 +70,8 @@ class NodeBundle(NodeTransport):
             ks, expired_one_time_prekeys(one_time, moment, policy), one_time=True
         )
         count = await self._http.one_time_prekey_count(self.program_id, token)
-        wanted = one_time_prekeys_to_generate(count, policy)
+        draining = time.monotonic() < self._draining_until
+        wanted = one_time_prekeys_to_generate(count, policy, draining=draining)
         if wanted:
             batch = publishing.new_prekeys(
                 ks, ident, wanted, moment, self._random, policy, one_time=True

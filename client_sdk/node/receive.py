@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import time
 from typing import Any
 
 from client_sdk import conversation as conv
@@ -52,6 +53,8 @@ class NodeReceiver(NodeActions):
             await self._on_message(frame)
         elif kind == "prekeys_draining":  # replenish now, not at the next maintenance
             self._events.put(ev.PrekeysDraining())
+            # ...then more often and to a bigger pool for a while (PrekeyPolicy)
+            self._draining_until = time.monotonic() + self._policy.draining_for.total_seconds()
             if self._maintainer is None or self._maintainer.done():
                 self._maintainer = asyncio.create_task(self._maintain_quietly())
         elif kind == "closed":

@@ -123,6 +123,8 @@ class NodeState:
     _closed_ids: set[str]
     _new_since_maintain: int
     _maintainer: asyncio.Task[None] | None
+    _draining_until: float
+    """Monotonic time until which the pool counts as draining (see PrekeyPolicy)."""
     _maintaining: asyncio.Lock
     _closed: bool
     _lock: KeystoreLock | None

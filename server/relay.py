@@ -178,18 +178,20 @@ class Relay:
                     await self.confirm(known.conversation_id)  # type: ignore[arg-type]
                 return known
             async with self.engine.connect() as conn:
-                session = await conn.run_sync(storage.lookup_session, digest)
+                found = await conn.run_sync(storage.lookup_session, digest)
                 member = None
-                if session is None:
+                if found is None:
                     member = await conn.run_sync(storage.lookup_member, digest)
                     if member is None:
                         raise ApiError("bad_token", "The token is not valid.")
-            if member is not None:
+            if found is None:
+                assert member is not None
                 cid, slot, unconfirmed = member
                 if unconfirmed and slot == PARTICIPANT_SLOT:
                     self.unconfirmed.add(cid)
                     await self.confirm(cid)
                 return self._remember_member(digest, (cid, slot))
+            session = found
             self._sessions[digest] = session
         if session[1] <= now:
             self._sessions.pop(digest, None)

@@ -126,11 +126,12 @@ class _Audit:
             "signature",
             "ciphertext",
             "signed_document",
+            "sealed_counter",
         ) and not isinstance(v, bytes):
             self.find(table, col.name, "value is not bytes")
             return
         if (
-            kind in ("opaque_id", "token_hash", "public_key", "signature")
+            kind in ("opaque_id", "token_hash", "public_key", "signature", "sealed_counter")
             and len(v) != info["size"]
         ):
             self.find(table, col.name, f"length {len(v)}, expected {info['size']}")

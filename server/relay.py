@@ -27,7 +27,7 @@ from server.checkpointer import BACKSTOP_PAGES, Checkpointer
 from server.db import checkpoint, create_writer_engine, is_sqlite
 from server.errors import ApiError
 from server.limits import Challenges, ClosedSet, KeyedHasher, RateLimiter, RecentSends
-from server.models import hour_ceiling, minute_ceiling
+from server.models import GENERATION_SIZE, hour_ceiling, minute_ceiling
 from server.pow import Pressure, Puzzles
 from server.quota import Ledger
 from server.settings import Settings
@@ -316,6 +316,28 @@ class Relay:
             storage.set_program_fields(conn, program_id, **values)
 
         await self.write(op)
+
+    async def set_generation(self, program_id: bytes, body: dict[str, Any]) -> None:
+        """Keep the program node's newest store generation: bytes the relay cannot read,
+        signed by the program (so the relay cannot forge a newer one). The node checks
+        it at sign-in against rollback of its store; the relay can only withhold it or
+        hand back an older one, and the node's local witness still holds then."""
+        self.limits.hit("generation", program_id, self.settings.limit_generations_per_program)
+        row = await self.program_row(program_id)
+        signed = signed_object(body, "generation", max_body=GENERATION_SIZE)
+        verify.generation(row.identity_key, program_id, signed, GENERATION_SIZE)
+
+        def op(conn: Any) -> None:
+            storage.set_generation(conn, program_id, signed.body, signed.signature)
+
+        await self.write(op)
+
+    async def get_generation(self, program_id: bytes) -> dict[str, Any]:
+        async with self.engine.connect() as conn:
+            found = await conn.run_sync(storage.get_generation, program_id)
+        if found is None:
+            return {"generation": None}
+        return {"generation": {"body": b64u_encode(found[0]), "signature": b64u_encode(found[1])}}
 
     async def add_one_time_prekeys(self, program_id: bytes, body: dict[str, Any]) -> int:
         row = await self.program_row(program_id)

@@ -27,6 +27,7 @@ from server.models import (
     Message,
     OneTimePrekey,
     Program,
+    ProgramGeneration,
     ProgramOrigin,
     ProgramSession,
     hour_bucket,
@@ -40,6 +41,7 @@ otp_t = cast(Table, OneTimePrekey.__table__)
 conversations_t = cast(Table, Conversation.__table__)
 members_t = cast(Table, Member.__table__)
 messages_t = cast(Table, Message.__table__)
+generations_t = cast(Table, ProgramGeneration.__table__)
 
 PARTICIPANT_SLOT = 0
 PROGRAM_SLOT = 1
@@ -152,6 +154,24 @@ def lookup_session(conn: Connection, token_hash: bytes) -> tuple[bytes, int] | N
             select(sessions_t.c.program_id, sessions_t.c.expires_at).where(
                 sessions_t.c.token_hash == token_hash
             )
+        )
+    ).first()
+    return None if row is None else (row[0], row[1])
+
+
+def set_generation(conn: Connection, program_id: bytes, body: bytes, signature: bytes) -> None:
+    """Keep the program's newest published generation (one row, replaced)."""
+    require_program(conn, program_id)
+    conn.execute(delete(generations_t).where(generations_t.c.program_id == program_id))
+    conn.execute(
+        insert(generations_t).values(program_id=program_id, body=body, signature=signature)
+    )
+
+
+def get_generation(conn: Connection, program_id: bytes) -> tuple[bytes, bytes] | None:
+    row = conn.execute(
+        select(generations_t.c.body, generations_t.c.signature).where(
+            generations_t.c.program_id == program_id
         )
     ).first()
     return None if row is None else (row[0], row[1])

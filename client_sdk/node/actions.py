@@ -29,6 +29,9 @@ log = logging.getLogger("client_sdk.program")
 
 TICK_SECONDS = 5.0
 MAINTAIN_SECONDS = 300.0
+PUBLISH_SECONDS = 60.0
+"""At most this often the store generation is kept on the relay besides its triggers
+(start, a conversation opened or closed): see client_sdk.node.bundle."""
 
 
 class NodeActions(NodeBundle):
@@ -108,13 +111,17 @@ class NodeActions(NodeBundle):
         return time.monotonic() < self._draining_until
 
     async def _tick_loop(self) -> None:
-        last_maintain = time.monotonic()
+        last_maintain = last_published = time.monotonic()
         while not self._closed:
             await asyncio.sleep(TICK_SECONDS)
             if self._closed:
                 return
             try:
                 await self.tick()
+                if self._generation_due or time.monotonic() - last_published >= PUBLISH_SECONDS:
+                    last_published = time.monotonic()
+                    self._generation_due = False
+                    await self.publish_generation()
                 every = (
                     self._policy.draining_maintain_every.total_seconds()
                     if self.draining
@@ -168,3 +175,5 @@ class NodeActions(NodeBundle):
         except relay_failed:
             pass
         await self._forget(conversation_id, by="self", reason=reason, drop_queued=reachable)
+        self._generation_due = False
+        self._publish_generation_soon()  # a close: keep the new generation on the relay

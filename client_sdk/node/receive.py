@@ -184,6 +184,9 @@ class NodeReceiver(NodeActions):
             return
         if self._ks.dirty:
             await self._commit.commit()
+        if self._generation_due or self._opened:  # a conversation opened or closed
+            self._generation_due = False
+            self._publish_generation_soon()
         acks, self._pending_acks = self._pending_acks, []
         events, self._pending_events = self._pending_events, []
         if acks and (self._socket is None or not await self._socket.ack(acks)):

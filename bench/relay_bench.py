@@ -489,6 +489,14 @@ async def main_async(args: argparse.Namespace, work: Path) -> None:
         key, _, value = item.partition("=")
         env[f"QUIETLINE_{key.upper()}"] = value
     url = f"sqlite+aiosqlite:///{work / 'relay.db'}"
+    # the CLI names a database only once a relay created it: create it first
+    subprocess.run(
+        [sys.executable, "-m", "quietline", "relay", "migrate", "--database-url", url, "--yes"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    )
     out = subprocess.run(
         [
             sys.executable,

@@ -82,9 +82,11 @@ class RateLimiter:
         (in a namespace of its own), to hash a value once for several uses."""
         now = self._clock()
         entry = self._used.get(key)
-        spent = 1.0
-        if entry is not None:
-            spent += max(0.0, entry[0] - (now - entry[1]) * limit / WINDOW_SECONDS)
+        if entry is None:
+            spent = 1.0
+        else:
+            left = entry[0] - (now - entry[1]) * limit / WINDOW_SECONDS
+            spent = left + 1.0 if left > 0.0 else 1.0
         if spent > limit:
             raise ApiError("rate_limited", "Too many requests; try again in a minute.")
         self._used[key] = (spent, now)

@@ -414,6 +414,9 @@ async def relay_conversations(
     limits = httpx.Limits(max_connections=50)
     async with httpx.AsyncClient(base_url=client.origin, limits=limits, timeout=60) as http:
         convs = await asyncio.gather(*[client.open(http) for _ in range(conversations)])
+    # the participants come back with their tokens (as the widget does at once): only
+    # then are their conversations' inits the program's (docs/api.md, unconfirmed)
+    participants = [await client.auth(token) for _, token in convs]
     program = await client.auth(client.session, batch=True)  # as the SDK's program node
     # the init messages of the new conversations are pending: take and ack them first
     ids = []
@@ -423,7 +426,6 @@ async def relay_conversations(
             if event.get("type") == "message":
                 ids.append(event["id"])
     await program.send(json.dumps({"type": "ack", "ids": ids}))
-    participants = [await client.auth(token) for _, token in convs]
     return ClosedLoop(program, participants, [c for c, _ in convs], server_pid)
 
 
@@ -489,6 +491,14 @@ async def main_async(args: argparse.Namespace, work: Path) -> None:
         key, _, value = item.partition("=")
         env[f"QUIETLINE_{key.upper()}"] = value
     url = f"sqlite+aiosqlite:///{work / 'relay.db'}"
+    # the CLI names a database only once a relay created it: create it first
+    subprocess.run(
+        [sys.executable, "-m", "quietline", "relay", "migrate", "--database-url", url, "--yes"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    )
     out = subprocess.run(
         [
             sys.executable,

@@ -1,12 +1,12 @@
-"""The program node's outbox: sends that failed because the relay was unavailable.
+"""The outbox: sends that failed because the relay was unavailable.
 
 A message is encrypted (and its ratchet state committed) before it leaves; if the relay
-cannot be reached then, its envelopes are kept here, sealed in the keystore like
-everything else, and sent again, in the order they were written, when the relay is back
-(the node reconnects) or when the node starts again. They go again byte for byte, so a
-relay that did take the first try (its answer was lost) answers the repeat with the
-first message ids and stores nothing twice (docs/api.md, "Sending again is safe"); the
-recipient's ratchet refuses a second copy in any case.
+cannot be reached then, its envelopes are kept here and sent again, in the order they
+were written, when the relay is back (the client reconnects) or, for the program node,
+when it starts again. They go again byte for byte, so a relay that did take the first
+try (its answer was lost) answers the repeat with the first message ids and stores
+nothing twice (docs/api.md, "Sending again is safe"); the recipient's ratchet refuses a
+second copy in any case.
 
 While anything is queued, later sends queue behind it, so a conversation's messages
 never overtake each other. A queued send the relay refuses (the conversation was
@@ -15,6 +15,12 @@ drops a conversation's queued sends when it closes (:meth:`Outbox.drop`), so not
 filed under a closed conversation's id stays in the keystore.
 
 :meth:`Outbox.send` says what happened: :data:`DELIVERED` or :data:`QUEUED`.
+
+Where the queue lives is the caller's: the program node keeps it in its keystore,
+sealed like everything else, so it survives a restart of the node; a participant
+(:class:`client_sdk.participant.ParticipantClient`) keeps nothing on disk, so its queue
+is :class:`MemoryRecords`, in the process's memory only, and is lost if that process
+ends before the relay is back (the participant's keys are lost with it anyway).
 """
 
 from __future__ import annotations
@@ -24,10 +30,9 @@ import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Literal
+from typing import Literal, Protocol
 
 from client_sdk.errors import RelayError, RelayUnavailable
-from client_sdk.keystore import Keystore
 from client_sdk.store import OUTBOX
 
 log = logging.getLogger("quietline.sdk")
@@ -46,9 +51,44 @@ def _unavailable(exc: Exception) -> bool:
     return isinstance(exc, RelayError) and (exc.status >= 500 or exc.code == "rate_limited")
 
 
+class Records(Protocol):
+    """Named records: the part of the keystore the outbox uses."""
+
+    def names(self, prefix: str = "") -> list[str]: ...
+    def get(self, name: str) -> bytes | None: ...
+    def put(self, name: str, value: bytes) -> None: ...
+    def delete(self, name: str) -> None: ...
+
+
+class MemoryRecords:
+    """Records in this process's memory only: nothing is written anywhere."""
+
+    def __init__(self) -> None:
+        self._items: dict[str, bytes] = {}
+
+    def __repr__(self) -> str:
+        return f"MemoryRecords({len(self._items)} records)"
+
+    def names(self, prefix: str = "") -> list[str]:
+        return sorted(n for n in self._items if n.startswith(prefix))
+
+    def get(self, name: str) -> bytes | None:
+        return self._items.get(name)
+
+    def put(self, name: str, value: bytes) -> None:
+        self._items[name] = value
+
+    def delete(self, name: str) -> None:
+        self._items.pop(name, None)
+
+
+async def no_commit() -> None:
+    """The commit of :class:`MemoryRecords`: there is nothing to save."""
+
+
 class Outbox:
     def __init__(
-        self, ks: Keystore, commit: Callable[[], Awaitable[None]], deliver: Deliver
+        self, ks: Records, commit: Callable[[], Awaitable[None]], deliver: Deliver
     ) -> None:
         self._ks = ks
         self._commit = commit

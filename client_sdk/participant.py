@@ -9,6 +9,10 @@ For tests, bots and bridges (people in crisis use the widget). Security properti
   did not sign or an edited profile raises :class:`~client_sdk.errors.VerificationFailure`
   before anything is sent.
 - Keys live in memory only; nothing is written to disk. At close the session is dropped.
+- A send the relay cannot take (it is down) is kept in an outbox in memory only and
+  sent again, in order and byte for byte, when the socket is back (the relay answers a
+  repeat with the first ids, and the ratchet refuses a second copy): ``send`` says
+  ``"delivered"`` or ``"queued"``. Queued sends are lost if this process ends first.
 - Every message is authenticated by the ratchet before it becomes an event; a tampered
   or replayed envelope becomes :class:`~client_sdk.events.VerificationFailed` and is not
   acked; gaps become :class:`~client_sdk.events.PossiblyMissingMessage`.
@@ -33,6 +37,7 @@ from client_sdk.errors import (
     VerificationFailure,
     reason_for,
 )
+from client_sdk.outbox import Delivery, MemoryRecords, Outbox, no_commit
 from client_sdk.transport import Backoff, RelayHTTP, RelaySocket
 from e2ee import payload as pl
 from e2ee.encoding import b64u_decode, b64u_encode
@@ -78,6 +83,9 @@ class ParticipantClient:
         self._pending_events: list[ev.Event] = []
         self._closed = False
         self._ended = False
+        self._outbox = Outbox(MemoryRecords(), no_commit, self._deliver)
+        """Sends the relay could not take yet, in memory only (a participant keeps
+        nothing on disk): sent again in order, byte for byte, when it is back."""
 
     @property
     def profile(self) -> Profile:
@@ -166,6 +174,7 @@ class ParticipantClient:
         if self._closed:
             return
         self._closed = True
+        await self._outbox.aclose()
         if self._socket is not None:
             await self._socket.close()
         await self._http.aclose()
@@ -178,18 +187,26 @@ class ParticipantClient:
         """Typed events, in order, until the client is closed."""
         return aiter(self._events)
 
-    async def send(self, text: str) -> None:
-        await self._send(pl.Text(text, self._now_ms()))
+    async def send(self, text: str) -> Delivery:
+        """Send a text: ``"delivered"`` (the relay took it) or ``"queued"`` (the relay
+        is unavailable: it goes, in order and once, when the relay is back; the queue is
+        in this process's memory only, see :mod:`client_sdk.outbox`)."""
+        return await self._send(pl.Text(text, self._now_ms()))
 
-    async def send_duress(self) -> None:
+    async def send_duress(self) -> Delivery:
         """The duress signal: reaches the program as an urgent event."""
-        await self._send(pl.Duress(self._now_ms()))
+        return await self._send(pl.Duress(self._now_ms()))
 
-    async def answer_code_word(self, alias: str, word: str) -> None:
-        await self._send(pl.CodeWordAnswer(alias, word, self._now_ms()))
+    async def answer_code_word(self, alias: str, word: str) -> Delivery:
+        return await self._send(pl.CodeWordAnswer(alias, word, self._now_ms()))
 
-    async def send_answers(self, answers: dict[str, str]) -> None:
-        await self._send(pl.Answers(answers, self._now_ms()))
+    async def send_answers(self, answers: dict[str, str]) -> Delivery:
+        return await self._send(pl.Answers(answers, self._now_ms()))
+
+    @property
+    def queued(self) -> int:
+        """How many sends wait for the relay (in memory only)."""
+        return len(self._outbox)
 
     async def close(self, reason: str = "left") -> None:
         """Leave: a close message, the relay deletes the conversation, keys are dropped."""
@@ -212,29 +229,34 @@ class ParticipantClient:
             raise UsageError("no conversation")
         return self._token
 
-    async def _send(self, payload: pl.Payload) -> None:
+    async def _send(self, payload: pl.Payload) -> Delivery:
         if self._closed:
             raise UsageError("the client is closed")
         if self._ended or self._session is None:
             raise ConversationClosed("the conversation is closed")
         self._session, sealed = self._session.encrypt(payload, random=self._random)
-        envelope = b64u_encode(sealed)
+        return await self._outbox.send(self.conversation_id, [b64u_encode(sealed)])
+
+    async def _deliver(self, conversation_id: str, envelopes: list[str]) -> None:
         if self._socket is not None and self._socket.connected:
             with contextlib.suppress(RelayUnavailable):
-                await self._socket.send(self.conversation_id, [envelope])
+                await self._socket.send(conversation_id, envelopes)
                 return
         assert self._token is not None
-        await self._http.post_messages(self.conversation_id, self._token, [envelope])
+        await self._http.post_messages(conversation_id, self._token, envelopes)
 
     def _end(self, by: str, reason: str) -> None:
         if self._ended:
             return
         self._ended = True
         self._session = None
+        if by != "self":  # the relay would refuse them; the participant's own close goes
+            self._outbox.drop(self.conversation_id)
         self._events.put(ev.ConversationClosedEvent(self.conversation_id, by, reason))
 
     async def _on_reconnect(self, attempts: int) -> None:
         self._events.put(ev.Reconnected(attempts))
+        self._outbox.kick()
 
     def _fail(self, reason: str, message_id: str) -> None:
         if message_id not in self._failed:

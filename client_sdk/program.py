@@ -114,6 +114,10 @@ class ProgramClient(NodeReceiver):
         self._closed_ids: set[str] = set()
         self._new_since_maintain = 0
         self._maintainer: asyncio.Task[None] | None = None
+        self._draining_until = 0.0
+        self._published_generation = 0
+        self._publisher: asyncio.Task[None] | None = None
+        self._generation_due = False
         self._maintaining = asyncio.Lock()
         self._closed = False
         self._lock: KeystoreLock | None = None
@@ -179,13 +183,15 @@ class ProgramClient(NodeReceiver):
             raise
         self._lock = lock
         try:
+            await self._session_token()
+            await self.check_generation()  # the relay's copy: a rollback of the disk
             stale = self._discard_stale()
             self._load_code_words()
             self._restore_conversations()
-            await self._session_token()
             await self._close_stale(stale)
             await self.check_published()
             await self.maintain()
+            await self.publish_generation()
             self._socket = RelaySocket(
                 relay_url,
                 self._ws_token,
@@ -220,7 +226,11 @@ class ProgramClient(NodeReceiver):
         if self._closed:
             return
         self._closed = True
-        tasks = [t for t in (self._ticker, self._maintainer) if t is not None and not t.done()]
+        tasks = [
+            t
+            for t in (self._ticker, self._maintainer, self._publisher)
+            if t is not None and not t.done()
+        ]
         for task in tasks:
             task.cancel()
         if tasks:

@@ -185,6 +185,14 @@ class RelayHTTP:
     async def put_status(self, program_id: str, token: str, signed: JSON) -> None:
         await self.request("PUT", f"/v1/programs/{program_id}/status", body=signed, token=token)
 
+    async def put_generation(self, program_id: str, token: str, signed: JSON) -> None:
+        await self.request("PUT", f"/v1/programs/{program_id}/generation", body=signed, token=token)
+
+    async def get_generation(self, program_id: str, token: str) -> JSON | None:
+        data = await self.request("GET", f"/v1/programs/{program_id}/generation", token=token)
+        found = data.get("generation")
+        return found if isinstance(found, dict) else None
+
     async def queue(self, program_id: str, token: str) -> JSON:
         return await self.request("GET", f"/v1/programs/{program_id}/queue", token=token)
 

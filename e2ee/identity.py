@@ -96,6 +96,7 @@ __all__ = [
     "FINGERPRINT_SIZE",
     "LABELS",
     "LABEL_ENROLL",
+    "LABEL_GENERATION",
     "LABEL_INVITE",
     "LABEL_ONE_TIME_PREKEY",
     "LABEL_PROFILE",
@@ -162,6 +163,9 @@ LABEL_STATUS = "status"
 LABEL_INVITE = "invite"
 LABEL_ENROLL = "enroll"
 LABEL_RELAY_AUTH = "relay-auth"
+LABEL_GENERATION = "generation"
+"""A program node's store generation, sealed so that only the node can read it, kept
+on the relay for rollback detection (client_sdk.vault.witness)."""
 LABELS = frozenset(
     {
         LABEL_SIGNED_PREKEY,
@@ -171,6 +175,7 @@ LABELS = frozenset(
         LABEL_INVITE,
         LABEL_ENROLL,
         LABEL_RELAY_AUTH,
+        LABEL_GENERATION,
     }
 )
 

@@ -126,11 +126,12 @@ class _Audit:
             "signature",
             "ciphertext",
             "signed_document",
+            "sealed_counter",
         ) and not isinstance(v, bytes):
             self.find(table, col.name, "value is not bytes")
             return
         if (
-            kind in ("opaque_id", "token_hash", "public_key", "signature")
+            kind in ("opaque_id", "token_hash", "public_key", "signature", "sealed_counter")
             and len(v) != info["size"]
         ):
             self.find(table, col.name, f"length {len(v)}, expected {info['size']}")
@@ -199,6 +200,7 @@ class _Audit:
                     row["state"] == "waiting"
                     and row["created_at"] + s.waiting_conversation_ttl_hours * 3600 <= bucket
                 )
+                or (row.get("confirm_by") is not None and row["confirm_by"] <= now)
             ),
             "program_sessions": lambda: row["expires_at"] <= now,
             "one_time_prekeys": lambda: row["expires_at"] <= now,

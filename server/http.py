@@ -124,6 +124,17 @@ async def put_status(request: Request) -> JSONResponse:
     return answer({"ok": True})
 
 
+async def put_generation(request: Request) -> JSONResponse:
+    relay, pid = await _program(request)
+    await relay.set_generation(pid, await read_json(request))
+    return answer({"ok": True})
+
+
+async def get_generation(request: Request) -> JSONResponse:
+    relay, pid = await _program(request)
+    return answer(await relay.get_generation(pid))
+
+
 async def add_one_time_prekeys(request: Request) -> JSONResponse:
     relay, pid = await _program(request)
     count = await relay.add_one_time_prekeys(pid, await read_json(request))
@@ -224,6 +235,8 @@ ROUTES = [
     Route(PROGRAM + "/one-time-prekeys/count", count_one_time_prekeys, methods=["GET"]),
     Route(PROGRAM + "/profile", put_profile, methods=["PUT"]),
     Route(PROGRAM + "/status", put_status, methods=["PUT"]),
+    Route(PROGRAM + "/generation", put_generation, methods=["PUT"]),
+    Route(PROGRAM + "/generation", get_generation, methods=["GET"]),
     Route(PROGRAM + "/bundle", bundle, methods=["POST"]),
     Route(PROGRAM + "/puzzle", puzzle, methods=["POST"]),
     Route(PROGRAM + "/queue", queue, methods=["GET"]),

@@ -9,6 +9,7 @@ read: limits are per program, per conversation and per token, not per IP.
 from __future__ import annotations
 
 import hmac
+import math
 import secrets
 import time
 from collections import OrderedDict
@@ -57,13 +58,21 @@ class KeyedHasher:
 
 
 class RateLimiter:
-    """Fixed one-minute windows: at most ``limit`` events per key per window."""
+    """Token buckets: per key, at most ``limit`` events in a burst, refilled at ``limit``
+    per minute. There is no window edge to straddle: a burst at any moment gets at most
+    ``limit`` through, then ``limit / 60`` a second (fixed minute windows let ``2 * limit``
+    through in the two seconds around a minute's turn).
+
+    A bucket is the key (a keyed hash) and two floats, in memory only; buckets full again
+    are dropped at most once a minute, so the memory is that of the keys active in the
+    last minute, as with minute windows."""
 
     def __init__(self, hasher: KeyedHasher, clock: Callable[[], float] = time.monotonic) -> None:
         self._hash = hasher
         self._clock = clock
-        self._window = -1
-        self._counts: dict[bytes, int] = {}
+        self._used: dict[bytes, tuple[float, float]] = {}
+        """key -> (tokens spent, when last counted): a full bucket has spent nothing."""
+        self._purged = clock()
 
     def hit(self, namespace: str, value: bytes, limit: int) -> None:
         self.hit_key(self._hash(namespace, value), limit)
@@ -71,14 +80,50 @@ class RateLimiter:
     def hit_key(self, key: bytes, limit: int) -> None:
         """:meth:`hit` for a key the caller already hashed with this limiter's hasher
         (in a namespace of its own), to hash a value once for several uses."""
-        window = int(self._clock() // WINDOW_SECONDS)
-        if window != self._window:
-            self._window = window
-            self._counts = {}
-        count = self._counts.get(key, 0) + 1
-        if count > limit:
+        now = self._clock()
+        entry = self._used.get(key)
+        if entry is None:
+            spent = 1.0
+        else:
+            left = entry[0] - (now - entry[1]) * limit / WINDOW_SECONDS
+            spent = left + 1.0 if left > 0.0 else 1.0
+        if spent > limit:
             raise ApiError("rate_limited", "Too many requests; try again in a minute.")
-        self._counts[key] = count
+        self._used[key] = (spent, now)
+        if now - self._purged >= WINDOW_SECONDS:
+            self._purge(now)
+
+    def _purge(self, now: float) -> None:
+        """Drop the buckets refilled by now (a bucket of any limit refills within a
+        minute of its last event)."""
+        self._purged = now
+        self._used = {k: v for k, v in self._used.items() if now - v[1] < WINDOW_SECONDS}
+
+
+class Decaying:
+    """Counts that decay with a one-minute time constant, per key, in memory only: a
+    steady ``n`` events a minute holds a count near ``n``, and a burst of ``n`` adds
+    ``n`` at once, so a threshold compares with "events in the last minute" without a
+    window edge where a count restarts at zero."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._items: dict[bytes, tuple[float, float]] = {}
+
+    def get(self, key: bytes) -> float:
+        entry = self._items.get(key)
+        if entry is None:
+            return 0.0
+        return entry[0] * math.exp((entry[1] - self._clock()) / WINDOW_SECONDS)
+
+    def add(self, key: bytes) -> tuple[float, float]:
+        """Count one event; returns the count before and after it."""
+        before = self.get(key)
+        now = self._clock()
+        self._items[key] = (before + 1, now)
+        if len(self._items) > 10_000:  # keys are program ids: few; a bound all the same
+            self._items = {k: v for k, v in self._items.items() if self.get(k) >= 0.01}
+        return before, before + 1
 
 
 class ClosedSet:

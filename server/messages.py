@@ -301,6 +301,8 @@ def pending(conn: Connection, who: Principal, limit: int, after: int = 0) -> lis
         ).where(
             conversations_t.c.program_id == who.program_id,
             messages_t.c.recipient_slot == PROGRAM_SLOT,
+            # a conversation whose participant never came back is not the program's yet
+            conversations_t.c.confirm_by.is_(None),
         )
     else:
         query = query.where(

@@ -18,6 +18,9 @@ signed_document     a program's own public notice (profile, status), signed by i
                     identity key and published so participants can read it; never
                     about a participant
 web_origin          a program's website origin (scheme://host[:port]) for CORS
+sealed_counter      a program node's store generation: its store id and the counter
+                    sealed under a key only the node holds (the relay cannot read it),
+                    signed by the program; bytes of a fixed ``size``
 ==================  =================================================================
 
 Nothing here can hold an IP address, a user agent, a referrer, a precise time or any
@@ -43,11 +46,14 @@ KINDS = frozenset(
         "enum",
         "signed_document",
         "web_origin",
+        "sealed_counter",
     }
 )
 
 HOUR = 3600
 MINUTE = 60
+GENERATION_SIZE = 52
+"""A sealed generation: store id (16), nonce (12), AES-GCM of the counter (8 + 16)."""
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -170,6 +176,27 @@ class OneTimePrekey(Base):
     )
 
 
+class ProgramGeneration(Base):
+    """The newest store generation a program node published (docs/threat-model.md,
+    rollback): opaque to the relay, signed by the program, one row per program."""
+
+    __tablename__ = "program_generations"
+
+    program_id: Mapped[bytes] = mapped_column(
+        LargeBinary(16),
+        ForeignKey("programs.program_id", ondelete="CASCADE"),
+        primary_key=True,
+        info=opaque_id(),
+    )
+    body: Mapped[bytes] = mapped_column(
+        LargeBinary(GENERATION_SIZE),
+        info=kind("sealed_counter", size=GENERATION_SIZE, label="generation"),
+    )
+    signature: Mapped[bytes] = mapped_column(
+        LargeBinary(64), info=kind("signature", size=64, signs="body")
+    )
+
+
 class Conversation(Base):
     __tablename__ = "conversations"
 
@@ -186,6 +213,17 @@ class Conversation(Base):
     created_at: Mapped[int] = mapped_column(Integer, info=hour_time("for the waiting TTL"))
     active_at: Mapped[int] = mapped_column(
         Integer, info=hour_time("hour of the last send, for the idle TTL")
+    )
+    confirm_by: Mapped[int | None] = mapped_column(
+        Integer,
+        nullable=True,
+        info=kind(
+            "coarse_time",
+            resolution=MINUTE,
+            why="a conversation whose participant never comes back is dropped minutes "
+            "after it opens (an hour would keep a script's junk an hour); null once its "
+            "participant used its token",
+        ),
     )
 
 

@@ -1,8 +1,9 @@
 """Proof of work for anonymous requests to a program under pressure.
 
-A program is **under pressure** when, in the current minute, the anonymous requests it
-took for free (bundle fetches, conversations opened) reached ``pow_pressure_fraction``
-of its per-minute allowance, or when its one-time prekeys are handed out faster than
+A program is **under pressure** when, in the last minute (counts that decay with a
+one-minute time constant, not fixed windows), the anonymous requests it took for free
+(bundle fetches, conversations opened) reached ``pow_pressure_fraction`` of its
+per-minute allowance, or when its one-time prekeys are handed out faster than
 ``pow_prekeys_per_minute``. Then a bundle fetch or a conversation opened for it must
 carry a proof (header ``Quietline-Proof``); without one it is refused with 428
 ``proof_required``, which costs the program's allowance nothing. Without pressure no
@@ -35,13 +36,13 @@ from collections.abc import Callable
 
 from e2ee.encoding import b64u_encode
 from server.errors import ApiError
+from server.limits import Decaying
 from server.settings import Settings
 from server.wire import decode_b64u
 
 PUZZLE_SIZE = 32
 SOLUTION_SIZE = 8
 _RANDOM = 10
-_WINDOW = 60.0
 
 
 def leading_zero_bits(digest: bytes) -> int:
@@ -64,31 +65,24 @@ def solve(puzzle: bytes, difficulty: int) -> bytes:
 
 
 class Pressure:
-    """Per program and per minute: free anonymous requests and one-time prekeys handed
-    out. Program ids are public; the counts are in memory only and reset each minute."""
+    """Per program: free anonymous requests, requests refused for want of a proof, and
+    one-time prekeys handed out, each as a count decaying with a one-minute time constant
+    (:class:`server.limits.Decaying`: "how many in the last minute", with no minute edge
+    where it drops to zero). Program ids are public; the counts are in memory only."""
 
     def __init__(self, settings: Settings, clock: Callable[[], float] = time.monotonic) -> None:
         self.settings = settings
-        self._clock = clock
-        self._window = -1
-        self._free: dict[bytes, int] = {}
-        self._refused: dict[bytes, int] = {}
-        self._prekeys: dict[bytes, int] = {}
-        self._signalled: set[bytes] = set()
-
-    def _roll(self) -> None:
-        window = int(self._clock() // _WINDOW)
-        if window != self._window:
-            self._window = window
-            self._free, self._refused, self._prekeys, self._signalled = {}, {}, {}, set()
+        self._free = Decaying(clock)
+        self._refused = Decaying(clock)
+        self._prekeys = Decaying(clock)
 
     def difficulty(self, program_id: bytes, allowance: int) -> int:
         """Zero bits a request for this program must prove now (0: no puzzle)."""
-        self._roll()
         s = self.settings
-        free = self._free.get(program_id, 0)
-        prekeys = self._prekeys.get(program_id, 0)
-        refused = self._refused.get(program_id, 0)
+        # a count that decays is a little under n just after n events: round it
+        free = self._free.get(program_id) + 0.5
+        prekeys = self._prekeys.get(program_id) + 0.5
+        refused = self._refused.get(program_id) + 0.5
         if free >= allowance or refused >= allowance or prekeys >= 2 * s.pow_prekeys_per_minute:
             return s.pow_difficulty_max
         if free >= allowance * s.pow_pressure_fraction or prekeys >= s.pow_prekeys_per_minute:
@@ -97,22 +91,17 @@ class Pressure:
 
     def refused(self, program_id: bytes) -> None:
         """A request refused for want of a proof: a flood this strong raises the work."""
-        self._refused[program_id] = self._refused.get(program_id, 0) + 1
+        self._refused.add(program_id)
 
     def took_free(self, program_id: bytes) -> None:
-        self._roll()
-        self._free[program_id] = self._free.get(program_id, 0) + 1
+        self._free.add(program_id)
 
     def handed_prekey(self, program_id: bytes) -> bool:
-        """Count a one-time prekey handed out; True the first time in this minute that
-        they go faster than ``pow_prekeys_per_minute`` (tell the program once)."""
-        self._roll()
-        count = self._prekeys.get(program_id, 0) + 1
-        self._prekeys[program_id] = count
-        if count >= self.settings.pow_prekeys_per_minute and program_id not in self._signalled:
-            self._signalled.add(program_id)
-            return True
-        return False
+        """Count a one-time prekey handed out; True when the count crosses
+        ``pow_prekeys_per_minute`` from below (tell the program once per such rise)."""
+        before, after = self._prekeys.add(program_id)
+        threshold = self.settings.pow_prekeys_per_minute - 0.5  # rounded, as difficulty
+        return before < threshold <= after
 
 
 class Puzzles:

@@ -28,7 +28,7 @@ from server.db import checkpoint, create_writer_engine, is_sqlite
 from server.errors import ApiError
 from server.limits import Challenges, ClosedSet, KeyedHasher, RateLimiter, RecentSends
 from server.metrics import Metrics
-from server.models import hour_ceiling, minute_ceiling
+from server.models import GENERATION_SIZE, hour_ceiling, minute_ceiling
 from server.pow import Pressure, Puzzles
 from server.quota import Ledger
 from server.settings import Settings
@@ -129,9 +129,11 @@ class Relay:
         self.challenges = Challenges(settings.challenge_ttl_seconds)
         self.pressure = Pressure(settings)
         self.puzzles = Puzzles(settings)
-        self.unconfirmed: dict[bytes, float] = {}
-        """Conversations whose participant has not used its token yet, and when they
-        were opened (monotonic): not waiting in the queue, dropped by the sweeper."""
+        self.unconfirmed: set[bytes] = set()
+        """Conversations this process opened whose participant has not used its token
+        yet: a fast path for :meth:`confirm`. The lasting record is the conversation's
+        ``confirm_by`` minute (server.storage), which survives a restart: such a
+        conversation is not waiting in the queue and the sweeper drops it past that."""
         self._sessions: dict[bytes, tuple[bytes, int]] = {}
         self._members: dict[bytes, Principal] = {}
         self._member_hashes: dict[bytes, set[bytes]] = {}
@@ -178,20 +180,50 @@ class Relay:
             known = self._members.get(digest)
             if known is not None:
                 if self.unconfirmed and known.slot == PARTICIPANT_SLOT:
-                    self.unconfirmed.pop(known.conversation_id, None)  # type: ignore[arg-type]
+                    await self.confirm(known.conversation_id)  # type: ignore[arg-type]
                 return known
             async with self.engine.connect() as conn:
-                session = await conn.run_sync(storage.lookup_session, digest)
-                if session is None:
+                found = await conn.run_sync(storage.lookup_session, digest)
+                member = None
+                if found is None:
                     member = await conn.run_sync(storage.lookup_member, digest)
                     if member is None:
                         raise ApiError("bad_token", "The token is not valid.")
-                    return self._remember_member(digest, member)
+            if found is None:
+                assert member is not None
+                cid, slot, unconfirmed = member
+                if unconfirmed and slot == PARTICIPANT_SLOT:
+                    self.unconfirmed.add(cid)
+                    await self.confirm(cid)
+                return self._remember_member(digest, (cid, slot))
+            session = found
             self._sessions[digest] = session
         if session[1] <= now:
             self._sessions.pop(digest, None)
             raise ApiError("bad_token", "The session expired; sign a new challenge.")
         return Principal(program_id=session[0])
+
+    async def confirm(self, conversation_id: bytes) -> None:
+        """The participant came back with its token (socket, send or fetch): the
+        conversation is real, waiting in the queue, kept past ``confirm_by``, and its
+        init goes to the program only now (a script's junk init never reaches the
+        program's staff; the sweeper drops it)."""
+        if conversation_id not in self.unconfirmed:
+            return
+        self.unconfirmed.discard(conversation_id)
+
+        def op(conn: Any) -> tuple[bytes, list[tuple[bytes, bytes]]] | None:
+            return storage.confirm(conn, conversation_id)
+
+        found = await self.write(op)
+        if found is None:
+            return
+        program_id, waiting = found
+        channel = program_channel(program_id)
+        cid = b64u_encode(conversation_id)
+        self.broker.publish(channel, {"type": "conversation", "conversation_id": cid})
+        for message_id, envelope in waiting:
+            self.broker.publish(channel, message_event(message_id, cid, envelope))
 
     def _remember_member(self, digest: bytes, member: tuple[bytes, int]) -> Principal:
         """Cache a member token's principal (forgotten when its conversation is)."""
@@ -289,6 +321,28 @@ class Relay:
             storage.set_program_fields(conn, program_id, **values)
 
         await self.write(op)
+
+    async def set_generation(self, program_id: bytes, body: dict[str, Any]) -> None:
+        """Keep the program node's newest store generation: bytes the relay cannot read,
+        signed by the program (so the relay cannot forge a newer one). The node checks
+        it at sign-in against rollback of its store; the relay can only withhold it or
+        hand back an older one, and the node's local witness still holds then."""
+        self.limits.hit("generation", program_id, self.settings.limit_generations_per_program)
+        row = await self.program_row(program_id)
+        signed = signed_object(body, "generation", max_body=GENERATION_SIZE)
+        verify.generation(row.identity_key, program_id, signed, GENERATION_SIZE)
+
+        def op(conn: Any) -> None:
+            storage.set_generation(conn, program_id, signed.body, signed.signature)
+
+        await self.write(op)
+
+    async def get_generation(self, program_id: bytes) -> dict[str, Any]:
+        async with self.engine.connect() as conn:
+            found = await conn.run_sync(storage.get_generation, program_id)
+        if found is None:
+            return {"generation": None}
+        return {"generation": {"body": b64u_encode(found[0]), "signature": b64u_encode(found[1])}}
 
     async def add_one_time_prekeys(self, program_id: bytes, body: dict[str, Any]) -> int:
         row = await self.program_row(program_id)
@@ -409,8 +463,6 @@ class Relay:
     async def queue(self, program_id: bytes) -> dict[str, Any]:
         async with self.engine.connect() as conn:
             waiting, active = await conn.run_sync(storage.queue, program_id)
-        # a conversation nobody came back to (no WebSocket, send or fetch) is not waiting
-        waiting = [c for c in waiting if c not in self.unconfirmed]
         return {
             "waiting": [b64u_encode(c) for c in waiting],
             "active": [b64u_encode(c) for c in active],
@@ -447,18 +499,19 @@ class Relay:
         digest, now = token_hash(token), self.now()
         cid = env.conversation_id
 
+        confirm_by = minute_ceiling(now + self.settings.unconfirmed_conversation_seconds)
+
         def op(conn: Any) -> bytes:
-            return storage.create_conversation(conn, cid, program_id, digest, env.raw, now)
+            return storage.create_conversation(
+                conn, cid, program_id, digest, env.raw, now, confirm_by
+            )
 
         message_id = await self.write(op)
         self.ledger.sent(program_id, cid, [message_id], [PROGRAM_SLOT], [(PROGRAM_SLOT, env.raw)])
         self._remember_member(digest, (cid, PARTICIPANT_SLOT))
-        self.unconfirmed[cid] = time.monotonic()
+        self.unconfirmed.add(cid)  # pushed to the program once confirmed (confirm)
         self.metrics.conversations_opened += 1
         self.metrics.messages_stored += 1
-        channel = program_channel(program_id)
-        self.broker.publish(channel, {"type": "conversation", "conversation_id": b64u_encode(cid)})
-        self.broker.publish(channel, message_event(message_id, cid, env.raw))
         return cid, token
 
     async def add_member(self, who: Principal, conversation_id: bytes, body: dict[str, Any]) -> str:
@@ -637,7 +690,7 @@ class Relay:
             self.metrics.messages_deleted_closed += c.messages
             self.closed.add(c.conversation_id)
             self.ledger.forget(c.conversation_id)
-            self.unconfirmed.pop(c.conversation_id, None)
+            self.unconfirmed.discard(c.conversation_id)
             self._forget_conversation(c.conversation_id)
             event = {"type": "closed", "conversation_id": b64u_encode(c.conversation_id)}
             self.broker.publish(program_channel(c.program_id), event)
@@ -653,12 +706,9 @@ class Relay:
             enrollment=s.enrollment_token_ttl_hours * 3600,
         )
         now = self.now()
-        cutoff = time.monotonic() - s.unconfirmed_conversation_seconds
-        junk = [cid for cid, opened in self.unconfirmed.items() if opened <= cutoff]
 
         def op(conn: Any) -> tuple[list[storage.Closed], int]:
-            closed, expired = storage.sweep(conn, now, ttls)
-            closed += storage.delete_conversations(conn, junk)
+            closed, expired = storage.sweep(conn, now, ttls)  # also the unconfirmed past confirm_by
             self.ledger.load(conn)  # also drops the rows past their TTL
             return closed, expired
 

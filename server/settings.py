@@ -124,6 +124,7 @@ class Settings:
     limit_bundles_per_program: int = 240
     limit_challenges_per_program: int = 60
     limit_enrollments_per_token: int = 30
+    limit_generations_per_program: int = 60
     limit_bundles_per_source: int = 30
     limit_conversations_per_source: int = 20
     limit_sends_per_source: int = 3000

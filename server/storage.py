@@ -27,6 +27,7 @@ from server.models import (
     Message,
     OneTimePrekey,
     Program,
+    ProgramGeneration,
     ProgramOrigin,
     ProgramSession,
     hour_bucket,
@@ -40,6 +41,7 @@ otp_t = cast(Table, OneTimePrekey.__table__)
 conversations_t = cast(Table, Conversation.__table__)
 members_t = cast(Table, Member.__table__)
 messages_t = cast(Table, Message.__table__)
+generations_t = cast(Table, ProgramGeneration.__table__)
 
 PARTICIPANT_SLOT = 0
 PROGRAM_SLOT = 1
@@ -159,6 +161,24 @@ def lookup_session(conn: Connection, token_hash: bytes) -> tuple[bytes, int] | N
     return None if row is None else (row[0], row[1])
 
 
+def set_generation(conn: Connection, program_id: bytes, body: bytes, signature: bytes) -> None:
+    """Keep the program's newest published generation (one row, replaced)."""
+    require_program(conn, program_id)
+    conn.execute(delete(generations_t).where(generations_t.c.program_id == program_id))
+    conn.execute(
+        insert(generations_t).values(program_id=program_id, body=body, signature=signature)
+    )
+
+
+def get_generation(conn: Connection, program_id: bytes) -> tuple[bytes, bytes] | None:
+    row = conn.execute(
+        select(generations_t.c.body, generations_t.c.signature).where(
+            generations_t.c.program_id == program_id
+        )
+    ).first()
+    return None if row is None else (row[0], row[1])
+
+
 # -- one-time prekeys -----------------------------------------------------------------
 
 
@@ -232,7 +252,11 @@ def create_conversation(
     token_hash: bytes,
     envelope: bytes,
     now: int,
+    confirm_by: int | None = None,
 ) -> bytes:
+    """Store a new conversation, its participant's token hash and its init. Until its
+    participant uses that token (:func:`confirm`), ``confirm_by`` (a minute) is set: the
+    conversation is not waiting in the queue and the sweeper drops it past that minute."""
     require_program(conn, program_id)
     exists = (
         conn.execute(
@@ -251,6 +275,7 @@ def create_conversation(
             state="waiting",
             created_at=bucket,
             active_at=bucket,
+            confirm_by=confirm_by,
         )
     )
     conn.execute(
@@ -271,15 +296,46 @@ def create_conversation(
     return message_id
 
 
-def lookup_member(conn: Connection, token_hash: bytes) -> tuple[bytes, int] | None:
+def lookup_member(conn: Connection, token_hash: bytes) -> tuple[bytes, int, bool] | None:
+    """The member's conversation, slot, and whether that conversation still waits for
+    its participant to come back (:func:`confirm`)."""
     row = (
         conn.execute(
-            select(members_t.c.conversation_id, members_t.c.slot).where(
-                members_t.c.token_hash == token_hash
-            )
+            select(members_t.c.conversation_id, members_t.c.slot, conversations_t.c.confirm_by)
+            .join(conversations_t, conversations_t.c.conversation_id == members_t.c.conversation_id)
+            .where(members_t.c.token_hash == token_hash)
         )
     ).first()
-    return None if row is None else (row[0], row[1])
+    return None if row is None else (row[0], row[1], row[2] is not None)
+
+
+def confirm(
+    conn: Connection, conversation_id: bytes
+) -> tuple[bytes, list[tuple[bytes, bytes]]] | None:
+    """The participant used its token: the conversation is real (waiting, kept, its
+    init now the program's to fetch). Returns its program and the (message id,
+    envelope) of what waits for the program, to push; None if it was confirmed already
+    (by another relay process) or is gone."""
+    done = conn.execute(
+        update(conversations_t)
+        .where(
+            conversations_t.c.conversation_id == conversation_id,
+            conversations_t.c.confirm_by.is_not(None),
+        )
+        .values(confirm_by=None)
+        .returning(conversations_t.c.program_id)
+    ).first()
+    if done is None:
+        return None
+    rows = conn.execute(
+        select(messages_t.c.message_id, messages_t.c.envelope)
+        .where(
+            messages_t.c.conversation_id == conversation_id,
+            messages_t.c.recipient_slot == PROGRAM_SLOT,
+        )
+        .order_by(messages_t.c.seq)
+    )
+    return done[0], [(r[0], r[1]) for r in rows]
 
 
 def _authorize(conn: Connection, who: Principal, conversation_id: bytes) -> Any:
@@ -341,28 +397,25 @@ def _delete_conversation(conn: Connection, conversation_id: bytes, program_id: b
     return Closed(conversation_id, program_id, slots, max(deleted, 0))
 
 
-def delete_conversations(conn: Connection, conversation_ids: list[bytes]) -> list[Closed]:
-    """Delete these conversations (those that still exist) with every row they have."""
-    closed = []
-    for cid in conversation_ids:
-        pid = conn.execute(
-            select(conversations_t.c.program_id).where(conversations_t.c.conversation_id == cid)
-        ).scalar()
-        if pid is not None:
-            closed.append(_delete_conversation(conn, cid, pid))
-    return closed
-
-
 def queue(conn: Connection, program_id: bytes) -> tuple[list[bytes], list[bytes]]:
+    """Waiting and active conversations. One whose participant never came back with its
+    token (``confirm_by`` set: likely a script's junk init) is not waiting."""
     rows = conn.execute(
-        select(conversations_t.c.conversation_id, conversations_t.c.state)
+        select(
+            conversations_t.c.conversation_id,
+            conversations_t.c.state,
+            conversations_t.c.confirm_by,
+        )
         .where(conversations_t.c.program_id == program_id)
         .order_by(conversations_t.c.created_at, conversations_t.c.conversation_id)
     )
     waiting: list[bytes] = []
     active: list[bytes] = []
-    for cid, state in rows:
-        (waiting if state == "waiting" else active).append(cid)
+    for cid, state, confirm_by in rows:
+        if state != "waiting":
+            active.append(cid)
+        elif confirm_by is None:
+            waiting.append(cid)
     return waiting, active
 
 
@@ -388,6 +441,7 @@ def sweep(conn: Connection, now: int, ttls: Ttls) -> tuple[list[Closed], int]:
                 (conversations_t.c.state == "waiting")
                 & (conversations_t.c.created_at + ttls.waiting <= bucket)
             )
+            | (conversations_t.c.confirm_by <= now)
         )
     )
     closed = [_delete_conversation(conn, cid, pid) for cid, pid in stale.all()]

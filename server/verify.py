@@ -87,3 +87,17 @@ def status_is_current(body: bytes, now: int) -> bool:
         return identity.parse_status(body).expires_at > now
     except MalformedInput:
         return False
+
+
+def generation(identity_key: bytes, program_id: bytes, signed: SignedObject, size: int) -> None:
+    """A sealed store generation (opaque here) signed by the program."""
+    if len(signed.body) != size:
+        raise ApiError("malformed_field", f"The generation must be {size} bytes.")
+    try:
+        identity.verify_signature(
+            identity_key, identity.LABEL_GENERATION, program_id, signed.body, signed.signature
+        )
+    except _ERRORS:
+        raise ApiError(
+            "bad_signature", "The signature on the generation does not verify."
+        ) from None

@@ -29,6 +29,9 @@ log = logging.getLogger("client_sdk.program")
 
 TICK_SECONDS = 5.0
 MAINTAIN_SECONDS = 300.0
+PUBLISH_SECONDS = 60.0
+"""At most this often the store generation is kept on the relay besides its triggers
+(start, a conversation opened or closed): see client_sdk.node.bundle."""
 
 
 class NodeActions(NodeBundle):
@@ -100,15 +103,31 @@ class NodeActions(NodeBundle):
         """Run the workflow's timers now (inactivity, shifts, status re-signing)."""
         await self._run(self.workflow.tick())
 
+    @property
+    def draining(self) -> bool:
+        """Whether the relay said lately that the one-time prekeys are being drained:
+        maintenance then runs every ``draining_maintain_every`` and keeps
+        ``draining_target`` prekeys on the relay (:class:`PrekeyPolicy`)."""
+        return time.monotonic() < self._draining_until
+
     async def _tick_loop(self) -> None:
-        last_maintain = time.monotonic()
+        last_maintain = last_published = time.monotonic()
         while not self._closed:
             await asyncio.sleep(TICK_SECONDS)
             if self._closed:
                 return
             try:
                 await self.tick()
-                if time.monotonic() - last_maintain >= MAINTAIN_SECONDS:
+                if self._generation_due or time.monotonic() - last_published >= PUBLISH_SECONDS:
+                    last_published = time.monotonic()
+                    self._generation_due = False
+                    await self.publish_generation()
+                every = (
+                    self._policy.draining_maintain_every.total_seconds()
+                    if self.draining
+                    else MAINTAIN_SECONDS
+                )
+                if time.monotonic() - last_maintain >= every:
                     last_maintain = time.monotonic()
                     await self.maintain()
             except (SDKError, OSError, wf.WorkflowError) as exc:  # retried at the next tick
@@ -156,3 +175,5 @@ class NodeActions(NodeBundle):
         except relay_failed:
             pass
         await self._forget(conversation_id, by="self", reason=reason, drop_queued=reachable)
+        self._generation_due = False
+        self._publish_generation_soon()  # a close: keep the new generation on the relay

@@ -6,17 +6,25 @@ Security properties:
   the decisions are the workflow's (:mod:`client_sdk.workflow.prekeys`).
 - On connect, the node fetches its own public record from the relay and checks that the
   relay serves the identity key, profile and status it signed (constant-time compare).
+- Rollback: the node keeps its store's generation on the relay too, sealed (only the
+  node can read it) and signed by the identity key (the relay cannot forge a newer
+  one), and at sign-in refuses to resume anything from a store older than the newest
+  of that and the local witness (:mod:`client_sdk.vault.witness`). A relay that
+  withholds it or hands back an older one only leaves the local witness to decide.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import time
 from typing import Any
 
 from client_sdk import conversation as conv
 from client_sdk import publishing, store
 from client_sdk import workflow as wf
-from client_sdk.errors import VerificationFailure
+from client_sdk.errors import SDKError, VerificationFailure
 from client_sdk.node.transport import NodeTransport
 from client_sdk.workflow.checkin import use_profile_check_in
 from client_sdk.workflow.prekeys import (
@@ -24,9 +32,15 @@ from client_sdk.workflow.prekeys import (
     one_time_prekeys_to_generate,
     plan_signed_prekeys,
 )
-from e2ee.encoding import b64u_decode
+from e2ee.encoding import b64u_decode, b64u_encode
 from e2ee.errors import QuietlineError
-from e2ee.identity import SignedObject, sign_profile, sign_status
+from e2ee.identity import (
+    LABEL_GENERATION,
+    SignedObject,
+    sign_profile,
+    sign_status,
+    verify_signature,
+)
 from e2ee.primitives import constant_time_equal
 
 log = logging.getLogger("client_sdk.program")
@@ -69,7 +83,8 @@ class NodeBundle(NodeTransport):
             ks, expired_one_time_prekeys(one_time, moment, policy), one_time=True
         )
         count = await self._http.one_time_prekey_count(self.program_id, token)
-        wanted = one_time_prekeys_to_generate(count, policy)
+        draining = time.monotonic() < self._draining_until
+        wanted = one_time_prekeys_to_generate(count, policy, draining=draining)
         if wanted:
             batch = publishing.new_prekeys(
                 ks, ident, wanted, moment, self._random, policy, one_time=True
@@ -91,6 +106,49 @@ class NodeBundle(NodeTransport):
             await self._publish_status(body)
         if ks.dirty:
             await self._commit.commit()
+
+    async def check_generation(self) -> int:
+        """Read the store generation kept on the relay and count it as witnessed (the
+        keystore is then :attr:`stale` if older). A missing, foreign or mis-signed one
+        counts as nothing: the local witness still holds. Returns the value read."""
+        token = await self._session_token()
+        found = await self._http.get_generation(self.program_id, token)
+        if found is None:
+            return 0
+        try:
+            signed = SignedObject.from_json(found)
+            verify_signature(
+                self._identity.public_key,
+                LABEL_GENERATION,
+                self._identity.program_id,
+                signed.body,
+                signed.signature,
+            )
+        except (QuietlineError, KeyError, TypeError, ValueError):
+            log.warning("the relay's copy of the store generation does not verify; ignored")
+            return 0
+        return self._ks.observe_generation(signed.body)
+
+    async def publish_generation(self) -> None:
+        """Keep the generation of the last save on the relay (sealed, signed), when it
+        advanced since the last time: at start, as conversations open and close, and at
+        most once a minute otherwise (not on every message)."""
+        sealed = self._ks.sealed_generation()
+        generation = self._ks.generation
+        if sealed is None or generation <= self._published_generation:
+            return
+        signature = self._identity.sign(LABEL_GENERATION, sealed)
+        body = {"body": b64u_encode(sealed), "signature": b64u_encode(signature)}
+        await self._http.put_generation(self.program_id, await self._session_token(), body)
+        self._published_generation = generation
+
+    def _publish_generation_soon(self) -> None:
+        if self._publisher is None or self._publisher.done():
+            self._publisher = asyncio.create_task(self._publish_generation_quietly())
+
+    async def _publish_generation_quietly(self) -> None:
+        with contextlib.suppress(SDKError, OSError):  # again at the next trigger
+            await self.publish_generation()
 
     async def prekey_count(self) -> int:
         """How many one-time prekeys the relay still holds for this program."""

@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import time
 from typing import Any
 
 from client_sdk import conversation as conv
@@ -52,6 +53,8 @@ class NodeReceiver(NodeActions):
             await self._on_message(frame)
         elif kind == "prekeys_draining":  # replenish now, not at the next maintenance
             self._events.put(ev.PrekeysDraining())
+            # ...then more often and to a bigger pool for a while (PrekeyPolicy)
+            self._draining_until = time.monotonic() + self._policy.draining_for.total_seconds()
             if self._maintainer is None or self._maintainer.done():
                 self._maintainer = asyncio.create_task(self._maintain_quietly())
         elif kind == "closed":
@@ -181,6 +184,9 @@ class NodeReceiver(NodeActions):
             return
         if self._ks.dirty:
             await self._commit.commit()
+        if self._generation_due or self._opened:  # a conversation opened or closed
+            self._generation_due = False
+            self._publish_generation_soon()
         acks, self._pending_acks = self._pending_acks, []
         events, self._pending_events = self._pending_events, []
         if acks and (self._socket is None or not await self._socket.ack(acks)):

@@ -123,6 +123,12 @@ class NodeState:
     _closed_ids: set[str]
     _new_since_maintain: int
     _maintainer: asyncio.Task[None] | None
+    _draining_until: float
+    _published_generation: int
+    """The store generation last kept on the relay (client_sdk.node.bundle)."""
+    _publisher: asyncio.Task[None] | None
+    _generation_due: bool
+    """Monotonic time until which the pool counts as draining (see PrekeyPolicy)."""
     _maintaining: asyncio.Lock
     _closed: bool
     _lock: KeystoreLock | None
@@ -196,6 +202,7 @@ class NodeState:
         if drop_queued:
             self._outbox.drop(cid)
         event = ev.ConversationClosedEvent(cid, by, reason)
+        self._generation_due = True  # a close: keep the new generation on the relay
         if commit:
             await self._commit.commit()
             self._events.put(event)

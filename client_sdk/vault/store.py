@@ -547,6 +547,24 @@ class Keystore:
             self.witnessed = generation
             self._wrote = True
 
+    def sealed_generation(self) -> bytes | None:
+        """The generation of the last save, sealed to be kept elsewhere (the relay:
+        :mod:`client_sdk.vault.witness`); None while the file is stale."""
+        if self.stale:
+            return None
+        return witness.seal(
+            self._keys.generation_key, self._store_id, self.generation, self._random
+        )
+
+    def observe_generation(self, sealed: bytes) -> int:
+        """A generation this store reached, as kept elsewhere (the relay): the newest of
+        it and the local witness is what the file must not be older than (:attr:`stale`).
+        Returns the generation read; 0 (nothing witnessed) for another store's or
+        unauthentic bytes."""
+        value = witness.unseal(sealed, self._keys.generation_key, self._store_id)
+        self.witnessed = max(self.witnessed, value)
+        return value
+
     def mark_fresh(self) -> None:
         """After the stale state was discarded: the next save goes past the witness (so
         no copy from before the rollback can pass for fresh either)."""

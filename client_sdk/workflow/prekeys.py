@@ -68,6 +68,14 @@ class PrekeyPolicy:
     one_time_target: int = 100
     one_time_low_water: int = 20
     max_batch: int = 200
+    draining_target: int = 200
+    """While the relay reports the pool draining (``prekeys_draining``), keep this many
+    one-time prekeys on the relay, topping up whenever below it (not only below the low
+    water), at most ``max_batch`` per maintenance."""
+    draining_maintain_every: timedelta = timedelta(seconds=20)
+    """...and run maintenance this often (instead of every few minutes)..."""
+    draining_for: timedelta = timedelta(minutes=10)
+    """...for this long after the relay last said so."""
 
     def __post_init__(self) -> None:
         if self.rotate_every <= timedelta(0) or self.grace < timedelta(0):
@@ -80,6 +88,10 @@ class PrekeyPolicy:
             raise InvalidSetting("one_time_low_water must be between 0 and one_time_target")
         if self.max_batch < 1:
             raise InvalidSetting("max_batch must be at least 1")
+        if self.draining_target < self.one_time_target:
+            raise InvalidSetting("draining_target must be at least one_time_target")
+        if self.draining_maintain_every <= timedelta(0) or self.draining_for < timedelta(0):
+            raise InvalidSetting("draining_maintain_every must be positive")
 
 
 DEFAULT_POLICY = PrekeyPolicy()
@@ -178,10 +190,19 @@ def plan_signed_prekeys(
     )
 
 
-def one_time_prekeys_to_generate(relay_count: int, policy: PrekeyPolicy = DEFAULT_POLICY) -> int:
-    """How many one-time prekeys to make when the relay reports ``relay_count`` left."""
+def one_time_prekeys_to_generate(
+    relay_count: int, policy: PrekeyPolicy = DEFAULT_POLICY, *, draining: bool = False
+) -> int:
+    """How many one-time prekeys to make when the relay reports ``relay_count`` left.
+
+    Normally only below the low water, up to the target. While the pool is being
+    drained (``draining``), up to ``draining_target`` whenever below it: a script that
+    takes prekeys faster than the relay's threshold meets a bigger pool, refilled more
+    often, and pays a proof of work for each prekey it takes."""
     if relay_count < 0:
         raise InvalidSetting("relay_count must not be negative")
+    if draining:
+        return min(policy.max_batch, max(0, policy.draining_target - relay_count))
     if relay_count >= policy.one_time_low_water and relay_count > 0:
         return 0
     return min(policy.max_batch, max(0, policy.one_time_target - relay_count))

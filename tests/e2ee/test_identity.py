@@ -44,6 +44,7 @@ ALL_LABELS = [
     ident.LABEL_INVITE,
     ident.LABEL_ENROLL,
     ident.LABEL_RELAY_AUTH,
+    ident.LABEL_GENERATION,
 ]
 
 

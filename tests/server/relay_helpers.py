@@ -196,14 +196,24 @@ async def enroll_program(
     return program
 
 
-async def open_conversation(client: httpx.AsyncClient, program: ProgramActor) -> tuple[bytes, str]:
+async def open_conversation(
+    client: httpx.AsyncClient, program: ProgramActor, *, confirm: bool = True
+) -> tuple[bytes, str]:
+    """A new conversation; with ``confirm`` its participant comes back with its token
+    (a fetch), as the widget does at once: only then does the program see it."""
     cid = os.urandom(16)
     env = make_envelope(cid, 0, 1, init=True)
     r = await client.post(
         "/v1/conversations", json={"program_id": program.pid, "envelope": b64(env)}
     )
     assert r.status_code == 201, r.text
-    return cid, r.json()["token"]
+    token = r.json()["token"]
+    if confirm:
+        r = await client.get(
+            f"/v1/conversations/{b64(cid)}/messages", headers={"authorization": f"Bearer {token}"}
+        )
+        assert r.status_code == 200, r.text
+    return cid, token
 
 
 # -- the app in process ------------------------------------------------------------------

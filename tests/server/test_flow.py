@@ -21,7 +21,7 @@ async def test_full_conversation_over_http(relay) -> None:
     r = await c.get(f"/v1/programs/{program.pid}/one-time-prekeys/count", headers=h)
     assert r.json() == {"count": 4}
 
-    cid, token = await open_conversation(c, program)
+    cid, token = await open_conversation(c, program, confirm=False)
     ph = {"authorization": f"Bearer {token}"}
     # not waiting until the participant comes back with its token (a script's junk
     # conversation never does)

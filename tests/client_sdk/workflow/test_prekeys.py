@@ -140,3 +140,13 @@ def test_policy_is_checked() -> None:
     ):
         with pytest.raises(InvalidSetting):
             PrekeyPolicy(**bad)
+
+
+def test_while_draining_the_pool_is_kept_bigger_and_topped_up_above_the_low_water() -> None:
+    policy = PrekeyPolicy(one_time_target=100, one_time_low_water=20, draining_target=300)
+    assert one_time_prekeys_to_generate(160, policy) == 0
+    assert one_time_prekeys_to_generate(160, policy, draining=True) == 140
+    assert one_time_prekeys_to_generate(0, policy, draining=True) == policy.max_batch  # bounded
+    assert one_time_prekeys_to_generate(300, policy, draining=True) == 0
+    with pytest.raises(InvalidSetting):
+        PrekeyPolicy(one_time_target=100, draining_target=50)

@@ -50,6 +50,7 @@ def _describe(ctx: AdminContext) -> dict[str, Any]:
         "state": (current.state.value if current is not None else state.value),
         "message": (current.message if current is not None else message),
         "expires_at": current.expires_at if current is not None else None,
+        "rule_state": state.value,  # what the rule says now (published at the next tick)
         "override": override,
         "running": ctx.node is not None,
     }

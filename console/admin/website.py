@@ -32,7 +32,7 @@ from e2ee.encoding import b64u_encode
 
 __all__ = ["KEY", "MAX_ORIGINS", "check_origin"]
 
-KEY = "console/origins"
+KEY = store.PUBLISHED_ORIGINS
 MAX_ORIGINS = 8  # the relay's default limit
 LOOPBACK = ("localhost", "127.0.0.1")
 

@@ -218,7 +218,8 @@ def test_an_origin_added_in_the_console_lets_the_page_connect(
                 break
             visitor.wait_for_timeout(100)
         diagnostic = [m for m in messages if "origin_not_registered" in m]
-        assert diagnostic and diagnostic[0].startswith("error: Quietline widget")
+        said = "\n".join(messages)
+        assert diagnostic and diagnostic[0].startswith("error: Quietline widget"), said
         assert f"quietline program origins add {other}" in diagnostic[0]
 
         admin.goto(stack.url + "/admin/website")

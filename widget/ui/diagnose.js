@@ -32,8 +32,8 @@ export async function unreachableReason(relay) {
   if (violations.has("connect-src") || violations.has("default-src")) return "csp_connect_src";
   try {
     await fetch(`${origin}/v1/health`, {
+      // (no-cors requires redirect "follow"; the page's CSP still limits where it may go)
       mode: "no-cors", credentials: "omit", cache: "no-store", referrerPolicy: "no-referrer",
-      redirect: "error",
     });
   } catch {
     return violations.size > 0 ? "csp_connect_src" : "relay_unreachable";

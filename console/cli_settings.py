@@ -94,6 +94,9 @@ def _print_profile(content: dict[str, Any]) -> None:
     days = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
     for period in hours["weekly"]:
         print(f"  {days[period['day']]} {period['open']} to {period['close']}")
+    for closure in hours.get("closures", []):
+        label = f" ({closure['label']})" if closure["label"] else ""
+        print(f"  closed all day on {closure['date']}{label}")
     for a in content["alternatives"]:
         print(f"alternative: {a['label']}: {a['value']}")
     print(f"quick_exit_url: {content['quick_exit_url']}")

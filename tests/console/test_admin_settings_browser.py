@@ -130,8 +130,17 @@ def test_profile_changes_reach_the_participant(
     hours.nth(closed_day).get_by_role("button").click()
     expect(admin.locator("#p-hours .profile-row")).to_have_count(6)
 
+    # a holiday ten days from now, shown in plain words
+    admin.get_by_role("button", name="Add a closed day").click()
+    holiday = datetime.datetime.now(ZoneInfo(zone)).date() + datetime.timedelta(days=10)
+    closure = admin.locator("#p-closures .profile-row").last
+    closure.get_by_label("Date").fill(holiday.isoformat())
+    closure.get_by_label("What it is").fill("Staff training day")
+
     # the live preview is the widget's own screens, from the form as it is now
     expect(preview).to_contain_text(f"{DAYS[closed_day]}: closed")
+    expect(preview).to_contain_text(f"Closed on {DAYS[holiday.weekday()]}")
+    expect(preview).to_contain_text("(Staff training day)")
     admin.get_by_role("button", name="Rights notice").click()
     expect(preview.locator("[data-screen=notice]")).to_contain_text(NEW_VOLUNTARY)
     admin.get_by_role("button", name="Questions", exact=True).click()
@@ -144,11 +153,15 @@ def test_profile_changes_reach_the_participant(
     profile, _ = served(stack.relay.url, stack.enrolled.program_id, stack.enrolled.identity_key)
     assert profile.notice.voluntary == NEW_VOLUNTARY and profile.hours.timezone == zone
     assert [(q.id, q.text, q.why) for q in profile.questions] == [("town", NEW_QUESTION, NEW_WHY)]
+    assert [(c.date, c.label) for c in profile.hours.closures] == [
+        (holiday.isoformat(), "Staff training day")
+    ]
 
     # a participant in another browser: the real widget, verified against the pinned key
     visitor.reload()
     widget.screen(visitor, "start")
     expect(visitor.locator("[data-screen=start]")).to_contain_text(f"{DAYS[closed_day]}: closed")
+    expect(visitor.locator("[data-screen=start]")).to_contain_text("(Staff training day)")
     visitor.locator("[data-screen=start] .quietline-primary").click()
     widget.screen(visitor, "notice")
     expect(visitor.locator("[data-screen=notice]")).to_contain_text(NEW_VOLUNTARY)
@@ -243,3 +256,48 @@ def test_an_origin_added_in_the_console_lets_the_page_connect(
         expect(live(admin)).to_contain_text("must use https")
         admin.get_by_role("button", name=f"Remove {other}").click()
         expect(live(admin)).to_contain_text(f"{other} can no longer show the chat")
+
+
+def test_a_closed_day_closes_the_line(
+    admin: Page, participant: tuple[Page, list[str]], stack: Any, site: str
+) -> None:
+    """A one-off closure today: the node's signed status says closed, the widget too."""
+    visitor, _ = participant
+    zone = "UTC" if 1 <= datetime.datetime.now(datetime.UTC).hour <= 22 else "Asia/Tokyo"
+    today = datetime.datetime.now(ZoneInfo(zone)).date()
+    admin.goto(stack.url + "/admin/profile")
+    expect(admin.locator("#p-hours .profile-row")).to_have_count(7)
+    admin.get_by_label("Time zone").fill(zone)
+    admin.get_by_role("button", name="Add a closed day").click()
+    closure = admin.locator("#p-closures .profile-row").last
+    closure.get_by_label("Date").fill(today.isoformat())
+    closure.get_by_label("What it is").fill("Closed for a team day")
+    admin.get_by_role("button", name="Save and publish").click()
+    expect(live(admin)).to_contain_text("Saved and published")
+    _, status = served(stack.relay.url, stack.enrolled.program_id, stack.enrolled.identity_key)
+    assert status.state == "closed"
+    visitor.goto(site + "/")
+    widget.screen(visitor, "unavailable")
+    expect(visitor.locator("[data-screen=unavailable]")).to_have_attribute("data-reason", "closed")
+    expect(visitor.locator("[data-screen=unavailable]")).to_contain_text("Closed for a team day")
+    # the widget's own hours rule agrees (it decides alone when the status is unknown)
+    verdict = visitor.evaluate(
+        """async ([zone, date]) => {
+          const h = await import("/widget/ui/hours.js");
+          const weekly = [0, 1, 2, 3, 4, 5, 6]
+            .map((day) => ({ day, open: "00:00", close: "24:00" }));
+          const closed = h.parseHours({ timezone: zone, weekly, closures: [{ date, label: "" }] });
+          const open = h.parseHours({ timezone: zone, weekly });
+          return [h.isOpenAt(closed, Date.now()), h.isOpenAt(open, Date.now())];
+        }""",
+        [zone, today.isoformat()],
+    )
+    assert verdict == [False, True]
+
+    admin.get_by_role("button", name="Remove closed day 1").click()
+    admin.get_by_role("button", name="Save and publish").click()
+    expect(live(admin)).to_contain_text("Saved and published")
+    _, status = served(stack.relay.url, stack.enrolled.program_id, stack.enrolled.identity_key)
+    assert status.state != "closed"
+    visitor.reload()
+    widget.screen(visitor, "start")

@@ -66,6 +66,13 @@ function addHours(p = { day: 0, open: "09:00", close: "17:00" }) {
   ], "Opening hours");
 }
 
+function addClosure(c = {}) {
+  row(document.getElementById("p-closures"), [
+    field("Date", { type: "date", "data-key": "date" }, c.date),
+    field("What it is (shown to participants, optional)", { "data-key": "label", maxlength: "200" }, c.label),
+  ], "Closed day");
+}
+
 function addAlternative(a = {}) {
   row(document.getElementById("p-alternatives"), [
     field("How (e.g. Phone, 24 hours)", { "data-key": "label" }, a.label),
@@ -87,6 +94,13 @@ function value(name) {
   return form.elements.namedItem(name).value.trim();
 }
 
+function hoursContent() {
+  const hours = { timezone: value("hours.timezone"), weekly: rows("p-hours") };
+  const closures = rows("p-closures");
+  if (closures.length > 0) hours.closures = closures;
+  return hours;
+}
+
 function content() {
   const notice = {};
   for (const key of ["voluntary", "choices", "information", "mandatory_reporting", "more_url"]) {
@@ -98,7 +112,7 @@ function content() {
     notice,
     safety_check_in: value("safety_check_in"),
     questions: rows("p-questions"),
-    hours: { timezone: value("hours.timezone"), weekly: rows("p-hours") },
+    hours: hoursContent(),
     alternatives: rows("p-alternatives"),
     quick_exit_url: value("quick_exit_url"),
   };
@@ -113,9 +127,12 @@ function fill(c) {
   form.elements.namedItem("safety_check_in").value = c.safety_check_in;
   form.elements.namedItem("hours.timezone").value = c.hours.timezone;
   form.elements.namedItem("quick_exit_url").value = c.quick_exit_url;
-  for (const id of ["p-questions", "p-hours", "p-alternatives"]) document.getElementById(id).replaceChildren();
+  for (const id of ["p-questions", "p-hours", "p-closures", "p-alternatives"]) {
+    document.getElementById(id).replaceChildren();
+  }
   c.questions.forEach(addQuestion);
   c.hours.weekly.forEach(addHours);
+  (c.hours.closures ?? []).forEach(addClosure);
   c.alternatives.forEach(addAlternative);
 }
 
@@ -189,6 +206,7 @@ form.addEventListener("submit", async (event) => {
 });
 document.getElementById("add-question").addEventListener("click", () => { addQuestion(); renderPreview(); });
 document.getElementById("add-hours").addEventListener("click", () => { addHours(); renderPreview(); });
+document.getElementById("add-closure").addEventListener("click", () => { addClosure(); renderPreview(); });
 document.getElementById("add-alternative").addEventListener("click", () => { addAlternative(); renderPreview(); });
 for (const b of document.querySelectorAll("[data-preview]")) {
   b.addEventListener("click", () => {

@@ -9,6 +9,8 @@ the widget's admin diagnostic in the browser console). Each page is scanned with
 from __future__ import annotations
 
 import datetime
+import http.server
+import threading
 from collections.abc import Iterator
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -17,6 +19,8 @@ import pytest
 from loading import load
 from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
 from published import served
+
+from quietline import widget_cli as w
 
 harness = load("quietline_console_web_harness", "console/web_harness.py")
 widget = load("quietline_widget_harness", "widget/widget_harness.py")
@@ -301,3 +305,55 @@ def test_a_closed_day_closes_the_line(
     assert status.state != "closed"
     visitor.reload()
     widget.screen(visitor, "start")
+
+
+def test_a_page_whose_csp_leaves_out_the_relay_is_diagnosed(
+    participant: tuple[Page, list[str]], stack: Any
+) -> None:
+    """The page's CSP does not name the relay in connect-src: the participant sees the
+    other ways to reach the program, the page's admin reads why in the browser console."""
+    visitor, messages = participant
+    config = w.WidgetConfig(stack.relay.url, stack.enrolled.program_id, stack.enrolled.identity_key)
+    snippet = w.build_snippet(config)
+    page = w.sample_page(snippet).encode()
+    headers = [
+        (k, v.replace(f"connect-src {config.relay}", "connect-src 'self'"))
+        for k, v in snippet.headers
+    ]
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            path = self.path.split("?")[0]
+            if path.startswith("/widget/"):
+                body = (w.WIDGET_DIR / path[len("/widget/") :]).read_bytes()
+                kind = "text/css" if path.endswith(".css") else "text/javascript"
+                extra: list[tuple[str, str]] = [("Content-Type", kind)]
+            else:
+                body, extra = page, [("Content-Type", "text/html"), *headers]
+            self.send_response(200)
+            for name, value in extra:
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        visitor.goto(f"http://127.0.0.1:{server.server_address[1]}/")
+        widget.screen(visitor, "unavailable")
+        for _ in range(100):
+            if any("csp_connect_src" in m for m in messages):
+                break
+            visitor.wait_for_timeout(100)
+        said = "\n".join(messages)
+        assert "Quietline widget [csp_connect_src]" in said, said
+        assert "connect-src" not in visitor.inner_text("body")
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)

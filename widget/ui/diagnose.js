@@ -29,7 +29,9 @@ export function watchPolicy(relay) {
 /** The reason, as a code: "csp_connect_src", "origin_not_registered" or "relay_unreachable". */
 export async function unreachableReason(relay) {
   const origin = relay.replace(/\/+$/, "");
-  if (violations.has("connect-src") || violations.has("default-src")) return "csp_connect_src";
+  // The violation event is queued as a task of its own, after the fetch failed: let it in.
+  await new Promise((resolve) => { setTimeout(resolve, 100); });
+  if (violations.size > 0) return "csp_connect_src";
   try {
     await fetch(`${origin}/v1/health`, {
       // (no-cors requires redirect "follow"; the page's CSP still limits where it may go)
@@ -48,7 +50,8 @@ const ADVICE = {
   origin_not_registered: (relay, programId) =>
     `the relay ${relay} does not admit this page's origin (${location.origin}) for program ` +
     `${programId} (forbidden_origin): add it with "quietline program origins add ${location.origin}" ` +
-    "or on the console's Website page.",
+    "or on the console's Website page (or the snippet names a program this relay does not know: " +
+    "paste it again as \"quietline widget snippet\" prints it).",
   relay_unreachable: (relay) => `the relay ${relay} did not answer. Is it running and reachable from here?`,
 };
 

@@ -60,12 +60,13 @@ def site(program: Any) -> Iterator[str]:
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             path = self.path.split("?")[0]
+            headers: list[tuple[str, str]] = []
             if path.startswith("/widget/"):
                 target = (w.WIDGET_DIR / path[len("/widget/") :]).resolve()
                 if w.WIDGET_DIR.resolve() not in target.parents or not target.is_file():
                     self.send_error(404)
                     return
-                body, headers = target.read_bytes(), []
+                body = target.read_bytes()
             elif path in pages:
                 body, headers = pages[path]
             else:

@@ -16,10 +16,11 @@ from typing import Any
 
 from client_sdk import publishing, store
 from client_sdk import workflow as wf
+from client_sdk.errors import SDKError
 from client_sdk.transport import RelayHTTP
 from console import staffing, status_override
 from console.accounts import Role
-from console.admin._relay import via_node, with_relay
+from console.admin._relay import with_relay
 from console.admin.context import AdminContext
 from console.admin.registry import operation
 from console.errors import NotAllowed
@@ -62,7 +63,14 @@ async def _apply(ctx: AdminContext, override: dict[str, Any] | None) -> None:
         message = None if override is None else override["message"]
         status_override.save(ctx.keystore, override)  # kept first: a failed publish is retried
         await ctx.save()
-        await via_node(ctx.node.program.set_status(state, message))  # re-signed at once
+        try:
+            await ctx.node.program.set_status(state, message)  # re-signed at once
+        except (SDKError, OSError):
+            ctx.changed()
+            raise NotAllowed(
+                "The status is kept, but the relay did not answer: the node publishes it "
+                "as soon as the relay answers again."
+            ) from None
         ctx.changed()
         return
     status_override.save(ctx.keystore, override)

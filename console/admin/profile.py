@@ -15,9 +15,12 @@ public (the relay serves it to anyone), so the history holds nothing secret.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from client_sdk import profile_content, publishing, store
+from client_sdk import workflow as wf
+from client_sdk.errors import SDKError
 from client_sdk.transport import RelayHTTP
 from console.accounts import Role
 from console.admin._relay import via_node, with_relay
@@ -85,7 +88,10 @@ async def publish(ctx: AdminContext, content: object, note: str) -> dict[str, An
     await ctx.save()
     ctx.changed()
     if ctx.node is not None:
-        await via_node(ctx.node.program.tick())  # the status follows the new hours now
+        # the status follows the new hours now (if the relay does not answer, the next
+        # tick publishes it: the profile itself is published and kept already)
+        with contextlib.suppress(SDKError, OSError, wf.WorkflowError):
+            await ctx.node.program.tick()
     return entry
 
 

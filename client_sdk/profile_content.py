@@ -45,7 +45,7 @@ NOTICE_KEYS = (
     "more_url",
     "more_text",
 )
-HOURS_KEYS = ("timezone", "weekly")
+HOURS_KEYS = ("timezone", "weekly", "closures")
 
 
 class ProfileError(ValueError):
@@ -90,6 +90,7 @@ _FORMATS = {
     "open": "must be a time HH:MM, 00:00 to 23:59",
     "close": "must be a time HH:MM, 00:00 to 23:59, or 24:00",
     "timezone": "must be an IANA time zone name such as Europe/Paris",
+    "date": "must be a date YYYY-MM-DD, e.g. 2026-12-25",
     "id": "must be 1 to 64 letters, digits, _ or -",
     "language": "must be a language code of two or three lowercase letters, such as fr or es",
 }
@@ -130,6 +131,7 @@ _QUESTION = prof.Question("q", "q", "")
 _PERIOD = prof.OpeningPeriod(0, "00:00", "24:00")
 _ALTERNATIVE = prof.Alternative("a", "a")
 _HOURS = prof.Hours("UTC", ())
+_CLOSURE = prof.Closure("2000-01-01", "")
 
 
 def _check_notice(notice: dict[str, Any], baseline: prof.Notice) -> None:
@@ -154,8 +156,21 @@ def _check_hours(hours: dict[str, Any], now: int) -> None:
         _field(f"hours.weekly[{i}].day", _PERIOD, "day", period["day"], "hours day")
         _field(f"hours.weekly[{i}].open", _PERIOD, "open", period["open"], "opening time")
         _field(f"hours.weekly[{i}].close", _PERIOD, "close", period["close"], "closing time")
+    closures = _items(
+        hours.get("closures", []), "hours.closures", prof.MAX_CLOSURES, ("date", "label")
+    )
+    seen: dict[str, int] = {}
+    for i, closure in enumerate(closures):
+        where = f"hours.closures[{i}]"
+        _field(f"{where}.date", _CLOSURE, "date", closure["date"], "closure date")
+        _field(f"{where}.label", _CLOSURE, "label", closure["label"], "closure label")
+        if closure["date"] in seen:
+            first = seen[closure["date"]]
+            raise ProfileError(f"{where}.date", f"is already the date of hours.closures[{first}]")
+        seen[closure["date"]] = i
     start = datetime.fromtimestamp(now, UTC)
-    if not WeeklyHours.from_profile(hours).intervals(start, start + timedelta(days=8)):
+    weekly = {"timezone": hours["timezone"], "weekly": hours["weekly"]}  # closures aside
+    if not WeeklyHours.from_profile(weekly).intervals(start, start + timedelta(days=8)):
         raise ProfileError(
             "hours.weekly",
             "has no opening period, so the program would be closed at every hour; list "

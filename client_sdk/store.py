@@ -69,6 +69,7 @@ SIGNED_PREKEY = "prekey/signed/"
 ONE_TIME_PREKEY = "prekey/one-time/"
 PUBLISHED_PROFILE = "published/profile"
 PUBLISHED_STATUS = "published/status"
+PUBLISHED_ORIGINS = "published/origins"  # the web origins last registered with the relay
 PROFILE_CONTENT = "profile/content"
 CONVERSATION = "conversation/"
 RETAINED = "retained/"

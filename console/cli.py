@@ -41,6 +41,7 @@ from client_sdk.keystore import Keystore
 from client_sdk.keystore_cli import read_passphrase_file
 from client_sdk.lock import KeystoreLock
 from client_sdk.workflow.codewords import alias_key
+from console import cli_settings
 from console.accounts import Account, Role, StaffAccounts
 from console.errors import ConsoleError
 from console.replies import SavedReplies
@@ -50,7 +51,7 @@ __all__ = ["COMMANDS", "main"]
 
 STAFF_PASSWORD_ENV = "QUIETLINE_STAFF_PASSWORD"  # noqa: S105 - the variable's name
 CODE_WORD_ENV = "QUIETLINE_CODE_WORD"
-COMMANDS = {"run", "staff", "replies", "codewords"}
+COMMANDS = {"run", "staff", "replies", "codewords", *cli_settings.COMMANDS}
 
 
 class CliError(Exception):
@@ -290,6 +291,7 @@ def _parser() -> argparse.ArgumentParser:
     word_remove.add_argument("alias")
     for cmd in (word_add, word_list, word_remove):
         _add_keystore(cmd)
+    cli_settings.add_parsers(sub)
     return parser
 
 
@@ -303,6 +305,8 @@ def main(argv: Sequence[str]) -> int:
             return _staff(args)
         if args.command == "codewords":
             return _codewords(args)
+        if args.command in cli_settings.COMMANDS:
+            return cli_settings.handle(args, admin)
         return _replies(args)
     except (CliError, ConsoleError, KeystoreError, SDKError, OSError, ValueError) as exc:
         message = exc.message if isinstance(exc, ConsoleError) else str(exc)

@@ -26,6 +26,7 @@ from typing import Any
 from client_sdk import publishing, store
 from client_sdk import workflow as wf
 from client_sdk.keystore import Keystore
+from console import status_override
 from console.accounts import Account, StaffAccounts
 
 __all__ = ["Shifts", "build_workflow", "configure_status", "member"]
@@ -72,11 +73,13 @@ def member(account: Account, shift: wf.Shift | None) -> wf.StaffMember:
 
 
 def configure_status(keeper: wf.StatusKeeper, keystore: Keystore) -> None:
-    """Posted hours and alternatives from the program's profile (as signed and published)."""
+    """Posted hours and alternatives from the program's profile (as signed and published),
+    and the outage or closed status an admin forced, if any (kept in the keystore)."""
     content = store.get_json(keystore, store.PROFILE_CONTENT) or {}
     profile = publishing.profile_from_content(content, 0)
     keeper.hours = wf.WeeklyHours.from_identity(profile.hours)
     keeper.alternatives = tuple(profile.alternatives)
+    status_override.apply(keeper, keystore)
 
 
 def build_workflow(

@@ -24,6 +24,7 @@ import re
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date as _date
 from typing import Any, Literal, cast
 
 from e2ee import PROTOCOL_VERSION
@@ -32,6 +33,8 @@ from e2ee.errors import LocalProtocolError, MalformedInput, OversizedInput
 __all__ = [
     "MAX_ALTERNATIVES",
     "MAX_ALTERNATIVE_LENGTH",
+    "MAX_CLOSURES",
+    "MAX_CLOSURE_LABEL_LENGTH",
     "MAX_HOURS_PERIODS",
     "MAX_MORE_TEXT_LENGTH",
     "MAX_NAME_LENGTH",
@@ -49,6 +52,7 @@ __all__ = [
     "STATUS_STATES",
     "STATUS_VERSION",
     "Alternative",
+    "Closure",
     "Hours",
     "Notice",
     "OpeningPeriod",
@@ -73,6 +77,8 @@ MAX_QUESTIONS = 20
 MAX_QUESTION_ID_LENGTH = 64
 MAX_QUESTION_TEXT_LENGTH = 1000
 MAX_HOURS_PERIODS = 28
+MAX_CLOSURES = 64
+MAX_CLOSURE_LABEL_LENGTH = 200
 MAX_TIMEZONE_LENGTH = 64
 MAX_ALTERNATIVES = 10
 MAX_ALTERNATIVE_LENGTH = 500
@@ -269,19 +275,55 @@ class OpeningPeriod:
         return {"day": self.day, "open": self.open, "close": self.close}
 
 
+_DATE = re.compile(r"\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])")
+
+
+@dataclass(frozen=True)
+class Closure:
+    """A whole day closed (a holiday, a one-off closure): the calendar ``date``
+    (``YYYY-MM-DD``) in the hours' time zone, and a ``label`` shown to participants
+    (may be empty)."""
+
+    date: str
+    label: str = ""
+
+    def __post_init__(self) -> None:
+        _pattern(self.date, "closure date", _DATE, 10)
+        try:
+            _date.fromisoformat(self.date)
+        except ValueError:
+            raise LocalProtocolError("closure date is not a calendar date") from None
+        _text(self.label, "closure label", MAX_CLOSURE_LABEL_LENGTH)
+
+    def to_json(self) -> dict[str, str]:
+        return {"date": self.date, "label": self.label}
+
+
 @dataclass(frozen=True)
 class Hours:
-    """Weekly hours in an IANA time zone (the name is checked for shape, not looked up)."""
+    """Weekly hours in an IANA time zone (the name is checked for shape, not looked up),
+    and whole days closed (``closures``, optional: left out of the JSON when empty, so a
+    profile without them signs exactly as before)."""
 
     timezone: str
     weekly: tuple[OpeningPeriod, ...]
+    closures: tuple[Closure, ...] = ()
 
     def __post_init__(self) -> None:
         _pattern(self.timezone, "timezone", _TIMEZONE, MAX_TIMEZONE_LENGTH)
         _tuple_of(self.weekly, OpeningPeriod, "opening periods", MAX_HOURS_PERIODS)
+        _tuple_of(self.closures, Closure, "closures", MAX_CLOSURES)
+        if len({c.date for c in self.closures}) != len(self.closures):
+            raise LocalProtocolError("closure dates must be unique")
 
     def to_json(self) -> dict[str, object]:
-        return {"timezone": self.timezone, "weekly": [p.to_json() for p in self.weekly]}
+        out: dict[str, object] = {
+            "timezone": self.timezone,
+            "weekly": [p.to_json() for p in self.weekly],
+        }
+        if self.closures:
+            out["closures"] = [c.to_json() for c in self.closures]
+        return out
 
 
 @dataclass(frozen=True)
@@ -402,7 +444,7 @@ def parse_profile(data: bytes) -> Profile:
                 raise MalformedInput(f"notice.{key} must be a string when present")
         if "language" in obj and not isinstance(obj["language"], str):
             raise MalformedInput("language must be a string when present")
-        hours = _object(obj["hours"], "hours", {"timezone", "weekly"})
+        hours = _object(obj["hours"], "hours", {"timezone", "weekly"}, frozenset({"closures"}))
         return Profile(
             name=obj["name"],
             notice=Notice(**notice),
@@ -416,6 +458,10 @@ def parse_profile(data: bytes) -> Profile:
                 weekly=tuple(
                     OpeningPeriod(**_object(p, "opening period", {"day", "open", "close"}))
                     for p in _list(hours["weekly"], "opening periods", MAX_HOURS_PERIODS)
+                ),
+                closures=tuple(
+                    Closure(**_object(c, "closure", {"date", "label"}))
+                    for c in _list(hours.get("closures", []), "closures", MAX_CLOSURES)
                 ),
             ),
             alternatives=tuple(

@@ -14,11 +14,12 @@ USAGE = """usage: quietline {demo,relay,program,widget} ...
   demo      a whole demo on this machine: relay, program, console and widget page
   relay     run and operate the relay (serve, migrate, add-program, audit, export)
   program   the program node (init, info, run, staff, replies, codewords, backup, ...)
-  widget    the participant widget (snippet, serve, path)
+  widget    the participant widget (snippet, serve, path, check)
 """
 
 PROGRAM_USAGE = """usage: quietline program
-       {init,info,run,staff,replies,codewords,backup,restore,passphrase} ...
+       {init,info,run,staff,replies,codewords,profile,origins,status,
+        backup,restore,passphrase} ...
 
   init      create the keystore, enroll with the relay and publish the bundle
   info      print the program id, identity key and fingerprint
@@ -26,13 +27,16 @@ PROGRAM_USAGE = """usage: quietline program
   staff     staff accounts: add, list, disable, enable, passwd, role
   replies   saved replies: add, list, remove
   codewords code words staff can check: add, list, remove
+  profile   what participants see: show, set FILE, history, restore VERSION
+  origins   the websites allowed to show the chat: list, add, remove
+  status    force outage or closed with a message: show, set, clear
   backup    write a backup that is safe to restore (no conversations, no prekey secrets)
   restore   make a new keystore from a backup (no open conversations, fresh prekeys)
   passphrase  change the keystore's passphrase
 """
 
 # `program` commands of the console (console/cli.py); the rest are the SDK's.
-CONSOLE_COMMANDS = {"run", "staff", "replies", "codewords"}
+CONSOLE_COMMANDS = {"run", "staff", "replies", "codewords", "profile", "origins", "status"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -28,6 +28,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from e2ee.encoding import b64u_decode, b64u_encode
@@ -371,7 +372,45 @@ def _parser() -> argparse.ArgumentParser:
     common(serve_p, required=False)
     serve_p.add_argument("--port", type=int, default=8080)
     sub.add_parser("path", help="print the folder holding the widget's files, to copy them")
+    check = sub.add_parser("check", help="can this page reach the relay? if not, why")
+    check.add_argument("url", help="the page that shows the chat")
+    check.add_argument("--keystore", type=Path, help="also compare with this program's settings")
+    check.add_argument("--passphrase-file", type=Path, help="the keystore's passphrase file")
+    check.add_argument("--json", action="store_true")
     return parser
+
+
+def _check(args: argparse.Namespace) -> int:
+    """`widget check URL`: 0 when the page can reach the relay, 1 with the reasons when not."""
+    import asyncio
+
+    from console import cli as console_cli
+    from console.errors import ConsoleError
+    from console.widget_check import check_page
+
+    result: Any
+    try:
+        if args.keystore is not None:  # the admin operation: the node's own settings too
+            console_cli._passphrase_file[:] = [args.passphrase_file] if args.passphrase_file else []
+            result = console_cli.admin(args, "widget.check", {"url": args.url})
+        else:
+            result = asyncio.run(check_page(args.url))
+    except (ConsoleError, ValueError, OSError) as exc:
+        message = exc.message if isinstance(exc, ConsoleError) else str(exc)
+        print(f"quietline widget check: {message}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False))
+    elif result["ok"]:
+        print(
+            f"{result['url']}: the page can reach the relay (checked: "
+            f"{', '.join(result['passed'])})"
+        )
+    else:
+        print(f"{result['url']}: the page cannot reach the relay:")
+        for problem in result["problems"]:
+            print(f"- {problem['message']} [{problem['code']}]")
+    return 0 if result["ok"] else 1
 
 
 _PREVIEW_KEY = b64u_encode(bytes(32))
@@ -404,6 +443,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "path":
         print(WIDGET_DIR)
         return 0
+    if args.command == "check":
+        return _check(args)
     try:
         if args.command == "snippet":
             snippet = build_snippet(_config(args, args.base_url, DEFAULT_EXIT_URL))

@@ -157,9 +157,13 @@ class NodeBundle(NodeTransport):
     async def set_origins(self, origins: list[str]) -> None:
         """Register the web origins (scheme://host[:port]) whose pages embed the widget.
 
-        The relay admits browser requests (CORS) only from these origins.
+        The relay admits browser requests (CORS) only from these origins. The list is
+        kept in the keystore (``store.PUBLISHED_ORIGINS``): the relay replaces the whole
+        list each time, so an admin adding one starts from it.
         """
         await self._http.put_origins(self.program_id, await self._session_token(), origins)
+        store.put_json(self._ks, store.PUBLISHED_ORIGINS, sorted(set(origins)))
+        await self._commit.commit()
 
     async def pending_on_relay(self) -> list[str]:
         """Ids of the messages the relay holds for this node, not yet acked."""

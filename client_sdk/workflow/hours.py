@@ -1,7 +1,8 @@
 """Posted hours: a weekly schedule in the program's IANA time zone.
 
 The profile carries ``hours`` as ``{"timezone": IANA name, "weekly": [{"day": 0..6
-(Monday = 0), "open": "HH:MM", "close": "HH:MM"}]}`` (docs/protocol.md).
+(Monday = 0), "open": "HH:MM", "close": "HH:MM"}], "closures": [{"date": "YYYY-MM-DD",
+"label": text}]}`` (docs/protocol.md; ``closures`` optional).
 :class:`WeeklyHours` reads and writes that form and answers :meth:`WeeklyHours.is_open`
 and :meth:`WeeklyHours.next_change` for an aware instant.
 
@@ -9,6 +10,9 @@ Rules:
 
 - ``close`` may be ``"24:00"`` (end of the day). A ``close`` at or before ``open`` means
   the span runs past midnight into the next day (``22:00``-``06:00``).
+- A closure (a holiday, a one-off closure) closes its whole local calendar day, from
+  midnight to midnight in the program's zone, whatever the spans say; a span running
+  into or out of a closed day stops or starts at that midnight.
 - Spans that touch or overlap are merged, so ``day 0 00:00-24:00`` and ``day 1
   00:00-08:00`` is one opening.
 - Daylight saving time is handled by converting each wall-clock time of each date with
@@ -94,6 +98,22 @@ class HoursChange:
     opens: bool
 
 
+def _cut(
+    intervals: list[tuple[datetime, datetime]], start: datetime, end: datetime
+) -> list[tuple[datetime, datetime]]:
+    """``intervals`` without ``[start, end)``."""
+    out = []
+    for a, b in intervals:
+        if b <= start or a >= end:
+            out.append((a, b))
+            continue
+        if a < start:
+            out.append((a, start))
+        if b > end:
+            out.append((end, b))
+    return out
+
+
 def _local_to_utc(day: date, minute: int, zone: ZoneInfo) -> datetime:
     day = day + timedelta(days=minute // _DAY_MINUTES)
     minute %= _DAY_MINUTES
@@ -107,6 +127,8 @@ class WeeklyHours:
 
     timezone: str
     spans: tuple[OpeningSpan, ...]
+    # Whole local calendar days closed whatever the spans say (holidays, one-off closures).
+    closures: tuple[_identity.Closure, ...] = ()
 
     def __post_init__(self) -> None:
         try:
@@ -114,6 +136,7 @@ class WeeklyHours:
         except (ZoneInfoNotFoundError, ValueError, TypeError):
             raise InvalidSetting(f"unknown time zone: {self.timezone!r}") from None
         object.__setattr__(self, "spans", tuple(self.spans))
+        object.__setattr__(self, "closures", tuple(self.closures))
         try:  # the profile's rule too (time zone form, number of periods), so it signs
             self.to_identity()
         except LocalProtocolError as exc:
@@ -127,8 +150,12 @@ class WeeklyHours:
 
     @classmethod
     def from_profile(cls, data: Any) -> WeeklyHours:
-        if not isinstance(data, dict) or set(data) != {"timezone", "weekly"}:
-            raise InvalidSetting("hours must be {timezone, weekly}")
+        if not isinstance(data, dict) or not {"timezone", "weekly"} <= set(data) <= {
+            "timezone",
+            "weekly",
+            "closures",
+        }:
+            raise InvalidSetting("hours must be {timezone, weekly} (and closures)")
         weekly = data["weekly"]
         if not isinstance(weekly, list):
             raise InvalidSetting("hours.weekly must be a list")
@@ -137,10 +164,27 @@ class WeeklyHours:
             if not isinstance(item, dict) or set(item) != {"day", "open", "close"}:
                 raise InvalidSetting("each hours entry must be {day, open, close}")
             spans.append(OpeningSpan.parse(item["day"], item["open"], item["close"]))
-        return cls(data["timezone"], tuple(spans))
+        closures = data.get("closures", [])
+        if not isinstance(closures, list):
+            raise InvalidSetting("hours.closures must be a list")
+        parsed = []
+        for item in closures:
+            if not isinstance(item, dict) or set(item) != {"date", "label"}:
+                raise InvalidSetting("each closure must be {date, label}")
+            try:
+                parsed.append(_identity.Closure(item["date"], item["label"]))
+            except LocalProtocolError as exc:
+                raise InvalidSetting(str(exc)) from None
+        return cls(data["timezone"], tuple(spans), tuple(parsed))
 
     def to_profile(self) -> dict[str, Any]:
-        return {"timezone": self.timezone, "weekly": [s.to_profile() for s in self.spans]}
+        out: dict[str, Any] = {
+            "timezone": self.timezone,
+            "weekly": [s.to_profile() for s in self.spans],
+        }
+        if self.closures:
+            out["closures"] = [c.to_json() for c in self.closures]
+        return out
 
     @classmethod
     def from_identity(cls, hours: _identity.Hours) -> WeeklyHours:
@@ -152,6 +196,7 @@ class WeeklyHours:
         return _identity.Hours(
             timezone=self.timezone,
             weekly=tuple(_identity.OpeningPeriod(**s.to_profile()) for s in self.spans),
+            closures=self.closures,
         )
 
     # -- questions -------------------------------------------------------------------
@@ -181,7 +226,25 @@ class WeeklyHours:
                 merged[-1] = (merged[-1][0], max(merged[-1][1], b))
             else:
                 merged.append((a, b))
+        for closed_from, closed_to in self._closed(first, last + timedelta(days=1)):
+            merged = _cut(merged, closed_from, closed_to)
         return [(a, b) for a, b in merged if b > start and a < end]
+
+    def _closed(self, first: date, last: date) -> list[tuple[datetime, datetime]]:
+        """The closed days between ``first`` and ``last`` (local dates), as UTC instants:
+        from local midnight to the next local midnight."""
+        zone = self.zone
+        out = []
+        for closure in self.closures:
+            day = date.fromisoformat(closure.date)
+            if first <= day <= last:
+                out.append((_local_to_utc(day, 0, zone), _local_to_utc(day, _DAY_MINUTES, zone)))
+        return out
+
+    def closed_on(self, moment: datetime) -> _identity.Closure | None:
+        """The closure of ``moment``'s local date, if that whole day is closed."""
+        today = utc(moment).astimezone(self.zone).date().isoformat()
+        return next((c for c in self.closures if c.date == today), None)
 
     def is_open(self, moment: datetime) -> bool:
         now = utc(moment)

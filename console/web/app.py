@@ -10,6 +10,7 @@ Routes (all answers carry the headers of :mod:`console.web.headers`):
 ``GET /healthz``      ``ok``
 ``WS /ws``            live updates and actions (:mod:`console.web.socket`)
 ``GET /static/...``   the console's CSS and ES modules
+``GET /widget/...``   the widget's own files (public), for the profile page's preview
 ====================  =====================================================
 """
 
@@ -34,6 +35,7 @@ from console.web.sessions import SessionStore
 from console.web.socket import console_socket
 from console.web.state import HERE, WebState, make_templates
 from console.web.throttle import SignInLimits, SignInThrottle
+from quietline.widget_cli import WIDGET_DIR
 
 __all__ = ["create_app"]
 
@@ -112,6 +114,8 @@ def create_app(
             *admin_routes(),
             WebSocketRoute("/ws", console_socket),
             Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
+            # the widget's own modules, for the profile page's preview (public files)
+            Mount("/widget", StaticFiles(directory=str(WIDGET_DIR)), name="widget"),
         ],
         middleware=middleware,
     )

@@ -42,6 +42,8 @@ export const MAX_QUESTIONS = 20;
 export const MAX_QUESTION_ID_LENGTH = 64;
 export const MAX_QUESTION_TEXT_LENGTH = 1000;
 export const MAX_HOURS_PERIODS = 28;
+export const MAX_CLOSURES = 64;
+export const MAX_CLOSURE_LABEL_LENGTH = 200;
 export const MAX_TIMEZONE_LENGTH = 64;
 export const MAX_ALTERNATIVES = 10;
 export const MAX_ALTERNATIVE_LENGTH = 500;
@@ -139,6 +141,7 @@ export async function verifyPrekey(identityKey, programId, signed, { oneTime, no
 // -- field validation (LocalProtocolError inside, MalformedInput at the parser) ----------
 
 const TIME_OF_DAY = /^(?:[01][0-9]|2[0-3]):[0-5][0-9]$/;
+const CLOSURE_DATE = /^[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])$/;
 const TIMEZONE = /^[A-Za-z0-9_+\-/]+$/;
 const LANGUAGE = /^[a-z]{2,3}$/;
 const QUESTION_ID = /^[A-Za-z0-9_-]+$/;
@@ -220,7 +223,7 @@ export function parseProfile(data) {
     };
   });
   if (new Set(questions.map((q) => q.id)).size !== questions.length) throw new MalformedInput("question ids must be unique");
-  const hours = object(obj.hours, "hours", ["timezone", "weekly"]);
+  const hours = object(obj.hours, "hours", ["timezone", "weekly"], ["closures"]);
   const weekly = list(hours.weekly, "opening periods", MAX_HOURS_PERIODS).map((p) => {
     object(p, "opening period", ["day", "open", "close"]);
     if (!Number.isInteger(p.day) || p.day < 0 || p.day > 6) throw new MalformedInput("hours day must be 0 (Monday) to 6");
@@ -228,6 +231,18 @@ export function parseProfile(data) {
     if (p.close !== "24:00") pattern(p.close, "closing time", TIME_OF_DAY, 5);
     return { day: p.day, open: p.open, close: p.close };
   });
+  // Whole days closed (holidays, one-off closures), in the hours' time zone; optional.
+  const closures = list(hours.closures ?? [], "closures", MAX_CLOSURES).map((c) => {
+    object(c, "closure", ["date", "label"]);
+    const date = pattern(c.date, "closure date", CLOSURE_DATE, 10);
+    const [y, m, d] = date.split("-").map(Number);
+    const day = new Date(Date.UTC(y, m - 1, d));
+    if (day.getUTCFullYear() !== y || day.getUTCMonth() !== m - 1 || day.getUTCDate() !== d) {
+      throw new MalformedInput("closure date is not a calendar date");
+    }
+    return { date, label: text(c.label, "closure label", MAX_CLOSURE_LABEL_LENGTH) };
+  });
+  if (new Set(closures.map((c) => c.date)).size !== closures.length) throw new MalformedInput("closure dates must be unique");
   const alternatives = list(obj.alternatives, "alternatives", MAX_ALTERNATIVES).map((a) => {
     object(a, "alternative", ["label", "value"]);
     return { label: text(a.label, "alternative label", MAX_ALTERNATIVE_LENGTH, true), value: text(a.value, "alternative value", MAX_ALTERNATIVE_LENGTH, true) };
@@ -238,7 +253,7 @@ export function parseProfile(data) {
     notice: outNotice,
     safety_check_in: text(obj.safety_check_in, "safety_check_in", MAX_NOTICE_TEXT_LENGTH),
     questions,
-    hours: { timezone: pattern(hours.timezone, "timezone", TIMEZONE, MAX_TIMEZONE_LENGTH), weekly },
+    hours: { timezone: pattern(hours.timezone, "timezone", TIMEZONE, MAX_TIMEZONE_LENGTH), weekly, closures },
     alternatives,
     quick_exit_url: url(obj.quick_exit_url, "quick_exit_url"),
     issued_at: timestamp(obj.issued_at, "issued_at"),

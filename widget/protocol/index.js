@@ -22,7 +22,8 @@
 //       Expired, InvalidKey, MalformedInput.
 //   profile: {v, name, notice: {voluntary, choices, information, mandatory_reporting,
 //             more_url|null, more_text|null}, safety_check_in, questions: [{id, text, why}],
-//             hours: {timezone, weekly: [{day (0=Monday), open, close}]},
+//             hours: {timezone, weekly: [{day (0=Monday), open, close}],
+//                     closures: [{date "YYYY-MM-DD", label}] (empty when none)},
 //             alternatives: [{label, value}], quick_exit_url, issued_at, language|null}
 //   status:  {v, state: "open"|"closed"|"busy"|"outage", message, issued_at, expires_at}
 //   programIdFor(identityKey) -> 16 bytes;  fingerprint(identityKey) -> "3F2A 91C0 ..."

@@ -18,6 +18,7 @@ import { Conversation, checkProgram, snippetProblem } from "./conversation.js";
 import { ChatView } from "./chat-view.js";
 import { clear, el } from "./dom.js";
 import { isOpenAt, parseHours } from "./hours.js";
+import { reportUnreachable, watchPolicy } from "./diagnose.js";
 import { coverPage, quickExit, safeExitUrl, watchTripleShift } from "./quick-exit.js";
 import { RelayClient, RelayUnavailable } from "./relay.js";
 import {
@@ -72,6 +73,7 @@ export class WidgetApp {
     this.root.classList.add("quietline-ready");
     document.documentElement.classList.add("quietline-mounted");
     watchTripleShift(() => this.quickExit()); // for the page's lifetime: never removed
+    watchPolicy(this.config.relay); // CSP refusals of the relay, for reportUnreachable
     // Leaving the page (closing the tab, navigating away, the browser putting the page
     // aside) ends the conversation for the program at once: the relay is asked to
     // delete it with a keepalive request, which outlives the page (best effort; there
@@ -112,11 +114,7 @@ export class WidgetApp {
       }
     } catch (error) {
       if (error instanceof RelayUnavailable) {
-        console.warn(
-          `Quietline widget: the relay ${this.config.relay} did not answer (${error.code}). ` +
-          "If it is running, check that it lists this page's origin for the program " +
-          `(PUT /v1/programs/${this.config.programId}/origins).`,
-        );
+        reportUnreachable(this.config, error); // for the page's admin, in the browser console
         this.show(unavailableScreen("unreachable", null, this.fallbackNodes, () => this.load()));
       } else {
         this.fail();

@@ -1,7 +1,8 @@
 // Posted hours from the signed profile: shown to the participant, and checked
 // against the current time in the program's own time zone.
 //
-// profile.hours = {timezone: IANA name, weekly: [{day: 0..6 (Monday = 0), open, close}]}
+// profile.hours = {timezone: IANA name, weekly: [{day: 0..6 (Monday = 0), open, close}],
+//                  closures?: [{date: "YYYY-MM-DD", label}]} (whole local days closed)
 // A window whose close is not after its open runs past midnight into the next day.
 
 const WEEKDAY_INDEX = { Mon: 0, Tue: 1, Wed: 2, Thu: 3, Fri: 4, Sat: 5, Sun: 6 };
@@ -33,7 +34,39 @@ export function parseHours(hours) {
       openText: String(w.open), closeText: String(w.close),
     };
   });
-  return { timezone, weekly };
+  // Whole local days closed (holidays, one-off closures): "YYYY-MM-DD" in `timezone`.
+  const closures = (Array.isArray(hours.closures) ? hours.closures : []).map((c) => ({
+    date: String(c.date), label: String(c.label ?? ""),
+  }));
+  return { timezone, weekly, closures };
+}
+
+/** The closure of the local date at `nowMs`, or null (the whole day is closed). */
+export function closedOn(hours, nowMs) {
+  const here = localTime(nowMs, hours.timezone);
+  const date = `${String(here.year).padStart(4, "0")}-${String(here.month).padStart(2, "0")}-${String(here.date).padStart(2, "0")}`;
+  return (hours.closures ?? []).find((c) => c.date === date) ?? null;
+}
+
+/**
+ * The closures from today on (at most `limit`), as people say them: "Friday 25 December
+ * 2026: Christmas Day". `text` is the language's texts (text.js).
+ */
+export function describeClosures(hours, text, nowMs = Date.now(), limit = 5) {
+  const here = localTime(nowMs, hours.timezone);
+  const from = Date.UTC(here.year, here.month - 1, here.date);
+  const format = new Intl.DateTimeFormat(text.lang, {
+    weekday: "long", day: "numeric", month: "long", year: "numeric", timeZone: "UTC",
+  });
+  return (hours.closures ?? [])
+    .map((c) => {
+      const [y, m, d] = c.date.split("-").map(Number);
+      return { ...c, at: Date.UTC(y, m - 1, d) };
+    })
+    .filter((c) => c.at >= from)
+    .sort((a, b) => a.at - b.at)
+    .slice(0, limit)
+    .map((c) => text.closedOnDay(format.format(new Date(c.at)), c.label));
 }
 
 const FORMATS = new Map(); // one formatter per zone: making one costs far more than using it
@@ -97,6 +130,7 @@ export function wallTimeToUtc(year, month, date, minute, timezone) {
  * the nights the clocks change.
  */
 export function isOpenAt(hours, nowMs) {
+  if (closedOn(hours, nowMs)) return false; // a holiday or one-off closure: the whole day
   const here = localTime(nowMs, hours.timezone);
   for (let back = 0; back <= 2; back += 1) {
     // Calendar arithmetic on a UTC date: no zone in play.

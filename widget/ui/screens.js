@@ -7,7 +7,7 @@
 
 import { openInfoDialog } from "./dialog.js";
 import { el, uid } from "./dom.js";
-import { describeHours, zoneName } from "./hours.js";
+import { describeClosures, describeHours, zoneName } from "./hours.js";
 import { TEXT } from "./text.js";
 
 function heading(text) {
@@ -27,9 +27,10 @@ function button(text, onClick, { cls = "quietline-button", describedBy = null } 
 function hoursBlock(hours) {
   if (!hours) return null;
   const id = uid("hours");
+  const lines = [...describeHours(hours, TEXT), ...describeClosures(hours, TEXT)];
   return el("div", { class: "quietline-hours" }, [
     el("h3", { id, text: TEXT.hoursHeading }),
-    el("ul", { "aria-labelledby": id }, describeHours(hours, TEXT).map((line) => el("li", { text: line }))),
+    el("ul", { "aria-labelledby": id }, lines.map((line) => el("li", { text: line }))),
     para(TEXT.timezone(zoneName(TEXT.lang, hours.timezone)), "quietline-small"),
   ]);
 }

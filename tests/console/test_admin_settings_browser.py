@@ -118,6 +118,10 @@ def test_profile_changes_reach_the_participant(
 
     # the rights notice: one part
     admin.get_by_label("Talking with us is voluntary").fill(NEW_VOLUNTARY)
+    admin.get_by_label("More about your rights, shown inside the chat window (optional)").fill(
+        "Your rights, at length."
+    )
+    admin.get_by_label("Language of your texts").select_option("en")
     # a question with its reason
     admin.get_by_role("button", name="Add a question").click()
     row = admin.locator("#p-questions .profile-row").last
@@ -156,6 +160,7 @@ def test_profile_changes_reach_the_participant(
     expect(live(admin)).to_contain_text("Saved and published as version 2")
     profile, _ = served(stack.relay.url, stack.enrolled.program_id, stack.enrolled.identity_key)
     assert profile.notice.voluntary == NEW_VOLUNTARY and profile.hours.timezone == zone
+    assert profile.notice.more_text == "Your rights, at length." and profile.language == "en"
     assert [(q.id, q.text, q.why) for q in profile.questions] == [("town", NEW_QUESTION, NEW_WHY)]
     assert [(c.date, c.label) for c in profile.hours.closures] == [
         (holiday.isoformat(), "Staff training day")

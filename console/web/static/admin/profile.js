@@ -103,11 +103,14 @@ function hoursContent() {
 
 function content() {
   const notice = {};
-  for (const key of ["voluntary", "choices", "information", "mandatory_reporting", "more_url"]) {
+  const optional = new Set(["more_url", "more_text"]);
+  for (const key of ["voluntary", "choices", "information", "mandatory_reporting", "more_url", "more_text"]) {
     const text = value(`notice.${key}`);
-    if (text || key !== "more_url") notice[key] = text;
+    if (text || !optional.has(key)) notice[key] = text;
   }
+  const language = value("language");
   return {
+    ...(language ? { language } : {}),
     name: value("name"),
     notice,
     safety_check_in: value("safety_check_in"),
@@ -120,6 +123,8 @@ function content() {
 
 function fill(c) {
   form.elements.namedItem("name").value = c.name;
+  form.elements.namedItem("language").value = c.language ?? "";
+  for (const key of ["more_url", "more_text"]) form.elements.namedItem(`notice.${key}`).value = "";
   for (const [key, text] of Object.entries(c.notice)) {
     const input = form.elements.namedItem(`notice.${key}`);
     if (input) input.value = text;

@@ -18,21 +18,23 @@ USAGE = """usage: quietline {demo,relay,program,widget} ...
 """
 
 PROGRAM_USAGE = """usage: quietline program
-       {init,info,run,staff,replies,codewords,backup,restore,passphrase} ...
+       {init,info,run,staff,rota,rules,replies,codewords,backup,restore,passphrase} ...
 
   init      create the keystore, enroll with the relay and publish the bundle
   info      print the program id, identity key and fingerprint
   run       run the program node with the staff console (127.0.0.1:8100)
   staff     staff accounts: add, list, disable, enable, passwd, role
-  replies   saved replies: add, list, remove
-  codewords code words staff can check: add, list, remove
+  rota      each staff member's weekly rota: show, set, clear, except, unexcept
+  rules     the shift rules (last minutes, hand-off, inactivity, idle): show, set
+  replies   saved replies: add, list, edit, remove
+  codewords code words staff can check: add, list, rotate, remove
   backup    write a backup that is safe to restore (no conversations, no prekey secrets)
   restore   make a new keystore from a backup (no open conversations, fresh prekeys)
   passphrase  change the keystore's passphrase
 """
 
 # `program` commands of the console (console/cli.py); the rest are the SDK's.
-CONSOLE_COMMANDS = {"run", "staff", "replies", "codewords"}
+CONSOLE_COMMANDS = {"run", "staff", "rota", "rules", "replies", "codewords"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

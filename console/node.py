@@ -84,6 +84,7 @@ class ConsoleNode(ConsoleActions):
         self._consumer: asyncio.Task[None] | None = None
         self._snapshot_due = False
         self._closed = False
+        self._library = 0  # bumped when saved replies or code words may have changed
         self.rules_listeners: list[Callable[[rules.ShiftRules], None]] = []
 
     @classmethod
@@ -176,6 +177,7 @@ class ConsoleNode(ConsoleActions):
         self._reload_staff()
         self._apply_rules()
         self._reload_code_words()
+        self._library += 1
         if self.workflow.status is not None:
             staffing.configure_status(self.workflow.status, self.program.keystore)
         self._changed()

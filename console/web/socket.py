@@ -56,6 +56,7 @@ OPS: dict[str, tuple[str, tuple[str, ...]]] = {
     "ack_alert": ("ack_alert", ("alert_id",)),
     "go_on_shift": ("go_on_shift", ()),
     "go_off_shift": ("go_off_shift", ()),
+    "library": ("library", ()),
 }
 
 
@@ -156,6 +157,8 @@ async def _act(web: WebState, session: Session, frame: dict[str, Any]) -> dict[s
         reply["conversation_id"] = result
     elif op == "claim":
         reply["conversation_id"] = args[0]
+    elif op == "library":
+        reply["library"] = result
     return reply
 
 

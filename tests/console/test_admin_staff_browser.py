@@ -9,7 +9,6 @@ The browser setup, sign-in and axe helpers are those of tests/console/test_web_s
 
 from __future__ import annotations
 
-import asyncio
 import importlib.util
 import re
 import sys
@@ -295,7 +294,10 @@ def test_operations_refuse_bad_input_in_plain_words(stack: Any) -> None:
         with pytest.raises(ConsoleError, match=words):
             op(stack, name, args)
 
-    async def later() -> None:
-        await asyncio.sleep(0)
-
-    stack.run(later())
+    # the idle sign-out follows the rules at once (the web sessions of the running console)
+    sessions = stack.server.config.app.state.web.sessions
+    op(stack, "rules.set", {"idle_minutes": 45, "max_conversations": 4})
+    assert sessions.idle == timedelta(minutes=45)
+    assert stack.node.workflow.settings.max_active_per_staff == 4
+    op(stack, "rules.set", {"idle_minutes": 30, "max_conversations": 3})
+    assert sessions.idle == timedelta(minutes=30)

@@ -294,6 +294,26 @@ def test_operations_refuse_bad_input_in_plain_words(stack: Any) -> None:
         with pytest.raises(ConsoleError, match=words):
             op(stack, name, args)
 
+    # only an admin may run them, from the console's API as from anywhere
+    from console.admin import OPERATIONS
+    from console.errors import Forbidden
+
+    mine = [
+        n
+        for n in OPERATIONS
+        if n.split(".")[0] in {"staff", "rota", "rules", "replies", "codewords"}
+    ]
+    assert len(mine) == 21
+    for who in ("Kim", "Sam"):
+        account = stack.staff[who]
+        for name in mine:
+
+            async def as_them(name: str = name, account: Any = account) -> Any:
+                return await call(AdminContext.for_node(stack.node, account), name, {})
+
+            with pytest.raises(Forbidden, match="Only an admin"):
+                stack.run(as_them())
+
     # the idle sign-out follows the rules at once (the web sessions of the running console)
     sessions = stack.server.config.app.state.web.sessions
     op(stack, "rules.set", {"idle_minutes": 45, "max_conversations": 4})

@@ -78,6 +78,8 @@ def _add_keystore(cmd: argparse.ArgumentParser) -> None:
 
 def admin(args: argparse.Namespace, op: str, op_args: dict[str, object] | None = None) -> object:
     """Run admin operation ``op`` on ``args.keystore`` (stopped, or through the running node)."""
+    if not Path(args.keystore).is_file():  # before a lock file is made or a passphrase asked
+        raise CliError(f"there is no keystore at {args.keystore}")
     from console.admin import runner
 
     return runner.run(args.keystore, _passphrase, op, dict(op_args or {}))
@@ -123,7 +125,9 @@ def main(argv: Sequence[str]) -> int:
             return _run(args)
         from console import cli_staff
 
-        return cli_staff.handle(args)
+        if args.command in cli_staff.COMMANDS:
+            return cli_staff.handle(args)
+        raise CliError(f"unknown command {args.command!r}")
     except (CliError, ConsoleError, KeystoreError, SDKError, OSError, ValueError) as exc:
         message = exc.message if isinstance(exc, ConsoleError) else str(exc)
         print(f"quietline program {args.command}: {message}", file=sys.stderr)

@@ -177,6 +177,14 @@ def check_keystore(keystore: Path) -> None:
                 assert secret.encode() not in raw
 
 
+def test_a_missing_keystore_is_named_before_anything_is_asked(tmp_path: Path) -> None:
+    missing = tmp_path / "missing.qlks"
+    done = quietline(missing, False, "staff", "list")
+    assert done.returncode == 1 and f"there is no keystore at {missing}" in done.stderr
+    assert "passphrase" not in done.stderr.lower()
+    assert list(tmp_path.iterdir()) == []  # not even a lock file
+
+
 def test_every_command_on_a_stopped_keystore(program: Any, tmp_path: Path) -> None:
     scenario(program.keystore, False, tmp_path)
     check_keystore(program.keystore)

@@ -319,5 +319,12 @@ def test_operations_refuse_bad_input_in_plain_words(stack: Any) -> None:
     op(stack, "rules.set", {"idle_minutes": 45, "max_conversations": 4})
     assert sessions.idle == timedelta(minutes=45)
     assert stack.node.workflow.settings.max_active_per_staff == 4
+    # a console started on a keystore with stored rules takes its idle time from them
+    from console.settings import ConsoleSettings
+    from console.web import create_app
+
+    restarted = create_app(stack.node, ConsoleSettings(port=0, idle_signout_minutes=30))
+    assert restarted.state.web.sessions.idle == timedelta(minutes=45)
+    stack.node.rules_listeners.pop()  # that app is not served
     op(stack, "rules.set", {"idle_minutes": 30, "max_conversations": 3})
     assert sessions.idle == timedelta(minutes=30)

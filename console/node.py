@@ -86,6 +86,8 @@ class ConsoleNode(ConsoleActions):
         self._closed = False
         self._library = 0  # bumped when saved replies or code words may have changed
         self.rules_listeners: list[Callable[[rules.ShiftRules], None]] = []
+        # the web app ends an account's browser sessions (a password reset)
+        self.signout_listeners: list[Callable[[str], None]] = []
 
     @classmethod
     async def open(
@@ -192,6 +194,13 @@ class ConsoleNode(ConsoleActions):
         self.settings = dataclasses.replace(self.settings, idle_signout_minutes=found.idle_minutes)
         for listener in self.rules_listeners:
             listener(found)
+
+    def end_sessions(self, staff_id: str) -> None:
+        """Sign ``staff_id`` out of every browser (after a password reset: whoever knew
+        the old password keeps no session)."""
+        self._hub.end_account(staff_id, {"type": "signed_out", "reason": "expired"})
+        for listener in self.signout_listeners:
+            listener(staff_id)
 
     @property
     def current_rules(self) -> rules.ShiftRules | None:

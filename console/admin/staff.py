@@ -6,7 +6,9 @@
   ``staff.enable`` ``{name}``.
 
 Security properties: ``password`` is a secret argument (never logged, never in an
-answer); it is kept only as an Argon2id hash (:mod:`console.accounts`). Disabling an
+answer); it is kept only as an Argon2id hash (:mod:`console.accounts`). A password reset
+on a running node signs the person out of every browser (whoever used the old password
+keeps no session). Disabling an
 account on a running node goes through the node's own path
 (:meth:`console.actions.ConsoleActions.disable_account`): the person is signed out in
 every browser at once and their conversations are handed to colleagues. Nobody can
@@ -114,6 +116,8 @@ async def staff_passwd(ctx: AdminContext, args: dict[str, Any]) -> dict[str, Any
         raise NotAllowed("Give a password.")
     _accounts(ctx).set_password(account.staff_id, password)
     await ctx.save()
+    if ctx.node is not None:  # whoever used the old password is signed out
+        ctx.node.end_sessions(account.staff_id)
     return _row(ctx, account)
 
 

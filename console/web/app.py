@@ -64,7 +64,8 @@ def _program_timezone(node: Any) -> str | None:
 
 def _follow_rules(node: Any, sessions: SessionStore) -> None:
     """The idle sign-out follows the program's shift rules (console/rules.py): the stored
-    one at start, and a change at once (the node calls its ``rules_listeners``)."""
+    one at start, and a change at once (the node calls its ``rules_listeners``); an
+    account's sessions end when the node says so (``signout_listeners``: a password reset)."""
     listeners = getattr(node, "rules_listeners", None)
     if not isinstance(listeners, list):
         return
@@ -76,6 +77,9 @@ def _follow_rules(node: Any, sessions: SessionStore) -> None:
     current = getattr(node, "current_rules", None)
     if current is not None:
         apply(current)
+    signouts = getattr(node, "signout_listeners", None)
+    if isinstance(signouts, list):
+        signouts.append(lambda staff_id: sessions.end_for_staff(staff_id, "expired"))
 
 
 def create_app(

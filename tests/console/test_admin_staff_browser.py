@@ -119,10 +119,13 @@ def test_staff_pages_and_code_words(browser: Browser, stack: Any) -> None:
         expect(ada.get_by_role("button", name="Enable Noor")).to_be_visible()
         ada.get_by_role("button", name="Disable Ada").click()  # never oneself
         status(ada).to_have_text("You cannot disable your own account.")
+        sam, _ = page_for(browser, stack, "Sam")
         ada.get_by_label("Staff member", exact=True).select_option("Sam")
         ada.get_by_label("New password").fill(harness.PASSWORD)  # the same, for later sign-ins
         ada.get_by_role("button", name="Set the new password").click()
         status(ada).to_have_text("The password of Sam is changed.")
+        expect(sam).to_have_url(re.compile(r"/signin"))  # the old password's session ends
+        sam.context.close()
 
         ada.goto(stack.url + "/admin/codewords")
         expect(ada.locator("#codeword-rows")).to_contain_text("main")

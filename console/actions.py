@@ -20,7 +20,7 @@ from typing import Any
 from client_sdk import progress
 from client_sdk import workflow as wf
 from client_sdk.errors import ConversationClosed, RelayError
-from console import staffing
+from console import rota, staffing
 from console.accounts import Account, Role
 from console.errors import Conflict, Forbidden, NotAllowed, NotFound
 from console.updates import ConsoleUpdates
@@ -43,13 +43,16 @@ class ConsoleActions(ConsoleUpdates):
             await self.program.save()
         return account
 
-    async def disable_account(self, who: Account, staff_id: str) -> None:
-        """An admin disables an account: it is signed out everywhere, its work handed off."""
-        me = self._current(who)
-        if me.role is not Role.ADMIN:
-            raise Forbidden("Only an admin can disable an account.")
-        if staff_id == me.staff_id:
-            raise NotAllowed("You cannot disable your own account.")
+    async def disable_account(self, who: Account | None, staff_id: str) -> None:
+        """An admin (or, ``who`` None, the operator at the node's shell through the
+        control socket) disables an account: it is signed out everywhere, its work
+        handed off."""
+        if who is not None:
+            me = self._current(who)
+            if me.role is not Role.ADMIN:
+                raise Forbidden("Only an admin can disable an account.")
+            if staff_id == me.staff_id:
+                raise NotAllowed("You cannot disable your own account.")
         target = self.account(staff_id)
         if target is None:
             raise NotFound("There is no such staff account.")
@@ -86,11 +89,18 @@ class ConsoleActions(ConsoleUpdates):
         return me, view
 
     async def go_on_shift(self, who: Account, until_ms: int | None = None) -> None:
-        """Start (or extend) ``who``'s shift until ``until_ms`` (default: the setting)."""
+        """Start (or extend) ``who``'s shift until ``until_ms``; without it, until the end
+        of ``who``'s rota slot running now (console/rota.py), else the usual length."""
         me = self._current(who)
         now = self._now()
+        longest = now + timedelta(minutes=self.settings.max_shift_minutes)
         if until_ms is None:
-            end = now + timedelta(minutes=self.settings.default_shift_minutes)
+            ks = self.program.keystore
+            slot = rota.Rota(ks).current(me.staff_id, now, rota.program_zone(ks))
+            if slot is not None and slot[1] > now + timedelta(minutes=1):
+                end = min(slot[1], longest)
+            else:
+                end = now + timedelta(minutes=self.settings.default_shift_minutes)
         else:
             end = datetime.fromtimestamp(until_ms / 1000, now.tzinfo)
         if end <= now + timedelta(minutes=1):

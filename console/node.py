@@ -29,7 +29,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 from argon2 import PasswordHasher
@@ -39,7 +41,7 @@ from client_sdk import workflow as wf
 from client_sdk.keystore import Keystore
 from client_sdk.lock import KeystoreLock
 from client_sdk.transport import Backoff
-from console import staffing
+from console import rules, staffing
 from console.accounts import Account, StaffAccounts
 from console.actions import ConsoleActions
 from console.errors import SetupError
@@ -82,6 +84,10 @@ class ConsoleNode(ConsoleActions):
         self._consumer: asyncio.Task[None] | None = None
         self._snapshot_due = False
         self._closed = False
+        self._library = 0  # bumped when saved replies or code words may have changed
+        self.rules_listeners: list[Callable[[rules.ShiftRules], None]] = []
+        # the web app ends an account's browser sessions (a password reset)
+        self.signout_listeners: list[Callable[[str], None]] = []
 
     @classmethod
     async def open(
@@ -145,6 +151,7 @@ class ConsoleNode(ConsoleActions):
             node.workflow.status = wf.StatusKeeper()
         staffing.configure_status(node.workflow.status, program.keystore)
         node._reload_staff()
+        node._apply_rules()
         for cid in program.conversations:
             node._timelines[cid] = Timeline.from_transcript(program.transcript(cid))
             node._label(cid)
@@ -167,12 +174,55 @@ class ConsoleNode(ConsoleActions):
 
     def admin_changed(self) -> None:
         """An admin operation changed staff, settings or the profile: reload what depends
-        on them (accounts, posted hours, alternatives), re-check the status at the next
-        tick, and send every browser a fresh snapshot."""
+        on them (accounts, posted hours, alternatives, shift rules, code words), re-check
+        the status at the next tick, and send every browser a fresh snapshot."""
         self._reload_staff()
+        self._apply_rules()
+        self._reload_code_words()
+        self._library += 1
         if self.workflow.status is not None:
             staffing.configure_status(self.workflow.status, self.program.keystore)
         self._changed()
+
+    def _apply_rules(self) -> None:
+        """The stored shift rules to the workflow and (through the listeners the web app
+        registers in :attr:`rules_listeners`) to the web sessions' idle sign-out."""
+        found = rules.stored(self.program.keystore)
+        if found is None:
+            return
+        self.workflow.settings = found.workflow_settings(self.workflow.settings)
+        self.settings = dataclasses.replace(self.settings, idle_signout_minutes=found.idle_minutes)
+        for listener in self.rules_listeners:
+            listener(found)
+
+    def end_sessions(self, staff_id: str) -> None:
+        """Sign ``staff_id`` out of every browser (after a password reset: whoever knew
+        the old password keeps no session)."""
+        self._hub.end_account(staff_id, {"type": "signed_out", "reason": "expired"})
+        for listener in self.signout_listeners:
+            listener(staff_id)
+
+    @property
+    def current_rules(self) -> rules.ShiftRules | None:
+        """The shift rules the program stored, or None (the defaults apply)."""
+        return rules.stored(self.program.keystore)
+
+    def _reload_code_words(self) -> None:
+        """The code words as stored (a word added, rotated or removed counts at once)."""
+        book = self.workflow.codewords
+        stored = {}
+        for name in self.program.keystore.names(store.CODE_WORD):
+            raw = self.program.keystore.get(name)
+            if raw is not None:
+                record = wf.CodeWordRecord.from_bytes(raw)
+                stored[record.alias] = record
+        for record in book.records():
+            if record.alias not in stored:
+                book.remove(record.alias)
+        for alias, record in stored.items():
+            current = book.get(alias)
+            if current is None or current.to_bytes() != record.to_bytes():
+                book.add_record(record)
 
     async def __aenter__(self) -> ConsoleNode:
         return self

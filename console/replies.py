@@ -81,6 +81,28 @@ class SavedReplies:
         self._ks.put(f"{PREFIX}{reply.id}", data.encode("utf-8"))
         return reply
 
+    def edit(
+        self,
+        reply_id: str,
+        *,
+        group: str | None = None,
+        title: str | None = None,
+        text: str | None = None,
+    ) -> SavedReply:
+        """Change the group, title or text of a saved reply (what is not given stays)."""
+        old = self.get(reply_id)
+        if old is None:
+            raise NotFound("There is no such saved reply.")
+        reply = SavedReply(
+            id=old.id,
+            group=old.group if group is None else _clean(group, "group", MAX_GROUP),
+            title=old.title if title is None else _clean(title, "title", MAX_TITLE),
+            text=old.text if text is None else _clean(text, "text", MAX_TEXT, multiline=True),
+        )
+        data = json.dumps(reply.to_json(), sort_keys=True, ensure_ascii=False)
+        self._ks.put(f"{PREFIX}{reply.id}", data.encode("utf-8"))
+        return reply
+
     def remove(self, reply_id: str) -> None:
         if self.get(reply_id) is None:
             raise NotFound("There is no such saved reply.")

@@ -26,7 +26,7 @@ from typing import Any
 from client_sdk import publishing, store
 from client_sdk import workflow as wf
 from client_sdk.keystore import Keystore
-from console import status_override
+from console import rules, status_override
 from console.accounts import Account, StaffAccounts
 
 __all__ = ["Shifts", "build_workflow", "configure_status", "member"]
@@ -85,9 +85,11 @@ def configure_status(keeper: wf.StatusKeeper, keystore: Keystore) -> None:
 def build_workflow(
     keystore: Keystore, clock: wf.Clock, settings: wf.WorkflowSettings | None = None
 ) -> wf.Workflow:
-    """A workflow with every enabled account as staff (with their shifts) and a status
-    keeper following the profile's hours. Built before the node connects, so the saved
-    assignments of a restarted node find their staff."""
+    """A workflow with every enabled account as staff (with their shifts), the program's
+    shift rules (:mod:`console.rules`) and a status keeper following the profile's hours.
+    Built before the node connects, so the saved assignments of a restarted node find
+    their staff."""
+    settings = rules.load(keystore).workflow_settings(settings)
     keeper = wf.StatusKeeper()
     configure_status(keeper, keystore)
     shifts = Shifts(keystore)

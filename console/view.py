@@ -70,6 +70,7 @@ class ConsoleView:
     _consumer: asyncio.Task[None] | None
     _snapshot_due: bool
     _closed: bool
+    _library: int
 
     @property
     def program_name(self) -> str:
@@ -212,6 +213,7 @@ class ConsoleView:
             "mine": mine,
             "others": others,
             "alerts": alerts,
+            "library": self._library,
         }
 
     def timeline(self, who: Account, conversation_id: str) -> list[dict[str, Any]]:
@@ -247,6 +249,14 @@ class ConsoleView:
     def code_word_aliases(self, who: Account) -> list[str]:
         self._current(who)
         return sorted(r.alias for r in self.workflow.codewords.records())
+
+    def library(self, who: Account) -> dict[str, Any]:
+        """The saved replies and code-word names again (the snapshot's ``library`` number
+        changes when an admin edits them: the shift screen then asks for this)."""
+        return {
+            "saved_replies": self.saved_replies(who),
+            "code_word_aliases": self.code_word_aliases(who),
+        }
 
     def _refusal(self, account: Account, now: datetime, *, me: bool = False) -> str | None:
         """Why ``account`` cannot be given a new conversation now, in plain words."""

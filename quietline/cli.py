@@ -18,15 +18,17 @@ USAGE = """usage: quietline {demo,relay,program,widget} ...
 """
 
 PROGRAM_USAGE = """usage: quietline program
-       {init,info,run,staff,replies,codewords,profile,origins,status,
+       {init,info,run,staff,rota,rules,replies,codewords,profile,origins,status,
         backup,restore,passphrase} ...
 
   init      create the keystore, enroll with the relay and publish the bundle
   info      print the program id, identity key and fingerprint
   run       run the program node with the staff console (127.0.0.1:8100)
   staff     staff accounts: add, list, disable, enable, passwd, role
-  replies   saved replies: add, list, remove
-  codewords code words staff can check: add, list, remove
+  rota      each staff member's weekly rota: show, set, clear, except, unexcept
+  rules     the shift rules (last minutes, hand-off, inactivity, idle): show, set
+  replies   saved replies: add, list, edit, remove
+  codewords code words staff can check: add, list, rotate, remove
   profile   what participants see: show, set FILE, history, restore VERSION
   origins   the websites allowed to show the chat: list, add, remove
   status    force outage or closed with a message: show, set, clear
@@ -36,7 +38,9 @@ PROGRAM_USAGE = """usage: quietline program
 """
 
 # `program` commands of the console (console/cli.py); the rest are the SDK's.
-CONSOLE_COMMANDS = {"run", "staff", "replies", "codewords", "profile", "origins", "status"}
+CONSOLE_COMMANDS = {
+    "run", "staff", "rota", "rules", "replies", "codewords", "profile", "origins", "status",
+}  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> int:

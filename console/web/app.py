@@ -64,6 +64,26 @@ def _program_timezone(node: Any) -> str | None:
     )
 
 
+def _follow_rules(node: Any, sessions: SessionStore) -> None:
+    """The idle sign-out follows the program's shift rules (console/rules.py): the stored
+    one at start, and a change at once (the node calls its ``rules_listeners``); an
+    account's sessions end when the node says so (``signout_listeners``: a password reset)."""
+    listeners = getattr(node, "rules_listeners", None)
+    if not isinstance(listeners, list):
+        return
+
+    def apply(found: Any) -> None:
+        sessions.idle = found.idle
+
+    listeners.append(apply)
+    current = getattr(node, "current_rules", None)
+    if current is not None:
+        apply(current)
+    signouts = getattr(node, "signout_listeners", None)
+    if isinstance(signouts, list):
+        signouts.append(lambda staff_id: sessions.end_for_staff(staff_id, "expired"))
+
+
 def create_app(
     node: Any,
     settings: Any = None,
@@ -97,6 +117,7 @@ def create_app(
         program_name=str(name),
         timezone=_program_timezone(node),
     )
+    _follow_rules(node, web.sessions)
     middleware = [Middleware(SecurityHeaders)]
     host = getattr(settings, "host", "127.0.0.1")
     if host in LOOPBACK_NAMES or host.startswith("127."):

@@ -57,6 +57,7 @@ OPS: dict[str, tuple[str, tuple[str, ...]]] = {
     "ack_alert": ("ack_alert", ("alert_id",)),
     "go_on_shift": ("go_on_shift", ()),
     "go_off_shift": ("go_off_shift", ()),
+    "library": ("library", ()),
 }
 
 
@@ -161,6 +162,8 @@ async def _act(web: WebState, session: Session, frame: dict[str, Any]) -> dict[s
         reply["conversation_id"] = args[0]
     elif op == "typing":
         reply["sent"] = bool(result)
+    elif op == "library":
+        reply["library"] = result
     return reply
 
 

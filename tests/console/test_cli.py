@@ -1,4 +1,6 @@
-"""`quietline program staff | replies | run` as real processes, on a real keystore."""
+"""`quietline program staff | replies | codewords | run` as real processes, on a real keystore
+(the full set of staff, rota, rules, replies and code-word commands, stopped and running:
+tests/console/test_admin_staff_cli.py)."""
 
 from __future__ import annotations
 
@@ -63,7 +65,8 @@ def test_staff_commands(program: Any) -> None:
     assert quietline("program", "staff", "disable", "Noor", "--keystore", ks).returncode == 0
     listed = quietline("program", "staff", "list", "--json", "--keystore", ks)
     rows = {r["name"]: r for r in json.loads(listed.stdout)}
-    assert rows["Noor"] == {"name": "Noor", "role": "supervisor", "disabled": True}
+    assert rows["Noor"]["role"] == "supervisor" and rows["Noor"]["disabled"] is True
+    assert set(rows["Noor"]) >= {"name", "role", "disabled", "on_shift", "staff_id"}
     assert rows["Sam"]["role"] == "worker" and not rows["Sam"]["disabled"]
     assert quietline("program", "staff", "enable", "Noor", "--keystore", ks).returncode == 0
     changed = quietline("program", "staff", "passwd", "Noor", "--keystore", ks,
@@ -102,7 +105,10 @@ def test_run_refuses_a_public_host_without_tls(program: Any) -> None:
     assert "without TLS" in refused.stderr and "--tls-cert" in refused.stderr
 
 
-def test_a_second_node_and_staff_edits_are_refused_while_a_node_runs(program: Any) -> None:
+def test_a_second_node_is_refused_and_staff_edits_need_its_control_socket(program: Any) -> None:
+    """A node that holds the keystore without a control socket (not `program run`):
+    a second node is refused at once, and a staff command says the node did not answer
+    on its control socket (it never opens the keystore behind the node's back)."""
     holder = subprocess.Popen(
         [sys.executable, "-c", HOLD_NODE, str(program.keystore), PASSPHRASE],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT,
@@ -115,7 +121,7 @@ def test_a_second_node_and_staff_edits_are_refused_while_a_node_runs(program: An
         assert second.returncode == 1
         assert "in use by another program node" in second.stderr
         staff = quietline("program", "staff", "list", "--keystore", str(program.keystore))
-        assert staff.returncode == 1 and "in use by another program node" in staff.stderr
+        assert staff.returncode == 1 and "control socket" in staff.stderr
         assert time.monotonic() - started < 20  # at once: no waiting on the lock
     finally:
         if holder.poll() is None:

@@ -10,7 +10,8 @@
   widget (``quietline widget serve``) in Chromium.
 
 The web app's clock is a ``ManualClock`` the test moves (idle sign-out, throttling); the
-node keeps the system clock. Loaded by path from the ``test_web_*`` modules.
+node keeps the system clock unless the test gives it one (``node_clock``). Loaded by
+path from the ``test_web_*`` modules.
 """
 
 from __future__ import annotations
@@ -188,7 +189,10 @@ def console_stack(
     idle_minutes: int = 30,
     limits: SignInLimits | None = None,
     poll_seconds: float = 0.2,
+    node_clock: ManualClock | None = None,
 ) -> Iterator[Stack]:
+    """``node_clock``: the node's workflow runs on it (shift ends, the last-minutes rule,
+    hand-off) instead of the system clock; the test moves it."""
     relay = start_relay(tmp, **FUNCTIONAL_LIMITS)
     loop = live_mod.LoopThread()
     node: ConsoleNode | None = None
@@ -201,7 +205,10 @@ def console_stack(
         _prepare_keystore(enrolled.keystore, staff)
         settings = ConsoleSettings(port=0, idle_signout_minutes=idle_minutes)
         node = loop.run(
-            ConsoleNode.open(enrolled.keystore, PASSPHRASE, settings, hasher=FAST), timeout=60
+            ConsoleNode.open(
+                enrolled.keystore, PASSPHRASE, settings, hasher=FAST, clock=node_clock
+            ),
+            timeout=60,
         )
         loop.run(node.program.set_origins([site]))
         loop.run(node.program.set_code_word(CODE_ALIAS, CODE_WORD))

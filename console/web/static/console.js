@@ -21,7 +21,22 @@ const TOUCH_EVERY_MS = 60000;
 
 // -- updates from the node -----------------------------------------------------------
 
+// The saved replies and code words changed (an admin edited them): fetch them again.
+async function refreshLibrary(version) {
+  state.library = version;
+  const answer = await ctx.link.request("library", {});
+  if (!answer.ok || !answer.library || state.library !== version) return;
+  state.savedReplies = answer.library.saved_replies || [];
+  state.aliases = answer.library.code_word_aliases || [];
+  renderSavedReplies();
+}
+
 function onSnapshot(frame) {
+  if (frame.library !== undefined && state.library !== undefined && frame.library !== state.library) {
+    refreshLibrary(frame.library);
+  } else if (frame.library !== undefined) {
+    state.library = frame.library;
+  }
   const before = new Set(state.waiting.map((s) => s.id));
   const mineBefore = new Set(state.mine.map((s) => s.id));
   Object.assign(state, { me: frame.me, line: frame.line, waiting: frame.waiting || [],

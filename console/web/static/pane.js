@@ -156,24 +156,58 @@ export function insertSavedReply(reply) {
   announce(`Saved reply "${reply.title}" put in your reply. It is not sent yet.`);
 }
 
+// The saved replies matching the search box (title, text or group; case and accents
+// do not matter), grouped.
+function savedMatches() {
+  const fold = (text) => text.normalize("NFKD").replace(/\p{M}/gu, "").toLocaleLowerCase();
+  const query = fold(($("saved-search")?.value || "").trim());
+  if (!query) return state.savedReplies;
+  return state.savedReplies.filter((r) => fold(`${r.title}\n${r.text}\n${r.group}`).includes(query));
+}
+
 export function renderSavedReplies() {
+  const matches = savedMatches();
   const groups = new Map();
-  for (const reply of state.savedReplies) {
+  for (const reply of matches) {
     if (!groups.has(reply.group)) groups.set(reply.group, []);
     groups.get(reply.group).push(reply);
   }
   const parts = [];
   for (const [group, replies] of groups) {
-    parts.push(el("h3", { class: "saved-group", text: group || "Saved replies" }));
+    parts.push(el("h3", { class: "saved-group", dir: "auto", text: group || "Saved replies" }));
     parts.push(el("ul", { class: "saved-list" }, ...replies.map((reply) => el("li", {},
-      el("button", { type: "button", class: "button button-small button-secondary",
+      el("button", { type: "button", class: "button button-small button-secondary", dir: "auto",
         onclick: () => insertSavedReply(reply) }, reply.title)))));
   }
-  if (!parts.length) parts.push(el("p", { class: "hint", text: "No saved replies yet." }));
+  if (!parts.length) {
+    const none = state.savedReplies.length ? "No saved reply matches." : "No saved replies yet.";
+    parts.push(el("p", { class: "hint", text: none }));
+  }
   $("saved-replies-list").replaceChildren(...parts);
+  const count = $("saved-search-count");
+  if (count) {
+    const n = matches.length;
+    count.textContent = $("saved-search").value.trim()
+      ? `${n} saved ${n === 1 ? "reply matches" : "replies match"}.` : "";
+  }
   $("alias").replaceChildren(...state.aliases.map((a) => el("option", { value: a, text: a })));
   $("ask-code-word").disabled = state.aliases.length === 0;
 }
+
+// Typing filters; Enter puts the first match in the reply (never sends the form);
+// Escape clears the search.
+$("saved-search")?.addEventListener("input", renderSavedReplies);
+$("saved-search")?.addEventListener("keydown", (event) => {
+  if (event.key === "Enter") {
+    event.preventDefault();
+    const first = savedMatches()[0];
+    if (first) insertSavedReply(first);
+  } else if (event.key === "Escape" && event.currentTarget.value) {
+    event.preventDefault();
+    event.currentTarget.value = "";
+    renderSavedReplies();
+  }
+});
 
 let transferKey = "";
 

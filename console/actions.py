@@ -214,16 +214,19 @@ class ConsoleActions(ConsoleUpdates):
                 raise NotAllowed(f"{target.name} is not on shift.")
         with self._refusals():
             await self.program.transfer(conversation_id, to_staff_id)
+        self.statistics.transferred(self._now())
 
     async def escalate(self, who: Account, conversation_id: str) -> None:
         """Hand the conversation to the supervisor on shift with the fewest."""
         self._holder_or_supervisor(who, conversation_id)
         with self._refusals():
             await self.program.escalate(conversation_id)
+        self.statistics.escalated(self._now())
 
     async def end(self, who: Account, conversation_id: str) -> None:
         """End the conversation: the closing notice first, then the close."""
         self._holder_or_supervisor(who, conversation_id)
+        self.statistics.staff_ending(conversation_id)
         with self._refusals():
             await self.program.close(conversation_id, reason="closed")
 
@@ -235,6 +238,7 @@ class ConsoleActions(ConsoleUpdates):
         if not me.role.supervises:
             raise Forbidden()
         self._visible(me, conversation_id)
+        self.statistics.staff_ending(conversation_id)
         with self._refusals():
             await self.program.close(conversation_id, reason="closed")
         log.info("a supervisor blocked a conversation")

@@ -7,6 +7,8 @@
   ``staff role NAME --role ROLE``.
 - ``replies add --group G --title T (--text TEXT | --text-file F)``,
   ``replies list [--json]``, ``replies remove ID``.
+- ``stats [--from D --to D | --days N] [--csv FILE | --json]``, ``stats threshold [N]``,
+  ``stats answers QUESTION_ID [ANSWER ...]``: usage figures (:mod:`console.cli_stats`).
 - ``codewords add ALIAS``, ``codewords list [--json]``, ``codewords remove ALIAS``: the
   code words staff can check from the console (an Argon2id hash is kept, never the word).
 
@@ -41,6 +43,7 @@ from client_sdk.keystore import Keystore
 from client_sdk.keystore_cli import read_passphrase_file
 from client_sdk.lock import KeystoreLock
 from client_sdk.workflow.codewords import alias_key
+from console import cli_stats
 from console.accounts import Account, Role, StaffAccounts
 from console.errors import ConsoleError
 from console.replies import SavedReplies
@@ -50,7 +53,7 @@ __all__ = ["COMMANDS", "main"]
 
 STAFF_PASSWORD_ENV = "QUIETLINE_STAFF_PASSWORD"  # noqa: S105 - the variable's name
 CODE_WORD_ENV = "QUIETLINE_CODE_WORD"
-COMMANDS = {"run", "staff", "replies", "codewords"}
+COMMANDS = {"run", "staff", "replies", "codewords", "stats"}
 
 
 class CliError(Exception):
@@ -290,6 +293,7 @@ def _parser() -> argparse.ArgumentParser:
     word_remove.add_argument("alias")
     for cmd in (word_add, word_list, word_remove):
         _add_keystore(cmd)
+    cli_stats.add_parsers(sub)
     return parser
 
 
@@ -303,6 +307,8 @@ def main(argv: Sequence[str]) -> int:
             return _staff(args)
         if args.command == "codewords":
             return _codewords(args)
+        if args.command == "stats":
+            return cli_stats.handle(args)
         return _replies(args)
     except (CliError, ConsoleError, KeystoreError, SDKError, OSError, ValueError) as exc:
         message = exc.message if isinstance(exc, ConsoleError) else str(exc)

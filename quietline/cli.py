@@ -18,7 +18,7 @@ USAGE = """usage: quietline {demo,relay,program,widget} ...
 """
 
 PROGRAM_USAGE = """usage: quietline program
-       {init,info,run,staff,replies,codewords,backup,restore,passphrase} ...
+       {init,info,run,staff,replies,codewords,stats,backup,restore,passphrase} ...
 
   init      create the keystore, enroll with the relay and publish the bundle
   info      print the program id, identity key and fingerprint
@@ -26,13 +26,14 @@ PROGRAM_USAGE = """usage: quietline program
   staff     staff accounts: add, list, disable, enable, passwd, role
   replies   saved replies: add, list, remove
   codewords code words staff can check: add, list, remove
+  stats     usage figures, small counts hidden: show, threshold, answers (--csv, --json)
   backup    write a backup that is safe to restore (no conversations, no prekey secrets)
   restore   make a new keystore from a backup (no open conversations, fresh prekeys)
   passphrase  change the keystore's passphrase
 """
 
 # `program` commands of the console (console/cli.py); the rest are the SDK's.
-CONSOLE_COMMANDS = {"run", "staff", "replies", "codewords"}
+CONSOLE_COMMANDS = {"run", "staff", "replies", "codewords", "stats"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -6,11 +6,13 @@ counted answers refuse bad input in plain words."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -18,17 +20,19 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from argon2 import PasswordHasher
-from relay_process import RelayProcess
-from stat_day import AGE_ANSWERS, QUESTIONS, Day, cells, shown, zone_for_mid_morning
+from node_process import run_node, wait_log
+from relay_process import RelayProcess, free_port
+from stat_day import AGE_ANSWERS, QUESTIONS, Day, cells, shown, until, zone_for_mid_morning
 
 from client_sdk import events as ev
 from client_sdk.keystore import Keystore
 from client_sdk.workflow.clock import ManualClock
 from console.accounts import StaffAccounts
-from console.admin import AdminContext, call, load_operations
+from console.admin import AdminContext, call, control, load_operations
 from console.errors import Forbidden, NotAllowed
 from console.node import ConsoleNode
 from console.settings import ConsoleSettings
@@ -119,7 +123,7 @@ async def day(relay: RelayProcess, tmp_path: Path) -> AsyncIterator[Ran]:
 
 
 def _expected_cells(ran: Ran, threshold: int) -> dict[tuple[str, str], str]:
-    today = ran.clock.now().astimezone(ran.node.statistics.stats.day_zone()).date()
+    today = ran.clock.now().astimezone(ZoneInfo(ran.program.zone)).date()
     out: dict[tuple[str, str], str] = {}
     for (metric, bucket), n in ran.expected.items():
         if metric == "arrived":
@@ -156,7 +160,7 @@ async def test_a_scripted_day_gives_the_expected_counts(day: Ran) -> None:
 
     changed = await call(admin, "stats.settings", {"threshold": 2})
     assert changed["threshold"] == 2
-    today = day.clock.now().astimezone(day.node.statistics.stats.day_zone()).date()
+    today = day.clock.now().astimezone(ZoneInfo(day.program.zone)).date()
     report = await call(admin, "stats.show", {"from": today.isoformat(), "to": today.isoformat()})
     _check(report, day, 2)
     assert cells(report)[("ended_by", "staff")] == "2"
@@ -299,3 +303,99 @@ def test_periods_and_settings_refuse_bad_input(tmp_path: Path) -> None:
     assert settings.answer_bucket("age", "UNDER 18") == "Under 18"
     assert settings.answer_bucket("age", "my name is Jo") == "other"
     assert settings.answer_bucket("area", "anything") == "answered"
+
+
+def quietline(*argv: str, passphrase: bool = True) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "QUIETLINE_PASSPHRASE"}
+    if passphrase:
+        env["QUIETLINE_PASSPHRASE"] = PASSPHRASE
+    return subprocess.run(
+        [sys.executable, "-m", "quietline", "program", *argv],
+        capture_output=True, text=True, cwd=ROOT, timeout=120, check=False,
+        stdin=subprocess.DEVNULL, env=env,
+    )  # fmt: skip
+
+
+def _cli_checks(ran: Ran, tmp: Path, *, running: bool) -> None:
+    """Every stats command, good and bad, stopped or through the running node."""
+    ks = ("--keystore", str(ran.program.keystore))
+    today = ran.clock.now().astimezone(ZoneInfo(ran.program.zone)).date().isoformat()
+    one_day = ("--from", today, "--to", today)
+    pp = not running  # no passphrase is needed (nor available) while the node runs
+
+    out = quietline("stats", "threshold", "5", *ks, passphrase=pp)
+    assert out.returncode == 0 and "fewer than 5" in out.stdout, out.stderr
+    out = quietline("stats", *one_day, "--json", *ks, passphrase=pp)
+    assert out.returncode == 0, out.stderr
+    _check(json.loads(out.stdout), ran, 5)
+
+    out = quietline("stats", *one_day, *ks, passphrase=pp)
+    assert out.returncode == 0, out.stderr
+    assert "  conversations that started: 6\n" in out.stdout
+    assert "  a support worker: fewer than 5\n" in out.stdout
+    assert "Counts below 5 show as 'fewer than 5'" in out.stdout
+
+    out = quietline("stats", "threshold", "2", *ks, passphrase=pp)
+    assert out.returncode == 0 and "fewer than 2" in out.stdout, out.stderr
+    assert quietline("stats", "threshold", *ks, passphrase=pp).stdout == "threshold 2\n"
+    target = tmp / f"stats-{running}.csv"
+    out = quietline("stats", *one_day, "--csv", str(target), *ks, passphrase=pp)
+    assert out.returncode == 0 and target.exists(), out.stderr
+    assert (target.stat().st_mode & 0o777) == 0o600
+    rows = list(csv.DictReader(io.StringIO(target.read_text(encoding="utf-8"))))
+    got = {(r["metric"], r["bucket"]): r["count"] for r in rows}
+    for key, text in _expected_cells(ran, 2).items():
+        assert got[key] == text, key
+    out = quietline("stats", "--days", "7", "--csv", "-", *ks, passphrase=pp)
+    assert out.returncode == 0 and out.stdout.startswith("from,to,metric,title,bucket,label,count")
+
+    out = quietline("stats", "answers", "area", "North", "South", *ks, passphrase=pp)
+    assert out.returncode == 0 and "counting North, South" in out.stdout, out.stderr
+    out = quietline("stats", "answers", "area", *ks, passphrase=pp)
+    assert out.returncode == 0 and "only that it was answered" in out.stdout
+
+    for argv, words in (
+        (("--days", "0"), "days: give a whole number"),
+        (("--days", "7", "--from", today), "either days"),
+        (("--from", "2026-13-01", "--to", today), "is not a date"),
+        (("--from", today), "to: give a date"),
+        (("--from", today, "--to", "2000-01-01"), "comes after"),
+        (("threshold", "abc"), "'abc' is not a whole number"),
+        (("threshold", "1"), "threshold: 1 is not allowed"),
+        (("threshold", "101"), "threshold: 101 is not allowed"),
+        (("threshold", "2", "3"), "give one number"),
+        (("threshold", "3", "--days", "7"), "go with `stats`"),
+        (("answers",), "give the question's id"),
+        (("answers", "shoe_size", "44"), "not one of the profile's question ids"),
+        (("answers", "age", "other"), "reserved word"),
+        (("show", "extra"), "unexpected 'extra'"),
+    ):
+        out = quietline("stats", *argv, *ks, passphrase=pp)
+        assert out.returncode == 1, (argv, out.stdout, out.stderr)
+        assert out.stderr.startswith("quietline program stats: ") and words in out.stderr, (
+            argv, out.stderr,
+        )  # fmt: skip
+    for argv in (("bogus",), ("--csv", "x.csv", "--json"), ("--days", "seven")):
+        assert quietline("stats", *argv, *ks, passphrase=pp).returncode == 2
+    # the threshold refused above was not changed
+    assert quietline("stats", "threshold", *ks, passphrase=pp).stdout == "threshold 2\n"
+    quietline("stats", "threshold", "5", *ks, passphrase=pp)
+
+
+async def test_every_stats_command_stopped_and_running(day: Ran, tmp_path: Path) -> None:
+    await day.node.aclose()
+    await asyncio.to_thread(_cli_checks, day, tmp_path, running=False)
+    wrong = quietline("stats", "--keystore", str(day.program.keystore), passphrase=False)
+    assert wrong.returncode == 1 and "quietline program stats:" in wrong.stderr
+
+    port, log = free_port(), tmp_path / "node.log"
+    node = await run_node(day.program.keystore, port, log)
+    try:
+        await wait_log(log, "console ready at", node)
+        path = control.control_path(day.program.keystore)
+        await until(path.exists)
+        await asyncio.to_thread(_cli_checks, day, tmp_path, running=True)
+    finally:
+        if node.returncode is None:
+            node.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(node.wait(), 30) == 0

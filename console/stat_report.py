@@ -3,6 +3,8 @@
 Security property: this is the only way counts leave the node (console page, CLI, CSV),
 and every count from 1 to ``threshold - 1`` leaves it as ``"fewer than N"`` with no
 number (``count`` is ``None``). Zero stays zero: nothing happened is no one's secret.
+When a metric would hide exactly one count, its smallest other count is hidden too
+(:data:`HIDDEN`), so the hidden one cannot be worked out by subtracting from a total.
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ from console.statistics import (
 __all__ = ["cell", "report", "to_csv"]
 
 
+HIDDEN = "not shown (it would tell a small count)"
+
+
 def cell(raw: int, threshold: int) -> dict[str, Any]:
     """One count as shown: the number, or ``None`` and "fewer than N"."""
     if 0 < raw < threshold:
@@ -38,7 +43,20 @@ def _metric(
         {"bucket": b, "label": label, **cell(totals.get((name, b), 0), threshold)}
         for b, label in buckets
     ]
+    _complement(rows)
     return {"metric": name, "title": title, "rows": rows}
+
+
+def _complement(rows: list[dict[str, Any]]) -> None:
+    """One small count hidden alone could be worked out from the total (the figures of a
+    metric add up to the conversations of the period, or close): then the smallest other
+    count of the metric is hidden too."""
+    if sum(r["suppressed"] for r in rows) != 1:
+        return
+    others = [r for r in rows if not r["suppressed"] and r["count"]]
+    if others:
+        smallest = min(others, key=lambda r: r["count"])
+        smallest.update(count=None, text=HIDDEN, suppressed=True)
 
 
 def report(stats: Statistics, first: date, last: date) -> dict[str, Any]:

@@ -26,7 +26,15 @@ import pytest
 from argon2 import PasswordHasher
 from node_process import run_node, wait_log
 from relay_process import RelayProcess, free_port
-from stat_day import AGE_ANSWERS, QUESTIONS, Day, cells, shown, until, zone_for_mid_morning
+from stat_day import (
+    AGE_ANSWERS,
+    QUESTIONS,
+    Day,
+    cells,
+    expected_texts,
+    until,
+    zone_for_mid_morning,
+)
 
 from client_sdk import events as ev
 from client_sdk.keystore import Keystore
@@ -124,12 +132,12 @@ async def day(relay: RelayProcess, tmp_path: Path) -> AsyncIterator[Ran]:
 
 def _expected_cells(ran: Ran, threshold: int) -> dict[tuple[str, str], str]:
     today = ran.clock.now().astimezone(ZoneInfo(ran.program.zone)).date()
-    out: dict[tuple[str, str], str] = {}
+    counts: dict[tuple[str, str], int] = {}
     for (metric, bucket), n in ran.expected.items():
         if metric == "arrived":
             bucket = f"{today.weekday()}/{bucket}"
-        out[(metric, bucket)] = shown(n, threshold)
-    return out
+        counts[(metric, bucket)] = n
+    return expected_texts(counts, threshold)
 
 
 def _check(report: dict[str, Any], ran: Ran, threshold: int) -> None:
@@ -165,6 +173,9 @@ async def test_a_scripted_day_gives_the_expected_counts(day: Ran) -> None:
     _check(report, day, 2)
     assert cells(report)[("ended_by", "staff")] == "2"
     assert cells(report)[("ended_by", "inactivity")] == "fewer than 2"
+    # one small count alone in a metric: the smallest other is hidden too (not "2")
+    assert cells(report)[("transfers", "escalation")] == "fewer than 2"
+    assert cells(report)[("transfers", "transfer")].startswith("not shown")
 
     exported = await call(admin, "stats.csv", {"days": 30})
     assert exported["filename"].endswith(".csv")
@@ -399,3 +410,18 @@ async def test_every_stats_command_stopped_and_running(day: Ran, tmp_path: Path)
         if node.returncode is None:
             node.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(node.wait(), 30) == 0
+
+
+def test_csv_cells_never_run_as_formulas_and_a_lone_small_count_is_covered() -> None:
+    from console.stat_report import HIDDEN, _metric, to_csv
+
+    totals = {("answers/q", "=HYPERLINK(1)"): 9, ("answers/q", "+1"): 1, ("answers/q", "b"): 7}
+    buckets = [("=HYPERLINK(1)", "=HYPERLINK(1)"), ("+1", "+1"), ("b", "b")]
+    metric = _metric("answers/q", "@title", buckets, totals, 5)
+    texts = [r["text"] for r in metric["rows"]]
+    assert texts == ["9", "fewer than 5", HIDDEN]  # the 7 is hidden with the lone 1
+    assert all(r["count"] is None for r in metric["rows"][1:])
+    out = to_csv({"from": "2026-01-01", "to": "2026-01-02", "metrics": [metric]})
+    rows = list(csv.reader(io.StringIO(out)))
+    assert rows[1][3] == "'@title" and rows[1][4] == "'=HYPERLINK(1)" and rows[2][5] == "'+1"
+    assert "7" not in out.replace("2026-01-0", "")

@@ -20,6 +20,8 @@ from typing import Any
 from client_sdk import ParticipantClient, store
 from client_sdk import events as ev
 from client_sdk.workflow.clock import ManualClock
+from console.stat_report import HIDDEN
+from console.statistics import METRICS
 from console.timeline import DURESS_TEXT
 from e2ee import payload as pl
 from e2ee.encoding import b64u_encode
@@ -240,8 +242,32 @@ async def _closed(p: ParticipantClient) -> None:
 
 
 def shown(raw: int, threshold: int) -> str:
-    """How a raw count must be shown."""
+    """How a raw count must be shown (alone)."""
     return f"fewer than {threshold}" if 0 < raw < threshold else str(raw)
+
+
+def _order(metric: str, bucket: str) -> tuple[int, ...]:
+    if metric == "arrived":
+        return tuple(int(x) for x in bucket.split("/"))
+    if metric == "answers/age":
+        return ([*AGE_ANSWERS, "other"].index(bucket),)
+    return ([b for b, _ in METRICS[metric][1]].index(bucket),) if metric in METRICS else (0,)
+
+
+def expected_texts(
+    counts: dict[tuple[str, str], int], threshold: int
+) -> dict[tuple[str, str], str]:
+    """What a report must say for ``counts`` (``arrived`` keyed ``weekday/hour``): small
+    counts as "fewer than N"; a metric hiding exactly one count hides its smallest other
+    count too (ties: the first in the report's order)."""
+    out = {key: shown(n, threshold) for key, n in counts.items()}
+    for metric in {m for m, _ in counts} - {"conversations"}:
+        keys = sorted((k for k in counts if k[0] == metric), key=lambda k: _order(*k))
+        small = [k for k in keys if 0 < counts[k] < threshold]
+        others = [k for k in keys if counts[k] >= threshold]
+        if len(small) == 1 and others:
+            out[min(others, key=lambda k: counts[k])] = HIDDEN
+    return out
 
 
 def cells(report: dict[str, Any]) -> dict[tuple[str, str], str]:

@@ -88,18 +88,25 @@ def _write_csv(path: Path, text: str) -> None:
         out.write(text)
 
 
-def _show(args: argparse.Namespace) -> int:
+def _admin(args: argparse.Namespace, op: str, op_args: dict[str, Any]) -> dict[str, Any]:
+    """Run a stats operation (its answers are JSON objects)."""
     from console.cli import admin
 
+    result = admin(args, op, op_args)
+    assert isinstance(result, dict)
+    return result
+
+
+def _show(args: argparse.Namespace) -> int:
     if args.values:
         raise StatsUsage(f"unexpected {args.values[0]!r} (did you mean `stats threshold N`?)")
     if args.csv is not None:
-        result = admin(args, "stats.csv", _period(args))
+        result = _admin(args, "stats.csv", _period(args))
         _write_csv(args.csv, result["csv"])
         if str(args.csv) != "-":
             print(f"wrote {args.csv}")
         return 0
-    data = admin(args, "stats.show", _period(args))
+    data = _admin(args, "stats.show", _period(args))
     if args.json:
         print(json.dumps(data, ensure_ascii=False))
     else:
@@ -108,29 +115,27 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _settings(args: argparse.Namespace) -> int:
-    from console.cli import admin
-
     if args.first or args.last or args.days is not None or args.csv is not None:
         raise StatsUsage(f"--from, --to, --days and --csv go with `stats`, not `{args.action}`")
     if args.action == "threshold":
         if len(args.values) > 1:
             raise StatsUsage("give one number: `stats threshold N`")
         if not args.values:
-            current = admin(args, "stats.settings", {})
+            current = _admin(args, "stats.settings", {})
             print(json.dumps(current) if args.json else f"threshold {current['threshold']}")
             return 0
         try:
             value = int(args.values[0])
         except ValueError:
             raise StatsUsage(f"{args.values[0]!r} is not a whole number") from None
-        result = admin(args, "stats.settings", {"threshold": value})
+        result = _admin(args, "stats.settings", {"threshold": value})
         n = result["threshold"]
         print(json.dumps(result) if args.json else f"counts below {n} show as 'fewer than {n}'")
         return 0
     if not args.values:
         raise StatsUsage("give the question's id: `stats answers QUESTION_ID [ANSWER ...]`")
     qid, answers = args.values[0], args.values[1:]
-    result = admin(args, "stats.settings", {"answers": {qid: answers}})
+    result = _admin(args, "stats.settings", {"answers": {qid: answers}})
     if args.json:
         print(json.dumps(result, ensure_ascii=False))
     elif answers:

@@ -80,15 +80,16 @@ def report(stats: Statistics, first: date, last: date) -> dict[str, Any]:
     )
     hour_of_week["kind"] = "week"
     metrics.append(hour_of_week)
-    for name, (title, buckets) in METRICS.items():
+    for name, (title, fixed) in METRICS.items():
         if name != "arrived":
-            metrics.append(_metric(name, title, list(buckets), totals, threshold))
+            metrics.append(_metric(name, title, list(fixed), totals, threshold))
     asked = questions(stats.keystore)
     seen = {m.removeprefix("answers/") for (m, _b) in totals if m.startswith("answers/")}
     for qid in [*asked, *sorted(seen - set(asked))]:
         listed = settings.answers.get(qid)
-        buckets = [(c, c) for c in listed] + [("other", "another answer")] if listed else []
-        if not listed:
+        if listed:
+            buckets = [(c, c) for c in listed] + [("other", "another answer")]
+        else:
             buckets = [("answered", "answered")]
         known = {b for b, _ in buckets}
         buckets += sorted((b, b) for (m, b) in totals if m == f"answers/{qid}" and b not in known)

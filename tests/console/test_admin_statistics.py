@@ -425,3 +425,48 @@ def test_csv_cells_never_run_as_formulas_and_a_lone_small_count_is_covered() -> 
     rows = list(csv.reader(io.StringIO(out)))
     assert rows[1][3] == "'@title" and rows[1][4] == "'=HYPERLINK(1)" and rows[2][5] == "'+1"
     assert "7" not in out.replace("2026-01-0", "")
+
+
+async def test_a_restart_keeps_counting_an_open_conversation(
+    relay: RelayProcess, tmp_path: Path
+) -> None:
+    """The start time of a conversation open across a restart comes from the workflow's
+    own sealed record of it: its wait and length still land in the right buckets."""
+    from client_sdk import ParticipantClient
+
+    load_operations()
+    now = datetime.now(UTC).replace(microsecond=0)
+    program = enroll(relay, tmp_path, zone_for_mid_morning(now))
+    clock = ManualClock(now)
+
+    async def open_node() -> ConsoleNode:
+        return await ConsoleNode.open(
+            program.keystore, PASSPHRASE, ConsoleSettings(port=0), hasher=FAST,
+            clock=clock, auto_tick=False,
+        )  # fmt: skip
+
+    node = await open_node()
+    try:
+        async with await ParticipantClient.connect(
+            program.relay_url, program.program_id, program.identity_key
+        ) as participant:
+            cid = str(participant.conversation_id)
+            await until(lambda: cid in node._timelines)
+            await node.aclose()
+            clock.advance(minutes=7)  # waiting while the node is down
+            node = await open_node()
+            sam = next(a for a in node.accounts.list() if a.name == "Sam")
+            await node.go_on_shift(sam)
+            await node.claim(sam, cid)
+            clock.advance(minutes=10)
+            await node.end(sam, cid)
+            await until(lambda: cid not in node._timelines)
+        await call(AdminContext.for_node(node, None), "stats.settings", {"threshold": 2})
+        got = cells(await call(AdminContext.for_node(node, None), "stats.show", {"days": 1}))
+        assert got[("waited", "5-15")] == "fewer than 2"  # 7 minutes: not "<1" from the restart
+        assert got[("length", "15-30")] == "fewer than 2"  # 17 minutes
+        assert got[("ended_by", "staff")] == "fewer than 2"
+        raw = node.statistics.stats.totals(date.min, date.max)
+        assert raw[("waited", "5-15")] == 1 and raw[("length", "15-30")] == 1
+    finally:
+        await node.aclose()

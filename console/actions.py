@@ -226,9 +226,17 @@ class ConsoleActions(ConsoleUpdates):
     async def end(self, who: Account, conversation_id: str) -> None:
         """End the conversation: the closing notice first, then the close."""
         self._holder_or_supervisor(who, conversation_id)
+        await self._staff_close(conversation_id)
+
+    async def _staff_close(self, conversation_id: str) -> None:
+        """Close as staff (statistics count who ended it)."""
         self.statistics.staff_ending(conversation_id)
-        with self._refusals():
-            await self.program.close(conversation_id, reason="closed")
+        try:
+            with self._refusals():
+                await self.program.close(conversation_id, reason="closed")
+        except BaseException:
+            self.statistics.staff_ending(conversation_id, False)
+            raise
 
     async def block(self, who: Account, conversation_id: str) -> None:
         """Supervisors and admins: end an abusive conversation and refuse anything more
@@ -238,9 +246,7 @@ class ConsoleActions(ConsoleUpdates):
         if not me.role.supervises:
             raise Forbidden()
         self._visible(me, conversation_id)
-        self.statistics.staff_ending(conversation_id)
-        with self._refusals():
-            await self.program.close(conversation_id, reason="closed")
+        await self._staff_close(conversation_id)
         log.info("a supervisor blocked a conversation")
 
     async def ack_alert(self, who: Account, alert_id: str) -> None:

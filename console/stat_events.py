@@ -54,10 +54,11 @@ class EventCounter:
         """A conversation open when the node started (its start from the workflow)."""
         self._open.setdefault(cid, _Open(started, answered=answered))
 
-    def staff_ending(self, cid: str) -> None:
-        """A support worker, supervisor or admin is ending (or blocking) it."""
+    def staff_ending(self, cid: str, ending: bool = True) -> None:
+        """A support worker, supervisor or admin is ending (or blocking) it (``False``:
+        that failed, it goes on)."""
         if cid in self._open:
-            self._open[cid].ended_by_staff = True
+            self._open[cid].ended_by_staff = ending
 
     def transferred(self, now: datetime) -> None:
         self.stats.count(now, "transfers", "transfer")

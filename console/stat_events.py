@@ -50,6 +50,14 @@ class EventCounter:
     def __repr__(self) -> str:
         return f"EventCounter({len(self._open)} open)"
 
+    def _count(self, now: datetime, metric: str, bucket: str) -> None:
+        """One more in a counter; a failure (a keystore that cannot be read) is logged by
+        type and never stops the console or a staff action."""
+        try:
+            self.stats.count(now, metric, bucket)
+        except Exception as exc:  # statistics never stop the console
+            log.warning("an event could not be counted: %s", type(exc).__name__)
+
     def resume(self, cid: str, started: datetime, *, answered: bool) -> None:
         """A conversation open when the node started (its start from the workflow)."""
         self._open.setdefault(cid, _Open(started, answered=answered))
@@ -61,37 +69,41 @@ class EventCounter:
             self._open[cid].ended_by_staff = ending
 
     def transferred(self, now: datetime) -> None:
-        self.stats.count(now, "transfers", "transfer")
+        self._count(now, "transfers", "transfer")
 
     def escalated(self, now: datetime) -> None:
-        self.stats.count(now, "transfers", "escalation")
+        self._count(now, "transfers", "escalation")
 
     def on_event(self, event: ev.Event, now: datetime) -> None:
         """Count what ``event`` says happened at ``now``."""
         if isinstance(event, ev.NewConversation):
             self._open[event.conversation_id] = _Open(now)
-            local = now.astimezone(self.stats.day_zone())
-            self.stats.count(now, "arrived", f"{local.hour:02d}")
+            try:
+                hour = now.astimezone(self.stats.day_zone()).hour
+            except Exception as exc:  # statistics never stop the console
+                log.warning("an event could not be counted: %s", type(exc).__name__)
+                return
+            self._count(now, "arrived", f"{hour:02d}")
             return
         c = self._open.get(getattr(event, "conversation_id", None) or "")
         if isinstance(event, ev.Assigned):
             if c is not None and not c.answered:
                 c.answered = True
                 seconds = (now - c.started).total_seconds()
-                self.stats.count(now, "waited", wait_bucket(seconds))
+                self._count(now, "waited", wait_bucket(seconds))
         elif isinstance(event, ev.Duress):
             if c is not None and not c.duress_counted:
                 c.duress_counted = True
-                self.stats.count(now, "duress", "signal")
+                self._count(now, "duress", "signal")
         elif isinstance(event, ev.CodeWordResult):
             outcome = {"verified": "matches", "wrong": "does_not_match"}.get(
                 event.outcome, event.outcome
             )
             if outcome in ("matches", "does_not_match", "locked", "unknown_alias"):
-                self.stats.count(now, "code_word", outcome)
+                self._count(now, "code_word", outcome)
         elif isinstance(event, ev.VerificationFailed):
             if event.reason != "out_of_order":  # a late message is shown, not failed
-                self.stats.count(now, "verification", "failed")
+                self._count(now, "verification", "failed")
         elif isinstance(event, ev.Answers):
             if c is not None and not c.answers_counted:
                 c.answers_counted = True
@@ -103,11 +115,15 @@ class EventCounter:
             self._closed(event, now)
 
     def _answers(self, answers: dict[str, str], now: datetime) -> None:
-        asked = questions(self.stats.keystore)
-        settings = self.stats.settings()
+        try:
+            asked = questions(self.stats.keystore)
+            settings = self.stats.settings()
+        except Exception as exc:  # statistics never stop the console
+            log.warning("answers could not be counted: %s", type(exc).__name__)
+            return
         for qid, answer in sorted(answers.items()):
             if qid in asked and isinstance(answer, str) and answer.strip():
-                self.stats.count(now, f"answers/{qid}", settings.answer_bucket(qid, answer))
+                self._count(now, f"answers/{qid}", settings.answer_bucket(qid, answer))
 
     def _closed(self, event: ev.ConversationClosedEvent, now: datetime) -> None:
         c = self._open.pop(event.conversation_id, None)
@@ -123,7 +139,7 @@ class EventCounter:
             ended = "closed"  # the workflow turned it away: outside hours or an outage
         else:
             ended = "other"
-        self.stats.count(now, "ended_by", ended)
+        self._count(now, "ended_by", ended)
         if not c.answered and ended != "closed":
-            self.stats.count(now, "waited", "not_answered")
-        self.stats.count(now, "length", length_bucket((now - c.started).total_seconds()))
+            self._count(now, "waited", "not_answered")
+        self._count(now, "length", length_bucket((now - c.started).total_seconds()))

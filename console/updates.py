@@ -104,7 +104,7 @@ class ConsoleUpdates(ConsoleView):
         """Statistics: the event's counters (never a reason to stop showing it)."""
         try:
             self.statistics.on_event(event, self._now())
-        except (KeystoreError, ValueError, TypeError) as exc:
+        except Exception as exc:  # statistics never stop the console
             log.warning("an event could not be counted: %s", type(exc).__name__)
         self._save_counters_soon()
 

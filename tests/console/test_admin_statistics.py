@@ -470,3 +470,27 @@ async def test_a_restart_keeps_counting_an_open_conversation(
         assert raw[("waited", "5-15")] == 1 and raw[("length", "15-30")] == 1
     finally:
         await node.aclose()
+
+
+def test_a_counter_that_cannot_be_written_never_stops_the_console(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from client_sdk.keystore import Argon2Params, weak_argon2_for_tests
+
+    with weak_argon2_for_tests():
+        ks = Keystore.create(
+            tmp_path / "k.qlks", "a long enough passphrase for tests 123",
+            params=Argon2Params(1, 8, 1),
+        )  # fmt: skip
+    counter = EventCounter(Statistics(ks))
+    ks.close()  # every read and write now fails
+    now = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    counter.resume("conv-1", now, answered=False)
+    counter.on_event(ev.NewConversation("conv-2"), now)
+    counter.on_event(ev.Answers("conv-1", {"age": "18-24"}), now)
+    counter.on_event(ev.Assigned("conv-1", "staff-1"), now)
+    counter.transferred(now)
+    counter.escalated(now)
+    counter.on_event(ev.ConversationClosedEvent("conv-1", "self", "closed"), now)
+    assert "could not be counted" in caplog.text
+    assert "conv-1" not in caplog.text and "18-24" not in caplog.text

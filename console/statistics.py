@@ -19,8 +19,8 @@ Security properties:
 - Nothing stored names a conversation, a staff member or a participant, and no record
   holds more than one count: there is no row per conversation, so two counters cannot
   be joined to each other or to a conversation (a test inspects every record). Records
-  are filed under keyed tags in a table ordered by tag (:mod:`client_sdk.vault.db`), so
-  not even the order of writing says which counters moved together.
+  are sealed and filed under keyed tags (:mod:`client_sdk.vault.store`) like every
+  keystore record.
 - Answers to the optional questions are counted per answer and per question only, each
   alone; the participant's own words are never stored: an answer counts under the
   program's listed wording it matches (:attr:`StatSettings.answers`), else under

@@ -190,8 +190,27 @@ def test_the_statistics_page_after_a_scripted_day(
         page.get_by_label("Last day").press("Enter")
         expect(page.locator("section[data-metric=conversations] td")).to_have_text("6")
         widget.assert_accessible(page, "admin statistics, chosen days")
+
+        # the answers to count, from the page: a question the profile asks, by keyboard
+        area = page.get_by_label("Answers to count for “Which area do you live in?”")
+        expect(page.get_by_label("Answers to count for “How old are you?”")).to_have_value(
+            "\n".join(AGE_ANSWERS)
+        )
+        area.fill("North\nSouth\n")
+        page.get_by_role("button", name="Save the answers to count").click()
+        expect(page.locator("#admin-status")).to_contain_text("Saved the answers to count")
+        saved = op(stack, "stats.settings", {})
+        assert saved["answers"]["area"] == ["North", "South"]
+        rows = page.locator('section[data-metric="answers/area"] tbody th').all_inner_texts()
+        assert rows[:3] == ["North", "South", "another answer"]
+        area.fill("north\nNORTH")  # the same answer twice: refused in words, nothing saved
+        page.get_by_role("button", name="Save the answers to count").click()
+        expect(page.locator("#admin-status")).to_contain_text("listed twice")
+        expect(area).to_have_attribute("aria-invalid", "true")
+        assert op(stack, "stats.settings", {})["answers"]["area"] == ["North", "South"]
+        widget.assert_accessible(page, "admin statistics, answers to count")
         assert errors == []
-        op(stack, "stats.settings", {"threshold": 5})
+        op(stack, "stats.settings", {"threshold": 5, "answers": {"area": []}})
     finally:
         context.close()
 

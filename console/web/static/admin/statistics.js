@@ -202,10 +202,54 @@ document.getElementById("stats-csv").addEventListener("click", async () => {
   }
 });
 
+// Admins: one box per optional question, the answers counted by name (one per line).
+function answerFields(settings) {
+  const holder = document.getElementById("stats-answers-fields");
+  if (!holder) return;
+  const questions = Object.entries(settings.questions);
+  if (questions.length === 0) {
+    holder.replaceChildren(el("p", { text: "The profile asks no optional question." }));
+    return;
+  }
+  holder.replaceChildren(...questions.map(([id, text]) => {
+    const fieldId = `stats-answers-${++uid}`;
+    const box = el("textarea", { id: fieldId, rows: "4", "data-question": id, dir: "auto" });
+    box.value = (settings.answers[id] ?? []).join("\n");
+    return el("div", { class: "stats-answer-field" }, [
+      el("label", { for: fieldId, text: `Answers to count for “${text}” (one per line)` }), box,
+    ]);
+  }));
+}
+
+const answersForm = document.getElementById("stats-answers");
+if (answersForm) {
+  answersForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const answers = {};
+    for (const box of answersForm.querySelectorAll("textarea[data-question]")) {
+      box.removeAttribute("aria-invalid");
+      answers[box.dataset.question] = box.value.split("\n").map((l) => l.trim()).filter(Boolean);
+    }
+    try {
+      await api("stats.settings", { answers });
+      await show({ quiet: true });
+      announce("Saved the answers to count. Answers from now on are counted this way.");
+    } catch (error) {
+      for (const box of answersForm.querySelectorAll("textarea[data-question]")) {
+        box.setAttribute("aria-invalid", "true");
+      }
+      announce(error.message, { error: true });
+    }
+  });
+}
+
 const thresholdForm = document.getElementById("stats-threshold");
 if (thresholdForm) {
   const input = document.getElementById("stats-threshold-value");
-  api("stats.settings").then((s) => { input.value = String(s.threshold); }).catch(() => {});
+  api("stats.settings").then((s) => {
+    input.value = String(s.threshold);
+    answerFields(s);
+  }).catch(() => {});
   thresholdForm.addEventListener("submit", async (event) => {
     event.preventDefault();
     const value = Number(input.value);

@@ -9,6 +9,7 @@ serious."""
 from __future__ import annotations
 
 import importlib.util
+import re
 import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 from stat_day import AGE_ANSWERS, Day, expected_texts, set_profile, zone_for_mid_morning
@@ -237,3 +239,39 @@ def test_who_may_open_the_statistics_page(
         assert answer is not None and answer.status == 404
     finally:
         context.close()
+
+
+def test_the_admin_api_answers_by_role(stack: Any, day: dict[str, Any]) -> None:
+    """Over HTTP: a worker is refused, a supervisor reads but may not change settings."""
+
+    def client(name: str) -> tuple[httpx.Client, str]:
+        c = httpx.Client(base_url=stack.url, follow_redirects=False, timeout=20)
+        token = re.search(r'name="token" value="([^"]+)"', c.get("/signin").text)
+        assert token is not None
+        signed = c.post(
+            "/signin", data={"token": token.group(1), "name": name, "password": harness.PASSWORD}
+        )
+        assert signed.status_code == 303
+        csrf = re.search(r'<meta name="csrf-token" content="([^"]+)">', c.get("/").text)
+        assert csrf is not None
+        return c, csrf.group(1)
+
+    def post(c: httpx.Client, csrf: str, name: str, args: dict[str, Any]) -> httpx.Response:
+        return c.post(f"/admin/api/{name}", json=args, headers={"x-csrf-token": csrf})
+
+    sam, sam_csrf = client("Sam")
+    kim, kim_csrf = client("Kim")
+    try:
+        refused = post(sam, sam_csrf, "stats.show", {})
+        assert refused.status_code == 403 and refused.json()["kind"] == "Forbidden"
+        shown = post(kim, kim_csrf, "stats.show", {"days": 30})
+        assert shown.status_code == 200 and shown.json()["result"]["days"] == 30
+        assert shown.headers["cache-control"] == "no-store"
+        bad = post(kim, kim_csrf, "stats.show", {"days": 0})
+        assert bad.status_code == 400 and "days" in bad.json()["error"]
+        change = post(kim, kim_csrf, "stats.settings", {"threshold": 3})
+        assert change.status_code == 403
+        assert post(kim, kim_csrf, "stats.settings", {}).json()["result"]["threshold"] == 5
+    finally:
+        sam.close()
+        kim.close()

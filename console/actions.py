@@ -238,18 +238,29 @@ class ConsoleActions(ConsoleUpdates):
                 raise NotAllowed(f"{target.name} is not on shift.")
         with self._refusals():
             await self.program.transfer(conversation_id, to_staff_id)
+        self.statistics.transferred(self._now())
 
     async def escalate(self, who: Account, conversation_id: str) -> None:
         """Hand the conversation to the supervisor on shift with the fewest."""
         self._holder_or_supervisor(who, conversation_id)
         with self._refusals():
             await self.program.escalate(conversation_id)
+        self.statistics.escalated(self._now())
 
     async def end(self, who: Account, conversation_id: str) -> None:
         """End the conversation: the closing notice first, then the close."""
         self._holder_or_supervisor(who, conversation_id)
-        with self._refusals():
-            await self.program.close(conversation_id, reason="closed")
+        await self._staff_close(conversation_id)
+
+    async def _staff_close(self, conversation_id: str) -> None:
+        """Close as staff (statistics count who ended it)."""
+        self.statistics.staff_ending(conversation_id)
+        try:
+            with self._refusals():
+                await self.program.close(conversation_id, reason="closed")
+        except BaseException:
+            self.statistics.staff_ending(conversation_id, False)
+            raise
 
     async def block(self, who: Account, conversation_id: str) -> None:
         """Supervisors and admins: end an abusive conversation and refuse anything more
@@ -259,8 +270,7 @@ class ConsoleActions(ConsoleUpdates):
         if not me.role.supervises:
             raise Forbidden()
         self._visible(me, conversation_id)
-        with self._refusals():
-            await self.program.close(conversation_id, reason="closed")
+        await self._staff_close(conversation_id)
         log.info("a supervisor blocked a conversation")
 
     async def ack_alert(self, who: Account, alert_id: str) -> None:

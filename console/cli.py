@@ -5,6 +5,10 @@
 - ``staff``, ``rota``, ``rules``, ``replies``, ``codewords``: staff accounts, their
   rota, the shift rules, saved replies and code words (:mod:`console.cli_staff`), through
   the admin operations.
+- ``profile``, ``origins``, ``status``: what participants see, the websites allowed to
+  show the chat, a forced status (:mod:`console.cli_settings`).
+- ``stats [--from D --to D | --days N] [--csv FILE | --json]``, ``stats threshold [N]``,
+  ``stats answers QUESTION_ID [ANSWER ...]``: usage figures (:mod:`console.cli_stats`).
 
 Secrets are never arguments (arguments show in process lists): the keystore passphrase
 comes from ``QUIETLINE_PASSPHRASE`` or a prompt, a staff password from
@@ -29,7 +33,7 @@ from client_sdk.cli import PASSPHRASE_ENV
 from client_sdk.errors import KeystoreError, SDKError
 from client_sdk.keystore_cli import read_passphrase_file
 from client_sdk.lock import KeystoreLock
-from console import cli_settings
+from console import cli_settings, cli_stats
 from console.errors import ConsoleError
 from console.settings import ConsoleSettings
 
@@ -37,7 +41,9 @@ __all__ = ["COMMANDS", "main"]
 
 STAFF_PASSWORD_ENV = "QUIETLINE_STAFF_PASSWORD"  # noqa: S105 - the variable's name
 CODE_WORD_ENV = "QUIETLINE_CODE_WORD"
-COMMANDS = {"run", "staff", "rota", "rules", "replies", "codewords", *cli_settings.COMMANDS}
+COMMANDS = {
+    "run", "staff", "rota", "rules", "replies", "codewords", "stats", *cli_settings.COMMANDS,
+}  # fmt: skip
 
 
 class CliError(Exception):
@@ -116,6 +122,7 @@ def _parser() -> argparse.ArgumentParser:
 
     cli_staff.add_parsers(sub)
     cli_settings.add_parsers(sub)
+    cli_stats.add_parsers(sub)
     return parser
 
 
@@ -131,6 +138,8 @@ def main(argv: Sequence[str]) -> int:
             return cli_staff.handle(args)
         if args.command in cli_settings.COMMANDS:
             return cli_settings.handle(args, admin)
+        if args.command == "stats":
+            return cli_stats.handle(args)
         raise CliError(f"unknown command {args.command!r}")
     except (CliError, ConsoleError, KeystoreError, SDKError, OSError, ValueError) as exc:
         message = exc.message if isinstance(exc, ConsoleError) else str(exc)

@@ -48,6 +48,8 @@ from console.errors import SetupError
 from console.hub import Hub
 from console.replies import SavedReplies
 from console.settings import ConsoleSettings
+from console.stat_events import EventCounter
+from console.statistics import Statistics
 from console.timeline import Timeline
 from console.view import Alert
 
@@ -72,6 +74,8 @@ class ConsoleNode(ConsoleActions):
         self.accounts = StaffAccounts(program.keystore, hasher=hasher)
         self.replies = SavedReplies(program.keystore)
         self._shifts = staffing.Shifts(program.keystore)
+        self.statistics = EventCounter(Statistics(program.keystore))
+        self._stats_save: asyncio.Task[None] | None = None
         self._hub = Hub(settings.subscriber_queue)
         self._staff: dict[str, Account] = {}
         self._timelines: dict[str, Timeline] = {}
@@ -156,7 +160,9 @@ class ConsoleNode(ConsoleActions):
             node._timelines[cid] = Timeline.from_transcript(program.transcript(cid))
             node._label(cid)
             with contextlib.suppress(wf.UnknownConversation):
-                node._holders[cid] = node.workflow.conversation(cid).assigned_to
+                view = node.workflow.conversation(cid)
+                node._holders[cid] = view.assigned_to
+                node.statistics.resume(cid, view.opened_at, answered=view.assigned_to is not None)
         node._consumer = asyncio.create_task(node._consume())
         await program.tick()  # the status as the rule says now
         return node

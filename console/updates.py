@@ -18,6 +18,7 @@ from typing import Any
 from client_sdk import events as ev
 from client_sdk import workflow as wf
 from client_sdk.errors import SDKError
+from client_sdk.keystore import KeystoreError
 from console.accounts import Account
 from console.errors import ConsoleError
 from console.hub import Subscription
@@ -99,7 +100,31 @@ class ConsoleUpdates(ConsoleView):
             except (ConsoleError, SDKError, wf.WorkflowError, KeyError, ValueError) as exc:
                 log.warning("an event could not be shown: %s", type(exc).__name__)
 
+    def _count(self, event: ev.Event) -> None:
+        """Statistics: the event's counters (never a reason to stop showing it)."""
+        try:
+            self.statistics.on_event(event, self._now())
+        except Exception as exc:  # statistics never stop the console
+            log.warning("an event could not be counted: %s", type(exc).__name__)
+        self._save_counters_soon()
+
+    def _save_counters_soon(self) -> None:
+        """Counters are saved with the node's next write; this makes that write soon."""
+        if self._closed or not self.program.keystore.dirty:
+            return
+        if self._stats_save is not None and not self._stats_save.done():
+            return
+
+        async def save() -> None:
+            try:
+                await self.program.save()
+            except (KeystoreError, SDKError, OSError) as exc:  # the next save carries them
+                log.warning("statistics could not be saved yet: %s", type(exc).__name__)
+
+        self._stats_save = asyncio.get_running_loop().create_task(save())
+
     def _on_event(self, event: ev.Event) -> None:
+        self._count(event)
         if isinstance(event, ev.NewConversation):
             self._timelines[event.conversation_id] = Timeline()
             self._label(event.conversation_id)

@@ -24,6 +24,7 @@ from console.errors import Forbidden, NotFound
 from console.hub import Hub
 from console.replies import SavedReplies
 from console.settings import ConsoleSettings
+from console.stat_events import EventCounter
 from console.timeline import Timeline, label_for
 
 log = logging.getLogger("console.node")
@@ -58,6 +59,7 @@ class ConsoleView:
     accounts: StaffAccounts
     replies: SavedReplies
     _shifts: staffing.Shifts
+    statistics: EventCounter
     _hub: Hub
     _staff: dict[str, Account]
     _timelines: dict[str, Timeline]
@@ -69,6 +71,7 @@ class ConsoleView:
     _alert_numbers: int
     _consumer: asyncio.Task[None] | None
     _snapshot_due: bool
+    _stats_save: asyncio.Task[None] | None
     _closed: bool
     _library: int
 

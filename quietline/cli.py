@@ -18,7 +18,7 @@ USAGE = """usage: quietline {demo,relay,program,widget} ...
 """
 
 PROGRAM_USAGE = """usage: quietline program
-       {init,info,run,staff,rota,rules,replies,codewords,profile,origins,status,
+       {init,info,run,staff,rota,rules,replies,codewords,profile,origins,status,stats,
         backup,restore,passphrase} ...
 
   init      create the keystore, enroll with the relay and publish the bundle
@@ -32,6 +32,7 @@ PROGRAM_USAGE = """usage: quietline program
   profile   what participants see: show, set FILE, history, restore VERSION
   origins   the websites allowed to show the chat: list, add, remove
   status    force outage or closed with a message: show, set, clear
+  stats     usage figures, small counts hidden: show, threshold, answers (--csv, --json)
   backup    write a backup that is safe to restore (no conversations, no prekey secrets)
   restore   make a new keystore from a backup (no open conversations, fresh prekeys)
   passphrase  change the keystore's passphrase
@@ -40,6 +41,7 @@ PROGRAM_USAGE = """usage: quietline program
 # `program` commands of the console (console/cli.py); the rest are the SDK's.
 CONSOLE_COMMANDS = {
     "run", "staff", "rota", "rules", "replies", "codewords", "profile", "origins", "status",
+    "stats",
 }  # fmt: skip
 
 

@@ -103,7 +103,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     origin = args.public_origin or f"http://{args.host}:{args.port}"
     proxies = ",".join(args.trusted_proxy) if args.trusted_proxy else None
-    settings = _settings(args, public_origin=origin, trusted_proxy=proxies)
+    settings = _settings(
+        args, public_origin=origin, trusted_proxy=proxies, broker_url=args.broker_url
+    )
     _create_parent(args.location)
     migrate.upgrade(settings.database_url)
     # With writer_in_thread, the writer thread and the event loop hand the GIL back and
@@ -257,6 +259,12 @@ def parser() -> argparse.ArgumentParser:
         metavar="ADDRESS",
         help="a reverse proxy whose X-Forwarded-For names the client (repeatable; "
         "default: none, forwarded headers are ignored)",
+    )
+    serve.add_argument(
+        "--broker-url",
+        metavar="URL",
+        help="redis://HOST:PORT/DB: several relay processes on one PostgreSQL database "
+        "(default: QUIETLINE_BROKER_URL, else one process; see docs/scale-out.md)",
     )
     serve.set_defaults(func=cmd_serve)
 

@@ -26,12 +26,14 @@ from server.broker import Broker, Event, LocalBroker, member_channel, program_ch
 from server.checkpointer import BACKSTOP_PAGES, Checkpointer
 from server.db import checkpoint, create_writer_engine, is_sqlite
 from server.errors import ApiError
+from server.fanout import RedisBroker
 from server.limits import Challenges, ClosedSet, KeyedHasher, RateLimiter, RecentSends
 from server.models import hour_ceiling, minute_ceiling
 from server.pow import Pressure, Puzzles
 from server.quota import Ledger
 from server.settings import Settings
 from server.storage import Principal
+from server.vacuum import Vacuum
 from server.wire import (
     decode_b64u,
     field_bytes,
@@ -89,6 +91,7 @@ class Relay:
         self.clock = clock
         self.broker: Broker = broker or LocalBroker()
         sqlite = is_sqlite(settings.database_url)
+        self.vacuum = None if sqlite else Vacuum(engine)
         self.writer = Writer(
             create_writer_engine(
                 settings.database_url,
@@ -97,7 +100,8 @@ class Relay:
             ),
             interval=settings.commit_interval_ms / 1000,
             max_batch=settings.max_batch,
-            in_thread=settings.writer_in_thread,
+            # A database server's commits wait on the network: never on the event loop.
+            in_thread=settings.writer_in_thread or not sqlite,
             checkpointer=Checkpointer(
                 create_writer_engine(
                     settings.database_url, synchronous=settings.sqlite_synchronous
@@ -130,6 +134,7 @@ class Relay:
         self._sessions: dict[bytes, tuple[bytes, int]] = {}
         self._members: dict[bytes, Principal] = {}
         self._member_hashes: dict[bytes, set[bytes]] = {}
+        self._background: set[asyncio.Task[None]] = set()
         self.origins: dict[bytes, set[str]] = {}
         self.all_origins: frozenset[str] = frozenset()
 
@@ -144,11 +149,77 @@ class Relay:
         async with self.engine.connect() as conn:
             self._set_origins(await conn.run_sync(storage.all_origins))
             await conn.run_sync(self.ledger.load)
+        if isinstance(self.broker, RedisBroker):
+            self.broker.fetch = self.messages_by_id
+            self.broker.on_remote = self.remote_event
+            self.broker.on_resync = self.resync
+            await self.broker.start()
         self.writer.start()
 
     async def stop(self) -> None:
+        if isinstance(self.broker, RedisBroker):
+            await self.broker.stop()
         await self.writer.stop()
         log.info("writer: %d ops in %d batches", self.writer.ops, self.writer.batches)
+
+    # -- several relay processes (server.fanout) ---------------------------------------
+
+    def _notify(self, event: Event) -> None:
+        """Tell the other relay processes (nothing without a broker between them)."""
+        if isinstance(self.broker, RedisBroker):
+            self.broker.notify(event)
+
+    async def messages_by_id(self, ids: list[bytes]) -> dict[str, Event]:
+        """The ``message`` pushes of the rows still waiting among ``ids`` (another
+        process announced them), by base64url id."""
+        async with self.engine.connect() as conn:
+            rows = await conn.run_sync(messages.by_id, ids)
+        events = (message_event(r.message_id, r.conversation_id, r.envelope) for r in rows)
+        return {e["id"]: e for e in events}
+
+    def remote_event(self, event: Event) -> None:
+        """What another relay process did that this one keeps state about."""
+        kind = event.get("type")
+        if kind == "resync":
+            self.resync()
+            return
+        if kind == "origins":
+            task = asyncio.get_running_loop().create_task(self._reload_origins())
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+            return
+        cid_text = event.get("conversation_id")
+        if not isinstance(cid_text, str):
+            return
+        try:
+            cid = decode_b64u(cid_text, "conversation_id")
+        except ApiError:
+            return
+        if kind == "confirmed":
+            self.unconfirmed.pop(cid, None)
+        elif kind == "closed":
+            self.closed.add(cid)
+            self.ledger.forget(cid)
+            self.unconfirmed.pop(cid, None)
+            self._forget_conversation(cid)
+
+    async def _reload_origins(self) -> None:
+        async with self.engine.connect() as conn:
+            self._set_origins(await conn.run_sync(storage.all_origins))
+
+    def resync(self) -> None:
+        """Close every WebSocket of this process with 1012: pushes may have been lost
+        between processes (Redis was away); each client reconnects and fetches."""
+        if isinstance(self.broker, RedisBroker):
+            for subscriber in self.broker.subscribers():
+                restart = getattr(subscriber, "restart", None)
+                if restart is not None:
+                    restart()
+
+    async def refresh_quotas(self) -> None:
+        """Read the waiting totals again from the shared database (server.quota)."""
+        async with self.engine.connect() as conn:
+            await conn.run_sync(self.ledger.load)
 
     def _set_origins(self, origins: dict[bytes, set[str]]) -> None:
         self.origins = origins
@@ -181,6 +252,11 @@ class Relay:
                     member = await conn.run_sync(storage.lookup_member, digest)
                     if member is None:
                         raise ApiError("bad_token", "The token is not valid.")
+                    if member[1] == PARTICIPANT_SLOT:
+                        # The process that opened the conversation counts it unconfirmed.
+                        self._notify(
+                            {"type": "confirmed", "conversation_id": b64u_encode(member[0])}
+                        )
                     return self._remember_member(digest, member)
             self._sessions[digest] = session
         if session[1] <= now:
@@ -223,6 +299,7 @@ class Relay:
         await self.write(op)
         if origins:
             self._set_origins({**self.origins, program_id: set(origins)})
+            self._notify({"type": "origins"})
         return program_id
 
     async def program_row(self, program_id: bytes) -> Any:
@@ -261,6 +338,7 @@ class Relay:
 
         await self.write(op)
         self._set_origins({**self.origins, program_id: set(origins)})
+        self._notify({"type": "origins"})
 
     async def publish_signed(self, program_id: bytes, what: str, body: dict[str, Any]) -> None:
         """Store the signed prekey, profile or status after checking its signature."""
@@ -608,6 +686,9 @@ class Relay:
         (``secure_delete`` already zeroed the rows in the pages it copies back). Closes
         that come together share one. On a database server this is the server's
         business (its own WAL and vacuum)."""
+        if self.vacuum is not None:
+            await self.vacuum.run()
+            return
         checkpointer = self.writer.checkpointer
         if checkpointer is None:
             return

@@ -3,8 +3,8 @@ them when missing): each started on a free loopback port in a temporary folder, 
 stopped by PID.
 
 PostgreSQL refuses to run as root: when the tests run as root, ``initdb`` and
-``postgres`` run as the ``postgres`` user the Debian package creates (``runuser``), in
-a folder handed to it. Its Unix socket stays in that folder too. Redis runs with no
+``postgres`` run as the ``postgres`` user the Debian package creates (Popen's ``user``),
+in a folder handed to it. Its Unix socket stays in that folder too. Redis runs with no
 persistence (``--save '' --appendonly no``), as the relay expects of it.
 """
 
@@ -43,15 +43,22 @@ def available() -> str | None:
         return "PostgreSQL is not installed (scripts/test installs it)"
     if shutil.which("redis-server") is None:
         return "redis-server is not installed (scripts/test installs it)"
-    if os.geteuid() == 0 and shutil.which("runuser") is None:
-        return "running as root needs runuser to start PostgreSQL as another user"
+    if os.geteuid() == 0:
+        try:
+            import pwd
+
+            pwd.getpwnam("postgres")
+        except KeyError:
+            return "running as root needs the postgres user (Debian's package makes it)"
     return None
 
 
-def _as_owner(cmd: list[str]) -> list[str]:
+def _as_owner() -> dict[str, Any]:
+    """Popen's arguments that run PostgreSQL as ``postgres`` when we are root (the
+    process is then PostgreSQL itself, so stopping it by PID reaches it)."""
     if os.geteuid() == 0:
-        return ["runuser", "-u", "postgres", "--", *cmd]
-    return cmd
+        return {"user": "postgres", "group": "postgres", "extra_groups": []}
+    return {}
 
 
 def _wait_port(port: int, process: subprocess.Popen[Any], log: Path) -> None:
@@ -135,7 +142,8 @@ def start_postgres(folder: Path) -> Postgres:
     initdb = postgres_bin("initdb")
     assert initdb is not None
     subprocess.run(
-        _as_owner([initdb, "-D", str(data), "-U", "postgres", "-A", "trust", "-E", "UTF8"]),
+        [initdb, "-D", str(data), "-U", "postgres", "-A", "trust", "-E", "UTF8"],
+        **_as_owner(),
         capture_output=True,
         check=True,
         timeout=120,
@@ -147,7 +155,7 @@ def start_postgres(folder: Path) -> Postgres:
     cmd = [postgres, "-D", str(data), "-p", str(port), "-h", "127.0.0.1"]
     cmd += ["-k", str(folder), "-c", "fsync=off", "-c", "max_connections=200"]
     with log.open("ab") as out:
-        process = subprocess.Popen(_as_owner(cmd), stdout=out, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, **_as_owner())
     _wait_port(port, process, log)
     pg = Postgres(port, folder, process)
     deadline = time.monotonic() + START_TIMEOUT

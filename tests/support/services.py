@@ -124,9 +124,10 @@ class Postgres:
             stop_process(self.process)
 
 
-def start_postgres(folder: Path) -> Postgres:
+def start_postgres(folder: Path, *settings: str) -> Postgres:
     """initdb in ``folder`` (trust on loopback: a throwaway cluster), then postgres on a
-    free port of 127.0.0.1 with its socket in ``folder``."""
+    free port of 127.0.0.1 with its socket in ``folder``. ``settings`` (``name=value``)
+    replace the tests' ``fsync=off`` (the benchmark keeps PostgreSQL's durable defaults)."""
     folder.mkdir(parents=True, exist_ok=True)
     data = folder / "data"
     if os.geteuid() == 0:
@@ -153,7 +154,9 @@ def start_postgres(folder: Path) -> Postgres:
     postgres = postgres_bin("postgres")
     assert postgres is not None
     cmd = [postgres, "-D", str(data), "-p", str(port), "-h", "127.0.0.1"]
-    cmd += ["-k", str(folder), "-c", "fsync=off", "-c", "max_connections=200"]
+    cmd += ["-k", str(folder), "-c", "max_connections=200"]
+    for setting in settings or ("fsync=off",):
+        cmd += ["-c", setting]
     with log.open("ab") as out:
         process = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, **_as_owner())
     _wait_port(port, process, log)

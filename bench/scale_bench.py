@@ -47,9 +47,9 @@ import services  # noqa: E402
 
 
 def add_program(url: str, env: dict[str, str]) -> str:
+    cmd = [sys.executable, "-m", "quietline", "relay", "add-program", "--json"]
     out = subprocess.run(
-        [sys.executable, "-m", "quietline", "relay", "add-program", "--json"]
-        + ["--database-url", url],
+        [*cmd, "--database-url", url],
         env=env,
         cwd=ROOT,
         capture_output=True,

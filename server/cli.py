@@ -24,6 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from e2ee.encoding import b64u_encode
 from server import migrate
+from server.db import is_sqlite
 from server.location import DATA_DIR_ENV, DatabaseProblem, Location, check_driver, resolve
 from server.settings import Settings
 
@@ -108,9 +109,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     )
     _create_parent(args.location)
     migrate.upgrade(settings.database_url)
-    # With writer_in_thread, the writer thread and the event loop hand the GIL back and
-    # forth for every statement; the default 5 ms switch interval would add that much.
-    if settings.writer_in_thread:
+    # With writer_in_thread (always on a database server), the writer thread and the
+    # event loop hand the GIL back and forth for every statement; the default 5 ms
+    # switch interval would add that much.
+    if settings.writer_in_thread or not is_sqlite(settings.database_url):
         sys.setswitchinterval(0.0005)
     tune_gc(settings)
     guard = ConnectionGuard(settings)

@@ -42,6 +42,7 @@ log = logging.getLogger("quietline.relay")
 
 CHANNEL = "quietline:events"
 RETRY_SECONDS = (0.1, 0.2, 0.5, 1.0, 2.0)
+MAX_PAYLOADS_PER_READ = 256
 Fetch = Callable[[list[bytes]], Awaitable[dict[str, Event]]]
 """Message ids -> their ``message`` events (id as base64url text), read from the database."""
 Hook = Callable[[Event], None]
@@ -181,8 +182,19 @@ class RedisBroker(LocalBroker):
                 attempt = 0
                 while True:
                     message = await pubsub.get_message(timeout=None)
-                    if message is not None and message.get("type") == "message":
-                        await self._receive(message["data"])
+                    if message is None:
+                        continue
+                    # Whatever else arrived meanwhile goes with it: one database read
+                    # for the messages of all of them.
+                    datas = [message["data"]] if message.get("type") == "message" else []
+                    while len(datas) < MAX_PAYLOADS_PER_READ:
+                        more = await pubsub.get_message(timeout=0)
+                        if more is None:
+                            break
+                        if more.get("type") == "message":
+                            datas.append(more["data"])
+                    if datas:
+                        await self._receive(datas)
             except asyncio.CancelledError:
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()
@@ -197,18 +209,20 @@ class RedisBroker(LocalBroker):
                 await asyncio.sleep(RETRY_SECONDS[min(attempt, len(RETRY_SECONDS) - 1)])
                 attempt += 1
 
-    async def _receive(self, data: bytes) -> None:
-        """Deliver another process's payload to this process's subscribers, in order;
-        a payload this process cannot read is dropped (logged by type)."""
-        try:
-            payload = json.loads(data)
-            if payload.get("i") == self.instance:
-                return
-            items = [(b64u_decode(c) if c else b"", e) for c, e in payload["e"]]
-        except (ValueError, KeyError, TypeError) as exc:
-            log.warning("redis payload refused: %s", type(exc).__name__)
-            return
-        self.received += 1
+    async def _receive(self, datas: list[bytes]) -> None:
+        """Deliver other processes' payloads to this process's subscribers, in order; a
+        payload this process cannot read is dropped (logged by type)."""
+        items: list[tuple[bytes, Any]] = []
+        for data in datas:
+            try:
+                payload = json.loads(data)
+                if payload.get("i") == self.instance:
+                    continue
+                items += [(b64u_decode(c) if c else b"", e) for c, e in payload["e"]]
+            except (ValueError, KeyError, TypeError) as exc:
+                log.warning("redis payload refused: %s", type(exc).__name__)
+                continue
+            self.received += 1
         wanted = [b64u_decode(e) for c, e in items if isinstance(e, str) and self._subs.get(c)]
         found: dict[str, Event] = {}
         if wanted and self.fetch is not None:

@@ -56,6 +56,7 @@ async def _sweeper(relay: Relay) -> None:
             await db.checkpoint(relay.engine)
             if relay.vacuum is not None:
                 await relay.vacuum.run()
+                await relay.vacuum.rotate_wal()
         except Exception as exc:
             log.error("sweep failed: %s", type(exc).__name__)
 

@@ -9,6 +9,14 @@ them. ``VACUUM`` takes no lock that blocks reads or writes.
 
 Runs that come together share one: a caller waits for a VACUUM that *started after*
 it asked (one already running may have started before its DELETE committed).
+
+PostgreSQL's write-ahead log (``pg_wal``) also holds every envelope inserted, until its
+segment is recycled. On the sweeper's schedule the relay asks PostgreSQL to move to a
+new segment and checkpoint, twice (:meth:`Vacuum.rotate_wal`), which empties the old
+segments of what was deleted before (measured: docs/scale-out.md). That needs the
+``pg_checkpoint`` role and EXECUTE on ``pg_switch_wal()``; without them the relay says
+so once in its log and leaves it to PostgreSQL's own checkpoints (every
+``checkpoint_timeout``, 5 minutes by default, with segments reused past ``min_wal_size``).
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ class Vacuum:
         self._running: asyncio.Task[None] | None = None
         self._next: asyncio.Future[None] | None = None
         self.runs = 0
+        self.may_rotate = True
 
     async def run(self) -> None:
         """Return once a VACUUM that started after this call finished (errors logged by
@@ -50,6 +59,26 @@ class Vacuum:
                 waiting.set_result(None)
         finally:
             self._running = None
+
+    async def rotate_wal(self) -> bool:
+        """Switch WAL segments and checkpoint, twice; False when not allowed (said once)."""
+        if not self.may_rotate:
+            return False
+        try:
+            async with self._engine.connect() as conn:
+                auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
+                for _ in range(2):
+                    await auto.execute(text("SELECT pg_switch_wal()"))
+                    await auto.execute(text("CHECKPOINT"))
+        except Exception as exc:
+            self.may_rotate = False
+            log.warning(
+                "cannot rotate PostgreSQL's WAL (%s): grant the relay's role pg_checkpoint "
+                "and EXECUTE on pg_switch_wal() (docs/scale-out.md)",
+                type(exc).__name__,
+            )
+            return False
+        return True
 
     async def _vacuum(self) -> None:
         async with self._engine.connect() as conn:

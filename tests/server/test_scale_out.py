@@ -1,0 +1,178 @@
+"""The relay on PostgreSQL with Redis between two processes (docs/scale-out.md): every
+relay command on a PostgreSQL URL, a close that reaches the other relay's sockets, the
+VACUUM after it, and storage quotas that count what the other relay stored and acked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from relay_helpers import b64, enroll_program, make_envelope, open_conversation
+from relay_pair import RelayPair, start_pair
+from relay_process import FUNCTIONAL_LIMITS
+from websockets.asyncio.client import connect
+
+pytestmark = [pytest.mark.pg, pytest.mark.slow]
+
+
+@pytest.fixture
+def pair(tmp_path: Path, pg_database: str, redis_server: Any) -> Iterator[RelayPair]:
+    p = start_pair(
+        tmp_path,
+        pg_database,
+        redis_server.url,
+        QUIETLINE_QUOTA_MESSAGES_PER_CONVERSATION="3",
+        QUIETLINE_QUOTA_REFRESH_SECONDS="0.2",
+        **FUNCTIONAL_LIMITS,
+    )
+    try:
+        yield p
+    finally:
+        p.stop()
+
+
+async def _ws(url: str, token: str) -> Any:
+    ws = await connect(url.replace("http", "ws") + "/v1/ws", open_timeout=10)
+    await ws.send(json.dumps({"type": "auth", "token": token}))
+    assert json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] == "ready"
+    return ws
+
+
+async def _next(ws: Any, kind: str) -> dict[str, Any]:
+    async def scan() -> dict[str, Any]:
+        while True:
+            frame = json.loads(await ws.recv())
+            if frame.get("type") == kind:
+                return frame  # type: ignore[no-any-return]
+
+    return await asyncio.wait_for(scan(), 15)
+
+
+def _send_body(cid: bytes, n: int) -> dict[str, Any]:
+    return {"envelopes": [b64(make_envelope(cid, 0, 1, n=n))]}
+
+
+def _vacuum_count(pair: RelayPair, postgres: Any) -> int:
+    database = pair.a.database_url.rsplit("/", 1)[1]
+    out = postgres.psql(
+        "SELECT vacuum_count FROM pg_stat_user_tables WHERE relname = 'messages'", database
+    )
+    return int(out.strip() or 0)
+
+
+async def test_every_command_and_a_close_across_two_relays(pair: RelayPair, postgres: Any) -> None:
+    a, b = pair.a, pair.b
+    # migrate again: nothing to do, no error
+    result = a.cli("relay", "migrate", "--database-url", a.database_url)
+    assert result.returncode == 0, result.stderr
+    token = a.add_program()
+    pair.balancer.targets = [a.port, b.port]
+    async with (
+        httpx.AsyncClient(base_url=pair.balancer.url, timeout=30) as on_a,
+        httpx.AsyncClient(base_url=b.url, timeout=30) as on_b,
+    ):
+        program = await enroll_program(on_a, Path(), pair.balancer.url, prekeys=2, token=token)
+        cid, member = await open_conversation(on_b, program)
+        participant = await _ws(b.url, member)
+        try:
+            await _conversation_across(pair, postgres, program, cid, member, participant)
+        finally:
+            await participant.close()
+
+    audit = a.cli("relay", "audit", "--json", "--database-url", a.database_url)
+    report = json.loads(audit.stdout)
+    assert audit.returncode == 0 and report["rows"]["messages"] == 0
+
+
+async def _conversation_across(
+    pair: RelayPair, postgres: Any, program: Any, cid: bytes, member: str, participant: Any
+) -> None:
+    a, b = pair.a, pair.b
+    async with (
+        httpx.AsyncClient(base_url=pair.balancer.url, timeout=30) as on_a,
+        httpx.AsyncClient(base_url=b.url, timeout=30) as on_b,
+    ):
+        auth = {"Authorization": f"Bearer {member}"}
+        r = await on_b.post(f"/v1/conversations/{b64(cid)}/messages", json=_send_body(cid, 1))
+        assert r.status_code == 401  # no token, no send
+        r = await on_b.post(
+            f"/v1/conversations/{b64(cid)}/messages", json=_send_body(cid, 1), headers=auth
+        )
+        assert r.status_code == 201, r.text
+        # the program reads on relay a what was stored through relay b
+        r = await on_a.get(f"/v1/programs/{program.pid}/messages", headers=program.auth_headers())
+        assert r.status_code == 200, r.text
+        assert len(r.json()["messages"]) == 2  # the init and the send
+
+        audit = a.cli("relay", "audit", "--json", "--database-url", a.database_url)
+        assert audit.returncode == 0, audit.stdout + audit.stderr
+        report = json.loads(audit.stdout)
+        assert report["ok"] and report["rows"]["messages"] == 2 and report["files"] == {}
+        export = a.cli("relay", "export", "--database-url", a.database_url)
+        assert export.returncode == 0, export.stderr
+        assert len(json.loads(export.stdout)["tables"]["messages"]["rows"]) == 2
+
+        vacuums = _vacuum_count(pair, postgres)
+        # the program closes through relay a; the participant's socket is on relay b
+        r = await on_a.post(f"/v1/conversations/{b64(cid)}/close", headers=program.auth_headers())
+        assert r.is_success, r.text
+        closed = await _next(participant, "closed")
+        assert closed["conversation_id"] == b64(cid)
+        # relay b forgot the conversation: its token is refused at once
+        r = await on_b.post(
+            f"/v1/conversations/{b64(cid)}/messages", json=_send_body(cid, 2), headers=auth
+        )
+        assert r.status_code in (401, 410), r.text
+        # the close was answered after a VACUUM of the message table
+        deadline = time.monotonic() + 10
+        while _vacuum_count(pair, postgres) <= vacuums:  # statistics lag a moment
+            assert time.monotonic() < deadline, "no VACUUM after the close"
+            await asyncio.sleep(0.1)
+
+
+async def test_quota_counts_what_the_other_relay_acked(pair: RelayPair) -> None:
+    a, b = pair.a, pair.b
+    token = a.add_program()
+    pair.balancer.targets = [a.port, b.port]
+    async with (
+        httpx.AsyncClient(base_url=pair.balancer.url, timeout=30) as on_a,
+        httpx.AsyncClient(base_url=b.url, timeout=30) as on_b,
+    ):
+        program = await enroll_program(on_a, Path(), pair.balancer.url, prekeys=2, token=token)
+        cid, member = await open_conversation(on_a, program)
+        auth = {"Authorization": f"Bearer {member}"}
+        url = f"/v1/conversations/{b64(cid)}/messages"
+        for n in (1, 2):  # with the init: 3 waiting, the quota
+            r = await on_a.post(url, json=_send_body(cid, n), headers=auth)
+            assert r.status_code == 201, r.text
+        r = await on_a.post(url, json=_send_body(cid, 3), headers=auth)
+        assert r.status_code == 429 and r.json()["error"]["code"] == "quota_exceeded", r.text
+        # relay b counts them too, from the shared database
+        deadline = time.monotonic() + 10
+        while True:
+            r = await on_b.post(url, json=_send_body(cid, 3), headers=auth)
+            if r.status_code == 429:
+                break
+            assert r.status_code == 201, r.text  # b had not read the totals yet: 4 waiting
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.05)
+        # the program acks everything through relay b: relay a takes sends again
+        r = await on_b.get(f"/v1/programs/{program.pid}/messages", headers=program.auth_headers())
+        ids = [m["id"] for m in r.json()["messages"]]
+        r = await on_b.post("/v1/acks", json={"message_ids": ids}, headers=program.auth_headers())
+        assert r.status_code == 200, r.text
+        deadline = time.monotonic() + 10
+        while True:
+            r = await on_a.post(url, json=_send_body(cid, 4), headers=auth)
+            if r.status_code == 201:
+                break
+            assert r.status_code == 429, r.text
+            assert time.monotonic() < deadline, "relay a never saw the acks made on b"
+            await asyncio.sleep(0.1)

@@ -17,7 +17,13 @@ delivery takes:
 - each payload names the publishing process by 8 random bytes made at start (to skip
   its own payloads), which identify nothing and die with it.
 
-Redis keeps none of it: pub/sub is not stored, and the relay asks for no persistence.
+Program challenges and proof-of-work puzzles are issued by one process and may come
+back to another: each is also kept in Redis as a *ticket*, the SHA-256 of the program
+id and the random challenge or puzzle, with the same expiry (a minute or two), deleted
+by the first process that redeems it. That is all Redis stores.
+
+Redis keeps none of it longer: pub/sub is not stored, tickets expire or are used, and
+the relay asks for no persistence.
 When the connection to Redis drops, events published meanwhile are lost as
 notifications, never as messages (the rows are in the database): once the relay is
 subscribed again it closes its WebSockets with 1012 (service restart), and every client
@@ -28,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
 import secrets
@@ -245,6 +252,22 @@ class RedisBroker(LocalBroker):
                     log.error("remote event failed: %s", type(exc).__name__)
             if channel:
                 LocalBroker.publish(self, channel, event)
+
+    # -- tickets: single-use tokens any process may redeem ------------------------------
+
+    @staticmethod
+    def _ticket(kind: str, key: bytes) -> str:
+        return f"quietline:{kind}:" + hashlib.sha256(key).hexdigest()
+
+    async def put_ticket(self, kind: str, key: bytes, ttl: float) -> None:
+        """Remember a challenge or puzzle one process issued, for ``ttl`` seconds, under
+        a hash of it: any process can then redeem it once (``take_ticket``). Redis drops
+        it at its expiry or when it is used, whichever comes first."""
+        await self._redis.set(self._ticket(kind, key), b"1", px=max(1, int(ttl * 1000)))
+
+    async def take_ticket(self, kind: str, key: bytes) -> bool:
+        """Redeem a ticket: True once, for the first process that asks in time."""
+        return bool(await self._redis.delete(self._ticket(kind, key)))
 
     def subscribers(self) -> list[Any]:
         """Every subscriber of this process (for a resync)."""

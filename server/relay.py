@@ -8,6 +8,7 @@ token itself lives in this process just long enough to be hashed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import json
@@ -309,13 +310,35 @@ class Relay:
     async def challenge(self, program_id: bytes) -> bytes:
         self.limits.hit("challenge", program_id, self.settings.limit_challenges_per_program)
         await self.program_row(program_id)
-        return self.challenges.issue(program_id)
+        challenge = self.challenges.issue(program_id)
+        if isinstance(self.broker, RedisBroker):  # the session may be asked of another
+            await self._ticket(
+                self.broker.put_ticket(
+                    "challenge", program_id + challenge, self.settings.challenge_ttl_seconds
+                )
+            )
+        return challenge
+
+    async def _ticket(self, call: Any) -> Any:
+        try:
+            return await call
+        except Exception as exc:
+            log.error("redis ticket failed: %s", type(exc).__name__)
+            raise ApiError("unavailable", "The relay cannot reach Redis; try again.") from None
 
     async def session(self, program_id: bytes, body: dict[str, Any]) -> str:
         challenge = field_bytes(body, "challenge", 32)
         signature = field_bytes(body, "signature", 64)
         row = await self.program_row(program_id)
-        self.challenges.redeem(program_id, challenge)
+        if isinstance(self.broker, RedisBroker):
+            # issued here or by another process: redeemed once, by whichever asks first
+            with contextlib.suppress(ApiError):
+                self.challenges.redeem(program_id, challenge)
+            taken = await self._ticket(self.broker.take_ticket("challenge", program_id + challenge))
+            if not taken:
+                raise ApiError("bad_challenge", "The challenge is unknown, used or expired.")
+        else:
+            self.challenges.redeem(program_id, challenge)
         verify.relay_auth(
             row.identity_key, program_id, challenge, self.settings.public_origin, signature
         )
@@ -418,14 +441,20 @@ class Relay:
         """Count one ``what`` from ``source`` (a keyed hash, server.sources)."""
         self.limits.hit_key(what + source, limit)
 
-    def admit_anonymous(
+    async def admit_anonymous(
         self, what: str, program_id: bytes, allowance: int, proof: str | None
     ) -> None:
         """A bundle fetch or a conversation opened for ``program_id``: free while the
         program is not under pressure (counted toward its ``allowance``), else only with
         a proof of work (server.pow), which the allowance does not count."""
         if proof is not None:
-            self.puzzles.redeem(program_id, proof)
+            if isinstance(self.broker, RedisBroker):
+                self.puzzles.redeem(program_id, proof, shared=True)
+                puzzle = decode_b64u(proof.partition(".")[0], "Quietline-Proof")
+                if not await self._ticket(self.broker.take_ticket("puzzle", program_id + puzzle)):
+                    raise ApiError("bad_proof", "The puzzle is unknown or was already used.")
+            else:
+                self.puzzles.redeem(program_id, proof)
             return
         if self.pressure.difficulty(program_id, allowance):
             self.pressure.refused(program_id)
@@ -444,13 +473,20 @@ class Relay:
             self.pressure.difficulty(program_id, s.limit_bundles_per_program),
             self.pressure.difficulty(program_id, s.limit_conversations_per_program),
         )
-        return self.puzzles.answer(program_id, difficulty)
+        answer = self.puzzles.answer(program_id, difficulty)
+        if isinstance(self.broker, RedisBroker):
+            puzzle = decode_b64u(str(answer["puzzle"]), "puzzle")
+            await self._ticket(
+                self.broker.put_ticket("puzzle", program_id + puzzle, s.pow_puzzle_ttl_seconds)
+            )
+        return answer
 
     async def bundle(
         self, program_id: bytes, source: bytes = b"", proof: str | None = None
     ) -> dict[str, Any]:
         self.hit_source(b"bundle", source, self.settings.limit_bundles_per_source)
-        self.admit_anonymous("bundle", program_id, self.settings.limit_bundles_per_program, proof)
+        allowance = self.settings.limit_bundles_per_program
+        await self.admit_anonymous("bundle", program_id, allowance, proof)
         row = await self.program_row(program_id)
         if row.signed_prekey_body is None or row.profile_body is None:
             raise ApiError("not_found", "The program has not published its prekey and profile.")
@@ -510,7 +546,7 @@ class Relay:
             )
         self._refuse_closed(env.conversation_id)
         self.hit_source(b"create", source, self.settings.limit_conversations_per_source)
-        self.admit_anonymous(
+        await self.admit_anonymous(
             "create", program_id, self.settings.limit_conversations_per_program, proof
         )
         self.ledger.check(program_id, env.conversation_id, 1, len(env.raw))

@@ -176,3 +176,42 @@ async def test_quota_counts_what_the_other_relay_acked(pair: RelayPair) -> None:
             assert r.status_code == 429, r.text
             assert time.monotonic() < deadline, "relay a never saw the acks made on b"
             await asyncio.sleep(0.1)
+
+
+async def test_challenges_and_puzzles_redeemed_by_the_other_relay(pair: RelayPair) -> None:
+    """Behind a balancer, the session may go to another relay than its challenge, and a
+    proof of work to another relay than its puzzle: each is redeemed once, anywhere."""
+    from e2ee import identity
+    from e2ee.encoding import b64u_decode
+    from server.pow import solve
+
+    a, b = pair.a, pair.b
+    token = a.add_program()
+    pair.balancer.targets = [a.port, b.port]
+    async with (
+        httpx.AsyncClient(base_url=a.url, timeout=30) as on_a,
+        httpx.AsyncClient(base_url=b.url, timeout=30) as on_b,
+    ):
+        program = await enroll_program(on_a, Path(), pair.balancer.url, prekeys=2, token=token)
+        origin = pair.balancer.url.encode()
+        r = await on_a.post(f"/v1/programs/{program.pid}/challenge")
+        challenge = r.json()["challenge"]
+        sig = program.keys.sign(identity.LABEL_RELAY_AUTH, b64u_decode(challenge) + origin)
+        body = {"challenge": challenge, "signature": b64(sig)}
+        r = await on_b.post(f"/v1/programs/{program.pid}/session", json=body)
+        assert r.status_code == 200, r.text
+        for relay in (on_a, on_b):  # used: refused everywhere
+            r = await relay.post(f"/v1/programs/{program.pid}/session", json=body)
+            assert r.status_code == 401 or r.status_code == 400, r.text
+            assert r.json()["error"]["code"] == "bad_challenge"
+
+        r = await on_a.post(f"/v1/programs/{program.pid}/puzzle")
+        assert r.status_code == 200, r.text
+        puzzle = r.json()["puzzle"]
+        solution = solve(b64u_decode(puzzle), r.json()["difficulty"])
+        proof = {"Quietline-Proof": f"{puzzle}.{b64(solution)}"}
+        r = await on_b.post(f"/v1/programs/{program.pid}/bundle", headers=proof)
+        assert r.status_code == 200, r.text
+        for relay in (on_a, on_b):
+            r = await relay.post(f"/v1/programs/{program.pid}/bundle", headers=proof)
+            assert r.json()["error"]["code"] == "bad_proof", r.text

@@ -108,6 +108,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         args, public_origin=origin, trusted_proxy=proxies, broker_url=args.broker_url
     )
     _create_parent(args.location)
+    if settings.broker_url:
+        from server.fanout import check_reachable
+
+        check_reachable(settings.broker_url)
     migrate.upgrade(settings.database_url)
     # With writer_in_thread (always on a database server), the writer thread and the
     # event loop hand the GIL back and forth for every statement; the default 5 ms

@@ -55,6 +55,25 @@ Fetch = Callable[[list[bytes]], Awaitable[dict[str, Event]]]
 Hook = Callable[[Event], None]
 
 
+def check_reachable(url: str, timeout: float = 10.0) -> None:
+    """Raise OSError, in one line without the URL's password, unless Redis answers a PING
+    (``quietline relay serve`` checks before it starts serving)."""
+    from redis import Redis
+    from sqlalchemy.engine import make_url
+
+    client = Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
+    try:
+        client.ping()
+    except Exception as exc:
+        try:
+            where = make_url(url).render_as_string(hide_password=True)
+        except Exception:
+            where = "the broker URL"
+        raise OSError(f"the broker {where} cannot be reached: {type(exc).__name__}") from None
+    finally:
+        client.close()
+
+
 class RedisBroker(LocalBroker):
     """A :class:`LocalBroker` that also tells the other relay processes.
 

@@ -215,3 +215,14 @@ async def test_challenges_and_puzzles_redeemed_by_the_other_relay(pair: RelayPai
         for relay in (on_a, on_b):
             r = await relay.post(f"/v1/programs/{program.pid}/bundle", headers=proof)
             assert r.json()["error"]["code"] == "bad_proof", r.text
+
+
+def test_a_relay_without_its_redis_does_not_start(tmp_path: Path, pg_database: str) -> None:
+    from relay_process import free_port, start_relay
+
+    nothing = f"redis://127.0.0.1:{free_port()}/0"  # nobody listens there
+    with pytest.raises(RuntimeError, match="relay exited"):
+        start_relay(tmp_path, None, pg_database, QUIETLINE_BROKER_URL=nothing)
+    log = (tmp_path / "relay.log").read_text()
+    assert "Traceback" not in log
+    assert f"the broker {nothing} cannot be reached: ConnectionError" in log

@@ -110,6 +110,9 @@ async def _conversation_across(
         r = await on_a.get(f"/v1/programs/{program.pid}/messages", headers=program.auth_headers())
         assert r.status_code == 200, r.text
         assert len(r.json()["messages"]) == 2  # the init and the send
+        for relay in (on_a, on_b):  # both read their schema revision from PostgreSQL
+            r = await relay.get("/v1/health/ready")
+            assert r.status_code == 200 and r.json() == {"status": "ready"}, r.text
 
         audit = a.cli("relay", "audit", "--json", "--database-url", a.database_url)
         assert audit.returncode == 0, audit.stdout + audit.stderr

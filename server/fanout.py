@@ -102,6 +102,7 @@ class RedisBroker(LocalBroker):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._redis: Any = None
         self._dropped = False
+        self.reconnects = 0
 
     def __repr__(self) -> str:
         return "RedisBroker()"  # the URL may hold a password
@@ -199,11 +200,12 @@ class RedisBroker(LocalBroker):
             pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(CHANNEL)
+                # The client library reconnects and subscribes again by itself after a
+                # short drop, without raising: this hears of it, to catch up all the same.
+                pubsub.connection.register_connect_callback(self._reconnected)
                 self.subscribed.set()
                 if lost:
-                    log.warning("redis connection back: clients reconnect to catch up")
-                    if self.on_resync is not None:
-                        self.on_resync()
+                    await self._reconnected(None)
                     lost = False
                 attempt = 0
                 while True:
@@ -222,18 +224,32 @@ class RedisBroker(LocalBroker):
                     if datas:
                         await self._receive(datas)
             except asyncio.CancelledError:
-                with contextlib.suppress(Exception):
-                    await pubsub.aclose()
+                await self._close(pubsub)
                 raise
             except Exception as exc:
                 if not lost:
                     log.warning("redis connection lost: %s", type(exc).__name__)
                 lost = True
                 self.subscribed.clear()
-                with contextlib.suppress(Exception):
-                    await pubsub.aclose()
+                await self._close(pubsub)
                 await asyncio.sleep(RETRY_SECONDS[min(attempt, len(RETRY_SECONDS) - 1)])
                 attempt += 1
+
+    async def _close(self, pubsub: Any) -> None:
+        """Close a subscription; its connection goes back to the pool without our hook."""
+        connection = pubsub.connection
+        if connection is not None:
+            connection.deregister_connect_callback(self._reconnected)
+        with contextlib.suppress(Exception):
+            await pubsub.aclose()
+
+    async def _reconnected(self, _connection: Any) -> None:
+        """The subscription's connection came back (called after the library subscribed
+        again): notifications sent meanwhile are lost, so every client fetches."""
+        log.warning("redis connection back: clients reconnect to catch up")
+        self.reconnects += 1
+        if self.on_resync is not None:
+            self.on_resync()
 
     async def _receive(self, datas: list[bytes]) -> None:
         """Deliver other processes' payloads to this process's subscribers, in order; a

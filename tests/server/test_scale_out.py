@@ -229,3 +229,44 @@ def test_a_relay_without_its_redis_does_not_start(tmp_path: Path, pg_database: s
     log = (tmp_path / "relay.log").read_text()
     assert "Traceback" not in log
     assert f"the broker {nothing} cannot be reached: ConnectionError" in log
+
+
+async def test_a_dropped_subscription_makes_clients_catch_up(redis_server: Any) -> None:
+    """Redis drops the relay's subscription (``CLIENT KILL TYPE pubsub``) while Redis and
+    the other relays stay up: what was published meanwhile never reaches this relay, so
+    it must close its sockets once subscribed again (``on_resync``), however the client
+    library reconnected."""
+    import redis.asyncio
+
+    from server.fanout import RedisBroker
+
+    broker = RedisBroker(redis_server.url)
+    resynced = asyncio.Event()
+    broker.on_resync = resynced.set
+    await broker.start()
+    admin = redis.asyncio.Redis.from_url(redis_server.url)
+    try:
+        assert await admin.execute_command("CLIENT", "KILL", "TYPE", "pubsub") >= 1
+        await asyncio.wait_for(resynced.wait(), 15)
+        # and it hears the others again
+        got: list[dict[str, Any]] = []
+
+        class Box:
+            def put_nowait(self, event: dict[str, Any]) -> None:
+                got.append(event)
+
+        broker.subscribe(b"p" + bytes(16), Box())
+        other = RedisBroker(redis_server.url)
+        await other.start()
+        try:
+            deadline = time.monotonic() + 15
+            while not got:
+                other.publish(b"p" + bytes(16), {"type": "prekeys_draining"})
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.1)
+        finally:
+            await other.stop()
+        assert got[0] == {"type": "prekeys_draining"}
+    finally:
+        await admin.aclose()
+        await broker.stop()

@@ -22,11 +22,14 @@ from websockets.asyncio.client import connect
 pytestmark = [pytest.mark.pg, pytest.mark.slow]
 
 
-@pytest.fixture
-def pair(tmp_path: Path, pg_database: str, redis_server: Any) -> Iterator[RelayPair]:
+@pytest.fixture(scope="module")
+def pair(
+    tmp_path_factory: pytest.TempPathFactory, postgres: Any, redis_server: Any
+) -> Iterator[RelayPair]:
+    """One pair for the module (each test enrolls its own program)."""
     p = start_pair(
-        tmp_path,
-        pg_database,
+        tmp_path_factory.mktemp("pair"),
+        postgres.create_database("scale_out_server"),
         redis_server.url,
         QUIETLINE_QUOTA_MESSAGES_PER_CONVERSATION="3",
         QUIETLINE_QUOTA_REFRESH_SECONDS="0.2",
@@ -68,6 +71,7 @@ def _vacuum_count(pair: RelayPair, postgres: Any) -> int:
 
 
 async def test_every_command_and_a_close_across_two_relays(pair: RelayPair, postgres: Any) -> None:
+    """First in the module: its database holds no message yet (the audit counts rows)."""
     a, b = pair.a, pair.b
     # migrate again: nothing to do, no error
     result = a.cli("relay", "migrate", "--database-url", a.database_url)

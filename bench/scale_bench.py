@@ -46,6 +46,19 @@ import relay_bench as rb  # noqa: E402
 import services  # noqa: E402
 
 
+def tree_cpu(pid: int) -> float:
+    """CPU seconds of a process and its children (PostgreSQL's backends)."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(stat.parent.name) == pid or int(fields[1]) == pid:
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
 def add_program(url: str, env: dict[str, str]) -> str:
     cmd = [sys.executable, "-m", "quietline", "relay", "add-program", "--json"]
     out = subprocess.run(
@@ -145,9 +158,14 @@ async def main_async(args: argparse.Namespace, work: Path) -> None:
         await one_loop.block(5)  # warm up both
         await pair_loop.block(5)
         rounds: list[rb.Round] = []
+        others: list[tuple[float, float, float]] = []  # per message: relay B, PostgreSQL, Redis
         for _ in range(args.rounds):
             one_result = await one_loop.block(args.messages)
+            before = (rb.cpu_seconds(b.pid), tree_cpu(pg.process.pid), tree_cpu(redis.process.pid))
             pair_result = await pair_loop.block(args.messages)
+            after = (rb.cpu_seconds(b.pid), tree_cpu(pg.process.pid), tree_cpu(redis.process.pid))
+            count = args.conversations * args.messages
+            others.append(tuple((y - x) / count * 1e6 for x, y in zip(before, after, strict=True)))  # type: ignore[arg-type]
             # Round's fields: (baseline, baseline latencies, measured, its latencies)
             rounds.append(rb.Round(*one_result, *pair_result))
         await one_loop.close()
@@ -191,7 +209,8 @@ async def main_async(args: argparse.Namespace, work: Path) -> None:
             f"{r.relay_tput:6.0f} msg/s p99 {rb.percentile(r.relay_latencies, 99) * 1000:6.2f}"
             f" ms | ratio {r.throughput_ratio:.2f}"
             f" | CPU µs/msg sqlite relay {one_loop.server_cpu[i]:.0f},"
-            f" relay A {pair_loop.server_cpu[i]:.0f}"
+            f" relay A {pair_loop.server_cpu[i]:.0f} + B {others[i - 1][0]:.0f}"
+            f" + PostgreSQL {others[i - 1][1]:.0f} + Redis {others[i - 1][2]:.0f}"
         )
     print(f"keys left in Redis after the run: {redis_info}")
     ratio = statistics.median(r.throughput_ratio for r in rounds)

@@ -1,11 +1,16 @@
 """Shared by every test package: tests/support (the real relay process,
 ``relay_process``) goes on ``sys.path`` so that tests/server, tests/client_sdk and
-tests/widget import one copy of it."""
+tests/widget import one copy of it. The session's PostgreSQL and Redis servers (tests
+marked ``pg``, tests/support/services.py) are fixtures here too."""
 
 from __future__ import annotations
 
+import itertools
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 _SUPPORT = str(Path(__file__).resolve().parent / "support")
 if _SUPPORT not in sys.path:
@@ -13,11 +18,6 @@ if _SUPPORT not in sys.path:
 
 
 # -- PostgreSQL and Redis (tests marked ``pg``) -----------------------------------------
-
-import itertools  # noqa: E402
-from collections.abc import Iterator  # noqa: E402
-
-import pytest  # noqa: E402
 
 _databases = itertools.count(1)
 

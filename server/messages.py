@@ -72,23 +72,25 @@ _ACK_MEMBER = (
 # PostgreSQL (the writer's psycopg connection): the same statements over arrays
 # (``= ANY``, ``unnest``), so each keeps one text whatever the batch size: psycopg
 # converts it once and prepares it on the server, and SQLAlchemy is not in the way
-# (measured with bench/scale_bench.py: they were a third of the writer's time).
+# (measured with bench/scale_bench.py: they were a third of the writer's time). The
+# arrays go in PostgreSQL's binary format (``%(name)b``): as text, every envelope would
+# be hex-escaped byte by byte.
 _PG_CONVERSATIONS = (
     "SELECT conversation_id, program_id, state, active_at FROM conversations"
-    " WHERE conversation_id = ANY(%(ids)s)"
+    " WHERE conversation_id = ANY(%(ids)b)"
 )
 _PG_INSERT_MESSAGES = (
     "INSERT INTO messages (message_id, conversation_id, recipient_slot, envelope, created_at)"
-    " SELECT * FROM unnest(%(mid)s::bytea[], %(cid)s::bytea[], %(slot)s::int[],"
-    " %(env)s::bytea[], %(at)s::int[])"
+    " SELECT * FROM unnest(%(mid)b::bytea[], %(cid)b::bytea[], %(slot)b::int[],"
+    " %(env)b::bytea[], %(at)b::int[])"
 )
 _PG_ACK_PROGRAM = (
-    "DELETE FROM messages WHERE message_id = ANY(%(ids)s) AND recipient_slot = 1 AND EXISTS"
+    "DELETE FROM messages WHERE message_id = ANY(%(ids)b) AND recipient_slot = 1 AND EXISTS"
     " (SELECT 1 FROM conversations AS c WHERE c.conversation_id = messages.conversation_id"
     " AND c.program_id = %(pid)s)"
 )
 _PG_ACK_MEMBER = (
-    "DELETE FROM messages WHERE message_id = ANY(%(ids)s) AND conversation_id = %(cid)s"
+    "DELETE FROM messages WHERE message_id = ANY(%(ids)b) AND conversation_id = %(cid)b"
     " AND recipient_slot = %(slot)s"
 )
 

@@ -19,6 +19,7 @@ from starlette.routing import Route, WebSocketRoute
 
 from server import db, health, metrics, openapi
 from server.errors import ApiError
+from server.fanout import RedisBroker
 from server.http import ROUTES
 from server.middleware import RelayMiddleware
 from server.relay import Relay
@@ -58,11 +59,24 @@ async def _sweeper(relay: Relay) -> None:
         try:
             await relay.sweep()
             await db.checkpoint(relay.engine)
+            if relay.vacuum is not None:
+                await relay.vacuum.run()
+                await relay.vacuum.rotate_wal()
         except Exception as exc:
             relay.metrics.sweep_failures += 1
             log.error("sweep failed: %s", type(exc).__name__)
         else:
             relay.metrics.sweeps += 1
+
+
+async def _quota_refresher(relay: Relay) -> None:
+    """Several relay processes: each reads the waiting totals again now and then."""
+    while True:
+        await asyncio.sleep(relay.settings.quota_refresh_seconds)
+        try:
+            await relay.refresh_quotas()
+        except Exception as exc:
+            log.error("quota refresh failed: %s", type(exc).__name__)
 
 
 def create_app(
@@ -80,7 +94,8 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         engine = db.create_engine(settings.database_url, synchronous=settings.sqlite_synchronous)
-        relay = Relay(settings, engine, metrics=counts)
+        broker = RedisBroker(settings.broker_url) if settings.broker_url else None
+        relay = Relay(settings, engine, metrics=counts, broker=broker)
         holder["relay"] = relay
         app.state.relay = relay
         app.state.readiness = health.Readiness(settings.database_url)
@@ -89,15 +104,18 @@ def create_app(
         # Everything loaded so far lives as long as the process: keep it out of the
         # cyclic collector's way, so a full collection does not stall the relay.
         gc.freeze()
-        sweeper = asyncio.create_task(_sweeper(relay), name="quietline-sweeper")
+        tasks = [asyncio.create_task(_sweeper(relay), name="quietline-sweeper")]
+        if broker is not None:
+            tasks.append(asyncio.create_task(_quota_refresher(relay), name="quietline-quotas"))
         try:
             yield
         finally:
             if exporter is not None:
                 exporter.close()
-            sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sweeper
+            for task in tasks:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await relay.stop()
             with contextlib.suppress(Exception):
                 await db.checkpoint(engine)

@@ -24,6 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from e2ee.encoding import b64u_encode
 from server import migrate
+from server.db import is_sqlite
 from server.location import DATA_DIR_ENV, DatabaseProblem, Location, check_driver, resolve
 from server.settings import Settings
 
@@ -109,12 +110,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
         trusted_proxy=proxies,
         metrics_port=args.metrics_port,
         metrics_host=args.metrics_host,
+        broker_url=args.broker_url,
     )
     _create_parent(args.location)
+    if settings.broker_url:
+        from server.fanout import check_reachable
+
+        check_reachable(settings.broker_url)
     migrate.upgrade(settings.database_url)
-    # With writer_in_thread, the writer thread and the event loop hand the GIL back and
-    # forth for every statement; the default 5 ms switch interval would add that much.
-    if settings.writer_in_thread:
+    # With writer_in_thread (always on a database server), the writer thread and the
+    # event loop hand the GIL back and forth for every statement; the default 5 ms
+    # switch interval would add that much.
+    if settings.writer_in_thread or not is_sqlite(settings.database_url):
         sys.setswitchinterval(0.0005)
     tune_gc(settings)
     guard = ConnectionGuard(settings)
@@ -289,6 +296,12 @@ def parser() -> argparse.ArgumentParser:
         metavar="ADDRESS",
         help="the address of the metrics port (default: $QUIETLINE_METRICS_HOST, "
         "else 127.0.0.1: this machine only)",
+    )
+    serve.add_argument(
+        "--broker-url",
+        metavar="URL",
+        help="redis://HOST:PORT/DB: several relay processes on one PostgreSQL database "
+        "(default: QUIETLINE_BROKER_URL, else one process; see docs/scale-out.md)",
     )
     serve.set_defaults(func=cmd_serve)
 

@@ -12,8 +12,10 @@ The ledger follows every write: a committed send adds its rows, an ack removes t
 its DELETE removed (the same conditions), a close or sweep its conversations' rows; it
 is read from the database at start and again after each sweep (which also drops rows
 past their TTL), so it never drifts for long. Several relay processes on one database
-each count only what they saw between sweeps: a quota is then per process until the
-next sweep.
+(a broker between them, docs/scale-out.md) also read it again every
+``quota_refresh_seconds`` (5 s): each then counts what the others stored and what was
+acked through them, and can let through at most what the others accepted since their
+last read.
 """
 
 from __future__ import annotations

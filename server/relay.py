@@ -8,6 +8,7 @@ token itself lives in this process just long enough to be hashed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import json
@@ -26,6 +27,7 @@ from server.broker import Broker, Event, LocalBroker, member_channel, program_ch
 from server.checkpointer import BACKSTOP_PAGES, Checkpointer
 from server.db import checkpoint, create_writer_engine, is_sqlite
 from server.errors import ApiError
+from server.fanout import RedisBroker
 from server.limits import Challenges, ClosedSet, KeyedHasher, RateLimiter, RecentSends
 from server.metrics import Metrics
 from server.models import GENERATION_SIZE, hour_ceiling, minute_ceiling
@@ -33,6 +35,7 @@ from server.pow import Pressure, Puzzles
 from server.quota import Ledger
 from server.settings import Settings
 from server.storage import Principal
+from server.vacuum import Vacuum
 from server.wire import (
     decode_b64u,
     field_bytes,
@@ -92,6 +95,7 @@ class Relay:
         self.clock = clock
         self.broker: Broker = broker or LocalBroker()
         sqlite = is_sqlite(settings.database_url)
+        self.vacuum = None if sqlite else Vacuum(engine)
         self.writer = Writer(
             create_writer_engine(
                 settings.database_url,
@@ -100,7 +104,8 @@ class Relay:
             ),
             interval=settings.commit_interval_ms / 1000,
             max_batch=settings.max_batch,
-            in_thread=settings.writer_in_thread,
+            # A database server's commits wait on the network: never on the event loop.
+            in_thread=settings.writer_in_thread or not sqlite,
             checkpointer=Checkpointer(
                 create_writer_engine(
                     settings.database_url, synchronous=settings.sqlite_synchronous
@@ -137,6 +142,7 @@ class Relay:
         self._sessions: dict[bytes, tuple[bytes, int]] = {}
         self._members: dict[bytes, Principal] = {}
         self._member_hashes: dict[bytes, set[bytes]] = {}
+        self._background: set[asyncio.Task[None]] = set()
         self.origins: dict[bytes, set[str]] = {}
         self.all_origins: frozenset[str] = frozenset()
 
@@ -151,11 +157,77 @@ class Relay:
         async with self.engine.connect() as conn:
             self._set_origins(await conn.run_sync(storage.all_origins))
             await conn.run_sync(self.ledger.load)
+        if isinstance(self.broker, RedisBroker):
+            self.broker.fetch = self.messages_by_id
+            self.broker.on_remote = self.remote_event
+            self.broker.on_resync = self.resync
+            await self.broker.start()
         self.writer.start()
 
     async def stop(self) -> None:
+        if isinstance(self.broker, RedisBroker):
+            await self.broker.stop()
         await self.writer.stop()
         log.info("writer: %d ops in %d batches", self.writer.ops, self.writer.batches)
+
+    # -- several relay processes (server.fanout) ---------------------------------------
+
+    def _notify(self, event: Event) -> None:
+        """Tell the other relay processes (nothing without a broker between them)."""
+        if isinstance(self.broker, RedisBroker):
+            self.broker.notify(event)
+
+    async def messages_by_id(self, ids: list[bytes]) -> dict[str, Event]:
+        """The ``message`` pushes of the rows still waiting among ``ids`` (another
+        process announced them), by base64url id."""
+        async with self.engine.connect() as conn:
+            rows = await conn.run_sync(messages.by_id, ids)
+        events = (message_event(r.message_id, r.conversation_id, r.envelope) for r in rows)
+        return {e["id"]: e for e in events}
+
+    def remote_event(self, event: Event) -> None:
+        """What another relay process did that this one keeps state about."""
+        kind = event.get("type")
+        if kind == "resync":
+            self.resync()
+            return
+        if kind == "origins":
+            task = asyncio.get_running_loop().create_task(self._reload_origins())
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+            return
+        cid_text = event.get("conversation_id")
+        if not isinstance(cid_text, str):
+            return
+        try:
+            cid = decode_b64u(cid_text, "conversation_id")
+        except ApiError:
+            return
+        if kind == "confirmed":
+            self.unconfirmed.discard(cid)
+        elif kind == "closed":
+            self.closed.add(cid)
+            self.ledger.forget(cid)
+            self.unconfirmed.discard(cid)
+            self._forget_conversation(cid)
+
+    async def _reload_origins(self) -> None:
+        async with self.engine.connect() as conn:
+            self._set_origins(await conn.run_sync(storage.all_origins))
+
+    def resync(self) -> None:
+        """Close every WebSocket of this process with 1012: pushes may have been lost
+        between processes (Redis was away); each client reconnects and fetches."""
+        if isinstance(self.broker, RedisBroker):
+            for subscriber in self.broker.subscribers():
+                restart = getattr(subscriber, "restart", None)
+                if restart is not None:
+                    restart()
+
+    async def refresh_quotas(self) -> None:
+        """Read the waiting totals again from the shared database (server.quota)."""
+        async with self.engine.connect() as conn:
+            await conn.run_sync(self.ledger.load)
 
     def _set_origins(self, origins: dict[bytes, set[str]]) -> None:
         self.origins = origins
@@ -195,6 +267,8 @@ class Relay:
                 if unconfirmed and slot == PARTICIPANT_SLOT:
                     self.unconfirmed.add(cid)
                     await self.confirm(cid)
+                    # the process that opened it stops counting it unconfirmed
+                    self._notify({"type": "confirmed", "conversation_id": b64u_encode(cid)})
                 return self._remember_member(digest, (cid, slot))
             session = found
             self._sessions[digest] = session
@@ -260,6 +334,7 @@ class Relay:
         await self.write(op)
         if origins:
             self._set_origins({**self.origins, program_id: set(origins)})
+            self._notify({"type": "origins"})
         return program_id
 
     async def program_row(self, program_id: bytes) -> Any:
@@ -269,13 +344,35 @@ class Relay:
     async def challenge(self, program_id: bytes) -> bytes:
         self.limits.hit("challenge", program_id, self.settings.limit_challenges_per_program)
         await self.program_row(program_id)
-        return self.challenges.issue(program_id)
+        challenge = self.challenges.issue(program_id)
+        if isinstance(self.broker, RedisBroker):  # the session may be asked of another
+            await self._ticket(
+                self.broker.put_ticket(
+                    "challenge", program_id + challenge, self.settings.challenge_ttl_seconds
+                )
+            )
+        return challenge
+
+    async def _ticket(self, call: Any) -> Any:
+        try:
+            return await call
+        except Exception as exc:
+            log.error("redis ticket failed: %s", type(exc).__name__)
+            raise ApiError("unavailable", "The relay cannot reach Redis; try again.") from None
 
     async def session(self, program_id: bytes, body: dict[str, Any]) -> str:
         challenge = field_bytes(body, "challenge", 32)
         signature = field_bytes(body, "signature", 64)
         row = await self.program_row(program_id)
-        self.challenges.redeem(program_id, challenge)
+        if isinstance(self.broker, RedisBroker):
+            # issued here or by another process: redeemed once, by whichever asks first
+            with contextlib.suppress(ApiError):
+                self.challenges.redeem(program_id, challenge)
+            taken = await self._ticket(self.broker.take_ticket("challenge", program_id + challenge))
+            if not taken:
+                raise ApiError("bad_challenge", "The challenge is unknown, used or expired.")
+        else:
+            self.challenges.redeem(program_id, challenge)
         verify.relay_auth(
             row.identity_key, program_id, challenge, self.settings.public_origin, signature
         )
@@ -298,6 +395,7 @@ class Relay:
 
         await self.write(op)
         self._set_origins({**self.origins, program_id: set(origins)})
+        self._notify({"type": "origins"})
 
     async def publish_signed(self, program_id: bytes, what: str, body: dict[str, Any]) -> None:
         """Store the signed prekey, profile or status after checking its signature."""
@@ -399,14 +497,20 @@ class Relay:
         """Count one ``what`` from ``source`` (a keyed hash, server.sources)."""
         self.limits.hit_key(what + source, limit)
 
-    def admit_anonymous(
+    async def admit_anonymous(
         self, what: str, program_id: bytes, allowance: int, proof: str | None
     ) -> None:
         """A bundle fetch or a conversation opened for ``program_id``: free while the
         program is not under pressure (counted toward its ``allowance``), else only with
         a proof of work (server.pow), which the allowance does not count."""
         if proof is not None:
-            self.puzzles.redeem(program_id, proof)
+            if isinstance(self.broker, RedisBroker):
+                self.puzzles.redeem(program_id, proof, shared=True)
+                puzzle = decode_b64u(proof.partition(".")[0], "Quietline-Proof")
+                if not await self._ticket(self.broker.take_ticket("puzzle", program_id + puzzle)):
+                    raise ApiError("bad_proof", "The puzzle is unknown or was already used.")
+            else:
+                self.puzzles.redeem(program_id, proof)
             self.metrics.proofs_accepted += 1
             return
         if self.pressure.difficulty(program_id, allowance):
@@ -426,14 +530,21 @@ class Relay:
             self.pressure.difficulty(program_id, s.limit_bundles_per_program),
             self.pressure.difficulty(program_id, s.limit_conversations_per_program),
         )
+        answer = self.puzzles.answer(program_id, difficulty)
+        if isinstance(self.broker, RedisBroker):
+            puzzle = decode_b64u(str(answer["puzzle"]), "puzzle")
+            await self._ticket(
+                self.broker.put_ticket("puzzle", program_id + puzzle, s.pow_puzzle_ttl_seconds)
+            )
         self.metrics.puzzles_issued += 1
-        return self.puzzles.answer(program_id, difficulty)
+        return answer
 
     async def bundle(
         self, program_id: bytes, source: bytes = b"", proof: str | None = None
     ) -> dict[str, Any]:
         self.hit_source(b"bundle", source, self.settings.limit_bundles_per_source)
-        self.admit_anonymous("bundle", program_id, self.settings.limit_bundles_per_program, proof)
+        allowance = self.settings.limit_bundles_per_program
+        await self.admit_anonymous("bundle", program_id, allowance, proof)
         row = await self.program_row(program_id)
         if row.signed_prekey_body is None or row.profile_body is None:
             raise ApiError("not_found", "The program has not published its prekey and profile.")
@@ -491,7 +602,7 @@ class Relay:
             )
         self._refuse_closed(env.conversation_id)
         self.hit_source(b"create", source, self.settings.limit_conversations_per_source)
-        self.admit_anonymous(
+        await self.admit_anonymous(
             "create", program_id, self.settings.limit_conversations_per_program, proof
         )
         self.ledger.check(program_id, env.conversation_id, 1, len(env.raw))
@@ -674,6 +785,9 @@ class Relay:
         (``secure_delete`` already zeroed the rows in the pages it copies back). Closes
         that come together share one. On a database server this is the server's
         business (its own WAL and vacuum)."""
+        if self.vacuum is not None:
+            await self.vacuum.run()
+            return
         checkpointer = self.writer.checkpointer
         if checkpointer is None:
             return

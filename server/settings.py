@@ -27,6 +27,14 @@ class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     sqlite_synchronous: str = "NORMAL"
     """NORMAL survives a killed process; FULL also an OS crash (one fsync per batch)."""
+    broker_url: str = ""
+    """Empty: one relay process, fan-out in memory. ``redis://host:port/db``: every relay
+    process on the same database tells the others through Redis pub/sub (server.fanout,
+    docs/scale-out.md)."""
+    quota_refresh_seconds: float = 5.0
+    """With a broker: how often each process reads the waiting messages' totals from the
+    shared database again, so the storage quotas count what the other processes stored
+    and what was acked through them (server.quota)."""
     public_origin: str = "http://127.0.0.1:8000"
     """The relay's origin as clients reach it; programs sign challenges bound to it."""
 
@@ -201,6 +209,13 @@ class Settings:
             ipaddress.ip_address(self.metrics_host)
         except ValueError:
             raise ValueError("setting metrics_host must be an IP address") from None
+        if self.broker_url and not self.broker_url.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("setting broker_url must be a redis://, rediss:// or unix:// URL")
+        if self.broker_url and self.database_url.startswith("sqlite"):
+            raise ValueError(
+                "setting broker_url needs a database server (postgresql+asyncpg://): "
+                "several relay processes cannot share one SQLite file"
+            )
         if not self.public_origin.startswith(("http://", "https://")):
             raise ValueError("setting public_origin must start with http:// or https://")
 

@@ -35,6 +35,8 @@ CLOSE_BAD_AUTH = 4401
 CLOSE_RATE_LIMITED = 4429
 CLOSE_SLOW_READER = 4008
 """The socket did not read its frames: its queue (``max_socket_queue_bytes``) was full."""
+CLOSE_RESTART = 1012
+"""Service restart: the relay lost its fan-out for a while; reconnect and fetch."""
 CLOSE_WAIT = 5.0
 """How long a socket's end waits for its 4008 close to be written."""
 CLOSE_BAD_FRAMES = 4400
@@ -282,22 +284,32 @@ class Mailbox:
     def _overflow(self) -> None:
         """The client does not read: drop what waits (its messages stay in the database
         until acked) and close the socket with CLOSE_SLOW_READER."""
+        self._drop(CLOSE_SLOW_READER, "queue_full")
+
+    def restart(self) -> None:
+        """Close the socket with 1012 (service restart): the client reconnects and gets
+        every message waiting for it from the database (server.fanout, after Redis came
+        back: pushes published meanwhile were lost as notifications, not as rows)."""
+        if not self.closed:
+            self._drop(CLOSE_RESTART, "service_restart")
+
+    def _drop(self, code: int, reason: str) -> None:
         self.closed = self.overflowed = True
         self._items = None
         self.queued = 0
         task = self._task
         if task is not None:
             task.cancel()
-        self._task = asyncio.create_task(self._close_slow(task))
+        self._task = asyncio.create_task(self._close_with(task, code, reason))
 
-    async def _close_slow(self, previous: asyncio.Task[None] | None) -> None:
+    async def _close_with(
+        self, previous: asyncio.Task[None] | None, code: int, reason: str
+    ) -> None:
         if previous is not None:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await previous
         with contextlib.suppress(Exception):
-            await self._asgi_send(
-                {"type": "websocket.close", "code": CLOSE_SLOW_READER, "reason": "queue_full"}
-            )
+            await self._asgi_send({"type": "websocket.close", "code": code, "reason": reason})
 
     def _send_now(self, item: Item) -> None:
         frame = self._frame(item)

@@ -1,12 +1,59 @@
 """Shared by every test package: tests/support (the real relay process,
 ``relay_process``) goes on ``sys.path`` so that tests/server, tests/client_sdk and
-tests/widget import one copy of it."""
+tests/widget import one copy of it. The session's PostgreSQL and Redis servers (tests
+marked ``pg``, tests/support/services.py) are fixtures here too."""
 
 from __future__ import annotations
 
+import itertools
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 _SUPPORT = str(Path(__file__).resolve().parent / "support")
 if _SUPPORT not in sys.path:
     sys.path.insert(0, _SUPPORT)
+
+
+# -- PostgreSQL and Redis (tests marked ``pg``) -----------------------------------------
+
+_databases = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """One PostgreSQL server for the session (tests/support/services.py); each test
+    module takes a database of its own from it (``pg_database``)."""
+    import services
+
+    missing = services.available()
+    if missing:
+        pytest.fail(missing)
+    server = services.start_postgres(tmp_path_factory.mktemp("postgres"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """One Redis server for the session, without persistence."""
+    import services
+
+    missing = services.available()
+    if missing:
+        pytest.fail(missing)
+    server = services.start_redis(tmp_path_factory.mktemp("redis"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def pg_database(postgres: object) -> str:
+    """A new empty database on the session's PostgreSQL: its URL."""
+    return postgres.create_database(f"relay{next(_databases)}")  # type: ignore[attr-defined]

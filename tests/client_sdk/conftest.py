@@ -407,3 +407,45 @@ async def _hang_watchdog() -> AsyncIterator[None]:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
+
+
+# -- the same tests on two relays: PostgreSQL + Redis (docs/scale-out.md) ---------------
+
+
+@dataclass
+class Deployment:
+    """Where a test's program node and participants connect: one SQLite relay (both the
+    same URL), or two relays on PostgreSQL + Redis, the node on relay a (through the
+    balancer, whose origin it signs for) and participants on relay b."""
+
+    name: str
+    program_url: str
+    participant_url: str
+    add_program: Callable[[], str]
+
+    @property
+    def url(self) -> str:  # what ``enroll`` connects to
+        return self.program_url
+
+
+@pytest.fixture(params=["sqlite", pytest.param("pg", marks=[pytest.mark.pg, pytest.mark.slow])])
+def deployment(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Deployment]:
+    if request.param == "sqlite":
+        relay: Relay = request.getfixturevalue("relay")
+        yield Deployment("sqlite", relay.url, relay.url, relay.add_program)
+        return
+    from relay_pair import start_pair
+
+    pair = start_pair(
+        tmp_path_factory.mktemp("pair"),
+        request.getfixturevalue("pg_database"),
+        request.getfixturevalue("redis_server").url,
+        **FUNCTIONAL_LIMITS,
+    )
+    pair.balancer.targets = [pair.a.port]  # the node on a
+    try:
+        yield Deployment("pg", pair.balancer.url, pair.b.url, pair.a.add_program)
+    finally:
+        pair.stop()

@@ -19,13 +19,17 @@ TEXTS = [
 
 
 async def test_texts_in_every_script_arrive_byte_identical(
-    program_factory: Any, relay: Any, waiter: Any
+    deployment: Any, enroll: Any, waiter: Any
 ) -> None:
-    enrolled = program_factory()
-    async with await ProgramClient.connect(relay.url, enrolled.keystore, PASSPHRASE) as program:
+    """On one SQLite relay, and on two relays (PostgreSQL + Redis) with the node on one
+    and the participant on the other."""
+    enrolled = enroll(deployment)
+    async with await ProgramClient.connect(
+        deployment.program_url, enrolled.keystore, PASSPHRASE
+    ) as program:
         pev = program.events()
         async with await ParticipantClient.connect(
-            relay.url, enrolled.program_id, enrolled.identity_key
+            deployment.participant_url, enrolled.program_id, enrolled.identity_key
         ) as participant:
             new = await waiter(pev, lambda e: isinstance(e, events.NewConversation))
             assert new.conversation_id == participant.conversation_id

@@ -160,10 +160,13 @@ async def enroll_program(
     *,
     prekeys: int = 5,
     origins: list[str] | None = None,
+    token: str | None = None,
 ) -> ProgramActor:
-    """Enroll, authenticate and publish a full bundle; returns the program with a session."""
+    """Enroll, authenticate and publish a full bundle; returns the program with a session.
+    ``token``: an enrollment token made already (``relay add-program``), else one is
+    written into the SQLite file ``db``."""
     program = ProgramActor()
-    token = await new_enrollment_token(db)
+    token = token or await new_enrollment_token(db)
     r = await client.post("/v1/programs", json=program.enrollment(token, origins))
     assert r.status_code == 201, r.text
     r = await client.post(f"/v1/programs/{program.pid}/challenge")

@@ -74,3 +74,14 @@ def test_serve_sets_the_collector_threshold_and_leaves_the_switch_interval(
         ((2500, *threshold[1:]), 0.0005),
     ]
     assert Settings().gc_young_threshold > 700
+
+
+def test_a_broker_needs_a_redis_url_and_a_database_server() -> None:
+    pg = "postgresql+asyncpg://relay@db.internal/relay"
+    assert Settings(database_url=pg, broker_url="redis://r.internal:6379/0").broker_url
+    with pytest.raises(ValueError, match="redis://"):
+        Settings(database_url=pg, broker_url="http://r.internal")
+    with pytest.raises(ValueError, match="database server"):
+        Settings(broker_url="redis://r.internal:6379/0")  # the SQLite default
+    env = {"QUIETLINE_BROKER_URL": "redis://r:1/0", "QUIETLINE_DATABASE_URL": pg}
+    assert Settings.from_env(environ=env).broker_url == "redis://r:1/0"

@@ -96,7 +96,7 @@ class RelayProcess:
         """Stop the process (if it still runs) and start a new one on the same port and
         database, with the same extra environment."""
         self.stop()
-        self.process = _spawn(self.db_path, self.log_path, self.port, self.extra_env)
+        self.process = _spawn(self.database_url, self.log_path, self.port, self.extra_env)
         _wait_ready(self.url, self.process, self.log_path)
 
 
@@ -116,9 +116,8 @@ FUNCTIONAL_LIMITS: dict[str, str] = {
 
 
 def _spawn(
-    db_path: Path, log_path: Path, port: int, extra_env: dict[str, str]
+    database_url: str, log_path: Path, port: int, extra_env: dict[str, str]
 ) -> subprocess.Popen[bytes]:
-    database_url = f"sqlite+aiosqlite:///{db_path}"
     # Settings come from the command line and extra_env only, never from the shell.
     env = {k: v for k, v in os.environ.items() if not k.startswith("QUIETLINE_")}
     env.update(PYTHONUNBUFFERED="1", QUIETLINE_DATABASE_URL=database_url, **extra_env)
@@ -136,6 +135,12 @@ def _spawn(
                 str(port),
                 "--database-url",
                 database_url,
+                # several relays behind one balancer share the origin clients reach
+                *(
+                    ["--public-origin", extra_env["QUIETLINE_PUBLIC_ORIGIN"]]
+                    if "QUIETLINE_PUBLIC_ORIGIN" in extra_env
+                    else []
+                ),
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -162,16 +167,21 @@ def _wait_ready(url: str, process: subprocess.Popen[bytes], log_path: Path) -> N
         time.sleep(POLL_INTERVAL)
 
 
-def start_relay(tmp: Path, port: int | None = None, **extra_env: str) -> RelayProcess:
-    """A ready relay on 127.0.0.1 (``port`` or a free one) with ``tmp/relay.db`` and
-    ``tmp/relay.log``; ``extra_env`` adds ``QUIETLINE_*`` settings to its environment."""
+def start_relay(
+    tmp: Path, port: int | None = None, database_url: str | None = None, **extra_env: str
+) -> RelayProcess:
+    """A ready relay on 127.0.0.1 (``port`` or a free one) with ``tmp/relay.db`` (or
+    ``database_url``: PostgreSQL, tests/support/services.py) and ``tmp/relay.log``;
+    ``extra_env`` adds ``QUIETLINE_*`` settings to its environment (such as
+    ``QUIETLINE_BROKER_URL``)."""
     port = port or free_port()
     db_path = tmp / "relay.db"
     log_path = tmp / "relay.log"
-    process = _spawn(db_path, log_path, port, extra_env)
+    database_url = database_url or f"sqlite+aiosqlite:///{db_path}"
+    process = _spawn(database_url, log_path, port, extra_env)
     relay = RelayProcess(
         url=f"http://127.0.0.1:{port}",
-        database_url=f"sqlite+aiosqlite:///{db_path}",
+        database_url=database_url,
         db_path=db_path,
         log_path=log_path,
         process=process,

@@ -1,0 +1,251 @@
+"""Two relays on PostgreSQL + Redis vs one relay on SQLite, same load, same run.
+
+The scale-out deployment of docs/scale-out.md against the single process it replaces:
+
+- one: ``quietline relay serve`` on a SQLite file, as bench/relay_bench.py runs it;
+- two: two ``quietline relay serve`` processes on one PostgreSQL database (started here
+  from Debian's packages, in a temporary folder, with PostgreSQL's durable defaults:
+  ``fsync`` and ``synchronous_commit`` on) with Redis pub/sub between them. Every
+  conversation has its two sides on different relays: the program node's socket on
+  relay A, every participant's socket (and the HTTP calls that opened the
+  conversations) on relay B. So each message goes participant -> B (commit in
+  PostgreSQL) -> Redis (its id) -> A (reads the envelope back) -> the node, and each
+  ack goes to A.
+
+The load is bench/relay_bench.py's closed loop (its code is reused): N conversations
+(default 100), each participant sends a ~1 KB envelope and waits until the program's
+socket got it; the program acks every few milliseconds. Each round is a block of
+MESSAGES per conversation on the single relay, then the same on the pair, so both
+blocks of a round see the same machine load. Throughput ratio (pair / one) per round;
+the RESULT is the median over rounds, with each side's p99 over all rounds.
+
+Last line: ``RESULT pg_redis_ratio=<x> pg_p99_ms=<a> sqlite_p99_ms=<b>``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import copy
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+sys.path.insert(0, str(ROOT / "tests" / "support"))
+
+import httpx  # noqa: E402
+import relay_bench as rb  # noqa: E402
+import services  # noqa: E402
+
+
+def tree_cpu(pid: int) -> float:
+    """CPU seconds of a process and its children (PostgreSQL's backends)."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(stat.parent.name) == pid or int(fields[1]) == pid:
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def add_program(url: str, env: dict[str, str]) -> str:
+    cmd = [sys.executable, "-m", "quietline", "relay", "add-program", "--json"]
+    out = subprocess.run(
+        [*cmd, "--database-url", url],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if out.returncode:
+        raise SystemExit(out.stderr)
+    return str(json.loads(out.stdout)["enrollment_token"])
+
+
+def serve(url: str, port: int, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    cmd = [sys.executable, "-m", "quietline", "relay", "serve", "--port", str(port)]
+    return rb.start([*cmd, "--database-url", url], env, log)
+
+
+async def split_conversations(
+    on_a: rb.RelayClient, on_b: rb.RelayClient, conversations: int, server_pid: int
+) -> rb.ClosedLoop:
+    """Conversations opened through relay B, participants on B, the node on A."""
+    limits = httpx.Limits(max_connections=50)
+    async with httpx.AsyncClient(base_url=on_b.origin, limits=limits, timeout=60) as http:
+        convs = await asyncio.gather(*[on_b.open(http) for _ in range(conversations)])
+    program = await on_a.auth(on_a.session, batch=True)
+    ids: list[str] = []
+    while len(ids) < conversations:  # the inits, pending: take and ack them first
+        frame = json.loads(await program.recv())
+        for event in frame["messages"] if frame.get("type") == "messages" else [frame]:
+            if event.get("type") == "message":
+                ids.append(event["id"])
+    await program.send(json.dumps({"type": "ack", "ids": ids}))
+    participants = [await on_b.auth(token) for _, token in convs]
+    return rb.ClosedLoop(program, participants, [c for c, _ in convs], server_pid)
+
+
+async def main_async(args: argparse.Namespace, work: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QUIETLINE_")}
+    env["PYTHONPATH"] = str(ROOT)
+    big = str(10**9)
+    for name in (
+        "CONVERSATIONS_PER_PROGRAM",
+        "SENDS_PER_CONVERSATION",
+        "CONNECTIONS_PER_TOKEN",
+        "BUNDLES_PER_PROGRAM",
+        "CONVERSATIONS_PER_SOURCE",
+        "SENDS_PER_SOURCE",
+        "BUNDLES_PER_SOURCE",
+    ):
+        env[f"QUIETLINE_LIMIT_{name}"] = big
+    env["QUIETLINE_MAX_CONNECTIONS_PER_SOURCE"] = big
+    for item in args.set:
+        key, _, value = item.partition("=")
+        env[f"QUIETLINE_{key.upper()}"] = value
+
+    pg = services.start_postgres(work / "pg", *(args.pg_setting or ["fsync=on"]))
+    redis = services.start_redis(work / "redis")
+    procs: list[rb.subprocess.Popen[bytes]] = []
+    try:
+        sqlite_url = f"sqlite+aiosqlite:///{work / 'relay.db'}"
+        pg_url = pg.create_database("relay")
+        for url in (sqlite_url, pg_url):
+            subprocess.run(
+                [sys.executable, "-m", "quietline", "relay", "migrate", "--database-url", url],
+                env=env,
+                cwd=ROOT,
+                capture_output=True,
+                check=True,
+            )
+        one_token, pair_token = add_program(sqlite_url, env), add_program(pg_url, env)
+        one_port, a_port, b_port = rb.free_port(), rb.free_port(), rb.free_port()
+        one = serve(sqlite_url, one_port, env, work / "one.log")
+        procs.append(one)
+        pair_env = dict(env, QUIETLINE_BROKER_URL=redis.url)
+        a = serve(pg_url, a_port, pair_env, work / "a.log")
+        procs.append(a)
+        b = serve(pg_url, b_port, pair_env, work / "b.log")
+        procs.append(b)
+        for port, proc in ((one_port, one), (a_port, a), (b_port, b)):
+            rb.wait_ready(f"http://127.0.0.1:{port}", proc)
+
+        single = rb.RelayClient(f"http://127.0.0.1:{one_port}", one_token)
+        on_a = rb.RelayClient(f"http://127.0.0.1:{a_port}", pair_token)
+        async with httpx.AsyncClient(base_url=single.origin, timeout=60) as http:
+            await single.setup(http)
+        async with httpx.AsyncClient(base_url=on_a.origin, timeout=60) as http:
+            await on_a.setup(http)
+        on_b = copy.copy(on_a)  # the same program's session, used on relay B
+        on_b.origin = f"http://127.0.0.1:{b_port}"
+        on_b.ws_url = f"ws://127.0.0.1:{b_port}/v1/ws"
+
+        one_loop = await rb.relay_conversations(single, args.conversations, one.pid)
+        pair_loop = await split_conversations(on_a, on_b, args.conversations, a.pid)
+        await one_loop.block(5)  # warm up both
+        await pair_loop.block(5)
+        rounds: list[rb.Round] = []
+        others: list[tuple[float, float, float]] = []  # per message: relay B, PostgreSQL, Redis
+        for _ in range(args.rounds):
+            one_result = await one_loop.block(args.messages)
+            before = (rb.cpu_seconds(b.pid), tree_cpu(pg.process.pid), tree_cpu(redis.process.pid))
+            pair_result = await pair_loop.block(args.messages)
+            after = (rb.cpu_seconds(b.pid), tree_cpu(pg.process.pid), tree_cpu(redis.process.pid))
+            count = args.conversations * args.messages
+            others.append(tuple((y - x) / count * 1e6 for x, y in zip(before, after, strict=True)))  # type: ignore[arg-type]
+            # Round's fields: (baseline, baseline latencies, measured, its latencies)
+            rounds.append(rb.Round(*one_result, *pair_result))
+        await one_loop.close()
+        await pair_loop.close()
+        redis_info = subprocess.run(
+            ["redis-cli", "-p", str(redis.port), "dbsize"], capture_output=True, text=True
+        ).stdout.strip()
+    finally:
+        for proc in procs:
+            rb.stop(proc)
+        redis.stop()
+        pg.stop()
+        if args.show_logs:
+            for name in ("one.log", "a.log", "b.log"):
+                print(f"== {name}\n" + (work / name).read_text(), end="")
+
+    one_lat = [x for r in rounds for x in r.echo_latencies]
+    pair_lat = [x for r in rounds for x in r.relay_latencies]
+    one_tput = statistics.median(r.echo_tput for r in rounds)
+    pair_tput = statistics.median(r.relay_tput for r in rounds)
+    one_p99 = rb.percentile(one_lat, 99) * 1000
+    pair_p99 = rb.percentile(pair_lat, 99) * 1000
+    print(
+        f"{args.conversations} conversations x {args.messages} messages of "
+        f"{60 + 12 + 256 * rb.ENVELOPE_BLOCKS + 16} bytes, {len(rounds)} rounds; "
+        f"PostgreSQL {' '.join(args.pg_setting or ['fsync=on'])}"
+    )
+    print(
+        f"sqlite   (1 relay)          msg/s={one_tput:7.0f}  "
+        f"p50={rb.percentile(one_lat, 50) * 1000:6.2f} ms  p99={one_p99:6.2f} ms"
+    )
+    print(
+        f"pg+redis (2 relays, split)  msg/s={pair_tput:7.0f}  "
+        f"p50={rb.percentile(pair_lat, 50) * 1000:6.2f} ms  p99={pair_p99:6.2f} ms"
+    )
+    print("per round (sqlite block, then pg+redis block):")
+    for i, r in enumerate(rounds, 1):
+        print(
+            f"  {i:2d}: sqlite {r.echo_tput:6.0f} msg/s p99 "
+            f"{rb.percentile(r.echo_latencies, 99) * 1000:6.2f} ms | pg+redis "
+            f"{r.relay_tput:6.0f} msg/s p99 {rb.percentile(r.relay_latencies, 99) * 1000:6.2f}"
+            f" ms | ratio {r.throughput_ratio:.2f}"
+            f" | CPU µs/msg sqlite relay {one_loop.server_cpu[i]:.0f},"
+            f" relay A {pair_loop.server_cpu[i]:.0f} + B {others[i - 1][0]:.0f}"
+            f" + PostgreSQL {others[i - 1][1]:.0f} + Redis {others[i - 1][2]:.0f}"
+        )
+    print(f"keys left in Redis after the run: {redis_info}")
+    ratio = statistics.median(r.throughput_ratio for r in rounds)
+    print(f"RESULT pg_redis_ratio={ratio:.2f} pg_p99_ms={pair_p99:.2f} sqlite_p99_ms={one_p99:.2f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--conversations", type=int, default=100)
+    parser.add_argument("--messages", type=int, default=50, help="per conversation and block")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--show-logs", action="store_true", help="print the relays' logs")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SETTING=VALUE",
+        help="a relay setting for all three relays (see server/settings.py)",
+    )
+    parser.add_argument(
+        "--pg-setting",
+        action="append",
+        metavar="NAME=VALUE",
+        help="a PostgreSQL setting (default: fsync=on, PostgreSQL's durable defaults)",
+    )
+    args = parser.parse_args()
+    missing = services.available()
+    if missing:
+        raise SystemExit(missing)
+    work = Path(tempfile.mkdtemp(prefix="quietline-scale-bench-"))
+    try:
+        asyncio.run(main_async(args, work))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,309 @@
+"""Fan-out between relay processes through Redis pub/sub (``QUIETLINE_BROKER_URL``).
+
+Every relay process subscribes to one Redis channel for its whole life and publishes
+there what it publishes to its own connections, so a participant on one relay and the
+program node on another get each other's events live.
+
+What goes through Redis is only what the relay may hold, and never for longer than a
+delivery takes:
+
+- a message push becomes its *message id* and the opaque channel (a program id, or a
+  conversation id and slot): never the envelope. The relay that serves the recipient
+  reads the envelope from the shared database (one query per batch of notifications)
+  and pushes it; a row already acked or closed is simply not pushed;
+- the other events (a new conversation, a close, ``prekeys_draining``) hold opaque ids
+  only, as they do on the socket, plus control notices between relays (a participant
+  came back, a program's origins changed) that hold a conversation or program id;
+- each payload names the publishing process by 8 random bytes made at start (to skip
+  its own payloads), which identify nothing and die with it.
+
+Program challenges and proof-of-work puzzles are issued by one process and may come
+back to another: each is also kept in Redis as a *ticket*, the SHA-256 of the program
+id and the random challenge or puzzle, with the same expiry (a minute or two), deleted
+by the first process that redeems it. That is all Redis stores.
+
+Redis keeps none of it longer: pub/sub is not stored, tickets expire or are used, and
+the relay asks for no persistence.
+When the connection to Redis drops, events published meanwhile are lost as
+notifications, never as messages (the rows are in the database): once the relay is
+subscribed again it closes its WebSockets with 1012 (service restart), and every client
+reconnects and gets what waits for it from the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import secrets
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from e2ee.encoding import b64u_decode, b64u_encode
+from server.broker import Event, LocalBroker
+
+log = logging.getLogger("quietline.relay")
+
+CHANNEL = "quietline:events"
+RETRY_SECONDS = (0.1, 0.2, 0.5, 1.0, 2.0)
+MAX_PAYLOADS_PER_READ = 256
+Fetch = Callable[[list[bytes]], Awaitable[dict[str, Event]]]
+"""Message ids -> their ``message`` events (id as base64url text), read from the database."""
+Hook = Callable[[Event], None]
+
+
+def check_reachable(url: str, timeout: float = 10.0) -> None:
+    """Raise OSError, in one line without the URL's password, unless Redis answers a PING
+    (``quietline relay serve`` checks before it starts serving)."""
+    from redis import Redis
+    from sqlalchemy.engine import make_url
+
+    client = Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
+    try:
+        client.ping()
+    except Exception as exc:
+        try:
+            where = make_url(url).render_as_string(hide_password=True)
+        except Exception:
+            where = "the broker URL"
+        raise OSError(f"the broker {where} cannot be reached: {type(exc).__name__}") from None
+    finally:
+        client.close()
+
+
+class RedisBroker(LocalBroker):
+    """A :class:`LocalBroker` that also tells the other relay processes.
+
+    ``publish`` delivers here at once (as the local broker does) and queues a
+    notification; the notifications of one turn of the event loop go to Redis in one
+    PUBLISH, in order, from one task. ``notify`` sends a control notice to the other
+    processes only. Set ``fetch`` (envelopes from the database), ``on_remote`` (called
+    with every event that came from another process, messages excepted) and
+    ``on_resync`` (after a lost connection to Redis came back) before ``start``.
+    """
+
+    def __init__(self, url: str) -> None:
+        super().__init__()
+        self.url = url
+        self.instance = b64u_encode(secrets.token_bytes(8))
+        self.fetch: Fetch | None = None
+        self.on_remote: Hook | None = None
+        self.on_resync: Callable[[], None] | None = None
+        self.subscribed = asyncio.Event()
+        self.sent = 0
+        self.received = 0
+        self._out: list[list[Any]] = []
+        self._payloads: deque[str] = deque()
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._redis: Any = None
+        self._dropped = False
+        self.reconnects = 0
+
+    def __repr__(self) -> str:
+        return "RedisBroker()"  # the URL may hold a password
+
+    async def start(self) -> None:
+        """Connect, subscribe, and return once subscribed (or raise if Redis cannot be
+        reached within a few seconds: a relay told to use Redis does not start without)."""
+        from redis.asyncio import Redis
+
+        self._loop = asyncio.get_running_loop()
+        self._redis = Redis.from_url(self.url)
+        await asyncio.wait_for(self._redis.ping(), 10)
+        self._tasks = [
+            asyncio.create_task(self._listen(), name="quietline-redis-listen"),
+            asyncio.create_task(self._send(), name="quietline-redis-send"),
+        ]
+        await asyncio.wait_for(self.subscribed.wait(), 10)
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks = []
+        if self._redis is not None:
+            with contextlib.suppress(Exception):
+                await self._redis.aclose()
+            self._redis = None
+
+    # -- out --------------------------------------------------------------------------
+
+    def publish(self, channel: bytes, event: Event) -> None:
+        super().publish(channel, event)
+        if event.get("type") == "message":
+            self._queue([b64u_encode(channel), event["id"]])
+        else:
+            self._queue([b64u_encode(channel), event])
+
+    def notify(self, event: Event) -> None:
+        """A control notice for the other relay processes (none of this one's sockets)."""
+        self._queue(["", event])
+
+    def _queue(self, item: list[Any]) -> None:
+        if self._loop is None:
+            return
+        if not self._out:
+            self._loop.call_soon(self._flush)
+        self._out.append(item)
+
+    def _flush(self) -> None:
+        items, self._out = self._out, []
+        if items:
+            payload = json.dumps({"i": self.instance, "e": items}, separators=(",", ":"))
+            self._payloads.append(payload)
+            self._wake.set()
+
+    async def _send(self) -> None:
+        attempt = 0
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._payloads:
+                batch = list(self._payloads)
+                try:
+                    async with self._redis.pipeline(transaction=False) as pipe:
+                        for payload in batch:
+                            pipe.publish(CHANNEL, payload)
+                        await pipe.execute()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    # Dropped: the rows are in the database. Once a publish goes through
+                    # again, a resync notice makes every process's clients fetch them.
+                    log.warning("redis publish failed: %s", type(exc).__name__)
+                    self._payloads.clear()
+                    self._dropped = True
+                    await asyncio.sleep(RETRY_SECONDS[min(attempt, len(RETRY_SECONDS) - 1)])
+                    attempt += 1
+                    break
+                attempt = 0
+                for _ in batch:
+                    self._payloads.popleft()
+                self.sent += len(batch)
+                if self._dropped:
+                    self._dropped = False
+                    self.notify({"type": "resync"})
+
+    # -- in ---------------------------------------------------------------------------
+
+    async def _listen(self) -> None:
+        attempt = 0
+        lost = False
+        while True:
+            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(CHANNEL)
+                # The client library reconnects and subscribes again by itself after a
+                # short drop, without raising: this hears of it, to catch up all the same.
+                pubsub.connection.register_connect_callback(self._reconnected)
+                self.subscribed.set()
+                if lost:
+                    await self._reconnected(None)
+                    lost = False
+                attempt = 0
+                while True:
+                    message = await pubsub.get_message(timeout=None)
+                    if message is None:
+                        continue
+                    # Whatever else arrived meanwhile goes with it: one database read
+                    # for the messages of all of them.
+                    datas = [message["data"]] if message.get("type") == "message" else []
+                    while len(datas) < MAX_PAYLOADS_PER_READ:
+                        more = await pubsub.get_message(timeout=0)
+                        if more is None:
+                            break
+                        if more.get("type") == "message":
+                            datas.append(more["data"])
+                    if datas:
+                        await self._receive(datas)
+            except asyncio.CancelledError:
+                await self._close(pubsub)
+                raise
+            except Exception as exc:
+                if not lost:
+                    log.warning("redis connection lost: %s", type(exc).__name__)
+                lost = True
+                self.subscribed.clear()
+                await self._close(pubsub)
+                await asyncio.sleep(RETRY_SECONDS[min(attempt, len(RETRY_SECONDS) - 1)])
+                attempt += 1
+
+    async def _close(self, pubsub: Any) -> None:
+        """Close a subscription; its connection goes back to the pool without our hook."""
+        connection = pubsub.connection
+        if connection is not None:
+            connection.deregister_connect_callback(self._reconnected)
+        with contextlib.suppress(Exception):
+            await pubsub.aclose()
+
+    async def _reconnected(self, _connection: Any) -> None:
+        """The subscription's connection came back (called after the library subscribed
+        again): notifications sent meanwhile are lost, so every client fetches."""
+        log.warning("redis connection back: clients reconnect to catch up")
+        self.reconnects += 1
+        if self.on_resync is not None:
+            self.on_resync()
+
+    async def _receive(self, datas: list[bytes]) -> None:
+        """Deliver other processes' payloads to this process's subscribers, in order; a
+        payload this process cannot read is dropped (logged by type)."""
+        items: list[tuple[bytes, Any]] = []
+        for data in datas:
+            try:
+                payload = json.loads(data)
+                if payload.get("i") == self.instance:
+                    continue
+                items += [(b64u_decode(c) if c else b"", e) for c, e in payload["e"]]
+            except (ValueError, KeyError, TypeError) as exc:
+                log.warning("redis payload refused: %s", type(exc).__name__)
+                continue
+            self.received += 1
+        wanted = [b64u_decode(e) for c, e in items if isinstance(e, str) and self._subs.get(c)]
+        found: dict[str, Event] = {}
+        if wanted and self.fetch is not None:
+            try:
+                found = await self.fetch(wanted)
+            except Exception as exc:  # the clients fetch on their next connection
+                log.error("fetching notified messages failed: %s", type(exc).__name__)
+        for channel, event in items:
+            if isinstance(event, str):
+                pushed = found.get(event)
+                if pushed is not None:
+                    LocalBroker.publish(self, channel, pushed)
+                continue
+            if not isinstance(event, dict):
+                continue
+            if self.on_remote is not None:
+                try:
+                    self.on_remote(event)
+                except Exception as exc:
+                    log.error("remote event failed: %s", type(exc).__name__)
+            if channel:
+                LocalBroker.publish(self, channel, event)
+
+    # -- tickets: single-use tokens any process may redeem ------------------------------
+
+    @staticmethod
+    def _ticket(kind: str, key: bytes) -> str:
+        return f"quietline:{kind}:" + hashlib.sha256(key).hexdigest()
+
+    async def put_ticket(self, kind: str, key: bytes, ttl: float) -> None:
+        """Remember a challenge or puzzle one process issued, for ``ttl`` seconds, under
+        a hash of it: any process can then redeem it once (``take_ticket``). Redis drops
+        it at its expiry or when it is used, whichever comes first."""
+        await self._redis.set(self._ticket(kind, key), b"1", px=max(1, int(ttl * 1000)))
+
+    async def take_ticket(self, kind: str, key: bytes) -> bool:
+        """Redeem a ticket: True once, for the first process that asks in time."""
+        return bool(await self._redis.delete(self._ticket(kind, key)))
+
+    def subscribers(self) -> list[Any]:
+        """Every subscriber of this process (for a resync)."""
+        return [queue for queues in self._subs.values() for queue in queues]

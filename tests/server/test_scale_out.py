@@ -1,0 +1,276 @@
+"""The relay on PostgreSQL with Redis between two processes (docs/scale-out.md): every
+relay command on a PostgreSQL URL, a close that reaches the other relay's sockets, the
+VACUUM after it, and storage quotas that count what the other relay stored and acked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from relay_helpers import b64, enroll_program, make_envelope, open_conversation
+from relay_pair import RelayPair, start_pair
+from relay_process import FUNCTIONAL_LIMITS
+from websockets.asyncio.client import connect
+
+pytestmark = [pytest.mark.pg, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def pair(
+    tmp_path_factory: pytest.TempPathFactory, postgres: Any, redis_server: Any
+) -> Iterator[RelayPair]:
+    """One pair for the module (each test enrolls its own program)."""
+    p = start_pair(
+        tmp_path_factory.mktemp("pair"),
+        postgres.create_database("scale_out_server"),
+        redis_server.url,
+        QUIETLINE_QUOTA_MESSAGES_PER_CONVERSATION="3",
+        QUIETLINE_QUOTA_REFRESH_SECONDS="0.2",
+        **FUNCTIONAL_LIMITS,
+    )
+    try:
+        yield p
+    finally:
+        p.stop()
+
+
+async def _ws(url: str, token: str) -> Any:
+    ws = await connect(url.replace("http", "ws") + "/v1/ws", open_timeout=10)
+    await ws.send(json.dumps({"type": "auth", "token": token}))
+    assert json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] == "ready"
+    return ws
+
+
+async def _next(ws: Any, kind: str) -> dict[str, Any]:
+    async def scan() -> dict[str, Any]:
+        while True:
+            frame = json.loads(await ws.recv())
+            if frame.get("type") == kind:
+                return frame  # type: ignore[no-any-return]
+
+    return await asyncio.wait_for(scan(), 15)
+
+
+def _send_body(cid: bytes, n: int) -> dict[str, Any]:
+    return {"envelopes": [b64(make_envelope(cid, 0, 1, n=n))]}
+
+
+def _vacuum_count(pair: RelayPair, postgres: Any) -> int:
+    database = pair.a.database_url.rsplit("/", 1)[1]
+    out = postgres.psql(
+        "SELECT vacuum_count FROM pg_stat_user_tables WHERE relname = 'messages'", database
+    )
+    return int(out.strip() or 0)
+
+
+async def test_every_command_and_a_close_across_two_relays(pair: RelayPair, postgres: Any) -> None:
+    """First in the module: its database holds no message yet (the audit counts rows)."""
+    a, b = pair.a, pair.b
+    # migrate again: nothing to do, no error
+    result = a.cli("relay", "migrate", "--database-url", a.database_url)
+    assert result.returncode == 0, result.stderr
+    token = a.add_program()
+    pair.balancer.targets = [a.port, b.port]
+    async with (
+        httpx.AsyncClient(base_url=pair.balancer.url, timeout=30) as on_a,
+        httpx.AsyncClient(base_url=b.url, timeout=30) as on_b,
+    ):
+        program = await enroll_program(on_a, Path(), pair.balancer.url, prekeys=2, token=token)
+        cid, member = await open_conversation(on_b, program)
+        participant = await _ws(b.url, member)
+        try:
+            await _conversation_across(pair, postgres, program, cid, member, participant)
+        finally:
+            await participant.close()
+
+    audit = a.cli("relay", "audit", "--json", "--database-url", a.database_url)
+    report = json.loads(audit.stdout)
+    assert audit.returncode == 0 and report["rows"]["messages"] == 0
+
+
+async def _conversation_across(
+    pair: RelayPair, postgres: Any, program: Any, cid: bytes, member: str, participant: Any
+) -> None:
+    a, b = pair.a, pair.b
+    async with (
+        httpx.AsyncClient(base_url=pair.balancer.url, timeout=30) as on_a,
+        httpx.AsyncClient(base_url=b.url, timeout=30) as on_b,
+    ):
+        auth = {"Authorization": f"Bearer {member}"}
+        r = await on_b.post(f"/v1/conversations/{b64(cid)}/messages", json=_send_body(cid, 1))
+        assert r.status_code == 401  # no token, no send
+        r = await on_b.post(
+            f"/v1/conversations/{b64(cid)}/messages", json=_send_body(cid, 1), headers=auth
+        )
+        assert r.status_code == 201, r.text
+        # the program reads on relay a what was stored through relay b
+        r = await on_a.get(f"/v1/programs/{program.pid}/messages", headers=program.auth_headers())
+        assert r.status_code == 200, r.text
+        assert len(r.json()["messages"]) == 2  # the init and the send
+        for relay in (on_a, on_b):  # both read their schema revision from PostgreSQL
+            r = await relay.get("/v1/health/ready")
+            assert r.status_code == 200 and r.json() == {"status": "ready"}, r.text
+
+        audit = a.cli("relay", "audit", "--json", "--database-url", a.database_url)
+        assert audit.returncode == 0, audit.stdout + audit.stderr
+        report = json.loads(audit.stdout)
+        assert report["ok"] and report["rows"]["messages"] == 2 and report["files"] == {}
+        export = a.cli("relay", "export", "--database-url", a.database_url)
+        assert export.returncode == 0, export.stderr
+        assert len(json.loads(export.stdout)["tables"]["messages"]["rows"]) == 2
+
+        vacuums = _vacuum_count(pair, postgres)
+        # the program closes through relay a; the participant's socket is on relay b
+        r = await on_a.post(f"/v1/conversations/{b64(cid)}/close", headers=program.auth_headers())
+        assert r.is_success, r.text
+        closed = await _next(participant, "closed")
+        assert closed["conversation_id"] == b64(cid)
+        # relay b forgot the conversation: its token is refused at once
+        r = await on_b.post(
+            f"/v1/conversations/{b64(cid)}/messages", json=_send_body(cid, 2), headers=auth
+        )
+        assert r.status_code in (401, 410), r.text
+        # the close was answered after a VACUUM of the message table
+        deadline = time.monotonic() + 10
+        while _vacuum_count(pair, postgres) <= vacuums:  # statistics lag a moment
+            assert time.monotonic() < deadline, "no VACUUM after the close"
+            await asyncio.sleep(0.1)
+
+
+async def test_quota_counts_what_the_other_relay_acked(pair: RelayPair) -> None:
+    a, b = pair.a, pair.b
+    token = a.add_program()
+    pair.balancer.targets = [a.port, b.port]
+    async with (
+        httpx.AsyncClient(base_url=pair.balancer.url, timeout=30) as on_a,
+        httpx.AsyncClient(base_url=b.url, timeout=30) as on_b,
+    ):
+        program = await enroll_program(on_a, Path(), pair.balancer.url, prekeys=2, token=token)
+        cid, member = await open_conversation(on_a, program)
+        auth = {"Authorization": f"Bearer {member}"}
+        url = f"/v1/conversations/{b64(cid)}/messages"
+        for n in (1, 2):  # with the init: 3 waiting, the quota
+            r = await on_a.post(url, json=_send_body(cid, n), headers=auth)
+            assert r.status_code == 201, r.text
+        r = await on_a.post(url, json=_send_body(cid, 3), headers=auth)
+        assert r.status_code == 429 and r.json()["error"]["code"] == "quota_exceeded", r.text
+        # relay b counts them too, from the shared database
+        deadline = time.monotonic() + 10
+        while True:
+            r = await on_b.post(url, json=_send_body(cid, 3), headers=auth)
+            if r.status_code == 429:
+                break
+            assert r.status_code == 201, r.text  # b had not read the totals yet: 4 waiting
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.05)
+        # the program acks everything through relay b: relay a takes sends again
+        r = await on_b.get(f"/v1/programs/{program.pid}/messages", headers=program.auth_headers())
+        ids = [m["id"] for m in r.json()["messages"]]
+        r = await on_b.post("/v1/acks", json={"message_ids": ids}, headers=program.auth_headers())
+        assert r.status_code == 200, r.text
+        deadline = time.monotonic() + 10
+        while True:
+            r = await on_a.post(url, json=_send_body(cid, 4), headers=auth)
+            if r.status_code == 201:
+                break
+            assert r.status_code == 429, r.text
+            assert time.monotonic() < deadline, "relay a never saw the acks made on b"
+            await asyncio.sleep(0.1)
+
+
+async def test_challenges_and_puzzles_redeemed_by_the_other_relay(pair: RelayPair) -> None:
+    """Behind a balancer, the session may go to another relay than its challenge, and a
+    proof of work to another relay than its puzzle: each is redeemed once, anywhere."""
+    from e2ee import identity
+    from e2ee.encoding import b64u_decode
+    from server.pow import solve
+
+    a, b = pair.a, pair.b
+    token = a.add_program()
+    pair.balancer.targets = [a.port, b.port]
+    async with (
+        httpx.AsyncClient(base_url=a.url, timeout=30) as on_a,
+        httpx.AsyncClient(base_url=b.url, timeout=30) as on_b,
+    ):
+        program = await enroll_program(on_a, Path(), pair.balancer.url, prekeys=2, token=token)
+        origin = pair.balancer.url.encode()
+        r = await on_a.post(f"/v1/programs/{program.pid}/challenge")
+        challenge = r.json()["challenge"]
+        sig = program.keys.sign(identity.LABEL_RELAY_AUTH, b64u_decode(challenge) + origin)
+        body = {"challenge": challenge, "signature": b64(sig)}
+        r = await on_b.post(f"/v1/programs/{program.pid}/session", json=body)
+        assert r.status_code == 200, r.text
+        for relay in (on_a, on_b):  # used: refused everywhere
+            r = await relay.post(f"/v1/programs/{program.pid}/session", json=body)
+            assert r.status_code == 401 or r.status_code == 400, r.text
+            assert r.json()["error"]["code"] == "bad_challenge"
+
+        r = await on_a.post(f"/v1/programs/{program.pid}/puzzle")
+        assert r.status_code == 200, r.text
+        puzzle = r.json()["puzzle"]
+        solution = solve(b64u_decode(puzzle), r.json()["difficulty"])
+        proof = {"Quietline-Proof": f"{puzzle}.{b64(solution)}"}
+        r = await on_b.post(f"/v1/programs/{program.pid}/bundle", headers=proof)
+        assert r.status_code == 200, r.text
+        for relay in (on_a, on_b):
+            r = await relay.post(f"/v1/programs/{program.pid}/bundle", headers=proof)
+            assert r.json()["error"]["code"] == "bad_proof", r.text
+
+
+def test_a_relay_without_its_redis_does_not_start(tmp_path: Path, pg_database: str) -> None:
+    from relay_process import free_port, start_relay
+
+    nothing = f"redis://127.0.0.1:{free_port()}/0"  # nobody listens there
+    with pytest.raises(RuntimeError, match="relay exited"):
+        start_relay(tmp_path, None, pg_database, QUIETLINE_BROKER_URL=nothing)
+    log = (tmp_path / "relay.log").read_text()
+    assert "Traceback" not in log
+    assert f"the broker {nothing} cannot be reached: ConnectionError" in log
+
+
+async def test_a_dropped_subscription_makes_clients_catch_up(redis_server: Any) -> None:
+    """Redis drops the relay's subscription (``CLIENT KILL TYPE pubsub``) while Redis and
+    the other relays stay up: what was published meanwhile never reaches this relay, so
+    it must close its sockets once subscribed again (``on_resync``), however the client
+    library reconnected."""
+    import redis.asyncio
+
+    from server.fanout import RedisBroker
+
+    broker = RedisBroker(redis_server.url)
+    resynced = asyncio.Event()
+    broker.on_resync = resynced.set
+    await broker.start()
+    admin = redis.asyncio.Redis.from_url(redis_server.url)
+    try:
+        assert await admin.execute_command("CLIENT", "KILL", "TYPE", "pubsub") >= 1
+        await asyncio.wait_for(resynced.wait(), 15)
+        # and it hears the others again
+        got: list[dict[str, Any]] = []
+
+        class Box:
+            def put_nowait(self, event: dict[str, Any]) -> None:
+                got.append(event)
+
+        broker.subscribe(b"p" + bytes(16), Box())
+        other = RedisBroker(redis_server.url)
+        await other.start()
+        try:
+            deadline = time.monotonic() + 15
+            while not got:
+                other.publish(b"p" + bytes(16), {"type": "prekeys_draining"})
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.1)
+        finally:
+            await other.stop()
+        assert got[0] == {"type": "prekeys_draining"}
+    finally:
+        await admin.aclose()
+        await broker.stop()

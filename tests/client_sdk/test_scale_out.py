@@ -147,7 +147,7 @@ class RedisSpy:
                 if "conversation_id" in item:
                     assert len(b64u_decode(item["conversation_id"])) == 16
                 kinds.add(item["type"])
-        assert {"message", "conversation", "closed", "confirmed"} <= kinds, kinds
+        assert {"message", "conversation", "closed"} <= kinds, kinds
 
 
 async def test_redis_restart_mid_conversation(

@@ -90,6 +90,13 @@ def _through(relay: RelayProcess, url: str, context: ssl.SSLContext) -> dict[str
                     "/v1/conversations", json={"program_id": program.pid, "envelope": envelope}
                 )
                 assert r.status_code == 201, r.text
+                # the program sees it once its participant comes back with its token
+                token = r.json()["token"]
+                r = await c.get(
+                    f"/v1/conversations/{b64(cid)}/messages",
+                    headers={"authorization": f"Bearer {token}"},
+                )
+                assert r.status_code == 200, r.text
             event = json.loads(await asyncio.wait_for(ws.recv(), WAIT))
             assert event == {"type": "conversation", "conversation_id": b64(cid)}
         return {"program": program.pid, "conversation": b64(cid)}

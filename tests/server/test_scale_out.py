@@ -274,3 +274,29 @@ async def test_a_dropped_subscription_makes_clients_catch_up(redis_server: Any) 
     finally:
         await admin.aclose()
         await broker.stop()
+
+
+async def test_a_participant_back_on_the_other_relay_is_waiting_on_both(pair: RelayPair) -> None:
+    """A conversation opened through relay a counts as junk there until its participant
+    uses the token; when that happens on relay b, relay a is told (it would otherwise
+    keep it out of the queue and drop it in its sweep)."""
+    a, b = pair.a, pair.b
+    token = a.add_program()
+    pair.balancer.targets = [a.port, b.port]
+    async with httpx.AsyncClient(base_url=pair.balancer.url, timeout=30) as on_a:
+        program = await enroll_program(on_a, Path(), pair.balancer.url, prekeys=2, token=token)
+        cid, member = await open_conversation(on_a, program)
+        queue = f"/v1/programs/{program.pid}/queue"
+        r = await on_a.get(queue, headers=program.auth_headers())
+        assert b64(cid) not in r.json()["waiting"]  # nobody came back yet
+        participant = await _ws(b.url, member)  # the token's first use, on relay b
+        try:
+            deadline = time.monotonic() + 10
+            while True:
+                r = await on_a.get(queue, headers=program.auth_headers())
+                if b64(cid) in r.json()["waiting"]:
+                    break
+                assert time.monotonic() < deadline, "relay a never heard the participant came"
+                await asyncio.sleep(0.1)
+        finally:
+            await participant.close()

@@ -300,3 +300,54 @@ async def test_a_participant_back_on_the_other_relay_is_waiting_on_both(pair: Re
                 await asyncio.sleep(0.1)
         finally:
             await participant.close()
+
+
+def test_the_sweeper_vacuums_and_rotates_the_wal_when_allowed(
+    tmp_path: Path, postgres: Any
+) -> None:
+    """A privileged role: VACUUM, then pg_switch_wal() and CHECKPOINT twice, each sweep.
+    A role without pg_checkpoint: VACUUM still, and one warning that says what to grant."""
+    from relay_process import start_relay
+
+    def checkpoints() -> int:
+        return int(postgres.psql("SELECT checkpoints_req FROM pg_stat_bgwriter").strip())
+
+    url = postgres.create_database("sweeper_rotates")
+    (tmp_path / "super").mkdir()
+    (tmp_path / "plain").mkdir()
+    before = checkpoints()
+    relay = start_relay(tmp_path / "super", None, url, QUIETLINE_SWEEP_INTERVAL_SECONDS="0.5")
+    try:
+        deadline = time.monotonic() + 20
+        while checkpoints() < before + 4:  # two sweeps' worth
+            assert time.monotonic() < deadline, "no CHECKPOINT from the sweeper"
+            time.sleep(0.2)
+    finally:
+        relay.stop()
+
+    postgres.psql("CREATE ROLE plain LOGIN")
+    postgres.psql("ALTER DATABASE sweeper_rotates OWNER TO plain")
+    postgres.psql("ALTER TABLE messages OWNER TO plain", "sweeper_rotates")
+    for table in ("members", "conversations", "alembic_version"):
+        postgres.psql(f"ALTER TABLE {table} OWNER TO plain", "sweeper_rotates")
+    postgres.psql("GRANT ALL ON ALL TABLES IN SCHEMA public TO plain", "sweeper_rotates")
+    postgres.psql("GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO plain", "sweeper_rotates")
+    plain_url = url.replace("postgres@", "plain@")
+    relay = start_relay(tmp_path / "plain", None, plain_url, QUIETLINE_SWEEP_INTERVAL_SECONDS="0.5")
+    try:
+        deadline = time.monotonic() + 20
+        while "cannot rotate PostgreSQL's WAL" not in relay.log_path.read_text():
+            assert time.monotonic() < deadline, "no word about the missing grants"
+            time.sleep(0.2)
+        vacuums = int(
+            postgres.psql(
+                "SELECT vacuum_count FROM pg_stat_user_tables WHERE relname = 'messages'",
+                "sweeper_rotates",
+            ).strip()
+        )
+        assert vacuums >= 1
+    finally:
+        relay.stop()
+    log = relay.log_path.read_text()
+    assert log.count("cannot rotate PostgreSQL's WAL") == 1  # said once
+    assert "pg_checkpoint" in log and "sweep failed" not in log

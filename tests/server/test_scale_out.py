@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -236,7 +237,7 @@ def test_a_relay_without_its_redis_does_not_start(tmp_path: Path, pg_database: s
 
 
 async def test_a_dropped_subscription_makes_clients_catch_up(redis_server: Any) -> None:
-    """Redis drops the relay's subscription (``CLIENT KILL TYPE pubsub``) while Redis and
+    """Redis drops the relay's subscription (``CLIENT KILL ID``) while Redis and
     the other relays stay up: what was published meanwhile never reaches this relay, so
     it must close its sockets once subscribed again (``on_resync``), however the client
     library reconnected."""
@@ -244,13 +245,17 @@ async def test_a_dropped_subscription_makes_clients_catch_up(redis_server: Any) 
 
     from server.fanout import RedisBroker
 
-    broker = RedisBroker(redis_server.url)
+    # named, so that only its own connections are killed (not other tests' relays')
+    broker = RedisBroker(redis_server.url + "?client_name=dropped-subscription")
     resynced = asyncio.Event()
     broker.on_resync = resynced.set
     await broker.start()
     admin = redis.asyncio.Redis.from_url(redis_server.url)
     try:
-        assert await admin.execute_command("CLIENT", "KILL", "TYPE", "pubsub") >= 1
+        clients = await admin.client_list(_type="pubsub")
+        ours = [c["id"] for c in clients if c.get("name") == "dropped-subscription"]
+        assert len(ours) == 1, clients
+        await admin.execute_command("CLIENT", "KILL", "ID", ours[0])
         await asyncio.wait_for(resynced.wait(), 15)
         # and it hears the others again
         got: list[dict[str, Any]] = []
@@ -274,3 +279,81 @@ async def test_a_dropped_subscription_makes_clients_catch_up(redis_server: Any) 
     finally:
         await admin.aclose()
         await broker.stop()
+
+
+async def test_a_participant_back_on_the_other_relay_is_waiting_on_both(pair: RelayPair) -> None:
+    """A conversation opened through relay a counts as junk there until its participant
+    uses the token; when that happens on relay b, relay a is told (it would otherwise
+    keep it out of the queue and drop it in its sweep)."""
+    a, b = pair.a, pair.b
+    token = a.add_program()
+    pair.balancer.targets = [a.port, b.port]
+    async with httpx.AsyncClient(base_url=pair.balancer.url, timeout=30) as on_a:
+        program = await enroll_program(on_a, Path(), pair.balancer.url, prekeys=2, token=token)
+        cid, member = await open_conversation(on_a, program)
+        queue = f"/v1/programs/{program.pid}/queue"
+        r = await on_a.get(queue, headers=program.auth_headers())
+        assert b64(cid) not in r.json()["waiting"]  # nobody came back yet
+        participant = await _ws(b.url, member)  # the token's first use, on relay b
+        try:
+            deadline = time.monotonic() + 10
+            while True:
+                r = await on_a.get(queue, headers=program.auth_headers())
+                if b64(cid) in r.json()["waiting"]:
+                    break
+                assert time.monotonic() < deadline, "relay a never heard the participant came"
+                await asyncio.sleep(0.1)
+        finally:
+            await participant.close()
+
+
+def test_the_sweeper_vacuums_and_rotates_the_wal_when_allowed(
+    tmp_path: Path, postgres: Any
+) -> None:
+    """A privileged role: VACUUM, then pg_switch_wal() and CHECKPOINT twice, each sweep.
+    A role without pg_checkpoint: VACUUM still, and one warning that says what to grant."""
+    from relay_process import start_relay
+
+    def checkpoints() -> int:
+        try:  # PostgreSQL 17 and later
+            return int(postgres.psql("SELECT num_requested FROM pg_stat_checkpointer").strip())
+        except subprocess.CalledProcessError:  # up to 16 (Debian 12 has 15)
+            return int(postgres.psql("SELECT checkpoints_req FROM pg_stat_bgwriter").strip())
+
+    url = postgres.create_database("sweeper_rotates")
+    (tmp_path / "super").mkdir()
+    (tmp_path / "plain").mkdir()
+    before = checkpoints()
+    relay = start_relay(tmp_path / "super", None, url, QUIETLINE_SWEEP_INTERVAL_SECONDS="0.5")
+    try:
+        deadline = time.monotonic() + 20
+        while checkpoints() < before + 4:  # two sweeps' worth
+            assert time.monotonic() < deadline, "no CHECKPOINT from the sweeper"
+            time.sleep(0.2)
+    finally:
+        relay.stop()
+
+    postgres.psql("CREATE ROLE plain LOGIN")
+    postgres.psql("ALTER DATABASE sweeper_rotates OWNER TO plain")
+    postgres.psql("ALTER TABLE messages OWNER TO plain", "sweeper_rotates")
+    for table in ("members", "conversations", "alembic_version"):
+        postgres.psql(f"ALTER TABLE {table} OWNER TO plain", "sweeper_rotates")
+    postgres.psql("GRANT ALL ON ALL TABLES IN SCHEMA public TO plain", "sweeper_rotates")
+    postgres.psql("GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO plain", "sweeper_rotates")
+    plain_url = url.replace("postgres@", "plain@")
+    relay = start_relay(tmp_path / "plain", None, plain_url, QUIETLINE_SWEEP_INTERVAL_SECONDS="0.5")
+    try:
+        deadline = time.monotonic() + 20
+        while "cannot rotate PostgreSQL's WAL" not in relay.log_path.read_text():
+            assert time.monotonic() < deadline, "no word about the missing grants"
+            time.sleep(0.2)
+        count = "SELECT vacuum_count FROM pg_stat_user_tables WHERE relname = 'messages'"
+        while int(postgres.psql(count, "sweeper_rotates").strip() or 0) < 1:
+            # the server's statistics lag up to a second behind the VACUUM
+            assert time.monotonic() < deadline, "no VACUUM without the grants"
+            time.sleep(0.2)
+    finally:
+        relay.stop()
+    log = relay.log_path.read_text()
+    assert log.count("cannot rotate PostgreSQL's WAL") == 1  # said once
+    assert "pg_checkpoint" in log and "sweep failed" not in log

@@ -154,7 +154,7 @@ async def test_quota_counts_what_the_other_relay_acked(pair: RelayPair) -> None:
         httpx.AsyncClient(base_url=b.url, timeout=30) as on_b,
     ):
         program = await enroll_program(on_a, Path(), pair.balancer.url, prekeys=2, token=token)
-        cid, member = await open_conversation(on_a, program)
+        cid, member = await open_conversation(on_a, program, confirm=False)
         auth = {"Authorization": f"Bearer {member}"}
         url = f"/v1/conversations/{b64(cid)}/messages"
         for n in (1, 2):  # with the init: 3 waiting, the quota
@@ -282,15 +282,15 @@ async def test_a_dropped_subscription_makes_clients_catch_up(redis_server: Any) 
 
 
 async def test_a_participant_back_on_the_other_relay_is_waiting_on_both(pair: RelayPair) -> None:
-    """A conversation opened through relay a counts as junk there until its participant
-    uses the token; when that happens on relay b, relay a is told (it would otherwise
-    keep it out of the queue and drop it in its sweep)."""
+    """A conversation opened through relay a is unconfirmed until its participant uses the
+    token; when that happens on relay b, the shared database records it (so no relay keeps
+    it out of the queue or sweeps it) and relay a is told, so its memory agrees."""
     a, b = pair.a, pair.b
     token = a.add_program()
     pair.balancer.targets = [a.port, b.port]
     async with httpx.AsyncClient(base_url=pair.balancer.url, timeout=30) as on_a:
         program = await enroll_program(on_a, Path(), pair.balancer.url, prekeys=2, token=token)
-        cid, member = await open_conversation(on_a, program)
+        cid, member = await open_conversation(on_a, program, confirm=False)
         queue = f"/v1/programs/{program.pid}/queue"
         r = await on_a.get(queue, headers=program.auth_headers())
         assert b64(cid) not in r.json()["waiting"]  # nobody came back yet

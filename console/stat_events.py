@@ -129,10 +129,14 @@ class EventCounter:
         c = self._open.pop(event.conversation_id, None)
         if c is None:
             return  # opened before this node knew of it: nothing reliable to count
-        if c.participant_left or event.by in ("peer", "relay"):
+        # Staff first: a staff close reaches the node twice (its own answer and the relay's
+        # "closed" to every side), and the relay's may come first.
+        if c.participant_left:
             ended = "participant"
         elif c.ended_by_staff:
             ended = "staff"
+        elif event.by in ("peer", "relay"):
+            ended = "participant"
         elif event.reason == "inactivity":
             ended = "inactivity"
         elif event.reason == "closed" and not c.answered:

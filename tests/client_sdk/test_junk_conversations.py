@@ -4,6 +4,7 @@ new conversation and nothing waiting for it; a real participant is shown as usua
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -49,5 +50,10 @@ async def test_a_junk_conversation_is_never_shown_to_staff(
             await waiter(pev, lambda e: isinstance(e, events.Message) and e.text == "hello")
             # the junk inits were sent before the real one and never reached the node
             assert program.conversations == [participant.conversation_id]
+            # the node queues it right after handing out the events: wait for that turn
+            deadline = asyncio.get_running_loop().time() + 10
+            while not program.workflow.waiting():
+                assert asyncio.get_running_loop().time() < deadline
+                await asyncio.sleep(0.01)
             assert program.workflow.waiting() == [participant.conversation_id]
             assert not set(junk) & set(program.workflow.open_conversations())

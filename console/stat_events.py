@@ -130,12 +130,11 @@ class EventCounter:
         if c is None:
             return  # opened before this node knew of it: nothing reliable to count
         # Staff first: a staff close reaches the node twice (its own answer and the relay's
-        # "closed" to every side), and the relay's may come first.
-        if c.participant_left:
-            ended = "participant"
-        elif c.ended_by_staff:
+        # "closed" to every side), the relay's may come first, and the participant's side
+        # may say it left as it closes: what a staff member ended is ended by staff.
+        if c.ended_by_staff:
             ended = "staff"
-        elif event.by in ("peer", "relay"):
+        elif c.participant_left or event.by in ("peer", "relay"):
             ended = "participant"
         elif event.reason == "inactivity":
             ended = "inactivity"

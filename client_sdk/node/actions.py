@@ -162,6 +162,7 @@ class NodeActions(NodeBundle):
 
     async def _close_now(self, conversation_id: str, reason: str) -> None:
         c = self._get(conversation_id)
+        c.closing = True
         # the keys go whatever the relay does: a refusal, an outage or a bad sign-in
         relay_failed = (RelayError, VerificationFailure)
         if not c.participant_left:

@@ -59,8 +59,8 @@ class NodeReceiver(NodeActions):
                 self._maintainer = asyncio.create_task(self._maintain_quietly())
         elif kind == "closed":
             cid = str(frame.get("conversation_id", ""))
-            if cid in self._conversations:
-                c = self._conversations[cid]
+            c = self._conversations.get(cid)
+            if c is not None and not c.closing:  # else this node's own close path forgets it
                 if not c.participant_left:
                     self._pending_events.append(ev.ParticipantLeft(cid, "closed"))
                 await self._forget(

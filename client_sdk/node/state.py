@@ -58,6 +58,9 @@ class OpenConversation:
     assigned_to: str | None = None
     participant_left: bool = False
     workflow: dict[str, Any] = field(default_factory=dict)
+    # memory only: this node is closing it (the relay's "closed" to every side is then
+    # this node's own close coming back, not the participant leaving)
+    closing: bool = False
 
     def meta(self) -> dict[str, Any]:
         return {

@@ -28,11 +28,35 @@ START_TIMEOUT = 30.0
 POLL_INTERVAL = 0.1
 
 
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+_EPHEMERAL = _ephemeral_range()
+# Below the kernel's ephemeral range: a port handed out here is never also given to an
+# outgoing connection or a ``bind(0)`` between now and the moment a server binds it (a
+# port from ``bind(0)`` can be, and a browser's connection took one in CI). Each process
+# starts at its own offset so that two test runs side by side rarely try the same port.
+_PORTS = range(max(1024, _EPHEMERAL[0] - 12000), _EPHEMERAL[0])
+_next_port = [_PORTS.start + (os.getpid() * 7919) % len(_PORTS)]
+
+
 def free_port() -> int:
-    """A loopback port nobody listens on (bound then released)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A loopback port nobody listens on or uses, outside the ephemeral range."""
+    for _ in range(len(_PORTS)):
+        port = _next_port[0]
+        _next_port[0] = port + 1 if port + 1 < _PORTS.stop else _PORTS.start
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no free loopback port below the ephemeral range")
 
 
 def stop_process(process: subprocess.Popen[Any]) -> None:

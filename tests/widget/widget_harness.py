@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator, Sequence
@@ -21,8 +20,11 @@ from urllib.parse import urlsplit
 from axe_playwright_python.sync_playwright import Axe
 from nacl.signing import SigningKey
 from playwright.sync_api import Page
+from relay_process import free_port
 
 from e2ee.encoding import b64u_encode
+
+__all__ = ["free_port"]  # re-exported for the widget tests
 
 FALLBACK_LINES = ("Call us any time: 1-800-555-0100", "Text us: 555-0101")
 _axe = Axe()
@@ -46,13 +48,6 @@ class Identity:
     def program_id_b64u(self) -> str:
         digest = hashlib.sha256(b"quietline/v1/program-id" + self.identity_key).digest()
         return b64u_encode(digest[:16])
-
-
-def free_port() -> int:
-    """A port nobody listens on (bound then released)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _stop(proc: subprocess.Popen[str]) -> None:
@@ -79,13 +74,25 @@ def widget_serve(
     else:
         program_id, identity_key = identity
     args = [
-        sys.executable, "-m", "quietline", "widget", "serve", "--port", "0",
-        "--relay", relay, "--program-id", program_id, "--identity-key", identity_key,
+        sys.executable,
+        "-m",
+        "quietline",
+        "widget",
+        "serve",
+        "--port",
+        "0",
+        "--relay",
+        relay,
+        "--program-id",
+        program_id,
+        "--identity-key",
+        identity_key,
     ]
     for line in FALLBACK_LINES:
         args += ["--fallback", line]
-    proc = subprocess.Popen([*args, *extra], stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, text=True)
+    proc = subprocess.Popen(
+        [*args, *extra], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()
@@ -137,8 +144,14 @@ def assert_nothing_stored(page: Page) -> None:
     record of cookies and local storage for every origin it touched.
     """
     probe = page.evaluate(STORAGE_PROBE)
-    assert probe == {"cookie": "", "local": 0, "session": 0, "idb": [], "caches": [],
-                     "workers": 0}, probe
+    assert probe == {
+        "cookie": "",
+        "local": 0,
+        "session": 0,
+        "idb": [],
+        "caches": [],
+        "workers": 0,
+    }, probe
     state = page.context.storage_state()
     assert state["cookies"] == [], state["cookies"]
     for entry in state["origins"]:
@@ -176,10 +189,12 @@ def assert_exit_visible(page: Page) -> None:
 
 
 def active_name(page: Page) -> str:
-    return str(page.evaluate(
-        "() => { const a = document.activeElement;"
-        " return (a?.getAttribute('aria-label') || a?.innerText || a?.value || '').trim(); }"
-    ))
+    return str(
+        page.evaluate(
+            "() => { const a = document.activeElement;"
+            " return (a?.getAttribute('aria-label') || a?.innerText || a?.value || '').trim(); }"
+        )
+    )
 
 
 def tab_to(page: Page, name: str, limit: int = 40) -> None:

@@ -20,6 +20,7 @@ Changes are made in the keystore in memory: the caller saves it (the CLI with
 
 from __future__ import annotations
 
+import hmac
 import json
 import unicodedata
 from dataclasses import dataclass
@@ -163,11 +164,16 @@ class StaffAccounts:
         """The account when ``password`` is its password and it is not disabled; else None.
 
         An unknown name costs one Argon2id verification too (against a dummy hash), so
-        the time taken does not tell which names exist. Slow on purpose; a running node
-        uses :meth:`lookup`, :meth:`check` (off the event loop) and :meth:`conclude`.
+        the time taken does not tell which names exist. Slow on purpose, and all of it
+        on the caller's thread: a running node uses :meth:`lookup`, :meth:`check` and
+        :meth:`make_hash` in its password pool (:mod:`console.passwords`) and
+        :meth:`conclude` and :meth:`replace_hash` on its loop instead.
         """
         record = self.lookup(name)
-        return self.conclude(record, self.check(record, password), password)
+        account = self.conclude(record, self.check(record, password))
+        if account is not None and record is not None and self.needs_rehash(record):
+            self.replace_hash(account.staff_id, str(record["hash"]), self.make_hash(password))
+        return account
 
     def lookup(self, name: str) -> dict[str, Any] | None:
         """The stored record of ``name``, or None (reads the keystore: on its owner's loop)."""
@@ -185,15 +191,30 @@ class StaffAccounts:
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return False
 
-    def conclude(self, record: dict[str, Any] | None, ok: bool, password: str) -> Account | None:
-        """The account after :meth:`check` (None unless right and enabled); a hash made
-        with older parameters is replaced (the caller saves the keystore)."""
+    def conclude(self, record: dict[str, Any] | None, ok: bool) -> Account | None:
+        """The account after :meth:`check`: None unless right and enabled. Hashes nothing."""
         if not ok or record is None or record.get("disabled"):
             return None
-        if self._hasher.check_needs_rehash(str(record["hash"])):
-            record["hash"] = self._hasher.hash(unicodedata.normalize("NFC", password))
-            self._put(record)
         return self._account(record)
+
+    def needs_rehash(self, record: dict[str, Any]) -> bool:
+        """The record's hash was made with other parameters than the hasher's (cheap)."""
+        return bool(self._hasher.check_needs_rehash(str(record["hash"])))
+
+    def make_hash(self, password: str) -> str:
+        """An Argon2id hash of ``password`` (NFC). Touches no keystore: safe in a thread.
+        Checks nothing: :func:`check_password` is for new passwords."""
+        return self._hasher.hash(unicodedata.normalize("NFC", password))
+
+    def replace_hash(self, staff_id: str, old: str, new: str) -> bool:
+        """Store ``new`` (a rehash of the same password) unless the hash changed meanwhile
+        (a password reset while the rehash ran wins). True when stored."""
+        record = self._records().get(staff_id)
+        if record is None or not hmac.compare_digest(str(record["hash"]), old):
+            return False
+        record["hash"] = new
+        self._put(record)
+        return True
 
     def _dummy_hash(self) -> str:
         if self._dummy is None:
@@ -203,17 +224,28 @@ class StaffAccounts:
     # -- changes ---------------------------------------------------------------------
 
     def add(self, name: str, role: Role | str, password: str) -> Account:
-        """A new account; the name must be free (case does not matter)."""
+        """A new account; the name must be free (case does not matter). Hashes here."""
+        self.check_free(name)
+        return self.add_hashed(name, role, self.make_hash(check_password(password)))
+
+    def check_free(self, name: str) -> str:
+        """The clean name when no account has it yet; else :class:`Conflict`."""
         clean = check_name(name)
         if self._by_name(clean) is not None:
             raise Conflict(f"There is already an account named {clean}.")
+        return clean
+
+    def add_hashed(self, name: str, role: Role | str, password_hash: str) -> Account:
+        """A new account with a hash made by :meth:`make_hash` (a running node makes it
+        off its loop); the name must still be free."""
+        clean = self.check_free(name)
         record = {
             "v": 1,
             "staff_id": b64u_encode(self._random(16)),
             "name": clean,
             "role": Role(role).value,
             "disabled": False,
-            "hash": self._hasher.hash(check_password(password)),
+            "hash": password_hash,
         }
         self._put(record)
         return self._account(record)
@@ -225,8 +257,14 @@ class StaffAccounts:
         return self._account(record)
 
     def set_password(self, staff_id: str, password: str) -> Account:
+        """A new password (checked and hashed here)."""
+        self._record(staff_id)
+        return self.set_password_hash(staff_id, self.make_hash(check_password(password)))
+
+    def set_password_hash(self, staff_id: str, password_hash: str) -> Account:
+        """A new password, as a hash made by :meth:`make_hash`."""
         record = self._record(staff_id)
-        record["hash"] = self._hasher.hash(check_password(password))
+        record["hash"] = password_hash
         self._put(record)
         return self._account(record)
 

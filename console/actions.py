@@ -10,7 +10,6 @@ words. Actions are async.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ from client_sdk.errors import ConversationClosed, RelayError
 from console import rota, staffing
 from console.accounts import Account, Role
 from console.errors import Conflict, Forbidden, NotAllowed, NotFound
+from console.passwords import Busy
 from console.updates import ConsoleUpdates
 
 log = logging.getLogger("console.node")
@@ -34,13 +34,20 @@ class ConsoleActions(ConsoleUpdates):
     """What staff do: shifts, claim, take next, send, code word, transfer, escalate, end,"""
 
     async def sign_in(self, name: str, password: str) -> Account | None:
-        """The account if the password is right and it is enabled. Argon2id runs in a
-        thread; the keystore is read and written on the loop only (it is not thread-safe)."""
+        """The account if the password is right and it is enabled.
+
+        Argon2id runs in the node's password pool (:mod:`console.passwords`: bounded,
+        never on the event loop; :class:`~console.passwords.Busy` when full); the
+        keystore is read and written on the loop only (it is not thread-safe). A hash
+        made with older parameters is replaced, in the pool too."""
         record = self.accounts.lookup(name)
-        ok = await asyncio.to_thread(self.accounts.check, record, password)
-        account = self.accounts.conclude(record, ok, password)
-        if self.program.keystore.dirty:  # an old hash was upgraded
-            await self.program.save()
+        ok = await self.passwords.run(self.accounts.check, record, password)
+        account = self.accounts.conclude(record, ok)
+        if account is not None and record is not None and self.accounts.needs_rehash(record):
+            with contextlib.suppress(Busy):  # the next sign-in upgrades it
+                new = await self.passwords.run(self.accounts.make_hash, password)
+                if self.accounts.replace_hash(account.staff_id, str(record["hash"]), new):
+                    await self.program.save()
         return account
 
     async def disable_account(self, who: Account | None, staff_id: str) -> None:

@@ -46,6 +46,7 @@ from console.accounts import Account, StaffAccounts
 from console.actions import ConsoleActions
 from console.errors import SetupError
 from console.hub import Hub
+from console.passwords import PasswordWork
 from console.replies import SavedReplies
 from console.settings import ConsoleSettings
 from console.stat_events import EventCounter
@@ -72,6 +73,9 @@ class ConsoleNode(ConsoleActions):
         self.settings = settings
         self.workflow = program.workflow
         self.accounts = StaffAccounts(program.keystore, hasher=hasher)
+        self.passwords = PasswordWork(
+            workers=settings.password_workers, waiting=settings.password_waiting
+        )
         self.replies = SavedReplies(program.keystore)
         self._shifts = staffing.Shifts(program.keystore)
         self.statistics = EventCounter(Statistics(program.keystore))
@@ -173,6 +177,7 @@ class ConsoleNode(ConsoleActions):
             return
         self._closed = True
         self._hub.close()
+        self.passwords.close()
         await self.program.aclose()  # ends the event stream: the consumer returns
         if self._consumer is not None:
             await asyncio.wait([self._consumer], timeout=5)

@@ -40,6 +40,10 @@ class ConsoleSettings:
       further behind is dropped (it reconnects and gets a fresh snapshot), so a slow
       browser never grows the node's memory.
     - ``signin_attempts``, ``signin_window_seconds``: sign-in throttling (the web side).
+    - ``password_workers``: Argon2id hashes run at once, off the event loop
+      (:mod:`console.passwords`); their memory is at most this times Argon2's
+      ``memory_cost`` (64 MiB by default). ``password_waiting``: how many more may wait;
+      beyond that a sign-in or password change is refused at once ("busy").
     """
 
     host: str = "127.0.0.1"
@@ -52,6 +56,8 @@ class ConsoleSettings:
     subscriber_queue: int = 1000
     signin_attempts: int = 5
     signin_window_seconds: int = 300
+    password_workers: int = 2
+    password_waiting: int = 32
 
     def __post_init__(self) -> None:
         if (self.tls_cert is None) != (self.tls_key is None):
@@ -75,6 +81,8 @@ class ConsoleSettings:
             raise SetupError("subscriber_queue must be at least 10.")
         if self.signin_attempts < 1 or self.signin_window_seconds < 1:
             raise SetupError("Sign-in throttling needs at least one attempt and one second.")
+        if not 1 <= self.password_workers <= 16 or not 0 <= self.password_waiting <= 1000:
+            raise SetupError("password_workers must be 1 to 16, password_waiting 0 to 1000.")
 
     @property
     def tls(self) -> bool:

@@ -22,6 +22,7 @@ from console import staffing
 from console.accounts import Account, StaffAccounts
 from console.errors import Forbidden, NotFound
 from console.hub import Hub
+from console.passwords import PasswordWork
 from console.replies import SavedReplies
 from console.settings import ConsoleSettings
 from console.stat_events import EventCounter
@@ -57,6 +58,7 @@ class ConsoleView:
     settings: ConsoleSettings
     workflow: wf.Workflow
     accounts: StaffAccounts
+    passwords: PasswordWork
     replies: SavedReplies
     _shifts: staffing.Shifts
     statistics: EventCounter

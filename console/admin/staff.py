@@ -6,7 +6,8 @@
   ``staff.enable`` ``{name}``.
 
 Security properties: ``password`` is a secret argument (never logged, never in an
-answer); it is kept only as an Argon2id hash (:mod:`console.accounts`). A password reset
+answer); it is kept only as an Argon2id hash (:mod:`console.accounts`), made off the
+running node's event loop in its bounded password pool (:mod:`console.passwords`). A password reset
 on a running node signs the person out of every browser (whoever used the old password
 keeps no session). Disabling an
 account on a running node goes through the node's own path
@@ -18,9 +19,10 @@ made a support worker or supervisor (the program would have nobody to run it).
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
-from console.accounts import Account, Role, StaffAccounts
+from console.accounts import Account, Role, StaffAccounts, check_password
 from console.admin._args import text
 from console.admin.context import AdminContext
 from console.admin.registry import operation
@@ -31,6 +33,17 @@ ROLE_WORDS = {"worker": "support worker", "supervisor": "supervisor", "admin": "
 
 def _accounts(ctx: AdminContext) -> StaffAccounts:
     return ctx.node.accounts if ctx.node is not None else StaffAccounts(ctx.keystore)
+
+
+async def _hash(ctx: AdminContext, accounts: StaffAccounts, password: object) -> str:
+    """The Argon2id hash of a new password: in the running node's password pool (never
+    on its event loop, bounded), or in a thread for the CLI on a stopped keystore."""
+    if not isinstance(password, str):
+        raise NotAllowed("Give a password.")
+    clean = check_password(password)
+    if ctx.node is not None:
+        return await ctx.node.passwords.run(accounts.make_hash, clean)
+    return await asyncio.to_thread(accounts.make_hash, clean)
 
 
 def _role(args: dict[str, Any]) -> Role:
@@ -83,10 +96,9 @@ async def staff_add(ctx: AdminContext, args: dict[str, Any]) -> dict[str, Any]:
     ctx.require(Role.ADMIN)
     name = text(args, "name", "staff member's name")
     role = _role(args)
-    password = args.get("password")
-    if not isinstance(password, str):
-        raise NotAllowed("Give a password.")
-    account = _accounts(ctx).add(name, role, password)
+    accounts = _accounts(ctx)
+    accounts.check_free(name)  # before the slow part
+    account = accounts.add_hashed(name, role, await _hash(ctx, accounts, args.get("password")))
     await ctx.save()
     ctx.changed()
     return _row(ctx, account)
@@ -111,10 +123,8 @@ async def staff_passwd(ctx: AdminContext, args: dict[str, Any]) -> dict[str, Any
     """Set a new password for a staff member."""
     ctx.require(Role.ADMIN)
     account = _find(ctx, args)
-    password = args.get("password")
-    if not isinstance(password, str):
-        raise NotAllowed("Give a password.")
-    _accounts(ctx).set_password(account.staff_id, password)
+    accounts = _accounts(ctx)
+    accounts.set_password_hash(account.staff_id, await _hash(ctx, accounts, args.get("password")))
     await ctx.save()
     if ctx.node is not None:  # whoever used the old password is signed out
         ctx.node.end_sessions(account.staff_id)

@@ -7,9 +7,10 @@
 - ``POST /admin/api/{op}``: runs admin operation ``op`` (:mod:`console.admin`) as the
   signed-in account, with a JSON object body, and answers ``{"ok": true, "result": ...}``
   or ``{"ok": false, "kind": ..., "error": "plain words"}`` (400 refused, 403 role,
-  404 not found, 409 conflict). The operation checks the role itself (the CLI and the
-  console share the check). Requests need the session's CSRF token in ``X-CSRF-Token``
-  and ``Content-Type: application/json``; bodies are at most :data:`MAX_JSON_BYTES`.
+  404 not found, 409 conflict, 503 busy: too many password hashes at once). The
+  operation checks the role itself (the CLI and the console share the check). Requests
+  need the session's CSRF token in ``X-CSRF-Token`` and ``Content-Type:
+  application/json``; bodies are at most :data:`MAX_JSON_BYTES`.
 
 Pages hold no conversation content; like every console answer they are ``no-store``
 under the strict CSP of :mod:`console.web.headers`. The page scripts are ES modules in
@@ -63,7 +64,7 @@ SECTIONS: tuple[Section, ...] = (
             "How the line is used, with nothing that identifies anyone."),
 )  # fmt: skip
 
-_STATUS = {"NotFound": 404, "Forbidden": 403, "Conflict": 409}
+_STATUS = {"NotFound": 404, "Forbidden": 403, "Conflict": 409, "Busy": 503}
 
 
 def _allowed(role: Role, least: Role) -> bool:

@@ -5,8 +5,9 @@
   can sign a browser in to an account of its choosing.
 - Attempts are throttled per account name and per client (:mod:`console.web.throttle`)
   before the password is checked; the password check (``ConsoleNode.sign_in``: Argon2id)
-  runs off the event loop. Every refusal says the same for an unknown name, a wrong
-  password and a disabled account.
+  runs off the event loop in the node's bounded password pool, and a full pool answers
+  503 at once (:mod:`console.passwords`). Every refusal says the same for an unknown
+  name, a wrong password and a disabled account.
 - A successful sign-in always starts a new session (a fresh 256-bit id), ending any the
   browser had.
 - Sign-out needs the session's CSRF token; it ends the session, expires the cookie and
@@ -22,6 +23,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from console.passwords import Busy
 from console.web.forms import FormTooLarge, read_form
 from console.web.state import SESSION_COOKIE, SIGNIN_COOKIE, WebState, web_state
 
@@ -126,7 +128,12 @@ async def signin_submit(request: Request) -> Response:
         return _render_signin(
             request, web, status=429, errors=[{"field": "name", "text": text}], name=name
         )
-    account = await web.node.sign_in(name, password)
+    try:
+        account = await web.node.sign_in(name, password)
+    except Busy as exc:  # too many password checks at once: not counted as a failure
+        return _render_signin(
+            request, web, status=503, errors=[{"field": "name", "text": exc.message}], name=name
+        )
     if account is None:
         web.throttle.failed(name, client)
         text = "The name or the password is not right. Check them and try again."

@@ -190,9 +190,13 @@ def console_stack(
     limits: SignInLimits | None = None,
     poll_seconds: float = 0.2,
     node_clock: ManualClock | None = None,
+    hasher: PasswordHasher = FAST,
+    console_settings: dict[str, Any] | None = None,
 ) -> Iterator[Stack]:
     """``node_clock``: the node's workflow runs on it (shift ends, the last-minutes rule,
-    hand-off) instead of the system clock; the test moves it."""
+    hand-off) instead of the system clock; the test moves it. ``hasher``: the node's
+    Argon2id hasher (the accounts are made with ``FAST``); ``console_settings``: more
+    ``ConsoleSettings`` fields."""
     relay = start_relay(tmp, **FUNCTIONAL_LIMITS)
     loop = live_mod.LoopThread()
     node: ConsoleNode | None = None
@@ -203,10 +207,12 @@ def console_stack(
         site = f"http://127.0.0.1:{free_port()}"
         enrolled = live_mod.enroll_program(relay, tmp, profile(site))
         _prepare_keystore(enrolled.keystore, staff)
-        settings = ConsoleSettings(port=0, idle_signout_minutes=idle_minutes)
+        settings = ConsoleSettings(
+            port=0, idle_signout_minutes=idle_minutes, **(console_settings or {})
+        )
         node = loop.run(
             ConsoleNode.open(
-                enrolled.keystore, PASSPHRASE, settings, hasher=FAST, clock=node_clock
+                enrolled.keystore, PASSPHRASE, settings, hasher=hasher, clock=node_clock
             ),
             timeout=60,
         )

@@ -7,12 +7,20 @@ program is answering now. Signing and verifying these documents is
 what a valid document is, so it depends on nothing but the error tree.
 
 Bodies are UTF-8 JSON produced by :func:`canonical_json` (docs/protocol.md, Profile and
-status). Parsing is strict: exact keys, no ``null`` for an optional key, no duplicate
-keys, floats, NaN or lone surrogates, enums checked, lengths and counts bounded by the
-``MAX_*`` constants. Any bad input raises :class:`~e2ee.errors.MalformedInput` (or its
-subclass :class:`~e2ee.errors.OversizedInput`), never anything else, so a hostile relay
-that serves a crafted body can only make verification fail. Constructing a document
-with bad fields is the caller's mistake and raises :class:`~e2ee.errors.LocalProtocolError`.
+status). Parsing is strict: no duplicate keys, floats or NaN anywhere in the body; no
+``null`` for an optional key, no lone surrogates in a text, enums checked, lengths and
+counts bounded by the ``MAX_*`` constants. A status has exact keys. A profile must have
+every key its version requires and every key this version knows is checked, but keys
+it does not know are ignored (forward compatibility: a newer program's optional keys do
+not stop an older verifier); a change older verifiers must not ignore raises ``v``,
+which they refuse. Unknown keys are inside the signed body like the rest, so only the
+identity key's holder can add one; they are held to the JSON rules above and to what
+the widget's parser reads (nesting, safe integers), so both verifiers agree. A
+:class:`Profile` is still made of known fields only. Any bad input raises
+:class:`~e2ee.errors.MalformedInput` (or its subclass
+:class:`~e2ee.errors.OversizedInput`), never anything else, so a hostile relay that
+serves a crafted body can only make verification fail. Constructing a document with bad
+fields is the caller's mistake and raises :class:`~e2ee.errors.LocalProtocolError`.
 
 Parsers take the exact bytes whose signature was verified; they never re-serialize.
 """
@@ -407,6 +415,38 @@ def _object(
     return cast(dict[str, Any], value)
 
 
+MAX_JSON_DEPTH = 64
+"""Nesting the widget's parser accepts (widget/protocol/json.js); a profile's unknown keys
+are held to it here too, so both verifiers accept and refuse the same bodies."""
+
+
+def _portable(value: object, depth: int = 0) -> None:
+    """Refuse what the widget's parser refuses though Python's would not: nesting deeper
+    than :data:`MAX_JSON_DEPTH` and integers outside JavaScript's safe range."""
+    if depth > MAX_JSON_DEPTH:
+        raise MalformedInput("JSON nested too deeply")
+    if isinstance(value, dict):
+        for item in value.values():
+            _portable(item, depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            _portable(item, depth + 1)
+    elif type(value) is int and abs(value) > MAX_TIMESTAMP:
+        raise MalformedInput("integer out of range")
+
+
+def _known(
+    value: object, what: str, required: set[str], optional: frozenset[str] = frozenset()
+) -> dict[str, Any]:
+    """A profile object's known keys: every required one present, unknown ones dropped
+    (they were verified with the rest of the body; this version has no use for them)."""
+    if not isinstance(value, dict):
+        raise MalformedInput(f"{what} must be a JSON object")
+    if not required <= set(value):
+        raise MalformedInput(f"{what} has missing keys")
+    return {k: v for k, v in value.items() if k in required or k in optional}
+
+
 def _list(value: object, what: str, max_items: int) -> Sequence[Any]:
     if not isinstance(value, list):
         raise MalformedInput(f"{what} must be a JSON array")
@@ -421,9 +461,17 @@ def _check_version(obj: Mapping[str, Any], version: int) -> None:
 
 
 def parse_profile(data: bytes) -> Profile:
-    """Parse a profile body (after its signature verified); MalformedInput on anything bad."""
-    obj = _object(
-        _parse_json_object(data, MAX_PROFILE_SIZE),
+    """Parse a profile body (after its signature verified); MalformedInput on anything bad.
+
+    The version is checked first (a newer version is refused whatever its keys); keys
+    this version does not know are ignored at every level (docs/protocol.md)."""
+    raw = _parse_json_object(data, MAX_PROFILE_SIZE)
+    _portable(raw)
+    if "v" not in raw:
+        raise MalformedInput("profile has missing keys")
+    _check_version(raw, PROFILE_VERSION)
+    obj = _known(
+        raw,
         "profile",
         {
             "v", "name", "notice", "safety_check_in", "questions", "hours",
@@ -431,9 +479,8 @@ def parse_profile(data: bytes) -> Profile:
         },
         frozenset({"language"}),
     )  # fmt: skip
-    _check_version(obj, PROFILE_VERSION)
     try:
-        notice = _object(
+        notice = _known(
             obj["notice"],
             "notice",
             {"voluntary", "choices", "information", "mandatory_reporting"},
@@ -444,28 +491,28 @@ def parse_profile(data: bytes) -> Profile:
                 raise MalformedInput(f"notice.{key} must be a string when present")
         if "language" in obj and not isinstance(obj["language"], str):
             raise MalformedInput("language must be a string when present")
-        hours = _object(obj["hours"], "hours", {"timezone", "weekly"}, frozenset({"closures"}))
+        hours = _known(obj["hours"], "hours", {"timezone", "weekly"}, frozenset({"closures"}))
         return Profile(
             name=obj["name"],
             notice=Notice(**notice),
             safety_check_in=obj["safety_check_in"],
             questions=tuple(
-                Question(**_object(q, "question", {"id", "text", "why"}))
+                Question(**_known(q, "question", {"id", "text", "why"}))
                 for q in _list(obj["questions"], "questions", MAX_QUESTIONS)
             ),
             hours=Hours(
                 timezone=hours["timezone"],
                 weekly=tuple(
-                    OpeningPeriod(**_object(p, "opening period", {"day", "open", "close"}))
+                    OpeningPeriod(**_known(p, "opening period", {"day", "open", "close"}))
                     for p in _list(hours["weekly"], "opening periods", MAX_HOURS_PERIODS)
                 ),
                 closures=tuple(
-                    Closure(**_object(c, "closure", {"date", "label"}))
+                    Closure(**_known(c, "closure", {"date", "label"}))
                     for c in _list(hours.get("closures", []), "closures", MAX_CLOSURES)
                 ),
             ),
             alternatives=tuple(
-                Alternative(**_object(a, "alternative", {"label", "value"}))
+                Alternative(**_known(a, "alternative", {"label", "value"}))
                 for a in _list(obj["alternatives"], "alternatives", MAX_ALTERNATIVES)
             ),
             quick_exit_url=obj["quick_exit_url"],

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from e2ee import identity
 from e2ee import profile as prof
-from e2ee.errors import LocalProtocolError, MalformedInput, OversizedInput
+from e2ee.errors import InvalidSignature, LocalProtocolError, MalformedInput, OversizedInput
 from e2ee.profile import (
     Alternative,
     Hours,
@@ -198,11 +198,9 @@ def _mutations() -> list[Any]:
         set_path(("v",), 2),
         set_path(("v",), "1"),
         set_path(("v",), True),
-        set_path(("extra",), 1),
         set_path(("name",), None),
         set_path(("name",), ["x"]),
         set_path(("notice",), []),
-        set_path(("notice", "extra"), "x"),
         set_path(("notice", "more_url"), None),
         set_path(("notice", "more_text"), None),
         set_path(("notice", "more_text"), 1),
@@ -212,7 +210,6 @@ def _mutations() -> list[Any]:
         set_path(("questions",), {}),
         set_path(("questions",), [1]),
         set_path(("questions", 0, "id"), 1),
-        set_path(("questions", 0, "extra"), "x"),
         set_path(("questions",), [{"id": "a", "text": "b", "why": "c"}] * 2),
         set_path(
             ("questions",),
@@ -287,6 +284,100 @@ def test_parse_profile_accepts_non_canonical_bytes_it_was_given() -> None:
     obj = _profile_obj()
     raw = json.dumps(obj, indent=2).encode()
     assert prof.parse_profile(raw) == make_profile()
+
+
+# -- forward compatibility: keys this version does not know ----------------------------------
+
+# (the object's path, a key no verifier of this version knows, its value): what a newer
+# program might add at each level of the profile.
+UNKNOWN_KEYS: list[tuple[tuple[Any, ...], str, Any]] = [
+    ((), "crisis_lines", [{"label": "Police", "value": "911"}]),
+    (("notice",), "summary", "In short: your choice, your pace."),
+    (("hours",), "note", {"text": "Closed on public holidays", "shown": True}),
+    (("questions", 0), "required", False),
+    (("hours", "weekly", 0), "staffed_by", None),
+    (("alternatives", 0), "kind", "phone"),
+]
+
+
+def _with_unknown_keys(obj: dict[str, Any]) -> dict[str, Any]:
+    for path, key, value in UNKNOWN_KEYS:
+        target: Any = obj
+        for step in path:
+            target = target[step]
+        target[key] = value
+    return obj
+
+
+@pytest.mark.parametrize("where", range(len(UNKNOWN_KEYS)))
+def test_a_key_this_version_does_not_know_is_ignored(where: int) -> None:
+    """A newer program's optional key, at any level, does not stop this verifier: the
+    profile parses as if the key were not there (docs/protocol.md, forward compatibility)."""
+    obj = _profile_obj()
+    path, key, value = UNKNOWN_KEYS[where]
+    target: Any = obj
+    for step in path:
+        target = target[step]
+    target[key] = value
+    assert prof.parse_profile(prof.canonical_json(obj)) == make_profile()
+
+
+def test_unknown_keys_are_signed_like_the_rest() -> None:
+    alice = identity.IdentityKeyPair.from_seed(bytes(range(32)))
+    body = prof.canonical_json(_with_unknown_keys(_profile_obj()))
+    signed = identity.SignedObject(body, alice.sign(identity.LABEL_PROFILE, body))
+    assert identity.verify_profile(alice.public_key, alice.program_id, signed) == make_profile()
+    changed = body.replace(b'"kind":"phone"', b'"kind":"email"')
+    assert changed != body
+    with pytest.raises(InvalidSignature):
+        identity.verify_profile(
+            alice.public_key, alice.program_id, identity.SignedObject(changed, signed.signature)
+        )
+
+
+def test_a_newer_version_is_refused_whatever_its_keys() -> None:
+    """What older verifiers must not ignore comes with a new ``v``: refused at once."""
+    newer = _with_unknown_keys({**_profile_obj(), "v": 2})
+    with pytest.raises(MalformedInput, match="unsupported version"):
+        prof.parse_profile(prof.canonical_json(newer))
+    with pytest.raises(MalformedInput, match="unsupported version"):
+        prof.parse_profile(b'{"v":2,"shape":"new"}')
+    with pytest.raises(MalformedInput):
+        prof.parse_profile(
+            prof.canonical_json({k: v for k, v in _profile_obj().items() if k != "v"})
+        )
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'"future":1.5}',  # a float
+        b'"future":1,"future":2}',  # a duplicate key
+        b'"future":"' + b"x" * prof.MAX_PROFILE_SIZE + b'"}',  # too large
+        b'"future":' + str(2**53).encode() + b"}",  # beyond JavaScript's safe integers
+        b'"future":' + b"[" * 65 + b"]" * 65 + b"}",  # nested deeper than the widget reads
+    ],
+)
+def test_unknown_keys_follow_the_json_rules_of_the_body(raw: bytes) -> None:
+    body = prof.canonical_json(_profile_obj())[:-1] + b"," + raw
+    with pytest.raises(MalformedInput):
+        prof.parse_profile(body)
+
+
+def test_unknown_keys_may_hold_what_both_verifiers_read() -> None:
+    body = prof.canonical_json(_profile_obj())[:-1]
+    for tail in (
+        b'"future":' + b"[" * 64 + b"]" * 64 + b"}",
+        b'"future":' + str(2**53 - 1).encode() + b"}",
+        b'"future":[null,true,"\\ud800",{"a":-1}]}',  # the widget reads lone surrogates too
+    ):
+        assert prof.parse_profile(body + b"," + tail) == make_profile()
+
+
+def test_a_program_still_cannot_publish_a_key_it_does_not_know() -> None:
+    """Liberal in what it reads, strict in what it writes: the producer refuses."""
+    with pytest.raises(TypeError):
+        Profile(**{**dataclasses.asdict(make_profile()), "crisis_lines": []})  # type: ignore[arg-type]
 
 
 # -- status -------------------------------------------------------------------------------------

@@ -116,3 +116,59 @@ def test_language_and_more_text_like_python(protocol_page: Page) -> None:
         _body(language="es", more_text="Más."),
     )
     assert parsed == ["es", "Más."]
+
+
+def _with(path: tuple[Any, ...], key: str, value: Any, **top: Any) -> str:
+    """A profile body with ``key`` set to ``value`` in the object at ``path``."""
+    obj = json.loads(_body())
+    obj["questions"] = [{"id": "age", "text": "How old are you?", "why": "To help."}]
+    obj["hours"]["weekly"] = [{"day": 0, "open": "09:00", "close": "17:00"}]
+    obj["hours"]["closures"] = [{"date": "2026-12-25", "label": "Christmas Day"}]
+    obj["alternatives"] = [{"label": "Hotline", "value": "+1 555 0100"}]
+    obj.update(top)
+    target: Any = obj
+    for step in path:
+        target = target[step]
+    target[key] = value
+    return json.dumps(obj, ensure_ascii=False)
+
+
+def test_keys_this_version_does_not_know_like_python(protocol_page: Page) -> None:
+    """Forward compatibility (docs/protocol.md): a key a newer program adds is ignored at
+    every level, on both sides alike; a newer ``v``, a missing key, a bad known key and
+    JSON either parser refuses are still refused."""
+    deep = json.loads("[" * 64 + "]" * 64)
+    deeper = json.loads("[" * 65 + "]" * 65)
+    cases = [
+        (_with((), "crisis_lines", [{"label": "Police", "value": "911"}]), "ok"),
+        (_with(("notice",), "summary", "In short."), "ok"),
+        (_with(("hours",), "note", {"shown": True, "n": -1}), "ok"),
+        (_with(("questions", 0), "required", False), "ok"),
+        (_with(("hours", "weekly", 0), "staffed_by", None), "ok"),
+        (_with(("hours", "closures", 0), "observed", "2026-12-26"), "ok"),
+        (_with(("alternatives", 0), "kind", "phone"), "ok"),
+        (_with((), "future", deep), "ok"),
+        (_with((), "future", 2**53 - 1), "ok"),
+        # an escaped lone surrogate: texts this version reads refuse it, others are ignored
+        (_with((), "future", "S").replace('"future": "S"', '"future": "\\ud800"'), "ok"),
+        (_with((), "future", deeper), "MalformedInput"),
+        (_with((), "future", 2**53), "MalformedInput"),
+        (_with((), "future", 1, v=2), "MalformedInput"),
+        (_with((), "future", 1, language="FR"), "MalformedInput"),
+        (_with(("hours",), "closures", None), "MalformedInput"),  # optional: never null
+        (_with(("notice",), "summary", "x").replace('"voluntary"', '"voluntry"'), "MalformedInput"),
+        (_with((), "future", 1).replace('"future": 1', '"future": 1.5'), "MalformedInput"),
+    ]
+    bodies = [body for body, _ in cases]
+    expected = [outcome for _, outcome in cases]
+    assert [_python(b) for b in bodies] == expected
+    assert _javascript(protocol_page, bodies) == expected
+    parsed = protocol_page.evaluate(
+        "(b) => { const p = Q.parseProfile(new TextEncoder().encode(b));"
+        " return [Object.keys(p).sort(), Object.keys(p.notice).sort(), p.questions[0]]; }",
+        _with(("notice",), "summary", "x", crisis_lines=[]),
+    )
+    assert parsed[0] == sorted([*json.loads(_body()), "language"])
+    assert parsed[1] == sorted(["voluntary", "choices", "information", "mandatory_reporting",
+                                "more_url", "more_text"])  # fmt: skip
+    assert parsed[2] == {"id": "age", "text": "How old are you?", "why": "To help."}

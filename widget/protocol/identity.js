@@ -187,6 +187,15 @@ function object(value, what, required, optional = []) {
   return value;
 }
 
+// A profile object's known keys (docs/protocol.md, forward compatibility): every required
+// key present; keys this version does not know are ignored, never copied out. They were
+// verified with the rest of the body, so only the identity key's holder could add them.
+function known(value, what, required) {
+  if (value === null || typeof value !== "object" || Array.isArray(value)) throw new MalformedInput(`${what} must be a JSON object`);
+  for (const k of required) if (!Object.hasOwn(value, k)) throw new MalformedInput(`${what} has missing keys`);
+  return value;
+}
+
 function list(value, what, maxItems) {
   if (!Array.isArray(value)) throw new MalformedInput(`${what} must be a JSON array`);
   if (value.length > maxItems) throw new MalformedInput(`more than ${maxItems} ${what}`);
@@ -207,15 +216,16 @@ const deepFreeze = (o) => {
 
 /** Parse a profile body (after its signature verified) into a frozen plain object. */
 export function parseProfile(data) {
-  const obj = object(parseJsonObject(data, MAX_PROFILE_SIZE), "profile", ["v", "name", "notice", "safety_check_in", "questions", "hours", "alternatives", "quick_exit_url", "issued_at"], ["language"]);
-  checkVersion(obj);
-  const notice = object(obj.notice, "notice", ["voluntary", "choices", "information", "mandatory_reporting"], ["more_url", "more_text"]);
+  const obj = known(parseJsonObject(data, MAX_PROFILE_SIZE), "profile", ["v"]);
+  checkVersion(obj); // a newer version is refused whatever its keys
+  known(obj, "profile", ["v", "name", "notice", "safety_check_in", "questions", "hours", "alternatives", "quick_exit_url", "issued_at"]);
+  const notice = known(obj.notice, "notice", ["voluntary", "choices", "information", "mandatory_reporting"]);
   const outNotice = {};
   for (const k of ["voluntary", "choices", "information", "mandatory_reporting"]) outNotice[k] = text(notice[k], `notice.${k}`, MAX_NOTICE_TEXT_LENGTH);
   outNotice.more_url = Object.hasOwn(notice, "more_url") ? url(notice.more_url, "notice.more_url") : null;
   outNotice.more_text = Object.hasOwn(notice, "more_text") ? text(notice.more_text, "notice.more_text", MAX_MORE_TEXT_LENGTH, true) : null;
   const questions = list(obj.questions, "questions", MAX_QUESTIONS).map((q) => {
-    object(q, "question", ["id", "text", "why"]);
+    known(q, "question", ["id", "text", "why"]);
     return {
       id: pattern(q.id, "question id", QUESTION_ID, MAX_QUESTION_ID_LENGTH),
       text: text(q.text, "question text", MAX_QUESTION_TEXT_LENGTH, true),
@@ -223,17 +233,17 @@ export function parseProfile(data) {
     };
   });
   if (new Set(questions.map((q) => q.id)).size !== questions.length) throw new MalformedInput("question ids must be unique");
-  const hours = object(obj.hours, "hours", ["timezone", "weekly"], ["closures"]);
+  const hours = known(obj.hours, "hours", ["timezone", "weekly"]);
   const weekly = list(hours.weekly, "opening periods", MAX_HOURS_PERIODS).map((p) => {
-    object(p, "opening period", ["day", "open", "close"]);
+    known(p, "opening period", ["day", "open", "close"]);
     if (!Number.isInteger(p.day) || p.day < 0 || p.day > 6) throw new MalformedInput("hours day must be 0 (Monday) to 6");
     pattern(p.open, "opening time", TIME_OF_DAY, 5);
     if (p.close !== "24:00") pattern(p.close, "closing time", TIME_OF_DAY, 5);
     return { day: p.day, open: p.open, close: p.close };
   });
   // Whole days closed (holidays, one-off closures), in the hours' time zone; optional.
-  const closures = list(hours.closures ?? [], "closures", MAX_CLOSURES).map((c) => {
-    object(c, "closure", ["date", "label"]);
+  const closures = list(Object.hasOwn(hours, "closures") ? hours.closures : [], "closures", MAX_CLOSURES).map((c) => {
+    known(c, "closure", ["date", "label"]);
     const date = pattern(c.date, "closure date", CLOSURE_DATE, 10);
     const [y, m, d] = date.split("-").map(Number);
     const day = new Date(Date.UTC(y, m - 1, d));
@@ -244,7 +254,7 @@ export function parseProfile(data) {
   });
   if (new Set(closures.map((c) => c.date)).size !== closures.length) throw new MalformedInput("closure dates must be unique");
   const alternatives = list(obj.alternatives, "alternatives", MAX_ALTERNATIVES).map((a) => {
-    object(a, "alternative", ["label", "value"]);
+    known(a, "alternative", ["label", "value"]);
     return { label: text(a.label, "alternative label", MAX_ALTERNATIVE_LENGTH, true), value: text(a.value, "alternative value", MAX_ALTERNATIVE_LENGTH, true) };
   });
   return deepFreeze({

@@ -25,7 +25,6 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
-from client_sdk import store
 from client_sdk.workflow.clock import Clock, SystemClock
 from console.web.admin import admin_routes
 from console.web.auth import signin_form, signin_submit, signout
@@ -41,27 +40,6 @@ __all__ = ["create_app"]
 
 DEFAULT_IDLE_MINUTES = 30
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1", "[::1]")
-
-
-def _program_name(node: Any) -> str:
-    """The program's name as participants see it (``ConsoleNode.program_name``)."""
-    name = getattr(node, "program_name", None)
-    return name if isinstance(name, str) and name.strip() else "Quietline"
-
-
-def _program_timezone(node: Any) -> str | None:
-    """The IANA time zone of the program's posted hours, for the times the page shows."""
-    try:
-        content = store.get_json(node.program.keystore, store.PROFILE_CONTENT) or {}
-        zone = content["hours"]["timezone"]
-    except (AttributeError, KeyError, TypeError, ValueError):
-        return None
-    return (
-        zone
-        if isinstance(zone, str)
-        and zone.replace("/", "").replace("_", "").replace("-", "").replace("+", "").isalnum()
-        else None
-    )
 
 
 def _follow_rules(node: Any, sessions: SessionStore) -> None:
@@ -91,7 +69,6 @@ def create_app(
     clock: Clock | None = None,
     limits: SignInLimits | None = None,
     poll_seconds: float = 5.0,
-    program_name: str | None = None,
 ) -> Starlette:
     """The console for ``node`` (a ``ConsoleNode``). ``clock`` drives idle sign-out and
     sign-in throttling (tests pass a ``ManualClock``); ``poll_seconds`` is how often an
@@ -105,7 +82,6 @@ def create_app(
             window=timedelta(seconds=getattr(settings, "signin_window_seconds", 900)),
         )
     minutes = getattr(settings, "idle_signout_minutes", DEFAULT_IDLE_MINUTES)
-    name = program_name or _program_name(node)
     web = WebState(
         node=node,
         settings=settings,
@@ -114,8 +90,6 @@ def create_app(
         throttle=SignInThrottle(clock, limits),
         templates=make_templates(),
         poll_seconds=poll_seconds,
-        program_name=str(name),
-        timezone=_program_timezone(node),
     )
     _follow_rules(node, web.sessions)
     middleware = [Middleware(SecurityHeaders)]

@@ -9,7 +9,9 @@ Checks before anything is read or sent:
 
 Then the socket carries the node's updates for that account (``ConsoleNode.subscribe``,
 bounded by the node, starting with a snapshot; the web side adds the account's
-colleagues to each snapshot, for the transfer choice) and the browser's actions, each
+colleagues to each snapshot, for the transfer choice, and the program's name, time zone
+and idle sign-out as they are now, so an admin's change shows at once) and the
+browser's actions, each
 answered by a ``result`` frame with the same ``req``. Every action names its account to
 the node, which decides what it may see: an id the account may not see is "not found",
 the same as an unknown one. A session that ends (sign-out in another tab, idle time, a
@@ -199,6 +201,16 @@ async def _read(ws: WebSocket, web: WebState, session: Session, link: _Link) -> 
         await link.send(await _act(web, session, frame))
 
 
+def _console_info(web: WebState) -> dict[str, Any]:
+    """What the page shows of the program, as it is now: an admin may change the name,
+    the time zone or the shift rules while the page is open (each snapshot carries it)."""
+    return {
+        "program_name": web.program_name,
+        "timezone": web.timezone,
+        "idle_minutes": int(web.sessions.idle.total_seconds() // 60),
+    }
+
+
 async def _forward(web: WebState, who: Any, link: _Link) -> None:
     async with web.node.subscribe(who) as updates:
         async for update in updates:
@@ -206,7 +218,11 @@ async def _forward(web: WebState, who: Any, link: _Link) -> None:
                 web.sessions.end_for_staff(who.staff_id, "disabled")
                 return
             if update.get("type") == "snapshot":
-                update = {**update, "colleagues": await maybe_await(web.node.colleagues(who))}
+                update = {
+                    **update,
+                    "colleagues": await maybe_await(web.node.colleagues(who)),
+                    "console": _console_info(web),
+                }
             await link.send(update)
 
 

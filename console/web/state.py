@@ -1,4 +1,11 @@
-"""What the console's web app holds: the node, sessions, sign-in throttle, templates."""
+"""What the console's web app holds: the node, sessions, sign-in throttle, templates.
+
+The program's name and time zone are read from the node's keystore each time a page
+asks (:attr:`WebState.program_name`, :attr:`WebState.timezone`), never kept: a profile
+an admin publishes (console page, ``quietline program profile set`` through the control
+socket) shows on the next page at once. The idle sign-out follows the shift rules the
+same way (the node's ``rules_listeners``, :mod:`console.web.app`).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +17,7 @@ from typing import Any
 from starlette.requests import HTTPConnection
 from starlette.templating import Jinja2Templates
 
+from client_sdk import store
 from client_sdk.workflow.clock import Clock
 from console.web.sessions import Session, SessionStore
 from console.web.throttle import SignInThrottle
@@ -37,8 +45,26 @@ class WebState:
     throttle: SignInThrottle
     templates: Jinja2Templates
     poll_seconds: float
-    program_name: str
-    timezone: str | None = None
+
+    @property
+    def program_name(self) -> str:
+        """The program's name as participants see it now (``ConsoleNode.program_name``)."""
+        name = getattr(self.node, "program_name", None)
+        return name if isinstance(name, str) and name.strip() else "Quietline"
+
+    @property
+    def timezone(self) -> str | None:
+        """The IANA time zone of the program's posted hours now, for the times pages show."""
+        try:
+            content = store.get_json(self.node.program.keystore, store.PROFILE_CONTENT) or {}
+            zone = content["hours"]["timezone"]
+        except (AttributeError, KeyError, TypeError, ValueError):
+            return None
+        plain = (
+            isinstance(zone, str)
+            and zone.replace("/", "").replace("_", "").replace("-", "").replace("+", "").isalnum()
+        )
+        return zone if plain else None
 
     def session_of(self, conn: HTTPConnection) -> Session | None:
         return self.sessions.get(conn.cookies.get(SESSION_COOKIE))

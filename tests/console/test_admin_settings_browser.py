@@ -362,3 +362,46 @@ def test_a_page_whose_csp_leaves_out_the_relay_is_diagnosed(
         server.shutdown()
         server.server_close()
         thread.join(10)
+
+
+API = """async ([op, args]) => {
+  const csrf = document.querySelector('meta[name="csrf-token"]').content;
+  const answer = await fetch(`/admin/api/${op}`, {
+    method: "POST", body: JSON.stringify(args),
+    headers: {"content-type": "application/json", "x-csrf-token": csrf},
+  });
+  return answer.json();
+}"""
+
+
+def test_an_open_shift_screen_follows_a_new_name_and_time_zone(admin: Page, stack: Any) -> None:
+    """The shift screen open in one tab shows the name and time zone an admin publishes in
+    another at once (the node's next snapshot carries them), and a page loaded later too."""
+    heading = admin.locator("h1.topbar-name")
+    expect(heading).to_contain_text("Harbour Support Line")
+    expect(admin.locator("body")).to_have_attribute("data-timezone", "UTC")
+    clock = "async () => (await import('/static/format.js')).clockTime(0)"
+    in_utc = admin.evaluate(clock)
+
+    other = admin.context.new_page()
+    other.goto(stack.url + "/admin")
+    before = other.evaluate(API, ["profile.show", {}])["result"]["content"]
+    changed = {
+        **before,
+        "name": "Harbour Night Line",
+        "hours": {**before["hours"], "timezone": "Asia/Tokyo"},
+    }
+    try:
+        assert other.evaluate(API, ["profile.set", {"content": changed}])["ok"]
+        expect(heading).to_contain_text("Harbour Night Line")
+        expect(admin.locator("body")).to_have_attribute("data-timezone", "Asia/Tokyo")
+        expect(admin).to_have_title("Shift · Harbour Night Line console")
+        assert admin.evaluate(clock) != in_utc  # 09:00 in Tokyo, 00:00 in UTC
+        other.goto(stack.url + "/")
+        expect(other.locator("h1.topbar-name")).to_contain_text("Harbour Night Line")
+        expect(other.locator("body")).to_have_attribute("data-timezone", "Asia/Tokyo")
+    finally:
+        assert other.evaluate(API, ["profile.set", {"content": before}])["ok"]
+    expect(heading).to_contain_text("Harbour Support Line")
+    expect(admin.locator("body")).to_have_attribute("data-timezone", "UTC")
+    assert admin.evaluate(clock) == in_utc

@@ -53,7 +53,20 @@ def write(path: Path, data: Any) -> Path:
     return path
 
 
-def _profile_commands(program: Any, tmp: Path, *, running: bool) -> None:
+def _console_shows(console: str | None, name: str, zone: str) -> None:
+    """The running console's next page shows the program's name and time zone as now
+    published (it reads them per page: nothing is kept from the node's start)."""
+    if console is None:
+        return
+    import httpx
+
+    page = httpx.get(f"{console}/signin", timeout=10).text
+    assert f"{name} · staff console" in page and f'data-timezone="{zone}"' in page, page
+
+
+def _profile_commands(
+    program: Any, tmp: Path, *, running: bool, console: str | None = None
+) -> None:
     ks = ("--keystore", str(program.keystore))
     tag = "while running" if running else "stopped"
     shown = json.loads(ok(quietline("program", "profile", "show", "--json", *ks)))
@@ -76,6 +89,7 @@ def _profile_commands(program: Any, tmp: Path, *, running: bool) -> None:
     assert profile.notice.voluntary == f"You can stop whenever you like ({tag})."
     assert [q.id for q in profile.questions] == ["age"]
     assert profile.hours.timezone == "Europe/Paris"
+    _console_shows(console, f"Harbour Line ({tag})", "Europe/Paris")
 
     bad_json = write(tmp / "bad.json", "{not json")
     refused(quietline("program", "profile", "set", str(bad_json), *ks), "not valid JSON")
@@ -103,6 +117,7 @@ def _profile_commands(program: Any, tmp: Path, *, running: bool) -> None:
     assert "published version 1 again" in restored
     profile, _ = served(program.relay_url, program.program_id, program.identity_key)
     assert profile.name == "Harbour Support Line" and profile.questions == ()
+    _console_shows(console, "Harbour Support Line", "UTC")
     refused(quietline("program", "profile", "restore", "99", *ks), "no kept version 99")
     assert quietline("program", "profile", "restore", "one", *ks).returncode == 2
 
@@ -194,7 +209,9 @@ async def test_settings_commands_while_the_node_runs(program: Any, tmp_path: Pat
             if path.exists():
                 break
             await asyncio.sleep(0.05)
-        await asyncio.to_thread(_profile_commands, program, tmp_path, running=True)
+        console = f"http://127.0.0.1:{port}"
+        await asyncio.to_thread(_console_shows, console, "Harbour Support Line", "UTC")
+        await asyncio.to_thread(_profile_commands, program, tmp_path, running=True, console=console)
         await asyncio.to_thread(_origins_commands, program, running=True)
         await asyncio.to_thread(_status_commands, program, running=True)
         # an outage set while running survives a restart of the node

@@ -88,3 +88,42 @@ def test_the_api_refuses_bad_requests(stack: Any) -> None:
     with httpx.Client(base_url=stack.url) as anonymous:
         answer = anonymous.post("/admin/api/node.info", json={})
         assert answer.status_code == 401 and answer.json()["kind"] == "SignedOut"
+
+
+def _shows(page: str, name: str, zone: str) -> bool:
+    return f"{name} console</title>" in page and f'data-timezone="{zone}"' in page
+
+
+def test_a_published_name_and_time_zone_show_on_the_next_page(stack: Any) -> None:
+    """The console reads the program's name and time zone when it renders a page, not
+    once at start: after ``profile.set`` every page (signed in or not) shows the new."""
+    with (
+        contextlib.closing(client_for(stack, "Ada")) as ada,
+        contextlib.closing(client_for(stack, "Sam")) as sam,
+        httpx.Client(base_url=stack.url) as anonymous,
+    ):
+        token = csrf(ada)
+        api = {"headers": {"x-csrf-token": token}}
+        before = ada.post("/admin/api/profile.show", json={}, **api).json()["result"]["content"]
+        assert _shows(sam.get("/").text, "Harbour Support Line", "UTC")
+        changed = {
+            **before,
+            "name": "Harbour Night Line",
+            "hours": {**before["hours"], "timezone": "Europe/Paris"},
+        }
+        answer = ada.post("/admin/api/profile.set", json={"content": changed}, **api)
+        assert answer.status_code == 200 and answer.json()["ok"], answer.text
+        try:
+            for page in (
+                sam.get("/").text,
+                ada.get("/admin").text,
+                ada.get("/admin/profile").text,
+                anonymous.get("/signin").text,
+            ):
+                assert _shows(page, "Harbour Night Line", "Europe/Paris")
+            assert '<h1 class="topbar-name">Harbour Night Line' in sam.get("/").text
+            assert "Harbour Night Line · staff console" in anonymous.get("/signin").text
+        finally:
+            back = ada.post("/admin/api/profile.set", json={"content": before}, **api)
+            assert back.json()["ok"], back.text
+        assert _shows(sam.get("/").text, "Harbour Support Line", "UTC")

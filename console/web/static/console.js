@@ -31,7 +31,22 @@ async function refreshLibrary(version) {
   renderSavedReplies();
 }
 
+// The program's name, time zone and idle sign-out as the node has them now: an admin
+// may have changed them while this page was open.
+function applyConsole(info) {
+  if (!info) return;
+  const heading = document.querySelector(".topbar-name");
+  if (info.program_name && heading?.firstChild?.nodeType === Node.TEXT_NODE) {
+    heading.firstChild.textContent = `${info.program_name} `;
+    document.title = `Shift · ${info.program_name} console`;
+  }
+  if (info.timezone) document.body.dataset.timezone = info.timezone;
+  else delete document.body.dataset.timezone;
+  if (info.idle_minutes) state.idleMinutes = info.idle_minutes;
+}
+
 function onSnapshot(frame) {
+  applyConsole(frame.console);
   if (frame.library !== undefined && state.library !== undefined && frame.library !== state.library) {
     refreshLibrary(frame.library);
   } else if (frame.library !== undefined) {

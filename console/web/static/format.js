@@ -1,9 +1,8 @@
 // Plain-words times for the console: "4 min", "1 h 5 min", "14:02", in the program's
 // time zone (the one its posted hours are in), whatever the computer's own.
 
-function makeFormat() {
+function makeFormat(zone) {
   const options = { hour: "2-digit", minute: "2-digit" };
-  const zone = document.body.dataset.timezone;
   try {
     return new Intl.DateTimeFormat(undefined, zone ? { ...options, timeZone: zone } : options);
   } catch {
@@ -11,7 +10,19 @@ function makeFormat() {
   }
 }
 
-const timeFormat = makeFormat();
+// The zone is read from the page each time (console.js updates it when an admin changes
+// the posted hours' time zone while the page is open); the formatter is made once per zone.
+let made = null;
+let madeFor;
+
+function timeFormat() {
+  const zone = document.body.dataset.timezone;
+  if (made === null || zone !== madeFor) {
+    made = makeFormat(zone);
+    madeFor = zone;
+  }
+  return made;
+}
 
 export function duration(fromMs, nowMs = Date.now()) {
   const minutes = Math.max(0, Math.floor((nowMs - fromMs) / 60000));
@@ -23,5 +34,5 @@ export function duration(fromMs, nowMs = Date.now()) {
 }
 
 export function clockTime(ms) {
-  return timeFormat.format(new Date(ms));
+  return timeFormat().format(new Date(ms));
 }

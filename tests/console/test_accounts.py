@@ -118,3 +118,34 @@ def test_settings_refuse_a_public_host_without_tls(tmp_path: Path) -> None:
     key.write_text("x")
     served = ConsoleSettings(host="0.0.0.0", tls_cert=cert, tls_key=key)
     assert served.tls and served.url.startswith("https://")
+
+
+def test_an_old_hash_is_replaced_unless_the_password_changed_meanwhile(ks: Keystore) -> None:
+    """A running node verifies in its password pool, then upgrades an old hash there too
+    (make_hash) and stores it on its loop (replace_hash): a reset made while the
+    upgrade ran wins, so the old password never comes back."""
+    old = StaffAccounts(ks, hasher=FAST)
+    sam = old.add("Sam", "worker", "a long password 1")
+    stronger = StaffAccounts(
+        ks, hasher=PasswordHasher(time_cost=2, memory_cost=8 * 1024, parallelism=1)
+    )
+    record = stronger.lookup("Sam")
+    assert record is not None and stronger.needs_rehash(record)
+    assert stronger.conclude(record, stronger.check(record, "a long password 1")) == sam
+    upgraded = stronger.make_hash("a long password 1")
+    assert stronger.replace_hash(sam.staff_id, str(record["hash"]), upgraded)
+    again = stronger.lookup("Sam")
+    assert again is not None and not stronger.needs_rehash(again)
+    assert stronger.verify("Sam", "a long password 1") == sam
+
+    stale = stronger.lookup("Sam")
+    assert stale is not None
+    stronger.set_password(sam.staff_id, "a new password 22")  # a reset meanwhile
+    assert not stronger.replace_hash(sam.staff_id, str(stale["hash"]), upgraded)
+    assert stronger.verify("Sam", "a long password 1") is None
+    assert stronger.verify("Sam", "a new password 22") == sam
+    # verify() on one thread (the CLI) upgrades too
+    old.set_password(sam.staff_id, "a new password 22")
+    assert stronger.verify("Sam", "a new password 22") == sam
+    record = stronger.lookup("Sam")
+    assert record is not None and not stronger.needs_rehash(record)

@@ -347,3 +347,33 @@ async def test_a_hand_off_nobody_can_take_returns_it_to_the_queue_with_an_alert(
         assert back["waiting_since_ms"] >= handed_off_at > back["opened_at_ms"]
         assert node.line() == {"status": "busy", "waiting": 1, "on_shift": 0}
         assert any("back in the queue" in e["text"] for e in node.timeline(kim, cid))
+
+
+async def test_sign_in_upgrades_an_old_hash_in_the_password_pool(program: Any) -> None:
+    """Accounts hashed with older parameters are re-hashed at sign-in (in the node's
+    password pool) and saved: the next node verifies with the new parameters alone."""
+    stronger = PasswordHasher(time_cost=2, memory_cost=8 * 1024, parallelism=1)
+    settings = ConsoleSettings(password_workers=1, password_waiting=0)
+    node = await ConsoleNode.open(
+        program.keystore, PASSPHRASE, settings, hasher=stronger, auto_tick=False
+    )
+    try:
+        record = node.accounts.lookup("Sam")
+        assert record is not None and node.accounts.needs_rehash(record)
+        sam = await node.sign_in("Sam", "sam's password 1")
+        assert sam is not None and sam.name == "Sam"
+        record = node.accounts.lookup("Sam")
+        assert record is not None and not node.accounts.needs_rehash(record)
+        assert await node.sign_in("Sam", "wrong password") is None
+        assert node.passwords.pending == 0
+    finally:
+        await node.aclose()
+    node = await ConsoleNode.open(
+        program.keystore, PASSPHRASE, settings, hasher=stronger, auto_tick=False
+    )
+    try:
+        record = node.accounts.lookup("Sam")
+        assert record is not None and not node.accounts.needs_rehash(record)  # it was saved
+        assert await node.sign_in("Sam", "sam's password 1") is not None
+    finally:
+        await node.aclose()

@@ -182,13 +182,13 @@ def test_a_password_reset_hashing_does_not_hold_up_other_requests(
         assert answer.status_code == 200 and answer.json()["ok"], answer.text
         with contextlib.closing(_client(stack)) as sam:
             assert _signin(sam, "Sam", new_password).status_code == 303
-        added = pool.submit(
-            ada.post,
-            "/admin/api/staff.add",
-            json={"name": "Lee", "role": "worker", "password": "Lee's first password"},
-            headers={"x-csrf-token": token},
-        )
         with hasher.closed():  # adding an account hashes off the loop too
+            added = pool.submit(
+                ada.post,
+                "/admin/api/staff.add",
+                json={"name": "Lee", "role": "worker", "password": "Lee's first password"},
+                headers={"x-csrf-token": token},
+            )
             hasher.wait_started()
             _others_are_answered(stack, added, kim)
         assert added.result(timeout=ANSWER_SECONDS).json()["ok"]

@@ -7,14 +7,14 @@
 
 Security properties: ``password`` is a secret argument (never logged, never in an
 answer); it is kept only as an Argon2id hash (:mod:`console.accounts`), made off the
-running node's event loop in its bounded password pool (:mod:`console.passwords`). A password reset
-on a running node signs the person out of every browser (whoever used the old password
-keeps no session). Disabling an
-account on a running node goes through the node's own path
-(:meth:`console.actions.ConsoleActions.disable_account`): the person is signed out in
-every browser at once and their conversations are handed to colleagues. Nobody can
-disable their own account, and the last enabled admin can be neither disabled nor
-made a support worker or supervisor (the program would have nobody to run it).
+running node's event loop in its bounded password pool (:mod:`console.passwords`). A
+password reset on a running node signs the person out of every browser (whoever used
+the old password keeps no session). Disabling an account on a running node goes through
+the node's own path (:meth:`console.actions.ConsoleActions.disable_account`): the person
+is signed out in every browser at once and their conversations are handed to
+colleagues. Nobody can disable their own account, and the last enabled admin can be
+neither disabled nor made a support worker or supervisor (the program would have
+nobody to run it).
 """
 
 from __future__ import annotations

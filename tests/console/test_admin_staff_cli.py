@@ -28,7 +28,9 @@ NOOR_PASSWORD = "noor's password 1"
 WORD = "lighthouse at dawn"
 NEW_WORD = "harbour in winter"
 ARABIC = "مرحبا، نحن هنا.\nWe are here."
-pytestmark = pytest.mark.slow
+# About 50 real `quietline` processes one after another (each ~1 s to start, more under
+# coverage on a loaded machine): the default 300 s per test is too tight for them.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 
 def quietline(

@@ -16,18 +16,15 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from chromium import page_errors
 from loading import load
-from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 from published import served
 
 from quietline import widget_cli as w
 
 harness = load("quietline_console_web_harness", "console/web_harness.py")
 widget = load("quietline_widget_harness", "widget/widget_harness.py")
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]  # fmt: skip
 STAFF = [("Ada", "admin")]
 DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
 NEW_VOLUNTARY = "You choose whether to talk with us, and you can stop whenever you like."
@@ -35,21 +32,6 @@ NEW_QUESTION = "Which town are you in?"
 NEW_WHY = "So we can tell you about help near you."
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 expect.set_options(timeout=20_000)
-
-
-@pytest.fixture(scope="module")
-def playwright_sync() -> Iterator[Playwright]:
-    with sync_playwright() as p:
-        yield p
-
-
-@pytest.fixture(scope="module")
-def browser(playwright_sync: Playwright) -> Iterator[Browser]:
-    b = playwright_sync.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-    try:
-        yield b
-    finally:
-        b.close()
 
 
 @pytest.fixture(scope="module")
@@ -70,13 +52,8 @@ def site(stack: Any) -> Iterator[str]:
 def admin(browser: Browser, stack: Any) -> Iterator[Page]:
     context = browser.new_context(viewport={"width": 1366, "height": 900})
     page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(stack.url + "/signin")
-    page.get_by_label("Your name").fill("Ada")
-    page.get_by_label("Password").fill(harness.PASSWORD)
-    page.keyboard.press("Enter")
-    expect(page).to_have_url(stack.url + "/")
+    errors = page_errors(page)
+    harness.sign_in(page, stack.url, "Ada")
     try:
         yield page
     finally:

@@ -27,35 +27,32 @@ if _SUPPORT not in sys.path:
 _databases = itertools.count(1)
 
 
-@pytest.fixture(scope="session")
-def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    """One PostgreSQL server for the session (tests/support/services.py); each test
-    module takes a database of its own from it (``pg_database``)."""
+def _service(tmp_path_factory: pytest.TempPathFactory, kind: str) -> Iterator[object]:
+    """A ``postgres`` or ``redis`` server (tests/support/services.py), stopped after."""
     import services
 
     missing = services.available()
     if missing:
         pytest.fail(missing)
-    server = services.start_postgres(tmp_path_factory.mktemp("postgres"))
+    start = {"postgres": services.start_postgres, "redis": services.start_redis}[kind]
+    server = start(tmp_path_factory.mktemp(kind))
     try:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """One PostgreSQL server for the session (tests/support/services.py); each test
+    module takes a database of its own from it (``pg_database``)."""
+    yield from _service(tmp_path_factory, "postgres")
 
 
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     """One Redis server for the session, without persistence."""
-    import services
-
-    missing = services.available()
-    if missing:
-        pytest.fail(missing)
-    server = services.start_redis(tmp_path_factory.mktemp("redis"))
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from _service(tmp_path_factory, "redis")
 
 
 @pytest.fixture

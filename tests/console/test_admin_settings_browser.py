@@ -40,14 +40,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         yield s
 
 
-@pytest.fixture(scope="module")
-def site(stack: Any) -> Iterator[str]:
-    ident = (stack.enrolled.program_id, stack.enrolled.identity_key)
-    port = stack.site.rsplit(":", 1)[1]
-    with widget.widget_serve(stack.relay.url, ident, ["--port", port]) as url:
-        yield url
-
-
 @pytest.fixture
 def admin(browser: Browser, stack: Any) -> Iterator[Page]:
     context = browser.new_context(viewport={"width": 1366, "height": 900})

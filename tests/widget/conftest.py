@@ -54,6 +54,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import Browser, Page
+from relay_process import stop_process
 
 REPO = Path(__file__).resolve().parents[2]
 WIDGET_DIR = REPO / "widget"
@@ -108,12 +109,7 @@ def widget_static_server() -> Iterator[str]:
             raise RuntimeError("static server did not start")
         yield f"http://127.0.0.1:{int(line)}"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        stop_process(proc)
         if proc.stdout is not None:
             proc.stdout.close()
         shutil.rmtree(root, ignore_errors=True)

@@ -43,37 +43,45 @@ def _print_json(value: Any) -> None:
     print(json.dumps(value, ensure_ascii=False))
 
 
+def _rows(args: argparse.Namespace, operation: str) -> list[dict[str, Any]]:
+    """A listing operation's rows to print as lines; with ``--json`` the listing is
+    printed as JSON instead and there is nothing more to print."""
+    rows = base.admin(args, operation)
+    assert isinstance(rows, list)
+    if args.json:
+        _print_json(rows)
+        return []
+    return rows
+
+
+def _one(args: argparse.Namespace, operation: str, op_args: dict[str, Any]) -> dict[str, Any]:
+    """An operation that answers with one record (an account, an entry, a reply)."""
+    row = base.admin(args, operation, op_args)
+    assert isinstance(row, dict)
+    return row
+
+
 def _staff(args: argparse.Namespace) -> int:
     if args.action == "list":
-        rows = base.admin(args, "staff.list")
-        assert isinstance(rows, list)
-        if args.json:
-            _print_json(rows)
-        for row in [] if args.json else rows:
+        for row in _rows(args, "staff.list"):
             state = " (disabled)" if row["disabled"] else " (on shift)" if row["on_shift"] else ""
             print(f"{row['name']}\t{row['role']}{state}")
         return 0
     if args.action == "add":
         password = base._secret(base.STAFF_PASSWORD_ENV, f"Password for {args.name}", confirm=True)
-        row = base.admin(
-            args, "staff.add", {"name": args.name, "role": args.role, "password": password}
-        )
-        assert isinstance(row, dict)
+        row = _one(args, "staff.add", {"name": args.name, "role": args.role, "password": password})
         print(f"added {row['name']} ({row['role']})")
     elif args.action == "passwd":
         password = base._secret(
             base.STAFF_PASSWORD_ENV, f"New password for {args.name}", confirm=True
         )
-        row = base.admin(args, "staff.passwd", {"name": args.name, "password": password})
-        assert isinstance(row, dict)
+        row = _one(args, "staff.passwd", {"name": args.name, "password": password})
         print(f"changed the password of {row['name']}")
     elif args.action == "role":
-        row = base.admin(args, "staff.role", {"name": args.name, "role": args.role})
-        assert isinstance(row, dict)
+        row = _one(args, "staff.role", {"name": args.name, "role": args.role})
         print(f"{row['name']} is now {row['role']}")
     else:
-        row = base.admin(args, f"staff.{args.action}", {"name": args.name})
-        assert isinstance(row, dict)
+        row = _one(args, f"staff.{args.action}", {"name": args.name})
         print(f"{args.action}d {row['name']}")
     return 0
 
@@ -111,8 +119,7 @@ def _rota(args: argparse.Namespace) -> int:
         op_args.update(date=args.date, off=args.off, **{"from": args.start, "to": args.end})
     else:
         op_args["date"] = args.date
-    entry = base.admin(args, f"rota.{args.action}", op_args)
-    assert isinstance(entry, dict)
+    entry = _one(args, f"rota.{args.action}", op_args)
     print(f"{entry['name']}\t{_slots(entry)}")
     return 0
 
@@ -157,24 +164,16 @@ def _text_of(args: argparse.Namespace) -> str | None:
 
 def _replies(args: argparse.Namespace) -> int:
     if args.action == "list":
-        items = base.admin(args, "replies.list")
-        assert isinstance(items, list)
-        if args.json:
-            _print_json(items)
-        for r in [] if args.json else items:
+        for r in _rows(args, "replies.list"):
             print(f"{r['id']}\t{r['group']}\t{r['title']}")
     elif args.action == "add":
-        reply = base.admin(
+        reply = _one(
             args, "replies.add", {"group": args.group, "title": args.title, "text": _text_of(args)}
         )
-        assert isinstance(reply, dict)
         print(reply["id"])
     elif args.action == "edit":
         changes = {"id": args.id, "group": args.group, "title": args.title, "text": _text_of(args)}
-        reply = base.admin(
-            args, "replies.edit", {k: v for k, v in changes.items() if v is not None}
-        )
-        assert isinstance(reply, dict)
+        reply = _one(args, "replies.edit", {k: v for k, v in changes.items() if v is not None})
         print(f"changed {reply['id']}")
     else:
         base.admin(args, "replies.remove", {"id": args.id})
@@ -184,40 +183,50 @@ def _replies(args: argparse.Namespace) -> int:
 
 def _codewords(args: argparse.Namespace) -> int:
     if args.action == "list":
-        rows = base.admin(args, "codewords.list")
-        assert isinstance(rows, list)
-        if args.json:
-            _print_json(rows)
-        for row in [] if args.json else rows:
+        for row in _rows(args, "codewords.list"):
             due = " (time to change it)" if row["rotation_due"] else ""
             print(f"{row['alias']}\tset on {row['set_on']}{due}")
     elif args.action in ("add", "rotate"):
         new = "New code word" if args.action == "rotate" else "Code word"
         word = base._secret(base.CODE_WORD_ENV, f"{new} for {args.alias}", confirm=True)
-        row = base.admin(args, f"codewords.{args.action}", {"alias": args.alias, "word": word})
-        assert isinstance(row, dict)
+        row = _one(args, f"codewords.{args.action}", {"alias": args.alias, "word": word})
         print(f"set the code word of {row['alias']}")
     else:
-        row = base.admin(args, "codewords.remove", {"alias": args.alias})
-        assert isinstance(row, dict)
+        row = _one(args, "codewords.remove", {"alias": args.alias})
         print(f"removed the code word of {row['alias']}")
     return 0
 
 
-def _listing(sub: Any, help_text: str) -> argparse.ArgumentParser:
-    cmd: argparse.ArgumentParser = sub.add_parser("list", help=help_text)
-    cmd.add_argument("--json", action="store_true")
+def _group(sub: Any, name: str, help_text: str) -> Any:
+    """A command (``staff``, ``rota``...) whose actions are subcommands."""
+    group: argparse.ArgumentParser = sub.add_parser(name, help=help_text)
+    return group.add_subparsers(dest="action", required=True)
+
+
+def _action(
+    actions: Any, name: str, help_text: str, *positional: str, json: bool = False
+) -> argparse.ArgumentParser:
+    """One action of a command: its positional arguments, and ``--json`` if it shows
+    something a script may read."""
+    cmd: argparse.ArgumentParser = actions.add_parser(name, help=help_text)
+    for argument in positional:
+        cmd.add_argument(argument)
+    if json:
+        cmd.add_argument("--json", action="store_true")
     return cmd
+
+
+def _times(cmd: argparse.ArgumentParser, *, required: bool, to_help: str = "HH:MM") -> None:
+    cmd.add_argument("--from", dest="start", required=required, help="HH:MM")
+    cmd.add_argument("--to", dest="end", required=required, help=to_help)
 
 
 def add_parsers(sub: Any) -> None:
     """The ``staff``, ``rota``, ``rules``, ``replies`` and ``codewords`` commands."""
-    cmds: list[argparse.ArgumentParser] = []
     roles = [r.value for r in Role]
 
-    staff = sub.add_parser("staff", help="staff accounts of the console")
-    staff_sub = staff.add_subparsers(dest="action", required=True)
-    cmds.append(_listing(staff_sub, "list the accounts"))
+    staff = _group(sub, "staff", "staff accounts of the console")
+    _action(staff, "list", "list the accounts", json=True)
     for action, text in (
         ("add", "add an account (password prompted, or QUIETLINE_STAFF_PASSWORD)"),
         ("disable", "stop an account from signing in (signed out, work handed off)"),
@@ -225,49 +234,31 @@ def add_parsers(sub: Any) -> None:
         ("passwd", "set a new password (prompted, or QUIETLINE_STAFF_PASSWORD)"),
         ("role", "change an account's role"),
     ):
-        cmd = staff_sub.add_parser(action, help=text)
-        cmd.add_argument("name")
+        cmd = _action(staff, action, text, "name")
         if action in ("add", "role"):
             cmd.add_argument("--role", required=True, choices=roles)
-        cmds.append(cmd)
 
-    rota = sub.add_parser("rota", help="each staff member's weekly rota, with exceptions")
-    rota_sub = rota.add_subparsers(dest="action", required=True)
-    show = rota_sub.add_parser("show", help="show the rota (everyone, or one person)")
+    rota = _group(sub, "rota", "each staff member's weekly rota, with exceptions")
+    show = _action(rota, "show", "show the rota (everyone, or one person)")
     show.add_argument("name", nargs="?")
     show.add_argument("--json", action="store_true")
-    add = rota_sub.add_parser("set", help="add a weekly slot (times in the program's time zone)")
-    add.add_argument("name")
+    add = _action(rota, "set", "add a weekly slot (times in the program's time zone)", "name")
     add.add_argument("--day", required=True, help="mon, tue, wed, thu, fri, sat or sun")
-    add.add_argument("--from", dest="start", required=True, help="HH:MM")
-    add.add_argument(
-        "--to", dest="end", required=True, help="HH:MM (at or before --from: overnight)"
-    )
-    clear = rota_sub.add_parser("clear", help="remove the weekly slots (of one day, or all)")
-    clear.add_argument("name")
+    _times(add, required=True, to_help="HH:MM (at or before --from: overnight)")
+    clear = _action(rota, "clear", "remove the weekly slots (of one day, or all)", "name")
     clear.add_argument("--day")
-    exc = rota_sub.add_parser("except", help="a date off, or an extra or changed slot on a date")
-    exc.add_argument("name")
+    exc = _action(rota, "except", "a date off, or an extra or changed slot on a date", "name")
     exc.add_argument("--date", required=True, help="YYYY-MM-DD")
     exc.add_argument(
         "--off", action="store_true", help="the weekly slots of that date do not apply"
     )
-    exc.add_argument("--from", dest="start", help="HH:MM")
-    exc.add_argument("--to", dest="end", help="HH:MM")
-    unexc = rota_sub.add_parser("unexcept", help="remove the exception of a date")
-    unexc.add_argument("name")
+    _times(exc, required=False)
+    unexc = _action(rota, "unexcept", "remove the exception of a date", "name")
     unexc.add_argument("--date", required=True)
-    cmds += [show, add, clear, exc, unexc]
 
-    rules = sub.add_parser(
-        "rules", help="the shift rules (last minutes, hand-off, inactivity, idle)"
-    )
-    rules_sub = rules.add_subparsers(dest="action", required=True)
-    rshow = rules_sub.add_parser("show", help="the shift rules in force")
-    rshow.add_argument("--json", action="store_true")
-    rset = rules_sub.add_parser(
-        "set", help="change shift rules (the running node applies them at once)"
-    )
+    rules = _group(sub, "rules", "the shift rules (last minutes, hand-off, inactivity, idle)")
+    _action(rules, "show", "the shift rules in force", json=True)
+    rset = _action(rules, "set", "change shift rules (the running node applies them at once)")
     for name, words in (
         ("last_minutes", "no new conversation in the last N minutes of a shift (default 30)"),
         ("warn_minutes", "participant silence before the inactivity notice (default 10)"),
@@ -278,38 +269,34 @@ def add_parsers(sub: Any) -> None:
         rset.add_argument("--" + name.replace("_", "-"), dest=name, type=int, help=words)
     rset.add_argument("--handoff", choices=["yes", "no"], help="hand conversations on at shift end")
     rset.add_argument("--json", action="store_true")
-    cmds += [rshow, rset]
 
-    replies = sub.add_parser("replies", help="saved replies staff can insert")
-    replies_sub = replies.add_subparsers(dest="action", required=True)
-    radd = replies_sub.add_parser("add", help="add a saved reply")
+    replies = _group(sub, "replies", "saved replies staff can insert")
+    radd = _action(replies, "add", "add a saved reply")
     radd.add_argument("--group", required=True)
     radd.add_argument("--title", required=True)
-    redit = replies_sub.add_parser("edit", help="change a saved reply (by its id)")
-    redit.add_argument("id")
+    redit = _action(replies, "edit", "change a saved reply (by its id)", "id")
     redit.add_argument("--group")
     redit.add_argument("--title")
     for cmd, required in ((radd, True), (redit, False)):
         source = cmd.add_mutually_exclusive_group(required=required)
         source.add_argument("--text")
         source.add_argument("--text-file", type=Path)
-    rremove = replies_sub.add_parser("remove", help="remove a saved reply by its id")
-    rremove.add_argument("id")
-    cmds += [radd, redit, rremove, _listing(replies_sub, "list the saved replies")]
+    _action(replies, "remove", "remove a saved reply by its id", "id")
+    _action(replies, "list", "list the saved replies", json=True)
 
-    words = sub.add_parser("codewords", help="code words staff can check")
-    words_sub = words.add_subparsers(dest="action", required=True)
+    words = _group(sub, "codewords", "code words staff can check")
     for action, text in (
         ("add", "add a code word (prompted, or QUIETLINE_CODE_WORD)"),
         ("rotate", "set a new word for a code word (prompted, or QUIETLINE_CODE_WORD)"),
         ("remove", "remove a code word"),
     ):
-        cmd = words_sub.add_parser(action, help=text)
+        cmd = _action(words, action, text)
         cmd.add_argument("alias", help="the name staff ask by, e.g. main")
-        cmds.append(cmd)
-    cmds.append(_listing(words_sub, "list the code words' names, dates and rotation"))
-    for cmd in cmds:
-        base._add_keystore(cmd)
+    _action(words, "list", "list the code words' names, dates and rotation", json=True)
+
+    for actions in (staff, rota, rules, replies, words):
+        for cmd in actions.choices.values():
+            base._add_keystore(cmd)
 
 
 def handle(args: argparse.Namespace) -> int:

@@ -13,9 +13,10 @@ A puzzle is ``POST /v1/programs/{pid}/puzzle``: 32 bytes the relay makes without
 keeping them (a random part, the program, the expiry and the difficulty, under an HMAC
 tag keyed per process). The client finds an 8-byte ``solution`` such that
 ``SHA-256(puzzle || solution)`` starts with ``difficulty`` zero bits (about
-``2**difficulty`` hashes) and sends ``Quietline-Proof: <puzzle>.<solution>``
-(base64url). The relay checks the tag, the program, the expiry and the zero bits, and
-remembers the puzzle's random part until it expires so that each proof is used once.
+``2**difficulty`` hashes; :mod:`e2ee.proof_of_work`, the check both sides share) and
+sends ``Quietline-Proof: <puzzle>.<solution>`` (base64url). The relay checks the tag,
+the program, the expiry and the zero bits, and remembers the puzzle's random part until
+it expires so that each proof is used once.
 A proven request does not count toward the program's allowance (it was paid for); it
 still counts toward its source's.
 
@@ -27,7 +28,6 @@ WebCrypto, and 16 bits take a phone a second or two in the widget.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 import struct
@@ -35,33 +35,15 @@ import time
 from collections.abc import Callable
 
 from e2ee.encoding import b64u_encode
+from e2ee.proof_of_work import SOLUTION_SIZE, solves
+from e2ee.proof_of_work import solve as solve  # for tests: the relay only checks
 from server.errors import ApiError
 from server.limits import Decaying
 from server.settings import Settings
 from server.wire import decode_b64u
 
 PUZZLE_SIZE = 32
-SOLUTION_SIZE = 8
 _RANDOM = 10
-
-
-def leading_zero_bits(digest: bytes) -> int:
-    bits = 0
-    for byte in digest:
-        if byte:
-            return bits + 8 - byte.bit_length()
-        bits += 8
-    return bits
-
-
-def solve(puzzle: bytes, difficulty: int) -> bytes:
-    """A solution to ``puzzle`` (for clients and tests; the relay only checks)."""
-    n = 0
-    while True:
-        solution = n.to_bytes(SOLUTION_SIZE, "big")
-        if leading_zero_bits(hashlib.sha256(puzzle + solution).digest()) >= difficulty:
-            return solution
-        n += 1
 
 
 class Pressure:
@@ -143,8 +125,7 @@ class Puzzles:
         now = self._clock()
         if expires < now:
             raise ApiError("bad_proof", "The puzzle expired; ask for a new one.")
-        digest = hashlib.sha256(puzzle + solution).digest()
-        if leading_zero_bits(digest) < difficulty:
+        if not solves(puzzle, solution, difficulty):
             raise ApiError("bad_proof", "The solution does not solve the puzzle.")
         if shared:
             return int(difficulty)

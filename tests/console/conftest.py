@@ -1,6 +1,7 @@
 """Fixtures for the console's tests: a real relay process, an enrolled program with a
 profile open around the clock and staff accounts in its keystore, and a running
-``ConsoleNode`` on it (tests/support/relay_process.py starts and stops the relay).
+``ConsoleNode`` on it (tests/support/relay_process.py starts and stops the relay); for
+the browser tests, the real widget beside a module's console ``stack`` (``site``).
 
 Staff passwords use cheap Argon2id parameters here (the accounts' own default is the
 library's); keystores are made by the real ``quietline program init``."""
@@ -19,6 +20,7 @@ from typing import Any
 
 import pytest
 from argon2 import PasswordHasher
+from loading import load
 from relay_process import FUNCTIONAL_LIMITS, RelayProcess, start_relay
 
 from client_sdk.keystore import Keystore
@@ -127,3 +129,15 @@ async def wait_for(
 @pytest.fixture
 def waiter() -> Callable[..., Any]:
     return wait_for
+
+
+@pytest.fixture(scope="module")
+def site(stack: Any) -> Iterator[str]:
+    """For the browser tests on a console ``stack`` (tests/console/web_harness.py): the
+    real widget (``quietline widget serve``) on the port of the website its profile
+    names."""
+    widget = load("quietline_widget_harness", "widget/widget_harness.py")
+    ident = (stack.enrolled.program_id, stack.enrolled.identity_key)
+    port = stack.site.rsplit(":", 1)[1]
+    with widget.widget_serve(stack.relay.url, ident, ["--port", port]) as url:
+        yield url

@@ -16,18 +16,15 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from chromium import page_errors
 from loading import load
-from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 from published import served
 
 from quietline import widget_cli as w
 
 harness = load("quietline_console_web_harness", "console/web_harness.py")
 widget = load("quietline_widget_harness", "widget/widget_harness.py")
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]  # fmt: skip
 STAFF = [("Ada", "admin")]
 DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
 NEW_VOLUNTARY = "You choose whether to talk with us, and you can stop whenever you like."
@@ -38,45 +35,17 @@ expect.set_options(timeout=20_000)
 
 
 @pytest.fixture(scope="module")
-def playwright_sync() -> Iterator[Playwright]:
-    with sync_playwright() as p:
-        yield p
-
-
-@pytest.fixture(scope="module")
-def browser(playwright_sync: Playwright) -> Iterator[Browser]:
-    b = playwright_sync.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-    try:
-        yield b
-    finally:
-        b.close()
-
-
-@pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     with harness.console_stack(tmp_path_factory.mktemp("console-settings"), STAFF) as s:
         yield s
-
-
-@pytest.fixture(scope="module")
-def site(stack: Any) -> Iterator[str]:
-    ident = (stack.enrolled.program_id, stack.enrolled.identity_key)
-    port = stack.site.rsplit(":", 1)[1]
-    with widget.widget_serve(stack.relay.url, ident, ["--port", port]) as url:
-        yield url
 
 
 @pytest.fixture
 def admin(browser: Browser, stack: Any) -> Iterator[Page]:
     context = browser.new_context(viewport={"width": 1366, "height": 900})
     page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(stack.url + "/signin")
-    page.get_by_label("Your name").fill("Ada")
-    page.get_by_label("Password").fill(harness.PASSWORD)
-    page.keyboard.press("Enter")
-    expect(page).to_have_url(stack.url + "/")
+    errors = page_errors(page)
+    harness.sign_in(page, stack.url, "Ada")
     try:
         yield page
     finally:

@@ -4,62 +4,32 @@ added by an admin and used by a support worker (the participant receives it), an
 whose slot ends driving the last-minutes rule and the hand-off on the node's own
 ManualClock (tests/console/web_harness.py ``node_clock``).
 
-The browser setup, sign-in and axe helpers are those of tests/console/test_web_shift.py.
+Chromium comes from tests/conftest.py; the sign-in and axe helpers are those of
+tests/console/test_web_shift.py.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import re
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
+from loading import load
+from playwright.sync_api import Browser, Page, expect
 
 from client_sdk import events as ev
 from client_sdk.workflow.clock import ManualClock
 from console.admin import AdminContext, call
 
-
-def _load(name: str, path: Path) -> Any:
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-HERE = Path(__file__).resolve().parent
-harness = _load("quietline_console_web_harness", HERE / "web_harness.py")
-shift = _load("quietline_console_web_shift", HERE / "test_web_shift.py")
+harness = load("quietline_console_web_harness", "console/web_harness.py")
+shift = load("quietline_console_web_shift", "console/test_web_shift.py")
 STAFF = [("Ada", "admin"), ("Sam", "worker"), ("Alex", "worker"), ("Kim", "supervisor")]
 REPLY_TITLE = "Planning a safe exit"
 REPLY_TEXT = "خطة الأمان: احتفظ بحقيبة صغيرة جاهزة. We can plan this together."
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 expect.set_options(timeout=20_000)
-
-
-@pytest.fixture(scope="module")
-def playwright_sync() -> Iterator[Playwright]:
-    with sync_playwright() as p:
-        yield p
-
-
-@pytest.fixture(scope="module")
-def browser(playwright_sync: Playwright) -> Iterator[Browser]:
-    b = playwright_sync.chromium.launch(
-        executable_path="/usr/bin/chromium", args=shift.CHROMIUM_ARGS
-    )
-    try:
-        yield b
-    finally:
-        b.close()
 
 
 @pytest.fixture(scope="module")

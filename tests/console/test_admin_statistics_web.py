@@ -8,9 +8,7 @@ serious."""
 
 from __future__ import annotations
 
-import importlib.util
 import re
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,44 +17,20 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from chromium import page_errors
+from loading import load
+from playwright.sync_api import Browser, Page, expect
 from stat_day import AGE_ANSWERS, Day, expected_texts, set_profile, zone_for_mid_morning
 
 from client_sdk.workflow.clock import ManualClock
 from console.admin import AdminContext, call, load_operations
 
-
-def _load(name: str, path: Path) -> Any:
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-HERE = Path(__file__).resolve().parent
-harness = _load("quietline_console_web_harness", HERE / "web_harness.py")
-widget = _load("quietline_widget_harness", HERE.parent / "widget" / "widget_harness.py")
-ARTIFACTS = HERE.parents[1] / "test-artifacts" / "console"
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]  # fmt: skip
+harness = load("quietline_console_web_harness", "console/web_harness.py")
+widget = load("quietline_widget_harness", "widget/widget_harness.py")
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "console"
 STAFF = [("Sam", "worker"), ("Ali", "worker"), ("Kim", "supervisor"), ("Ada", "admin")]
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 expect.set_options(timeout=20_000)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 @pytest.fixture(scope="module")
@@ -90,14 +64,6 @@ def day(stack: Any) -> dict[str, Any]:
             bucket = f"{today.weekday()}/{bucket}"
         out[(metric, bucket)] = n
     return {"counts": out, "today": today.isoformat(), "clock": clock}
-
-
-def sign_in(page: Page, stack: Any, name: str) -> None:
-    page.goto(stack.url + "/signin")
-    page.get_by_label("Your name").fill(name)
-    page.get_by_label("Password").fill(harness.PASSWORD)
-    page.keyboard.press("Enter")
-    expect(page).to_have_url(stack.url + "/")
 
 
 def op(stack: Any, name: str, args: dict[str, Any]) -> Any:
@@ -136,10 +102,9 @@ def test_the_statistics_page_after_a_scripted_day(
 ) -> None:
     context = browser.new_context(viewport={"width": 1366, "height": 900}, accept_downloads=True)
     page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
+    errors = page_errors(page)
     try:
-        sign_in(page, stack, "Ada")
+        harness.sign_in(page, stack.url, "Ada")
         page.goto(stack.url + "/admin/statistics")
         expect(page.get_by_role("heading", name="Statistics", level=2)).to_be_visible()
         table = page.get_by_role("table", name="Who ended conversations")
@@ -223,7 +188,7 @@ def test_who_may_open_the_statistics_page(
     context = browser.new_context()
     page = context.new_page()
     try:
-        sign_in(page, stack, "Kim")  # a supervisor reads, without the threshold form
+        harness.sign_in(page, stack.url, "Kim")  # a supervisor reads, without the threshold form
         page.goto(stack.url + "/admin/statistics")
         expect(page.get_by_role("table", name="Who ended conversations")).to_be_visible()
         assert page.locator("#stats-threshold").count() == 0
@@ -234,7 +199,7 @@ def test_who_may_open_the_statistics_page(
     context = browser.new_context()
     page = context.new_page()
     try:
-        sign_in(page, stack, "Sam")  # a support worker may not
+        harness.sign_in(page, stack.url, "Sam")  # a support worker may not
         answer = page.goto(stack.url + "/admin/statistics")
         assert answer is not None and answer.status == 404
     finally:

@@ -6,11 +6,9 @@ forges another worker's conversation id. HTTP through httpx, the socket through 
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 import re
 import secrets
-import sys
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -19,24 +17,14 @@ from typing import Any
 
 import httpx
 import pytest
+from loading import load
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
 from console.web.headers import CSP
 from console.web.state import SESSION_COOKIE
 
-
-def _load(name: str, file: str) -> Any:
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(file))
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-harness = _load("quietline_console_web_harness", "web_harness.py")
+harness = load("quietline_console_web_harness", "console/web_harness.py")
 PASSWORD: str = harness.PASSWORD
 STAFF = [
     ("Sam", "worker"),

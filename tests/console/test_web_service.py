@@ -10,7 +10,6 @@ over wss, going on shift opens the line, and signing out leaves no session cooki
 from __future__ import annotations
 
 import datetime
-import importlib.util
 import ipaddress
 import os
 import subprocess
@@ -19,15 +18,16 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
+from chromium import page_errors
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from playwright.sync_api import Browser, Playwright, expect, sync_playwright
+from loading import load
+from playwright.sync_api import Browser, expect
 from relay_process import (
     FUNCTIONAL_LIMITS,
     ROOT,
@@ -37,23 +37,7 @@ from relay_process import (
     stop_process,
 )
 
-
-def _load(name: str, path: Path) -> Any:
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-HERE = Path(__file__).resolve().parent
-harness = _load("quietline_console_web_harness", HERE / "web_harness.py")
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]  # fmt: skip
+harness = load("quietline_console_web_harness", "console/web_harness.py")
 PASSWORD = "noor's long password"
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -141,30 +125,14 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
         relay.stop()
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    p: Playwright
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
-
-
 def test_program_run_over_tls_in_chromium(browser: Browser, service: Service) -> None:
     context = browser.new_context(ignore_https_errors=True)
     try:
         page = context.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
+        errors = page_errors(page)
         sockets: list[str] = []
         page.on("websocket", lambda ws: sockets.append(ws.url))
-        page.goto(service.url + "/signin")
-        page.get_by_label("Your name").fill("Noor")
-        page.get_by_label("Password").fill(PASSWORD)
-        page.keyboard.press("Enter")
-        expect(page).to_have_url(service.url + "/")
+        harness.sign_in(page, service.url, "Noor", PASSWORD)
         [cookie] = [c for c in context.cookies() if c["name"] == "quietline_console"]
         assert cookie["secure"] and cookie["httpOnly"] and cookie["sameSite"] == "Strict"
         page.get_by_role("button", name="Go on shift").click()

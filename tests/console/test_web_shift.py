@@ -16,36 +16,20 @@ scanned with axe-core and photographed into test-artifacts/console/.
 from __future__ import annotations
 
 import datetime
-import importlib.util
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect, sync_playwright
+from chromium import page_errors
+from loading import load
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from client_sdk import events as ev
 
-
-def _load(name: str, path: Path) -> Any:
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-HERE = Path(__file__).resolve().parent
-harness = _load("quietline_console_web_harness", HERE / "web_harness.py")
-widget = _load("quietline_widget_harness", HERE.parent / "widget" / "widget_harness.py")
-ARTIFACTS = HERE.parents[1] / "test-artifacts" / "console"
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]  # fmt: skip
+harness = load("quietline_console_web_harness", "console/web_harness.py")
+widget = load("quietline_widget_harness", "widget/widget_harness.py")
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "console"
 STAFF = [("Sam", "worker"), ("Alex", "worker"), ("Kim", "supervisor")]
 ARABIC = "مرحبا، هل يمكنني التحدث مع أحد؟"
 CHINESE = "你好，我需要帮助。"
@@ -67,32 +51,9 @@ expect.set_options(timeout=20_000)
 
 
 @pytest.fixture(scope="module")
-def playwright_sync() -> Iterator[Playwright]:
-    with sync_playwright() as p:
-        yield p
-
-
-@pytest.fixture(scope="module")
-def browser(playwright_sync: Playwright) -> Iterator[Browser]:
-    b = playwright_sync.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-    try:
-        yield b
-    finally:
-        b.close()
-
-
-@pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     with harness.console_stack(tmp_path_factory.mktemp("console-shift"), STAFF) as s:
         yield s
-
-
-@pytest.fixture(scope="module")
-def site(stack: Any) -> Iterator[str]:
-    ident = (stack.enrolled.program_id, stack.enrolled.identity_key)
-    port = stack.site.rsplit(":", 1)[1]
-    with widget.widget_serve(stack.relay.url, ident, ["--port", port]) as url:
-        yield url
 
 
 # -- helpers ------------------------------------------------------------------------------
@@ -109,17 +70,11 @@ def open_context(browser: Browser) -> tuple[BrowserContext, Page, list[str]]:
     context = browser.new_context(viewport={"width": 1366, "height": 800})
     context.add_init_script(COUNT_TONES)
     page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    return context, page, errors
+    return context, page, page_errors(page)
 
 
 def sign_in(page: Page, stack: Any, name: str) -> None:
-    page.goto(stack.url + "/signin")
-    page.get_by_label("Your name").fill(name)
-    page.get_by_label("Password").fill(harness.PASSWORD)
-    page.keyboard.press("Enter")
-    expect(page).to_have_url(stack.url + "/")
+    harness.sign_in(page, stack.url, name)
     expect(page.locator("#shift-toggle")).to_be_enabled()
 
 

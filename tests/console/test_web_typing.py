@@ -10,35 +10,17 @@ the node and what the node answered.
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
+from loading import load
 from playwright.sync_api import Page, WebSocket, expect
 
-
-def _load(name: str, path: Path) -> Any:
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-HERE = Path(__file__).resolve().parent
-harness = _load("quietline_console_web_harness", HERE / "web_harness.py")
-widget = _load("quietline_widget_harness", HERE.parent / "widget" / "widget_harness.py")
-shift = _load("quietline_console_web_shift", HERE / "test_web_shift.py")
-
-playwright_sync = shift.playwright_sync
-browser = shift.browser
-
+harness = load("quietline_console_web_harness", "console/web_harness.py")
+widget = load("quietline_widget_harness", "widget/widget_harness.py")
+shift = load("quietline_console_web_shift", "console/test_web_shift.py")
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 STAFF = [("Sam", "worker"), ("Kim", "supervisor")]  # Kim: the harness reads the queue as her
@@ -49,14 +31,6 @@ STATUS = "(document.querySelector('.quietline-chat-status')?.textContent ?? '')"
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     with harness.console_stack(tmp_path_factory.mktemp("console-typing"), STAFF) as s:
         yield s
-
-
-@pytest.fixture(scope="module")
-def site(stack: Any) -> Iterator[str]:
-    ident = (stack.enrolled.program_id, stack.enrolled.identity_key)
-    port = stack.site.rsplit(":", 1)[1]
-    with widget.widget_serve(stack.relay.url, ident, ["--port", port]) as url:
-        yield url
 
 
 class Frames:

@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib.util
 import queue
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -30,6 +28,8 @@ from typing import Any
 
 import uvicorn
 from argon2 import PasswordHasher
+from loading import load
+from playwright.sync_api import Page, expect
 from relay_process import FUNCTIONAL_LIMITS, RelayProcess, free_port, start_relay
 
 from client_sdk import ParticipantClient
@@ -42,20 +42,7 @@ from console.settings import ConsoleSettings
 from console.web import create_app
 from console.web.throttle import SignInLimits
 
-HERE = Path(__file__).resolve().parent
-
-
-def _load(name: str, path: Path) -> Any:
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-live_mod = _load("quietline_widget_live", HERE.parent / "widget" / "widget_live.py")
+live_mod = load("quietline_widget_live", "widget/widget_live.py")
 PASSPHRASE: str = live_mod.PASSPHRASE
 FAST = PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1)
 PASSWORD = "a long test password"
@@ -69,6 +56,16 @@ SAVED_REPLIES = [
     ("Opening", "Welcome", "Hello, I'm glad you wrote to us. I'm here to listen."),
     ("Safety", "Is it safe?", "Is it safe for you to keep writing right now?"),
 ]
+
+
+def sign_in(page: Page, url: str, name: str, password: str = PASSWORD) -> None:
+    """Sign ``name`` in to the console at ``url`` in Chromium as a person does (the
+    form's labels, Enter), and wait for the console's home page."""
+    page.goto(url + "/signin")
+    page.get_by_label("Your name").fill(name)
+    page.get_by_label("Password").fill(password)
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(url + "/")
 
 
 def profile(site: str) -> dict[str, Any]:

@@ -10,13 +10,13 @@ file's payload and ends in the file's ratchet states.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from loading import load
 from pyhpke import AEADId, CipherSuite, KDFId, KEMId
 
 from e2ee import hpke
@@ -39,16 +39,6 @@ VECTORS_DIR = Path(__file__).resolve().parents[1] / "vectors"
 VECTORS_FILE = VECTORS_DIR / "protocol-v1.json"
 
 
-def _generator() -> Any:
-    spec = importlib.util.spec_from_file_location(
-        "quietline_vectors_generate", VECTORS_DIR / "generate.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def vectors() -> Any:
     with open(VECTORS_FILE, encoding="utf-8") as f:
@@ -60,7 +50,7 @@ def h(value: str) -> bytes:
 
 
 def test_generator_reproduces_the_committed_file() -> None:
-    generate = _generator()
+    generate = load("quietline_vectors_generate", "vectors/generate.py")
     assert generate.render(generate.build()) == VECTORS_FILE.read_text(encoding="utf-8")
 
 

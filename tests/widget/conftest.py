@@ -26,8 +26,9 @@ Fixtures
     ``.js``/``.mjs`` are sent as ``text/javascript`` (ES modules need it), every
     response carries ``Cache-Control: no-store``. The fixture's value is the base
     URL, e.g. ``http://127.0.0.1:41234`` (no trailing slash).
-``browser`` (module)
-    Debian's Chromium, launched exactly as the briefing says. Never ``playwright install``.
+``browser`` (module, from tests/conftest.py)
+    Debian's Chromium, launched exactly as the briefing says (tests/support/chromium.py).
+    Never ``playwright install``.
 ``page`` (function)
     A fresh incognito context and page (no state shared between tests). Every request
     URL the page makes is appended to ``page.requested_urls`` (a ``list[str]``), so a
@@ -52,21 +53,12 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Browser, Page, Playwright, sync_playwright
+from playwright.sync_api import Browser, Page
+from relay_process import stop_process
 
 REPO = Path(__file__).resolve().parents[2]
 WIDGET_DIR = REPO / "widget"
 PAGES_DIR = Path(__file__).resolve().parent / "pages"
-
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 _SERVER_SCRIPT = r"""
 import functools, http.server, sys
@@ -117,30 +109,10 @@ def widget_static_server() -> Iterator[str]:
             raise RuntimeError("static server did not start")
         yield f"http://127.0.0.1:{int(line)}"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        stop_process(proc)
         if proc.stdout is not None:
             proc.stdout.close()
         shutil.rmtree(root, ignore_errors=True)
-
-
-@pytest.fixture(scope="module")
-def playwright_sync() -> Iterator[Playwright]:
-    with sync_playwright() as p:
-        yield p
-
-
-@pytest.fixture(scope="module")
-def browser(playwright_sync: Playwright) -> Iterator[Browser]:
-    b = playwright_sync.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-    try:
-        yield b
-    finally:
-        b.close()
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import importlib.util
 import json
 import re
 import subprocess
@@ -18,17 +17,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from loading import load
 
 from quietline import widget_cli
 
-_spec = importlib.util.spec_from_file_location(
-    "quietline_widget_harness", Path(__file__).with_name("widget_harness.py")
-)
-assert _spec is not None and _spec.loader is not None
-harness = sys.modules.get(_spec.name) or importlib.util.module_from_spec(_spec)
-if _spec.name not in sys.modules:
-    sys.modules[_spec.name] = harness
-    _spec.loader.exec_module(harness)
+harness = load("quietline_widget_harness", "widget/widget_harness.py")
 
 IDENTITY = harness.Identity(bytes(range(32)))
 WIDGET = Path(widget_cli.__file__).resolve().parents[1] / "widget"

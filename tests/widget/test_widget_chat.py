@@ -19,30 +19,18 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import importlib.util
 import secrets
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
+from chromium import page_errors
+from loading import load
 from playwright.sync_api import Browser, Page, ViewportSize
 
-
-def _load(name: str, file: str) -> Any:
-    spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(file))
-    assert spec is not None and spec.loader is not None
-    if name not in sys.modules:
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-harness = _load("quietline_widget_harness", "widget_harness.py")
-live_mod = _load("quietline_widget_live", "widget_live.py")
+harness = load("quietline_widget_harness", "widget/widget_harness.py")
+live_mod = load("quietline_widget_live", "widget/widget_live.py")
 from client_sdk import events as ev  # noqa: E402
 from client_sdk import workflow as wf  # noqa: E402
 
@@ -145,8 +133,7 @@ def _open_tab(browser: Browser, live: Live, viewport: ViewportSize) -> Iterator[
     context = browser.new_context(viewport=viewport)
     try:
         page = context.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
+        errors = page_errors(page)
         page.urls = harness.record_requests(page)  # type: ignore[attr-defined]
         live.program.drain()
         live.hostile.arm(None)

@@ -10,21 +10,14 @@ for these screens, and the Subresource Integrity hashes doing their job in Chrom
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
+from chromium import page_errors
+from loading import load
 from playwright.sync_api import Browser, BrowserContext, Page, Route
 
-_spec = importlib.util.spec_from_file_location(
-    "quietline_widget_harness", Path(__file__).with_name("widget_harness.py"))
-assert _spec is not None and _spec.loader is not None
-harness = sys.modules.get(_spec.name) or importlib.util.module_from_spec(_spec)
-if _spec.name not in sys.modules:
-    sys.modules[_spec.name] = harness
-    _spec.loader.exec_module(harness)
+harness = load("quietline_widget_harness", "widget/widget_harness.py")
 
 pytestmark = pytest.mark.browser
 
@@ -56,9 +49,7 @@ def context(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Browse
 @pytest.fixture
 def tab(context: BrowserContext) -> Page:
     page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.js_errors = errors  # type: ignore[attr-defined]
+    page.js_errors = page_errors(page)  # type: ignore[attr-defined]
     return page
 
 

@@ -16,29 +16,16 @@ under test. Everything else waits on events with timeouts.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
+from loading import load
 from playwright.sync_api import Browser, Page, ViewportSize
 
-
-def _load(name: str, file: str) -> Any:
-    spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(file))
-    assert spec is not None and spec.loader is not None
-    if name not in sys.modules:
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-harness = _load("quietline_widget_harness", "widget_harness.py")
-chat = _load("quietline_widget_chat_module", "test_widget_chat.py")
+harness = load("quietline_widget_harness", "widget/widget_harness.py")
+chat = load("quietline_widget_chat_module", "widget/test_widget_chat.py")
 from client_sdk import events as ev  # noqa: E402
 
 live = chat.live  # module-scoped: this module's own relay process and program node

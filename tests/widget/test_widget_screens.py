@@ -9,28 +9,16 @@ fonts-noto-cjk and fonts-noto-color-emoji, installed by ``scripts/test``.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from loading import load
 from playwright.sync_api import Browser, Page, Route, ViewportSize
 
-
-def _load(name: str, file: str) -> Any:
-    spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(file))
-    assert spec is not None and spec.loader is not None
-    if name not in sys.modules:
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-harness = _load("quietline_widget_harness", "widget_harness.py")
-chat = _load("quietline_widget_chat_module", "test_widget_chat.py")
+harness = load("quietline_widget_harness", "widget/widget_harness.py")
+chat = load("quietline_widget_chat_module", "widget/test_widget_chat.py")
 from client_sdk import events as ev  # noqa: E402
 
 live = chat.live  # the module-scoped live pieces (a fixture, re-used by name)

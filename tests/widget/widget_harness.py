@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 from axe_playwright_python.sync_playwright import Axe
 from nacl.signing import SigningKey
 from playwright.sync_api import Page
-from relay_process import free_port
+from relay_process import free_port, stop_process
 
 from e2ee.encoding import b64u_encode
 
@@ -51,12 +51,7 @@ class Identity:
 
 
 def _stop(proc: subprocess.Popen[str]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=10)
+    stop_process(proc)
     if proc.stdout is not None:
         proc.stdout.close()
 

@@ -7,7 +7,6 @@ Suite 0x0020/0x0001/0x0002, base mode: every intermediate value, all 257 encrypt
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest

@@ -11,12 +11,11 @@ import json
 import unicodedata
 from typing import Any
 
+from e2ee_samples import URL_CHARACTERS
 from playwright.sync_api import Page
 
 from e2ee import profile as prof
 from e2ee.errors import QuietlineError
-from e2ee_samples import URL_CHARACTERS
-
 
 PROFILE = prof.Profile(
     name="Harbor",

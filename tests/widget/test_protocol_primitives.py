@@ -10,12 +10,10 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 from playwright.sync_api import Page
 from third_party_vectors import WYCHEPROOF
-
 
 
 def _cases(name: str) -> list[dict[str, Any]]:

@@ -38,8 +38,10 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 PHONE = {"width": 360, "height": 740}
 DESKTOP = {"width": 1280, "height": 800}
-ALWAYS_OPEN = {"timezone": "UTC",
-               "weekly": [{"day": d, "open": "00:00", "close": "24:00"} for d in range(7)]}
+ALWAYS_OPEN = {
+    "timezone": "UTC",
+    "weekly": [{"day": d, "open": "00:00", "close": "24:00"} for d in range(7)],
+}
 SCRIPTS = [
     "مرحبا، هل يمكنني التحدث مع أحد؟",  # Arabic
     "你好，我需要帮助。",  # Chinese
@@ -56,15 +58,20 @@ def profile_content(site: str) -> dict[str, Any]:
             "choices": "You decide what to tell us. You can skip any question.",
             "information": "Your messages are encrypted. We keep nothing after the chat.",
             "mandatory_reporting": "If a child is in danger, the law may require us to "
-                                   "report it. We will tell you first.",
+            "report it. We will tell you first.",
         },
-        "safety_check_in": "Is it safe for you to chat right now? Could someone see this "
-                           "device?",
+        "safety_check_in": "Is it safe for you to chat right now? Could someone see this device?",
         "questions": [
-            {"id": "age_range", "text": "What is your age range?",
-             "why": "It helps us know which services to suggest."},
-            {"id": "region", "text": "Which region are you in?",
-             "why": "So we can mention services near you."},
+            {
+                "id": "age_range",
+                "text": "What is your age range?",
+                "why": "It helps us know which services to suggest.",
+            },
+            {
+                "id": "region",
+                "text": "Which region are you in?",
+                "why": "So we can mention services near you.",
+            },
         ],
         "hours": ALWAYS_OPEN,
         "alternatives": [{"label": "Phone, 24 hours", "value": "1-800-555-0199"}],
@@ -102,8 +109,10 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         hostile = live_mod.HostileRelay(relay.url)
         loop.run(hostile.start())
         ident = (enrolled.program_id, enrolled.identity_key)
-        with harness.widget_serve(relay.url, ident, ["--port", str(site_port)]), \
-                harness.widget_serve(hostile.url, ident, ["--port", str(hostile_port)]):
+        with (
+            harness.widget_serve(relay.url, ident, ["--port", str(site_port)]),
+            harness.widget_serve(hostile.url, ident, ["--port", str(hostile_port)]),
+        ):
             yield Live(relay, program, hostile, site, hostile_site, profile, loop)
     finally:
         if hostile is not None:
@@ -117,8 +126,15 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
 async def _staff_on_shift(program: Any) -> None:
     """One support worker on shift around now, so the program's status is open."""
     now = datetime.datetime.now(datetime.UTC)
-    program.client.set_staff(wf.StaffMember("sam", "Sam", shifts=(
-        wf.Shift(now - datetime.timedelta(hours=12), now + datetime.timedelta(hours=12)),)))
+    program.client.set_staff(
+        wf.StaffMember(
+            "sam",
+            "Sam",
+            shifts=(
+                wf.Shift(now - datetime.timedelta(hours=12), now + datetime.timedelta(hours=12)),
+            ),
+        )
+    )
     await program.client.tick()
 
 
@@ -152,16 +168,16 @@ def _open_tab(browser: Browser, live: Live, viewport: ViewportSize) -> Iterator[
 def tab(browser: Browser, live: Live, request: pytest.FixtureRequest) -> Iterator[Page]:
     """Runs the test at desktop and at phone size."""
     size = request.param
-    with _open_tab(browser, live, ViewportSize(width=size["width"],
-                                               height=size["height"])) as page:
+    with _open_tab(browser, live, ViewportSize(width=size["width"], height=size["height"])) as page:
         yield page
 
 
 @pytest.fixture
 def desktop_tab(browser: Browser, live: Live) -> Iterator[Page]:
     """Runs the test once, at desktop size."""
-    with _open_tab(browser, live, ViewportSize(width=DESKTOP["width"],
-                                               height=DESKTOP["height"])) as page:
+    with _open_tab(
+        browser, live, ViewportSize(width=DESKTOP["width"], height=DESKTOP["height"])
+    ) as page:
         yield page
 
 
@@ -188,17 +204,22 @@ def open_chat(page: Page, live: Live, answers: dict[str, str] | None = None) -> 
 
 
 def log_items(page: Page) -> list[dict[str, str]]:
-    return list(page.eval_on_selector_all(
-        ".quietline-log > div",
-        "items => items.map(li => ({kind: li.dataset.kind, notice: li.dataset.notice || '',"
-        " text: li.querySelector('.quietline-text')?.textContent ?? ''}))",
-    ))
+    return list(
+        page.eval_on_selector_all(
+            ".quietline-log > div",
+            "items => items.map(li => ({kind: li.dataset.kind, notice: li.dataset.notice || '',"
+            " text: li.querySelector('.quietline-text')?.textContent ?? ''}))",
+        )
+    )
 
 
 def wait_log_text(page: Page, text: str) -> None:
     page.wait_for_function(
         "t => [...document.querySelectorAll('.quietline-log .quietline-text')]"
-        ".some(n => n.textContent === t)", arg=text, timeout=15_000)
+        ".some(n => n.textContent === t)",
+        arg=text,
+        timeout=15_000,
+    )
 
 
 def send_from_widget(page: Page, text: str) -> None:
@@ -289,23 +310,30 @@ def test_complete_conversation_both_ways(tab: Page, live: Live) -> None:
         program.call(program.client.send, cid, text)
         page.wait_for_function(
             "t => [...document.querySelectorAll('.quietline-from-program .quietline-text')]"
-            ".some(n => n.textContent === t)", arg=text, timeout=15_000)
+            ".some(n => n.textContent === t)",
+            arg=text,
+            timeout=15_000,
+        )
     direction = page.evaluate(
         "t => { const n = [...document.querySelectorAll('.quietline-from-program .quietline-text')]"
         ".find(n => n.textContent === t); return [n.dir, getComputedStyle(n).direction]; }",
-        SCRIPTS[0])
+        SCRIPTS[0],
+    )
     assert direction == ["auto", "rtl"]
 
-    for kind, body in [("shift_change", "You are now talking with Sam, a new support worker."),
-                       ("inactivity", "We have not heard from you for a while."),
-                       ("closing", "We will close this chat in 5 minutes.")]:
+    for kind, body in [
+        ("shift_change", "You are now talking with Sam, a new support worker."),
+        ("inactivity", "We have not heard from you for a while."),
+        ("closing", "We will close this chat in 5 minutes."),
+    ]:
         program.call(program.client.send_notice, cid, kind, body)
         page.wait_for_selector(f"[data-notice={kind}]", timeout=15_000)
         assert body in page.inner_text(f"[data-notice={kind}]")
     labels = page.inner_text(".quietline-log")
     assert "Notice (" not in labels and "shift_change" not in labels  # no internal labels
     senders = page.eval_on_selector_all(
-        ".quietline-notice .quietline-sender", "nodes => nodes.map((n) => n.textContent)")
+        ".quietline-notice .quietline-sender", "nodes => nodes.map((n) => n.textContent)"
+    )
     assert set(senders) == {"Harbour Support Line"}
     harness.assert_accessible(page, "chat with messages")
 
@@ -328,8 +356,9 @@ def test_participant_ends_the_chat(desktop_tab: Page, live: Live) -> None:
     send_from_widget(tab, "I have to go now")
     harness.end_chat(tab)
     harness.screen(tab, "ended")
-    left = live.program.wait(lambda e: isinstance(e, ev.ParticipantLeft)
-                             and e.conversation_id == cid)
+    left = live.program.wait(
+        lambda e: isinstance(e, ev.ParticipantLeft) and e.conversation_id == cid
+    )
     assert left.reason == "participant"
     assert "I have to go now" not in tab.inner_text("body")
     harness.assert_nothing_stored(tab)
@@ -353,8 +382,7 @@ def _heap_strings_contain(page: Page, needles: list[str]) -> dict[str, bool]:
 
 
 @pytest.mark.parametrize("who_ends", ["participant", "program"])
-def test_ending_drops_messages_from_memory(desktop_tab: Page, live: Live,
-                                           who_ends: str) -> None:
+def test_ending_drops_messages_from_memory(desktop_tab: Page, live: Live, who_ends: str) -> None:
     """After the end, no message text is left anywhere in the page's JavaScript heap.
 
     The test itself holds no handle to a chat element (Playwright would keep it, and
@@ -366,8 +394,9 @@ def test_ending_drops_messages_from_memory(desktop_tab: Page, live: Live,
     marker_out = "outbound-" + secrets.token_hex(12)
     cid = open_chat(tab, live)
     live.program.call(live.program.client.send, cid, marker_in)
-    tab.wait_for_function("() => document.querySelectorAll('.quietline-from-program').length"
-                          " === 1", timeout=15_000)
+    tab.wait_for_function(
+        "() => document.querySelectorAll('.quietline-from-program').length === 1", timeout=15_000
+    )
     # Control: the snapshot does find a string the page holds. (Whether the decrypted
     # text itself is still referenced from the heap at this moment is incidental: the
     # node now also sends "queue" and "delivered" messages, which replace the engine's
@@ -379,20 +408,24 @@ def test_ending_drops_messages_from_memory(desktop_tab: Page, live: Live,
     tab.evaluate("() => { document.querySelector('textarea').focus(); }")
     tab.keyboard.type(marker_out)
     tab.keyboard.press("Enter")
-    tab.wait_for_function("() => document.querySelectorAll('.quietline-from-me').length"
-                          " === 1", timeout=15_000)
+    tab.wait_for_function(
+        "() => document.querySelectorAll('.quietline-from-me').length === 1", timeout=15_000
+    )
     live.program.wait(lambda e: isinstance(e, ev.Message) and e.conversation_id == cid)
     if who_ends == "participant":
-        tab.evaluate("() => { const b = [...document.querySelectorAll('button')];"
-                     " b.find((x) => x.textContent === 'End chat').click();"
-                     " b.find((x) => x.textContent === 'Yes, end the chat').click(); }")
-        live.program.wait(lambda e: isinstance(e, ev.ParticipantLeft)
-                          and e.conversation_id == cid)
+        tab.evaluate(
+            "() => { const b = [...document.querySelectorAll('button')];"
+            " b.find((x) => x.textContent === 'End chat').click();"
+            " b.find((x) => x.textContent === 'Yes, end the chat').click(); }"
+        )
+        live.program.wait(lambda e: isinstance(e, ev.ParticipantLeft) and e.conversation_id == cid)
     else:
         live.program.call(live.program.client.close, cid, "done")
     tab.wait_for_function("() => Boolean(document.querySelector('[data-screen=ended]'))")
     assert _heap_strings_contain(tab, [marker_in, marker_out]) == {
-        marker_in: False, marker_out: False}
+        marker_in: False,
+        marker_out: False,
+    }
 
 
 def test_skip_all_questions_sends_no_answers(desktop_tab: Page, live: Live) -> None:
@@ -512,8 +545,10 @@ def test_outside_hours_shows_hours_and_alternatives(tab: Page, live: Live) -> No
     program = live.program
     # Open one hour a week, on the day after today (UTC), so never now.
     tomorrow = (datetime.datetime.now(datetime.UTC).weekday() + 1) % 7
-    closed_now = dict(live.profile, hours={"timezone": "UTC", "weekly": [
-        {"day": tomorrow, "open": "10:00", "close": "11:00"}]})
+    closed_now = dict(
+        live.profile,
+        hours={"timezone": "UTC", "weekly": [{"day": tomorrow, "open": "10:00", "close": "11:00"}]},
+    )
     program.call(program.client.publish_profile, closed_now)
     try:
         tab.goto(live.site + "/")
@@ -574,8 +609,7 @@ def _open_hostile_chat(page: Page, live: Live) -> str:
     return str(live.program.wait(lambda e: isinstance(e, ev.NewConversation)).conversation_id)
 
 
-def test_requests_carry_no_referrer_cookie_or_token_in_urls(desktop_tab: Page,
-                                                            live: Live) -> None:
+def test_requests_carry_no_referrer_cookie_or_token_in_urls(desktop_tab: Page, live: Live) -> None:
     """Seen from the relay's side: what the widget sends while chatting and ending."""
     tab = desktop_tab
     start = len(live.hostile.requests)

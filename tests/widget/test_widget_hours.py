@@ -16,12 +16,18 @@ from client_sdk.workflow.hours import WeeklyHours
 
 pytestmark = pytest.mark.browser
 
-PARIS_WEEKDAYS = {"timezone": "Europe/Paris",
-                  "weekly": [{"day": d, "open": "09:00", "close": "17:00"} for d in range(5)]}
-OVERNIGHT = {"timezone": "America/Toronto",
-             "weekly": [{"day": 4, "open": "22:00", "close": "02:00"}]}  # Friday night
-WHOLE_SUNDAY = {"timezone": "Asia/Kolkata", "weekly": [{"day": 6, "open": "00:00",
-                                                        "close": "24:00"}]}
+PARIS_WEEKDAYS = {
+    "timezone": "Europe/Paris",
+    "weekly": [{"day": d, "open": "09:00", "close": "17:00"} for d in range(5)],
+}
+OVERNIGHT = {
+    "timezone": "America/Toronto",
+    "weekly": [{"day": 4, "open": "22:00", "close": "02:00"}],
+}  # Friday night
+WHOLE_SUNDAY = {
+    "timezone": "Asia/Kolkata",
+    "weekly": [{"day": 6, "open": "00:00", "close": "24:00"}],
+}
 
 
 def ms(year: int, month: int, day: int, hour: int, minute: int) -> int:
@@ -55,13 +61,16 @@ CASES = [
 
 
 @pytest.mark.parametrize(("hours", "now_ms", "expected"), CASES)
-def test_open_now_in_the_program_zone(protocol_page: Page, hours: dict[str, object],
-                                      now_ms: int, expected: bool) -> None:
+def test_open_now_in_the_program_zone(
+    protocol_page: Page, hours: dict[str, object], now_ms: int, expected: bool
+) -> None:
     result = protocol_page.evaluate(
         """async ([hours, now]) => {
           const H = await import('/widget/ui/hours.js');
           return H.isOpenAt(H.parseHours(hours), now);
-        }""", [hours, now_ms])
+        }""",
+        [hours, now_ms],
+    )
     assert result is expected
 
 
@@ -71,25 +80,40 @@ def test_hours_are_listed_in_week_order(protocol_page: Page) -> None:
           const H = await import('/widget/ui/hours.js');
           const T = await import('/widget/ui/text.js');
           return H.describeHours(H.parseHours(hours), T.LANGUAGES.en);
-        }""", {"timezone": "UTC", "weekly": [{"day": 6, "open": "10:00", "close": "12:00"},
-                                             {"day": 0, "open": "09:00", "close": "24:00"}]})
-    assert lines == ["Monday: 9 am to midnight", "Tuesday to Saturday: closed",
-                     "Sunday: 10 am to midday"]
+        }""",
+        {
+            "timezone": "UTC",
+            "weekly": [
+                {"day": 6, "open": "10:00", "close": "12:00"},
+                {"day": 0, "open": "09:00", "close": "24:00"},
+            ],
+        },
+    )
+    assert lines == [
+        "Monday: 9 am to midnight",
+        "Tuesday to Saturday: closed",
+        "Sunday: 10 am to midday",
+    ]
 
 
-@pytest.mark.parametrize("bad", [
-    {"timezone": "Not/AZone", "weekly": []},
-    {"timezone": "UTC", "weekly": [{"day": 7, "open": "09:00", "close": "10:00"}]},
-    {"timezone": "UTC", "weekly": [{"day": 0, "open": "9:00", "close": "10:00"}]},
-    {"timezone": "UTC", "weekly": [{"day": 0, "open": "09:00", "close": "24:30"}]},
-    {"timezone": "UTC"},
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"timezone": "Not/AZone", "weekly": []},
+        {"timezone": "UTC", "weekly": [{"day": 7, "open": "09:00", "close": "10:00"}]},
+        {"timezone": "UTC", "weekly": [{"day": 0, "open": "9:00", "close": "10:00"}]},
+        {"timezone": "UTC", "weekly": [{"day": 0, "open": "09:00", "close": "24:30"}]},
+        {"timezone": "UTC"},
+    ],
+)
 def test_malformed_hours_are_refused(protocol_page: Page, bad: dict[str, object]) -> None:
     refused = protocol_page.evaluate(
         """async (hours) => {
           const H = await import('/widget/ui/hours.js');
           try { H.parseHours(hours); return false; } catch { return true; }
-        }""", bad)
+        }""",
+        bad,
+    )
     assert refused is True
 
 
@@ -120,15 +144,13 @@ def _transitions(zone: str) -> list[datetime]:
 
 
 @pytest.mark.parametrize("zone", DST_ZONES)
-def test_open_now_matches_the_sdk_around_every_clock_change(protocol_page: Page,
-                                                            zone: str) -> None:
+def test_open_now_matches_the_sdk_around_every_clock_change(protocol_page: Page, zone: str) -> None:
     """Every 5 minutes for 8 hours either side of each 2026 change (30-minute changes on
     Lord Howe, 45-minute zones on Chatham), for windows that open, close or run inside
     the skipped or repeated hour: the widget's answer is the SDK's."""
     changes = _transitions(zone)
     assert len(changes) == 2
-    instants = [change + timedelta(minutes=5 * k) for change in changes
-                for k in range(-96, 97)]
+    instants = [change + timedelta(minutes=5 * k) for change in changes for k in range(-96, 97)]
     for weekly in DST_SCHEDULES:
         hours = {"timezone": zone, "weekly": weekly}
         sdk = WeeklyHours.from_profile(hours)
@@ -138,8 +160,11 @@ def test_open_now_matches_the_sdk_around_every_clock_change(protocol_page: Page,
               const H = await import('/widget/ui/hours.js');
               const parsed = H.parseHours(hours);
               return instants.map((t) => H.isOpenAt(parsed, t));
-            }""", [hours, [int(t.timestamp() * 1000) for t in instants]])
-        wrong = [(t.isoformat(), e) for t, e, g in zip(instants, expected, got, strict=True)
-                 if e != g]
+            }""",
+            [hours, [int(t.timestamp() * 1000) for t in instants]],
+        )
+        wrong = [
+            (t.isoformat(), e) for t, e, g in zip(instants, expected, got, strict=True) if e != g
+        ]
         assert not wrong, (weekly[0], wrong[:5])
         assert True in expected and False in expected  # the cases do test both answers

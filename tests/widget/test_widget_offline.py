@@ -163,8 +163,13 @@ def test_quick_exit_covers_the_page_before_leaving(tab: Page, site: str) -> None
       };
     }""")
     assert state.pop("title").strip("\u200b ") == ""  # the tab no longer names the program
-    assert state == {"cover": True, "coverVisible": "visible", "coversViewport": True,
-                     "main": "hidden", "widgetScreens": 0}
+    assert state == {
+        "cover": True,
+        "coverVisible": "visible",
+        "coversViewport": True,
+        "main": "hidden",
+        "widgetScreens": 0,
+    }
     tab.wait_for_url(site + "/neutral.html")
 
 
@@ -194,7 +199,8 @@ def test_page_policy_refuses_any_other_connection(tab: Page, site: str) -> None:
     tab.goto(site + "/")
     harness.screen(tab, "unavailable")
     elsewhere = f"http://127.0.0.1:{harness.free_port()}/"
-    outcome = tab.evaluate("""async (url) => {
+    outcome = tab.evaluate(
+        """async (url) => {
       const violations = [];
       const first = new Promise((resolve) => {
         document.addEventListener('securitypolicyviolation', (e) => {
@@ -215,7 +221,9 @@ def test_page_policy_refuses_any_other_connection(tab: Page, site: str) -> None:
       let html = 'parsed';
       try { document.createElement('div').innerHTML = '<img src=x>'; } catch { html = 'refused'; }
       return {fetched, socket, workers, html, violations: [...new Set(violations)].sort()};
-    }""", elsewhere)
+    }""",
+        elsewhere,
+    )
     assert outcome["fetched"] == "refused"
     assert outcome["socket"] == "refused" or "connect-src" in outcome["violations"]
     assert outcome["workers"] in {"refused", "absent"}

@@ -66,8 +66,17 @@ def enroll_program(relay: RelayProcess, tmp: Path, profile: dict[str, Any]) -> E
     profile_path.write_text(json.dumps(profile, ensure_ascii=False), encoding="utf-8")
     keystore = tmp / "program.qlks"
     result = relay.cli(
-        "program", "init", "--keystore", str(keystore), "--relay", relay.url,
-        "--enrollment-token", token, "--profile", str(profile_path), "--json",
+        "program",
+        "init",
+        "--keystore",
+        str(keystore),
+        "--relay",
+        relay.url,
+        "--enrollment-token",
+        token,
+        "--profile",
+        str(profile_path),
+        "--json",
         env={"QUIETLINE_PASSPHRASE": PASSPHRASE},
     )
     assert result.returncode == 0, result.stderr
@@ -110,7 +119,8 @@ class LiveProgram:
         self.enrolled = enrolled
         self.events: queue.Queue[Any] = queue.Queue()
         self.client: ProgramClient = loop.run(
-            ProgramClient.connect(relay_url, enrolled.keystore, PASSPHRASE), timeout=60)
+            ProgramClient.connect(relay_url, enrolled.keystore, PASSPHRASE), timeout=60
+        )
         self._pump = asyncio.run_coroutine_threadsafe(self._collect(), loop.loop)
 
     async def _collect(self) -> None:
@@ -155,8 +165,15 @@ class LiveProgram:
 
 # -- the hostile relay -------------------------------------------------------------------
 
-_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "host",
-        "content-encoding", "upgrade"}
+_HOP = {
+    "connection",
+    "keep-alive",
+    "transfer-encoding",
+    "content-length",
+    "host",
+    "content-encoding",
+    "upgrade",
+}
 
 
 def sign_as(attacker: IdentityKeyPair, label: str, body: bytes) -> dict[str, str]:
@@ -196,14 +213,24 @@ class HostileRelay:
         self._client = httpx.AsyncClient(base_url=upstream, timeout=30)
         self._server: uvicorn.Server | None = None
         self._task: asyncio.Task[None] | None = None
-        self.app = Starlette(routes=[
-            WebSocketRoute("/v1/ws", self._ws),
-            Route("/{path:path}", self._http, methods=["GET", "POST", "PUT", "OPTIONS"]),
-        ])
+        self.app = Starlette(
+            routes=[
+                WebSocketRoute("/v1/ws", self._ws),
+                Route("/{path:path}", self._http, methods=["GET", "POST", "PUT", "OPTIONS"]),
+            ]
+        )
 
     def arm(self, mode: str | None) -> None:
-        assert mode in {None, "swap_identity", "break_signature", "edit_profile", "tamper",
-                        "drop", "replay", "down"}
+        assert mode in {
+            None,
+            "swap_identity",
+            "break_signature",
+            "edit_profile",
+            "tamper",
+            "drop",
+            "replay",
+            "down",
+        }
         self.fired.clear()
         self.mode = mode
 
@@ -216,8 +243,14 @@ class HostileRelay:
 
     async def start(self) -> None:
         config = uvicorn.Config(
-            self.app, host="127.0.0.1", port=self.port, log_level="warning", http="h11",
-            ws="websockets-sansio", lifespan="off", ws_per_message_deflate=False,
+            self.app,
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            http="h11",
+            ws="websockets-sansio",
+            lifespan="off",
+            ws_per_message_deflate=False,
         )
         self._server = uvicorn.Server(config)
         self._task = asyncio.create_task(self._server.serve())
@@ -237,9 +270,11 @@ class HostileRelay:
 
     def wait_request(self, method: str, path_end: str, timeout: float = 15.0) -> None:
         """Block until the browser has sent ``method`` to a path ending in ``path_end``."""
+
         def seen() -> bool:
-            return any(m == method and p.split("?")[0].endswith(path_end)
-                       for m, p, _ in self.requests)
+            return any(
+                m == method and p.split("?")[0].endswith(path_end) for m, p, _ in self.requests
+            )
 
         with self._arrived:
             assert self._arrived.wait_for(seen, timeout), f"no {method} .../{path_end}"
@@ -248,16 +283,17 @@ class HostileRelay:
 
     def _rewrite(self, path: str, data: dict[str, Any]) -> dict[str, Any]:
         is_record = path.startswith("/v1/programs/") and (
-            path.count("/") == 3 or path.endswith("/bundle"))
-        if not is_record or self.mode not in {"swap_identity", "break_signature",
-                                              "edit_profile"}:
+            path.count("/") == 3 or path.endswith("/bundle")
+        )
+        if not is_record or self.mode not in {"swap_identity", "break_signature", "edit_profile"}:
             return data
         data = dict(data)
         profile = dict(data["profile"])
         body = json.loads(b64u_decode(profile["body"]))
         body["name"] = self.FORGED_NAME
-        forged = json.dumps(body, sort_keys=True, separators=(",", ":"),
-                            ensure_ascii=False).encode()
+        forged = json.dumps(
+            body, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+        ).encode()
         if self.mode == "swap_identity":
             data["identity_key"] = b64u_encode(self.attacker.public_key)
             data["profile"] = sign_as(self.attacker, "profile", forged)
@@ -278,11 +314,19 @@ class HostileRelay:
             return Response(b"", status_code=502)
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP}
         with self._arrived:
-            self.requests.append((request.method, str(request.url.path) + "?" +
-                                  str(request.url.query), dict(request.headers)))
+            self.requests.append(
+                (
+                    request.method,
+                    str(request.url.path) + "?" + str(request.url.query),
+                    dict(request.headers),
+                )
+            )
             self._arrived.notify_all()
         upstream = await self._client.request(
-            request.method, request.url.path, content=await request.body(), headers=headers,
+            request.method,
+            request.url.path,
+            content=await request.body(),
+            headers=headers,
             params=request.query_params,
         )
         content = upstream.content
@@ -335,8 +379,9 @@ class HostileRelay:
         origin = websocket.headers.get("origin")
         upstream_url = self.upstream.replace("http://", "ws://") + "/v1/ws"
         try:
-            async with ws_connect(upstream_url, compression=None,
-                                  origin=Origin(origin) if origin else None) as up:
+            async with ws_connect(
+                upstream_url, compression=None, origin=Origin(origin) if origin else None
+            ) as up:
 
                 async def pump_up() -> None:
                     while True:

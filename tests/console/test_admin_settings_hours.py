@@ -37,9 +37,14 @@ def test_the_protocol_rule() -> None:
     parsed = prof.parse_profile(prof.canonical_json(with_closure))
     assert parsed.hours.closures == (prof.Closure("2026-12-25", "Christmas Day"),)
     assert parsed.to_body() == prof.canonical_json(with_closure)
+    # a key this version does not know is ignored (docs/protocol.md, forward compatibility);
+    # a missing one is refused
     extra = {**PARIS, "closures": [{"date": "2026-12-25", "label": "", "why": "x"}]}
+    parsed = prof.parse_profile(prof.canonical_json({**with_closure, "hours": extra}))
+    assert parsed.hours.closures == (prof.Closure("2026-12-25", ""),)
+    missing = {**PARIS, "closures": [{"date": "2026-12-25"}]}
     with pytest.raises(MalformedInput):
-        prof.parse_profile(prof.canonical_json({**with_closure, "hours": extra}))
+        prof.parse_profile(prof.canonical_json({**with_closure, "hours": missing}))
 
 
 def test_a_closed_day_is_closed_from_midnight_to_midnight_local() -> None:

@@ -86,15 +86,17 @@ async def split_conversations(
     limits = httpx.Limits(max_connections=50)
     async with httpx.AsyncClient(base_url=on_b.origin, limits=limits, timeout=60) as http:
         convs = await asyncio.gather(*[on_b.open(http) for _ in range(conversations)])
+    # the participants come back with their tokens first (as the widget does at once):
+    # only then are their conversations' inits the program's (docs/api.md, unconfirmed)
+    participants = [await on_b.auth(token) for _, token in convs]
     program = await on_a.auth(on_a.session, batch=True)
     ids: list[str] = []
     while len(ids) < conversations:  # the inits, pending: take and ack them first
-        frame = json.loads(await program.recv())
+        frame = json.loads(await asyncio.wait_for(program.recv(), 60))
         for event in frame["messages"] if frame.get("type") == "messages" else [frame]:
             if event.get("type") == "message":
                 ids.append(event["id"])
     await program.send(json.dumps({"type": "ack", "ids": ids}))
-    participants = [await on_b.auth(token) for _, token in convs]
     return rb.ClosedLoop(program, participants, [c for c, _ in convs], server_pid)
 
 

@@ -89,6 +89,8 @@ class RedisBroker(LocalBroker):
         super().__init__()
         self.url = url
         self.instance = b64u_encode(secrets.token_bytes(8))
+        self._own = f'{{"i":"{self.instance}",'.encode()
+        """How this process's own payloads start (see ``_flush``): skipped unparsed."""
         self.fetch: Fetch | None = None
         self.on_remote: Hook | None = None
         self.on_resync: Callable[[], None] | None = None
@@ -256,6 +258,8 @@ class RedisBroker(LocalBroker):
         payload this process cannot read is dropped (logged by type)."""
         items: list[tuple[bytes, Any]] = []
         for data in datas:
+            if data.startswith(self._own):  # every relay hears its own publishes too
+                continue
             try:
                 payload = json.loads(data)
                 if payload.get("i") == self.instance:

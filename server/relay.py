@@ -187,6 +187,12 @@ class Relay:
         events = (message_event(r.message_id, r.conversation_id, r.envelope) for r in rows)
         return {e["id"]: e for e in events}
 
+    async def listening(self, channel: bytes) -> None:
+        """Return once other relay processes' message notifications for ``channel`` reach
+        this one (at once without a broker between them; see server.fanout)."""
+        if isinstance(self.broker, RedisBroker):
+            await self.broker.listening(channel)
+
     def remote_event(self, event: Event) -> None:
         """What another relay process did that this one keeps state about."""
         kind = event.get("type")

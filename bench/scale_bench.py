@@ -25,7 +25,8 @@ the messages of the block: the single setup's CPU per message (its relay and the
 and the pair's (relay A, relay B, PostgreSQL, Redis and the load). On a machine whose
 cores are all busy, throughput follows those figures; their ratio (single / pair: how
 many messages the pair carries per CPU second against one relay) is printed as
-``per_cpu_ratio`` and moves far less with other work than the throughput does.
+``per_cpu_ratio``. Other work on the machine raises every process's CPU per message
+alike, so that ratio moves far less with it than the throughput ratio does.
 
 Last line: ``RESULT pg_redis_ratio=<x> pg_p99_ms=<a> sqlite_p99_ms=<b>
 single_cpu_us_per_msg=<c> pair_cpu_us_per_msg=<d> per_cpu_ratio=<c/d>`` (the CPU

@@ -19,7 +19,18 @@ MESSAGES per conversation on the single relay, then the same on the pair, so bot
 blocks of a round see the same machine load. Throughput ratio (pair / one) per round;
 the RESULT is the median over rounds, with each side's p99 over all rounds.
 
-Last line: ``RESULT pg_redis_ratio=<x> pg_p99_ms=<a> sqlite_p99_ms=<b>``.
+Each round also reads the CPU time of every process involved (from /proc: the relays,
+PostgreSQL's postmaster and backends, Redis, and this load generator) and divides it by
+the messages of the block: the single setup's CPU per message (its relay and the load)
+and the pair's (relay A, relay B, PostgreSQL, Redis and the load). On a machine whose
+cores are all busy, throughput follows those figures; their ratio (single / pair: how
+many messages the pair carries per CPU second against one relay) is printed as
+``per_cpu_ratio``. Other work on the machine raises every process's CPU per message
+alike, so that ratio moves far less with it than the throughput ratio does.
+
+Last line: ``RESULT pg_redis_ratio=<x> pg_p99_ms=<a> sqlite_p99_ms=<b>
+single_cpu_us_per_msg=<c> pair_cpu_us_per_msg=<d> per_cpu_ratio=<c/d>`` (the CPU
+figures: medians over rounds).
 """
 
 from __future__ import annotations
@@ -34,6 +45,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,16 +59,39 @@ import services  # noqa: E402
 
 
 def tree_cpu(pid: int) -> float:
-    """CPU seconds of a process and its children (PostgreSQL's backends)."""
+    """CPU seconds of a process, its live children (PostgreSQL's backends) and the
+    children it has reaped (a backend that ended)."""
     total = 0.0
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        if int(stat.parent.name) == pid or int(fields[1]) == pid:
+        if int(stat.parent.name) == pid:
+            total += sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+        elif int(fields[1]) == pid:
             total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     return total
+
+
+class Meter:
+    """CPU seconds of every process of the benchmark, by name: the relays, PostgreSQL
+    (its postmaster and backends), Redis and this load generator (its own process)."""
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        self.pids = pids
+
+    def read(self) -> dict[str, float]:
+        out = {name: tree_cpu(pid) for name, pid in self.pids.items()}
+        out["load"] = time.process_time()
+        return out
+
+    @staticmethod
+    def per_message(
+        before: dict[str, float], after: dict[str, float], count: int
+    ) -> dict[str, float]:
+        """CPU µs per message of each process between two readings."""
+        return {name: (after[name] - before[name]) / count * 1e6 for name in before}
 
 
 def add_program(url: str, env: dict[str, str]) -> str:
@@ -86,15 +121,17 @@ async def split_conversations(
     limits = httpx.Limits(max_connections=50)
     async with httpx.AsyncClient(base_url=on_b.origin, limits=limits, timeout=60) as http:
         convs = await asyncio.gather(*[on_b.open(http) for _ in range(conversations)])
+    # the participants come back with their tokens first (as the widget does at once):
+    # only then are their conversations' inits the program's (docs/api.md, unconfirmed)
+    participants = [await on_b.auth(token) for _, token in convs]
     program = await on_a.auth(on_a.session, batch=True)
     ids: list[str] = []
     while len(ids) < conversations:  # the inits, pending: take and ack them first
-        frame = json.loads(await program.recv())
+        frame = json.loads(await asyncio.wait_for(program.recv(), 60))
         for event in frame["messages"] if frame.get("type") == "messages" else [frame]:
             if event.get("type") == "message":
                 ids.append(event["id"])
     await program.send(json.dumps({"type": "ack", "ids": ids}))
-    participants = [await on_b.auth(token) for _, token in convs]
     return rb.ClosedLoop(program, participants, [c for c, _ in convs], server_pid)
 
 
@@ -157,15 +194,21 @@ async def main_async(args: argparse.Namespace, work: Path) -> None:
         pair_loop = await split_conversations(on_a, on_b, args.conversations, a.pid)
         await one_loop.block(5)  # warm up both
         await pair_loop.block(5)
+        print("warmed up; measuring", file=sys.stderr, flush=True)
         rounds: list[rb.Round] = []
-        others: list[tuple[float, float, float]] = []  # per message: relay B, PostgreSQL, Redis
+        meter = Meter(
+            {"sqlite": one.pid, "A": a.pid, "B": b.pid}
+            | {"PostgreSQL": pg.process.pid, "Redis": redis.process.pid}
+        )
+        cpu: list[tuple[dict[str, float], dict[str, float]]] = []  # per round: µs per message
+        count = args.conversations * args.messages
         for _ in range(args.rounds):
+            t0 = meter.read()
             one_result = await one_loop.block(args.messages)
-            before = (rb.cpu_seconds(b.pid), tree_cpu(pg.process.pid), tree_cpu(redis.process.pid))
+            t1 = meter.read()
             pair_result = await pair_loop.block(args.messages)
-            after = (rb.cpu_seconds(b.pid), tree_cpu(pg.process.pid), tree_cpu(redis.process.pid))
-            count = args.conversations * args.messages
-            others.append(tuple((y - x) / count * 1e6 for x, y in zip(before, after, strict=True)))  # type: ignore[arg-type]
+            t2 = meter.read()
+            cpu.append((meter.per_message(t0, t1, count), meter.per_message(t1, t2, count)))
             # Round's fields: (baseline, baseline latencies, measured, its latencies)
             rounds.append(rb.Round(*one_result, *pair_result))
         await one_loop.close()
@@ -201,20 +244,36 @@ async def main_async(args: argparse.Namespace, work: Path) -> None:
         f"pg+redis (2 relays, split)  msg/s={pair_tput:7.0f}  "
         f"p50={rb.percentile(pair_lat, 50) * 1000:6.2f} ms  p99={pair_p99:6.2f} ms"
     )
-    print("per round (sqlite block, then pg+redis block):")
-    for i, r in enumerate(rounds, 1):
+    print("per round (sqlite block, then pg+redis block), and CPU µs per message:")
+    single_cpu: list[float] = []
+    pair_cpu: list[float] = []
+    for i, (r, (one_cpu, two_cpu)) in enumerate(zip(rounds, cpu, strict=True), 1):
+        one_parts = {"relay": one_cpu["sqlite"], "load": one_cpu["load"]}
+        two_parts = {name: two_cpu[name] for name in ("A", "B", "PostgreSQL", "Redis", "load")}
+        single_cpu.append(sum(one_parts.values()))
+        pair_cpu.append(sum(two_parts.values()))
         print(
             f"  {i:2d}: sqlite {r.echo_tput:6.0f} msg/s p99 "
             f"{rb.percentile(r.echo_latencies, 99) * 1000:6.2f} ms | pg+redis "
             f"{r.relay_tput:6.0f} msg/s p99 {rb.percentile(r.relay_latencies, 99) * 1000:6.2f}"
-            f" ms | ratio {r.throughput_ratio:.2f}"
-            f" | CPU µs/msg sqlite relay {one_loop.server_cpu[i]:.0f},"
-            f" relay A {pair_loop.server_cpu[i]:.0f} + B {others[i - 1][0]:.0f}"
-            f" + PostgreSQL {others[i - 1][1]:.0f} + Redis {others[i - 1][2]:.0f}"
+            f" ms | ratio {r.throughput_ratio:.2f}\n"
+            f"      CPU: single {single_cpu[-1]:4.0f} = "
+            + " + ".join(f"{k} {v:.0f}" for k, v in one_parts.items())
+            + f" | pair {pair_cpu[-1]:4.0f} = "
+            + " + ".join(f"{k} {v:.0f}" for k, v in two_parts.items())
         )
     print(f"keys left in Redis after the run: {redis_info}")
     ratio = statistics.median(r.throughput_ratio for r in rounds)
-    print(f"RESULT pg_redis_ratio={ratio:.2f} pg_p99_ms={pair_p99:.2f} sqlite_p99_ms={one_p99:.2f}")
+    one_us, two_us = statistics.median(single_cpu), statistics.median(pair_cpu)
+    print(
+        f"CPU per message (median of rounds, every process): single {one_us:.0f} µs,"
+        f" pair {two_us:.0f} µs; messages per CPU second, pair / single: {one_us / two_us:.2f}"
+    )
+    print(
+        f"RESULT pg_redis_ratio={ratio:.2f} pg_p99_ms={pair_p99:.2f} sqlite_p99_ms={one_p99:.2f}"
+        f" single_cpu_us_per_msg={one_us:.0f} pair_cpu_us_per_msg={two_us:.0f}"
+        f" per_cpu_ratio={one_us / two_us:.2f}"
+    )
 
 
 def main() -> None:

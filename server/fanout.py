@@ -1,8 +1,13 @@
 """Fan-out between relay processes through Redis pub/sub (``QUIETLINE_BROKER_URL``).
 
-Every relay process subscribes to one Redis channel for its whole life and publishes
-there what it publishes to its own connections, so a participant on one relay and the
-program node on another get each other's events live.
+Every relay process subscribes to one shared Redis channel for its whole life and
+publishes there what it publishes to its own connections, so a participant on one relay
+and the program node on another get each other's events live. Message notifications,
+the bulk of it, go instead to their recipient's own Redis channel (``quietline:m:`` and
+the broker channel: a program id, or a conversation id and slot), which a process
+subscribes to only while it holds a socket on it: a relay hears the messages of its own
+sockets, not every relay's. A new socket waits until Redis confirmed that subscription
+before it reads what waits in the database, so no message falls between the two.
 
 What goes through Redis is only what the relay may hold, and never for longer than a
 delivery takes:
@@ -48,6 +53,13 @@ from server.broker import Event, LocalBroker
 log = logging.getLogger("quietline.relay")
 
 CHANNEL = "quietline:events"
+"""Every relay process's channel: the events besides message pushes, and control notices."""
+MESSAGES_PREFIX = "quietline:m:"
+"""Message notifications go to ``MESSAGES_PREFIX`` + the recipient's broker channel
+(base64url: a program id, or a conversation id and slot), to which only the processes
+holding a socket on that channel subscribe."""
+LISTEN_WAIT = 5.0
+"""How long a new socket waits for its Redis subscription (``listening``)."""
 RETRY_SECONDS = (0.1, 0.2, 0.5, 1.0, 2.0)
 MAX_PAYLOADS_PER_READ = 256
 Fetch = Callable[[list[bytes]], Awaitable[dict[str, Event]]]
@@ -89,20 +101,27 @@ class RedisBroker(LocalBroker):
         super().__init__()
         self.url = url
         self.instance = b64u_encode(secrets.token_bytes(8))
+        self._own = f'{{"i":"{self.instance}",'.encode()
+        """How this process's own payloads start (see ``_flush``): skipped unparsed."""
         self.fetch: Fetch | None = None
         self.on_remote: Hook | None = None
         self.on_resync: Callable[[], None] | None = None
         self.subscribed = asyncio.Event()
         self.sent = 0
         self.received = 0
-        self._out: list[list[Any]] = []
-        self._payloads: deque[str] = deque()
+        self._out: list[tuple[str, list[Any]]] = []
+        self._payloads: deque[tuple[str, str]] = deque()
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._redis: Any = None
         self._dropped = False
         self.reconnects = 0
+        self._pubsub: Any = None
+        self._names: set[str] = set()
+        """The message channels this process subscribes to in Redis (a socket's each)."""
+        self._expect: dict[str, deque[asyncio.Future[None] | None]] = {}
+        self._commands: set[asyncio.Task[Any]] = set()
 
     def __repr__(self) -> str:
         return "RedisBroker()"  # the URL may hold a password
@@ -122,7 +141,7 @@ class RedisBroker(LocalBroker):
         await asyncio.wait_for(self.subscribed.wait(), 10)
 
     async def stop(self) -> None:
-        for task in self._tasks:
+        for task in (*self._tasks, *self._commands):
             task.cancel()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -133,31 +152,116 @@ class RedisBroker(LocalBroker):
                 await self._redis.aclose()
             self._redis = None
 
+    # -- subscriptions -----------------------------------------------------------------
+
+    def subscribe(self, channel: bytes, queue: Any) -> None:
+        """Also subscribe to the channel's message notifications in Redis, when this is
+        its first subscriber in this process (see :meth:`listening`)."""
+        first = channel not in self._subs
+        super().subscribe(channel, queue)
+        if first:
+            self._command("subscribe", MESSAGES_PREFIX + b64u_encode(channel))
+
+    def unsubscribe(self, channel: bytes, queue: Any) -> None:
+        had = channel in self._subs
+        super().unsubscribe(channel, queue)
+        if had and channel not in self._subs:
+            self._command("unsubscribe", MESSAGES_PREFIX + b64u_encode(channel))
+
+    def _command(self, verb: str, name: str) -> None:
+        """SUBSCRIBE or UNSUBSCRIBE on the listening connection, in order. Redis answers
+        each in turn: ``_expect`` holds, per channel, a future for each SUBSCRIBE (None
+        for an UNSUBSCRIBE) not answered yet. A failure is the listener's to see: it
+        subscribes every channel again when it reconnects."""
+        if verb == "subscribe":
+            self._names.add(name)
+        else:
+            self._names.discard(name)
+        pubsub, loop = self._pubsub, self._loop
+        if pubsub is None or loop is None:
+            return
+        future = loop.create_future() if verb == "subscribe" else None
+        self._expect.setdefault(name, deque()).append(future)
+        task = loop.create_task(getattr(pubsub, verb)(name))
+        self._commands.add(task)
+        task.add_done_callback(self._command_done)
+
+    def _command_done(self, task: asyncio.Task[Any]) -> None:
+        self._commands.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("redis subscription failed: %s", type(task.exception()).__name__)
+
+    def _answered(self, name: str) -> None:
+        """Redis answered the oldest SUBSCRIBE or UNSUBSCRIBE of a channel."""
+        waiting = self._expect.get(name)
+        if not waiting:
+            return
+        future = waiting.popleft()
+        if not waiting:
+            del self._expect[name]
+        if future is not None and not future.done():
+            future.set_result(None)
+
+    def _subscribed_afresh(self) -> list[str]:
+        """A new listening connection: every channel is subscribed again (answered in
+        turn); what waited on the old one is let go (the resync closes its sockets)."""
+        for waiting in self._expect.values():
+            for future in waiting:
+                if future is not None and not future.done():
+                    future.set_result(None)
+        self._expect = {}
+        names = sorted(self._names)
+        if self._loop is not None:
+            for name in names:
+                self._expect[name] = deque([self._loop.create_future()])
+        return names
+
+    async def listening(self, channel: bytes) -> None:
+        """Return once Redis answered this process's last SUBSCRIBE to the channel's
+        message notifications (at most :data:`LISTEN_WAIT` seconds: past that, the
+        listener's reconnect and resync take over). A new socket waits for it before it
+        reads what waits in the database, so a message stored after that read is always
+        notified to this process."""
+        waiting = self._expect.get(MESSAGES_PREFIX + b64u_encode(channel))
+        futures = [f for f in waiting or () if f is not None]
+        if futures:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(futures[-1]), LISTEN_WAIT)
+
     # -- out --------------------------------------------------------------------------
 
     def publish(self, channel: bytes, event: Event) -> None:
         super().publish(channel, event)
+        key = b64u_encode(channel)
         if event.get("type") == "message":
-            self._queue([b64u_encode(channel), event["id"]])
+            self._queue(MESSAGES_PREFIX + key, [key, event["id"]])
         else:
-            self._queue([b64u_encode(channel), event])
+            self._queue(CHANNEL, [key, event])
 
     def notify(self, event: Event) -> None:
         """A control notice for the other relay processes (none of this one's sockets)."""
-        self._queue(["", event])
+        self._queue(CHANNEL, ["", event])
 
-    def _queue(self, item: list[Any]) -> None:
+    def _queue(self, target: str, item: list[Any]) -> None:
         if self._loop is None:
             return
         if not self._out:
             self._loop.call_soon(self._flush)
-        self._out.append(item)
+        self._out.append((target, item))
 
     def _flush(self) -> None:
+        """One payload per run of items for the same Redis channel, in order (one
+        subscriber connection gets the publishes of one publisher in order, whatever
+        their channels)."""
         items, self._out = self._out, []
+        run: list[Any] = []
+        for i, (target, item) in enumerate(items):
+            run.append(item)
+            if i + 1 == len(items) or items[i + 1][0] != target:
+                payload = json.dumps({"i": self.instance, "e": run}, separators=(",", ":"))
+                self._payloads.append((target, payload))
+                run = []
         if items:
-            payload = json.dumps({"i": self.instance, "e": items}, separators=(",", ":"))
-            self._payloads.append(payload)
             self._wake.set()
 
     async def _send(self) -> None:
@@ -169,8 +273,8 @@ class RedisBroker(LocalBroker):
                 batch = list(self._payloads)
                 try:
                     async with self._redis.pipeline(transaction=False) as pipe:
-                        for payload in batch:
-                            pipe.publish(CHANNEL, payload)
+                        for target, payload in batch:
+                            pipe.publish(target, payload)
                         await pipe.execute()
                 except asyncio.CancelledError:
                     raise
@@ -197,9 +301,15 @@ class RedisBroker(LocalBroker):
         attempt = 0
         lost = False
         while True:
-            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+            pubsub = self._redis.pubsub()
             try:
-                await pubsub.subscribe(CHANNEL)
+                names = self._subscribed_afresh()
+                await pubsub.subscribe(CHANNEL, *names)
+                self._pubsub = pubsub
+                for name in self._names.difference(names):  # sockets that came meanwhile
+                    self._command("subscribe", name)
+                for name in set(names).difference(self._names):  # and those that left
+                    self._command("unsubscribe", name)
                 # The client library reconnects and subscribes again by itself after a
                 # short drop, without raising: this hears of it, to catch up all the same.
                 pubsub.connection.register_connect_callback(self._reconnected)
@@ -214,19 +324,20 @@ class RedisBroker(LocalBroker):
                         continue
                     # Whatever else arrived meanwhile goes with it: one database read
                     # for the messages of all of them.
-                    datas = [message["data"]] if message.get("type") == "message" else []
+                    datas = self._take(message, [])
                     while len(datas) < MAX_PAYLOADS_PER_READ:
                         more = await pubsub.get_message(timeout=0)
                         if more is None:
                             break
-                        if more.get("type") == "message":
-                            datas.append(more["data"])
+                        self._take(more, datas)
                     if datas:
                         await self._receive(datas)
             except asyncio.CancelledError:
+                self._pubsub = None
                 await self._close(pubsub)
                 raise
             except Exception as exc:
+                self._pubsub = None
                 if not lost:
                     log.warning("redis connection lost: %s", type(exc).__name__)
                 lost = True
@@ -234,6 +345,17 @@ class RedisBroker(LocalBroker):
                 await self._close(pubsub)
                 await asyncio.sleep(RETRY_SECONDS[min(attempt, len(RETRY_SECONDS) - 1)])
                 attempt += 1
+
+    def _take(self, message: dict[str, Any], datas: list[bytes]) -> list[bytes]:
+        """Add a published payload to ``datas``; note a subscription's confirmation."""
+        kind = message.get("type")
+        if kind == "message":
+            datas.append(message["data"])
+        elif kind in ("subscribe", "unsubscribe"):
+            channel = message.get("channel")
+            if isinstance(channel, bytes):
+                self._answered(channel.decode())
+        return datas
 
     async def _close(self, pubsub: Any) -> None:
         """Close a subscription; its connection goes back to the pool without our hook."""
@@ -256,6 +378,8 @@ class RedisBroker(LocalBroker):
         payload this process cannot read is dropped (logged by type)."""
         items: list[tuple[bytes, Any]] = []
         for data in datas:
+            if data.startswith(self._own):  # every relay hears its own publishes too
+                continue
             try:
                 payload = json.loads(data)
                 if payload.get("i") == self.instance:

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, MetaData, String
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, LargeBinary, MetaData, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 KINDS = frozenset(
@@ -54,6 +54,11 @@ HOUR = 3600
 MINUTE = 60
 GENERATION_SIZE = 52
 """A sealed generation: store id (16), nonce (12), AES-GCM of the counter (8 + 16)."""
+
+WIDE_INTEGER = BigInteger().with_variant(Integer(), "sqlite")
+"""A counter that may pass 2^31: ``BIGINT`` on PostgreSQL (whose ``INTEGER`` is 32 bits);
+``INTEGER`` on SQLite, which stores up to 64 bits in it and needs that name for an
+``INTEGER PRIMARY KEY`` (the rowid). Migration 0004."""
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -164,7 +169,7 @@ class OneTimePrekey(Base):
         primary_key=True,
         info=opaque_id(),
     )
-    prekey_id: Mapped[int] = mapped_column(Integer, primary_key=True, info=kind("counter"))
+    prekey_id: Mapped[int] = mapped_column(WIDE_INTEGER, primary_key=True, info=kind("counter"))
     body: Mapped[bytes] = mapped_column(
         LargeBinary(44), info=kind("public_key", size=44, label="one-time-prekey")
     )
@@ -251,7 +256,7 @@ class Message(Base):
 
     __tablename__ = "messages"
 
-    seq: Mapped[int] = mapped_column(Integer, primary_key=True, info=kind("counter"))
+    seq: Mapped[int] = mapped_column(WIDE_INTEGER, primary_key=True, info=kind("counter"))
     message_id: Mapped[bytes] = mapped_column(LargeBinary(16), unique=True, info=opaque_id())
     conversation_id: Mapped[bytes] = mapped_column(
         LargeBinary(16),

@@ -33,6 +33,7 @@ from server.metrics import Metrics
 from server.models import GENERATION_SIZE, hour_ceiling, minute_ceiling
 from server.pow import Pressure, Puzzles
 from server.quota import Ledger
+from server.readback import ReadBack
 from server.settings import Settings
 from server.storage import Principal
 from server.vacuum import Vacuum
@@ -96,6 +97,7 @@ class Relay:
         self.broker: Broker = broker or LocalBroker()
         sqlite = is_sqlite(settings.database_url)
         self.vacuum = None if sqlite else Vacuum(engine)
+        self.readback = ReadBack(engine)
         self.writer = Writer(
             create_writer_engine(
                 settings.database_url,
@@ -167,6 +169,7 @@ class Relay:
     async def stop(self) -> None:
         if isinstance(self.broker, RedisBroker):
             await self.broker.stop()
+        await self.readback.close()
         await self.writer.stop()
         log.info("writer: %d ops in %d batches", self.writer.ops, self.writer.batches)
 
@@ -180,10 +183,15 @@ class Relay:
     async def messages_by_id(self, ids: list[bytes]) -> dict[str, Event]:
         """The ``message`` pushes of the rows still waiting among ``ids`` (another
         process announced them), by base64url id."""
-        async with self.engine.connect() as conn:
-            rows = await conn.run_sync(messages.by_id, ids)
+        rows = await self.readback.read(ids)
         events = (message_event(r.message_id, r.conversation_id, r.envelope) for r in rows)
         return {e["id"]: e for e in events}
+
+    async def listening(self, channel: bytes) -> None:
+        """Return once other relay processes' message notifications for ``channel`` reach
+        this one (at once without a broker between them; see server.fanout)."""
+        if isinstance(self.broker, RedisBroker):
+            await self.broker.listening(channel)
 
     def remote_event(self, event: Event) -> None:
         """What another relay process did that this one keeps state about."""

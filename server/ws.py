@@ -347,6 +347,9 @@ class Mailbox:
         suspended, then everything queued, in order."""
         try:
             if initial:
+                # Subscribed across relays before the read of what waits: a message
+                # stored after that read is then always pushed live.
+                await self._relay.listening(self._channel())
                 await self._write('{"type":"ready"}')
                 await self._pending()
             if suspended is not None:
@@ -361,6 +364,13 @@ class Mailbox:
             self.closed = True
         finally:
             self._task = None
+
+    def _channel(self) -> bytes:
+        who = self._who
+        if who.program_id is not None:
+            return program_channel(who.program_id)
+        assert who.conversation_id is not None
+        return member_channel(who.conversation_id, who.slot)
 
     def _write(self, text: str) -> Awaitable[None]:
         """The server's send of one text frame."""

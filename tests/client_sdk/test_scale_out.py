@@ -21,7 +21,7 @@ from relay_process import FUNCTIONAL_LIMITS
 from client_sdk import ParticipantClient, ProgramClient, events
 from client_sdk.transport import Backoff
 from e2ee.encoding import b64u_decode
-from server.fanout import CHANNEL
+from server.fanout import CHANNEL, MESSAGES_PREFIX
 
 pytestmark = [pytest.mark.pg, pytest.mark.slow]
 PASSPHRASE = "correct horse battery staple (test only)"
@@ -106,6 +106,7 @@ class RedisSpy:
     def __init__(self, url: str) -> None:
         self.url = url
         self.payloads: list[bytes] = []
+        self.channels: list[str] = []
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -114,6 +115,7 @@ class RedisSpy:
         self._redis = Redis.from_url(self.url)
         self._pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
         await self._pubsub.subscribe(CHANNEL)
+        await self._pubsub.psubscribe(MESSAGES_PREFIX + "*")  # each recipient's own
         self._task = asyncio.create_task(self._read())
 
     async def _read(self) -> None:
@@ -121,6 +123,7 @@ class RedisSpy:
             message = await self._pubsub.get_message(timeout=None)
             if message is not None:
                 self.payloads.append(message["data"])
+                self.channels.append(message["channel"].decode())
 
     async def stop(self) -> None:
         assert self._task is not None
@@ -134,15 +137,17 @@ class RedisSpy:
         """Message ids (16 bytes), opaque channels and id-only events; no envelope."""
         kinds = set()
         assert self.payloads
-        for raw in self.payloads:
+        for raw, redis_channel in zip(self.payloads, self.channels, strict=True):
             payload = json.loads(raw)
             assert set(payload) == {"i", "e"} and len(b64u_decode(payload["i"])) == 8
             for channel, item in payload["e"]:
                 assert channel == "" or len(b64u_decode(channel)) in (17, 18)
-                if isinstance(item, str):
+                if isinstance(item, str):  # on the recipient's own channel
+                    assert redis_channel == MESSAGES_PREFIX + channel
                     assert len(b64u_decode(item)) == 16
                     kinds.add("message")
                     continue
+                assert redis_channel == CHANNEL
                 assert set(item) <= {"type", "conversation_id"}, item
                 if "conversation_id" in item:
                     assert len(b64u_decode(item["conversation_id"])) == 16

@@ -357,3 +357,67 @@ def test_the_sweeper_vacuums_and_rotates_the_wal_when_allowed(
     log = relay.log_path.read_text()
     assert log.count("cannot rotate PostgreSQL's WAL") == 1  # said once
     assert "pg_checkpoint" in log and "sweep failed" not in log
+
+
+async def test_message_notifications_reach_only_the_relays_holding_the_channel(
+    redis_server: Any,
+) -> None:
+    """A message notification goes to its recipient's own Redis channel, which only a
+    process holding a socket on it subscribes to (once, confirmed before the socket reads
+    what waits); every other event still reaches every process."""
+    import redis.asyncio
+
+    from server.fanout import MESSAGES_PREFIX, RedisBroker
+
+    channel = b"p" + bytes(range(16))
+    name = MESSAGES_PREFIX + b64(channel)
+
+    class Box:
+        def __init__(self) -> None:
+            self.got: list[dict[str, Any]] = []
+
+        def put_nowait(self, event: dict[str, Any]) -> None:
+            self.got.append(event)
+
+    holder, other = RedisBroker(redis_server.url), RedisBroker(redis_server.url)
+    await holder.start()
+    await other.start()
+    admin = redis.asyncio.Redis.from_url(redis_server.url)
+
+    async def subscribers() -> int:
+        return int((await admin.pubsub_numsub(name))[0][1])
+
+    try:
+        assert await subscribers() == 0
+        first, second = Box(), Box()
+        holder.subscribe(channel, first)
+        holder.subscribe(channel, second)  # the process subscribes once
+        await asyncio.wait_for(holder.listening(channel), 10)
+        assert await subscribers() == 1
+        # a message for the channel does not reach the process without a socket on it:
+        # the event after it (on the shared channel, same publisher) arrives, it did not
+        holder.publish(channel, {"type": "message", "id": b64(bytes(16))})
+        holder.publish(channel, {"type": "prekeys_draining"})
+        deadline = time.monotonic() + 10
+        while other.received < 1:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.2)
+        assert other.received == 1
+        holder.unsubscribe(channel, first)
+        await asyncio.sleep(0.2)
+        assert await subscribers() == 1  # the second socket still holds it
+        holder.unsubscribe(channel, second)
+        while await subscribers():
+            assert time.monotonic() < deadline + 10
+            await asyncio.sleep(0.05)
+        # subscribed, left and subscribed again at once: answered in turn
+        holder.subscribe(channel, first)
+        holder.unsubscribe(channel, first)
+        holder.subscribe(channel, first)
+        await asyncio.wait_for(holder.listening(channel), 10)
+        assert await subscribers() == 1
+    finally:
+        await admin.aclose()
+        await holder.stop()
+        await other.stop()

@@ -6,7 +6,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from relay_helpers import sqlite_url
-from sqlalchemy import Column, Integer, MetaData, Table, create_engine, inspect
+from sqlalchemy import Column, Integer, MetaData, Table, create_engine, inspect, text
 from starlette.routing import Route, WebSocketRoute
 
 from server import migrate
@@ -92,3 +92,74 @@ def test_openapi_lists_exactly_the_routes() -> None:
 async def test_openapi_is_served(relay) -> None:
     r = await relay.client.get("/v1/openapi.json")
     assert r.json() == document()
+
+
+@pytest.mark.pg
+def test_counters_are_64_bit_on_postgresql(pg_database: str) -> None:
+    """Migration 0004: ``messages.seq`` (and its sequence) and a one-time prekey's id (the
+    protocol's u32) pass 2^31 on PostgreSQL, whose INTEGER is 32 bits; a message stored
+    before the upgrade is kept; the models match the migrated schema there too."""
+    from server import messages, storage
+
+    sync = create_engine(pg_database.replace("+asyncpg", "+psycopg"))
+    kinds = text(
+        "SELECT table_name, column_name, data_type FROM information_schema.columns"
+        " WHERE (table_name, column_name) IN"
+        " (('messages', 'seq'), ('one_time_prekeys', 'prekey_id'))"
+    )
+    sequence = text(
+        "SELECT data_type::text FROM pg_sequences WHERE sequencename = 'messages_seq_seq'"
+    )
+    pid, cid = b"p" * 16, b"c" * 16
+    try:
+        migrate.upgrade(pg_database, "0003")
+        with sync.begin() as conn:
+            assert {r[2] for r in conn.execute(kinds)} == {"integer"}
+            assert conn.execute(sequence).scalar_one() == "integer"
+            conn.execute(
+                text(
+                    "INSERT INTO programs (program_id, identity_key, created_at) VALUES (:p, :k, 0)"
+                ),
+                {"p": pid, "k": b"k" * 32},
+            )
+            storage.create_conversation(conn, cid, pid, b"t" * 32, b"before", 0)
+        migrate.upgrade(pg_database)
+        with sync.begin() as conn:
+            assert {r[2] for r in conn.execute(kinds)} == {"bigint"}
+            assert conn.execute(sequence).scalar_one() == "bigint"
+            assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+            conn.execute(text("SELECT setval('messages_seq_seq', 3000000000)"))
+            storage.add_one_time_prekeys(
+                conn,
+                pid,
+                [
+                    {
+                        "prekey_id": 2**32 - 1,
+                        "body": b"b" * 44,
+                        "signature": b"s" * 64,
+                        "expires_at": 0,
+                    }
+                ],
+                10,
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO messages (message_id, conversation_id, recipient_slot, envelope,"
+                    " created_at) VALUES (:m, :c, 1, 'after', 0)"
+                ),
+                {"m": b"m" * 16, "c": cid},
+            )
+        with sync.connect() as conn:
+            rows = messages.pending(conn, storage.Principal(program_id=pid), 10)
+            assert [(r.envelope, r.seq > 2**31) for r in rows] == [
+                (b"before", False),
+                (b"after", True),
+            ]
+            assert (
+                messages.pending(conn, storage.Principal(program_id=pid), 10, rows[0].seq)[0].seq
+                == rows[1].seq
+            )
+            taken = storage.take_one_time_prekey(conn, pid, 0)
+            assert taken is not None and taken[2] == 0
+    finally:
+        sync.dispose()

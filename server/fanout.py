@@ -20,7 +20,9 @@ delivery takes:
 Program challenges and proof-of-work puzzles are issued by one process and may come
 back to another: each is also kept in Redis as a *ticket*, the SHA-256 of the program
 id and the random challenge or puzzle, with the same expiry (a minute or two), deleted
-by the first process that redeems it. That is all Redis stores.
+by the first process that redeems it. Recent sends are kept there too, as the SHA-256
+of their fingerprint and the ids they got, for a few minutes (server/shared_sends.py).
+That is all Redis stores.
 
 Redis keeps none of it longer: pub/sub is not stored, tickets expire or are used, and
 the relay asks for no persistence.
@@ -97,6 +99,7 @@ class RedisBroker(LocalBroker):
         self.received = 0
         self._out: list[list[Any]] = []
         self._payloads: deque[str] = deque()
+        self._sets: list[tuple[str, str, int]] = []
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -165,10 +168,13 @@ class RedisBroker(LocalBroker):
         while True:
             await self._wake.wait()
             self._wake.clear()
-            while self._payloads:
+            while self._payloads or self._sets:
                 batch = list(self._payloads)
+                sets, self._sets = self._sets, []
                 try:
                     async with self._redis.pipeline(transaction=False) as pipe:
+                        for name, value, ttl_ms in sets:
+                            pipe.set(name, value, px=ttl_ms)
                         for payload in batch:
                             pipe.publish(CHANNEL, payload)
                         await pipe.execute()
@@ -190,6 +196,18 @@ class RedisBroker(LocalBroker):
                 if self._dropped:
                     self._dropped = False
                     self.notify({"type": "resync"})
+
+    def set_later(self, name: str, value: str, ttl_ms: int) -> None:
+        """SET ``name`` to ``value`` for ``ttl_ms``, in the next pipeline with the
+        notifications (server.shared_sends); lost, like them, if Redis is away."""
+        if self._loop is None:
+            return
+        self._sets.append((name, value, ttl_ms))
+        self._wake.set()
+
+    async def get_value(self, name: str) -> bytes | None:
+        value: bytes | None = await self._redis.get(name)
+        return value
 
     # -- in ---------------------------------------------------------------------------
 

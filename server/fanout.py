@@ -57,6 +57,12 @@ Fetch = Callable[[list[bytes]], Awaitable[dict[str, Event]]]
 Hook = Callable[[Event], None]
 
 
+def _settle(sets: list[Any]) -> None:
+    for *_, done in sets:
+        if not done.done():
+            done.set_result(None)
+
+
 def check_reachable(url: str, timeout: float = 10.0) -> None:
     """Raise OSError, in one line without the URL's password, unless Redis answers a PING
     (``quietline relay serve`` checks before it starts serving)."""
@@ -99,7 +105,7 @@ class RedisBroker(LocalBroker):
         self.received = 0
         self._out: list[list[Any]] = []
         self._payloads: deque[str] = deque()
-        self._sets: list[tuple[str, str, int]] = []
+        self._sets: list[tuple[str, str, int, asyncio.Future[None]]] = []
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -173,14 +179,16 @@ class RedisBroker(LocalBroker):
                 sets, self._sets = self._sets, []
                 try:
                     async with self._redis.pipeline(transaction=False) as pipe:
-                        for name, value, ttl_ms in sets:
+                        for name, value, ttl_ms, _ in sets:
                             pipe.set(name, value, px=ttl_ms)
                         for payload in batch:
                             pipe.publish(CHANNEL, payload)
                         await pipe.execute()
                 except asyncio.CancelledError:
+                    _settle(sets)
                     raise
                 except Exception as exc:
+                    _settle(sets)
                     # Dropped: the rows are in the database. Once a publish goes through
                     # again, a resync notice makes every process's clients fetch them.
                     log.warning("redis publish failed: %s", type(exc).__name__)
@@ -190,6 +198,7 @@ class RedisBroker(LocalBroker):
                     attempt += 1
                     break
                 attempt = 0
+                _settle(sets)
                 for _ in batch:
                     self._payloads.popleft()
                 self.sent += len(batch)
@@ -197,13 +206,16 @@ class RedisBroker(LocalBroker):
                     self._dropped = False
                     self.notify({"type": "resync"})
 
-    def set_later(self, name: str, value: str, ttl_ms: int) -> None:
+    def set_later(self, name: str, value: str, ttl_ms: int) -> asyncio.Future[None] | None:
         """SET ``name`` to ``value`` for ``ttl_ms``, in the next pipeline with the
-        notifications (server.shared_sends); lost, like them, if Redis is away."""
+        notifications (server.shared_sends); lost, like them, if Redis is away. The
+        future is done once that pipeline ran (or failed); None before ``start``."""
         if self._loop is None:
-            return
-        self._sets.append((name, value, ttl_ms))
+            return None
+        done: asyncio.Future[None] = self._loop.create_future()
+        self._sets.append((name, value, ttl_ms, done))
         self._wake.set()
+        return done
 
     async def get_value(self, name: str) -> bytes | None:
         value: bytes | None = await self._redis.get(name)

@@ -255,6 +255,8 @@ class SendOp(Coalesced):
     """The keyed hash that recognizes this send if it comes again (server.limits.RecentSends)."""
     shared_key: str = ""
     """Its name in Redis, with Redis between relay processes (server/shared_sends.py)."""
+    shared: Any = None
+    """After the commit: the future of its SET in Redis (answer once it is done)."""
 
     @classmethod
     def run_many(

@@ -752,7 +752,7 @@ class Relay:
             self.broker.publish(channel, event)
         self.recent_sends.remember(op.resend_key, ids)
         if self.shared_sends is not None:
-            self.shared_sends.remember(op.shared_key, ids)
+            op.shared = self.shared_sends.remember(op.shared_key, ids)
         self.metrics.messages_stored += len(ids)
         self.ledger.sent(
             sent.program_id, op.conversation_id, sent.message_ids, sent.recipients, op.envelopes
@@ -766,7 +766,10 @@ class Relay:
         ids = await self.resent_anywhere(op)
         if ids is not None:
             return ids
-        return self.deliver(op, await self.write(op))
+        ids = self.deliver(op, await self.write(op))
+        if op.shared is not None:
+            await op.shared  # answered once every relay would know it (shared_sends)
+        return ids
 
     def prepare_ack(self, who: Principal, body: dict[str, Any], name: str) -> messages.AckOp:
         """Ids to ack from ``body[name]`` (``message_ids`` over HTTP, ``ids`` in a frame)."""

@@ -20,8 +20,10 @@ is opaque random ids; nothing identifying, no ciphertext.
 Redis failing never refuses a send: a lookup that fails stores the send (the recipient's
 ratchet drops a copy as a replay, as before), and a SET lost with a dropped connection
 only forgets the send across relays. The SET goes out in the same pipeline as the push
-notifications, a moment after the commit: a relay killed inside that moment has its
-send's repeat stored again elsewhere, the one case left to the recipient's ratchet.
+notifications, right after the commit, and the send is answered once that pipeline ran:
+a sender that heard its answer is remembered everywhere. A relay killed after the commit
+but before the SET never answered, so its client sends again, and another relay stores
+it again: that copy, the one case left, the recipient's ratchet drops as a replay.
 """
 
 from __future__ import annotations
@@ -62,6 +64,8 @@ class SharedSends:
             return None
         return value.decode("ascii").split(",")
 
-    def remember(self, key: str, message_ids: list[str]) -> None:
-        """Keep a committed send's ids for the others (queued; see the module)."""
-        self._broker.set_later(key, ",".join(message_ids), self._ttl_ms)
+    def remember(self, key: str, message_ids: list[str]) -> asyncio.Future[None] | None:
+        """Keep a committed send's ids for the others (queued with the notifications);
+        the future is done once Redis has them (or failed to): answer the send then, so a
+        sender that heard the answer can never have its repeat stored twice."""
+        return self._broker.set_later(key, ",".join(message_ids), self._ttl_ms)

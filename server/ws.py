@@ -618,7 +618,11 @@ def _submit_send(
         if isinstance(result, Exception):
             outbox.put_nowait(_failed(request_id, result))
         else:
-            outbox.put_nowait(_sent_frame(request_id, relay.deliver(op, result)))
+            frame = _sent_frame(request_id, relay.deliver(op, result))
+            if op.shared is None:
+                outbox.put_nowait(frame)
+            else:  # answered once Redis has it (server/shared_sends.py)
+                op.shared.add_done_callback(lambda _: outbox.put_nowait(frame))
 
     relay.writer.submit_with(op, sent)
     inflight.add()

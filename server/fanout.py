@@ -52,6 +52,7 @@ log = logging.getLogger("quietline.relay")
 CHANNEL = "quietline:events"
 RETRY_SECONDS = (0.1, 0.2, 0.5, 1.0, 2.0)
 MAX_PAYLOADS_PER_READ = 256
+SET_PATIENCE_SECONDS = 2.0
 Fetch = Callable[[list[bytes]], Awaitable[dict[str, Event]]]
 """Message ids -> their ``message`` events (id as base64url text), read from the database."""
 Hook = Callable[[Event], None]
@@ -209,12 +210,15 @@ class RedisBroker(LocalBroker):
     def set_later(self, name: str, value: str, ttl_ms: int) -> asyncio.Future[None] | None:
         """SET ``name`` to ``value`` for ``ttl_ms``, in the next pipeline with the
         notifications (server.shared_sends); lost, like them, if Redis is away. The
-        future is done once that pipeline ran (or failed); None before ``start``."""
+        future is done once that pipeline ran (or failed), or after
+        ``SET_PATIENCE_SECONDS`` at most; None before ``start``."""
         if self._loop is None:
             return None
         done: asyncio.Future[None] = self._loop.create_future()
         self._sets.append((name, value, ttl_ms, done))
         self._wake.set()
+        # a Redis that hangs (rather than refusing) delays an answer by this much at most
+        self._loop.call_later(SET_PATIENCE_SECONDS, _settle, [(done,)])
         return done
 
     async def get_value(self, name: str) -> bytes | None:

@@ -25,7 +25,9 @@ delivery takes:
 Program challenges and proof-of-work puzzles are issued by one process and may come
 back to another: each is also kept in Redis as a *ticket*, the SHA-256 of the program
 id and the random challenge or puzzle, with the same expiry (a minute or two), deleted
-by the first process that redeems it. That is all Redis stores.
+by the first process that redeems it. Recent sends are kept there too, as the SHA-256
+of their fingerprint and the ids they got, for a few minutes (server/shared_sends.py).
+That is all Redis stores.
 
 Redis keeps none of it longer: pub/sub is not stored, tickets expire or are used, and
 the relay asks for no persistence.
@@ -62,9 +64,16 @@ LISTEN_WAIT = 5.0
 """How long a new socket waits for its Redis subscription (``listening``)."""
 RETRY_SECONDS = (0.1, 0.2, 0.5, 1.0, 2.0)
 MAX_PAYLOADS_PER_READ = 256
+SET_PATIENCE_SECONDS = 2.0
 Fetch = Callable[[list[bytes]], Awaitable[dict[str, Event]]]
 """Message ids -> their ``message`` events (id as base64url text), read from the database."""
 Hook = Callable[[Event], None]
+
+
+def _settle(sets: list[Any]) -> None:
+    for *_, done in sets:
+        if not done.done():
+            done.set_result(None)
 
 
 def check_reachable(url: str, timeout: float = 10.0) -> None:
@@ -111,6 +120,7 @@ class RedisBroker(LocalBroker):
         self.received = 0
         self._out: list[tuple[str, list[Any]]] = []
         self._payloads: deque[tuple[str, str]] = deque()
+        self._sets: list[tuple[str, str, int, asyncio.Future[None]]] = []
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -269,16 +279,21 @@ class RedisBroker(LocalBroker):
         while True:
             await self._wake.wait()
             self._wake.clear()
-            while self._payloads:
+            while self._payloads or self._sets:
                 batch = list(self._payloads)
+                sets, self._sets = self._sets, []
                 try:
                     async with self._redis.pipeline(transaction=False) as pipe:
+                        for name, value, ttl_ms, _ in sets:
+                            pipe.set(name, value, px=ttl_ms)
                         for target, payload in batch:
                             pipe.publish(target, payload)
                         await pipe.execute()
                 except asyncio.CancelledError:
+                    _settle(sets)
                     raise
                 except Exception as exc:
+                    _settle(sets)
                     # Dropped: the rows are in the database. Once a publish goes through
                     # again, a resync notice makes every process's clients fetch them.
                     log.warning("redis publish failed: %s", type(exc).__name__)
@@ -288,12 +303,31 @@ class RedisBroker(LocalBroker):
                     attempt += 1
                     break
                 attempt = 0
+                _settle(sets)
                 for _ in batch:
                     self._payloads.popleft()
                 self.sent += len(batch)
                 if self._dropped:
                     self._dropped = False
                     self.notify({"type": "resync"})
+
+    def set_later(self, name: str, value: str, ttl_ms: int) -> asyncio.Future[None] | None:
+        """SET ``name`` to ``value`` for ``ttl_ms``, in the next pipeline with the
+        notifications (server.shared_sends); lost, like them, if Redis is away. The
+        future is done once that pipeline ran (or failed), or after
+        ``SET_PATIENCE_SECONDS`` at most; None before ``start``."""
+        if self._loop is None:
+            return None
+        done: asyncio.Future[None] = self._loop.create_future()
+        self._sets.append((name, value, ttl_ms, done))
+        self._wake.set()
+        # a Redis that hangs (rather than refusing) delays an answer by this much at most
+        self._loop.call_later(SET_PATIENCE_SECONDS, _settle, [(done,)])
+        return done
+
+    async def get_value(self, name: str) -> bytes | None:
+        value: bytes | None = await self._redis.get(name)
+        return value
 
     # -- in ---------------------------------------------------------------------------
 

@@ -157,6 +157,21 @@ class ClosedSet:
         return key in self._items
 
 
+def send_fingerprint(
+    conversation_id: bytes,
+    sender_slot: int,
+    envelopes: Sequence[bytes],
+    sender_program: bytes = b"",
+) -> bytes:
+    """What :meth:`RecentSends.key` hashes (see there): the namespace ``send``, the
+    conversation, the sender, and each envelope's length, first 64 and last 16 bytes."""
+    head = bytes((sender_slot, len(sender_program)))
+    parts = [b"send\x00", conversation_id, head, sender_program]
+    for envelope in envelopes:
+        parts += (len(envelope).to_bytes(4, "big"), envelope[:64], envelope[-16:])
+    return b"".join(parts)
+
+
 class RecentSends:
     """Sends committed in the last ``ttl`` seconds, by a keyed hash of what was sent, and
     the message ids the relay gave them: a send repeated byte for byte (a client whose
@@ -200,11 +215,13 @@ class RecentSends:
         not by all its bytes: hashing up to 64 KiB per send would cost the hot path more
         than the rest of this check. A sender who forges two envelopes alike in these
         places only has the second answered as the first: its own message, nobody else's."""
-        head = bytes((sender_slot, len(sender_program)))
-        parts = [b"send\x00", conversation_id, head, sender_program]
-        for envelope in envelopes:
-            parts += (len(envelope).to_bytes(4, "big"), envelope[:64], envelope[-16:])
-        return self._hash.of_message(b"".join(parts))
+        return self._hash.of_message(
+            send_fingerprint(conversation_id, sender_slot, envelopes, sender_program)
+        )
+
+    def key_of(self, fingerprint: bytes) -> bytes:
+        """:meth:`key` from a :func:`send_fingerprint` made already."""
+        return self._hash.of_message(fingerprint)
 
     def get(self, key: bytes) -> list[str] | None:
         entry = self._items.get(key)

@@ -253,6 +253,10 @@ class SendOp(Coalesced):
     """Each envelope's base64url as received, forwarded as is."""
     resend_key: bytes = b""
     """The keyed hash that recognizes this send if it comes again (server.limits.RecentSends)."""
+    shared_key: str = ""
+    """Its name in Redis, with Redis between relay processes (server/shared_sends.py)."""
+    shared: Any = None
+    """After the commit: the future of its SET in Redis (answer once it is done)."""
 
     @classmethod
     def run_many(

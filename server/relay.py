@@ -28,13 +28,21 @@ from server.checkpointer import BACKSTOP_PAGES, Checkpointer
 from server.db import checkpoint, create_writer_engine, is_sqlite
 from server.errors import ApiError
 from server.fanout import RedisBroker
-from server.limits import Challenges, ClosedSet, KeyedHasher, RateLimiter, RecentSends
+from server.limits import (
+    Challenges,
+    ClosedSet,
+    KeyedHasher,
+    RateLimiter,
+    RecentSends,
+    send_fingerprint,
+)
 from server.metrics import Metrics
 from server.models import GENERATION_SIZE, hour_ceiling, minute_ceiling
 from server.pow import Pressure, Puzzles
 from server.quota import Ledger
 from server.readback import ReadBack
 from server.settings import Settings
+from server.shared_sends import SharedSends
 from server.storage import Principal
 from server.vacuum import Vacuum
 from server.wire import (
@@ -133,6 +141,12 @@ class Relay:
         self.recent_sends = RecentSends(
             hasher, settings.resend_memory, settings.resend_memory_seconds
         )
+        self.shared_sends = (
+            SharedSends(self.broker, settings.resend_memory_seconds)
+            if isinstance(self.broker, RedisBroker)
+            else None
+        )
+        """Recent sends of every relay process (with Redis between them), else None."""
         self.challenges = Challenges(settings.challenge_ttl_seconds)
         self.pressure = Pressure(settings)
         self.puzzles = Puzzles(settings)
@@ -700,15 +714,33 @@ class Relay:
         self.ledger.check(
             who.program_id, conversation_id, len(envelopes), sum(len(raw) for _, raw in envelopes)
         )
-        key = self.recent_sends.key(
+        fingerprint = send_fingerprint(
             conversation_id, who.slot, [raw for _, raw in envelopes], who.program_id or b""
         )
-        return messages.SendOp(who, conversation_id, envelopes, self.now(), texts, key)
+        op = messages.SendOp(
+            who,
+            conversation_id,
+            envelopes,
+            self.now(),
+            texts,
+            self.recent_sends.key_of(fingerprint),
+        )
+        if self.shared_sends is not None:
+            op.shared_key = self.shared_sends.key(fingerprint)
+        return op
 
     def resent(self, op: messages.SendOp) -> list[str] | None:
         """The message ids of the same send if it was committed a moment ago (a client
         sending again because the answer was lost): it is then not stored again."""
         return self.recent_sends.get(op.resend_key)
+
+    async def resent_anywhere(self, op: messages.SendOp) -> list[str] | None:
+        """:meth:`resent`, then, with Redis between relay processes, whether another
+        process (or this one) committed the same send (server/shared_sends.py)."""
+        ids = self.recent_sends.get(op.resend_key)
+        if ids is None and self.shared_sends is not None:
+            ids = await self.shared_sends.recall(op.shared_key)
+        return ids
 
     def deliver(self, op: messages.SendOp, sent: messages.Sent) -> list[str]:
         """After the commit: push each envelope to its recipient, remember the send (see
@@ -727,6 +759,8 @@ class Relay:
             ids.append(event["id"])
             self.broker.publish(channel, event)
         self.recent_sends.remember(op.resend_key, ids)
+        if self.shared_sends is not None:
+            op.shared = self.shared_sends.remember(op.shared_key, ids)
         self.metrics.messages_stored += len(ids)
         self.ledger.sent(
             sent.program_id, op.conversation_id, sent.message_ids, sent.recipients, op.envelopes
@@ -737,10 +771,13 @@ class Relay:
         self, who: Principal, conversation_id: bytes, body: dict[str, Any], source: bytes = b""
     ) -> list[str]:
         op = self.prepare_send(who, conversation_id, body, source)
-        ids = self.resent(op)
+        ids = await self.resent_anywhere(op)
         if ids is not None:
             return ids
-        return self.deliver(op, await self.write(op))
+        ids = self.deliver(op, await self.write(op))
+        if op.shared is not None:
+            await op.shared  # answered once every relay would know it (shared_sends)
+        return ids
 
     def prepare_ack(self, who: Principal, body: dict[str, Any], name: str) -> messages.AckOp:
         """Ids to ack from ``body[name]`` (``message_ids`` over HTTP, ``ids`` in a frame)."""

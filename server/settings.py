@@ -173,7 +173,8 @@ class Settings:
     resend_memory_seconds: int = 300
     """A send repeated byte for byte within this long (a client resending after its answer
     was lost) is answered with the first one's message ids and not stored again. The
-    process remembers up to ``resend_memory`` sends, as keyed hashes, in memory only."""
+    process remembers up to ``resend_memory`` sends, as keyed hashes, in memory; with a
+    broker, every process also keeps them in Redis for this long (server/shared_sends.py)."""
 
     def __post_init__(self) -> None:
         for f in fields(self):

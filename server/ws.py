@@ -143,7 +143,8 @@ async def websocket_endpoint(ws: WebSocket, receive: Receive, send: Send) -> Non
                     inflight = Inflight()
                 elif inflight.count >= MAX_INFLIGHT:
                     await inflight.below(MAX_INFLIGHT)
-                if not _take(relay, who, text, outbox, inflight):
+                taken = _take(relay, who, text, outbox, inflight)
+                if taken is not True and (taken is False or not await taken):
                     return
             if outbox.bad_frames > relay.settings.max_bad_frames:
                 await outbox.stop()
@@ -516,8 +517,13 @@ class Inflight:
                 self._waiter = None
 
 
-def _take(relay: Relay, who: Principal, text: str, outbox: Mailbox, inflight: Inflight) -> bool:
-    """Handle one frame; False when the relay is shutting down (the socket then ends)."""
+def _take(
+    relay: Relay, who: Principal, text: str, outbox: Mailbox, inflight: Inflight
+) -> bool | Awaitable[bool]:
+    """Handle one frame; False when the relay is shutting down (the socket then ends).
+    A send this process does not know, with Redis between relays, first asks Redis
+    whether another process took it (server/shared_sends.py): then an awaitable, which
+    the socket's loop awaits before it reads the next frame, so sends keep their order."""
     try:
         frame = parse_json(text, "frame")
     except ApiError as exc:
@@ -527,9 +533,26 @@ def _take(relay: Relay, who: Principal, text: str, outbox: Mailbox, inflight: In
     if not isinstance(request_id, str | int | None) or isinstance(request_id, bool):
         request_id = None
     try:
-        _submit(relay, who, frame, request_id, outbox, inflight)
+        later = _submit(relay, who, frame, request_id, outbox, inflight)
     except ApiError as exc:
         outbox.refuse(request_id, exc)
+        return True
+    except WriterStopped:
+        return False
+    return True if later is None else later
+
+
+async def _submit_unless_shared(
+    relay: Relay, op: Any, request_id: Any, outbox: Mailbox, inflight: Inflight
+) -> bool:
+    """Answer a send another relay process already took with its ids, else submit it."""
+    assert relay.shared_sends is not None
+    resent = await relay.shared_sends.recall(op.shared_key)
+    if resent is not None:
+        outbox.put_nowait(_sent_frame(request_id, resent))
+        return True
+    try:
+        _submit_send(relay, op, request_id, outbox, inflight)
     except WriterStopped:
         return False
     return True
@@ -565,9 +588,10 @@ def _submit(
     request_id: Any,
     outbox: Mailbox,
     inflight: Inflight,
-) -> None:
+) -> Awaitable[bool] | None:
     """Hand a send or an ack to the writer with a callback (no task, no future), which
-    answers right after the batch committed and counts it off ``inflight``."""
+    answers right after the batch committed and counts it off ``inflight``; or, for a
+    send Redis must be asked about first, the coroutine that does (see :func:`_take`)."""
     kind = frame.get("type")
     if kind == "ack":
         ack = relay.prepare_ack(who, frame, "ids")
@@ -589,14 +613,26 @@ def _submit(
     resent = relay.resent(op)
     if resent is not None:
         outbox.put_nowait(_sent_frame(request_id, resent))
-        return
+        return None
+    if relay.shared_sends is not None:
+        return _submit_unless_shared(relay, op, request_id, outbox, inflight)
+    _submit_send(relay, op, request_id, outbox, inflight)
+    return None
 
+
+def _submit_send(
+    relay: Relay, op: Any, request_id: Any, outbox: Mailbox, inflight: Inflight
+) -> None:
     def sent(result: Any) -> None:
         inflight.done()
         if isinstance(result, Exception):
             outbox.put_nowait(_failed(request_id, result))
         else:
-            outbox.put_nowait(_sent_frame(request_id, relay.deliver(op, result)))
+            frame = _sent_frame(request_id, relay.deliver(op, result))
+            if op.shared is None:
+                outbox.put_nowait(frame)
+            else:  # answered once Redis has it (server/shared_sends.py)
+                op.shared.add_done_callback(lambda _: outbox.put_nowait(frame))
 
     relay.writer.submit_with(op, sent)
     inflight.add()

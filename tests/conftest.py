@@ -2,13 +2,21 @@
 ``relay_process``) goes on ``sys.path`` so that tests/server, tests/client_sdk and
 tests/widget import one copy of it. The session's PostgreSQL and Redis servers (tests
 marked ``pg``, tests/support/services.py) are fixtures here too, and so is Debian's
-Chromium for the browser tests (``browser``, module-scoped, tests/support/chromium.py)."""
+Chromium for the browser tests (``browser``, module-scoped, tests/support/chromium.py).
+
+The relay integration tests run twice (docs/scale-out.md, "What the tests run on both"):
+every test that uses a fixture depending on ``relay_backend`` (tests/server's
+``relay_process``, tests/client_sdk's ``relay``) is parametrized here with ``sqlite`` (one
+relay process on a SQLite file) and ``pg`` (two relay processes on PostgreSQL + Redis
+behind a round-robin balancer, marked ``pg`` and ``slow``). A test that only makes sense
+on one SQLite relay (it opens the relay's file, reads its log, kills its one process)
+says so with ``@pytest.mark.sqlite_only("why")``, on the test or its module."""
 
 from __future__ import annotations
 
 import itertools
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,6 +33,55 @@ if _SUPPORT not in sys.path:
 # -- PostgreSQL and Redis (tests marked ``pg``) -----------------------------------------
 
 _databases = itertools.count(1)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "relay_backend" not in metafunc.fixturenames:
+        return
+    if metafunc.definition.get_closest_marker("sqlite_only") is not None:
+        return  # relay_backend answers "sqlite" unparametrized
+    metafunc.parametrize(
+        "relay_backend",
+        ["sqlite", pytest.param("pg", marks=[pytest.mark.pg, pytest.mark.slow])],
+        indirect=True,
+        scope="module",
+    )
+
+
+@pytest.fixture(scope="module")
+def relay_backend(request: pytest.FixtureRequest) -> str:
+    """``sqlite`` or ``pg``: what the relay fixtures start (pytest_generate_tests)."""
+    return str(getattr(request, "param", "sqlite"))
+
+
+@pytest.fixture(scope="session")
+def relay_pair_factory(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[..., object]]:
+    """Two relays on a database of the session's PostgreSQL and its Redis, behind a
+    round-robin balancer (tests/support/relay_pair.py), shared by every ``pg`` test that
+    asks for the same settings: starting a pair costs seconds, and each test enrolls its
+    own program, as on the module's SQLite relay. Stopped at the end of the session."""
+    from relay_pair import start_pair
+
+    pairs: dict[tuple[tuple[str, str], ...], object] = {}
+
+    def start(**extra_env: str) -> object:
+        key = tuple(sorted(extra_env.items()))
+        if key not in pairs:
+            postgres = request.getfixturevalue("postgres")
+            redis = request.getfixturevalue("redis_server")
+            database = postgres.create_database(f"relay{next(_databases)}")
+            pairs[key] = start_pair(
+                tmp_path_factory.mktemp("pair"), database, redis.url, "round_robin", **extra_env
+            )
+        return pairs[key]
+
+    try:
+        yield start
+    finally:
+        for pair in pairs.values():
+            pair.stop()  # type: ignore[attr-defined]
 
 
 def _service(tmp_path_factory: pytest.TempPathFactory, kind: str) -> Iterator[object]:

@@ -3,7 +3,9 @@
 - ``relay``: ``python -m quietline relay serve`` (tests/support/relay_process.py) on a
   free port of 127.0.0.1 with a SQLite file in a tmp dir and its output captured to a
   log file; polled until it answers, stopped by PID. One per test module (each test
-  enrolls its own program).
+  enrolls its own program). Every test using it runs a second time on two relays on
+  PostgreSQL + Redis behind a round-robin balancer (``pg``, tests/conftest.py) unless
+  marked ``sqlite_only``.
 - ``fresh_relay``: the same, one per test (the canary test searches its files).
 - ``proxy``: an in-test asyncio server on 127.0.0.1 (uvicorn, h11, sans-I/O
   websockets) forwarding HTTP and the WebSocket to the relay, with switchable
@@ -64,7 +66,17 @@ Relay = RelayProcess
 
 
 @pytest.fixture(scope="module")
-def relay(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Relay]:
+def relay(
+    relay_backend: str,
+    relay_pair_factory: Callable[..., Any],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Relay]:
+    """One relay process on SQLite, or (``pg``) two on PostgreSQL + Redis behind a
+    round-robin balancer, so a node's socket, a participant's and the HTTP requests land
+    on either relay (tests/conftest.py)."""
+    if relay_backend == "pg":
+        yield relay_pair_factory(**FUNCTIONAL_LIMITS)
+        return
     r = start_relay(tmp_path_factory.mktemp("relay"), **FUNCTIONAL_LIMITS)
     try:
         yield r

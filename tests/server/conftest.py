@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import shutil
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from relay_helpers import InProcess, in_process, make_settings, sqlite_url
-from relay_process import RelayProcess, start_relay
+from relay_process import start_relay
 
 from server import migrate
 
@@ -38,7 +39,24 @@ async def relay(db_path: Path) -> AsyncIterator[InProcess]:
 
 
 @pytest.fixture
-def relay_process(tmp_path: Path) -> Iterator[RelayProcess]:
+def relay_pair(relay_pair_factory: Callable[..., Any]) -> Any:
+    """Two relays on PostgreSQL + Redis behind a round-robin balancer, with the relay's
+    default limits, shared by the session's ``pg`` relay tests (each enrolls its own
+    program)."""
+    return relay_pair_factory()
+
+
+@pytest.fixture
+def relay_process(
+    relay_backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[Any]:
+    """A real relay process on a SQLite file in ``tmp_path``; or (``pg``, tests/conftest.py)
+    the module's :func:`relay_pair`, with the same ``url``, ``database_url``,
+    ``add_program`` and ``cli``. Tests that open the SQLite file or the log, or stop the
+    process, are marked ``sqlite_only``."""
+    if relay_backend == "pg":
+        yield request.getfixturevalue("relay_pair")
+        return
     relay = start_relay(tmp_path)
     try:
         yield relay

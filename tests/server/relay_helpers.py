@@ -139,12 +139,13 @@ class ProgramActor:
         return {"authorization": f"Bearer {self.session}"}
 
 
-async def new_enrollment_token(db: Path) -> str:
+async def new_enrollment_token(db: Path | str) -> str:
+    """A token written into the SQLite file ``db``, or the database at the URL ``db``."""
     from server import db as dbmod
     from server import storage
 
     token = b64(os.urandom(32))
-    engine = dbmod.create_engine(sqlite_url(db))
+    engine = dbmod.create_engine(db if isinstance(db, str) else sqlite_url(db))
     try:
         async with engine.begin() as conn:
             await conn.run_sync(storage.add_enrollment_token, token_hash(token), int(time.time()))
@@ -155,7 +156,7 @@ async def new_enrollment_token(db: Path) -> str:
 
 async def enroll_program(
     client: httpx.AsyncClient,
-    db: Path,
+    db: Path | str,
     origin: str,
     *,
     prekeys: int = 5,
@@ -164,7 +165,7 @@ async def enroll_program(
 ) -> ProgramActor:
     """Enroll, authenticate and publish a full bundle; returns the program with a session.
     ``token``: an enrollment token made already (``relay add-program``), else one is
-    written into the SQLite file ``db``."""
+    written into the SQLite file ``db`` (or the database at the URL ``db``)."""
     program = ProgramActor()
     token = token or await new_enrollment_token(db)
     r = await client.post("/v1/programs", json=program.enrollment(token, origins))
@@ -263,8 +264,13 @@ async def in_process(settings: Settings, db: Path) -> AsyncIterator[InProcess]:
 # -- the real relay process: tests/support/relay_process.py ------------------------
 
 
-def snapshot(db: Path) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every table, to show that a refusal wrote nothing."""
+def snapshot(db: Path | str) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table, to show that a refusal wrote nothing: of the SQLite file
+    ``db``, or of the PostgreSQL database at the URL ``db``."""
+    if isinstance(db, str):
+        if not db.startswith("sqlite"):
+            return _pg_snapshot(db)
+        db = Path(db.split(":///", 1)[1])
     import sqlite3
 
     conn = sqlite3.connect(db)
@@ -273,6 +279,20 @@ def snapshot(db: Path) -> dict[str, list[tuple[Any, ...]]]:
         return {n: sorted(conn.execute(f'SELECT * FROM "{n}"').fetchall()) for n in names}
     finally:
         conn.close()
+
+
+def _pg_snapshot(url: str) -> dict[str, list[tuple[Any, ...]]]:
+    import psycopg
+
+    conninfo = url.replace("postgresql+asyncpg://", "postgresql://", 1)
+    with psycopg.connect(conninfo) as conn:
+        names = [
+            r[0]
+            for r in conn.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+            )
+        ]
+        return {n: sorted(conn.execute(f'SELECT * FROM "{n}"').fetchall(), key=repr) for n in names}
 
 
 def error_code(response: httpx.Response) -> str:

@@ -439,6 +439,8 @@ def _raw_post(port: int, path: str, body: bytes, headers: dict[str, str]) -> tup
 
 
 @pytest.mark.slow
+# SQLite only: it talks raw HTTP to the relay's own port and reads that process's log.
+@pytest.mark.sqlite_only("reads the one relay's log")
 async def test_lone_surrogates_and_a_client_leaving_mid_body_are_4xx(relay_process) -> None:
     import json
     import socket

@@ -106,6 +106,8 @@ def metered(tmp_path: Path) -> Iterator[tuple[RelayProcess, str]]:
 
 
 @pytest.mark.slow
+# SQLite only: it reads the one process's listening sockets and log.
+@pytest.mark.sqlite_only("reads the one process's sockets and log")
 def test_metrics_are_off_by_default(relay_process: RelayProcess) -> None:
     assert listening(relay_process.process.pid) == [("127.0.0.1", relay_process.port)]
     for path in ("/metrics", "/v1/metrics"):

@@ -23,7 +23,11 @@ from relay_helpers import (
 
 from e2ee.encoding import b64u_decode
 
-pytestmark = pytest.mark.slow
+# SQLite only: every test here is about one relay process on its SQLite file (kill -9
+# and restart of that process, the bytes of its database file and WAL, its log, the
+# SQLite audit, its interpreter's memory map); tests/server/test_scale_out.py covers
+# the pair on PostgreSQL.
+pytestmark = [pytest.mark.slow, pytest.mark.sqlite_only("one process on its SQLite file")]
 
 
 @pytest.fixture

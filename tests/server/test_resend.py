@@ -151,7 +151,7 @@ async def test_a_send_resent_over_http_after_the_socket_gets_the_socket_ids(
     repeat is still answered and stores nothing."""
     origin = relay_process.url
     async with httpx.AsyncClient(base_url=origin) as c:
-        program = await enroll_program(c, relay_process.db_path, origin)
+        program = await enroll_program(c, relay_process.database_url, origin)
         h = program.auth_headers()
         cid, token = await open_conversation(c, program)
         pending = f"/v1/programs/{program.pid}/messages"

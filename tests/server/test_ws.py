@@ -31,7 +31,7 @@ async def connect(origin: str, token: str):
 async def test_push_send_ack_close_over_websocket(relay_process) -> None:
     origin = relay_process.url
     async with httpx.AsyncClient(base_url=origin) as c:
-        program = await enroll_program(c, relay_process.db_path, origin)
+        program = await enroll_program(c, relay_process.database_url, origin)
         prog_ws = await connect(origin, program.session)
         try:
             cid, token = await open_conversation(c, program)
@@ -97,7 +97,7 @@ async def test_push_send_ack_close_over_websocket(relay_process) -> None:
                     "code": "bad_base64",
                     "message": err["message"],
                 }
-                before = snapshot(relay_process.db_path)  # every earlier write answered
+                before = snapshot(relay_process.database_url)  # every earlier write answered
                 refused = [
                     ({"type": "hello", "request_id": 1}, "malformed_field"),
                     (
@@ -118,7 +118,7 @@ async def test_push_send_ack_close_over_websocket(relay_process) -> None:
                     await part_ws.send(bad)
                     err = await recv_json(part_ws)
                     assert (err["type"], err["code"]) == ("error", "malformed_json")
-                assert snapshot(relay_process.db_path) == before
+                assert snapshot(relay_process.database_url) == before
 
                 r = await c.post(
                     f"/v1/conversations/{b64(cid)}/close", headers=program.auth_headers()
@@ -135,7 +135,7 @@ async def test_push_send_ack_close_over_websocket(relay_process) -> None:
 async def test_pending_messages_are_pushed_after_ready(relay_process) -> None:
     origin = relay_process.url
     async with httpx.AsyncClient(base_url=origin) as c:
-        program = await enroll_program(c, relay_process.db_path, origin)
+        program = await enroll_program(c, relay_process.database_url, origin)
         cid, _token = await open_conversation(c, program)
         ws = await connect(origin, program.session)
         try:
@@ -149,7 +149,7 @@ async def test_bad_first_frame_closes_4401(relay_process) -> None:
     """Each bad first frame closes the socket with 4401 and a reason naming the fault."""
     origin = relay_process.url
     async with httpx.AsyncClient(base_url=origin) as c:
-        program = await enroll_program(c, relay_process.db_path, origin)
+        program = await enroll_program(c, relay_process.database_url, origin)
     url = origin.replace("http", "ws") + "/v1/ws"
     for frame, reason in [
         ("nonsense", "bad_token"),
@@ -183,7 +183,7 @@ async def test_batched_pushes_keep_every_message_once_and_in_order(relay_process
     ``messages`` frames, each exactly once, in send order, and ``closed`` after them."""
     origin = relay_process.url
     async with httpx.AsyncClient(base_url=origin) as c:
-        program = await enroll_program(c, relay_process.db_path, origin)
+        program = await enroll_program(c, relay_process.database_url, origin)
         opened = [await open_conversation(c, program) for _ in range(3)]
         ws = await websockets.connect(origin.replace("http", "ws") + "/v1/ws", compression=None)
         try:

@@ -12,6 +12,7 @@ import hashlib
 import json
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -85,16 +86,18 @@ def widget_serve(
     ]
     for line in FALLBACK_LINES:
         args += ["--fallback", line]
-    proc = subprocess.Popen(
-        [*args, *extra], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
-    )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        assert line.startswith("serving http://127.0.0.1:"), line
-        yield line.split()[1].rstrip("/")
-    finally:
-        _stop(proc)
+    with tempfile.TemporaryFile(mode="w+") as errors:  # said when it does not start
+        proc = subprocess.Popen([*args, *extra], stdout=subprocess.PIPE, stderr=errors, text=True)
+        try:
+            assert proc.stdout is not None
+            line = proc.stdout.readline()
+            if not line.startswith("serving http://127.0.0.1:"):
+                _stop(proc)
+                errors.seek(0)
+                raise AssertionError(f"widget serve did not start: {line!r}\n{errors.read()}")
+            yield line.split()[1].rstrip("/")
+        finally:
+            _stop(proc)
 
 
 # -- assertions --------------------------------------------------------------------------

@@ -17,6 +17,12 @@ and AEAD tag, which only someone holding the envelope itself has (the relay keep
 the database while it waits, under the message ids the value already names). The value
 is opaque random ids; nothing identifying, no ciphertext.
 
+Only the sends that may be repeats are looked up: every send over HTTP, and on a
+WebSocket the sends up to the first one Redis does not know (a client sends what went
+unanswered first, in order; what follows is new). At most ``LOOKUPS_AT_ONCE`` lookups
+of a process wait on Redis at a time, so a crowd reconnecting at once cannot take every
+connection of the pool from the notifications.
+
 Redis failing never refuses a send: a lookup that fails stores the send (the recipient's
 ratchet drops a copy as a replay, as before), and a SET lost with a dropped connection
 only forgets the send across relays. The SET goes out in the same pipeline as the push
@@ -38,6 +44,7 @@ log = logging.getLogger("quietline.relay")
 
 PREFIX = "quietline:send:"
 LOOKUP_TIMEOUT = 2.0
+LOOKUPS_AT_ONCE = 8
 
 
 class SharedSends:
@@ -46,6 +53,7 @@ class SharedSends:
     def __init__(self, broker: RedisBroker, ttl: float) -> None:
         self._broker = broker
         self._ttl_ms = max(1, int(ttl * 1000))
+        self._lookups = asyncio.Semaphore(LOOKUPS_AT_ONCE)
 
     @staticmethod
     def key(fingerprint: bytes) -> str:
@@ -54,7 +62,8 @@ class SharedSends:
     async def recall(self, key: str) -> list[str] | None:
         """The ids another relay (or this one) gave the same send, if it is known."""
         try:
-            value = await asyncio.wait_for(self._broker.get_value(key), LOOKUP_TIMEOUT)
+            async with asyncio.timeout(LOOKUP_TIMEOUT), self._lookups:
+                value = await self._broker.get_value(key)
         except asyncio.CancelledError:
             raise
         except Exception as exc:

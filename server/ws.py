@@ -492,11 +492,16 @@ class Inflight:
     reads no further frame while MAX_INFLIGHT are (backpressure on a client that sends
     faster than the relay commits). A future exists only while the reader waits."""
 
-    __slots__ = ("_waiter", "count")
+    __slots__ = ("_waiter", "catching_up", "count")
 
     def __init__(self) -> None:
         self.count = 0
         self._waiter: asyncio.Future[None] | None = None
+        self.catching_up = True
+        """Whether this socket's sends may still repeat sends made on an earlier
+        connection, maybe to another relay process: a client sends what went unanswered
+        first, in order, so once Redis knows none of a send (server/shared_sends.py) the
+        socket's later sends are new and Redis is not asked about them."""
 
     def add(self) -> None:
         self.count += 1
@@ -551,6 +556,7 @@ async def _submit_unless_shared(
     if resent is not None:
         outbox.put_nowait(_sent_frame(request_id, resent))
         return True
+    inflight.catching_up = False
     try:
         _submit_send(relay, op, request_id, outbox, inflight)
     except WriterStopped:
@@ -605,7 +611,7 @@ def _submit(
 
         relay.writer.submit_with(ack, acked)
         inflight.add()
-        return
+        return None
     if kind != "send":
         raise ApiError("malformed_field", "Unknown frame type.")
     cid = path_id(frame.get("conversation_id"), "conversation_id")
@@ -614,7 +620,7 @@ def _submit(
     if resent is not None:
         outbox.put_nowait(_sent_frame(request_id, resent))
         return None
-    if relay.shared_sends is not None:
+    if relay.shared_sends is not None and inflight.catching_up:
         return _submit_unless_shared(relay, op, request_id, outbox, inflight)
     _submit_send(relay, op, request_id, outbox, inflight)
     return None

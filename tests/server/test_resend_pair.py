@@ -126,3 +126,62 @@ async def test_sends_repeated_to_the_other_relay_after_a_kill_are_stored_once(
         assert all(ours.values())  # one key per send, holding its ids only
     finally:
         await redis.aclose()
+
+
+async def _gets(redis: Redis) -> int:
+    """How many GET commands Redis has answered (its own counter, INFO commandstats)."""
+    stats = await redis.info("commandstats")
+    return int(stats.get("cmdstat_get", {}).get("calls", 0))
+
+
+async def test_a_socket_asks_redis_only_until_its_first_new_send(
+    pair: RelayPair, redis_server: Any
+) -> None:
+    """Lookups cost a Redis round trip: a socket makes them for what may repeat an earlier
+    connection's sends (they come first, in order), and stops at the first send no relay
+    knows; every send is still stored once."""
+    url = pair.balancer.url
+    redis = Redis.from_url(redis_server.url)
+    try:
+        async with httpx.AsyncClient(base_url=url, timeout=15) as c:
+            program = await enroll_program(c, "", url, token=pair.a.add_program())
+            h = program.auth_headers()
+            cid, token = await open_conversation(c, program)
+            pending = f"/v1/programs/{program.pid}/messages"
+            (init,) = (await c.get(pending, headers=h)).json()["messages"]
+            acked = await c.post("/v1/acks", json={"message_ids": [init["id"]]}, headers=h)
+            assert acked.is_success
+
+            frames = [
+                {
+                    "type": "send",
+                    "request_id": n,
+                    "conversation_id": b64(cid),
+                    "envelopes": [b64(make_envelope(cid, 0, 1, n=n + 1))],
+                }
+                for n in range(10)
+            ]
+            before = await _gets(redis)
+            ws = await _participant(url, token)
+            assert pair.balancer.connections[-1] == pair.a.port
+            for frame in frames[:6]:
+                await ws.send(json.dumps(frame))
+            first = await _answers(ws, 6)
+            await ws.close()
+            assert await _gets(redis) - before == 1  # the first send only
+
+            pair.balancer.targets = [pair.b.port]  # the next connection goes to b
+            before = await _gets(redis)
+            ws = await _participant(url, token)
+            assert pair.balancer.connections[-1] == pair.b.port
+            for frame in frames:  # six repeats of a's sends, then four new ones
+                await ws.send(json.dumps(frame))
+            again = await _answers(ws, 10)
+            await ws.close()
+            assert await _gets(redis) - before == 7  # the six repeats and the first new one
+            assert {n: again[n] for n in range(6)} == first
+            waiting = (await c.get(pending, headers=h)).json()["messages"]
+            assert len(waiting) == 10
+            assert len({m["id"] for m in waiting}) == 10
+    finally:
+        await redis.aclose()

@@ -113,6 +113,20 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
 
 
 @pytest.fixture
+def failover_pair(tmp_path: Path, pg_database: str, redis_server: object) -> Iterator[object]:
+    """Two relays on a new database and the session's Redis, behind a balancer that sends
+    every connection to relay a while it lives, then to b (tests/support/relay_pair.py)."""
+    from relay_pair import start_pair
+    from relay_process import FUNCTIONAL_LIMITS
+
+    pair = start_pair(tmp_path, pg_database, redis_server.url, **FUNCTIONAL_LIMITS)  # type: ignore[attr-defined]
+    try:
+        yield pair
+    finally:
+        pair.stop()
+
+
+@pytest.fixture
 def pg_database(postgres: object) -> str:
     """A new empty database on the session's PostgreSQL: its URL."""
     return postgres.create_database(f"relay{next(_databases)}")  # type: ignore[attr-defined]

@@ -9,14 +9,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from relay_pair import RelayPair, start_pair
-from relay_process import FUNCTIONAL_LIMITS
+from relay_pair import RelayPair
 
 from client_sdk import ParticipantClient, ProgramClient, events
 from client_sdk.transport import Backoff
@@ -28,12 +26,9 @@ PASSPHRASE = "correct horse battery staple (test only)"
 
 
 @pytest.fixture
-def pair(tmp_path: Path, pg_database: str, redis_server: Any) -> Iterator[RelayPair]:
-    p = start_pair(tmp_path, pg_database, redis_server.url, **FUNCTIONAL_LIMITS)
-    try:
-        yield p
-    finally:
-        p.stop()
+def pair(failover_pair: RelayPair) -> RelayPair:
+    """Failover: every connection goes to relay a while it lives, then to b."""
+    return failover_pair
 
 
 async def test_sides_on_two_relays_one_killed_mid_conversation(

@@ -5,16 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from redis.asyncio import Redis
 from relay_helpers import b64, enroll_program, make_envelope, open_conversation
-from relay_pair import RelayPair, start_pair
-from relay_process import FUNCTIONAL_LIMITS
+from relay_pair import RelayPair
 from websockets.asyncio.client import connect
 
 from server.shared_sends import PREFIX
@@ -24,13 +21,9 @@ SENDS = 12
 
 
 @pytest.fixture
-def pair(tmp_path: Path, pg_database: str, redis_server: Any) -> Iterator[RelayPair]:
+def pair(failover_pair: RelayPair) -> RelayPair:
     """Failover: every connection goes to relay a while it lives, then to b."""
-    p = start_pair(tmp_path, pg_database, redis_server.url, **FUNCTIONAL_LIMITS)
-    try:
-        yield p
-    finally:
-        p.stop()
+    return failover_pair
 
 
 async def _participant(url: str, token: str) -> Any:
@@ -50,27 +43,35 @@ async def _answers(ws: Any, n: int) -> dict[Any, list[str]]:
     return got
 
 
+async def _conversation(c: httpx.AsyncClient, pair: RelayPair, sends: int) -> Any:
+    """A program on the pair with one conversation whose init it took: the program's
+    headers, the conversation id, the participant's token, the program's pending path and
+    ``sends`` send frames from the participant."""
+    url = pair.balancer.url
+    program = await enroll_program(c, "", url, token=pair.a.add_program())
+    h = program.auth_headers()
+    cid, token = await open_conversation(c, program)
+    pending = f"/v1/programs/{program.pid}/messages"
+    (init,) = (await c.get(pending, headers=h)).json()["messages"]
+    assert (await c.post("/v1/acks", json={"message_ids": [init["id"]]}, headers=h)).is_success
+    frames = [
+        {
+            "type": "send",
+            "request_id": n,
+            "conversation_id": b64(cid),
+            "envelopes": [b64(make_envelope(cid, 0, 1, n=n + 1))],
+        }
+        for n in range(sends)
+    ]
+    return h, cid, token, pending, frames
+
+
 async def test_sends_repeated_to_the_other_relay_after_a_kill_are_stored_once(
     pair: RelayPair, redis_server: Any
 ) -> None:
     url = pair.balancer.url
     async with httpx.AsyncClient(base_url=url, timeout=15) as c:
-        program = await enroll_program(c, "", url, token=pair.a.add_program())
-        h = program.auth_headers()
-        cid, token = await open_conversation(c, program)
-        pending = f"/v1/programs/{program.pid}/messages"
-        (init,) = (await c.get(pending, headers=h)).json()["messages"]
-        assert (await c.post("/v1/acks", json={"message_ids": [init["id"]]}, headers=h)).is_success
-
-        frames = [
-            {
-                "type": "send",
-                "request_id": n,
-                "conversation_id": b64(cid),
-                "envelopes": [b64(make_envelope(cid, 0, 1, n=n + 1))],
-            }
-            for n in range(SENDS)
-        ]
+        h, cid, token, pending, frames = await _conversation(c, pair, SENDS)
         ws = await _participant(url, token)
         assert pair.balancer.connections[-1] == pair.a.port
         for frame in frames:  # pipelined, as the SDK's outbox sends
@@ -144,23 +145,7 @@ async def test_a_socket_asks_redis_only_until_its_first_new_send(
     redis = Redis.from_url(redis_server.url)
     try:
         async with httpx.AsyncClient(base_url=url, timeout=15) as c:
-            program = await enroll_program(c, "", url, token=pair.a.add_program())
-            h = program.auth_headers()
-            cid, token = await open_conversation(c, program)
-            pending = f"/v1/programs/{program.pid}/messages"
-            (init,) = (await c.get(pending, headers=h)).json()["messages"]
-            acked = await c.post("/v1/acks", json={"message_ids": [init["id"]]}, headers=h)
-            assert acked.is_success
-
-            frames = [
-                {
-                    "type": "send",
-                    "request_id": n,
-                    "conversation_id": b64(cid),
-                    "envelopes": [b64(make_envelope(cid, 0, 1, n=n + 1))],
-                }
-                for n in range(10)
-            ]
+            h, _cid, token, pending, frames = await _conversation(c, pair, 10)
             before = await _gets(redis)
             ws = await _participant(url, token)
             assert pair.balancer.connections[-1] == pair.a.port

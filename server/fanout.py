@@ -12,10 +12,14 @@ before it reads what waits in the database, so no message falls between the two.
 What goes through Redis is only what the relay may hold, and never for longer than a
 delivery takes:
 
-- a message push becomes its *message id* and the opaque channel (a program id, or a
-  conversation id and slot): never the envelope. The relay that serves the recipient
-  reads the envelope from the shared database (one query per batch of notifications)
-  and pushes it; a row already acked or closed is simply not pushed;
+- a message push goes as the socket would get it (its message id, conversation id and
+  envelope, the ciphertext the relay has just committed to the shared database and keeps
+  there until it is acked), on its recipient's own channel only (a program id, or a
+  conversation id and slot), so only a relay holding that recipient's socket hears it
+  and pushes it as it comes. (It used to carry the id alone, and the receiving relay
+  read the envelope back from the database: a statement and a round trip more on the
+  shared database, the part every relay shares, for every batch delivered.) A client
+  that connects reads what waits in the database, as ever;
 - the other events (a new conversation, a close, ``prekeys_draining``) hold opaque ids
   only, as they do on the socket, plus control notices between relays (a participant
   came back, a program's origins changed) that hold a conversation or program id;
@@ -46,7 +50,7 @@ import json
 import logging
 import secrets
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 from e2ee.encoding import b64u_decode, b64u_encode
@@ -65,8 +69,16 @@ LISTEN_WAIT = 5.0
 RETRY_SECONDS = (0.1, 0.2, 0.5, 1.0, 2.0)
 MAX_PAYLOADS_PER_READ = 256
 SET_PATIENCE_SECONDS = 2.0
-Fetch = Callable[[list[bytes]], Awaitable[dict[str, Event]]]
-"""Message ids -> their ``message`` events (id as base64url text), read from the database."""
+SET_ALL = (
+    "for i, key in ipairs(KEYS) do "
+    "redis.call('SET', key, ARGV[2 * i - 1], 'PX', ARGV[2 * i]) end "
+    "return #KEYS"
+)
+"""The SETs queued since the last pipeline (``set_later``), as one command: ``SET key
+value PX ttl`` for each key, run by Redis's own script interpreter. Each SET sent
+separately cost the relay's client library more than the send it remembers (measured:
+60-100 µs of CPU per message in bench/scale_bench.py)."""
+SETS_PER_SCRIPT = 256
 Hook = Callable[[Event], None]
 
 
@@ -112,7 +124,6 @@ class RedisBroker(LocalBroker):
         self.instance = b64u_encode(secrets.token_bytes(8))
         self._own = f'{{"i":"{self.instance}",'.encode()
         """How this process's own payloads start (see ``_flush``): skipped unparsed."""
-        self.fetch: Fetch | None = None
         self.on_remote: Hook | None = None
         self.on_resync: Callable[[], None] | None = None
         self.subscribed = asyncio.Event()
@@ -244,7 +255,7 @@ class RedisBroker(LocalBroker):
         super().publish(channel, event)
         key = b64u_encode(channel)
         if event.get("type") == "message":
-            self._queue(MESSAGES_PREFIX + key, [key, event["id"]])
+            self._queue(MESSAGES_PREFIX + key, [key, event])
         else:
             self._queue(CHANNEL, [key, event])
 
@@ -284,8 +295,15 @@ class RedisBroker(LocalBroker):
                 sets, self._sets = self._sets, []
                 try:
                     async with self._redis.pipeline(transaction=False) as pipe:
-                        for name, value, ttl_ms, _ in sets:
-                            pipe.set(name, value, px=ttl_ms)
+                        for start in range(0, len(sets), SETS_PER_SCRIPT):
+                            chunk = sets[start : start + SETS_PER_SCRIPT]
+                            pipe.execute_command(
+                                "EVAL",
+                                SET_ALL,
+                                len(chunk),
+                                *(name for name, *_ in chunk),
+                                *(x for _, value, ttl_ms, _ in chunk for x in (value, ttl_ms)),
+                            )
                         for target, payload in batch:
                             pipe.publish(target, payload)
                         await pipe.execute()
@@ -319,10 +337,13 @@ class RedisBroker(LocalBroker):
         if self._loop is None:
             return None
         done: asyncio.Future[None] = self._loop.create_future()
+        if not self._sets:
+            # A Redis that hangs (rather than refusing) delays an answer by this much at
+            # most: one timer for the list of SETs this one starts (``_send`` takes the
+            # list whole, so the timer settles the SETs of the pipeline that takes them).
+            self._loop.call_later(SET_PATIENCE_SECONDS, _settle, self._sets)
         self._sets.append((name, value, ttl_ms, done))
         self._wake.set()
-        # a Redis that hangs (rather than refusing) delays an answer by this much at most
-        self._loop.call_later(SET_PATIENCE_SECONDS, _settle, [(done,)])
         return done
 
     async def get_value(self, name: str) -> bytes | None:
@@ -365,7 +386,7 @@ class RedisBroker(LocalBroker):
                             break
                         self._take(more, datas)
                     if datas:
-                        await self._receive(datas)
+                        self._receive(datas)
             except asyncio.CancelledError:
                 self._pubsub = None
                 await self._close(pubsub)
@@ -407,7 +428,7 @@ class RedisBroker(LocalBroker):
         if self.on_resync is not None:
             self.on_resync()
 
-    async def _receive(self, datas: list[bytes]) -> None:
+    def _receive(self, datas: list[bytes]) -> None:
         """Deliver other processes' payloads to this process's subscribers, in order; a
         payload this process cannot read is dropped (logged by type)."""
         items: list[tuple[bytes, Any]] = []
@@ -423,20 +444,12 @@ class RedisBroker(LocalBroker):
                 log.warning("redis payload refused: %s", type(exc).__name__)
                 continue
             self.received += 1
-        wanted = [b64u_decode(e) for c, e in items if isinstance(e, str) and self._subs.get(c)]
-        found: dict[str, Event] = {}
-        if wanted and self.fetch is not None:
-            try:
-                found = await self.fetch(wanted)
-            except Exception as exc:  # the clients fetch on their next connection
-                log.error("fetching notified messages failed: %s", type(exc).__name__)
         for channel, event in items:
-            if isinstance(event, str):
-                pushed = found.get(event)
-                if pushed is not None:
-                    LocalBroker.publish(self, channel, pushed)
-                continue
             if not isinstance(event, dict):
+                continue
+            if event.get("type") == "message":
+                if channel:
+                    LocalBroker.publish(self, channel, event)
                 continue
             if self.on_remote is not None:
                 try:

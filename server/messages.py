@@ -366,29 +366,3 @@ def pending(conn: Connection, who: Principal, limit: int, after: int = 0) -> lis
         )
     rows = conn.execute(query.limit(limit))
     return [StoredMessage(r[0], r[1], r[2], r[3]) for r in rows]
-
-
-_BY_ID_ANY = text(
-    "SELECT message_id, conversation_id, envelope, seq FROM messages"
-    " WHERE message_id = ANY(:ids) ORDER BY seq"
-)
-
-
-def by_id(conn: Connection, message_ids: Sequence[bytes]) -> list[StoredMessage]:
-    """The rows still waiting among ``message_ids``, in order (another relay process
-    announced them through the broker; an acked or closed one is gone). On PostgreSQL one
-    statement whatever the number of ids (``= ANY``): the driver prepares it once."""
-    if conn.dialect.name == "postgresql":
-        rows = conn.execute(_BY_ID_ANY, {"ids": list(message_ids)})
-        return [StoredMessage(bytes(r[0]), bytes(r[1]), bytes(r[2]), r[3]) for r in rows]
-    query = (
-        select(
-            messages_t.c.message_id,
-            messages_t.c.conversation_id,
-            messages_t.c.envelope,
-            messages_t.c.seq,
-        )
-        .where(messages_t.c.message_id.in_(list(message_ids)))
-        .order_by(messages_t.c.seq)
-    )
-    return [StoredMessage(bytes(r[0]), bytes(r[1]), bytes(r[2]), r[3]) for r in conn.execute(query)]

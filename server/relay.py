@@ -40,7 +40,6 @@ from server.metrics import Metrics
 from server.models import GENERATION_SIZE, hour_ceiling, minute_ceiling
 from server.pow import Pressure, Puzzles
 from server.quota import Ledger
-from server.readback import ReadBack
 from server.settings import Settings
 from server.shared_sends import SharedSends
 from server.storage import Principal
@@ -105,7 +104,6 @@ class Relay:
         self.broker: Broker = broker or LocalBroker()
         sqlite = is_sqlite(settings.database_url)
         self.vacuum = None if sqlite else Vacuum(engine)
-        self.readback = ReadBack(engine)
         self.writer = Writer(
             create_writer_engine(
                 settings.database_url,
@@ -174,7 +172,6 @@ class Relay:
             self._set_origins(await conn.run_sync(storage.all_origins))
             await conn.run_sync(self.ledger.load)
         if isinstance(self.broker, RedisBroker):
-            self.broker.fetch = self.messages_by_id
             self.broker.on_remote = self.remote_event
             self.broker.on_resync = self.resync
             await self.broker.start()
@@ -183,7 +180,6 @@ class Relay:
     async def stop(self) -> None:
         if isinstance(self.broker, RedisBroker):
             await self.broker.stop()
-        await self.readback.close()
         await self.writer.stop()
         log.info("writer: %d ops in %d batches", self.writer.ops, self.writer.batches)
 
@@ -193,13 +189,6 @@ class Relay:
         """Tell the other relay processes (nothing without a broker between them)."""
         if isinstance(self.broker, RedisBroker):
             self.broker.notify(event)
-
-    async def messages_by_id(self, ids: list[bytes]) -> dict[str, Event]:
-        """The ``message`` pushes of the rows still waiting among ``ids`` (another
-        process announced them), by base64url id."""
-        rows = await self.readback.read(ids)
-        events = (message_event(r.message_id, r.conversation_id, r.envelope) for r in rows)
-        return {e["id"]: e for e in events}
 
     async def listening(self, channel: bytes) -> None:
         """Return once other relay processes' message notifications for ``channel`` reach

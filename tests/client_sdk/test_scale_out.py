@@ -19,6 +19,7 @@ from relay_pair import RelayPair
 from client_sdk import ParticipantClient, ProgramClient, events
 from client_sdk.transport import Backoff
 from e2ee.encoding import b64u_decode
+from e2ee.envelope import PROGRAM_SLOT, Envelope
 from server.fanout import CHANNEL, MESSAGES_PREFIX
 
 pytestmark = [pytest.mark.pg, pytest.mark.slow]
@@ -92,7 +93,7 @@ async def test_sides_on_two_relays_one_killed_mid_conversation(
             await participant.close()
             await wait_for(pev, lambda e: isinstance(e, events.ConversationClosedEvent))
     await spy.stop()
-    spy.check_only_ids()
+    spy.check_what_it_carried()
 
 
 class RedisSpy:
@@ -128,8 +129,10 @@ class RedisSpy:
         await self._pubsub.aclose()
         await self._redis.aclose()
 
-    def check_only_ids(self) -> None:
-        """Message ids (16 bytes), opaque channels and id-only events; no envelope."""
+    def check_what_it_carried(self) -> None:
+        """Opaque channels and id-only events; a message push carries what the relay
+        stores and sends on the socket (its id, conversation id and envelope), on its
+        recipient's own channel only, and nothing else."""
         kinds = set()
         assert self.payloads
         for raw, redis_channel in zip(self.payloads, self.channels, strict=True):
@@ -137,9 +140,17 @@ class RedisSpy:
             assert set(payload) == {"i", "e"} and len(b64u_decode(payload["i"])) == 8
             for channel, item in payload["e"]:
                 assert channel == "" or len(b64u_decode(channel)) in (17, 18)
-                if isinstance(item, str):  # on the recipient's own channel
+                if item.get("type") == "message":  # on the recipient's own channel
                     assert redis_channel == MESSAGES_PREFIX + channel
-                    assert len(b64u_decode(item)) == 16
+                    assert set(item) == {"type", "id", "conversation_id", "envelope"}, item
+                    assert len(b64u_decode(item["id"])) == 16
+                    envelope = Envelope.from_bytes(b64u_decode(item["envelope"]))
+                    assert b64u_decode(item["conversation_id"]) == envelope.conversation_id
+                    to = b64u_decode(channel)
+                    if to[:1] == b"m":  # a participant's: its conversation and slot
+                        assert to[1:] == envelope.conversation_id + bytes([envelope.recipient_slot])
+                    else:
+                        assert envelope.recipient_slot == PROGRAM_SLOT
                     kinds.add("message")
                     continue
                 assert redis_channel == CHANNEL

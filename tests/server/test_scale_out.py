@@ -421,3 +421,73 @@ async def test_message_notifications_reach_only_the_relays_holding_the_channel(
         await admin.aclose()
         await holder.stop()
         await other.stop()
+
+
+async def test_remembered_sends_go_to_redis_as_one_command_per_pipeline(
+    redis_server: Any,
+) -> None:
+    """``set_later`` (the recent sends of server/shared_sends.py): each key gets its value
+    and its own expiry, and the SETs queued together reach Redis as one script call per
+    ``SETS_PER_SCRIPT`` keys, not one command each."""
+    import redis.asyncio
+
+    from server.fanout import SETS_PER_SCRIPT, RedisBroker
+
+    broker = RedisBroker(redis_server.url)
+    await broker.start()
+    admin = redis.asyncio.Redis.from_url(redis_server.url)
+
+    async def evals() -> int:
+        stats = await admin.info("commandstats")
+        return int(stats.get("cmdstat_eval", {}).get("calls", 0))
+
+    try:
+        count = SETS_PER_SCRIPT + 44
+        before = await evals()
+        names = [f"quietline:test-set:{i}" for i in range(count)]
+        futures = [broker.set_later(name, f"ids-{i}", 60_000 + i) for i, name in enumerate(names)]
+        await asyncio.wait_for(asyncio.gather(*futures), 10)
+        assert await evals() - before == 2
+        assert await admin.mget(names) == [f"ids-{i}".encode() for i in range(count)]
+        for i in (0, count - 1):
+            assert 60_000 + i - 5_000 < await admin.pttl(names[i]) <= 60_000 + i
+        await admin.delete(*names)
+    finally:
+        await admin.aclose()
+        await broker.stop()
+
+
+async def test_a_hanging_redis_delays_an_answer_by_the_patience_at_most(
+    redis_server: Any,
+) -> None:
+    """A send is answered once Redis has its SET, or after ``SET_PATIENCE_SECONDS`` if
+    Redis hangs (here: paused for writes) rather than refusing; the SET lands later."""
+    import redis.asyncio
+
+    from server.fanout import SET_PATIENCE_SECONDS, RedisBroker
+
+    broker = RedisBroker(redis_server.url)
+    await broker.start()
+    admin = redis.asyncio.Redis.from_url(redis_server.url)
+    name = "quietline:test-set:paused"
+    try:
+        pause_ms = int((SET_PATIENCE_SECONDS + 3) * 1000)
+        await admin.execute_command("CLIENT", "PAUSE", pause_ms, "WRITE")
+        started = time.monotonic()
+        first = broker.set_later(name, "first", 60_000)
+        second = broker.set_later(name + "2", "second", 60_000)
+        assert first is not None and second is not None
+        await asyncio.wait_for(asyncio.gather(first, second), SET_PATIENCE_SECONDS + 2)
+        waited = time.monotonic() - started
+        assert SET_PATIENCE_SECONDS - 0.1 <= waited < SET_PATIENCE_SECONDS + 2
+        assert await admin.get(name) is None  # still held up in the paused pipeline
+        await admin.execute_command("CLIENT", "UNPAUSE")
+        deadline = time.monotonic() + 10
+        while await admin.get(name) != b"first":
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.05)
+        await admin.delete(name, name + "2")
+    finally:
+        await admin.execute_command("CLIENT", "UNPAUSE")
+        await admin.aclose()
+        await broker.stop()

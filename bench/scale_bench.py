@@ -6,15 +6,19 @@ The scale-out deployment of docs/scale-out.md against the single process it repl
 - two: two ``quietline relay serve`` processes on one PostgreSQL database (started here
   from Debian's packages, in a temporary folder, with PostgreSQL's durable defaults:
   ``fsync`` and ``synchronous_commit`` on) with Redis pub/sub between them. Every
-  conversation has its two sides on different relays: the program node's socket on
-  relay A, every participant's socket (and the HTTP calls that opened the
-  conversations) on relay B. So each message goes participant -> B (commit in
-  PostgreSQL) -> Redis (its id) -> A (reads the envelope back) -> the node, and each
-  ack goes to A.
+  conversation has its two sides on different relays. The conversations belong to
+  PROGRAMS programs (default 2): the first program's node has its socket on relay A and
+  its participants (and the HTTP calls that opened their conversations) on relay B, the
+  second's the other way round, and so on, so each relay carries half the load, as a
+  balancer spreads sockets. Each message goes participant -> its relay (commit in
+  PostgreSQL) -> Redis (the push) -> the other relay -> the node, and each ack goes to
+  the node's relay. (``--programs 1`` puts every participant on B and the one node on
+  A: B then does the heavy half of every message while A idles.)
 
 The load is bench/relay_bench.py's closed loop (its code is reused): N conversations
-(default 100), each participant sends a ~1 KB envelope and waits until the program's
-socket got it; the program acks every few milliseconds. Each round is a block of
+(default 100, shared evenly by the programs, the same on both setups), each participant
+sends a ~1 KB envelope and waits until the program's socket got it; each program acks
+every few milliseconds. Each round is a block of
 MESSAGES per conversation on the single relay, then the same on the pair, so both
 blocks of a round see the same machine load. Throughput ratio (pair / one) per round;
 the RESULT is the median over rounds, with each side's p99 over all rounds.
@@ -135,6 +139,25 @@ async def split_conversations(
     return rb.ClosedLoop(program, participants, [c for c, _ in convs], server_pid)
 
 
+class Loops:
+    """Several closed loops (one per program) run at once as one block: its throughput is
+    every conversation's messages over the block's time, its latencies all of theirs."""
+
+    def __init__(self, loops: list[rb.ClosedLoop]) -> None:
+        self.loops = loops
+
+    async def block(self, messages: int) -> tuple[float, list[float]]:
+        start = time.perf_counter()
+        results = await asyncio.gather(*[loop.block(messages) for loop in self.loops])
+        elapsed = time.perf_counter() - start
+        count = sum(len(loop.pairs) for loop in self.loops) * messages
+        return count / elapsed, [x for _, latencies in results for x in latencies]
+
+    async def close(self) -> None:
+        for loop in self.loops:
+            await loop.close()
+
+
 async def main_async(args: argparse.Namespace, work: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("QUIETLINE_")}
     env["PYTHONPATH"] = str(ROOT)
@@ -168,7 +191,8 @@ async def main_async(args: argparse.Namespace, work: Path) -> None:
                 capture_output=True,
                 check=True,
             )
-        one_token, pair_token = add_program(sqlite_url, env), add_program(pg_url, env)
+        one_tokens = [add_program(sqlite_url, env) for _ in range(args.programs)]
+        pair_tokens = [add_program(pg_url, env) for _ in range(args.programs)]
         one_port, a_port, b_port = rb.free_port(), rb.free_port(), rb.free_port()
         one = serve(sqlite_url, one_port, env, work / "one.log")
         procs.append(one)
@@ -180,18 +204,24 @@ async def main_async(args: argparse.Namespace, work: Path) -> None:
         for port, proc in ((one_port, one), (a_port, a), (b_port, b)):
             rb.wait_ready(f"http://127.0.0.1:{port}", proc)
 
-        single = rb.RelayClient(f"http://127.0.0.1:{one_port}", one_token)
-        on_a = rb.RelayClient(f"http://127.0.0.1:{a_port}", pair_token)
-        async with httpx.AsyncClient(base_url=single.origin, timeout=60) as http:
-            await single.setup(http)
-        async with httpx.AsyncClient(base_url=on_a.origin, timeout=60) as http:
-            await on_a.setup(http)
-        on_b = copy.copy(on_a)  # the same program's session, used on relay B
-        on_b.origin = f"http://127.0.0.1:{b_port}"
-        on_b.ws_url = f"ws://127.0.0.1:{b_port}/v1/ws"
-
-        one_loop = await rb.relay_conversations(single, args.conversations, one.pid)
-        pair_loop = await split_conversations(on_a, on_b, args.conversations, a.pid)
+        share = args.conversations // args.programs
+        one_loops, pair_loops = [], []
+        for n, (one_token, pair_token) in enumerate(zip(one_tokens, pair_tokens, strict=True)):
+            single = rb.RelayClient(f"http://127.0.0.1:{one_port}", one_token)
+            async with httpx.AsyncClient(base_url=single.origin, timeout=60) as http:
+                await single.setup(http)
+            one_loops.append(await rb.relay_conversations(single, share, one.pid))
+            # program n's node on one relay, its participants on the other: even programs
+            # have their node on A, odd ones on B
+            node_port, other_port = (a_port, b_port) if n % 2 == 0 else (b_port, a_port)
+            on_node = rb.RelayClient(f"http://127.0.0.1:{node_port}", pair_token)
+            async with httpx.AsyncClient(base_url=on_node.origin, timeout=60) as http:
+                await on_node.setup(http)
+            on_other = copy.copy(on_node)  # the same program's session, on the other relay
+            on_other.origin = f"http://127.0.0.1:{other_port}"
+            on_other.ws_url = f"ws://127.0.0.1:{other_port}/v1/ws"
+            pair_loops.append(await split_conversations(on_node, on_other, share, a.pid))
+        one_loop, pair_loop = Loops(one_loops), Loops(pair_loops)
         await one_loop.block(5)  # warm up both
         await pair_loop.block(5)
         print("warmed up; measuring", file=sys.stderr, flush=True)
@@ -232,7 +262,8 @@ async def main_async(args: argparse.Namespace, work: Path) -> None:
     one_p99 = rb.percentile(one_lat, 99) * 1000
     pair_p99 = rb.percentile(pair_lat, 99) * 1000
     print(
-        f"{args.conversations} conversations x {args.messages} messages of "
+        f"{args.conversations} conversations of {args.programs} programs x {args.messages}"
+        " messages of "
         f"{60 + 12 + 256 * rb.ENVELOPE_BLOCKS + 16} bytes, {len(rounds)} rounds; "
         f"PostgreSQL {' '.join(args.pg_setting or ['fsync=on'])}"
     )
@@ -281,6 +312,13 @@ def main() -> None:
     parser.add_argument("--conversations", type=int, default=100)
     parser.add_argument("--messages", type=int, default=50, help="per conversation and block")
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument(
+        "--programs",
+        type=int,
+        default=2,
+        help="programs sharing the conversations; in the pair, even programs' nodes on "
+        "relay A with their participants on B, odd ones the other way round",
+    )
     parser.add_argument("--show-logs", action="store_true", help="print the relays' logs")
     parser.add_argument(
         "--set",
@@ -296,6 +334,8 @@ def main() -> None:
         help="a PostgreSQL setting (default: fsync=on, PostgreSQL's durable defaults)",
     )
     args = parser.parse_args()
+    if args.programs < 1 or args.conversations % args.programs:
+        parser.error("--conversations must be a multiple of --programs")
     missing = services.available()
     if missing:
         raise SystemExit(missing)

@@ -56,9 +56,10 @@ GENERATION_SIZE = 52
 """A sealed generation: store id (16), nonce (12), AES-GCM of the counter (8 + 16)."""
 
 WIDE_INTEGER = BigInteger().with_variant(Integer(), "sqlite")
-"""A counter that may pass 2^31: ``BIGINT`` on PostgreSQL (whose ``INTEGER`` is 32 bits);
-``INTEGER`` on SQLite, which stores up to 64 bits in it and needs that name for an
-``INTEGER PRIMARY KEY`` (the rowid). Migration 0004."""
+"""A counter or a Unix time, either of which may pass 2^31 (a time does in January 2038):
+``BIGINT`` on PostgreSQL (whose ``INTEGER`` is 32 bits); ``INTEGER`` on SQLite, which
+stores up to 64 bits in it and needs that name for an ``INTEGER PRIMARY KEY`` (the
+rowid). Migrations 0004 (counters) and 0005 (times)."""
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -113,7 +114,7 @@ class Program(Base):
     status_signature: Mapped[bytes | None] = mapped_column(
         LargeBinary(64), info=kind("signature", size=64, signs="status_body")
     )
-    created_at: Mapped[int] = mapped_column(Integer, info=hour_time())
+    created_at: Mapped[int] = mapped_column(WIDE_INTEGER, info=hour_time())
 
 
 class ProgramOrigin(Base):
@@ -135,7 +136,7 @@ class EnrollmentToken(Base):
         LargeBinary(32), primary_key=True, info=kind("token_hash", size=32)
     )
     state: Mapped[str] = mapped_column(String(8), info=kind("enum", values=("unused", "used")))
-    created_at: Mapped[int] = mapped_column(Integer, info=hour_time())
+    created_at: Mapped[int] = mapped_column(WIDE_INTEGER, info=hour_time())
 
 
 class ProgramSession(Base):
@@ -151,7 +152,7 @@ class ProgramSession(Base):
         info=opaque_id(),
     )
     expires_at: Mapped[int] = mapped_column(
-        Integer,
+        WIDE_INTEGER,
         info=kind(
             "coarse_time",
             resolution=MINUTE,
@@ -177,7 +178,7 @@ class OneTimePrekey(Base):
         LargeBinary(64), info=kind("signature", size=64, signs="body")
     )
     expires_at: Mapped[int] = mapped_column(
-        Integer, info=hour_time("the body's expiry rounded up to the hour, for the sweeper")
+        WIDE_INTEGER, info=hour_time("the body's expiry rounded up to the hour, for the sweeper")
     )
 
 
@@ -215,12 +216,12 @@ class Conversation(Base):
         info=opaque_id(),
     )
     state: Mapped[str] = mapped_column(String(8), info=kind("enum", values=("waiting", "active")))
-    created_at: Mapped[int] = mapped_column(Integer, info=hour_time("for the waiting TTL"))
+    created_at: Mapped[int] = mapped_column(WIDE_INTEGER, info=hour_time("for the waiting TTL"))
     active_at: Mapped[int] = mapped_column(
-        Integer, info=hour_time("hour of the last send, for the idle TTL")
+        WIDE_INTEGER, info=hour_time("hour of the last send, for the idle TTL")
     )
     confirm_by: Mapped[int | None] = mapped_column(
-        Integer,
+        WIDE_INTEGER,
         nullable=True,
         info=kind(
             "coarse_time",
@@ -265,7 +266,7 @@ class Message(Base):
     )
     recipient_slot: Mapped[int] = mapped_column(Integer, info=kind("enum", values=tuple(range(8))))
     envelope: Mapped[bytes] = mapped_column(LargeBinary, info=kind("ciphertext"))
-    created_at: Mapped[int] = mapped_column(Integer, info=hour_time("for the undelivered TTL"))
+    created_at: Mapped[int] = mapped_column(WIDE_INTEGER, info=hour_time("for the undelivered TTL"))
 
     __table_args__ = (Index(None, "conversation_id", "recipient_slot", "seq"),)
 

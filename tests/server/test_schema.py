@@ -7,6 +7,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from relay_helpers import sqlite_url
 from sqlalchemy import Column, Integer, MetaData, Table, create_engine, inspect, text
+from sqlalchemy.dialects import postgresql, sqlite
 from starlette.routing import Route, WebSocketRoute
 
 from server import migrate
@@ -57,6 +58,23 @@ def test_no_column_can_hold_free_text() -> None:
         for col in table.c:
             if col.type.python_type is str:
                 assert col.info["kind"] in ("enum", "web_origin"), f"{table.name}.{col.name}"
+
+
+def test_times_and_counters_are_64_bit_on_both_databases() -> None:
+    """Migrations 0004 and 0005: a Unix time passes 2^31 in January 2038, and a counter
+    may pass it sooner; PostgreSQL's ``INTEGER`` is 32 bits, SQLite's up to 64."""
+    wide = [
+        f"{t.name}.{c.name}"
+        for t in Base.metadata.tables.values()
+        for c in t.c
+        if c.info["kind"] in ("coarse_time", "counter")
+    ]
+    assert len(wide) == 10  # eight times, two counters
+    for table in Base.metadata.tables.values():
+        for col in table.c:
+            if f"{table.name}.{col.name}" in wide:
+                assert col.type.compile(dialect=postgresql.dialect()) == "BIGINT", col
+                assert col.type.compile(dialect=sqlite.dialect()) == "INTEGER", col
 
 
 def test_migrate_up_down_up_and_models_match(tmp_path) -> None:

@@ -105,6 +105,7 @@ def test_a_downgrade_that_would_truncate_a_time_is_refused(pg_database: str) -> 
             )
         down = relay_cli(pg_database, "migrate", "downgrade", "0004", "--yes")
         assert down.returncode == 2
+        assert "refused `migrate downgrade 0004`, and nothing was changed" in down.stderr
         assert "out of range" in down.stderr
         with sync.connect() as conn:  # one transaction: nothing was changed
             assert conn.execute(text("SELECT version_num FROM alembic_version")).all() == [
@@ -145,8 +146,9 @@ async def test_the_relay_stores_hands_back_audits_and_sweeps_times_past_2038(
     async with in_process(settings, pg_database) as relay:  # type: ignore[arg-type]
         c = relay.client
         program = await enroll_program(c, pg_database, relay.origin, prekeys=0)
-        # today: a one-time prekey that a program made valid past 2038
-        kept = program.prekey(8, one_time=True, expires_in=until_2040 + 7 * DAY)
+        # today: a one-time prekey that a program made valid past 2038 (its expiry half an
+        # hour before the hour the relay rounds it up to, whatever seconds pass meanwhile)
+        kept = program.prekey(8, one_time=True, expires_in=until_2040 + 7 * DAY - 1800)
         r = await c.post(
             f"/v1/programs/{program.pid}/one-time-prekeys",
             json={"prekeys": [kept]},

@@ -174,13 +174,16 @@ def _downgrade(args: argparse.Namespace, settings: Settings) -> int:
     if not undone:
         print(f"nothing to undo: the database is at {state.revision}")
         return 0
-    names = ", ".join(f"{rev} ({doc})" if doc else rev for rev, doc in undone)
+    names = ", ".join(f"{rev} ({doc})" if doc else rev for rev, doc, _ in undone)
+    deleted = [deletes for _, _, deletes in undone if deletes]
     what = (
         f"every table of the relay ({', '.join(state.tables)}) with every row in them: "
         "enrolled programs, their keys, profiles and statuses, enrollment tokens, "
         "conversations and undelivered messages"
         if revision == "base"
-        else "what those revisions added, with the data in it"
+        else "; ".join(deleted)
+        if deleted
+        else "nothing"
     )
     if not args.yes:
         print(
@@ -190,7 +193,18 @@ def _downgrade(args: argparse.Namespace, settings: Settings) -> int:
             file=sys.stderr,
         )
         return 2
-    migrate.downgrade(settings.database_url, revision)
+    try:
+        migrate.downgrade(settings.database_url, revision)
+    except SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", None) or type(exc).__name__).splitlines()[0]
+        # PostgreSQL runs the whole downgrade in one transaction (DDL included)
+        unchanged = "" if is_sqlite(settings.database_url) else ", and nothing was changed"
+        print(
+            f"quietline relay: the database refused `migrate downgrade {revision}`"
+            f"{unchanged}: {reason}",
+            file=sys.stderr,
+        )
+        return 2
     print(f"migrated: downgrade {revision} (undid {names})")
     return 0
 

@@ -77,9 +77,15 @@ def schema_state(database_url: str) -> SchemaState:
     return asyncio.run(_read_state(database_url))
 
 
-def revisions_between(current: str, target: str) -> list[tuple[str, str]]:
+UNSAID = "what it added, with the data in it"
+"""What a downgrade is said to delete for a revision that has no ``DOWNGRADE_DELETES``."""
+
+
+def revisions_between(current: str, target: str) -> list[tuple[str, str, str]]:
     """The revisions a downgrade from ``current`` to ``target`` undoes, newest first, as
-    ``(revision, its first docstring line)``."""
+    ``(revision, its first docstring line, what undoing it deletes)``: the migration's
+    ``DOWNGRADE_DELETES``, empty when it deletes nothing (:data:`UNSAID` if it does not
+    say)."""
     scripts = ScriptDirectory.from_config(alembic_config(""))
     lower = None if target == "base" else target
     out = []
@@ -87,5 +93,6 @@ def revisions_between(current: str, target: str) -> list[tuple[str, str]]:
         if script.revision == lower:
             continue
         first_line = (script.doc or "").strip().split("\n")[0]
-        out.append((script.revision, first_line))
+        deletes = getattr(script.module, "DOWNGRADE_DELETES", UNSAID)
+        out.append((script.revision, first_line, deletes))
     return out

@@ -21,6 +21,12 @@ down_revision: str | None = "0001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+DOWNGRADE_DELETES = (
+    "each conversation's confirm_by: a conversation whose participant never came back "
+    "then counts as confirmed and waits its full time to live"
+)
+"""What undoing this revision deletes (``quietline relay migrate downgrade`` says it)."""
+
 
 def upgrade() -> None:
     with op.batch_alter_table("conversations", schema=None) as batch_op:

@@ -16,6 +16,13 @@ down_revision: str | None = "0002"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+DOWNGRADE_DELETES = (
+    "the program_generations table, with the sealed store generation each program node "
+    "last left on the relay (until a node publishes its next one, a rolled-back keystore "
+    "is checked against the node's own witness file only)"
+)
+"""What undoing this revision deletes (``quietline relay migrate downgrade`` says it)."""
+
 
 def upgrade() -> None:
     op.create_table(

@@ -27,6 +27,10 @@ down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+DOWNGRADE_DELETES = ""
+"""Undoing it deletes nothing: it narrows the two columns back to 32 bits on PostgreSQL
+(which refuses, and nothing changes, while a value no longer fits)."""
+
 COLUMNS = (("messages", "seq"), ("one_time_prekeys", "prekey_id"))
 
 

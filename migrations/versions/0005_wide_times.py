@@ -29,6 +29,10 @@ down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+DOWNGRADE_DELETES = ""
+"""Undoing it deletes nothing: it narrows the times back to 32 bits on PostgreSQL
+(which refuses, and nothing changes, while a time is past January 2038)."""
+
 COLUMNS = {
     "programs": ("created_at",),
     "enrollment_tokens": ("created_at",),

@@ -152,6 +152,47 @@ def test_downgrade_says_what_it_deletes_and_needs_yes(tmp_path: Path) -> None:
     assert tables <= {"alembic_version"}
 
 
+def test_downgrade_to_a_revision_says_what_each_undone_revision_deletes(tmp_path: Path) -> None:
+    """Undoing only revisions that widen columns deletes nothing, and says so; undoing one
+    that added a table names that table and what it held (each migration's
+    ``DOWNGRADE_DELETES``)."""
+    env = _env(tmp_path / "home", QUIETLINE_DATA_DIR=str(tmp_path / "data"))
+    assert _cli(tmp_path, env, "migrate").returncode == 0
+
+    widening = _cli(tmp_path, env, "migrate", "downgrade", "0003")
+    assert widening.returncode == 2 and "nothing was changed" in widening.stderr
+    assert "undoes 0005" in widening.stderr and "0004" in widening.stderr
+    assert "and deletes nothing;" in widening.stderr
+
+    to_0001 = _cli(tmp_path, env, "migrate", "downgrade", "0001")
+    assert to_0001.returncode == 2
+    assert "deletes the program_generations table" in to_0001.stderr
+    assert "each conversation's confirm_by" in to_0001.stderr
+
+    done = _cli(tmp_path, env, "migrate", "downgrade", "0003", "--yes")
+    assert done.returncode == 0, done.stderr
+    conn = sqlite3.connect(tmp_path / "data" / "relay.db")
+    try:
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [("0003",)]
+    finally:
+        conn.close()
+
+
+def test_every_migration_says_what_undoing_it_deletes() -> None:
+    """A new migration must say it (an empty string: nothing); the first one's downgrade
+    is the whole schema, which the command describes itself."""
+    from alembic.script import ScriptDirectory
+
+    from server.migrate import alembic_config
+
+    scripts = list(ScriptDirectory.from_config(alembic_config("")).walk_revisions())
+    assert len(scripts) >= 5
+    for script in scripts:
+        if script.down_revision is None:
+            continue
+        assert isinstance(getattr(script.module, "DOWNGRADE_DELETES", None), str), script
+
+
 @pytest.mark.slow
 def test_a_missing_driver_is_one_line_naming_the_package_in_every_command(
     tmp_path: Path,

@@ -82,6 +82,18 @@ SETS_PER_SCRIPT = 256
 Hook = Callable[[Event], None]
 
 
+PUSH_KEYS = frozenset(("type", "id", "conversation_id", "envelope"))
+
+
+def _is_push(event: dict[str, Any]) -> bool:
+    """A message push as :func:`server.relay.message_event` makes it: those four keys, the
+    three besides ``type`` text (base64url, as the sockets send them). Anything else from
+    Redis is dropped, not handed to a socket."""
+    return event.keys() == PUSH_KEYS and all(
+        isinstance(event[k], str) for k in ("id", "conversation_id", "envelope")
+    )
+
+
 def _settle(sets: list[Any]) -> None:
     for *_, done in sets:
         if not done.done():
@@ -448,8 +460,10 @@ class RedisBroker(LocalBroker):
             if not isinstance(event, dict):
                 continue
             if event.get("type") == "message":
-                if channel:
-                    LocalBroker.publish(self, channel, event)
+                if not channel or not _is_push(event):
+                    log.warning("redis payload refused: malformed push")
+                    continue
+                LocalBroker.publish(self, channel, event)
                 continue
             if self.on_remote is not None:
                 try:

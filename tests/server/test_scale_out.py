@@ -491,3 +491,44 @@ async def test_a_hanging_redis_delays_an_answer_by_the_patience_at_most(
         await admin.execute_command("CLIENT", "UNPAUSE")
         await admin.aclose()
         await broker.stop()
+
+
+async def test_a_malformed_push_from_redis_reaches_no_socket(redis_server: Any) -> None:
+    """A push on a recipient's channel goes to its sockets only as the relay makes one
+    (type, id, conversation id and envelope, as text); anything else is dropped."""
+    import redis.asyncio
+
+    from server.fanout import MESSAGES_PREFIX, RedisBroker
+
+    channel = b"p" + bytes(range(1, 17))
+    key = b64(channel)
+    got: list[dict[str, Any]] = []
+
+    class Box:
+        def put_nowait(self, event: dict[str, Any]) -> None:
+            got.append(event)
+
+    holder = RedisBroker(redis_server.url)
+    await holder.start()
+    admin = redis.asyncio.Redis.from_url(redis_server.url)
+    good = {"type": "message", "id": b64(bytes(16)), "conversation_id": b64(bytes(16))}
+    good["envelope"] = b64(b"ciphertext")
+    bad = [
+        {"type": "message", "id": b64(bytes(16))},  # no envelope
+        dict(good, envelope=5),  # not text
+        dict(good, sent_at=1),  # more than a push holds
+    ]
+    try:
+        holder.subscribe(channel, Box())
+        await asyncio.wait_for(holder.listening(channel), 10)
+        for event in [*bad, good]:
+            payload = json.dumps({"i": b64(b"elsewhere"), "e": [[key, event]]})
+            await admin.publish(MESSAGES_PREFIX + key, payload)
+        deadline = time.monotonic() + 10
+        while holder.received < 4:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.05)
+        assert got == [good]
+    finally:
+        await admin.aclose()
+        await holder.stop()

@@ -113,8 +113,9 @@ class ConsoleActions(ConsoleUpdates):
         if end <= now + timedelta(minutes=1):
             raise NotAllowed("A shift must end in the future.")
         if end > now + timedelta(minutes=self.settings.max_shift_minutes):
-            hours = self.settings.max_shift_minutes // 60
-            raise NotAllowed(f"A shift is at most {hours} hours.")
+            most = self.settings.max_shift_minutes  # --max-shift-minutes: any whole minutes
+            most_text = f"{most // 60} hours" if most % 60 == 0 and most > 60 else f"{most} minutes"
+            raise NotAllowed(f"A shift is at most {most_text}.")
         member = self._member(me.staff_id)
         start = now
         if member is not None and member.on_shift(now):

@@ -1,7 +1,9 @@
 """``quietline program run | staff ... | replies ...``: the service and its staff, from a shell.
 
 - ``run --keystore PATH [--host 127.0.0.1] [--port 8100] [--tls-cert F --tls-key F]
-  [--relay URL]``: the program node with the console (:mod:`console.service`).
+  [--relay URL] [--default-shift-minutes N ...]``: the program node with the console
+  (:mod:`console.service`); the other :class:`ConsoleSettings` are flags too
+  (:data:`SETTING_FLAGS`), each left to its default unless given.
 - ``staff``, ``rota``, ``rules``, ``replies``, ``codewords``: staff accounts, their
   rota, the shift rules, saved replies and code words (:mod:`console.cli_staff`), through
   the admin operations.
@@ -23,6 +25,7 @@ socket (no passphrase needed: the socket is the node's own user's only).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import getpass
 import os
 import sys
@@ -35,15 +38,28 @@ from client_sdk.keystore_cli import read_passphrase_file
 from client_sdk.lock import KeystoreLock
 from console import cli_settings, cli_stats
 from console.errors import ConsoleError
-from console.settings import ConsoleSettings
+from console.settings import ConsoleSettings, flag, range_text
 
-__all__ = ["COMMANDS", "main"]
+__all__ = ["COMMANDS", "SETTING_FLAGS", "main", "run_settings"]
 
 STAFF_PASSWORD_ENV = "QUIETLINE_STAFF_PASSWORD"  # noqa: S105 - the variable's name
 CODE_WORD_ENV = "QUIETLINE_CODE_WORD"
 COMMANDS = {
     "run", "staff", "rota", "rules", "replies", "codewords", "stats", *cli_settings.COMMANDS,
 }  # fmt: skip
+
+
+# `program run` flags for ConsoleSettings fields (--password-workers for password_workers):
+# what each sets; the help adds the allowed values and the default, both from settings.py.
+SETTING_FLAGS = {
+    "default_shift_minutes": "minutes a shift lasts when no end is chosen and no rota slot runs",
+    "max_shift_minutes": "the longest shift one can go on, in minutes",
+    "subscriber_queue": "updates one browser may have waiting before it is dropped",
+    "signin_attempts": "failed sign-ins per name in the window (per computer: 4 times it)",
+    "signin_window_seconds": "the window sign-in attempts are counted in, in seconds",
+    "password_workers": "password checks run at once (Argon2id: 64 MiB each by default)",
+    "password_waiting": "password checks that may wait; more are answered busy",
+}
 
 
 class CliError(Exception):
@@ -95,15 +111,29 @@ def admin(args: argparse.Namespace, op: str, op_args: dict[str, object] | None =
 def _run(args: argparse.Namespace) -> int:
     from console import service  # uvicorn and the web pages only when serving
 
-    settings = ConsoleSettings(
-        host=args.host, port=args.port, tls_cert=args.tls_cert, tls_key=args.tls_key
-    )
+    settings = run_settings(args)
     # before the passphrase is asked: another node on this keystore, missing web pages
     # (the node takes the lock for good when it opens the keystore)
     KeystoreLock.acquire(args.keystore).release()
     service.load_app_factory()
     service.run(args.keystore, _passphrase(), settings, relay_url=args.relay)
     return 0
+
+
+def _add_setting_flags(run: argparse.ArgumentParser) -> None:
+    defaults = {f.name: f.default for f in dataclasses.fields(ConsoleSettings)}
+    for field, text in SETTING_FLAGS.items():
+        help_text = f"{text}; {range_text(field)} (default {defaults[field]})"
+        run.add_argument(flag(field), type=int, metavar="N", help=help_text)
+
+
+def run_settings(args: argparse.Namespace) -> ConsoleSettings:
+    """The settings ``program run`` was given (a :class:`SetupError` names a bad flag);
+    a flag not given keeps :class:`ConsoleSettings`' default."""
+    given = {f: getattr(args, f) for f in SETTING_FLAGS if getattr(args, f) is not None}
+    return ConsoleSettings(
+        host=args.host, port=args.port, tls_cert=args.tls_cert, tls_key=args.tls_key, **given
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -117,6 +147,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--tls-cert", type=Path, help="PEM certificate (needed off loopback)")
     run.add_argument("--tls-key", type=Path, help="PEM private key (needed off loopback)")
     run.add_argument("--relay", help="the relay's URL (default: the one `init` used)")
+    _add_setting_flags(run)
 
     from console import cli_staff
 

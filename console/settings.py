@@ -13,7 +13,30 @@ from pathlib import Path
 
 from console.errors import SetupError
 
-__all__ = ["ConsoleSettings", "is_loopback"]
+__all__ = ["RANGES", "ConsoleSettings", "flag", "is_loopback", "range_text"]
+
+# The allowed values of the settings `quietline program run` takes as flags (low, high;
+# None: no upper bound). ConsoleSettings checks them; the flags' help quotes them.
+RANGES: dict[str, tuple[int, int | None]] = {
+    "default_shift_minutes": (1, 24 * 60),
+    "max_shift_minutes": (1, 24 * 60),
+    "subscriber_queue": (10, None),
+    "signin_attempts": (1, None),
+    "signin_window_seconds": (1, None),
+    "password_workers": (1, 16),
+    "password_waiting": (0, 1000),
+}
+
+
+def flag(field: str) -> str:
+    """The command-line flag of a setting, as people type it: ``--password-workers``."""
+    return "--" + field.replace("_", "-")
+
+
+def range_text(field: str) -> str:
+    """The allowed values of a setting in plain words: "1 to 16", "at least 10"."""
+    low, high = RANGES[field]
+    return f"at least {low}" if high is None else f"{low} to {high}"
 
 
 def is_loopback(host: str) -> bool:
@@ -29,6 +52,12 @@ def is_loopback(host: str) -> bool:
 @dataclass(frozen=True)
 class ConsoleSettings:
     """How the console is served and how it behaves.
+
+    ``quietline program run`` sets every field but ``idle_signout_minutes`` from a flag
+    of the same name (``--password-workers`` for ``password_workers``), and passes only
+    the flags given, so the defaults live here alone. ``idle_signout_minutes`` is the
+    admins' stored shift rule (``quietline program rules``), which replaces it once
+    stored.
 
     - ``host``, ``port``: where it listens (default ``127.0.0.1:8100``); any host but
       loopback needs ``tls_cert`` and ``tls_key`` (PEM files).
@@ -71,18 +100,19 @@ class ConsoleSettings:
         for path in (self.tls_cert, self.tls_key):
             if path is not None and not Path(path).is_file():
                 raise SetupError(f"TLS file not found: {path}")
-        if not 0 <= self.port <= 65535:
+        if not 0 <= self.port <= 65535:  # not "--port": `quietline demo` has --console-port
             raise SetupError("The port must be 0 to 65535.")
+        for field, (low, high) in RANGES.items():
+            value = getattr(self, field)
+            if value < low or (high is not None and value > high):
+                raise SetupError(f"{flag(field)} must be {range_text(field)}.")
         if not 1 <= self.idle_signout_minutes <= 24 * 60:
             raise SetupError("idle_signout_minutes must be 1 to 1440.")
-        if not 1 <= self.default_shift_minutes <= self.max_shift_minutes <= 24 * 60:
-            raise SetupError("Shift lengths must be 1 to 1440 minutes, default <= maximum.")
-        if self.subscriber_queue < 10:
-            raise SetupError("subscriber_queue must be at least 10.")
-        if self.signin_attempts < 1 or self.signin_window_seconds < 1:
-            raise SetupError("Sign-in throttling needs at least one attempt and one second.")
-        if not 1 <= self.password_workers <= 16 or not 0 <= self.password_waiting <= 1000:
-            raise SetupError("password_workers must be 1 to 16, password_waiting 0 to 1000.")
+        if self.default_shift_minutes > self.max_shift_minutes:
+            raise SetupError(
+                f"--default-shift-minutes ({self.default_shift_minutes}) must be at most "
+                f"--max-shift-minutes ({self.max_shift_minutes})."
+            )
 
     @property
     def tls(self) -> bool:

@@ -24,12 +24,13 @@ async def wait_log(log: Path, text: str, process: Any, timeout: float = 60.0) ->
         await asyncio.sleep(0.1)
 
 
-async def run_node(keystore: Path, port: int, log: Path) -> asyncio.subprocess.Process:
-    """``quietline program run`` on ``keystore`` (console on ``port``), output to ``log``."""
+async def run_node(keystore: Path, port: int, log: Path, *flags: str) -> asyncio.subprocess.Process:
+    """``quietline program run`` on ``keystore`` (console on ``port``, more ``flags``),
+    output to ``log``."""
     with log.open("ab") as out:
         return await asyncio.create_subprocess_exec(
             sys.executable, "-m", "quietline", "program", "run",
-            "--keystore", str(keystore), "--port", str(port),
+            "--keystore", str(keystore), "--port", str(port), *flags,
             stdout=out, stderr=out, cwd=ROOT,
             env=dict(os.environ, QUIETLINE_PASSPHRASE=PASSPHRASE),
         )  # fmt: skip

@@ -148,6 +148,7 @@ class RedisBroker(LocalBroker):
         self._tasks: list[asyncio.Task[None]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._redis: Any = None
+        self._publisher: Any = None
         self._dropped = False
         self.reconnects = 0
         self._pubsub: Any = None
@@ -166,6 +167,11 @@ class RedisBroker(LocalBroker):
 
         self._loop = asyncio.get_running_loop()
         self._redis = Redis.from_url(self.url)
+        # The pushes and SETs have a client of their own (one task, one pipeline at a
+        # time): a crowd of ticket requests or send lookups that takes every connection of
+        # the shared pool then fails those requests alone, instead of a dropped publish
+        # that would restart every socket of this process (``_send``'s resync).
+        self._publisher = Redis.from_url(self.url)
         await asyncio.wait_for(self._redis.ping(), 10)
         self._tasks = [
             asyncio.create_task(self._listen(), name="quietline-redis-listen"),
@@ -180,10 +186,11 @@ class RedisBroker(LocalBroker):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks = []
-        if self._redis is not None:
-            with contextlib.suppress(Exception):
-                await self._redis.aclose()
-            self._redis = None
+        for client in (self._redis, self._publisher):
+            if client is not None:
+                with contextlib.suppress(Exception):
+                    await client.aclose()
+        self._redis = self._publisher = None
 
     # -- subscriptions -----------------------------------------------------------------
 
@@ -306,7 +313,7 @@ class RedisBroker(LocalBroker):
                 batch = list(self._payloads)
                 sets, self._sets = self._sets, []
                 try:
-                    async with self._redis.pipeline(transaction=False) as pipe:
+                    async with self._publisher.pipeline(transaction=False) as pipe:
                         for start in range(0, len(sets), SETS_PER_SCRIPT):
                             chunk = sets[start : start + SETS_PER_SCRIPT]
                             pipe.execute_command(

@@ -532,3 +532,47 @@ async def test_a_malformed_push_from_redis_reaches_no_socket(redis_server: Any) 
     finally:
         await admin.aclose()
         await holder.stop()
+
+
+async def test_a_crowd_that_takes_every_shared_redis_connection_drops_no_push(
+    redis_server: Any,
+) -> None:
+    """Ticket requests and send lookups share a pool of Redis connections; pushes have a
+    client of their own. With the shared pool exhausted, a ticket fails (that request is
+    answered ``unavailable``), but a push still goes out and no socket is restarted."""
+    from server.fanout import RedisBroker
+
+    # a pool of two: the subscription holds one, the test takes the other
+    broker = RedisBroker(redis_server.url + "?max_connections=2")
+    restarted = asyncio.Event()
+    broker.on_resync = restarted.set
+    other = RedisBroker(redis_server.url)
+    channel = b"p" + bytes(range(2, 18))
+    got: list[dict[str, Any]] = []
+
+    class Box:
+        def put_nowait(self, event: dict[str, Any]) -> None:
+            got.append(event)
+
+    await broker.start()
+    await other.start()
+    pool = broker._redis.connection_pool
+    held = await pool.get_connection()
+    try:
+        other.subscribe(channel, Box())
+        await asyncio.wait_for(other.listening(channel), 10)
+        with pytest.raises(Exception, match=r"(?i)too many connections"):
+            await broker.put_ticket("puzzle", b"a crowd", 60)
+        push = {"type": "message", "id": b64(bytes(16)), "conversation_id": b64(bytes(16))}
+        push["envelope"] = b64(b"ciphertext")
+        broker.publish(channel, push)
+        deadline = time.monotonic() + 10
+        while not got:
+            assert time.monotonic() < deadline, "the push did not go out"
+            await asyncio.sleep(0.05)
+        assert got == [push]
+        assert not restarted.is_set() and broker.sent >= 1
+    finally:
+        await pool.release(held)
+        await broker.stop()
+        await other.stop()

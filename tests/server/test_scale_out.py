@@ -63,6 +63,33 @@ def _send_body(cid: bytes, n: int) -> dict[str, Any]:
     return {"envelopes": [b64(make_envelope(cid, 0, 1, n=n))]}
 
 
+class Box:
+    """A socket's queue, as a broker sees it: keeps what it is handed."""
+
+    def __init__(self) -> None:
+        self.got: list[dict[str, Any]] = []
+
+    def put_nowait(self, event: dict[str, Any]) -> None:
+        self.got.append(event)
+
+
+PUSH = {
+    "type": "message",
+    "id": b64(bytes(16)),
+    "conversation_id": b64(bytes(16)),
+    "envelope": b64(b"ciphertext"),
+}
+"""A message push in the shape the relay makes (server.relay.message_event)."""
+
+
+async def _until(done: Any, what: str, timeout: float = 10) -> None:
+    """Wait until ``done()`` is true, at most ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not done():
+        assert time.monotonic() < deadline, what
+        await asyncio.sleep(0.05)
+
+
 def _vacuum_count(pair: RelayPair, postgres: Any) -> int:
     database = pair.a.database_url.rsplit("/", 1)[1]
     out = postgres.psql(
@@ -258,24 +285,19 @@ async def test_a_dropped_subscription_makes_clients_catch_up(redis_server: Any) 
         await admin.execute_command("CLIENT", "KILL", "ID", ours[0])
         await asyncio.wait_for(resynced.wait(), 15)
         # and it hears the others again
-        got: list[dict[str, Any]] = []
-
-        class Box:
-            def put_nowait(self, event: dict[str, Any]) -> None:
-                got.append(event)
-
-        broker.subscribe(b"p" + bytes(16), Box())
+        box = Box()
+        broker.subscribe(b"p" + bytes(16), box)
         other = RedisBroker(redis_server.url)
         await other.start()
         try:
             deadline = time.monotonic() + 15
-            while not got:
+            while not box.got:
                 other.publish(b"p" + bytes(16), {"type": "prekeys_draining"})
                 assert time.monotonic() < deadline
                 await asyncio.sleep(0.1)
         finally:
             await other.stop()
-        assert got[0] == {"type": "prekeys_draining"}
+        assert box.got[0] == {"type": "prekeys_draining"}
     finally:
         await admin.aclose()
         await broker.stop()
@@ -371,13 +393,6 @@ async def test_message_notifications_reach_only_the_relays_holding_the_channel(
 
     channel = b"p" + bytes(range(16))
     name = MESSAGES_PREFIX + b64(channel)
-
-    class Box:
-        def __init__(self) -> None:
-            self.got: list[dict[str, Any]] = []
-
-        def put_nowait(self, event: dict[str, Any]) -> None:
-            self.got.append(event)
 
     holder, other = RedisBroker(redis_server.url), RedisBroker(redis_server.url)
     await holder.start()
@@ -502,33 +517,23 @@ async def test_a_malformed_push_from_redis_reaches_no_socket(redis_server: Any) 
 
     channel = b"p" + bytes(range(1, 17))
     key = b64(channel)
-    got: list[dict[str, Any]] = []
-
-    class Box:
-        def put_nowait(self, event: dict[str, Any]) -> None:
-            got.append(event)
-
+    box = Box()
     holder = RedisBroker(redis_server.url)
     await holder.start()
     admin = redis.asyncio.Redis.from_url(redis_server.url)
-    good = {"type": "message", "id": b64(bytes(16)), "conversation_id": b64(bytes(16))}
-    good["envelope"] = b64(b"ciphertext")
     bad = [
         {"type": "message", "id": b64(bytes(16))},  # no envelope
-        dict(good, envelope=5),  # not text
-        dict(good, sent_at=1),  # more than a push holds
+        dict(PUSH, envelope=5),  # not text
+        dict(PUSH, sent_at=1),  # more than a push holds
     ]
     try:
-        holder.subscribe(channel, Box())
+        holder.subscribe(channel, box)
         await asyncio.wait_for(holder.listening(channel), 10)
-        for event in [*bad, good]:
+        for event in [*bad, PUSH]:
             payload = json.dumps({"i": b64(b"elsewhere"), "e": [[key, event]]})
             await admin.publish(MESSAGES_PREFIX + key, payload)
-        deadline = time.monotonic() + 10
-        while holder.received < 4:
-            assert time.monotonic() < deadline
-            await asyncio.sleep(0.05)
-        assert got == [good]
+        await _until(lambda: holder.received == 4, "the payloads did not arrive")
+        assert box.got == [PUSH]
     finally:
         await admin.aclose()
         await holder.stop()
@@ -548,29 +553,19 @@ async def test_a_crowd_that_takes_every_shared_redis_connection_drops_no_push(
     broker.on_resync = restarted.set
     other = RedisBroker(redis_server.url)
     channel = b"p" + bytes(range(2, 18))
-    got: list[dict[str, Any]] = []
-
-    class Box:
-        def put_nowait(self, event: dict[str, Any]) -> None:
-            got.append(event)
-
+    box = Box()
     await broker.start()
     await other.start()
     pool = broker._redis.connection_pool
     held = await pool.get_connection()
     try:
-        other.subscribe(channel, Box())
+        other.subscribe(channel, box)
         await asyncio.wait_for(other.listening(channel), 10)
         with pytest.raises(Exception, match=r"(?i)too many connections"):
             await broker.put_ticket("puzzle", b"a crowd", 60)
-        push = {"type": "message", "id": b64(bytes(16)), "conversation_id": b64(bytes(16))}
-        push["envelope"] = b64(b"ciphertext")
-        broker.publish(channel, push)
-        deadline = time.monotonic() + 10
-        while not got:
-            assert time.monotonic() < deadline, "the push did not go out"
-            await asyncio.sleep(0.05)
-        assert got == [push]
+        broker.publish(channel, dict(PUSH))
+        await _until(lambda: box.got, "the push did not go out")
+        assert box.got == [PUSH]
         assert not restarted.is_set() and broker.sent >= 1
     finally:
         await pool.release(held)

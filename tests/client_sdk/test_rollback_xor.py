@@ -85,7 +85,8 @@ async def test_a_fully_rolled_back_node_sends_under_a_used_key_but_leaks_no_xor(
     proxy: Any, relay: Any, program_factory: Any, waiter: Any, tmp_path: Path
 ) -> None:
     enrolled = program_factory()
-    clock = ManualClock(datetime(2026, 12, 7, 12, 0, tzinfo=UTC))
+    # the relay checks the node's signed status against its own (real) time: start now
+    clock = ManualClock(datetime.now(UTC).replace(microsecond=0))
     ts = int(clock.now().timestamp() * 1000)
 
     def node() -> Any:

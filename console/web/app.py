@@ -79,7 +79,9 @@ def create_app(
         limits = SignInLimits(
             per_name=attempts,
             per_client=attempts * 4,
-            window=timedelta(seconds=getattr(settings, "signin_window_seconds", 900)),
+            window=timedelta(
+                seconds=getattr(settings, "signin_window_seconds", SignInLimits.window.seconds)
+            ),
         )
     minutes = getattr(settings, "idle_signout_minutes", DEFAULT_IDLE_MINUTES)
     web = WebState(

@@ -43,6 +43,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from client_sdk import keystore_cli, publishing, store
+from client_sdk.argv import glue_values
 from client_sdk.errors import (
     CorruptKeystore,
     KeystoreError,
@@ -356,7 +357,7 @@ def _passphrase_for(args: argparse.Namespace, *, confirm: bool) -> str:
 
 
 def main(argv: Sequence[str]) -> int:
-    args = _parser().parse_args(list(argv))
+    args = _parser().parse_args(glue_values(argv, ("--enrollment-token",)))
     try:
         if args.command in ("backup", "restore", "passphrase"):
             print(keystore_cli.run(args))

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from client_sdk.argv import glue_values
 from e2ee.encoding import b64u_decode, b64u_encode
 from e2ee.errors import InvalidKey, MalformedInput
 from e2ee.identity import program_id_for
@@ -439,7 +440,8 @@ def _config(args: argparse.Namespace, base_url: str, exit_default: str) -> Widge
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    words = list(sys.argv[1:] if argv is None else argv)
+    args = _parser().parse_args(glue_values(words, ("--program-id", "--identity-key")))
     if args.command == "path":
         print(WIDGET_DIR)
         return 0

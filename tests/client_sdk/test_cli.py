@@ -192,17 +192,16 @@ async def test_init_whose_enrollment_answer_was_lost_keeps_the_keystore_and_fini
         assert record["profile"] is not None
 
 
-def test_init_with_a_bad_token_leaves_nothing(relay: Any, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "token",
+    [["--enrollment-token=not-a-real-token"], ["--enrollment-token", "-not-a-real-token"]],
+    ids=["glued", "apart-and-begins-with-a-dash"],
+)
+def test_init_with_a_bad_token_leaves_nothing(relay: Any, tmp_path: Path, token: list[str]) -> None:
+    """A token is base64url, so one in 64 begins with "-": written apart from its option
+    it is still the token (the relay refuses it), not an unknown option."""
     keystore = tmp_path / "p.qlks"
-    result = run(
-        "init",
-        "--keystore",
-        str(keystore),
-        "--relay",
-        relay.url,
-        "--enrollment-token=not-a-real-token",
-        "--json",
-    )
+    result = run("init", "--keystore", str(keystore), "--relay", relay.url, *token, "--json")
     assert result.returncode == 1
     assert f"the relay at {relay.url} refused: " in result.stderr
     assert "(bad_token)" in result.stderr

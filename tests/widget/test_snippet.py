@@ -63,6 +63,29 @@ def test_snippet_pins_key_relay_and_program() -> None:
     assert "Call 1-800-555-0100" in out
 
 
+def _identity_whose_ids_begin_with_a_dash() -> harness.Identity:
+    """The first fixed seed whose identity key and program id both begin with "-"."""
+    for n in range(1_000_000):
+        identity = harness.Identity(n.to_bytes(32, "big"))
+        if identity.identity_key_b64u[0] == identity.program_id_b64u[0] == "-":
+            return identity
+    raise AssertionError("no such seed")  # pragma: no cover
+
+
+def test_ids_that_begin_with_a_dash_work_written_apart_as_the_docs_show() -> None:
+    """Base64url ids begin with "-" one time in 64: ``--identity-key -Xy...`` is still
+    the key (argparse alone would take it for an unknown option)."""
+    dashed = _identity_whose_ids_begin_with_a_dash()
+    result = run(
+        *snippet_args(
+            **{"--program-id": dashed.program_id_b64u, "--identity-key": dashed.identity_key_b64u}
+        )
+    )
+    assert result.returncode == 0, result.stderr
+    assert f'data-program-id="{dashed.program_id_b64u}"' in result.stdout
+    assert f'data-identity-key="{dashed.identity_key_b64u}"' in result.stdout
+
+
 def test_every_widget_file_has_a_matching_sha384() -> None:
     """The entry tag and the import map pin every file, and the CSP pins the import map."""
     out = run(*snippet_args(), "--base-url", "/chat/files").stdout

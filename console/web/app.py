@@ -80,7 +80,7 @@ def create_app(
             per_name=attempts,
             per_client=attempts * 4,
             window=timedelta(
-                seconds=getattr(settings, "signin_window_seconds", SignInLimits.window.seconds)
+                seconds=getattr(settings, "signin_window_seconds", SignInLimits.window.total_seconds())
             ),
         )
     minutes = getattr(settings, "idle_signout_minutes", DEFAULT_IDLE_MINUTES)

@@ -79,9 +79,9 @@ def create_app(
         limits = SignInLimits(
             per_name=attempts,
             per_client=attempts * 4,
-            window=timedelta(
-                seconds=getattr(settings, "signin_window_seconds", SignInLimits.window.total_seconds())
-            ),
+            window=timedelta(seconds=settings.signin_window_seconds)
+            if hasattr(settings, "signin_window_seconds")
+            else SignInLimits.window,
         )
     minutes = getattr(settings, "idle_signout_minutes", DEFAULT_IDLE_MINUTES)
     web = WebState(
